@@ -1,0 +1,14 @@
+namespace Meshgate.Common;
+
+/// <summary>
+/// Event id ranges, one per concern, so a log line's id says where it came from.
+/// </summary>
+public static class EventIds
+{
+    public const int Host = 1000;          // 1000-1099: process start, stop, listeners
+    public const int Configuration = 1100; // 1100-1199: load, validate, reload
+    public const int Admin = 1200;         // 1200-1299: admin API
+    public const int Proxy = 1300;         // 1300-1399: forwarding and gateway-made errors
+    public const int LoadBalancing = 1400; // 1400-1499
+    public const int Health = 1500;        // 1500-1599: active and passive health
+}
