@@ -28,8 +28,16 @@ public static class ProblemResponses
         context.Response.Headers[SourceHeader] = errorCode;
         if (HttpMethods.IsHead(context.Request.Method)) return;
         var problem = new Problem($"https://meshgate.dev/errors/{errorCode}", title, status, detail, context.Request.Path.Value ?? "/", context.TraceIdentifier);
-        await JsonSerializer.SerializeAsync(context.Response.Body, problem, ProblemJsonContext.Default.Problem, context.RequestAborted);
+        await JsonSerializer.SerializeAsync(context.Response.Body, problem, ProblemTypeInfo, context.RequestAborted);
     }
+
+    // problem+json is read by programs and people, never embedded in HTML: quotes and apostrophes stay readable.
+    private static readonly System.Text.Json.Serialization.Metadata.JsonTypeInfo<Problem> ProblemTypeInfo =
+        (System.Text.Json.Serialization.Metadata.JsonTypeInfo<Problem>)new JsonSerializerOptions(ProblemJsonContext.Default.Options)
+        {
+            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+            TypeInfoResolver = ProblemJsonContext.Default,
+        }.GetTypeInfo(typeof(Problem));
 
     internal sealed record Problem(string Type, string Title, int Status, string Detail, string Instance, string RequestId);
 }

@@ -48,6 +48,7 @@ public sealed class GatewayHost : IAsyncDisposable
             else if (address.Localhost) k.ListenLocalhost(address.Port);
             else k.Listen(address.Ip, address.Port);
         });
+        adminBuilder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
         Admin = adminBuilder.Build();
         Admin.MapMeshgateAdmin(new AdminApi.GatewayServices(
             Snapshots,

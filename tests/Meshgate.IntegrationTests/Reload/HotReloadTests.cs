@@ -1,0 +1,134 @@
+using System.Net;
+using System.Text.Json;
+using Meshgate.TestKit;
+
+namespace Meshgate.IntegrationTests.Reload;
+
+public sealed class HotReloadTests : IAsyncLifetime
+{
+    private TestUpstream _v1 = null!, _v2 = null!;
+
+    public async Task InitializeAsync()
+    {
+        _v1 = await TestUpstream.NamedAsync("v1");
+        _v2 = await TestUpstream.NamedAsync("v2");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _v1.DisposeAsync();
+        await _v2.DisposeAsync();
+    }
+
+    private static string Config(string upstream) => $$"""
+        routes:
+          - id: main
+            match: { pathPrefix: / }
+            cluster: backend
+        clusters:
+          - id: backend
+            endpoints: ["{{upstream}}"]
+        """;
+
+    private static async Task<JsonElement> StatusAsync(TestGateway gateway) =>
+        JsonDocument.Parse(await gateway.Admin.GetStringAsync("/admin/config/status")).RootElement;
+
+    [Fact]
+    public async Task FileRewrite_UnderLoad_ValidAppliesInvalidRejectedNoRequestFails()
+    {
+        await using var gateway = await TestGateway.StartAsync(Config(_v1.Endpoint));
+        var failures = 0;
+        var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20)); // bound, whatever happens
+        var load = Enumerable.Range(0, 8).Select(async _ =>
+        {
+            for (var i = 0; i < 2000 && !stop.IsCancellationRequested; i++)
+            {
+                try
+                {
+                    using var response = await gateway.Client.GetAsync("/work", stop.Token);
+                    if (response.StatusCode != HttpStatusCode.OK) Interlocked.Increment(ref failures);
+                    else seen.AddOrUpdate(response.Headers.GetValues("x-upstream").Single(), 1, (_, n) => n + 1);
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (HttpRequestException)
+                {
+                    Interlocked.Increment(ref failures);
+                }
+            }
+        }).ToList();
+
+        await Task.Delay(300);
+        await gateway.RewriteConfigAsync(Config(_v2.Endpoint));
+        await Eventually.HoldsAsync(async () => (await StatusAsync(gateway)).GetProperty("generation").GetInt32() == 2, TimeSpan.FromSeconds(10), "the valid rewrite is applied");
+        await Eventually.HoldsAsync(() => Task.FromResult(seen.ContainsKey("v2")), TimeSpan.FromSeconds(5), "traffic reaches the new upstream");
+
+        await gateway.RewriteConfigAsync(Config(_v1.Endpoint).Replace("cluster: backend", "cluster: backnd", StringComparison.Ordinal));
+        await Eventually.HoldsAsync(async () => (await StatusAsync(gateway)).GetProperty("lastAttemptSucceeded").GetBoolean() == false, TimeSpan.FromSeconds(10), "the invalid rewrite is reported");
+        var countBefore = seen.GetValueOrDefault("v1");
+        await Task.Delay(300);
+        stop.Cancel();
+        await Task.WhenAll(load);
+
+        Assert.Equal(0, failures);
+        Assert.True(seen.GetValueOrDefault("v2") > 0);
+        Assert.Equal(countBefore, seen.GetValueOrDefault("v1")); // the invalid config (pointing back at v1) was not applied
+        var status = await StatusAsync(gateway);
+        Assert.Equal(2, status.GetProperty("generation").GetInt32());
+        var error = status.GetProperty("lastErrors")[0].GetString()!;
+        Assert.Contains("routes[0].cluster: unknown cluster 'backnd' (did you mean 'backend'?)", error);
+        Assert.Matches(@"meshgate\.yaml:\d+ ", error);
+    }
+
+    [Fact]
+    public async Task AdminReload_ValidChange_NewRouteServes()
+    {
+        await using var gateway = await TestGateway.StartAsync(Config(_v1.Endpoint));
+        await File.WriteAllTextAsync(gateway.ConfigPath, TestGateway.WithDefaults($$"""
+            routes:
+              - id: main
+                match: { pathPrefix: / }
+                cluster: backend
+              - id: extra
+                match: { path: /extra }
+                cluster: other
+            clusters:
+              - { id: backend, endpoints: ["{{_v1.Endpoint}}"] }
+              - { id: other, endpoints: ["{{_v2.Endpoint}}"] }
+            """));
+
+        using var reload = await gateway.Admin.PostAsync("/admin/reload", null);
+        Assert.True(reload.StatusCode == HttpStatusCode.OK, await reload.Content.ReadAsStringAsync());
+        using var response = await gateway.Client.GetAsync("/extra");
+        Assert.Equal("v2", response.Headers.GetValues("x-upstream").Single());
+    }
+
+    [Fact]
+    public async Task AdminReload_InvalidChange_422WithErrorsAndOldConfigServes()
+    {
+        await using var gateway = await TestGateway.StartAsync(Config(_v1.Endpoint));
+        await File.WriteAllTextAsync(gateway.ConfigPath, TestGateway.WithDefaults(Config("ftp://nowhere")));
+
+        using var reload = await gateway.Admin.PostAsync("/admin/reload", null);
+        Assert.Equal((HttpStatusCode)422, reload.StatusCode);
+        Assert.Contains("clusters[0].endpoints[0]: 'ftp://nowhere' is not an absolute http:// or https:// URL", await reload.Content.ReadAsStringAsync());
+        using var response = await gateway.Client.GetAsync("/still");
+        Assert.Equal("v1", response.Headers.GetValues("x-upstream").Single());
+    }
+
+    [Fact]
+    public async Task Reload_ListenerChange_ReportedAsNeedingRestart()
+    {
+        await using var gateway = await TestGateway.StartAsync(Config(_v1.Endpoint));
+        var changed = "listeners:\n  - name: test\n    address: 127.0.0.1:0\n    limits: { maxRequestBodySize: 1KiB }\n" + Config(_v2.Endpoint);
+        await File.WriteAllTextAsync(gateway.ConfigPath, TestGateway.WithDefaults(changed));
+        using var reload = await gateway.Admin.PostAsync("/admin/reload", null);
+        var body = await reload.Content.ReadAsStringAsync();
+        Assert.Contains("\"restartRequired\":[\"listeners\"]", body);
+        using var response = await gateway.Client.GetAsync("/x");
+        Assert.Equal("v2", response.Headers.GetValues("x-upstream").Single()); // the rest of the change applied
+    }
+}
