@@ -9,7 +9,8 @@ internal static class GatewayCommand
     public static Command Create()
     {
         var config = ConfigOption.Create();
-        var command = new Command("gateway", "Run the edge gateway from a config file; reloads it on change, SIGHUP or POST /admin/reload.") { config };
+        var noWatch = new Option<bool>("--no-watch") { Description = "Do not reload when the file changes; reload only on SIGHUP or POST /admin/reload." };
+        var command = new Command("gateway", "Run the edge gateway from a config file; reloads it on change, SIGHUP or POST /admin/reload.") { config, noWatch };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var path = parse.GetValue(config)!;
@@ -19,7 +20,7 @@ internal static class GatewayCommand
                 ConfigOption.PrintErrors(parse.InvocationConfiguration.Error, result.Errors);
                 return ConfigOption.InvalidConfigExitCode;
             }
-            await using var host = GatewayHost.Create(snapshot, () => ConfigLoader.LoadFile(path), path);
+            await using var host = GatewayHost.Create(snapshot, () => ConfigLoader.LoadFile(path), parse.GetValue(noWatch) ? null : path);
             return await RunAsync(host, parse.InvocationConfiguration.Error);
         });
         return command;

@@ -1,0 +1,81 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace Meshgate.TestKit;
+
+/// <summary>
+/// The real executable as a child process, for what only a process shows: signals, exit codes, drain.
+/// Ports come from its own "Now listening on" log lines, so configs can use port 0.
+/// </summary>
+public sealed partial class MeshgateProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _output = new();
+
+    private MeshgateProcess(Process process)
+    {
+        _process = process;
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) _output.Enqueue(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) _output.Enqueue(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public int Id => _process.Id;
+    public string Output => string.Join("\n", _output);
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+
+    public static MeshgateProcess Start(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "meshgate.dll"));
+        foreach (var arg in args) info.ArgumentList.Add(arg);
+        return new MeshgateProcess(Process.Start(info)!);
+    }
+
+    /// <summary>The URLs the process reported listening on, in order (gateway listeners first, then admin).</summary>
+    public async Task<IReadOnlyList<Uri>> WaitForListenersAsync(int count, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline && !_process.HasExited)
+        {
+            var urls = _output.SelectMany(l => ListeningOn().Matches(l).Select(m => new Uri(m.Groups[1].Value))).ToList();
+            if (urls.Count >= count) return urls;
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"meshgate did not report {count} listeners; output:\n{Output}");
+    }
+
+    public void Signal(string name)
+    {
+        using var kill = Process.Start("kill", ["-" + name, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
+
+    [GeneratedRegex(@"Now listening on: (https?://[^\s""\\]+)")]
+    private static partial Regex ListeningOn();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+}
