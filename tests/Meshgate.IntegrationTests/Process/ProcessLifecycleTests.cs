@@ -54,6 +54,8 @@ public sealed class ProcessLifecycleTests
         using var fresh = new HttpClient { BaseAddress = urls[0], Timeout = TimeSpan.FromSeconds(5) };
         await Assert.ThrowsAnyAsync<HttpRequestException>(() => fresh.GetAsync("/slow"));
         Assert.False(process.HasExited);
+        using var admin = new HttpClient { BaseAddress = urls[1], Timeout = TimeSpan.FromSeconds(5) };
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await admin.GetAsync("/admin/health/ready")).StatusCode);
 
         release.SetResult();
         using var response = await inFlight;

@@ -48,6 +48,8 @@ public sealed class GatewayHost : IAsyncDisposable
             else if (address.Localhost) k.ListenLocalhost(address.Port);
             else k.Listen(address.Ip, address.Port);
         });
+        // The gateway's host owns the signals; the admin API stays up through the drain so probes can watch it.
+        adminBuilder.Services.AddSingleton<IHostLifetime, PassiveHostLifetime>();
         adminBuilder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
         Admin = adminBuilder.Build();
         Admin.MapMeshgateAdmin(new AdminApi.GatewayServices(
@@ -91,6 +93,7 @@ public sealed class GatewayHost : IAsyncDisposable
             await Gateway.StopAsync(CancellationToken.None);
             throw;
         }
+        Gateway.Lifetime.ApplicationStopping.Register(() => _ready = false);
         _disposables.Add(PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
             context.Cancel = true;
@@ -121,4 +124,12 @@ public sealed class GatewayHost : IAsyncDisposable
         await Gateway.DisposeAsync();
         await Admin.DisposeAsync();
     }
+}
+
+/// <summary>A host lifetime that reacts to no signal: the process's lifetime belongs to the gateway host.</summary>
+internal sealed class PassiveHostLifetime : IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
