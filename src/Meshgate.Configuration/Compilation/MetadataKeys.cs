@@ -23,6 +23,12 @@ public static class MetadataKeys
 
     /// <summary>Cluster: consecutive failed proxied requests (transport errors or 5xx) that eject an endpoint (integer).</summary>
     public const string PassiveConsecutiveFailures = "meshgate.passive.consecutiveFailures";
+
+    /// <summary>Cluster: changes whenever the upstream HTTP client settings we apply ourselves change.</summary>
+    public const string UpstreamFingerprint = "meshgate.upstream.fingerprint";
+
+    /// <summary>Route: changes whenever the route's definition changes, so YARP rebuilds it.</summary>
+    public const string RouteFingerprint = "meshgate.route.fingerprint";
 }
 
 /// <summary>Names under which our policies register with YARP.</summary>

@@ -1,0 +1,284 @@
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Meshgate.Configuration.Model;
+using Meshgate.Configuration.Parsing;
+using Meshgate.Configuration.Validation;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Meshgate.Configuration.Compilation;
+
+/// <summary>The one place that turns a valid definition into a <see cref="ConfigSnapshot"/>.</summary>
+public static class ConfigCompiler
+{
+    private static readonly TimeSpan RegexTimeout = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Compiles; reading certificates and secrets can still fail, and those failures come back as errors.</summary>
+    public static (ConfigSnapshot? Snapshot, IReadOnlyList<ConfigError> Errors) Compile(MeshgateDefinition definition, string version, string baseDirectory, string? sourceFile)
+    {
+        var context = new ValidationContext(baseDirectory);
+        var listeners = definition.Listeners.Select((l, i) => CompileListener(l, $"listeners[{i}]", context)).ToList();
+        var clusterPolicies = new Dictionary<string, ClusterPolicy>(StringComparer.OrdinalIgnoreCase);
+        var clusters = new List<ClusterConfig>();
+        for (var i = 0; i < definition.Clusters.Count; i++)
+        {
+            var (config, policy) = CompileCluster(definition.Clusters[i], $"clusters[{i}]", context);
+            clusters.Add(config);
+            clusterPolicies[config.ClusterId] = policy;
+        }
+        var routePolicies = new Dictionary<string, RoutePolicy>(StringComparer.OrdinalIgnoreCase);
+        var routes = new List<RouteConfig>();
+        foreach (var route in definition.Routes)
+        {
+            routes.Add(CompileRoute(route));
+            routePolicies[route.Id!] = new RoutePolicy(
+                route.Id!,
+                (route.Match!.Headers ?? []).Where(h => h.Regex is not null)
+                    .Select(h => new HeaderRegex(h.Name!, new Regex(h.Regex!, RegexOptions.CultureInvariant | (h.CaseSensitive ? RegexOptions.None : RegexOptions.IgnoreCase), RegexTimeout))).ToList(),
+                route.Transforms?.ReplacePrefix);
+        }
+
+        if (context.Errors.Count > 0) return (null, context.Errors);
+        var snapshot = new ConfigSnapshot
+        {
+            Definition = definition,
+            Version = version,
+            LoadedAt = DateTimeOffset.UtcNow,
+            SourceFile = sourceFile,
+            Routes = routes,
+            Clusters = clusters,
+            RoutePolicies = routePolicies,
+            ClusterPolicies = clusterPolicies,
+            Listeners = listeners,
+            Admin = CompileAdmin(definition.Admin, context),
+            TrustedProxies = definition.TrustedProxies.Select(t => { Addressing.TryParseNetwork(t, out var n); return n; }).ToList(),
+            LogLevel = (LogLevel)(int)definition.Logging.Level,
+        };
+        return context.Errors.Count > 0 ? (null, context.Errors) : (snapshot, []);
+    }
+
+    public static string VersionOf(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..12];
+
+    private static ListenerPolicy CompileListener(ListenerDefinition listener, string path, ValidationContext context)
+    {
+        Addressing.TryParseListenAddress(listener.Address!, out var address);
+        X509Certificate2? certificate = null;
+        if (listener.Tls is { } tls)
+        {
+            try
+            {
+                certificate = tls.Pfx is { } pfx
+                    ? X509CertificateLoader.LoadPkcs12FromFile(context.ResolvePath(pfx), tls.PfxPasswordEnv is { } env ? Environment.GetEnvironmentVariable(env) : null)
+                    : X509Certificate2.CreateFromPemFile(context.ResolvePath(tls.Cert!), context.ResolvePath(tls.Key!));
+                if (!certificate.HasPrivateKey) context.Error($"{path}.tls", "the certificate has no private key");
+            }
+            catch (CryptographicException e)
+            {
+                context.Error($"{path}.tls", $"cannot load the certificate: {e.Message}");
+            }
+        }
+        var protocols = listener.Protocols switch
+        {
+            null => certificate is null ? HttpProtocols.Http1 : HttpProtocols.Http1AndHttp2,
+            var list when list.Contains(ListenerProtocol.Http1) && list.Contains(ListenerProtocol.Http2) => HttpProtocols.Http1AndHttp2,
+            var list when list.Contains(ListenerProtocol.Http2) => HttpProtocols.Http2,
+            _ => HttpProtocols.Http1,
+        };
+        return new ListenerPolicy(listener.Name!, address, protocols, certificate,
+            listener.Limits.MaxRequestHeadersSize?.Bytes, listener.Limits.MaxRequestBodySize?.Bytes, listener.Limits.MaxConcurrentConnections);
+    }
+
+    private static AdminPolicy CompileAdmin(AdminDefinition admin, ValidationContext context)
+    {
+        Addressing.TryParseListenAddress(admin.Address, out var address);
+        var token = admin.Token;
+        if (admin.TokenEnv is { } env) token = Environment.GetEnvironmentVariable(env)?.Trim();
+        if (admin.TokenFile is { } file)
+        {
+            token = File.ReadAllText(context.ResolvePath(file)).Trim();
+            if (token.Length < 16) context.Error("admin.tokenFile", "the token in the file is shorter than 16 characters");
+        }
+        return new AdminPolicy(address, token);
+    }
+
+    private static RouteConfig CompileRoute(RouteDefinition route)
+    {
+        var match = route.Match!;
+        var transforms = new List<Dictionary<string, string>>();
+        var t = route.Transforms;
+        if (t?.StripPrefix is { } strip) transforms.Add(new() { ["PathRemovePrefix"] = strip.TrimEnd('/') });
+        if (t?.PathTemplate is { } template) transforms.Add(new() { ["PathPattern"] = template });
+        if (t?.PreserveHost == true) transforms.Add(new() { ["RequestHeaderOriginalHost"] = "true" });
+        if (t?.RequestHeaders is { } request)
+        {
+            foreach (var (name, value) in request.Set ?? []) transforms.Add(new() { ["RequestHeader"] = name, ["Set"] = value });
+            foreach (var (name, value) in request.Append ?? []) transforms.Add(new() { ["RequestHeader"] = name, ["Append"] = value });
+            foreach (var name in request.Remove ?? []) transforms.Add(new() { ["RequestHeaderRemove"] = name });
+        }
+        if (t?.ResponseHeaders is { } response)
+        {
+            foreach (var (name, value) in response.Set ?? []) transforms.Add(new() { ["ResponseHeader"] = name, ["Set"] = value, ["When"] = "Always" });
+            foreach (var (name, value) in response.Append ?? []) transforms.Add(new() { ["ResponseHeader"] = name, ["Append"] = value, ["When"] = "Always" });
+            foreach (var name in response.Remove ?? []) transforms.Add(new() { ["ResponseHeaderRemove"] = name, ["When"] = "Always" });
+        }
+
+        return new RouteConfig
+        {
+            RouteId = route.Id!,
+            ClusterId = route.Cluster,
+            Order = route.Order,
+            Match = new RouteMatch
+            {
+                Path = match.Path ?? (match.PathPrefix!.TrimEnd('/') + "/{**remainder}"),
+                Methods = match.Methods?.Select(m => m.ToUpperInvariant()).ToList(),
+                Hosts = match.Hosts,
+                Headers = match.Headers?.Where(h => h.Regex is null).Select(h => new RouteHeader
+                {
+                    Name = h.Name!,
+                    Values = h.Exact ?? h.Prefix,
+                    Mode = h switch
+                    {
+                        { Exact: not null } => HeaderMatchMode.ExactHeader,
+                        { Prefix: not null } => HeaderMatchMode.HeaderPrefix,
+                        { Present: true } => HeaderMatchMode.Exists,
+                        _ => HeaderMatchMode.NotExists,
+                    },
+                    IsCaseSensitive = h.CaseSensitive,
+                }).ToList(),
+                QueryParameters = match.Query?.Select(q => new RouteQueryParameter
+                {
+                    Name = q.Name!,
+                    Values = q.Exact ?? q.Prefix ?? q.Contains,
+                    Mode = q switch
+                    {
+                        { Exact: not null } => QueryParameterMatchMode.Exact,
+                        { Prefix: not null } => QueryParameterMatchMode.Prefix,
+                        { Contains: not null } => QueryParameterMatchMode.Contains,
+                        _ => QueryParameterMatchMode.Exists,
+                    },
+                    IsCaseSensitive = q.CaseSensitive,
+                }).ToList(),
+            },
+            Transforms = transforms,
+            // YARP rebuilds a route only when its RouteConfig changes; our own per-route settings
+            // (header regexes, replacePrefix) live outside it, so their fingerprint goes in here.
+            Metadata = new Dictionary<string, string> { [MetadataKeys.RouteFingerprint] = VersionOf(JsonSerializer.Serialize(route)) },
+        };
+    }
+
+    private static (ClusterConfig, ClusterPolicy) CompileCluster(ClusterDefinition cluster, string path, ValidationContext context)
+    {
+        var metadata = new Dictionary<string, string>();
+        if (cluster.HashOn is { } hashOn)
+        {
+            (metadata[MetadataKeys.HashSource], var name) = hashOn switch
+            {
+                { Header: { } h } => ("header", h),
+                { Cookie: { } c } => ("cookie", c),
+                _ => ("client-ip", ""),
+            };
+            metadata[MetadataKeys.HashName] = name;
+        }
+        if (cluster.HealthCheck is { } active)
+        {
+            metadata[MetadataKeys.HealthyThreshold] = active.HealthyThreshold.ToString(CultureInfo.InvariantCulture);
+            metadata[MetadataKeys.UnhealthyThreshold] = active.UnhealthyThreshold.ToString(CultureInfo.InvariantCulture);
+        }
+        if (cluster.PassiveHealth is { } passive)
+        {
+            metadata[MetadataKeys.PassiveConsecutiveFailures] = passive.ConsecutiveFailures.ToString(CultureInfo.InvariantCulture);
+        }
+
+        X509Certificate2Collection? cas = null;
+        X509Certificate2? clientCertificate = null;
+        var tls = cluster.Tls;
+        try
+        {
+            if (tls?.Ca is { } ca)
+            {
+                cas = [];
+                cas.ImportFromPemFile(context.ResolvePath(ca));
+                if (cas.Count == 0) context.Error($"{path}.tls.ca", $"'{ca}' holds no PEM certificates");
+            }
+            if (tls?.ClientCert is { } cert && tls.ClientKey is { } key)
+            {
+                clientCertificate = X509Certificate2.CreateFromPemFile(context.ResolvePath(cert), context.ResolvePath(key));
+            }
+        }
+        catch (CryptographicException e)
+        {
+            context.Error($"{path}.tls", $"cannot load a certificate: {e.Message}");
+        }
+        // The HTTP client is rebuilt only when its config or metadata change; a fingerprint of the
+        // settings we apply ourselves makes a changed CA, client certificate or timeout count as a change.
+        metadata[MetadataKeys.UpstreamFingerprint] = string.Join('|',
+            cluster.Timeouts.Connect.Ticks,
+            cas is null ? "" : string.Join(',', cas.Select(c => c.Thumbprint)),
+            clientCertificate?.Thumbprint ?? "");
+
+        var (version, policy) = cluster.HttpVersion switch
+        {
+            UpstreamHttpVersion.Http11 => (HttpVersion.Version11, HttpVersionPolicy.RequestVersionExact),
+            UpstreamHttpVersion.Http2 => (HttpVersion.Version20, HttpVersionPolicy.RequestVersionExact),
+            _ => (HttpVersion.Version20, HttpVersionPolicy.RequestVersionOrLower),
+        };
+
+        var config = new ClusterConfig
+        {
+            ClusterId = cluster.Id!,
+            LoadBalancingPolicy = cluster.LoadBalancing switch
+            {
+                LoadBalancingAlgorithm.LeastRequests => PolicyNames.LeastRequests,
+                LoadBalancingAlgorithm.PowerOfTwoChoices => PolicyNames.PowerOfTwoChoices,
+                LoadBalancingAlgorithm.Random => PolicyNames.Random,
+                LoadBalancingAlgorithm.ConsistentHash => PolicyNames.ConsistentHash,
+                _ => PolicyNames.RoundRobin,
+            },
+            Destinations = cluster.Endpoints.ToDictionary(
+                e => e.Url!,
+                e => new DestinationConfig
+                {
+                    Address = e.Url!,
+                    Host = tls?.Sni,
+                    Metadata = new Dictionary<string, string> { [MetadataKeys.Weight] = e.Weight.ToString(CultureInfo.InvariantCulture) },
+                },
+                StringComparer.OrdinalIgnoreCase),
+            HealthCheck = new HealthCheckConfig
+            {
+                Active = cluster.HealthCheck is { } a ? new ActiveHealthCheckConfig
+                {
+                    Enabled = true,
+                    Interval = a.Interval,
+                    Timeout = a.Timeout,
+                    Path = a.Path,
+                    Policy = PolicyNames.ActiveHealth,
+                } : null,
+                Passive = cluster.PassiveHealth is { } p ? new PassiveHealthCheckConfig
+                {
+                    Enabled = true,
+                    Policy = PolicyNames.PassiveHealth,
+                    ReactivationPeriod = p.EjectFor,
+                } : null,
+            },
+            HttpRequest = new ForwarderRequestConfig
+            {
+                ActivityTimeout = cluster.Timeouts.Request,
+                Version = version,
+                VersionPolicy = policy,
+            },
+            HttpClient = new HttpClientConfig
+            {
+                DangerousAcceptAnyServerCertificate = tls?.InsecureSkipVerify ?? false,
+            },
+            Metadata = metadata,
+        };
+        return (config, new ClusterPolicy(cluster.Id!, cluster.Timeouts.Connect, cas, clientCertificate));
+    }
+}

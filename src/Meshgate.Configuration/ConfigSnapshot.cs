@@ -1,0 +1,50 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.RegularExpressions;
+using Meshgate.Configuration.Model;
+using Meshgate.Configuration.Validation;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Configuration;
+
+namespace Meshgate.Configuration;
+
+/// <summary>
+/// One immutable, validated, compiled config. The request path reads only this; a reload builds a
+/// new one and swaps it in whole.
+/// </summary>
+public sealed class ConfigSnapshot
+{
+    public required MeshgateDefinition Definition { get; init; }
+
+    /// <summary>Short hash of the config text: equal text, equal version.</summary>
+    public required string Version { get; init; }
+
+    public required DateTimeOffset LoadedAt { get; init; }
+
+    public string? SourceFile { get; init; }
+
+    public required IReadOnlyList<RouteConfig> Routes { get; init; }
+    public required IReadOnlyList<ClusterConfig> Clusters { get; init; }
+
+    /// <summary>Our per-route settings that YARP's config cannot hold, by route id.</summary>
+    public required IReadOnlyDictionary<string, RoutePolicy> RoutePolicies { get; init; }
+
+    /// <summary>Our per-cluster settings that YARP's config cannot hold, by cluster id.</summary>
+    public required IReadOnlyDictionary<string, ClusterPolicy> ClusterPolicies { get; init; }
+
+    public required IReadOnlyList<ListenerPolicy> Listeners { get; init; }
+    public required AdminPolicy Admin { get; init; }
+    public required IReadOnlyList<IPNetwork> TrustedProxies { get; init; }
+    public required LogLevel LogLevel { get; init; }
+}
+
+public sealed record RoutePolicy(string RouteId, IReadOnlyList<HeaderRegex> HeaderRegexes, ReplacePrefixDefinition? ReplacePrefix);
+
+public sealed record HeaderRegex(string Name, Regex Regex);
+
+public sealed record ClusterPolicy(string ClusterId, TimeSpan ConnectTimeout, X509Certificate2Collection? TrustedCas, X509Certificate2? ClientCertificate);
+
+public sealed record ListenerPolicy(string Name, ListenAddress Address, HttpProtocols Protocols, X509Certificate2? Certificate, long? MaxRequestHeadersSize, long? MaxRequestBodySize, long? MaxConcurrentConnections);
+
+public sealed record AdminPolicy(ListenAddress Address, string? Token);

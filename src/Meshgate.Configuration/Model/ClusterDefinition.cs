@@ -1,0 +1,129 @@
+using System.ComponentModel;
+using System.Runtime.Serialization;
+
+namespace Meshgate.Configuration.Model;
+
+public enum LoadBalancingAlgorithm
+{
+    RoundRobin,
+    LeastRequests,
+    PowerOfTwoChoices,
+    Random,
+    ConsistentHash,
+}
+
+public enum UpstreamHttpVersion
+{
+    Auto,
+    [EnumMember(Value = "1.1")] Http11,
+    [EnumMember(Value = "2")] Http2,
+}
+
+public sealed record ClusterDefinition
+{
+    [Description("Unique id of the cluster.")]
+    [Required]
+    public string? Id { get; init; }
+
+    [Description("Upstream endpoints: a URL, or {url, weight}.")]
+    public List<EndpointDefinition> Endpoints { get; init; } = [];
+
+    [Description("round-robin (default), least-requests, power-of-two-choices, random or consistent-hash. All honour endpoint weights.")]
+    public LoadBalancingAlgorithm LoadBalancing { get; init; } = LoadBalancingAlgorithm.RoundRobin;
+
+    [Description("For consistent-hash: what to hash. Exactly one of header, cookie, clientIp.")]
+    public HashOnDefinition? HashOn { get; init; }
+
+    [Description("Active health checks: periodic probes.")]
+    public ActiveHealthCheckDefinition? HealthCheck { get; init; }
+
+    [Description("Passive health: eject an endpoint after consecutive failed requests.")]
+    public PassiveHealthDefinition? PassiveHealth { get; init; }
+
+    [Description("HTTP version toward the upstream: auto (HTTP/2 if TLS ALPN offers it, else 1.1; the default), \"1.1\", or \"2\" (HTTP/2 only; h2c for http:// endpoints, as gRPC needs).")]
+    public UpstreamHttpVersion HttpVersion { get; init; } = UpstreamHttpVersion.Auto;
+
+    [Description("Upstream timeouts.")]
+    public ClusterTimeoutsDefinition Timeouts { get; init; } = new();
+
+    [Description("TLS toward https:// endpoints.")]
+    public UpstreamTlsDefinition? Tls { get; init; }
+}
+
+[ScalarShorthand(nameof(Url))]
+public sealed record EndpointDefinition
+{
+    [Description("Absolute http:// or https:// URL of the endpoint, optionally with a base path.")]
+    [Required]
+    public string? Url { get; init; }
+
+    [Description("Relative share of traffic, 0..1000. Default 1; 0 sends it nothing.")]
+    public int Weight { get; init; } = 1;
+}
+
+public sealed record HashOnDefinition
+{
+    [Description("Hash this request header.")]
+    public string? Header { get; init; }
+
+    [Description("Hash this cookie.")]
+    public string? Cookie { get; init; }
+
+    [Description("Hash the client address (after trustedProxies).")]
+    public bool ClientIp { get; init; }
+}
+
+public sealed record ActiveHealthCheckDefinition
+{
+    [Description("Path probed with GET on each endpoint. A 2xx or 3xx answer is a success.")]
+    [Required]
+    public string? Path { get; init; }
+
+    [Description("Time between probes. Default 10s.")]
+    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(10);
+
+    [Description("Probe timeout. Default 5s.")]
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    [Description("Consecutive successes that bring an unhealthy endpoint back. Default 1.")]
+    public int HealthyThreshold { get; init; } = 1;
+
+    [Description("Consecutive failures that take a healthy endpoint out. Default 3.")]
+    public int UnhealthyThreshold { get; init; } = 3;
+}
+
+public sealed record PassiveHealthDefinition
+{
+    [Description("Consecutive failed requests (connection errors, timeouts, 5xx) that eject an endpoint. Default 5.")]
+    public int ConsecutiveFailures { get; init; } = 5;
+
+    [Description("How long an ejected endpoint gets no traffic. Default 30s.")]
+    public TimeSpan EjectFor { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+public sealed record ClusterTimeoutsDefinition
+{
+    [Description("TCP (and TLS) connect timeout. Default 5s. Expiry: 502.")]
+    public TimeSpan Connect { get; init; } = TimeSpan.FromSeconds(5);
+
+    [Description("Longest wait for upstream activity: for the response headers, and between body reads. Default 100s. Expiry: 504.")]
+    public TimeSpan Request { get; init; } = TimeSpan.FromSeconds(100);
+}
+
+public sealed record UpstreamTlsDefinition
+{
+    [Description("PEM bundle of CA certificates trusted for the upstream's certificate instead of the system store.")]
+    public string? Ca { get; init; }
+
+    [Description("PEM client certificate presented to the upstream (mTLS). Use with clientKey.")]
+    public string? ClientCert { get; init; }
+
+    [Description("PEM private key of clientCert.")]
+    public string? ClientKey { get; init; }
+
+    [Description("Server name sent in TLS SNI and checked against the upstream's certificate; also the Host header unless the route preserves the client's Host.")]
+    public string? Sni { get; init; }
+
+    [Description("Accept any upstream certificate. For tests only: it disables server authentication.")]
+    public bool InsecureSkipVerify { get; init; }
+}

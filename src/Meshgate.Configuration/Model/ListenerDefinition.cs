@@ -1,0 +1,52 @@
+using System.ComponentModel;
+
+namespace Meshgate.Configuration.Model;
+
+public enum ListenerProtocol { Http1, Http2 }
+
+public sealed record ListenerDefinition
+{
+    [Description("Unique name of the listener.")]
+    [Required]
+    public string? Name { get; init; }
+
+    [Description("host:port to bind: 127.0.0.1:8080, 0.0.0.0:443, [::]:8443, localhost:8080. Port 0 picks a free port.")]
+    [Required]
+    public string? Address { get; init; }
+
+    [Description("TLS settings; absent means plaintext.")]
+    public ListenerTlsDefinition? Tls { get; init; }
+
+    [Description("HTTP versions offered: [http1, http2]. With TLS the default is both (chosen by ALPN); in plaintext the default is http1, and listing http2 enables h2c (prior knowledge).")]
+    public List<ListenerProtocol>? Protocols { get; init; }
+
+    [Description("Request and connection limits.")]
+    public ListenerLimitsDefinition Limits { get; init; } = new();
+}
+
+public sealed record ListenerTlsDefinition
+{
+    [Description("PEM certificate (chain) file. Use with key.")]
+    public string? Cert { get; init; }
+
+    [Description("PEM private key file. Use with cert.")]
+    public string? Key { get; init; }
+
+    [Description("PKCS#12 (.pfx) file holding certificate and key; instead of cert/key.")]
+    public string? Pfx { get; init; }
+
+    [Description("Environment variable holding the PFX password.")]
+    public string? PfxPasswordEnv { get; init; }
+}
+
+public sealed record ListenerLimitsDefinition
+{
+    [Description("Largest total size of request line and headers. Default 32KiB. Larger requests get 431.")]
+    public ByteSize? MaxRequestHeadersSize { get; init; }
+
+    [Description("Largest request body. Default 30MiB; 0 means unlimited. Larger bodies get 413.")]
+    public ByteSize? MaxRequestBodySize { get; init; }
+
+    [Description("Most connections open at once on this listener; further connections are closed at once. Default unlimited.")]
+    public long? MaxConcurrentConnections { get; init; }
+}

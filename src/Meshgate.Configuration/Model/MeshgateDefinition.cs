@@ -1,0 +1,73 @@
+using System.ComponentModel;
+
+namespace Meshgate.Configuration.Model;
+
+/// <summary>The whole config file, as the operator wrote it.</summary>
+[Description("A Meshgate config file.")]
+public sealed record MeshgateDefinition
+{
+    [Description("Where the gateway accepts client traffic. At least one.")]
+    public List<ListenerDefinition> Listeners { get; init; } = [];
+
+    [Description("The admin API listener. Defaults to 127.0.0.1:9901 with no token.")]
+    public AdminDefinition Admin { get; init; } = new();
+
+    [Description("CIDRs (or single addresses) of proxies in front of the gateway whose X-Forwarded-* and Forwarded headers are believed. Empty: nobody is believed.")]
+    public List<string> TrustedProxies { get; init; } = [];
+
+    [Description("Routes, matched in order of `order`, then by specificity.")]
+    public List<RouteDefinition> Routes { get; init; } = [];
+
+    [Description("Upstream clusters that routes forward to.")]
+    public List<ClusterDefinition> Clusters { get; init; } = [];
+
+    [Description("Process log settings.")]
+    public LoggingDefinition Logging { get; init; } = new();
+
+    [Description("Shutdown behaviour.")]
+    public ShutdownDefinition Shutdown { get; init; } = new();
+}
+
+public sealed record AdminDefinition
+{
+    [Description("host:port of the admin listener. Default 127.0.0.1:9901 (loopback only).")]
+    public string Address { get; init; } = "127.0.0.1:9901";
+
+    [Description("Bearer token required for admin endpoints other than /admin/health/*. Prefer tokenEnv or tokenFile so the token is not in the file.")]
+    [Secret]
+    public string? Token { get; init; }
+
+    [Description("Name of an environment variable holding the admin bearer token.")]
+    public string? TokenEnv { get; init; }
+
+    [Description("Path of a file holding the admin bearer token (surrounding whitespace is trimmed).")]
+    public string? TokenFile { get; init; }
+}
+
+public enum LogLevelName
+{
+    Trace,
+    Debug,
+    [System.Runtime.Serialization.EnumMember(Value = "info")] Information,
+    Warning,
+    Error,
+    Critical,
+    None,
+}
+
+public enum LogFormat { Json, Text }
+
+public sealed record LoggingDefinition
+{
+    [Description("Minimum level: trace, debug, info, warning, error, critical, none. Default info. Applied on reload.")]
+    public LogLevelName Level { get; init; } = LogLevelName.Information;
+
+    [Description("json (one JSON object per line, the default) or text (one line per event). Needs a restart.")]
+    public LogFormat Format { get; init; } = LogFormat.Json;
+}
+
+public sealed record ShutdownDefinition
+{
+    [Description("On SIGTERM/SIGINT, how long in-flight requests may run before the process exits anyway. Default 30s. Needs a restart.")]
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
+}

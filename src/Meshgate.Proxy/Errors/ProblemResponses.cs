@@ -1,0 +1,34 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+
+namespace Meshgate.Proxy.Errors;
+
+/// <summary>
+/// Every response the gateway makes itself carries an RFC 9457 problem+json body, so a client can
+/// tell a gateway error from an upstream one and see why.
+/// </summary>
+public static class ProblemResponses
+{
+    public const string ContentType = "application/problem+json";
+
+    /// <summary>Header naming the component that made the response, e.g. "meshgate".</summary>
+    public const string SourceHeader = "x-meshgate-error";
+
+    public static async Task WriteAsync(HttpContext context, int status, string title, string detail, string errorCode)
+    {
+        if (context.Response.HasStarted) return;
+        context.Response.Clear();
+        context.Response.StatusCode = status;
+        context.Response.ContentType = ContentType;
+        context.Response.Headers[SourceHeader] = errorCode;
+        if (HttpMethods.IsHead(context.Request.Method)) return;
+        var problem = new Problem($"https://meshgate.dev/errors/{errorCode}", title, status, detail, context.Request.Path.Value ?? "/", context.TraceIdentifier);
+        await JsonSerializer.SerializeAsync(context.Response.Body, problem, ProblemJsonContext.Default.Problem, context.RequestAborted);
+    }
+
+    internal sealed record Problem(string Type, string Title, int Status, string Detail, string Instance, string RequestId);
+}
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(ProblemResponses.Problem))]
+internal sealed partial class ProblemJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

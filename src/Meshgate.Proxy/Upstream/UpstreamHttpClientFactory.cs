@@ -1,0 +1,45 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using Meshgate.Proxy.Pipeline;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Meshgate.Proxy.Upstream;
+
+/// <summary>
+/// Applies the cluster settings YARP's HttpClientConfig has no key for: connect timeout, a private
+/// CA bundle and a client certificate. YARP calls this when a cluster's client settings change.
+/// </summary>
+internal sealed class UpstreamHttpClientFactory(SnapshotAccessor snapshots) : ForwarderHttpClientFactory
+{
+    protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
+    {
+        base.ConfigureHandler(context, handler);
+        if (!snapshots.Current.ClusterPolicies.TryGetValue(context.ClusterId, out var policy)) return;
+
+        handler.ConnectTimeout = policy.ConnectTimeout;
+        if (policy.ClientCertificate is { } clientCertificate)
+        {
+            handler.SslOptions.ClientCertificates = [clientCertificate];
+            handler.SslOptions.LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate;
+        }
+        if (policy.TrustedCas is { } cas && context.NewConfig.DangerousAcceptAnyServerCertificate != true)
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) => TrustedBy(cas, certificate, errors);
+        }
+    }
+
+    /// <summary>The chain must end in one of the bundle's CAs, and the name must still match: a private CA replaces the system store, it does not switch checks off.</summary>
+    internal static bool TrustedBy(X509Certificate2Collection cas, X509Certificate? certificate, SslPolicyErrors errors)
+    {
+        if (certificate is null || (errors & (SslPolicyErrors.RemoteCertificateNameMismatch | SslPolicyErrors.RemoteCertificateNotAvailable)) != 0)
+        {
+            return false;
+        }
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(cas);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        return chain.Build(leaf);
+    }
+}
