@@ -82,6 +82,7 @@ fi
 # trap stops exactly those (and their children, e.g. nginx workers).
 # ---------------------------------------------------------------------------
 declare -A PIDS=()
+WRK_PID=""   # the wrk currently running, if any
 
 children_of() {  # print direct children of $1, found through /proc (no procps needed)
     local stat rest f
@@ -105,6 +106,7 @@ proc_tree() {  # print $1 and all its descendants
 cleanup() {
     local rc=$? name pid all=()
     trap - EXIT INT TERM
+    [[ -n $WRK_PID ]] && kill -TERM "$WRK_PID" 2>/dev/null
     for name in "${!PIDS[@]}"; do
         pid=${PIDS[$name]}
         kill -0 "$pid" 2>/dev/null || continue
@@ -332,8 +334,14 @@ parse_wrk() {  # wrk --latency output on stdin -> "rps p50_us p99_us requests so
     '
 }
 
-wrk_run() {  # wrk_run SECONDS URL: load from LOAD_CPU
-    taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1"s --latency "$2"
+wrk_run() {  # wrk_run SECONDS URL OUTFILE: load from LOAD_CPU
+    # Background + wait rather than a foreground run: bash acts on a trapped
+    # signal only once its foreground child exits (and drops SIGINT if that
+    # child exits normally), while `wait` returns at once.
+    taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1"s --latency "$2" >"$3" 2>&1 &
+    WRK_PID=$!
+    wait "$WRK_PID" || die "wrk failed against $2: $(tail -3 "$3")"
+    WRK_PID=""
 }
 
 RAW="$WORK/raw/results.tsv"
@@ -342,12 +350,12 @@ printf 'target\tround\trps\tp50_us\tp99_us\tcpu_us_per_req\trss_kib\trequests\ts
 measure() {  # measure TARGET ROUND
     local t=$1 r=$2 pids out before after rss rps p50 p99 req sock bad cpu
     mapfile -t pids < <(proc_tree "${PIDS[$t]}")
-    wrk_run "$WARMUP" "${URL[$t]}" >/dev/null          # JIT, connection pools, caches
+    wrk_run "$WARMUP" "${URL[$t]}" /dev/null          # JIT, connection pools, caches
     before=$(cpu_ticks "${pids[@]}")
-    out=$(wrk_run "$DURATION" "${URL[$t]}")
+    wrk_run "$DURATION" "${URL[$t]}" "$WORK/raw/round$r-$t.txt"
     after=$(cpu_ticks "${pids[@]}")
     rss=$(rss_kib "${pids[@]}")
-    printf '%s\n' "$out" >"$WORK/raw/round$r-$t.txt"
+    out=$(<"$WORK/raw/round$r-$t.txt")
     read -r rps p50 p99 req sock bad < <(printf '%s\n' "$out" | parse_wrk)
     [[ -n $req && $req -gt 0 ]] || { printf '%s\n' "$out" >&2; die "could not parse wrk output for $t"; }
     cpu=$(awk -v d=$(( after - before )) -v hz="$CLK_TCK" -v n="$req" 'BEGIN { printf "%.2f", d * 1e6 / hz / n }')
@@ -372,7 +380,7 @@ total=$(( ${#TARGETS[@]} * (INITIAL_WARMUP + ROUNDS * (WARMUP + DURATION)) ))
 log "measuring ${TARGETS[*]}: $ROUNDS round(s) x ${DURATION}s (+${WARMUP}s warmup), wrk -t$THREADS -c$CONNECTIONS, ~${total}s"
 if (( INITIAL_WARMUP > 0 )); then
     log "initial warmup: ${INITIAL_WARMUP}s per target"
-    for t in "${TARGETS[@]}"; do wrk_run "$INITIAL_WARMUP" "${URL[$t]}" >/dev/null; done
+    for t in "${TARGETS[@]}"; do wrk_run "$INITIAL_WARMUP" "${URL[$t]}" /dev/null; done
 fi
 for (( r = 1; r <= ROUNDS; r++ )); do
     log "round $r/$ROUNDS"
