@@ -376,6 +376,7 @@ measure() {  # measure TARGET ROUND
 #    slow drift on the machine (thermal, noisy neighbours) spreads over all
 #    targets instead of landing on whichever ran last.
 # ---------------------------------------------------------------------------
+LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 total=$(( ${#TARGETS[@]} * (INITIAL_WARMUP + ROUNDS * (WARMUP + DURATION)) ))
 log "measuring ${TARGETS[*]}: $ROUNDS round(s) x ${DURATION}s (+${WARMUP}s warmup), wrk -t$THREADS -c$CONNECTIONS, ~${total}s"
 if (( INITIAL_WARMUP > 0 )); then
@@ -442,7 +443,10 @@ TABLE="$WORK/table.md"
     echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency after ${WARMUP}s warmup;" \
          "$ROUNDS interleaved round(s); medians over rounds."
     echo "$(nginx -v 2>&1 | sed 's/^nginx version: //'), $(haproxy -v 2>&1 | head -1 | awk '{print "HAProxy " $3}')," \
-         "$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), .NET $(dotnet --version), YARP 2.3.0."
+         "$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')," \
+         "ASP.NET Core $(dotnet --list-runtimes | awk '/^Microsoft.AspNetCore.App/ { v = $2 } END { print v }'), YARP 2.3.0."
+    # Other work on the machine is the main source of noise: record it.
+    echo "Load average before the run: $LOADAVG_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
     cat "$TABLE"
     echo
