@@ -1,4 +1,5 @@
 using Meshgate.Configuration.Compilation;
+using Meshgate.Configuration.Model;
 using Meshgate.Configuration.Parsing;
 using Meshgate.Configuration.Validation;
 
@@ -29,15 +30,17 @@ public static class ConfigLoader
 
     /// <param name="file">Name used in error messages and as the snapshot's source.</param>
     /// <param name="baseDirectory">Where relative paths in the config (certificates, token files) are resolved.</param>
-    public static Result Load(string yaml, string? file, string baseDirectory)
+    /// <param name="adjust">Applied to the definition before validation, e.g. the demo's --port.</param>
+    public static Result Load(string yaml, string? file, string baseDirectory, Func<MeshgateDefinition, MeshgateDefinition>? adjust = null)
     {
         var read = ConfigReader.Read(yaml, file);
         if (read.Definition is null) return new Result(null, read.Errors);
+        var definition = adjust is null ? read.Definition : adjust(read.Definition);
 
-        var errors = ConfigValidator.Validate(read.Definition, baseDirectory);
+        var errors = ConfigValidator.Validate(definition, baseDirectory);
         if (errors.Count > 0) return new Result(null, Locate(errors, read.SourceMap));
 
-        var (snapshot, compileErrors) = ConfigCompiler.Compile(read.Definition, ConfigCompiler.VersionOf(yaml), baseDirectory, file);
+        var (snapshot, compileErrors) = ConfigCompiler.Compile(definition, ConfigCompiler.VersionOf(yaml), baseDirectory, file);
         return snapshot is null ? new Result(null, Locate(compileErrors, read.SourceMap)) : new Result(snapshot, []);
     }
 

@@ -17,7 +17,12 @@ public static class ProblemResponses
     public static async Task WriteAsync(HttpContext context, int status, string title, string detail, string errorCode)
     {
         if (context.Response.HasStarted) return;
+        // Allow (405) and WWW-Authenticate (401) belong with the problem; anything else set so far does not.
+        var allow = context.Response.Headers.Allow;
+        var authenticate = context.Response.Headers.WWWAuthenticate;
         context.Response.Clear();
+        if (status == StatusCodes.Status405MethodNotAllowed) context.Response.Headers.Allow = allow;
+        if (status == StatusCodes.Status401Unauthorized) context.Response.Headers.WWWAuthenticate = authenticate;
         context.Response.StatusCode = status;
         context.Response.ContentType = ContentType;
         context.Response.Headers[SourceHeader] = errorCode;

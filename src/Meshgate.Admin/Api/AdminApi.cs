@@ -1,0 +1,129 @@
+using System.Security.Cryptography;
+using System.Text;
+using Meshgate.Configuration.Model;
+using Meshgate.Proxy.Errors;
+using Meshgate.Proxy.Pipeline;
+using Meshgate.Proxy.Routing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Yarp.ReverseProxy;
+
+namespace Meshgate.Admin.Api;
+
+/// <summary>
+/// The admin API, on its own listener. It reads gateway state through the snapshot, the reloader,
+/// YARP's state lookup and the explainer; it never reaches into middleware.
+/// </summary>
+public static class AdminApi
+{
+    /// <summary>Services the admin app borrows from the gateway app.</summary>
+    public sealed record GatewayServices(SnapshotAccessor Snapshots, ConfigReloader Reloader, IProxyStateLookup ProxyState, RouteExplainer Explainer, Func<bool> Ready);
+
+    public static void MapMeshgateAdmin(this WebApplication app, GatewayServices gateway)
+    {
+        app.Use((context, next) => Authorize(context, next, gateway.Snapshots));
+        app.UseRouting();
+        app.Use((context, next) => context.GetEndpoint() is not null ? next(context) : ProblemResponses.WriteAsync(context, StatusCodes.Status404NotFound, "Not found",
+            "Admin endpoints: /admin/health/live, /admin/health/ready, /admin/config, /admin/config/status, /admin/routes, /admin/clusters, /admin/explain, POST /admin/reload", "not-found"));
+
+        var admin = app.MapGroup("/admin");
+        admin.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
+        admin.MapGet("/health/ready", () => gateway.Ready()
+            ? Results.Ok(new { status = "ready" })
+            : Results.Json(new { status = "not ready" }, statusCode: StatusCodes.Status503ServiceUnavailable));
+
+        admin.MapGet("/config", () => Results.Text(DefinitionJson.ToJson(gateway.Snapshots.Current.Definition)!.ToJsonString(), "application/json"));
+        admin.MapGet("/config/status", () => Results.Ok(StatusView(gateway.Reloader.Status)));
+        admin.MapPost("/reload", async (HttpContext context) =>
+        {
+            var status = await gateway.Reloader.ReloadAsync("admin API", context.RequestAborted);
+            var view = StatusView(status);
+            return status.LastErrors.Count == 0 ? Results.Ok(view) : Results.Json(view, statusCode: StatusCodes.Status422UnprocessableEntity);
+        });
+
+        admin.MapGet("/routes", () =>
+        {
+            var snapshot = gateway.Snapshots.Current;
+            return Results.Ok(snapshot.Definition.Routes.Select(r => new
+            {
+                id = r.Id,
+                order = r.Order,
+                cluster = r.Cluster,
+                match = DefinitionJson.ToJson(r.Match),
+                transforms = DefinitionJson.ToJson(r.Transforms),
+            }));
+        });
+
+        admin.MapGet("/clusters", () => Results.Ok(gateway.ProxyState.GetClusters().OrderBy(c => c.ClusterId).Select(c => new
+        {
+            id = c.ClusterId,
+            loadBalancing = c.Model.Config.LoadBalancingPolicy,
+            availableEndpoints = c.DestinationsState.AvailableDestinations.Count,
+            endpoints = c.Destinations.Values.Select(RouteExplainer.DescribeDestination),
+        })));
+
+        admin.MapGet("/explain", async (HttpContext context) =>
+        {
+            var query = context.Request.Query;
+            if (string.IsNullOrEmpty(query["path"]))
+            {
+                await ProblemResponses.WriteAsync(context, StatusCodes.Status400BadRequest, "Missing path", "Give at least path, e.g. /admin/explain?method=GET&path=/orders/7&host=api.example.com&header=x-tenant:blue", "bad-request");
+                return;
+            }
+            var path = query["path"].ToString();
+            var queryString = "";
+            var q = path.IndexOf('?');
+            if (q >= 0) (path, queryString) = (path[..q], path[q..]);
+            if (!path.StartsWith('/'))
+            {
+                await ProblemResponses.WriteAsync(context, StatusCodes.Status400BadRequest, "Bad path", $"path must start with '/': '{path}'", "bad-request");
+                return;
+            }
+            var headers = new List<KeyValuePair<string, string>>();
+            foreach (var header in query["header"])
+            {
+                var colon = header!.IndexOf(':');
+                if (colon <= 0)
+                {
+                    await ProblemResponses.WriteAsync(context, StatusCodes.Status400BadRequest, "Bad header", $"header must be name:value, got '{header}'", "bad-request");
+                    return;
+                }
+                headers.Add(new(header[..colon].Trim(), header[(colon + 1)..].Trim()));
+            }
+            var request = new RouteExplainer.ExplainRequest(query["method"].FirstOrDefault() ?? "GET", path, queryString, query["host"].FirstOrDefault(), headers);
+            await context.Response.WriteAsJsonAsync(await gateway.Explainer.ExplainAsync(request));
+        });
+    }
+
+    private static object StatusView(ConfigStatus status) => new
+    {
+        version = status.Version,
+        generation = status.Generation,
+        loadedAt = status.LoadedAt,
+        lastAttemptAt = status.LastAttemptAt,
+        lastTrigger = status.LastTrigger,
+        lastAttemptSucceeded = status.LastErrors.Count == 0,
+        lastErrors = status.LastErrors.Select(e => e.ToString()),
+        restartRequired = status.RestartRequired,
+    };
+
+    private static Task Authorize(HttpContext context, RequestDelegate next, SnapshotAccessor snapshots)
+    {
+        // Probes stay open so an orchestrator needs no token; everything else needs it when one is set.
+        if (snapshots.Current.Admin.Token is not { } token || context.Request.Path.StartsWithSegments("/admin/health"))
+        {
+            return next(context);
+        }
+        var header = context.Request.Headers.Authorization.ToString();
+        const string scheme = "Bearer ";
+        if (header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase)
+            && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(header[scheme.Length..].Trim())), SHA256.HashData(Encoding.UTF8.GetBytes(token))))
+        {
+            return next(context);
+        }
+        context.Response.Headers.WWWAuthenticate = "Bearer realm=\"meshgate-admin\"";
+        return ProblemResponses.WriteAsync(context, StatusCodes.Status401Unauthorized, "Unauthorized", "The admin API needs 'Authorization: Bearer <token>' with the configured admin token.", "admin-unauthorized");
+    }
+}

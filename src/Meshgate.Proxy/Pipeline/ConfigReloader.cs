@@ -1,0 +1,103 @@
+using Meshgate.Configuration;
+using Meshgate.Configuration.Validation;
+using Microsoft.Extensions.Logging;
+
+namespace Meshgate.Proxy.Pipeline;
+
+/// <summary>What the admin API reports about config loading.</summary>
+public sealed record ConfigStatus(
+    string Version,
+    DateTimeOffset LoadedAt,
+    int Generation,
+    DateTimeOffset? LastAttemptAt,
+    string? LastTrigger,
+    IReadOnlyList<ConfigError> LastErrors,
+    IReadOnlyList<string> RestartRequired);
+
+/// <summary>
+/// Reloads from the config file: parse, validate, compile, swap. One reload at a time; an invalid
+/// file is rejected whole and the running snapshot keeps serving.
+/// </summary>
+public sealed partial class ConfigReloader
+{
+    private readonly SnapshotAccessor _snapshots;
+    private readonly Func<ConfigLoader.Result> _load;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private volatile ConfigStatus _status;
+
+    public ConfigReloader(SnapshotAccessor snapshots, Func<ConfigLoader.Result> load, ILogger<ConfigReloader> logger)
+    {
+        _snapshots = snapshots;
+        _load = load;
+        _logger = logger;
+        var current = snapshots.Current;
+        _status = new ConfigStatus(current.Version, current.LoadedAt, 1, null, "start", [], []);
+    }
+
+    public ConfigStatus Status => _status;
+
+    /// <summary>Called after a snapshot is published, e.g. to apply the new log level.</summary>
+    public event Action<ConfigSnapshot>? Applied;
+
+    public async Task<ConfigStatus> ReloadAsync(string trigger, CancellationToken cancellationToken = default)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var now = DateTimeOffset.UtcNow;
+            var result = _load();
+            var previous = _status;
+            if (result.Snapshot is not { } snapshot)
+            {
+                LogRejected(_logger, trigger, result.Errors.Count, string.Join("; ", result.Errors));
+                return _status = previous with { LastAttemptAt = now, LastTrigger = trigger, LastErrors = result.Errors };
+            }
+            var current = _snapshots.Current;
+            var restart = RestartRequired(current.Definition, snapshot.Definition);
+            if (snapshot.Version == current.Version)
+            {
+                return _status = previous with { LastAttemptAt = now, LastTrigger = trigger, LastErrors = [] };
+            }
+            _snapshots.Publish(snapshot);
+            Applied?.Invoke(snapshot);
+            LogApplied(_logger, trigger, snapshot.Version, snapshot.Routes.Count, snapshot.Clusters.Count);
+            foreach (var section in restart) LogRestartRequired(_logger, section);
+            return _status = new ConfigStatus(snapshot.Version, snapshot.LoadedAt, previous.Generation + 1, now, trigger, [], restart);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Sections the running process cannot change in place: their sockets and host settings are fixed at start.</summary>
+    private static List<string> RestartRequired(Configuration.Model.MeshgateDefinition running, Configuration.Model.MeshgateDefinition next)
+    {
+        var sections = new List<string>();
+        if (!running.Listeners.SequenceEqual(next.Listeners, ListenerComparer.Instance)) sections.Add("listeners");
+        if (running.Admin.Address != next.Admin.Address) sections.Add("admin.address");
+        if (running.Logging.Format != next.Logging.Format) sections.Add("logging.format");
+        if (running.Shutdown != next.Shutdown) sections.Add("shutdown");
+        return sections;
+    }
+
+    private sealed class ListenerComparer : IEqualityComparer<Configuration.Model.ListenerDefinition>
+    {
+        public static readonly ListenerComparer Instance = new();
+
+        public bool Equals(Configuration.Model.ListenerDefinition? x, Configuration.Model.ListenerDefinition? y) =>
+            System.Text.Json.JsonSerializer.Serialize(x) == System.Text.Json.JsonSerializer.Serialize(y);
+
+        public int GetHashCode(Configuration.Model.ListenerDefinition obj) => 0;
+    }
+
+    [LoggerMessage(EventId = Common.EventIds.Configuration + 1, Level = LogLevel.Information, Message = "Config reloaded ({Trigger}): version {Version}, {Routes} routes, {Clusters} clusters")]
+    private static partial void LogApplied(ILogger logger, string trigger, string version, int routes, int clusters);
+
+    [LoggerMessage(EventId = Common.EventIds.Configuration + 2, Level = LogLevel.Error, Message = "Config reload ({Trigger}) rejected with {Count} errors; the running config keeps serving: {Errors}")]
+    private static partial void LogRejected(ILogger logger, string trigger, int count, string errors);
+
+    [LoggerMessage(EventId = Common.EventIds.Configuration + 3, Level = LogLevel.Warning, Message = "Config change in '{Section}' takes effect only after a restart")]
+    private static partial void LogRestartRequired(ILogger logger, string section);
+}

@@ -1,0 +1,32 @@
+using Meshgate.Proxy.Health;
+using Meshgate.Proxy.LoadBalancing;
+using Meshgate.Proxy.Routing;
+using Meshgate.Proxy.Transforms;
+using Meshgate.Proxy.Upstream;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Meshgate.Proxy.Pipeline;
+
+public static class ProxyServiceCollectionExtensions
+{
+    /// <summary>Registers YARP with Meshgate's config provider, policies and transforms.</summary>
+    public static IServiceCollection AddMeshgateProxy(this IServiceCollection services, SnapshotAccessor snapshots, ConfigReloader reloader)
+    {
+        services.AddSingleton(snapshots);
+        services.AddSingleton<IProxyConfigProvider>(snapshots);
+        services.AddSingleton(reloader);
+        services.AddSingleton<RouteExplainer>();
+        services.AddSingleton<RouteExplainer.PipelineEntry>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, HeaderRegexMatcherPolicy>());
+        services.AddReverseProxy()
+            .AddTransforms<MeshgateTransformProvider>()
+            .AddMeshgateLoadBalancing()
+            .AddMeshgateHealth();
+        services.AddSingleton<IForwarderHttpClientFactory, UpstreamHttpClientFactory>();
+        return services;
+    }
+}

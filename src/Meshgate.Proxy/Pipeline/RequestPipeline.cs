@@ -1,0 +1,76 @@
+using Meshgate.Configuration;
+using Meshgate.Proxy.Errors;
+using Meshgate.Proxy.ForwardedHeaders;
+using Meshgate.Proxy.Routing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Yarp.ReverseProxy.Model;
+
+namespace Meshgate.Proxy.Pipeline;
+
+/// <summary>
+/// The order of the request path, in one place. A new concern takes a slot here and one line;
+/// see STYLE.md section 5 for the slots still to be filled.
+/// </summary>
+public static class RequestPipeline
+{
+    /// <param name="listenerOf">The listener a request arrived on, for its limits.</param>
+    public static void UseMeshgateGateway(this WebApplication app, Func<HttpContext, ListenerPolicy?> listenerOf)
+    {
+        // 1. Failures become problem+json.
+        app.UseMiddleware<ProblemExceptionMiddleware>();
+        // 0b. Per-listener request limits Kestrel can only set process-wide.
+        app.Use((context, next) => ListenerLimits.Apply(context, next, listenerOf(context)));
+        // 3. Who the client is (trusted proxies only).
+        app.UseMiddleware<ClientAddressMiddleware>();
+
+        // /admin/explain enters here with a synthetic request, to be routed exactly as a real one.
+        var explainEntry = app.Services.GetRequiredService<RouteExplainer.PipelineEntry>();
+        app.Use(next =>
+        {
+            explainEntry.Next = next;
+            return next;
+        });
+
+        // 4. Routing.
+        app.UseRouting();
+        app.Use(async (context, next) =>
+        {
+            var endpoint = context.GetEndpoint();
+            if (context.Features.Get<RouteExplainer.ExplainFeature>() is { } explain)
+            {
+                explain.Endpoint = endpoint;
+                return;
+            }
+            if (endpoint is null)
+            {
+                await ProblemResponses.WriteAsync(context, StatusCodes.Status404NotFound, "No route", $"No route matches {context.Request.Method} {context.Request.Host}{context.Request.Path}.", "no-route");
+                return;
+            }
+            await next(context);
+            // Routing's own 405 endpoint (a route's path matched, its methods did not) writes no body.
+            if (endpoint.Metadata.GetMetadata<RouteModel>() is null && context.Response.StatusCode == StatusCodes.Status405MethodNotAllowed)
+            {
+                await ProblemResponses.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "Method not allowed", $"A route matches {context.Request.Path} but not the method {context.Request.Method}; allowed: {context.Response.Headers.Allow}.", "method-not-allowed");
+            }
+        });
+
+        // 11. YARP's proxy pipeline.
+        var snapshots = app.Services.GetRequiredService<SnapshotAccessor>();
+        app.MapReverseProxy(proxy =>
+        {
+            proxy.Use(ForwarderErrorResponses.InvokeAsync);
+            proxy.UseSessionAffinity();
+            proxy.UseLoadBalancing();
+            proxy.UsePassiveHealthChecks();
+        }).ConfigureEndpoints((endpoint, route) =>
+        {
+            if (snapshots.Current.RoutePolicies.TryGetValue(route.RouteId, out var policy) && policy.HeaderRegexes.Count > 0)
+            {
+                endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
+            }
+        });
+    }
+}

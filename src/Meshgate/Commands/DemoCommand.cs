@@ -1,0 +1,61 @@
+using System.CommandLine;
+using System.Reflection;
+using Meshgate.Configuration;
+using Meshgate.Configuration.Model;
+using Meshgate.Demo;
+using Meshgate.Roles.Edge;
+
+namespace Meshgate.Commands;
+
+/// <summary>`meshgate demo`: examples/demo.yaml with its demo upstreams started in-process.</summary>
+internal static class DemoCommand
+{
+    public static Command Create()
+    {
+        var port = new Option<int>("--port") { Description = "Gateway port on 127.0.0.1.", DefaultValueFactory = _ => 8080 };
+        var adminPort = new Option<int>("--admin-port") { Description = "Admin API port on 127.0.0.1.", DefaultValueFactory = _ => 9901 };
+        var command = new Command("demo", "Run a gateway on 127.0.0.1:8080 (admin on :9901) in front of built-in demo services.") { port, adminPort };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var result = Load(parse.GetValue(port), parse.GetValue(adminPort));
+            if (result.Snapshot is not { } snapshot)
+            {
+                ConfigOption.PrintErrors(parse.InvocationConfiguration.Error, result.Errors);
+                return ConfigOption.InvalidConfigExitCode;
+            }
+            await using var services = await StartServicesAsync(snapshot);
+            await using var host = GatewayHost.Create(snapshot, () => result);
+            await host.StartAsync();
+            var gateway = host.ListenerUrls[0].Url;
+            output.WriteLine($"""
+                Meshgate demo is running.
+                  gateway: {gateway}   admin API: {host.AdminUrl}
+                Try:
+                  curl -i {gateway}service1
+                  curl -i -X POST {gateway}service2 -H 'content-type: application/json' -d '{"{"}"hello":"world"{"}"}'
+                  curl -s '{host.AdminUrl}admin/explain?method=GET&path=/service1'
+                  curl -s {host.AdminUrl}admin/clusters
+                Ctrl-C stops it.
+                """);
+            await host.RunUntilShutdownAsync();
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>The embedded copy of examples/demo.yaml, with the listener and admin ports the user chose.</summary>
+    public static ConfigLoader.Result Load(int port, int adminPort)
+    {
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("demo.yaml")!;
+        var yaml = new StreamReader(stream).ReadToEnd();
+        return ConfigLoader.Load(yaml, "examples/demo.yaml", AppContext.BaseDirectory, d => d with
+        {
+            Listeners = [.. d.Listeners.Take(1).Select(l => l with { Address = $"127.0.0.1:{port}" })],
+            Admin = d.Admin with { Address = $"127.0.0.1:{adminPort}" },
+        });
+    }
+
+    public static Task<DemoServices> StartServicesAsync(ConfigSnapshot snapshot) =>
+        DemoServices.StartAsync(snapshot.Definition.Clusters.SelectMany(c => c.Endpoints.Select(e => (c.Id!, new Uri(e.Url!)))));
+}

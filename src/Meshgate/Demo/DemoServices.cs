@@ -1,0 +1,86 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Meshgate.Proxy.Errors;
+
+namespace Meshgate.Demo;
+
+/// <summary>
+/// The demo's upstreams: service1 answers GET /service1, service2 answers POST /service2 with an echo
+/// of its JSON body. Each instance names itself in x-demo-instance, so load balancing is visible.
+/// </summary>
+public sealed class DemoServices : IAsyncDisposable
+{
+    public const string InstanceHeader = "x-demo-instance";
+    private readonly List<WebApplication> _apps = [];
+
+    /// <summary>Starts one instance per (service, endpoint URL) pair.</summary>
+    public static async Task<DemoServices> StartAsync(IEnumerable<(string Service, Uri Url)> instances)
+    {
+        var services = new DemoServices();
+        var count = new Dictionary<string, int>();
+        try
+        {
+            foreach (var (service, url) in instances)
+            {
+                count[service] = count.GetValueOrDefault(service) + 1;
+                var name = $"{service}-{(char)('a' + count[service] - 1)}";
+                var app = Build(service, name, url);
+                await app.StartAsync();
+                services._apps.Add(app);
+            }
+        }
+        catch
+        {
+            await services.DisposeAsync();
+            throw;
+        }
+        return services;
+    }
+
+    private static WebApplication Build(string service, string instance, Uri url)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Parse(url.Host), url.Port));
+        var app = builder.Build();
+        app.Use((context, next) =>
+        {
+            context.Response.Headers[InstanceHeader] = instance;
+            return next(context);
+        });
+        app.MapGet("/healthz", () => Results.Ok(new { status = "ok", instance }));
+        if (service == "service1")
+        {
+            app.MapGet("/service1", () => Results.Ok(new { message = "Service 1 response" }));
+        }
+        else
+        {
+            app.MapPost("/service2", async (HttpContext context) =>
+            {
+                JsonNode? body;
+                try
+                {
+                    body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
+                }
+                catch (JsonException e)
+                {
+                    await ProblemResponses.WriteAsync(context, StatusCodes.Status400BadRequest, "Body is not JSON", e.Message, "demo-bad-json");
+                    return;
+                }
+                await context.Response.WriteAsJsonAsync(new JsonObject { ["message"] = "Service 2 response", ["echo"] = body });
+            });
+        }
+        return app;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var app in _apps)
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+        _apps.Clear();
+    }
+}

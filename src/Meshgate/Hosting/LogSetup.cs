@@ -1,0 +1,55 @@
+using Meshgate.Configuration.Model;
+using Microsoft.Extensions.Logging.Console;
+
+namespace Meshgate.Hosting;
+
+/// <summary>
+/// One line per event, JSON by default, at the level the config sets. The level can change on
+/// reload, so the filter reads a switch instead of a fixed minimum.
+/// </summary>
+public sealed class LogSetup
+{
+    public volatile LogLevel Level = LogLevel.Information;
+
+    public void Apply(ILoggingBuilder logging, LogFormat format)
+    {
+        logging.ClearProviders();
+        if (format == LogFormat.Json)
+        {
+            logging.AddJsonConsole(o =>
+            {
+                o.JsonWriterOptions = new System.Text.Json.JsonWriterOptions { Indented = false };
+                o.UseUtcTimestamp = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+            });
+        }
+        else
+        {
+            logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.UseUtcTimestamp = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                o.ColorBehavior = LoggerColorBehavior.Disabled;
+            });
+        }
+        logging.SetMinimumLevel(LogLevel.Trace);
+        logging.AddFilter(Allows);
+    }
+
+    /// <summary>
+    /// ASP.NET Core and YARP log every request at Information; at the default level that would be a
+    /// line per request on the hot path, so their chatter starts at Warning unless debug is asked for.
+    /// </summary>
+    private bool Allows(string? category, LogLevel level)
+    {
+        var minimum = Level;
+        if (minimum > LogLevel.Debug && category is not null
+            && (category.StartsWith("Microsoft.", StringComparison.Ordinal) || category.StartsWith("Yarp.", StringComparison.Ordinal))
+            && category != "Microsoft.Hosting.Lifetime")
+        {
+            minimum = minimum < LogLevel.Warning ? LogLevel.Warning : minimum;
+        }
+        return level >= minimum;
+    }
+}

@@ -1,0 +1,89 @@
+using System.Net;
+using Meshgate.Configuration;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace Meshgate.Listeners;
+
+/// <summary>Binds the config's listeners on Kestrel, with their TLS, protocols and limits.</summary>
+public sealed class KestrelListeners
+{
+    private const long DefaultMaxRequestHeadersSize = 32 * 1024;
+    private readonly List<(ListenerPolicy Policy, ListenOptions Options)> _bound = [];
+
+    public void Configure(KestrelServerOptions kestrel, IReadOnlyList<ListenerPolicy> listeners)
+    {
+        kestrel.AddServerHeader = false;
+        // Kestrel's header limit is process-wide: take the largest, and let the per-listener check
+        // (ListenerLimitsMiddleware) hold the smaller ones to theirs.
+        var headers = listeners.Max(l => l.MaxRequestHeadersSize) ?? DefaultMaxRequestHeadersSize;
+        kestrel.Limits.MaxRequestHeadersTotalSize = (int)Math.Min(headers, int.MaxValue);
+        kestrel.Limits.MaxRequestLineSize = (int)Math.Min(headers, int.MaxValue);
+        kestrel.Limits.Http2.MaxRequestHeaderFieldSize = (int)Math.Min(headers, int.MaxValue);
+
+        foreach (var listener in listeners)
+        {
+            void Setup(ListenOptions options)
+            {
+                options.Protocols = listener.Protocols;
+                if (listener.Certificate is { } certificate) options.UseHttps(certificate);
+                if (listener.MaxConcurrentConnections is { } max) options.Use(ConnectionLimit(max));
+                _bound.Add((listener, options));
+            }
+
+            var address = listener.Address;
+            if (address.AnyHost) kestrel.ListenAnyIP(address.Port, Setup);
+            else if (address.Localhost) kestrel.ListenLocalhost(address.Port, Setup);
+            else kestrel.Listen(address.Ip, address.Port, Setup);
+        }
+    }
+
+    /// <summary>Bound endpoints by listener name, with the real port when the config asked for port 0.</summary>
+    public IReadOnlyList<(string Name, Uri Url)> Addresses => _bound
+        .Select(b => (b.Policy.Name, new Uri($"{(b.Policy.Certificate is null ? "http" : "https")}://{Format(b.Options.IPEndPoint)}")))
+        .ToList();
+
+    /// <summary>The listener a request arrived on (local endpoint match; port alone when the bind was to all interfaces).</summary>
+    public ListenerPolicy? ListenerOf(IPAddress? localAddress, int localPort)
+    {
+        ListenerPolicy? byPort = null;
+        foreach (var (policy, options) in _bound)
+        {
+            if (options.IPEndPoint is not { } bound || bound.Port != localPort) continue;
+            if (localAddress is not null && bound.Address.Equals(localAddress)) return policy;
+            byPort ??= policy;
+        }
+        return byPort;
+    }
+
+    private static string Format(IPEndPoint? endpoint) => endpoint switch
+    {
+        null => "unbound",
+        { Address.AddressFamily: System.Net.Sockets.AddressFamily.InterNetworkV6 } e when e.Address.Equals(IPAddress.IPv6Any) => $"localhost:{e.Port}",
+        { Address.AddressFamily: System.Net.Sockets.AddressFamily.InterNetworkV6 } e => $"[{e.Address}]:{e.Port}",
+        var e when e.Address.Equals(IPAddress.Any) => $"localhost:{e.Port}",
+        var e => $"{e.Address}:{e.Port}",
+    };
+
+    /// <summary>Past the limit a new connection is closed at once, before any bytes are read: the cheapest refusal.</summary>
+    private static Func<Microsoft.AspNetCore.Connections.ConnectionDelegate, Microsoft.AspNetCore.Connections.ConnectionDelegate> ConnectionLimit(long max)
+    {
+        long open = 0;
+        return next => async connection =>
+        {
+            if (Interlocked.Increment(ref open) > max)
+            {
+                Interlocked.Decrement(ref open);
+                connection.Abort();
+                return;
+            }
+            try
+            {
+                await next(connection);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref open);
+            }
+        };
+    }
+}

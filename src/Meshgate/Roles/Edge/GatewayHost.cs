@@ -1,0 +1,123 @@
+using System.Runtime.InteropServices;
+using Meshgate.Admin.Api;
+using Meshgate.Configuration;
+using Meshgate.Configuration.Sources;
+using Meshgate.Hosting;
+using Meshgate.Listeners;
+using Meshgate.Proxy.Pipeline;
+using Meshgate.Proxy.Routing;
+using Yarp.ReverseProxy;
+
+namespace Meshgate.Roles.Edge;
+
+/// <summary>
+/// The gateway role: the proxy on the config's listeners and the admin API on its own listener, in
+/// one process, sharing one snapshot. Tests start it in-process exactly as the command does.
+/// </summary>
+public sealed class GatewayHost : IAsyncDisposable
+{
+    private readonly KestrelListeners _listeners = new();
+    private readonly List<IDisposable> _disposables = [];
+    private volatile bool _ready;
+
+    private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs)
+    {
+        var definition = snapshot.Definition;
+        logs.Level = snapshot.LogLevel;
+        Snapshots = new SnapshotAccessor(snapshot);
+
+        var builder = WebApplication.CreateSlimBuilder();
+        logs.Apply(builder.Logging, definition.Logging.Format);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = definition.Shutdown.DrainTimeout);
+        builder.WebHost.ConfigureKestrel(k => _listeners.Configure(k, snapshot.Listeners));
+        var reloaderLogger = LoggerFactory.Create(l => logs.Apply(l, definition.Logging.Format));
+        _disposables.Add(reloaderLogger);
+        Reloader = new ConfigReloader(Snapshots, reload, reloaderLogger.CreateLogger<ConfigReloader>());
+        Reloader.Applied += s => logs.Level = s.LogLevel;
+        builder.Services.AddMeshgateProxy(Snapshots, Reloader);
+        Gateway = builder.Build();
+        Gateway.UseMeshgateGateway(context => _listeners.ListenerOf(context.Connection.LocalIpAddress, context.Connection.LocalPort));
+
+        var adminBuilder = WebApplication.CreateSlimBuilder();
+        logs.Apply(adminBuilder.Logging, definition.Logging.Format);
+        adminBuilder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            var address = snapshot.Admin.Address;
+            if (address.AnyHost) k.ListenAnyIP(address.Port);
+            else if (address.Localhost) k.ListenLocalhost(address.Port);
+            else k.Listen(address.Ip, address.Port);
+        });
+        Admin = adminBuilder.Build();
+        Admin.MapMeshgateAdmin(new AdminApi.GatewayServices(
+            Snapshots,
+            Reloader,
+            Gateway.Services.GetRequiredService<IProxyStateLookup>(),
+            Gateway.Services.GetRequiredService<RouteExplainer>(),
+            () => _ready));
+
+        if (watchFile is not null)
+        {
+            var watcher = new FileConfigWatcher(watchFile, TimeSpan.FromMilliseconds(200));
+            watcher.Changed += () => _ = Reloader.ReloadAsync("file change");
+            _disposables.Add(watcher);
+        }
+    }
+
+    public WebApplication Gateway { get; }
+    public WebApplication Admin { get; }
+    public SnapshotAccessor Snapshots { get; }
+    public ConfigReloader Reloader { get; }
+
+    /// <summary>Bound listener URLs by listener name (real ports when the config said 0).</summary>
+    public IReadOnlyList<(string Name, Uri Url)> ListenerUrls => _listeners.Addresses;
+
+    public Uri AdminUrl => new(Admin.Urls.First());
+
+    /// <param name="configFile">Reloaded on change, SIGHUP and POST /admin/reload; null for a config that has no file.</param>
+    public static GatewayHost Create(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? configFile = null, LogSetup? logs = null) =>
+        new(snapshot, reload, configFile, logs ?? new LogSetup());
+
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        await Gateway.StartAsync(cancellationToken);
+        try
+        {
+            await Admin.StartAsync(cancellationToken);
+        }
+        catch
+        {
+            await Gateway.StopAsync(CancellationToken.None);
+            throw;
+        }
+        _disposables.Add(PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+        {
+            context.Cancel = true;
+            _ = Reloader.ReloadAsync("SIGHUP");
+        }));
+        _ready = true;
+    }
+
+    /// <summary>Runs until SIGTERM/SIGINT, then drains: the listeners stop accepting, in-flight requests finish (up to shutdown.drainTimeout).</summary>
+    public async Task RunUntilShutdownAsync()
+    {
+        await Gateway.WaitForShutdownAsync();
+        _ready = false;
+        await Admin.StopAsync();
+    }
+
+    public async Task StopAsync()
+    {
+        _ready = false;
+        await Gateway.StopAsync();
+        await Admin.StopAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _ready = false;
+        foreach (var disposable in _disposables) disposable.Dispose();
+        await Gateway.DisposeAsync();
+        await Admin.DisposeAsync();
+    }
+}

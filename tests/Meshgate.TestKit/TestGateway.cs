@@ -1,0 +1,82 @@
+using Meshgate.Configuration;
+using Meshgate.Roles.Edge;
+
+namespace Meshgate.TestKit;
+
+/// <summary>
+/// The real gateway role, started in-process from YAML written to a temp file (so reload-on-change
+/// works as in production), on free loopback ports.
+/// </summary>
+public sealed class TestGateway : IAsyncDisposable
+{
+    private readonly GatewayHost _host;
+
+    private TestGateway(GatewayHost host, string directory, string configPath)
+    {
+        _host = host;
+        Directory = directory;
+        ConfigPath = configPath;
+        Client = new HttpClient(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false }) { BaseAddress = host.ListenerUrls[0].Url };
+        Admin = new HttpClient { BaseAddress = host.AdminUrl };
+    }
+
+    public GatewayHost Host => _host;
+    public string Directory { get; }
+    public string ConfigPath { get; }
+
+    /// <summary>Talks to the first listener.</summary>
+    public HttpClient Client { get; }
+
+    public HttpClient Admin { get; }
+
+    public Uri Url => _host.ListenerUrls[0].Url;
+
+    /// <summary>
+    /// Default listener (127.0.0.1:0) and admin (127.0.0.1:0) are added when the YAML has none,
+    /// so a test writes only what it is about.
+    /// </summary>
+    public static async Task<TestGateway> StartAsync(string yaml, string? directory = null)
+    {
+        directory ??= TempDirectory.Create();
+        var path = Path.Combine(directory, "meshgate.yaml");
+        await File.WriteAllTextAsync(path, WithDefaults(yaml));
+        var result = ConfigLoader.LoadFile(path);
+        if (result.Snapshot is not { } snapshot)
+        {
+            throw new InvalidOperationException("test config is invalid:\n" + string.Join("\n", result.Errors));
+        }
+        var host = GatewayHost.Create(snapshot, () => ConfigLoader.LoadFile(path), path);
+        await host.StartAsync();
+        return new TestGateway(host, directory, path);
+    }
+
+    public static string WithDefaults(string yaml)
+    {
+        var text = yaml;
+        if (!text.Contains("listeners:", StringComparison.Ordinal)) text = "listeners:\n  - name: test\n    address: 127.0.0.1:0\n" + text;
+        if (!text.Contains("admin:", StringComparison.Ordinal)) text = "admin:\n  address: 127.0.0.1:0\n" + text;
+        if (!text.Contains("logging:", StringComparison.Ordinal)) text = "logging:\n  level: warning\n" + text;
+        return text;
+    }
+
+    /// <summary>Rewrites the config file (with the same defaults) for the file watcher to pick up.</summary>
+    public Task RewriteConfigAsync(string yaml) => File.WriteAllTextAsync(ConfigPath, WithDefaults(yaml));
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        Admin.Dispose();
+        await _host.StopAsync();
+        await _host.DisposeAsync();
+    }
+}
+
+public static class TempDirectory
+{
+    public static string Create()
+    {
+        var path = Path.Combine(Path.GetTempPath(), "meshgate-tests", Guid.NewGuid().ToString("N")[..12]);
+        System.IO.Directory.CreateDirectory(path);
+        return path;
+    }
+}
