@@ -27,12 +27,12 @@ done
 
 # --quick only changes the defaults, so an explicit env var still wins.
 # INITIAL_WARMUP is a one-time load per target before round 1: .NET's tiered
-# JIT needs ~15-20 s of load on one core to reach steady state, and
+# JIT needs 20-30 s of load on one busy core to reach steady state, and
 # measuring before that would compare YARP's JIT with nginx's proxying.
 if (( QUICK )); then
     ROUNDS=${ROUNDS:-1}; DURATION=${DURATION:-5}; WARMUP=${WARMUP:-1}; INITIAL_WARMUP=${INITIAL_WARMUP:-5}
 else
-    ROUNDS=${ROUNDS:-3}; DURATION=${DURATION:-10}; WARMUP=${WARMUP:-2}; INITIAL_WARMUP=${INITIAL_WARMUP:-15}
+    ROUNDS=${ROUNDS:-3}; DURATION=${DURATION:-10}; WARMUP=${WARMUP:-2}; INITIAL_WARMUP=${INITIAL_WARMUP:-30}
 fi
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
