@@ -1,0 +1,470 @@
+#!/usr/bin/env bash
+# bench/run.sh — compare Meshgate with its peers (nginx, HAProxy, bare YARP)
+# in one run, on loopback, on this machine. See bench/README.md.
+#
+#   bench/run.sh            full run (3 interleaved rounds of 10 s per target)
+#   bench/run.sh --quick    ~1-minute smoke run (1 round of 5 s)
+#
+# Overridable by environment: ROUNDS, DURATION (s), WARMUP (s),
+# INITIAL_WARMUP (s), CONNECTIONS, THREADS, SERVER_CPU, LOAD_CPU,
+# SKIP_BUILD=1 (reuse the builds already in bench/.work).
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(dirname "$BENCH_DIR")
+WORK="$BENCH_DIR/.work"
+RESULTS_DIR="$BENCH_DIR/results"
+TEMPLATES="$BENCH_DIR/templates"
+
+QUICK=0
+for arg in "$@"; do
+    case "$arg" in
+        --quick) QUICK=1 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
+        *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+# --quick only changes the defaults, so an explicit env var still wins.
+# INITIAL_WARMUP is a one-time load per target before round 1: .NET's tiered
+# JIT needs 20-30 s of load on one busy core to reach steady state, and
+# measuring before that would compare YARP's JIT with nginx's proxying.
+if (( QUICK )); then
+    ROUNDS=${ROUNDS:-1}; DURATION=${DURATION:-5}; WARMUP=${WARMUP:-1}; INITIAL_WARMUP=${INITIAL_WARMUP:-5}
+else
+    ROUNDS=${ROUNDS:-3}; DURATION=${DURATION:-10}; WARMUP=${WARMUP:-2}; INITIAL_WARMUP=${INITIAL_WARMUP:-30}
+fi
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+# Servers (origin and proxy under test) share one core and the load generator
+# gets the other, so wrk never steals cycles from the thing it measures.
+SERVER_CPU=${SERVER_CPU:-1}
+LOAD_CPU=${LOAD_CPU:-0}
+SKIP_BUILD=${SKIP_BUILD:-0}
+
+EXPECTED_BODY=$'hello from upstream\n'   # what templates/upstream-nginx.conf returns
+CLK_TCK=$(getconf CLK_TCK)
+
+log()  { printf '==> %s\n' "$*" >&2; }
+warn() { printf '\n!!!!!!!! WARNING: %s\n\n' "$*" >&2; WARNINGS+=("$*"); }
+die()  { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+WARNINGS=()
+
+# ---------------------------------------------------------------------------
+# 1. Tools. Check first so a machine that has them never touches apt.
+# ---------------------------------------------------------------------------
+install_missing() {
+    local need=()
+    command -v nginx   >/dev/null || need+=(nginx)
+    command -v haproxy >/dev/null || need+=(haproxy)
+    command -v wrk     >/dev/null || need+=(wrk)
+    command -v taskset >/dev/null || need+=(util-linux)
+    command -v curl    >/dev/null || need+=(curl)
+    (( ${#need[@]} == 0 )) && return 0
+    (( EUID == 0 )) || die "missing ${need[*]}; run as root or install them first"
+    log "installing: ${need[*]}"
+    # A fresh machine may have no package lists yet: update once and retry.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null 2>&1 || {
+        apt-get update -q >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
+    }
+}
+install_missing
+command -v dotnet >/dev/null || die "dotnet SDK not found on PATH"
+
+if (( $(nproc) < 2 )); then
+    warn "only $(nproc) CPU: load generator and servers will share a core; figures are not comparable with 2-core runs"
+    SERVER_CPU=0; LOAD_CPU=0
+fi
+
+# ---------------------------------------------------------------------------
+# Process bookkeeping: every server we start goes into PIDS, and the EXIT
+# trap stops exactly those (and their children, e.g. nginx workers).
+# ---------------------------------------------------------------------------
+declare -A PIDS=()
+WRK_PID=""   # the wrk currently running, if any
+
+children_of() {  # print direct children of $1, found through /proc (no procps needed)
+    local stat rest f
+    for stat in /proc/[0-9]*/stat; do
+        # read, not $(<file): under set -e a vanished process would make
+        # $(<file) abort the script. 2>/dev/null must come before the <.
+        read -r rest 2>/dev/null <"$stat" || continue
+        rest=${rest##*) }          # comm may contain spaces: cut after the last ')'
+        read -ra f <<<"$rest"
+        [[ ${f[1]} == "$1" ]] && { local p=${stat#/proc/}; echo "${p%/stat}"; }
+    done
+    return 0
+}
+
+proc_tree() {  # print $1 and all its descendants
+    local c
+    echo "$1"
+    for c in $(children_of "$1"); do proc_tree "$c"; done
+}
+
+cleanup() {
+    local rc=$? name pid all=()
+    trap - EXIT INT TERM
+    [[ -n $WRK_PID ]] && kill -TERM "$WRK_PID" 2>/dev/null
+    for name in "${!PIDS[@]}"; do
+        pid=${PIDS[$name]}
+        kill -0 "$pid" 2>/dev/null || continue
+        # Collect children first: once the master dies they are re-parented.
+        mapfile -t -O "${#all[@]}" all < <(proc_tree "$pid")
+    done
+    if (( ${#all[@]} )); then
+        log "stopping ${#all[@]} process(es): ${all[*]}"
+        kill -TERM "${all[@]}" 2>/dev/null || true
+        for _ in $(seq 50); do
+            local alive=0
+            for pid in "${all[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+            (( alive )) || break
+            sleep 0.1
+        done
+        kill -KILL "${all[@]}" 2>/dev/null || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT     # Ctrl-C: background servers ignore SIGINT, so the
+trap 'exit 143' TERM    # EXIT trap is what actually stops them.
+
+# ---------------------------------------------------------------------------
+# 2. Build (before starting anything, so compilers don't compete for CPU).
+# ---------------------------------------------------------------------------
+mkdir -p "$WORK" "$RESULTS_DIR"
+export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
+
+MESHGATE_OK=1
+if (( ! SKIP_BUILD )); then
+    log "building bare YARP (bench/yarp-minimal)"
+    dotnet publish "$BENCH_DIR/yarp-minimal" -c Release -o "$WORK/yarp" \
+        >"$WORK/yarp-build.log" 2>&1 || { tail -30 "$WORK/yarp-build.log" >&2; die "bare YARP build failed"; }
+
+    log "building Meshgate (src/Meshgate)"
+    if ! dotnet publish "$REPO_DIR/src/Meshgate" -c Release -o "$WORK/meshgate" \
+        >"$WORK/meshgate-build.log" 2>&1; then
+        tail -30 "$WORK/meshgate-build.log" >&2
+        warn "Meshgate build failed (log: $WORK/meshgate-build.log); Meshgate is skipped"
+        MESHGATE_OK=0
+    fi
+fi
+[[ -f $WORK/yarp/yarp-minimal.dll ]] || die "missing $WORK/yarp/yarp-minimal.dll (SKIP_BUILD=1 without a previous build?)"
+if (( MESHGATE_OK )) && [[ ! -f $WORK/meshgate/meshgate.dll ]]; then
+    warn "missing $WORK/meshgate/meshgate.dll; Meshgate is skipped"
+    MESHGATE_OK=0
+fi
+
+# ---------------------------------------------------------------------------
+# 3. Ports and configs. Ports are picked now, among those nothing listens on,
+#    below the kernel's ephemeral range so wrk's client ports can't collide.
+# ---------------------------------------------------------------------------
+declare -A TAKEN=()
+free_port() {  # free_port VAR: store a free loopback port in VAR
+    local p
+    for _ in $(seq 500); do
+        p=$(( 20000 + RANDOM % 10000 ))
+        [[ -n ${TAKEN[$p]:-} ]] && continue
+        # A refused connection means no listener on that port.
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            TAKEN[$p]=1; printf -v "$1" '%s' "$p"; return 0
+        fi
+    done
+    die "no free port found"
+}
+free_port UPSTREAM_PORT
+free_port NGINX_PROXY_PORT
+free_port HAPROXY_PORT
+free_port YARP_PORT
+free_port GATEWAY_PORT
+free_port ADMIN_PORT
+
+render() {  # render TEMPLATE OUT: fill the placeholders between at-signs
+    sed -e "s|@WORKDIR@|$WORK|g" \
+        -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
+        -e "s|@NGINX_PROXY_PORT@|$NGINX_PROXY_PORT|g" \
+        -e "s|@HAPROXY_PORT@|$HAPROXY_PORT|g" \
+        -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|g" \
+        -e "s|@ADMIN_PORT@|$ADMIN_PORT|g" \
+        "$TEMPLATES/$1" >"$2"
+    if grep -q '@[A-Z_]*@' "$2"; then die "unfilled placeholder in $2"; fi
+}
+rm -rf "$WORK/upstream" "$WORK/nginx-proxy" "$WORK/haproxy" "$WORK/gateway" "$WORK/raw"
+mkdir -p "$WORK"/{upstream,nginx-proxy}/tmp "$WORK/haproxy" "$WORK/gateway" "$WORK/raw"
+render upstream-nginx.conf "$WORK/upstream/nginx.conf"
+render proxy-nginx.conf    "$WORK/nginx-proxy/nginx.conf"
+render haproxy.cfg         "$WORK/haproxy/haproxy.cfg"
+render meshgate.yaml       "$WORK/gateway/meshgate.yaml"
+
+# ---------------------------------------------------------------------------
+# 4. Start servers, all pinned to SERVER_CPU. taskset execs the server, so $!
+#    is the server's own PID (nginx master, haproxy, the dotnet host).
+# ---------------------------------------------------------------------------
+start() {  # start NAME LOGFILE CMD...
+    local name=$1 logf=$2; shift 2
+    # cd to the repo root: a .NET app reads appsettings*.json from its cwd.
+    (cd "$REPO_DIR" && exec taskset -c "$SERVER_CPU" "$@") >"$logf" 2>&1 &
+    PIDS[$name]=$!
+}
+
+WHY=""
+wait_port() {  # wait_port NAME PORT SECONDS: 0 once it accepts; 1 (reason in WHY) if it exited or timed out
+    local name=$1 port=$2 deadline=$(( SECONDS + $3 )) rc
+    while (( SECONDS < deadline )); do
+        if ! kill -0 "${PIDS[$name]}" 2>/dev/null; then
+            rc=0; wait "${PIDS[$name]}" || rc=$?
+            unset "PIDS[$name]"
+            WHY="it exited with code $rc before listening"; return 1
+        fi
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.2
+    done
+    WHY="it did not listen on 127.0.0.1:$port within $3 s"
+    return 1
+}
+
+stop_one() {  # stop a single target we gave up on, so it doesn't idle-burn CPU
+    local pid=${PIDS[$1]} p
+    for p in $(proc_tree "$pid"); do kill -TERM "$p" 2>/dev/null || true; done
+    unset "PIDS[$1]"
+}
+
+log "ports: upstream=$UPSTREAM_PORT nginx=$NGINX_PROXY_PORT haproxy=$HAPROXY_PORT yarp=$YARP_PORT meshgate=$GATEWAY_PORT admin=$ADMIN_PORT"
+start upstream "$WORK/upstream/stdout.log" \
+    nginx -p "$WORK/upstream" -e "$WORK/upstream/error.log" -c "$WORK/upstream/nginx.conf"
+start nginx "$WORK/nginx-proxy/stdout.log" \
+    nginx -p "$WORK/nginx-proxy" -e "$WORK/nginx-proxy/error.log" -c "$WORK/nginx-proxy/nginx.conf"
+# -db: stay in the foreground as one process (no master/worker, no daemon).
+start haproxy "$WORK/haproxy/stdout.log" haproxy -db -f "$WORK/haproxy/haproxy.cfg"
+start yarp "$WORK/yarp.log" \
+    dotnet "$WORK/yarp/yarp-minimal.dll" "http://127.0.0.1:$YARP_PORT" "http://127.0.0.1:$UPSTREAM_PORT"
+if (( MESHGATE_OK )); then
+    start meshgate "$WORK/gateway/meshgate.log" \
+        dotnet "$WORK/meshgate/meshgate.dll" gateway -c "$WORK/gateway/meshgate.yaml"
+fi
+
+declare -A URL=(
+    [upstream]="http://127.0.0.1:$UPSTREAM_PORT/"
+    [meshgate]="http://127.0.0.1:$GATEWAY_PORT/"
+    [nginx]="http://127.0.0.1:$NGINX_PROXY_PORT/"
+    [haproxy]="http://127.0.0.1:$HAPROXY_PORT/"
+    [yarp]="http://127.0.0.1:$YARP_PORT/"
+)
+declare -A LABEL=(
+    [upstream]="upstream direct" [meshgate]="Meshgate" [nginx]="nginx proxy"
+    [haproxy]="HAProxy" [yarp]="bare YARP"
+)
+declare -A LOGFILE=(
+    [upstream]="$WORK/upstream/error.log" [meshgate]="$WORK/gateway/meshgate.log"
+    [nginx]="$WORK/nginx-proxy/error.log" [haproxy]="$WORK/haproxy/stdout.log"
+    [yarp]="$WORK/yarp.log"
+)
+TARGETS=(upstream nginx haproxy yarp)
+wait_port upstream "$UPSTREAM_PORT" 10   || { cat "${LOGFILE[upstream]}" >&2; die "upstream nginx did not start: $WHY"; }
+wait_port nginx "$NGINX_PROXY_PORT" 10   || { cat "${LOGFILE[nginx]}" >&2; die "nginx proxy did not start: $WHY"; }
+wait_port haproxy "$HAPROXY_PORT" 10     || { cat "${LOGFILE[haproxy]}" >&2; die "HAProxy did not start: $WHY"; }
+wait_port yarp "$YARP_PORT" 20           || { cat "${LOGFILE[yarp]}" >&2; die "bare YARP did not start: $WHY"; }
+if (( MESHGATE_OK )); then
+    # The gateway is young: if it can't serve `gateway -c` yet, measure the
+    # others rather than fail the whole run.
+    if wait_port meshgate "$GATEWAY_PORT" 20; then
+        TARGETS=(upstream meshgate nginx haproxy yarp)
+    else
+        tail -30 "${LOGFILE[meshgate]}" >&2 || true
+        warn "Meshgate failed to start: $WHY (log: ${LOGFILE[meshgate]}); Meshgate is skipped"
+        [[ -n ${PIDS[meshgate]:-} ]] && stop_one meshgate
+        MESHGATE_OK=0
+    fi
+fi
+
+# One plain request per target before loading it: a proxy that answers
+# quickly but wrongly must not show up as fast.
+for t in "${TARGETS[@]}"; do
+    # The status code goes on its own last line; "x" keeps the body's own
+    # trailing newline from being eaten by $(...).
+    resp=$(curl -sS -m 5 -w '\n%{http_code}' "${URL[$t]}" 2>&1; echo x) || true
+    resp=${resp%x}; resp=${resp%$'\n'}
+    code=${resp##*$'\n'}; body=${resp%$'\n'*}
+    if [[ $code != 200 || $body != "$EXPECTED_BODY" ]]; then
+        warn "${LABEL[$t]} answered a probe with status '$code' and body $(printf '%q' "${body:0:200}") (expected 200 $(printf '%q' "$EXPECTED_BODY"))"
+    fi
+done
+
+# ---------------------------------------------------------------------------
+# Measurement helpers.
+# ---------------------------------------------------------------------------
+cpu_ticks() {  # sum of utime+stime (clock ticks) over the given PIDs
+    local total=0 pid stat f
+    for pid in "$@"; do
+        read -r stat 2>/dev/null <"/proc/$pid/stat" || continue
+        stat=${stat##*) }
+        read -ra f <<<"$stat"
+        # After the comm field, index 0 is field 3 (state); utime is field 14, stime 15.
+        total=$(( total + f[11] + f[12] ))
+    done
+    echo "$total"
+}
+
+rss_kib() {  # sum of VmRSS (KiB) over the given PIDs
+    local total=0 pid kb
+    for pid in "$@"; do
+        kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || kb=0
+        total=$(( total + ${kb:-0} ))
+    done
+    echo "$total"
+}
+
+parse_wrk() {  # wrk --latency output on stdin -> "rps p50_us p99_us requests socket_errors non2xx"
+    awk '
+        function us(v) {   # wrk prints 512.00us, 1.23ms, 2.00s, 1.00m
+            if (v ~ /us$/) return v + 0
+            if (v ~ /ms$/) return v * 1000
+            if (v ~ /m$/)  return v * 60000000
+            if (v ~ /s$/)  return v * 1000000
+            return v + 0
+        }
+        /^ +50% /                 { p50 = us($2) }
+        /^ +99% /                 { p99 = us($2) }
+        / requests in /           { req = $1 }
+        /^Requests\/sec:/         { rps = $2 }
+        /Socket errors:/          { gsub(",", ""); sock = $4 + $6 + $8 + $10 }
+        /Non-2xx or 3xx responses:/ { bad = $NF }
+        END { printf "%s %s %s %s %d %d\n", rps, p50, p99, req, sock, bad }
+    '
+}
+
+wrk_run() {  # wrk_run SECONDS URL OUTFILE: load from LOAD_CPU
+    # Background + wait rather than a foreground run: bash acts on a trapped
+    # signal only once its foreground child exits (and drops SIGINT if that
+    # child exits normally), while `wait` returns at once.
+    taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1"s --latency "$2" >"$3" 2>&1 &
+    WRK_PID=$!
+    wait "$WRK_PID" || die "wrk failed against $2: $(tail -3 "$3")"
+    WRK_PID=""
+}
+
+RAW="$WORK/raw/results.tsv"
+printf 'target\tround\trps\tp50_us\tp99_us\tcpu_us_per_req\trss_kib\trequests\tsocket_errors\tnon2xx\n' >"$RAW"
+
+measure() {  # measure TARGET ROUND
+    local t=$1 r=$2 pids out before after rss rps p50 p99 req sock bad cpu
+    mapfile -t pids < <(proc_tree "${PIDS[$t]}")
+    wrk_run "$WARMUP" "${URL[$t]}" /dev/null          # JIT, connection pools, caches
+    before=$(cpu_ticks "${pids[@]}")
+    wrk_run "$DURATION" "${URL[$t]}" "$WORK/raw/round$r-$t.txt"
+    after=$(cpu_ticks "${pids[@]}")
+    rss=$(rss_kib "${pids[@]}")
+    out=$(<"$WORK/raw/round$r-$t.txt")
+    read -r rps p50 p99 req sock bad < <(printf '%s\n' "$out" | parse_wrk)
+    [[ -n $req && $req -gt 0 ]] || { printf '%s\n' "$out" >&2; die "could not parse wrk output for $t"; }
+    cpu=$(awk -v d=$(( after - before )) -v hz="$CLK_TCK" -v n="$req" 'BEGIN { printf "%.2f", d * 1e6 / hz / n }')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$r" "$rps" "$p50" "$p99" "$cpu" "$rss" "$req" "$sock" "$bad" >>"$RAW"
+    printf '    %-16s %10.0f req/s  p50 %8.0f us  p99 %8.0f us  %7s us/req CPU  %6.1f MiB\n' \
+        "${LABEL[$t]}" "$rps" "$p50" "$p99" "$cpu" "$(awk -v k="$rss" 'BEGIN{print k/1024}')" >&2
+    if (( sock > 0 || bad > 0 )); then
+        printf '%s\n' "$out" | grep -E 'Socket errors|Non-2xx' >&2 || true
+        warn "${LABEL[$t]} round $r: $bad non-2xx/3xx responses, $sock socket errors (wrk output: $WORK/raw/round$r-$t.txt)"
+    fi
+    if ! kill -0 "${PIDS[$t]}" 2>/dev/null; then
+        die "${LABEL[$t]} died during the run (log: ${LOGFILE[$t]})"
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# 5. Rounds. Targets are interleaved, and the order rotates each round, so
+#    slow drift on the machine (thermal, noisy neighbours) spreads over all
+#    targets instead of landing on whichever ran last.
+# ---------------------------------------------------------------------------
+LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+total=$(( ${#TARGETS[@]} * (INITIAL_WARMUP + ROUNDS * (WARMUP + DURATION)) ))
+log "measuring ${TARGETS[*]}: $ROUNDS round(s) x ${DURATION}s (+${WARMUP}s warmup), wrk -t$THREADS -c$CONNECTIONS, ~${total}s"
+if (( INITIAL_WARMUP > 0 )); then
+    log "initial warmup: ${INITIAL_WARMUP}s per target"
+    for t in "${TARGETS[@]}"; do wrk_run "$INITIAL_WARMUP" "${URL[$t]}" /dev/null; done
+fi
+for (( r = 1; r <= ROUNDS; r++ )); do
+    log "round $r/$ROUNDS"
+    n=${#TARGETS[@]}
+    for (( i = 0; i < n; i++ )); do
+        measure "${TARGETS[$(( (i + r - 1) % n ))]}" "$r"
+    done
+done
+
+# ---------------------------------------------------------------------------
+# 6. Medians and the table.
+# ---------------------------------------------------------------------------
+median() {  # median COLUMN TARGET over rounds
+    awk -F'\t' -v t="$2" -v c="$1" 'NR > 1 && $1 == t { print $c }' "$RAW" | sort -g |
+        awk '{ a[NR] = $1 } END { if (NR == 0) print ""; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+declare -A M_RPS M_P50 M_P99 M_CPU M_RSS
+for t in "${TARGETS[@]}"; do
+    M_RPS[$t]=$(median 3 "$t"); M_P50[$t]=$(median 4 "$t"); M_P99[$t]=$(median 5 "$t")
+    M_CPU[$t]=$(median 6 "$t"); M_RSS[$t]=$(median 7 "$t")
+done
+
+ratio() {  # ratio VALUE BASE -> "0.85×", or "—" when there is no base
+    [[ -n ${2:-} ]] || { echo "—"; return; }
+    awk -v v="$1" -v b="$2" 'BEGIN { if (b == 0) print "—"; else printf "%.2f×\n", v / b }'
+}
+
+TABLE="$WORK/table.md"
+{
+    echo "| target | req/s | p50 | p99 | CPU µs/req | RSS MiB | req/s vs nginx | req/s vs YARP | p99 vs YARP | CPU vs YARP |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for t in upstream meshgate nginx haproxy yarp; do
+        if [[ -z ${M_RPS[$t]:-} ]]; then
+            echo "| ${LABEL[$t]} | not measured | | | | | | | | |"
+            continue
+        fi
+        name=${LABEL[$t]}
+        if awk -F'\t' -v t="$t" 'NR > 1 && $1 == t && ($9 > 0 || $10 > 0) { found = 1 } END { exit !found }' "$RAW"; then
+            name="$name ⚠ errors"
+        fi
+        printf '| %s | %.0f | %.2f ms | %.2f ms | %.1f | %.1f | %s | %s | %s | %s |\n' \
+            "$name" "${M_RPS[$t]}" \
+            "$(awk -v v="${M_P50[$t]}" 'BEGIN { print v / 1000 }')" \
+            "$(awk -v v="${M_P99[$t]}" 'BEGIN { print v / 1000 }')" \
+            "${M_CPU[$t]}" \
+            "$(awk -v v="${M_RSS[$t]}" 'BEGIN { print v / 1024 }')" \
+            "$(ratio "${M_RPS[$t]}" "${M_RPS[nginx]:-}")" \
+            "$(ratio "${M_RPS[$t]}" "${M_RPS[yarp]:-}")" \
+            "$(ratio "${M_P99[$t]}" "${M_P99[yarp]:-}")" \
+            "$(ratio "${M_CPU[$t]}" "${M_CPU[yarp]:-}")"
+    done
+} >"$TABLE"
+
+{
+    echo "# Meshgate benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo
+    echo "Commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo '?')" \
+         "on $(nproc) CPU(s), $(uname -r). Servers pinned to CPU $SERVER_CPU, wrk to CPU $LOAD_CPU."
+    echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency after ${WARMUP}s warmup;" \
+         "$ROUNDS interleaved round(s); medians over rounds."
+    echo "$(nginx -v 2>&1 | sed 's/^nginx version: //'), $(haproxy -v 2>&1 | head -1 | awk '{print "HAProxy " $3}')," \
+         "$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')," \
+         "ASP.NET Core $(dotnet --list-runtimes | awk '/^Microsoft.AspNetCore.App/ { v = $2 } END { print v }'), YARP 2.3.0."
+    # Other work on the machine is the main source of noise: record it.
+    echo "Load average before the run: $LOADAVG_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo
+    cat "$TABLE"
+    echo
+    echo "CPU µs/req and RSS are the proxy's own processes (nginx: master + worker);" \
+         "for \"upstream direct\" they are the origin nginx's. Ratios: below 1× is less (better for CPU and p99, worse for req/s)."
+    if (( ${#WARNINGS[@]} )); then
+        echo
+        echo "**Warnings:**"
+        for w in "${WARNINGS[@]}"; do echo "- $w"; done
+    fi
+} >"$RESULTS_DIR/latest.md"
+cp "$RAW" "$RESULTS_DIR/latest.tsv"
+
+echo
+cat "$TABLE"
+echo
+log "written to $RESULTS_DIR/latest.md (per-round figures: $RESULTS_DIR/latest.tsv, wrk output: $WORK/raw/)"
+if (( ${#WARNINGS[@]} )); then
+    printf '\n!!!!!!!! %d WARNING(S) — read before trusting the table:\n' "${#WARNINGS[@]}" >&2
+    for w in "${WARNINGS[@]}"; do printf '  - %s\n' "$w" >&2; done
+fi
