@@ -55,9 +55,12 @@ public sealed class ClientAddressMiddleware(RequestDelegate next, Pipeline.Snaps
 {
     public Task InvokeAsync(HttpContext context)
     {
+        // With no trusted proxies the client is the peer, which readers fall back to: nothing to allocate.
         var trusted = snapshots.TrustedProxies;
-        var address = trusted.IsEmpty ? context.Connection.RemoteIpAddress : trusted.ResolveClient(context);
-        context.Features.Set<IClientAddressFeature>(new ClientAddressFeature(address));
+        if (!trusted.IsEmpty)
+        {
+            context.Features.Set<IClientAddressFeature>(new ClientAddressFeature(trusted.ResolveClient(context)));
+        }
         return next(context);
     }
 }

@@ -36,25 +36,20 @@ public static class RequestPipeline
 
         // 4. Routing.
         app.UseRouting();
-        app.Use(async (context, next) =>
+        app.Use((context, next) =>
         {
             var endpoint = context.GetEndpoint();
             if (context.Features.Get<RouteExplainer.ExplainFeature>() is { } explain)
             {
                 explain.Endpoint = endpoint;
-                return;
+                return Task.CompletedTask;
             }
             if (endpoint is null)
             {
-                await ProblemResponses.WriteAsync(context, StatusCodes.Status404NotFound, "No route", $"No route matches {context.Request.Method} {context.Request.Host}{context.Request.Path}.", "no-route");
-                return;
+                return ProblemResponses.WriteAsync(context, StatusCodes.Status404NotFound, "No route", $"No route matches {context.Request.Method} {context.Request.Host}{context.Request.Path}.", "no-route");
             }
-            await next(context);
-            // Routing's own 405 endpoint (a route's path matched, its methods did not) writes no body.
-            if (endpoint.Metadata.GetMetadata<RouteModel>() is null && context.Response.StatusCode == StatusCodes.Status405MethodNotAllowed)
-            {
-                await ProblemResponses.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "Method not allowed", $"A route matches {context.Request.Path} but not the method {context.Request.Method}; allowed: {context.Response.Headers.Allow}.", "method-not-allowed");
-            }
+            // Proxied routes go straight on; no async frame on the hot path.
+            return endpoint.Metadata.GetMetadata<RouteModel>() is not null ? next(context) : RunFrameworkEndpointAsync(context, next);
         });
 
         // 11. YARP's proxy pipeline.
@@ -72,5 +67,15 @@ public static class RequestPipeline
                 endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
             }
         });
+    }
+
+    /// <summary>Routing's own 405 endpoint (a route's path matched, its methods did not) writes no body; give it one.</summary>
+    private static async Task RunFrameworkEndpointAsync(HttpContext context, RequestDelegate next)
+    {
+        await next(context);
+        if (context.Response.StatusCode == StatusCodes.Status405MethodNotAllowed)
+        {
+            await ProblemResponses.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "Method not allowed", $"A route matches {context.Request.Path} but not the method {context.Request.Method}; allowed: {context.Response.Headers.Allow}.", "method-not-allowed");
+        }
     }
 }
