@@ -99,7 +99,12 @@ public static class ConfigCompiler
     {
         Addressing.TryParseListenAddress(admin.Address, out var address);
         var token = admin.Token;
-        if (admin.TokenEnv is { } env) token = Environment.GetEnvironmentVariable(env)?.Trim();
+        if (admin.TokenEnv is { } env)
+        {
+            token = Environment.GetEnvironmentVariable(env)?.Trim();
+            // The same floor as an inline token and a token file: a short token from the environment is no safer.
+            if (token is { Length: < 16 }) context.Error("admin.tokenEnv", $"the token in '{env}' is shorter than 16 characters");
+        }
         if (admin.TokenFile is { } file)
         {
             token = File.ReadAllText(context.ResolvePath(file)).Trim();

@@ -33,8 +33,15 @@ public static class ConfigReader
             errors.Add(new ConfigError("", $"not valid YAML: {e.InnerException?.Message ?? e.Message}") { File = file, Line = (int)e.Start.Line });
             return new Result(null, errors, map);
         }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's scanner throws this instead of a YamlException when the text ends inside a flow collection.
+            var lines = yaml.ReplaceLineEndings("\n").TrimEnd('\n').Count(c => c == '\n') + 1;
+            errors.Add(new ConfigError("", "not valid YAML: the file ends inside a [ ] or { } that is not closed") { File = file, Line = lines });
+            return new Result(null, errors, map);
+        }
 
-        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
+        if (stream.Documents.Count == 0 || IsNull(stream.Documents[0].RootNode))
         {
             errors.Add(new ConfigError("", "the file is empty") { File = file });
             return new Result(null, errors, map);
@@ -48,6 +55,10 @@ public static class ConfigReader
         var definition = (MeshgateDefinition?)reader.ReadObject(stream.Documents[0].RootNode, typeof(MeshgateDefinition), "");
         return new Result(errors.Count == 0 ? definition : null, errors, map);
     }
+
+    /// <summary>YAML's null: ~, null, or no value at all (`key:`).</summary>
+    private static bool IsNull(YamlNode node) =>
+        node is YamlScalarNode { Value: null or "~" } or YamlScalarNode { Value: "" or "null", Style: ScalarStyle.Plain };
 
     /// <summary>The YAML key for a property: its name in camelCase.</summary>
     public static string KeyOf(PropertyInfo property) => char.ToLowerInvariant(property.Name[0]) + property.Name[1..];
@@ -85,7 +96,7 @@ public static class ConfigReader
             map.Record(path, (int)node.Start.Line);
             var target = Nullable.GetUnderlyingType(type) ?? type;
 
-            if (node is YamlScalarNode { Value: null } or YamlScalarNode { Value: "~" } or YamlScalarNode { Value: "null", Style: ScalarStyle.Plain })
+            if (IsNull(node))
             {
                 return null;
             }
@@ -201,6 +212,11 @@ public static class ConfigReader
                 map.Record(childPath, (int)keyNode.Start.Line);
                 var value = ReadObject(valueNode, property.PropertyType, childPath);
                 if (value is not null) property.SetValue(instance, value);
+                else if (property.GetCustomAttribute<RequiredAttribute>() is not null && IsNull(valueNode))
+                {
+                    // Present but null would otherwise pass as set and reach the validator and compiler as null.
+                    Error(childPath, keyNode, $"required key '{key}' has no value");
+                }
             }
 
             foreach (var (key, property) in properties)

@@ -27,7 +27,7 @@ internal static class RouteValidator
             }
             RoutePattern? pattern = null;
             if (route.Match is { } match) pattern = ValidateMatch(match, $"{path}.match", context);
-            if (route.Transforms is { } transforms) ValidateTransforms(transforms, pattern, $"{path}.transforms", context);
+            if (route.Transforms is { } transforms) ValidateTransforms(transforms, pattern, route.Match is { Path: null, PathPrefix: not null }, $"{path}.transforms", context);
         }
     }
 
@@ -108,7 +108,7 @@ internal static class RouteValidator
         return pattern;
     }
 
-    private static void ValidateTransforms(RouteTransformsDefinition transforms, RoutePattern? routePattern, string path, ValidationContext context)
+    private static void ValidateTransforms(RouteTransformsDefinition transforms, RoutePattern? routePattern, bool pathPrefix, string path, ValidationContext context)
     {
         var rewrites = (transforms.StripPrefix is not null ? 1 : 0) + (transforms.ReplacePrefix is not null ? 1 : 0) + (transforms.PathTemplate is not null ? 1 : 0);
         if (rewrites > 1) context.Error(path, "give at most one of stripPrefix, replacePrefix, pathTemplate");
@@ -118,6 +118,8 @@ internal static class RouteValidator
             if (replace.From is { } from && !IsLiteralPath(from)) context.Error($"{path}.replacePrefix.from", $"'{from}' must be a literal path starting with '/'");
             if (replace.To is { } to && to.Length > 0 && !IsLiteralPath(to)) context.Error($"{path}.replacePrefix.to", $"'{to}' must be empty or a literal path starting with '/'");
         }
+        // A pathPrefix route captures no parameters: it stands for an empty pattern here.
+        routePattern ??= pathPrefix ? RoutePatternFactory.Parse("/") : null;
         if (transforms.PathTemplate is { } template && ParsePattern(template, $"{path}.pathTemplate", context) is { } rewrite && routePattern is not null)
         {
             foreach (var parameter in rewrite.Parameters)
@@ -135,16 +137,18 @@ internal static class RouteValidator
     private static void ValidateHeaders(HeaderTransformsDefinition? headers, string path, ValidationContext context)
     {
         if (headers is null) return;
-        foreach (var (section, names) in new[] { ("set", headers.Set?.Keys), ("append", headers.Append?.Keys), ("remove", (IEnumerable<string>?)headers.Remove) })
+        // Paths name the offending key or item, so the error points at its own line.
+        foreach (var (section, values) in new[] { ("set", headers.Set), ("append", headers.Append) })
         {
-            foreach (var name in names ?? [])
+            foreach (var (name, value) in values ?? [])
             {
-                if (!IsToken(name)) context.Error($"{path}.{section}", $"'{name}' is not a valid header name");
+                if (!IsToken(name)) context.Error($"{path}.{section}.{name}", $"'{name}' is not a valid header name");
+                if (value.AsSpan().IndexOfAny('\r', '\n') >= 0) context.Error($"{path}.{section}.{name}", "header values must not contain line breaks");
             }
         }
-        foreach (var (name, value) in (headers.Set ?? []).Concat(headers.Append ?? []))
+        for (var i = 0; i < (headers.Remove?.Count ?? 0); i++)
         {
-            if (value.AsSpan().IndexOfAny('\r', '\n') >= 0) context.Error($"{path}.{name}", "header values must not contain line breaks");
+            if (!IsToken(headers.Remove![i])) context.Error($"{path}.remove[{i}]", $"'{headers.Remove[i]}' is not a valid header name");
         }
     }
 
