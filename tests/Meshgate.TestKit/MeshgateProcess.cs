@@ -53,6 +53,19 @@ public sealed partial class MeshgateProcess : IAsyncDisposable
         throw new TimeoutException($"meshgate did not report {count} listeners; output:\n{Output}");
     }
 
+    /// <summary>Runs the test's assertions; a failure carries the process's output, which usually says why.</summary>
+    public async Task CheckAsync(Func<Task> assertions)
+    {
+        try
+        {
+            await assertions();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new InvalidOperationException($"{e.GetType().Name}: {e.Message}\n--- meshgate output ---\n{Output}", e);
+        }
+    }
+
     public void Signal(string name)
     {
         using var kill = Process.Start("kill", ["-" + name, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);

@@ -12,6 +12,8 @@ public sealed class DemoTests
     public async Task Demo_ServesBothServices_AndShowsLoadBalancing()
     {
         await using var process = MeshgateProcess.Start("demo", "--port", "0", "--admin-port", "0");
+        await process.CheckAsync(async () =>
+        {
         var urls = await process.WaitForListenersAsync(2, TimeSpan.FromSeconds(30));
         using var client = new HttpClient { BaseAddress = urls[0] };
 
@@ -44,6 +46,7 @@ public sealed class DemoTests
         using var admin = new HttpClient { BaseAddress = urls[1] };
         var explain = await admin.GetStringAsync("/admin/explain?method=GET&path=/service1");
         Assert.Contains("\"route\":\"service1\"", explain);
+        });
     }
 
     [Fact]
