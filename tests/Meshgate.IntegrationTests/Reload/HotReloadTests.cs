@@ -131,4 +131,31 @@ public sealed class HotReloadTests : IAsyncLifetime
         using var response = await gateway.Client.GetAsync("/x");
         Assert.Equal("v2", response.Headers.GetValues("x-upstream").Single()); // the rest of the change applied
     }
+
+    [Fact]
+    public async Task Reload_RequestInFlight_FinishesOnOldUpstream()
+    {
+        var release = new TaskCompletionSource();
+        var arrived = new TaskCompletionSource();
+        await using var slow = await TestUpstream.StartAsync(app => app.MapGet("/slow", async (HttpContext context) =>
+        {
+            arrived.TrySetResult();
+            await release.Task;
+            context.Response.Headers["x-upstream"] = "slow";
+            return "done";
+        }));
+        await using var gateway = await TestGateway.StartAsync(Config(slow.Endpoint));
+        var inFlight = gateway.Client.GetAsync("/slow");
+        await arrived.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        await File.WriteAllTextAsync(gateway.ConfigPath, TestGateway.WithDefaults(Config(_v2.Endpoint)));
+        using (var reload = await gateway.Admin.PostAsync("/admin/reload", null)) Assert.Equal(HttpStatusCode.OK, reload.StatusCode);
+        using (var after = await gateway.Client.GetAsync("/slow")) Assert.Equal("v2", after.Headers.GetValues("x-upstream").Single());
+
+        release.SetResult();
+        using var response = await inFlight;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("slow", response.Headers.GetValues("x-upstream").Single());
+        Assert.Equal("done", await response.Content.ReadAsStringAsync());
+    }
 }
