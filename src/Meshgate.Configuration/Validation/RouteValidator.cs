@@ -25,6 +25,13 @@ internal static class RouteValidator
                 var guess = Spelling.Closest(cluster, clusterIds);
                 context.Error($"{path}.cluster", $"unknown cluster '{cluster}'" + (guess is null ? (clusterIds.Count == 0 ? " (no clusters are defined)" : $" (defined: {string.Join(", ", clusterIds)})") : $" (did you mean '{guess}'?)"));
             }
+            if (route.Transforms?.PreserveHost == true
+                && clusters.FirstOrDefault(c => string.Equals(c.Id, route.Cluster, StringComparison.OrdinalIgnoreCase))?.Tls?.Sni is { } sni)
+            {
+                // .NET's HTTP client sends the request's Host header as the TLS server name, so the
+                // client's Host would silently replace the configured SNI and fail the handshake.
+                context.Error($"{path}.transforms.preserveHost", $"cannot be used with cluster '{route.Cluster}', which sets tls.sni '{sni}': the upstream TLS server name is taken from the Host header, so the client's Host would replace it");
+            }
             RoutePattern? pattern = null;
             if (route.Match is { } match) pattern = ValidateMatch(match, $"{path}.match", context);
             if (route.Transforms is { } transforms) ValidateTransforms(transforms, pattern, route.Match is { Path: null, PathPrefix: not null }, $"{path}.transforms", context);

@@ -12,6 +12,9 @@ public sealed class RouteValidatorTests
         { Clusters + "routes:\n  - id: a\n    match: { path: /a }\n    cluster: billing\n", 8, "routes[0].cluster", "unknown cluster 'billing' (defined: orders, users)" },
         { "listeners: [{ name: public, address: 127.0.0.1:8080 }]\nroutes:\n  - id: a\n    match: { path: /a }\n    cluster: orders\n", 5, "routes[0].cluster", "unknown cluster 'orders' (no clusters are defined)" },
 
+        // preserveHost cannot carry a configured upstream SNI (the Host header is the TLS server name in .NET).
+        { "listeners: [{ name: public, address: 127.0.0.1:8080 }]\nclusters:\n  - { id: pay, endpoints: [https://10.0.0.1], tls: { sni: pay.internal } }\nroutes:\n  - id: a\n    match: { path: /a }\n    cluster: pay\n    transforms: { preserveHost: true }\n", 8, "routes[0].transforms.preserveHost", "cannot be used with cluster 'pay', which sets tls.sni 'pay.internal'" },
+
         // Ids.
         { Clusters + "routes:\n  - { id: a, match: { path: /a }, cluster: orders }\n  - { id: b, match: { path: /b }, cluster: orders }\n  - { id: a, match: { path: /c }, cluster: orders }\n", 8, "routes[2]", "duplicate id 'a' (also routes[0])" },
         { Clusters + "routes:\n  - id: ''\n    match: { path: /a }\n    cluster: orders\n", 6, "routes[0]", "the id must not be empty" },
