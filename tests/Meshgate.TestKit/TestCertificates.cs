@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Http;
+using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
@@ -26,13 +28,14 @@ public sealed class TestCertificates : IDisposable
     public string CaPath { get; }
 
     /// <summary>A leaf for a server (DNS names and 127.0.0.1 in its SAN) or a client; returns the certificate with its key and the PEM paths.</summary>
-    public (X509Certificate2 Certificate, string CertPath, string KeyPath) Issue(string name, bool server = true, DateTimeOffset? notAfter = null)
+    /// <param name="loopback">For a server: also valid for localhost and 127.0.0.1. False makes a certificate valid for <paramref name="name"/> only.</param>
+    public (X509Certificate2 Certificate, string CertPath, string KeyPath) Issue(string name, bool server = true, DateTimeOffset? notAfter = null, bool loopback = true)
     {
         using var key = RSA.Create(2048);
         var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
         var san = new SubjectAlternativeNameBuilder();
         san.AddDnsName(name);
-        if (server)
+        if (server && loopback)
         {
             san.AddDnsName("localhost");
             san.AddIpAddress(IPAddress.Loopback);
@@ -51,6 +54,32 @@ public sealed class TestCertificates : IDisposable
         var usable = X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
         return (usable, certPath, keyPath);
     }
+
+    /// <summary>
+    /// Server certificate check for a client that trusts this CA (and nothing else): the chain must
+    /// end in <see cref="Ca"/> and the name must match. Fits RemoteCertificateValidationCallback.
+    /// </summary>
+    public bool ValidatesServer(X509Certificate? certificate, SslPolicyErrors errors) =>
+        certificate is not null
+        && (errors & (SslPolicyErrors.RemoteCertificateNameMismatch | SslPolicyErrors.RemoteCertificateNotAvailable)) == 0
+        && Issued(certificate);
+
+    /// <summary>True when <paramref name="certificate"/> chains to <see cref="Ca"/>; for checking client certificates.</summary>
+    public bool Issued(X509Certificate certificate)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(Ca);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        return chain.Build(leaf);
+    }
+
+    /// <summary>An HTTP client that trusts this CA only.</summary>
+    public HttpClient TrustingClient(Uri baseAddress) => new(new SocketsHttpHandler
+    {
+        SslOptions = { RemoteCertificateValidationCallback = (_, certificate, _, errors) => ValidatesServer(certificate, errors) },
+    }) { BaseAddress = baseAddress };
 
     private static string Sanitize(string name) => new(name.Select(c => char.IsLetterOrDigit(c) ? c : '-').ToArray());
 

@@ -8,6 +8,9 @@ namespace Meshgate.Listeners;
 public sealed class KestrelListeners
 {
     private const long DefaultMaxRequestHeadersSize = 32 * 1024;
+
+    /// <summary>The documented default of limits.maxRequestBodySize; Kestrel's own default is 30,000,000 bytes, about 28.6MiB.</summary>
+    private const long DefaultMaxRequestBodySize = 30 * 1024 * 1024;
     private readonly List<(ListenerPolicy Policy, ListenOptions Options)> _bound = [];
 
     public void Configure(KestrelServerOptions kestrel, IReadOnlyList<ListenerPolicy> listeners)
@@ -19,6 +22,8 @@ public sealed class KestrelListeners
         kestrel.Limits.MaxRequestHeadersTotalSize = (int)Math.Min(headers, int.MaxValue);
         kestrel.Limits.MaxRequestLineSize = (int)Math.Min(headers, int.MaxValue);
         kestrel.Limits.Http2.MaxRequestHeaderFieldSize = (int)Math.Min(headers, int.MaxValue);
+        // Listeners that set maxRequestBodySize get it per request (ListenerLimits); the rest get this.
+        kestrel.Limits.MaxRequestBodySize = DefaultMaxRequestBodySize;
 
         foreach (var listener in listeners)
         {
