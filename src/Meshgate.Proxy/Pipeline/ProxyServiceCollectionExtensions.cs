@@ -1,3 +1,4 @@
+using Meshgate.Configuration;
 using Meshgate.Proxy.Health;
 using Meshgate.Proxy.LoadBalancing;
 using Meshgate.Proxy.Routing;
@@ -6,6 +7,7 @@ using Meshgate.Proxy.Upstream;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -14,11 +16,12 @@ namespace Meshgate.Proxy.Pipeline;
 public static class ProxyServiceCollectionExtensions
 {
     /// <summary>Registers YARP with Meshgate's config provider, policies and transforms.</summary>
-    public static IServiceCollection AddMeshgateProxy(this IServiceCollection services, SnapshotAccessor snapshots, ConfigReloader reloader)
+    /// <param name="reload">Reads the config source again, for <see cref="ConfigReloader"/>.</param>
+    public static IServiceCollection AddMeshgateProxy(this IServiceCollection services, SnapshotAccessor snapshots, Func<ConfigLoader.Result> reload)
     {
         services.AddSingleton(snapshots);
         services.AddSingleton<IProxyConfigProvider>(snapshots);
-        services.AddSingleton(reloader);
+        services.AddSingleton(sp => new ConfigReloader(snapshots, reload, sp.GetRequiredService<ILogger<ConfigReloader>>()));
         services.AddSingleton<RouteExplainer>();
         services.AddSingleton<RouteExplainer.PipelineEntry>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, HeaderRegexMatcherPolicy>());

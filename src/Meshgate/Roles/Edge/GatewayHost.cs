@@ -30,12 +30,10 @@ public sealed class GatewayHost : IAsyncDisposable
         logs.Apply(builder.Logging, definition.Logging.Format);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = definition.Shutdown.DrainTimeout);
         builder.WebHost.ConfigureKestrel(k => _listeners.Configure(k, snapshot.Listeners));
-        var reloaderLogger = LoggerFactory.Create(l => logs.Apply(l, definition.Logging.Format));
-        _disposables.Add(reloaderLogger);
-        Reloader = new ConfigReloader(Snapshots, reload, reloaderLogger.CreateLogger<ConfigReloader>());
-        Reloader.Applied += s => logs.Level = s.LogLevel;
-        builder.Services.AddMeshgateProxy(Snapshots, Reloader);
+        builder.Services.AddMeshgateProxy(Snapshots, reload);
         Gateway = builder.Build();
+        Reloader = Gateway.Services.GetRequiredService<ConfigReloader>();
+        Reloader.Applied += s => logs.Level = s.LogLevel;
         Gateway.UseMeshgateGateway(context => _listeners.ListenerOf(context.Connection.LocalIpAddress, context.Connection.LocalPort));
 
         var adminBuilder = WebApplication.CreateSlimBuilder();
