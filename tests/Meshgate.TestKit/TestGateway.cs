@@ -59,6 +59,25 @@ public sealed class TestGateway : IAsyncDisposable
         return text;
     }
 
+    /// <summary>
+    /// Sends a request through the gateway and returns which named upstream (<see cref="TestUpstream.NamedAsync"/>)
+    /// answered, or "status N" when the answer came from no named upstream.
+    /// </summary>
+    public async Task<string> UpstreamForAsync(string path, Action<HttpRequestMessage>? setup = null, HttpMethod? method = null)
+    {
+        using var request = new HttpRequestMessage(method ?? HttpMethod.Get, path);
+        setup?.Invoke(request);
+        using var response = await Client.SendAsync(request);
+        return response.Headers.TryGetValues("x-upstream", out var values) ? values.Single() : $"status {(int)response.StatusCode}";
+    }
+
+    /// <summary>The config generation the admin API reports (1 at start, +1 per applied reload).</summary>
+    public async Task<int> GenerationAsync()
+    {
+        using var status = System.Text.Json.JsonDocument.Parse(await Admin.GetStringAsync("/admin/config/status"));
+        return status.RootElement.GetProperty("generation").GetInt32();
+    }
+
     /// <summary>Rewrites the config file (with the same defaults) for the file watcher to pick up.</summary>
     public Task RewriteConfigAsync(string yaml) => File.WriteAllTextAsync(ConfigPath, WithDefaults(yaml));
 

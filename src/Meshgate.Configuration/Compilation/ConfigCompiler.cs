@@ -20,6 +20,9 @@ public static class ConfigCompiler
 {
     private static readonly TimeSpan RegexTimeout = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>YARP's name for the available-destinations policy that never falls back to unhealthy ones.</summary>
+    private const string HealthyAndUnknown = "HealthyAndUnknown";
+
     /// <summary>Compiles; reading certificates and secrets can still fail, and those failures come back as errors.</summary>
     public static (ConfigSnapshot? Snapshot, IReadOnlyList<ConfigError> Errors) Compile(MeshgateDefinition definition, string version, string baseDirectory, string? sourceFile)
     {
@@ -257,6 +260,9 @@ public static class ConfigCompiler
                 StringComparer.OrdinalIgnoreCase),
             HealthCheck = new HealthCheckConfig
             {
+                // YARP's default (HealthyOrPanic) sends to every endpoint once all are unhealthy; an
+                // endpoint that failed its checks gets no traffic, and with none left the client gets 503.
+                AvailableDestinationsPolicy = HealthyAndUnknown,
                 Active = cluster.HealthCheck is { } a ? new ActiveHealthCheckConfig
                 {
                     Enabled = true,

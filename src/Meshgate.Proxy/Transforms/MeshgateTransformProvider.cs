@@ -14,6 +14,8 @@ internal sealed class MeshgateTransformProvider(SnapshotAccessor snapshots) : IT
     {
         context.UseDefaultForwarders = false;
         var snapshot = snapshots.Current;
+        context.RequestTransforms.Insert(0, ConnectionHeadersTransform.Request);
+        context.ResponseTransforms.Insert(0, ConnectionHeadersTransform.Response);
         context.RequestTransforms.Add(new ForwardedHeadersTransform(snapshots));
         if (snapshot.RoutePolicies.TryGetValue(context.Route.RouteId, out var policy) && policy.ReplacePrefix is { } replace)
         {

@@ -1,0 +1,55 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Net.Http.Headers;
+using Yarp.ReverseProxy.Transforms;
+
+namespace Meshgate.Proxy.Transforms;
+
+/// <summary>
+/// Headers named in a Connection header are hop-by-hop (RFC 9110 section 7.6.1) and must not be
+/// forwarded. YARP drops the fixed hop-by-hop set (Connection, Keep-Alive, TE, ...) but not the names a
+/// Connection header lists, so this removes those, in both directions. It runs first, before any route
+/// transform, so a header the gateway itself sets cannot be removed by a client naming it.
+/// </summary>
+/// <remarks>
+/// Kestrel keeps only the keep-alive token of a request's Connection list that has one ("close, x" arrives
+/// as "close"), so names listed beside close or keep-alive cannot be seen here and still pass.
+/// </remarks>
+internal static class ConnectionHeadersTransform
+{
+    public static RequestTransform Request { get; } = new RequestSide();
+
+    public static ResponseTransform Response { get; } = new ResponseSide();
+
+    // The upgrade handshake is YARP's to forward; it re-adds Connection: Upgrade itself.
+    private static bool Removable(string name) => !name.Equals(HeaderNames.Upgrade, StringComparison.OrdinalIgnoreCase);
+
+    private sealed class RequestSide : RequestTransform
+    {
+        public override ValueTask ApplyAsync(RequestTransformContext context)
+        {
+            foreach (var value in context.HttpContext.Request.Headers.Connection)
+            {
+                foreach (var name in (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+                {
+                    if (!Removable(name)) continue;
+                    context.ProxyRequest.Headers.Remove(name);
+                    context.ProxyRequest.Content?.Headers.Remove(name);
+                }
+            }
+            return default;
+        }
+    }
+
+    private sealed class ResponseSide : ResponseTransform
+    {
+        public override ValueTask ApplyAsync(ResponseTransformContext context)
+        {
+            if (context.ProxyResponse is not { } response) return default;
+            foreach (var name in response.Headers.Connection)
+            {
+                if (Removable(name)) context.HttpContext.Response.Headers.Remove(name);
+            }
+            return default;
+        }
+    }
+}

@@ -1,0 +1,109 @@
+using System.Text;
+using System.Text.Json;
+using Meshgate.TestKit;
+
+namespace Meshgate.IntegrationTests.Forwarding;
+
+/// <summary>
+/// Hop-by-hop headers (RFC 9110 section 7.6.1) describe one connection; the gateway ends that connection,
+/// so neither the client's nor the upstream's may cross it. Sent over a raw socket, because HttpClient
+/// rewrites some of them itself.
+/// </summary>
+public sealed class HopByHopHeadersTests : IAsyncLifetime
+{
+    private TestUpstream _echo = null!;
+    private TestGateway _gateway = null!;
+
+    public async Task InitializeAsync()
+    {
+        _echo = await EchoUpstream.StartAsync(context =>
+        {
+            if (context.Request.Path != "/hop-response") return;
+            var headers = context.Response.Headers;
+            headers["Keep-Alive"] = "timeout=5, max=100";
+            headers["Proxy-Connection"] = "keep-alive";
+            headers["Upgrade"] = "h2c";
+            headers["Connection"] = "x-upstream-hop";
+            headers["x-upstream-hop"] = "connection-scoped";
+            headers["x-end-to-end"] = "kept";
+        });
+        _gateway = await TestGateway.StartAsync($$"""
+            routes:
+              - { id: all, match: { path: "/{**rest}" }, cluster: echo }
+            clusters:
+              - { id: echo, endpoints: ["{{_echo.Endpoint}}"] }
+            """);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        await _echo.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task RequestHopByHopHeaders_NotForwardedUpstream()
+    {
+        // Kestrel reduces "Connection: close, x" and "keep-alive, x" to the keep-alive token alone (the
+        // gateway never sees x named), so the request under test names only its own header, and a
+        // second, pipelined request closes the connection.
+        var response = await RawHttp.SendAsync(_gateway.Url, $"""
+            POST /hop-request HTTP/1.1
+            Host: {_gateway.Url.Authority}
+            Connection: x-client-hop
+            Keep-Alive: timeout=5
+            TE: gzip
+            Transfer-Encoding: gzip, chunked
+            Upgrade: websocket
+            Proxy-Connection: keep-alive
+            x-client-hop: connection-scoped
+            x-end-to-end: kept
+
+            5
+            hello
+            0
+
+            HEAD /done HTTP/1.1
+            Host: {_gateway.Url.Authority}
+            Connection: close
+
+
+            """);
+
+        Assert.Equal(200, response.Status);
+        var json = Encoding.ASCII.GetBytes(response.Body[response.Body.IndexOf('{')..]);
+        var reader = new Utf8JsonReader(json);
+        using var echoed = JsonDocument.ParseValue(ref reader);
+        var received = echoed.RootElement.GetProperty("headers").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString(), StringComparer.OrdinalIgnoreCase);
+        Assert.Equal("/hop-request", echoed.RootElement.GetProperty("path").GetString());
+        Assert.Equal("kept", received.GetValueOrDefault("x-end-to-end"));
+        Assert.Equal(5, echoed.RootElement.GetProperty("bodyLength").GetInt64());
+        foreach (var name in new[] { "Connection", "Keep-Alive", "TE", "Upgrade", "Proxy-Connection", "x-client-hop" })
+        {
+            Assert.False(received.ContainsKey(name), $"the upstream received the client's hop-by-hop header {name}: {received.GetValueOrDefault(name)}");
+        }
+        // The gateway frames the forwarded body itself; the client's codings must not come along.
+        Assert.DoesNotContain("gzip", received.GetValueOrDefault("Transfer-Encoding") ?? "", StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task ResponseHopByHopHeaders_NotPassedToClient()
+    {
+        var response = await RawHttp.SendAsync(_gateway.Url, $"""
+            GET /hop-response HTTP/1.1
+            Host: {_gateway.Url.Authority}
+            Connection: close
+
+
+            """);
+
+        Assert.Equal(200, response.Status);
+        Assert.Equal(["kept"], response.Values("x-end-to-end"));
+        foreach (var name in new[] { "Keep-Alive", "Proxy-Connection", "Upgrade", "x-upstream-hop" })
+        {
+            Assert.False(response.Has(name), $"the client received the upstream's hop-by-hop header {name}:\n{response.Raw}");
+        }
+        // Connection may only be the gateway's own (close, as the client asked), never the upstream's list.
+        Assert.All(response.Values("Connection"), v => Assert.DoesNotContain("x-upstream-hop", v, StringComparison.OrdinalIgnoreCase));
+    }
+}

@@ -1,0 +1,47 @@
+using System.Net.Sockets;
+using System.Text;
+
+namespace Meshgate.TestKit;
+
+/// <summary>
+/// HTTP/1.1 over a plain socket, for requests HttpClient will not send as written (hop-by-hop
+/// headers, spoofed framing) and for reading a response exactly as it came off the wire.
+/// </summary>
+public static class RawHttp
+{
+    /// <summary>Sends <paramref name="request"/> (CRLF line ends are added) and reads until the server closes the connection.</summary>
+    public static async Task<RawResponse> SendAsync(Uri server, string request, TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
+        using var client = new TcpClient();
+        await client.ConnectAsync(server.Host, server.Port, cts.Token);
+        var stream = client.GetStream();
+        var text = request.ReplaceLineEndings("\r\n");
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(text), cts.Token);
+        using var received = new MemoryStream();
+        await stream.CopyToAsync(received, cts.Token);
+        return RawResponse.Parse(Encoding.ASCII.GetString(received.ToArray()));
+    }
+}
+
+/// <summary>A response as received: status, header lines in order (names as sent), and the raw body.</summary>
+public sealed record RawResponse(int Status, IReadOnlyList<KeyValuePair<string, string>> Headers, string Body, string Raw)
+{
+    public IEnumerable<string> Values(string name) => Headers.Where(h => h.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Select(h => h.Value);
+
+    public bool Has(string name) => Values(name).Any();
+
+    public static RawResponse Parse(string raw)
+    {
+        var end = raw.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+        if (end < 0) throw new InvalidOperationException($"no complete response head in: {raw}");
+        var lines = raw[..end].Split("\r\n");
+        var status = int.Parse(lines[0].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        var headers = lines.Skip(1).Select(l =>
+        {
+            var colon = l.IndexOf(':');
+            return new KeyValuePair<string, string>(l[..colon].Trim(), l[(colon + 1)..].Trim());
+        }).ToList();
+        return new RawResponse(status, headers, raw[(end + 4)..], raw);
+    }
+}
