@@ -15,6 +15,12 @@ internal sealed class LeastRequestsLoadBalancingPolicy(IRandomSource random) : I
 
     public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
     {
+        if (availableDestinations.Count == 1)
+        {
+            // Nothing to choose between, whatever the weights: skip the schedule, ring and counters.
+            return availableDestinations[0];
+        }
+
         var weighted = WeightedDestinations.For(availableDestinations);
         if (weighted.Count == 0)
         {

@@ -12,6 +12,12 @@ internal sealed class RandomLoadBalancingPolicy(IRandomSource random) : ILoadBal
 
     public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
     {
+        if (availableDestinations.Count == 1)
+        {
+            // Nothing to choose between, whatever the weights: skip the schedule, ring and counters.
+            return availableDestinations[0];
+        }
+
         var weighted = WeightedDestinations.For(availableDestinations);
         return weighted.Count == 0 ? null : weighted.Destinations[weighted.PickWeightedIndex(random)];
     }

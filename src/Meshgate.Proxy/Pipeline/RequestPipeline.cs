@@ -6,7 +6,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
-using Yarp.ReverseProxy.Model;
 
 namespace Meshgate.Proxy.Pipeline;
 
@@ -16,13 +15,16 @@ namespace Meshgate.Proxy.Pipeline;
 /// </summary>
 public static class RequestPipeline
 {
-    /// <param name="listenerOf">The listener a request arrived on, for its limits.</param>
-    public static void UseMeshgateGateway(this WebApplication app, Func<HttpContext, ListenerPolicy?> listenerOf)
+    /// <param name="listenerOf">The listener a request arrived on, for its limits; null when no listener sets any.</param>
+    public static void UseMeshgateGateway(this WebApplication app, Func<HttpContext, ListenerPolicy?>? listenerOf)
     {
-        // 1. Failures become problem+json.
-        app.UseMiddleware<ProblemExceptionMiddleware>();
+        // 1. Gateway-made errors become problem+json.
+        app.UseMiddleware<GatewayErrorsMiddleware>();
         // 0b. Per-listener request limits Kestrel can only set process-wide.
-        app.Use((context, next) => ListenerLimits.Apply(context, next, listenerOf(context)));
+        if (listenerOf is not null)
+        {
+            app.Use((context, next) => ListenerLimits.Apply(context, next, listenerOf(context)));
+        }
         // 3. Who the client is (trusted proxies only).
         app.UseMiddleware<ClientAddressMiddleware>();
 
@@ -48,15 +50,13 @@ public static class RequestPipeline
             {
                 return ProblemResponses.WriteAsync(context, StatusCodes.Status404NotFound, "No route", $"No route matches {context.Request.Method} {context.Request.Host}{context.Request.Path}.", "no-route");
             }
-            // Proxied routes go straight on; no async frame on the hot path.
-            return endpoint.Metadata.GetMetadata<RouteModel>() is not null ? next(context) : RunFrameworkEndpointAsync(context, next);
+            return next(context);
         });
 
         // 11. YARP's proxy pipeline.
         var snapshots = app.Services.GetRequiredService<SnapshotAccessor>();
         app.MapReverseProxy(proxy =>
         {
-            proxy.Use(ForwarderErrorResponses.InvokeAsync);
             proxy.UseSessionAffinity();
             proxy.UseLoadBalancing();
             proxy.UsePassiveHealthChecks();
@@ -67,15 +67,5 @@ public static class RequestPipeline
                 endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
             }
         });
-    }
-
-    /// <summary>Routing's own 405 endpoint (a route's path matched, its methods did not) writes no body; give it one.</summary>
-    private static async Task RunFrameworkEndpointAsync(HttpContext context, RequestDelegate next)
-    {
-        await next(context);
-        if (context.Response.StatusCode == StatusCodes.Status405MethodNotAllowed)
-        {
-            await ProblemResponses.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "Method not allowed", $"A route matches {context.Request.Path} but not the method {context.Request.Method}; allowed: {context.Response.Headers.Allow}.", "method-not-allowed");
-        }
     }
 }

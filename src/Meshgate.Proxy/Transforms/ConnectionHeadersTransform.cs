@@ -20,6 +20,19 @@ internal static class ConnectionHeadersTransform
 
     public static ResponseTransform Response { get; } = new ResponseSide();
 
+    /// <summary>Header names a Connection value lists; the keep-alive and close options name no header. Allocates only for real names.</summary>
+    private static IReadOnlyList<string> Named(string? value)
+    {
+        List<string>? names = null;
+        foreach (var range in value.AsSpan().Split(','))
+        {
+            var token = value.AsSpan()[range].Trim();
+            if (token.IsEmpty || token.Equals("keep-alive", StringComparison.OrdinalIgnoreCase) || token.Equals("close", StringComparison.OrdinalIgnoreCase)) continue;
+            (names ??= []).Add(token.ToString());
+        }
+        return names ?? (IReadOnlyList<string>)[];
+    }
+
     // The upgrade handshake is YARP's to forward; it re-adds Connection: Upgrade itself.
     private static bool Removable(string name) => !name.Equals(HeaderNames.Upgrade, StringComparison.OrdinalIgnoreCase);
 
@@ -29,8 +42,10 @@ internal static class ConnectionHeadersTransform
         {
             foreach (var value in context.HttpContext.Request.Headers.Connection)
             {
-                foreach (var name in (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+                var names = Named(value);
+                for (var i = 0; i < names.Count; i++)
                 {
+                    var name = names[i];
                     if (!Removable(name)) continue;
                     context.ProxyRequest.Headers.Remove(name);
                     context.ProxyRequest.Content?.Headers.Remove(name);
@@ -44,10 +59,18 @@ internal static class ConnectionHeadersTransform
     {
         public override ValueTask ApplyAsync(ResponseTransformContext context)
         {
-            if (context.ProxyResponse is not { } response) return default;
-            foreach (var name in response.Headers.Connection)
+            // Read without parsing: most upstreams send "Connection: keep-alive", which names nothing to remove.
+            if (context.ProxyResponse is not { } response || !response.Headers.NonValidated.TryGetValues(HeaderNames.Connection, out var values))
             {
-                if (Removable(name)) context.HttpContext.Response.Headers.Remove(name);
+                return default;
+            }
+            foreach (var value in values)
+            {
+                var names = Named(value);
+                for (var i = 0; i < names.Count; i++)
+                {
+                    if (Removable(names[i])) context.HttpContext.Response.Headers.Remove(names[i]);
+                }
             }
             return default;
         }

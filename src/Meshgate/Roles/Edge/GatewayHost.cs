@@ -34,7 +34,8 @@ public sealed class GatewayHost : IAsyncDisposable
         Gateway = builder.Build();
         Reloader = Gateway.Services.GetRequiredService<ConfigReloader>();
         Reloader.Applied += s => logs.Level = s.LogLevel;
-        Gateway.UseMeshgateGateway(context => _listeners.ListenerOf(context.Connection.LocalIpAddress, context.Connection.LocalPort));
+        var anyLimits = snapshot.Listeners.Any(l => l.MaxRequestBodySize is not null || l.MaxRequestHeadersSize is not null);
+        Gateway.UseMeshgateGateway(anyLimits ? context => _listeners.ListenerOf(context.Connection.LocalIpAddress, context.Connection.LocalPort) : null);
 
         var adminBuilder = WebApplication.CreateSlimBuilder();
         logs.Apply(adminBuilder.Logging, definition.Logging.Format);
