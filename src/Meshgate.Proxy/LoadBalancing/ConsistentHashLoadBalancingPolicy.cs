@@ -3,7 +3,6 @@ using System.Runtime.CompilerServices;
 using Meshgate.Configuration.Compilation;
 using Meshgate.Proxy.ForwardedHeaders;
 using Microsoft.AspNetCore.Http;
-using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Model;
 
 namespace Meshgate.Proxy.LoadBalancing;
@@ -26,28 +25,16 @@ namespace Meshgate.Proxy.LoadBalancing;
 /// overload it.
 /// </para>
 /// </remarks>
-internal sealed class ConsistentHashLoadBalancingPolicy(IRandomSource random) : ILoadBalancingPolicy
+internal sealed class ConsistentHashLoadBalancingPolicy(IRandomSource random) : WeightedLoadBalancingPolicy
 {
     private readonly ConditionalWeakTable<WeightedDestinations, HashRing> _rings = new();
     private readonly ConditionalWeakTable<ClusterModel, HashKeySettings> _settings = new();
 
-    public string Name => PolicyNames.ConsistentHash;
+    public override string Name => PolicyNames.ConsistentHash;
 
-    public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
+    protected override DestinationState Pick(HttpContext context, ClusterState cluster, WeightedDestinations weighted)
     {
-        if (availableDestinations.Count == 1)
-        {
-            // Nothing to choose between, whatever the weights: skip the schedule, ring and counters.
-            return availableDestinations[0];
-        }
-
-        var weighted = WeightedDestinations.For(availableDestinations);
-        if (weighted.Count == 0)
-        {
-            return null;
-        }
-
-        if (weighted.Count == 1 || !TryHashKey(context, cluster, out var keyHash))
+        if (!TryHashKey(context, cluster, out var keyHash))
         {
             return weighted.Destinations[weighted.PickWeightedIndex(random)];
         }

@@ -1,6 +1,5 @@
 using Meshgate.Configuration.Compilation;
 using Microsoft.AspNetCore.Http;
-using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Model;
 
 namespace Meshgate.Proxy.LoadBalancing;
@@ -9,24 +8,12 @@ namespace Meshgate.Proxy.LoadBalancing;
 /// Picks the destination with the fewest in-flight requests per unit of weight; ties are broken at random
 /// so that idle destinations share a burst instead of the first one in the list taking all of it.
 /// </summary>
-internal sealed class LeastRequestsLoadBalancingPolicy(IRandomSource random) : ILoadBalancingPolicy
+internal sealed class LeastRequestsLoadBalancingPolicy(IRandomSource random) : WeightedLoadBalancingPolicy
 {
-    public string Name => PolicyNames.LeastRequests;
+    public override string Name => PolicyNames.LeastRequests;
 
-    public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
+    protected override DestinationState Pick(HttpContext context, ClusterState cluster, WeightedDestinations weighted)
     {
-        if (availableDestinations.Count == 1)
-        {
-            // Nothing to choose between, whatever the weights: skip the schedule, ring and counters.
-            return availableDestinations[0];
-        }
-
-        var weighted = WeightedDestinations.For(availableDestinations);
-        if (weighted.Count == 0)
-        {
-            return null;
-        }
-
         var destinations = weighted.Destinations;
         var weights = weighted.Weights;
         var best = 0;

@@ -1,6 +1,5 @@
 using Meshgate.Configuration.Compilation;
 using Microsoft.AspNetCore.Http;
-using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Model;
 
 namespace Meshgate.Proxy.LoadBalancing;
@@ -10,29 +9,12 @@ namespace Meshgate.Proxy.LoadBalancing;
 /// unit of weight. Nearly as good as least-requests at spreading load, without scanning every destination
 /// and without every gateway stampeding the same momentarily idle destination.
 /// </summary>
-internal sealed class PowerOfTwoChoicesLoadBalancingPolicy(IRandomSource random) : ILoadBalancingPolicy
+internal sealed class PowerOfTwoChoicesLoadBalancingPolicy(IRandomSource random) : WeightedLoadBalancingPolicy
 {
-    public string Name => PolicyNames.PowerOfTwoChoices;
+    public override string Name => PolicyNames.PowerOfTwoChoices;
 
-    public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
+    protected override DestinationState Pick(HttpContext context, ClusterState cluster, WeightedDestinations weighted)
     {
-        if (availableDestinations.Count == 1)
-        {
-            // Nothing to choose between, whatever the weights: skip the schedule, ring and counters.
-            return availableDestinations[0];
-        }
-
-        var weighted = WeightedDestinations.For(availableDestinations);
-        if (weighted.Count == 0)
-        {
-            return null;
-        }
-
-        if (weighted.Count == 1)
-        {
-            return weighted.Destinations[0];
-        }
-
         var first = weighted.PickWeightedIndex(random);
         var second = weighted.PickWeightedIndexExcluding(random, first);
         var a = weighted.Destinations[first];

@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using Meshgate.Configuration.Compilation;
 using Microsoft.AspNetCore.Http;
-using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Model;
 
 namespace Meshgate.Proxy.LoadBalancing;
@@ -16,7 +15,7 @@ namespace Meshgate.Proxy.LoadBalancing;
 /// is per cluster rather than per schedule so a change of the available set does not restart every gateway
 /// at the first destination.
 /// </remarks>
-internal sealed class RoundRobinLoadBalancingPolicy : ILoadBalancingPolicy
+internal sealed class RoundRobinLoadBalancingPolicy : WeightedLoadBalancingPolicy
 {
     /// <summary>
     /// Longest schedule we build; larger weight sums are scaled down, which only happens with very large
@@ -27,22 +26,10 @@ internal sealed class RoundRobinLoadBalancingPolicy : ILoadBalancingPolicy
     private readonly ConditionalWeakTable<ClusterState, Counter> _counters = new();
     private readonly ConditionalWeakTable<WeightedDestinations, DestinationState[]> _schedules = new();
 
-    public string Name => PolicyNames.RoundRobin;
+    public override string Name => PolicyNames.RoundRobin;
 
-    public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
+    protected override DestinationState Pick(HttpContext context, ClusterState cluster, WeightedDestinations weighted)
     {
-        if (availableDestinations.Count == 1)
-        {
-            // Nothing to choose between, whatever the weights: skip the schedule, ring and counters.
-            return availableDestinations[0];
-        }
-
-        var weighted = WeightedDestinations.For(availableDestinations);
-        if (weighted.Count == 0)
-        {
-            return null;
-        }
-
         if (!_schedules.TryGetValue(weighted, out var schedule))
         {
             schedule = _schedules.GetValue(weighted, static w => BuildSchedule(w.Destinations, w.Weights));

@@ -7,40 +7,6 @@ namespace Meshgate.IntegrationTests.LoadBalancing;
 /// <summary>Active and passive health take a failing endpoint out of rotation and bring it back.</summary>
 public sealed class HealthTests
 {
-    /// <summary>An upstream that names itself in x-upstream, with a /healthz and a normal answer the test can switch to failing.</summary>
-    private sealed class SwitchableUpstream : IAsyncDisposable
-    {
-        private volatile bool _healthy = true;
-        private volatile bool _failing;
-        private int _served;
-
-        public TestUpstream Upstream { get; private set; } = null!;
-
-        public bool Healthy { set => _healthy = value; }
-
-        public bool Failing { set => _failing = value; }
-
-        public int Served => Volatile.Read(ref _served);
-
-        public static async Task<SwitchableUpstream> StartAsync(string name)
-        {
-            var upstream = new SwitchableUpstream();
-            upstream.Upstream = await TestUpstream.StartAsync(app =>
-            {
-                app.MapGet("/healthz", () => upstream._healthy ? Results.Ok("ok") : Results.StatusCode(503));
-                app.Map("/{**rest}", (HttpContext context) =>
-                {
-                    Interlocked.Increment(ref upstream._served);
-                    context.Response.Headers["x-upstream"] = name;
-                    return upstream._failing ? Results.StatusCode(500) : Results.Ok(name);
-                });
-            });
-            return upstream;
-        }
-
-        public ValueTask DisposeAsync() => Upstream.DisposeAsync();
-    }
-
     private static async Task<bool> AllGoToAsync(TestGateway gateway, string name, int count = 6)
     {
         for (var i = 0; i < count; i++)
@@ -60,7 +26,7 @@ public sealed class HealthTests
               - { id: all, match: { path: "/{**rest}" }, cluster: pool }
             clusters:
               - id: pool
-                endpoints: ["{{a.Upstream.Endpoint}}", "{{b.Upstream.Endpoint}}"]
+                endpoints: ["{{a.Endpoint}}", "{{b.Endpoint}}"]
                 healthCheck: { path: /healthz, interval: 200ms, timeout: 200ms, unhealthyThreshold: 2, healthyThreshold: 2 }
             """);
         var both = (await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => gateway.UpstreamForAsync("/x")))).Distinct().Order().ToList();
@@ -82,13 +48,13 @@ public sealed class HealthTests
     {
         await using var a = await SwitchableUpstream.StartAsync("a");
         await using var b = await SwitchableUpstream.StartAsync("b");
-        a.Failing = true;
+        a.Status = 500;
         await using var gateway = await TestGateway.StartAsync($$"""
             routes:
               - { id: all, match: { path: "/{**rest}" }, cluster: pool }
             clusters:
               - id: pool
-                endpoints: ["{{a.Upstream.Endpoint}}", "{{b.Upstream.Endpoint}}"]
+                endpoints: ["{{a.Endpoint}}", "{{b.Endpoint}}"]
                 passiveHealth: { consecutiveFailures: 3, ejectFor: 2s }
             """);
 
@@ -101,7 +67,7 @@ public sealed class HealthTests
         Assert.Equal(3, a.Served);
         Assert.Contains("ejected (passive health)", await gateway.Admin.GetStringAsync("/admin/clusters"));
 
-        a.Failing = false;
+        a.Status = 200;
         await Eventually.HoldsAsync(async () => (await gateway.UpstreamForAsync("/x")) == "a", TimeSpan.FromSeconds(6), "the endpoint gets traffic again after ejectFor");
         Assert.True(DateTime.UtcNow - ejectedAt >= TimeSpan.FromSeconds(1.5), "the endpoint came back well before ejectFor (2s)");
     }

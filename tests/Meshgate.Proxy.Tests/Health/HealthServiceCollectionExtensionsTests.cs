@@ -1,3 +1,4 @@
+using Meshgate.TestKit;
 using Meshgate.Configuration.Compilation;
 using Meshgate.Proxy.Health;
 using Meshgate.Proxy.LoadBalancing;
@@ -28,8 +29,8 @@ public class HealthServiceCollectionExtensionsTests
     [Fact]
     public async Task AddMeshgateHealth_ActiveProbesFailThenRecover_TrafficLeavesAndReturns()
     {
-        await using var a = await TestUpstream.StartAsync("a");
-        await using var b = await TestUpstream.StartAsync("b");
+        await using var a = await SwitchableUpstream.StartAsync("a");
+        await using var b = await SwitchableUpstream.StartAsync("b");
         var healthCheck = new HealthCheckConfig
         {
             Active = new ActiveHealthCheckConfig
@@ -49,9 +50,9 @@ public class HealthServiceCollectionExtensionsTests
 
         b.Healthy = false;
         await LoopbackHost.WaitUntilAsync(async () => (await Responders(client, 10)).SetEquals(["a"]), Deadline, "only a serves after b's probes fail");
-        var bHitsWhileDown = b.Hits;
+        var bHitsWhileDown = b.Served;
         Assert.True((await Responders(client, 10)).SetEquals(["a"]));
-        Assert.Equal(bHitsWhileDown, b.Hits);
+        Assert.Equal(bHitsWhileDown, b.Served);
 
         b.Healthy = true;
         await LoopbackHost.WaitUntilAsync(async () => (await Responders(client, 4)).SetEquals(["a", "b"]), Deadline, "b serves again after recovering");
@@ -60,8 +61,8 @@ public class HealthServiceCollectionExtensionsTests
     [Fact]
     public async Task AddMeshgateHealth_UpstreamAlways500_StopsReceivingAfterThreshold()
     {
-        await using var good = await TestUpstream.StartAsync("good");
-        await using var bad = await TestUpstream.StartAsync("bad");
+        await using var good = await SwitchableUpstream.StartAsync("good");
+        await using var bad = await SwitchableUpstream.StartAsync("bad");
         bad.Status = 500;
         var healthCheck = new HealthCheckConfig
         {
@@ -79,13 +80,13 @@ public class HealthServiceCollectionExtensionsTests
         await LoopbackHost.WaitUntilAsync(async () => (await Responders(client, 10)).SetEquals(["good"]), Deadline, "only the good upstream serves");
 
         // The third failure ejects it; YARP applies the new set asynchronously, so allow one request in flight.
-        Assert.InRange(bad.Hits, 3, 4);
-        var badHits = bad.Hits;
+        Assert.InRange(bad.Served, 3, 4);
+        var badHits = bad.Served;
         Assert.True((await Responders(client, 20)).SetEquals(["good"]));
-        Assert.Equal(badHits, bad.Hits);
+        Assert.Equal(badHits, bad.Served);
     }
 
-    private static Task<WebApplication> StartProxyAsync(TestUpstream first, TestUpstream second, HealthCheckConfig healthCheck, IReadOnlyDictionary<string, string> metadata)
+    private static Task<WebApplication> StartProxyAsync(SwitchableUpstream first, SwitchableUpstream second, HealthCheckConfig healthCheck, IReadOnlyDictionary<string, string> metadata)
     {
         var cluster = new ClusterConfig
         {
@@ -95,8 +96,8 @@ public class HealthServiceCollectionExtensionsTests
             Metadata = metadata,
             Destinations = new Dictionary<string, DestinationConfig>
             {
-                [first.Name] = new() { Address = first.Address },
-                [second.Name] = new() { Address = second.Address },
+                [first.Name] = new() { Address = first.Endpoint },
+                [second.Name] = new() { Address = second.Endpoint },
             },
         };
         var route = new RouteConfig { RouteId = "all", ClusterId = "backends", Match = new RouteMatch { Path = "/{**rest}" } };

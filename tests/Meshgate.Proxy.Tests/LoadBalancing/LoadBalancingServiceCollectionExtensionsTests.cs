@@ -1,3 +1,4 @@
+using Meshgate.TestKit;
 using Meshgate.Configuration.Compilation;
 using Meshgate.Proxy.LoadBalancing;
 using Meshgate.Proxy.Tests.TestSupport;
@@ -41,16 +42,16 @@ public class LoadBalancingServiceCollectionExtensionsTests
     [Fact]
     public async Task AddMeshgateLoadBalancing_RoundRobinClusterOverRealKestrel_AlternatesExactly()
     {
-        await using var a = await TestUpstream.StartAsync("a");
-        await using var b = await TestUpstream.StartAsync("b");
+        await using var a = await SwitchableUpstream.StartAsync("a");
+        await using var b = await SwitchableUpstream.StartAsync("b");
         var cluster = new ClusterConfig
         {
             ClusterId = "backends",
             LoadBalancingPolicy = PolicyNames.RoundRobin,
             Destinations = new Dictionary<string, DestinationConfig>
             {
-                ["a"] = new() { Address = a.Address },
-                ["b"] = new() { Address = b.Address },
+                ["a"] = new() { Address = a.Endpoint },
+                ["b"] = new() { Address = b.Endpoint },
             },
         };
         var route = new RouteConfig { RouteId = "all", ClusterId = "backends", Match = new RouteMatch { Path = "/{**rest}" } };
