@@ -25,8 +25,12 @@ public static class RequestPipeline
         {
             app.Use((context, next) => ListenerLimits.Apply(context, next, listenerOf(context)));
         }
+        // 2. Request hygiene: framing and header checks a front proxy must make (edge security).
+
         // 3. Who the client is (trusted proxies only).
         app.UseMiddleware<ClientAddressMiddleware>();
+
+        // 3b. Path normalization: the path that picks the route is the path the upstream receives (edge security).
 
         // /admin/explain enters here with a synthetic request, to be routed exactly as a real one.
         var explainEntry = app.Services.GetRequiredService<RouteExplainer.PipelineEntry>();
@@ -52,6 +56,12 @@ public static class RequestPipeline
             }
             return next(context);
         });
+
+        // 5a. CORS: preflights answered here, per route (edge security).
+
+        // 5b. Authentication: the route's providers, any of them (edge security).
+
+        // 6. Authorization: the route's rules (edge security).
 
         // 11. YARP's proxy pipeline.
         var snapshots = app.Services.GetRequiredService<SnapshotAccessor>();
