@@ -45,6 +45,11 @@ public sealed record HeaderRegex(string Name, Regex Regex);
 
 public sealed record ClusterPolicy(string ClusterId, TimeSpan ConnectTimeout, X509Certificate2Collection? TrustedCas, X509Certificate2? ClientCertificate);
 
-public sealed record ListenerPolicy(string Name, ListenAddress Address, HttpProtocols Protocols, X509Certificate2? Certificate, long? MaxRequestHeadersSize, long? MaxRequestBodySize, long? MaxConcurrentConnections);
+public sealed record ListenerPolicy(string Name, ListenAddress Address, HttpProtocols Protocols, X509Certificate2? Certificate, long? MaxRequestHeadersSize, long? MaxRequestBodySize, long? MaxConcurrentConnections)
+{
+    /// <summary>Client certificate mode, and the CAs a presented certificate must chain to.</summary>
+    public Model.ClientCertificates ClientCertificates { get; init; }
+    public X509Certificate2Collection? ClientCas { get; init; }
+}
 
 public sealed record AdminPolicy(ListenAddress Address, string? Token);

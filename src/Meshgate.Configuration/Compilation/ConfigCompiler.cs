@@ -94,8 +94,26 @@ public static class ConfigCompiler
             var list when list.Contains(ListenerProtocol.Http2) => HttpProtocols.Http2,
             _ => HttpProtocols.Http1,
         };
+        X509Certificate2Collection? clientCas = null;
+        if (listener.Tls?.ClientCa is { } clientCa)
+        {
+            try
+            {
+                clientCas = [];
+                clientCas.ImportFromPemFile(context.ResolvePath(clientCa));
+                if (clientCas.Count == 0) context.Error($"{path}.tls.clientCa", $"'{clientCa}' holds no PEM certificates");
+            }
+            catch (CryptographicException e)
+            {
+                context.Error($"{path}.tls.clientCa", $"cannot load the CA bundle: {e.Message}");
+            }
+        }
         return new ListenerPolicy(listener.Name!, address, protocols, certificate,
-            listener.Limits.MaxRequestHeadersSize?.Bytes, listener.Limits.MaxRequestBodySize?.Bytes, listener.Limits.MaxConcurrentConnections);
+            listener.Limits.MaxRequestHeadersSize?.Bytes, listener.Limits.MaxRequestBodySize?.Bytes, listener.Limits.MaxConcurrentConnections)
+        {
+            ClientCertificates = listener.Tls?.ClientCertificates ?? ClientCertificates.None,
+            ClientCas = clientCas,
+        };
     }
 
     private static AdminPolicy CompileAdmin(AdminDefinition admin, ValidationContext context)

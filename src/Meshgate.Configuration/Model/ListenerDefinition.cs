@@ -37,7 +37,15 @@ public sealed record ListenerTlsDefinition
 
     [Description("Environment variable holding the PFX password.")]
     public string? PfxPasswordEnv { get; init; }
+
+    [Description("Client certificates (mTLS at the edge): none (the default), allow (checked when presented) or require. A presented certificate must chain to clientCa and be within its validity period, or the handshake fails.")]
+    public ClientCertificates ClientCertificates { get; init; } = ClientCertificates.None;
+
+    [Description("PEM bundle of the CA certificates that client certificates must chain to. Required with allow or require.")]
+    public string? ClientCa { get; init; }
 }
+
+public enum ClientCertificates { None, Allow, Require }
 
 public sealed record ListenerLimitsDefinition
 {

@@ -50,6 +50,15 @@ internal static class ListenerValidator
             context.Error(path, "needs cert and key (PEM files) or pfx");
             return;
         }
+        if (tls.ClientCertificates != ClientCertificates.None && tls.ClientCa is null)
+        {
+            context.Error($"{path}.clientCa", $"required with clientCertificates: {(tls.ClientCertificates == ClientCertificates.Require ? "require" : "allow")}: the CA bundle client certificates must chain to");
+        }
+        if (tls.ClientCertificates == ClientCertificates.None && tls.ClientCa is not null)
+        {
+            context.Error($"{path}.clientCa", "has no effect without clientCertificates: allow or require");
+        }
+        context.CheckFile($"{path}.clientCa", tls.ClientCa);
         if (pem)
         {
             if (tls.Cert is null) context.Error($"{path}.cert", "required with key");

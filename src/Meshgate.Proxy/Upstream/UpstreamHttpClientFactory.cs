@@ -1,6 +1,7 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Meshgate.Proxy.Pipeline;
+using Meshgate.Proxy.Tls;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Meshgate.Proxy.Upstream;
@@ -35,11 +36,7 @@ internal sealed class UpstreamHttpClientFactory(SnapshotAccessor snapshots) : Fo
         {
             return false;
         }
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(cas);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-        return chain.Build(leaf);
+        return CertificateTrust.ChainsTo(leaf, cas, DateTimeOffset.UtcNow);
     }
 }

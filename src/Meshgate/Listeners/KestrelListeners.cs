@@ -1,6 +1,9 @@
 using System.Net;
 using Meshgate.Configuration;
+using System.Security.Cryptography.X509Certificates;
+using Meshgate.Configuration.Model;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 
 namespace Meshgate.Listeners;
 
@@ -30,7 +33,7 @@ public sealed class KestrelListeners
             void Setup(ListenOptions options)
             {
                 options.Protocols = listener.Protocols;
-                if (listener.Certificate is { } certificate) options.UseHttps(certificate);
+                if (listener.Certificate is { } certificate) options.UseHttps(Https(listener, certificate));
                 if (listener.MaxConcurrentConnections is { } max) options.Use(ConnectionLimit(max));
                 _bound.Add((listener, options));
             }
@@ -40,6 +43,19 @@ public sealed class KestrelListeners
             else if (address.Localhost) kestrel.ListenLocalhost(address.Port, Setup);
             else kestrel.Listen(address.Ip, address.Port, Setup);
         }
+    }
+
+    private static HttpsConnectionAdapterOptions Https(ListenerPolicy listener, X509Certificate2 certificate)
+    {
+        var options = new HttpsConnectionAdapterOptions { ServerCertificate = certificate };
+        if (listener.ClientCertificates != ClientCertificates.None && listener.ClientCas is { } cas)
+        {
+            options.ClientCertificateMode = listener.ClientCertificates == ClientCertificates.Require
+                ? ClientCertificateMode.RequireCertificate
+                : ClientCertificateMode.AllowCertificate;
+            options.ClientCertificateValidation = (presented, _, _) => Proxy.Tls.CertificateTrust.ChainsTo(presented, cas, TimeProvider.System.GetUtcNow(), Proxy.Tls.CertificateTrust.ClientAuthentication);
+        }
+        return options;
     }
 
     /// <summary>Bound endpoints by listener name, with the real port when the config asked for port 0.</summary>

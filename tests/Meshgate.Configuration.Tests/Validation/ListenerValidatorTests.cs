@@ -65,6 +65,33 @@ public sealed class ListenerValidatorTests
             6, "listeners[0].tls.pfxPasswordEnv", "environment variable 'MESHGATE_TEST_UNSET_PFX_PASSWORD' is not set", directory);
     }
 
+    [Theory]
+    [InlineData("clientCertificates: require", "required with clientCertificates: require")]
+    [InlineData("clientCertificates: allow", "required with clientCertificates: allow")]
+    [InlineData("clientCa: ca.pem", "has no effect without clientCertificates: allow or require")]
+    public void Validate_ClientCertificateSettingsInconsistent_ReportsClientCa(string setting, string message)
+    {
+        var directory = TestKit.TempDirectory.Create();
+        File.WriteAllText(Path.Combine(directory, "gateway.pfx"), "");
+        File.WriteAllText(Path.Combine(directory, "ca.pem"), "");
+        ConfigText.AssertSingleError(
+            $"listeners:\n  - name: a\n    address: 127.0.0.1:8443\n    tls: {{ pfx: gateway.pfx, {setting} }}\n",
+            4, "listeners[0].tls.clientCa", message, directory);
+    }
+
+    [Fact]
+    public void Validate_ClientCaNotPem_ReportsIt()
+    {
+        var directory = TestKit.TempDirectory.Create();
+        using var certificates = new TestKit.TestCertificates(directory);
+        var (certificate, certPath, keyPath) = certificates.Issue("gateway");
+        certificate.Dispose();
+        File.WriteAllText(Path.Combine(directory, "ca.pem"), "not a certificate");
+        var error = Assert.Single(ConfigText.Errors($"listeners:\n  - name: a\n    address: 127.0.0.1:8443\n    tls: {{ cert: {Path.GetFileName(certPath)}, key: {Path.GetFileName(keyPath)}, clientCertificates: require, clientCa: ca.pem }}\n", directory));
+        Assert.Equal("listeners[0].tls.clientCa", error.Path);
+        Assert.Contains("holds no PEM certificates", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Validate_TlsCertAndKeyMissing_ReportsBothFiles()
     {
