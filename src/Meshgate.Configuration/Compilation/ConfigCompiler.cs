@@ -3,7 +3,6 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
-using System.Text.Json;
 using System.Text.RegularExpressions;
 using Meshgate.Configuration.Model;
 using Meshgate.Configuration.Parsing;
@@ -40,7 +39,7 @@ public static class ConfigCompiler
         var routes = new List<RouteConfig>();
         foreach (var route in definition.Routes)
         {
-            routes.Add(CompileRoute(route));
+            routes.Add(CompileRoute(route, version));
             routePolicies[route.Id!] = new RoutePolicy(
                 route.Id!,
                 (route.Match!.Headers ?? []).Where(h => h.Regex is not null)
@@ -134,7 +133,7 @@ public static class ConfigCompiler
         return new AdminPolicy(address, token);
     }
 
-    private static RouteConfig CompileRoute(RouteDefinition route)
+    private static RouteConfig CompileRoute(RouteDefinition route, string version)
     {
         var match = route.Match!;
         var transforms = new List<Dictionary<string, string>>();
@@ -193,9 +192,10 @@ public static class ConfigCompiler
                 }).ToList(),
             },
             Transforms = transforms,
-            // YARP rebuilds a route only when its RouteConfig changes; our own per-route settings
-            // (header regexes, replacePrefix) live outside it, so their fingerprint goes in here.
-            Metadata = new Dictionary<string, string> { [MetadataKeys.RouteFingerprint] = VersionOf(JsonSerializer.Serialize(route)) },
+            // YARP rebuilds a route's endpoint only when its RouteConfig changes. Our per-route settings
+            // and the named policies a route refers to live outside it, so the config's version goes in
+            // here: every applied change rebuilds the endpoints, whose metadata then is never stale.
+            Metadata = new Dictionary<string, string> { [MetadataKeys.RouteFingerprint] = version },
         };
     }
 

@@ -27,7 +27,7 @@ public static class MetadataKeys
     /// <summary>Cluster: changes whenever the upstream HTTP client settings we apply ourselves change.</summary>
     public const string UpstreamFingerprint = "meshgate.upstream.fingerprint";
 
-    /// <summary>Route: changes whenever the route's definition changes, so YARP rebuilds it.</summary>
+    /// <summary>Route: the config version, so every applied change makes YARP rebuild the route's endpoint.</summary>
     public const string RouteFingerprint = "meshgate.route.fingerprint";
 }
 
