@@ -39,7 +39,11 @@ public sealed class ConfigSnapshot
     public required LogLevel LogLevel { get; init; }
 }
 
-public sealed record RoutePolicy(string RouteId, IReadOnlyList<HeaderRegex> HeaderRegexes, ReplacePrefixDefinition? ReplacePrefix);
+public sealed record RoutePolicy(string RouteId, IReadOnlyList<HeaderRegex> HeaderRegexes, ReplacePrefixDefinition? ReplacePrefix)
+{
+    /// <summary>The route's access rules, when it names an authorization policy.</summary>
+    public Compilation.AuthorizationPolicy? Authorization { get; init; }
+}
 
 public sealed record HeaderRegex(string Name, Regex Regex);
 

@@ -35,6 +35,7 @@ public static class ConfigCompiler
             clusters.Add(config);
             clusterPolicies[config.ClusterId] = policy;
         }
+        var authorization = definition.Authorization.ToDictionary(p => p.Key, p => AuthorizationCompiler.Compile(p.Key, p.Value), StringComparer.OrdinalIgnoreCase);
         var routePolicies = new Dictionary<string, RoutePolicy>(StringComparer.OrdinalIgnoreCase);
         var routes = new List<RouteConfig>();
         foreach (var route in definition.Routes)
@@ -44,7 +45,10 @@ public static class ConfigCompiler
                 route.Id!,
                 (route.Match!.Headers ?? []).Where(h => h.Regex is not null)
                     .Select(h => new HeaderRegex(h.Name!, new Regex(h.Regex!, RegexOptions.CultureInvariant | (h.CaseSensitive ? RegexOptions.None : RegexOptions.IgnoreCase), RegexTimeout))).ToList(),
-                route.Transforms?.ReplacePrefix);
+                route.Transforms?.ReplacePrefix)
+            {
+                Authorization = route.Authorization is { } name ? authorization[name] : null,
+            };
         }
 
         if (context.Errors.Count > 0) return (null, context.Errors);

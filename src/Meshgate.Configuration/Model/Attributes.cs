@@ -14,3 +14,10 @@ public sealed class ScalarShorthandAttribute(string property) : Attribute
 {
     public string Property { get; } = property;
 }
+
+/// <summary>The YAML key, where camelCase of the property name cannot be it (e.g. "equals", which records reserve).</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class ConfigKeyAttribute(string key) : Attribute
+{
+    public string Key { get; } = key;
+}

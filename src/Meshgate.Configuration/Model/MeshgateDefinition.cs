@@ -26,6 +26,9 @@ public sealed record MeshgateDefinition
 
     [Description("Shutdown behaviour.")]
     public ShutdownDefinition Shutdown { get; init; } = new();
+
+    [Description("Named access-rule policies that routes refer to in their authorization key.")]
+    public Dictionary<string, AuthorizationPolicyDefinition> Authorization { get; init; } = [];
 }
 
 public sealed record AdminDefinition

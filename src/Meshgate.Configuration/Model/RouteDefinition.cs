@@ -21,6 +21,9 @@ public sealed record RouteDefinition
 
     [Description("Changes to the request and response.")]
     public RouteTransformsDefinition? Transforms { get; init; }
+
+    [Description("Name of an authorization policy (access rules) that requests must pass, after authentication.")]
+    public string? Authorization { get; init; }
 }
 
 public sealed record RouteMatchDefinition

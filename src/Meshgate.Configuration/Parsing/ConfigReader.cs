@@ -61,7 +61,8 @@ public static class ConfigReader
         node is YamlScalarNode { Value: null or "~" } or YamlScalarNode { Value: "" or "null", Style: ScalarStyle.Plain };
 
     /// <summary>The YAML key for a property: its name in camelCase.</summary>
-    public static string KeyOf(PropertyInfo property) => char.ToLowerInvariant(property.Name[0]) + property.Name[1..];
+    public static string KeyOf(PropertyInfo property) =>
+        property.GetCustomAttribute<ConfigKeyAttribute>()?.Key ?? char.ToLowerInvariant(property.Name[0]) + property.Name[1..];
 
     /// <summary>The YAML spelling of an enum value: EnumMember's value, else kebab-case (RoundRobin -> round-robin).</summary>
     public static string EnumName(Type enumType, object value)
@@ -172,6 +173,7 @@ public static class ConfigReader
                     Error(childPath, keyNode, $"'{key}' appears twice");
                     continue;
                 }
+                map.Record(childPath, (int)keyNode.Start.Line);
                 var value = ReadObject(valueNode, valueType, childPath);
                 if (value is not null) dictionary[key] = value;
             }

@@ -191,6 +191,8 @@ internal static class RouteValidator
 
     private static bool IsLiteralPath(string path) => path.StartsWith('/') && path.IndexOfAny(['{', '}', '?', '#', '*']) < 0;
 
+    internal static bool IsKnownMethod(string method) => KnownMethods.Contains(method);
+
     /// <summary>RFC 9110 token: what a header name may contain.</summary>
     internal static bool IsToken(string name) =>
         name.Length > 0 && name.All(c => c is > ' ' and < (char)127 && !"\"(),/:;<=>?@[\\]{}".Contains(c));

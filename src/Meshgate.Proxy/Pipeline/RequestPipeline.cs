@@ -62,6 +62,7 @@ public static class RequestPipeline
         // 5b. Authentication: the route's providers, any of them (edge security).
 
         // 6. Authorization: the route's rules (edge security).
+        app.UseMiddleware<Authorization.AuthorizationMiddleware>();
 
         // 11. YARP's proxy pipeline.
         var snapshots = app.Services.GetRequiredService<SnapshotAccessor>();
@@ -72,10 +73,9 @@ public static class RequestPipeline
             proxy.UsePassiveHealthChecks();
         }).ConfigureEndpoints((endpoint, route) =>
         {
-            if (snapshots.Current.RoutePolicies.TryGetValue(route.RouteId, out var policy) && policy.HeaderRegexes.Count > 0)
-            {
-                endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
-            }
+            if (!snapshots.Current.RoutePolicies.TryGetValue(route.RouteId, out var policy)) return;
+            if (policy.HeaderRegexes.Count > 0) endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
+            if (policy.Authorization is { } authorization) endpoint.WithMetadata(authorization);
         });
     }
 }
