@@ -35,14 +35,18 @@ internal sealed partial class RequestHygieneMiddleware(RequestDelegate next, ILo
             if (request.ContentLength is not null || headers.ContentLength is not null) return HygieneViolation.ContentLengthAndTransferEncoding;
             if (!RequestHygieneChecks.IsValidTransferEncoding(transferEncoding)) return HygieneViolation.InvalidTransferEncoding;
         }
-        var contentLength = headers[HeaderNames.ContentLength];
-        if (contentLength.Count > 0 && !RequestHygieneChecks.IsValidContentLength(contentLength)) return HygieneViolation.InvalidContentLength;
+        // Kestrel parses Content-Length itself (and refuses what it cannot parse); only a value it left unparsed is read as text here.
+        if (headers.ContentLength is null && headers.TryGetValue(HeaderNames.ContentLength, out var contentLength) && !RequestHygieneChecks.IsValidContentLength(contentLength))
+        {
+            return HygieneViolation.InvalidContentLength;
+        }
         if (headers.Authorization.Count > 1 || headers.Host.Count > 1) return HygieneViolation.RepeatedHeader;
         if (context.Features.Get<IHttpRequestFeature>()?.RawTarget is { } target && RequestHygieneChecks.HasControlCharacterOrSpace(target))
         {
             return HygieneViolation.ControlCharacterInTarget;
         }
-        // Kestrel's header collection has no public struct enumerator: this loop boxes one enumerator per request, its only allocation.
+        // Kestrel's header collection has no public struct enumerator, so this loop boxes one per request (and Kestrel
+        // formats a parsed Content-Length back to text as it yields it): the only allocations on the accepted path.
         foreach (var header in headers)
         {
             if (!RequestHygieneChecks.IsToken(header.Key)) return HygieneViolation.InvalidHeaderName;
