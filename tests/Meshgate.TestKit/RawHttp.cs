@@ -22,7 +22,52 @@ public static class RawHttp
         await stream.CopyToAsync(received, cts.Token);
         return RawResponse.Parse(Encoding.ASCII.GetString(received.ToArray()));
     }
+
+    /// <summary>
+    /// Sends <paramref name="request"/> byte for byte (no line-end rewriting, so bare LF, NUL and other
+    /// control bytes go out as written), reads the response, and reports how the server left the
+    /// connection: closed (FIN or RST) within <paramref name="timeout"/>, or still open.
+    /// </summary>
+    public static async Task<RawExchange> ExchangeAsync(Uri server, byte[] request, TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(5));
+        using var client = new TcpClient();
+        await client.ConnectAsync(server.Host, server.Port, cts.Token);
+        var stream = client.GetStream();
+        await stream.WriteAsync(request, cts.Token);
+        using var received = new MemoryStream();
+        var buffer = new byte[8192];
+        var closed = RawClose.StillOpen;
+        try
+        {
+            int read;
+            while ((read = await stream.ReadAsync(buffer, cts.Token)) > 0) received.Write(buffer, 0, read);
+            closed = RawClose.Fin;
+        }
+        catch (OperationCanceledException)
+        {
+            closed = RawClose.StillOpen;
+        }
+        catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionReset or SocketError.ConnectionAborted })
+        {
+            // The server closed with request bytes still unread, which TCP reports as a reset.
+            closed = RawClose.Reset;
+        }
+        var raw = Encoding.Latin1.GetString(received.ToArray());
+        return new RawExchange(raw.Contains("\r\n\r\n", StringComparison.Ordinal) ? RawResponse.Parse(raw) : null, closed, raw);
+    }
 }
+
+/// <summary>How the server left a raw connection after its response.</summary>
+public enum RawClose
+{
+    StillOpen,
+    Fin,
+    Reset,
+}
+
+/// <summary>One raw request's outcome: the response (null when none arrived), and whether the server closed the connection.</summary>
+public sealed record RawExchange(RawResponse? Response, RawClose Closed, string Raw);
 
 /// <summary>A response as received: status, header lines in order (names as sent), and the raw body.</summary>
 public sealed record RawResponse(int Status, IReadOnlyList<KeyValuePair<string, string>> Headers, string Body, string Raw)

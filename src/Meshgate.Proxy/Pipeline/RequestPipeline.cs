@@ -26,6 +26,7 @@ public static class RequestPipeline
             app.Use((context, next) => ListenerLimits.Apply(context, next, listenerOf(context)));
         }
         // 2. Request hygiene: framing and header checks a front proxy must make (edge security).
+        app.UseMiddleware<RequestHygiene.RequestHygieneMiddleware>();
 
         // 3. Who the client is (trusted proxies only).
         app.UseMiddleware<ClientAddressMiddleware>();

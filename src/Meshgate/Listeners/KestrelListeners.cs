@@ -16,6 +16,14 @@ public sealed class KestrelListeners
     private const long DefaultMaxRequestBodySize = 30 * 1024 * 1024;
     private readonly List<(ListenerPolicy Policy, ListenOptions Options)> _bound = [];
 
+    /// <summary>
+    /// RFC 9112 2.2 lets a server accept a bare LF as a line end, and Kestrel does by default; a front
+    /// proxy must not, or it and an upstream that splits lines differently disagree on the head. The
+    /// switch is process-wide and must be set before Kestrel reads it, so it is set here, before any
+    /// listener is configured (docs/security.md, request hygiene; the raw-socket tests check it).
+    /// </summary>
+    static KestrelListeners() => AppContext.SetSwitch("Microsoft.AspNetCore.Server.Kestrel.DisableHttp1LineFeedTerminators", true);
+
     public void Configure(KestrelServerOptions kestrel, IReadOnlyList<ListenerPolicy> listeners)
     {
         kestrel.AddServerHeader = false;

@@ -1,0 +1,107 @@
+using Microsoft.Extensions.Primitives;
+
+namespace Meshgate.Proxy.RequestHygiene;
+
+/// <summary>What was wrong with a request; <see cref="None"/> when nothing was.</summary>
+internal enum HygieneViolation
+{
+    None,
+    ContentLengthAndTransferEncoding,
+    InvalidContentLength,
+    InvalidTransferEncoding,
+    RepeatedHeader,
+    InvalidHeaderName,
+    UnderscoreInHeaderName,
+    ControlCharacterInHeaderValue,
+    ControlCharacterInTarget,
+}
+
+/// <summary>
+/// The pure checks behind <see cref="RequestHygieneMiddleware"/>: spans and loops only, no
+/// allocation, because they run on every request. Kestrel has already rejected most malformed
+/// heads; these are the rules it leaves to the application (see docs/security.md).
+/// </summary>
+internal static class RequestHygieneChecks
+{
+    /// <summary>RFC 9110 8.6: Content-Length = 1*DIGIT, one field line, one value.</summary>
+    public static bool IsValidContentLength(StringValues values)
+    {
+        if (values.Count != 1) return false;
+        var value = values[0].AsSpan().Trim(" \t");
+        if (value.IsEmpty) return false;
+        foreach (var c in value)
+        {
+            if (c is < '0' or > '9') return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// RFC 9112 6.1 and 7: one field line whose codings are tokens and whose final coding, and only
+    /// that one, is chunked. Other codings before it ("gzip, chunked") are allowed by the RFC.
+    /// </summary>
+    public static bool IsValidTransferEncoding(StringValues values)
+    {
+        if (values.Count != 1) return false;
+        var rest = values[0].AsSpan();
+        var chunkedSeen = false;
+        while (true)
+        {
+            var comma = rest.IndexOf(',');
+            var coding = (comma < 0 ? rest : rest[..comma]).Trim(" \t");
+            if (coding.IsEmpty || chunkedSeen || !IsToken(coding)) return false;
+            chunkedSeen = coding.Equals("chunked", StringComparison.OrdinalIgnoreCase);
+            if (comma < 0) return chunkedSeen;
+            rest = rest[(comma + 1)..];
+        }
+    }
+
+    /// <summary>RFC 9110 5.1: field-name = token. Underscores are tokens, but see <see cref="HasUnderscore"/>.</summary>
+    public static bool IsToken(ReadOnlySpan<char> name)
+    {
+        if (name.IsEmpty) return false;
+        foreach (var c in name)
+        {
+            if (!IsTokenChar(c)) return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Policy, not RFC: a name with an underscore is refused, because CGI-style upstreams (and
+    /// frameworks that map headers to variables) read X_User and X-User as the same header, so an
+    /// underscore spelling could slip a header past a check made on the hyphenated one.
+    /// </summary>
+    public static bool HasUnderscore(ReadOnlySpan<char> name) => name.Contains('_');
+
+    /// <summary>RFC 9110 5.5: field values hold no CTL except HTAB (NUL, CR and LF are Kestrel's to refuse; this catches the rest, and DEL).</summary>
+    public static bool HasControlCharacter(StringValues values)
+    {
+        for (var i = 0; i < values.Count; i++)
+        {
+            foreach (var c in values[i].AsSpan())
+            {
+                if ((c < 0x20 && c != '\t') || c == 0x7F) return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>RFC 9112 3.2: the request-target holds no whitespace or CTL.</summary>
+    public static bool HasControlCharacterOrSpace(ReadOnlySpan<char> target)
+    {
+        foreach (var c in target)
+        {
+            if (c <= 0x20 || c == 0x7F) return true;
+        }
+        return false;
+    }
+
+    // tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+    private static bool IsTokenChar(char c) => c switch
+    {
+        >= 'a' and <= 'z' or >= 'A' and <= 'Z' or >= '0' and <= '9' => true,
+        '!' or '#' or '$' or '%' or '&' or '\'' or '*' or '+' or '-' or '.' or '^' or '_' or '`' or '|' or '~' => true,
+        _ => false,
+    };
+}
