@@ -31,6 +31,7 @@ public static class RequestPipeline
         app.UseMiddleware<ClientAddressMiddleware>();
 
         // 3b. Path normalization: the path that picks the route is the path the upstream receives (edge security).
+        app.UseMiddleware<PathNormalizationMiddleware>();
 
         // /admin/explain enters here with a synthetic request, to be routed exactly as a real one.
         var explainEntry = app.Services.GetRequiredService<RouteExplainer.PipelineEntry>();
