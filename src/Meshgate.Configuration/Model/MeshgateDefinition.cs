@@ -26,6 +26,9 @@ public sealed record MeshgateDefinition
 
     [Description("Shutdown behaviour.")]
     public ShutdownDefinition Shutdown { get; init; } = new();
+
+    [Description("Named CORS policies that routes refer to with cors: <name>. The name disable is reserved.")]
+    public Dictionary<string, CorsPolicyDefinition> Cors { get; init; } = new(StringComparer.OrdinalIgnoreCase);
 }
 
 public sealed record AdminDefinition

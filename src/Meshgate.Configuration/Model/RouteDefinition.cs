@@ -21,6 +21,9 @@ public sealed record RouteDefinition
 
     [Description("Changes to the request and response.")]
     public RouteTransformsDefinition? Transforms { get; init; }
+
+    [Description("Name of a CORS policy (top-level cors) for this route; preflights are answered by the gateway. disable or absent: no CORS handling.")]
+    public string? Cors { get; init; }
 }
 
 public sealed record RouteMatchDefinition
