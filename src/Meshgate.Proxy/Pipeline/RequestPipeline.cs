@@ -59,6 +59,7 @@ public static class RequestPipeline
         });
 
         // 5a. CORS: preflights answered here, per route (edge security).
+        app.UseCors();
 
         // 5b. Authentication: the route's providers, any of them (edge security).
 
@@ -73,6 +74,7 @@ public static class RequestPipeline
             proxy.UsePassiveHealthChecks();
         }).ConfigureEndpoints((endpoint, route) =>
         {
+            Cors.CorsEndpoints.Apply(endpoint, route, snapshots.Current.RoutePolicies.GetValueOrDefault(route.RouteId));
             if (snapshots.Current.RoutePolicies.TryGetValue(route.RouteId, out var policy) && policy.HeaderRegexes.Count > 0)
             {
                 endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
