@@ -60,6 +60,7 @@ public static class RequestPipeline
 
         // 5a. CORS: preflights answered here, per route (edge security).
         app.UseCors();
+        app.UseMiddleware<Cors.UpstreamCorsHeadersMiddleware>();
 
         // 5b. Authentication: the route's providers, any of them (edge security).
 

@@ -17,6 +17,8 @@ public sealed class CorsTests : IAsyncLifetime
             Interlocked.Increment(ref _upstreamRequests);
             context.Response.Headers["x-request-id"] = "r1";
             context.Response.Headers["x-upstream"] = "app";
+            // An upstream with its own, wider CORS answer: the gateway's policy must win on CORS routes.
+            context.Response.Headers["Access-Control-Allow-Origin"] = "*";
             return Task.CompletedTask;
         }));
         _gateway = await TestGateway.StartAsync($$"""
@@ -156,6 +158,7 @@ public sealed class CorsTests : IAsyncLifetime
         using var response = await _gateway.Client.SendAsync(request);
 
         Assert.Equal(200, (int)response.StatusCode);
+        Assert.Equal("app", Header(response, "x-upstream"));
         Assert.Null(Header(response, "Access-Control-Allow-Origin"));
         Assert.Equal(1, _upstreamRequests);
     }
@@ -173,6 +176,16 @@ public sealed class CorsTests : IAsyncLifetime
         Assert.Null(Header(preflight, "Access-Control-Allow-Credentials"));
         Assert.Equal("*", Header(actual, "Access-Control-Allow-Origin"));
         Assert.Equal(1, _upstreamRequests);
+    }
+
+    [Fact]
+    public async Task RouteWithoutCors_UpstreamCorsHeaders_PassThrough()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/plain/x");
+        request.Headers.Add("Origin", "https://evil.example");
+        using var response = await _gateway.Client.SendAsync(request);
+
+        Assert.Equal("*", Header(response, "Access-Control-Allow-Origin"));
     }
 
     [Fact]
