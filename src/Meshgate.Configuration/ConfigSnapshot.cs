@@ -39,7 +39,9 @@ public sealed class ConfigSnapshot
     public required LogLevel LogLevel { get; init; }
 }
 
-public sealed record RoutePolicy(string RouteId, IReadOnlyList<HeaderRegex> HeaderRegexes, ReplacePrefixDefinition? ReplacePrefix)
+/// <param name="Cors">The route's compiled CORS policy; null when it has none.</param>
+public sealed record RoutePolicy(string RouteId, IReadOnlyList<HeaderRegex> HeaderRegexes, ReplacePrefixDefinition? ReplacePrefix,
+    Microsoft.AspNetCore.Cors.Infrastructure.CorsPolicy? Cors = null)
 {
     /// <summary>The route's access rules, when it names an authorization policy.</summary>
     public Compilation.AuthorizationPolicy? Authorization { get; init; }

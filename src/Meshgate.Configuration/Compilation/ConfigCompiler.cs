@@ -37,6 +37,7 @@ public static class ConfigCompiler
         }
         var authorization = definition.Authorization.ToDictionary(p => p.Key, p => AuthorizationCompiler.Compile(p.Key, p.Value), StringComparer.OrdinalIgnoreCase);
         var routePolicies = new Dictionary<string, RoutePolicy>(StringComparer.OrdinalIgnoreCase);
+        var corsPolicies = CorsPolicyCompiler.CompileAll(definition.Cors);
         var routes = new List<RouteConfig>();
         foreach (var route in definition.Routes)
         {
@@ -45,7 +46,8 @@ public static class ConfigCompiler
                 route.Id!,
                 (route.Match!.Headers ?? []).Where(h => h.Regex is not null)
                     .Select(h => new HeaderRegex(h.Name!, new Regex(h.Regex!, RegexOptions.CultureInvariant | (h.CaseSensitive ? RegexOptions.None : RegexOptions.IgnoreCase), RegexTimeout))).ToList(),
-                route.Transforms?.ReplacePrefix)
+                route.Transforms?.ReplacePrefix,
+                CorsPolicyCompiler.ForRoute(route, corsPolicies))
             {
                 Authorization = route.Authorization is { } name ? authorization[name] : null,
             };

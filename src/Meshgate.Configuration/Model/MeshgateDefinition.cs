@@ -28,7 +28,10 @@ public sealed record MeshgateDefinition
     public ShutdownDefinition Shutdown { get; init; } = new();
 
     [Description("Named access-rule policies that routes refer to in their authorization key.")]
-    public Dictionary<string, AuthorizationPolicyDefinition> Authorization { get; init; } = [];
+    public Dictionary<string, AuthorizationPolicyDefinition> Authorization { get; init; } = new(StringComparer.OrdinalIgnoreCase);
+
+    [Description("Named CORS policies that routes refer to with cors: <name>. The name disable is reserved.")]
+    public Dictionary<string, CorsPolicyDefinition> Cors { get; init; } = new(StringComparer.OrdinalIgnoreCase);
 }
 
 public sealed record AdminDefinition

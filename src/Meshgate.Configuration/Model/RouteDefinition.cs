@@ -24,6 +24,9 @@ public sealed record RouteDefinition
 
     [Description("Name of an authorization policy (access rules) that requests must pass, after authentication.")]
     public string? Authorization { get; init; }
+
+    [Description("Name of a CORS policy (top-level cors) for this route; preflights are answered by the gateway. disable or absent: no CORS handling.")]
+    public string? Cors { get; init; }
 }
 
 public sealed record RouteMatchDefinition

@@ -31,6 +31,7 @@ public static class ConfigValidator
         ClusterValidator.Validate(definition.Clusters, context);
         RouteValidator.Validate(definition.Routes, definition.Clusters, context);
         AuthorizationValidator.Validate(definition, context);
+        CorsValidator.Validate(definition.Cors, definition.Routes, context);
 
         if (definition.Shutdown.DrainTimeout < TimeSpan.Zero)
         {

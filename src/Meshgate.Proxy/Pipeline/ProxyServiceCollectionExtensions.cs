@@ -1,3 +1,4 @@
+using Meshgate.Proxy.Cors;
 using Meshgate.Configuration;
 using Meshgate.Proxy.Health;
 using Meshgate.Proxy.LoadBalancing;
@@ -30,6 +31,7 @@ public static class ProxyServiceCollectionExtensions
             .AddMeshgateLoadBalancing()
             .AddMeshgateHealth();
         services.AddSingleton<IForwarderHttpClientFactory, UpstreamHttpClientFactory>();
+        services.AddMeshgateCors();
         return services;
     }
 }

@@ -32,6 +32,7 @@ public static class RequestPipeline
         app.UseMiddleware<ClientAddressMiddleware>();
 
         // 3b. Path normalization: the path that picks the route is the path the upstream receives (edge security).
+        app.UseMiddleware<PathNormalizationMiddleware>();
 
         // /admin/explain enters here with a synthetic request, to be routed exactly as a real one.
         var explainEntry = app.Services.GetRequiredService<RouteExplainer.PipelineEntry>();
@@ -59,6 +60,8 @@ public static class RequestPipeline
         });
 
         // 5a. CORS: preflights answered here, per route (edge security).
+        app.UseCors();
+        app.UseMiddleware<Cors.UpstreamCorsHeadersMiddleware>();
 
         // 5b. Authentication: the route's providers, any of them (edge security).
 
@@ -74,7 +77,9 @@ public static class RequestPipeline
             proxy.UsePassiveHealthChecks();
         }).ConfigureEndpoints((endpoint, route) =>
         {
-            if (!snapshots.Current.RoutePolicies.TryGetValue(route.RouteId, out var policy)) return;
+            var policy = snapshots.Current.RoutePolicies.GetValueOrDefault(route.RouteId);
+            Cors.CorsEndpoints.Apply(endpoint, route, policy);
+            if (policy is null) return;
             if (policy.HeaderRegexes.Count > 0) endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
             if (policy.Authorization is { } authorization) endpoint.WithMetadata(authorization);
         });

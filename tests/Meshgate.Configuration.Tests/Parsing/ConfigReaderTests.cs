@@ -16,7 +16,7 @@ public sealed class ConfigReaderTests
 
         // Unknown keys at each level, with and without a suggestion.
         { "route: []\n", 1, "route", "unknown key 'route' (did you mean 'routes'?)" },
-        { "colors: []\n", 1, "colors", "unknown key 'colors' (known keys: listeners, admin, trustedProxies, routes, clusters, logging, shutdown" },
+        { "flavours: []\n", 1, "flavours", "unknown key 'flavours' (known keys: listeners, admin, trustedProxies, routes, clusters, logging, shutdown" },
         { "listeners:\n  - name: a\n    adress: 127.0.0.1:1\n    address: 127.0.0.1:1\n", 3, "listeners[0].adress", "unknown key 'adress' (did you mean 'address'?)" },
         { "listeners:\n  - name: a\n    address: 127.0.0.1:1\n    limits: { maxBodySize: 1 }\n", 4, "listeners[0].limits.maxBodySize", "unknown key 'maxBodySize'" },
         { "admin:\n  tokn: abc\n", 2, "admin.tokn", "did you mean 'token'?" },
