@@ -20,7 +20,7 @@ public static class RequestPipeline
     {
         // 1. Gateway-made errors become problem+json.
         app.UseMiddleware<GatewayErrorsMiddleware>();
-        // 0b. Per-listener request limits Kestrel can only set process-wide.
+        // 1b. Per-listener request limits Kestrel can only set process-wide.
         if (listenerOf is not null)
         {
             app.Use((context, next) => ListenerLimits.Apply(context, next, listenerOf(context)));
