@@ -39,7 +39,7 @@ public sealed class ConfigSnapshot
     public required LogLevel LogLevel { get; init; }
 }
 
-public sealed record RoutePolicy(string RouteId, IReadOnlyList<HeaderRegex> HeaderRegexes, ReplacePrefixDefinition? ReplacePrefix);
+public sealed record RoutePolicy(string RouteId, IReadOnlyList<HeaderRegex> HeaderRegexes, ReplacePrefixDefinition? ReplacePrefix, RouteAuthenticationPolicy? Authentication = null);
 
 public sealed record HeaderRegex(string Name, Regex Regex);
 

@@ -36,6 +36,7 @@ public static class ConfigCompiler
             clusters.Add(config);
             clusterPolicies[config.ClusterId] = policy;
         }
+        var authenticationProviders = AuthenticationCompiler.CompileProviders(definition, context);
         var routePolicies = new Dictionary<string, RoutePolicy>(StringComparer.OrdinalIgnoreCase);
         var routes = new List<RouteConfig>();
         foreach (var route in definition.Routes)
@@ -45,7 +46,8 @@ public static class ConfigCompiler
                 route.Id!,
                 (route.Match!.Headers ?? []).Where(h => h.Regex is not null)
                     .Select(h => new HeaderRegex(h.Name!, new Regex(h.Regex!, RegexOptions.CultureInvariant | (h.CaseSensitive ? RegexOptions.None : RegexOptions.IgnoreCase), RegexTimeout))).ToList(),
-                route.Transforms?.ReplacePrefix);
+                route.Transforms?.ReplacePrefix,
+                AuthenticationCompiler.CompileRoute(route, authenticationProviders));
         }
 
         if (context.Errors.Count > 0) return (null, context.Errors);

@@ -26,6 +26,9 @@ public sealed record MeshgateDefinition
 
     [Description("Shutdown behaviour.")]
     public ShutdownDefinition Shutdown { get; init; } = new();
+
+    [Description("Authentication providers by name; routes list them in auth.")]
+    public Dictionary<string, AuthenticationProviderDefinition> Authentication { get; init; } = new(StringComparer.OrdinalIgnoreCase);
 }
 
 public sealed record AdminDefinition

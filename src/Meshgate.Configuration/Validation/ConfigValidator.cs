@@ -30,6 +30,7 @@ public static class ConfigValidator
 
         ClusterValidator.Validate(definition.Clusters, context);
         RouteValidator.Validate(definition.Routes, definition.Clusters, context);
+        AuthenticationValidator.Validate(definition, context);
 
         if (definition.Shutdown.DrainTimeout < TimeSpan.Zero)
         {
