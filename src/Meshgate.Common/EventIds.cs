@@ -11,4 +11,5 @@ public static class EventIds
     public const int Proxy = 1300;         // 1300-1399: forwarding and gateway-made errors
     public const int LoadBalancing = 1400; // 1400-1499
     public const int Health = 1500;        // 1500-1599: active and passive health
+    public const int Authentication = 1600; // 1600-1699: JWT, API keys, signing-key fetches
 }

@@ -1,4 +1,5 @@
 using Meshgate.Configuration;
+using Meshgate.Proxy.Authentication;
 using Meshgate.Proxy.Health;
 using Meshgate.Proxy.LoadBalancing;
 using Meshgate.Proxy.Routing;
@@ -30,6 +31,7 @@ public static class ProxyServiceCollectionExtensions
             .AddMeshgateLoadBalancing()
             .AddMeshgateHealth();
         services.AddSingleton<IForwarderHttpClientFactory, UpstreamHttpClientFactory>();
+        services.AddMeshgateAuthentication();
         return services;
     }
 }

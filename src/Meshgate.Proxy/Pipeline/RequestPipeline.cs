@@ -60,6 +60,7 @@ public static class RequestPipeline
         // 5a. CORS: preflights answered here, per route (edge security).
 
         // 5b. Authentication: the route's providers, any of them (edge security).
+        app.UseMiddleware<Authentication.AuthenticationMiddleware>();
 
         // 6. Authorization: the route's rules (edge security).
 
