@@ -16,7 +16,7 @@ public sealed class ConfigReaderTests
 
         // Unknown keys at each level, with and without a suggestion.
         { "route: []\n", 1, "route", "unknown key 'route' (did you mean 'routes'?)" },
-        { "colors: []\n", 1, "colors", "unknown key 'colors' (known keys: listeners, admin, trustedProxies, routes, clusters, logging, shutdown)" },
+        { "colors: []\n", 1, "colors", "unknown key 'colors' (known keys: listeners, admin, trustedProxies, routes, clusters, logging, shutdown, authentication)" },
         { "listeners:\n  - name: a\n    adress: 127.0.0.1:1\n    address: 127.0.0.1:1\n", 3, "listeners[0].adress", "unknown key 'adress' (did you mean 'address'?)" },
         { "listeners:\n  - name: a\n    address: 127.0.0.1:1\n    limits: { maxBodySize: 1 }\n", 4, "listeners[0].limits.maxBodySize", "unknown key 'maxBodySize'" },
         { "admin:\n  tokn: abc\n", 2, "admin.tokn", "did you mean 'token'?" },
@@ -34,7 +34,7 @@ public sealed class ConfigReaderTests
         { "routes:\n  - id: a\n    order: 1.5\n    match: { path: /a }\n    cluster: c\n", 3, "routes[0].order", "expected a whole number, found '1.5'" },
         { "admin: [127.0.0.1:9901]\n", 1, "admin", "expected a mapping with keys address, token, tokenEnv, tokenFile; found a list" },
         { "routes:\n  id: a\n", 2, "routes", "expected a list, found a mapping" },
-        { "routes: [orders]\n", 1, "routes[0]", "expected a mapping with keys id, order, match, cluster, transforms; found a scalar 'orders'" },
+        { "routes: [orders]\n", 1, "routes[0]", "expected a mapping with keys id, order, match, cluster, transforms, auth, anonymous; found a scalar 'orders'" },
         { "trustedProxies: 10.0.0.0/8\n", 1, "trustedProxies", "expected a list, found a scalar '10.0.0.0/8'" },
         { "routes:\n  - id: [a, b]\n    match: { path: /a }\n    cluster: c\n", 2, "routes[0].id", "expected a string, found a list" },
         { "routes:\n  - id: a\n    match: { path: /a }\n    cluster: c\n    transforms: { preserveHost: yes please }\n", 5, "routes[0].transforms.preserveHost", "expected true or false, found 'yes please'" },
