@@ -86,7 +86,13 @@ internal sealed partial class JwtProvider : AuthenticationProvider
                     Interlocked.Exchange(ref _noKeysLogged, 0);
                     Log.KeysFetched(_logger, provider.Name, count, _keySource!);
                 },
-                (e, kept) => Log.KeysFetchFailed(_logger, provider.Name, _keySource!, e.GetType().Name + ": " + e.Message, kept));
+                (e, kept) =>
+                {
+                    var reason = e.GetType().Name + ": " + e.Message;
+                    // Without any keys every token fails: one error line says so (until keys arrive), not one per request.
+                    if (kept > 0) Log.KeysFetchFailed(_logger, provider.Name, _keySource!, reason, kept);
+                    else if (Interlocked.Exchange(ref _noKeysLogged, 1) == 0) Log.NoSigningKeys(_logger, provider.Name, _keySource!, reason);
+                });
         }
     }
 
@@ -132,11 +138,7 @@ internal sealed partial class JwtProvider : AuthenticationProvider
         }
 
         var keys = _staticKeys ?? await _remoteKeys!.GetAsync(jwt.TryGetHeaderValue<string>("kid", out var kid) ? kid : null);
-        if (keys.Count == 0)
-        {
-            if (Interlocked.Exchange(ref _noKeysLogged, 1) == 0) Log.NoSigningKeys(_logger, _provider.Name, _keySource ?? "");
-            return AuthenticationOutcome.Rejected;
-        }
+        if (keys.Count == 0) return AuthenticationOutcome.Rejected;
         var parameters = _parameters.Clone();
         parameters.IssuerSigningKeys = keys;
         var result = await _handler.ValidateTokenAsync(jwt, parameters);
@@ -211,8 +213,8 @@ internal sealed partial class JwtProvider : AuthenticationProvider
         [LoggerMessage(EventId = Common.EventIds.Authentication + 1, Level = LogLevel.Warning, Message = "Authentication provider {Provider}: fetching signing keys from {Source} failed ({Reason}); still using the {KeyCount} keys fetched before")]
         public static partial void KeysFetchFailed(ILogger logger, string provider, string source, string reason, int keyCount);
 
-        [LoggerMessage(EventId = Common.EventIds.Authentication + 2, Level = LogLevel.Error, Message = "Authentication provider {Provider} has no signing keys: {Source} has not given any yet; every token is rejected with 401 until it does")]
-        public static partial void NoSigningKeys(ILogger logger, string provider, string source);
+        [LoggerMessage(EventId = Common.EventIds.Authentication + 2, Level = LogLevel.Error, Message = "Authentication provider {Provider} has no signing keys: fetching them from {Source} failed ({Reason}); every token is rejected with 401 until a fetch succeeds")]
+        public static partial void NoSigningKeys(ILogger logger, string provider, string source, string reason);
 
         [LoggerMessage(EventId = Common.EventIds.Authentication + 3, Level = LogLevel.Debug, Message = "Authentication provider {Provider} rejected a token on route {Route}: {Reason}")]
         public static partial void TokenRejected(ILogger logger, string provider, string route, string reason);
