@@ -29,7 +29,8 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, SnapshotAcc
 
     private async Task AuthenticateAsync(HttpContext context, string routeId, RouteAuthenticationPolicy policy)
     {
-        var outcomes = new AuthenticationOutcome[policy.Providers.Count];
+        // Allocated only on the way to a 401: an accepted request pays for nothing here.
+        AuthenticationOutcome[]? outcomes = null;
         for (var i = 0; i < policy.Providers.Count; i++)
         {
             var provider = policy.Providers[i];
@@ -52,8 +53,9 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, SnapshotAcc
                 await next(context);
                 return;
             }
-            outcomes[i] = outcome;
+            (outcomes ??= new AuthenticationOutcome[policy.Providers.Count])[i] = outcome;
         }
+        outcomes ??= [];
 
         var rejected = outcomes.Any(o => o.CredentialsPresent);
         if (!rejected && policy.Anonymous)
