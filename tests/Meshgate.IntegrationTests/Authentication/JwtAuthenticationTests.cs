@@ -193,6 +193,24 @@ public sealed class JwtAuthenticationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task KeyRemovedFromJwks_TokensItSignedAreRefusedAfterRefetch()
+    {
+        var token = JwksUpstream.Mint(_rsa, SecurityAlgorithms.RsaSha256, claims: Claims());
+        using (var before = await SendAsync("/jwt/x", token)) Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        var replacement = JwksUpstream.NewRsaKey("rsa-2");
+        _jwks.Rotate(replacement, _ec);
+        var next = JwksUpstream.Mint(replacement, SecurityAlgorithms.RsaSha256, claims: Claims());
+        // The new kid triggers the refetch (once refreshMinInterval has passed); the cached old token must not outlive it.
+        await Eventually.HoldsAsync(async () =>
+        {
+            using var response = await SendAsync("/jwt/x", next);
+            return response.StatusCode == HttpStatusCode.OK;
+        }, TimeSpan.FromSeconds(10), "the replacement key is fetched");
+        using var after = await SendAsync("/jwt/x", token);
+        await AssertUnauthorizedAsync(after, "Bearer error=\"invalid_token\"");
+    }
+
+    [Fact]
     public async Task JwksDown_KeysAlreadyFetchedKeepWorking()
     {
         var token = JwksUpstream.Mint(_rsa, SecurityAlgorithms.RsaSha256, claims: Claims());

@@ -84,6 +84,8 @@ internal sealed partial class JwtProvider : AuthenticationProvider
                 count =>
                 {
                     Interlocked.Exchange(ref _noKeysLogged, 0);
+                    // A key removed from the set revokes the tokens it signed, including those accepted before.
+                    _accepted.Clear();
                     Log.KeysFetched(_logger, provider.Name, count, _keySource!);
                 },
                 (e, kept) =>
