@@ -11,5 +11,6 @@ public static class EventIds
     public const int Proxy = 1300;         // 1300-1399: forwarding and gateway-made errors
     public const int LoadBalancing = 1400; // 1400-1499
     public const int Health = 1500;        // 1500-1599: active and passive health
+    public const int Authentication = 1600; // 1600-1699: JWT, API keys, signing-key fetches
     public const int Authorization = 1700; // 1700-1799: access rules
 }

@@ -40,8 +40,9 @@ public sealed class ConfigSnapshot
 }
 
 /// <param name="Cors">The route's compiled CORS policy; null when it has none.</param>
+/// <param name="Authentication">The route's providers, when it lists any in auth.</param>
 public sealed record RoutePolicy(string RouteId, IReadOnlyList<HeaderRegex> HeaderRegexes, ReplacePrefixDefinition? ReplacePrefix,
-    Microsoft.AspNetCore.Cors.Infrastructure.CorsPolicy? Cors = null)
+    Microsoft.AspNetCore.Cors.Infrastructure.CorsPolicy? Cors = null, RouteAuthenticationPolicy? Authentication = null)
 {
     /// <summary>The route's access rules, when it names an authorization policy.</summary>
     public Compilation.AuthorizationPolicy? Authorization { get; init; }

@@ -17,6 +17,7 @@ public static class Cli
             ValidateCommand.Create(),
             DemoCommand.Create(),
             SchemaCommand.Create(),
+            HashKeyCommand.Create(),
         };
         return root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
     }

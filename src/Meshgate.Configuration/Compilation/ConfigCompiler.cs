@@ -36,6 +36,7 @@ public static class ConfigCompiler
             clusterPolicies[config.ClusterId] = policy;
         }
         var authorization = definition.Authorization.ToDictionary(p => p.Key, p => AuthorizationCompiler.Compile(p.Key, p.Value), StringComparer.OrdinalIgnoreCase);
+        var authenticationProviders = AuthenticationCompiler.CompileProviders(definition, context);
         var routePolicies = new Dictionary<string, RoutePolicy>(StringComparer.OrdinalIgnoreCase);
         var corsPolicies = CorsPolicyCompiler.CompileAll(definition.Cors);
         var routes = new List<RouteConfig>();
@@ -47,7 +48,8 @@ public static class ConfigCompiler
                 (route.Match!.Headers ?? []).Where(h => h.Regex is not null)
                     .Select(h => new HeaderRegex(h.Name!, new Regex(h.Regex!, RegexOptions.CultureInvariant | (h.CaseSensitive ? RegexOptions.None : RegexOptions.IgnoreCase), RegexTimeout))).ToList(),
                 route.Transforms?.ReplacePrefix,
-                CorsPolicyCompiler.ForRoute(route, corsPolicies))
+                CorsPolicyCompiler.ForRoute(route, corsPolicies),
+                AuthenticationCompiler.CompileRoute(route, authenticationProviders))
             {
                 Authorization = route.Authorization is { } name ? authorization[name] : null,
             };

@@ -27,6 +27,9 @@ public sealed record MeshgateDefinition
     [Description("Shutdown behaviour.")]
     public ShutdownDefinition Shutdown { get; init; } = new();
 
+    [Description("Authentication providers by name; routes list them in auth.")]
+    public Dictionary<string, AuthenticationProviderDefinition> Authentication { get; init; } = new(StringComparer.OrdinalIgnoreCase);
+
     [Description("Named access-rule policies that routes refer to in their authorization key.")]
     public Dictionary<string, AuthorizationPolicyDefinition> Authorization { get; init; } = new(StringComparer.OrdinalIgnoreCase);
 

@@ -22,6 +22,12 @@ public sealed record RouteDefinition
     [Description("Changes to the request and response.")]
     public RouteTransformsDefinition? Transforms { get; init; }
 
+    [Description("Names of authentication providers; any one of them may authenticate the request. Without anonymous: true, a request none of them accepts gets 401.")]
+    public List<string>? Auth { get; init; }
+
+    [Description("With auth: let requests that carry no credentials through unauthenticated. Credentials that are present but invalid still get 401. Default false.")]
+    public bool Anonymous { get; init; }
+
     [Description("Name of an authorization policy (access rules) that requests must pass, after authentication.")]
     public string? Authorization { get; init; }
 

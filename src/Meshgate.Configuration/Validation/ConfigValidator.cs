@@ -30,6 +30,7 @@ public static class ConfigValidator
 
         ClusterValidator.Validate(definition.Clusters, context);
         RouteValidator.Validate(definition.Routes, definition.Clusters, context);
+        AuthenticationValidator.Validate(definition, context);
         AuthorizationValidator.Validate(definition, context);
         CorsValidator.Validate(definition.Cors, definition.Routes, context);
 

@@ -1,5 +1,6 @@
 using Meshgate.Proxy.Cors;
 using Meshgate.Configuration;
+using Meshgate.Proxy.Authentication;
 using Meshgate.Proxy.Health;
 using Meshgate.Proxy.LoadBalancing;
 using Meshgate.Proxy.Routing;
@@ -32,6 +33,7 @@ public static class ProxyServiceCollectionExtensions
             .AddMeshgateHealth();
         services.AddSingleton<IForwarderHttpClientFactory, UpstreamHttpClientFactory>();
         services.AddMeshgateCors();
+        services.AddMeshgateAuthentication();
         return services;
     }
 }

@@ -64,6 +64,7 @@ public static class RequestPipeline
         app.UseMiddleware<Cors.UpstreamCorsHeadersMiddleware>();
 
         // 5b. Authentication: the route's providers, any of them (edge security).
+        app.UseMiddleware<Authentication.AuthenticationMiddleware>();
 
         // 6. Authorization: the route's rules (edge security).
         app.UseMiddleware<Authorization.AuthorizationMiddleware>();

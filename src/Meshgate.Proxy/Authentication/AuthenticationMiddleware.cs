@@ -1,0 +1,90 @@
+using Meshgate.Configuration;
+using Meshgate.Proxy.Errors;
+using Meshgate.Proxy.Pipeline;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
+using Yarp.ReverseProxy.Model;
+
+namespace Meshgate.Proxy.Authentication;
+
+/// <summary>
+/// Slot 5b: strips forged identity headers, runs the route's providers (any one may accept), sets
+/// <c>HttpContext.User</c> and the identity headers, or answers 401 with the providers' challenges.
+/// </summary>
+internal sealed class AuthenticationMiddleware(RequestDelegate next, SnapshotAccessor snapshots, AuthenticationProviders providers)
+{
+    public Task InvokeAsync(HttpContext context)
+    {
+        // The current snapshot, not endpoint metadata: a reload that only revokes a key leaves the route
+        // unchanged, and YARP would keep the endpoint (and stale metadata) it built before.
+        var routeId = context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>()?.Config.RouteId;
+        if (routeId is null || !snapshots.Current.RoutePolicies.TryGetValue(routeId, out var route) || route.Authentication is not { } policy)
+        {
+            return next(context);
+        }
+        var headers = context.Request.Headers;
+        foreach (var name in policy.StripHeaders) headers.Remove(name);
+        return policy.Providers.Count == 0 ? next(context) : AuthenticateAsync(context, routeId, policy);
+    }
+
+    private async Task AuthenticateAsync(HttpContext context, string routeId, RouteAuthenticationPolicy policy)
+    {
+        // Allocated only on the way to a 401: an accepted request pays for nothing here.
+        AuthenticationOutcome[]? outcomes = null;
+        for (var i = 0; i < policy.Providers.Count; i++)
+        {
+            var provider = policy.Providers[i];
+            var outcome = await providers.Get(provider).AuthenticateAsync(context, routeId);
+            if (outcome.Principal is { } principal)
+            {
+                context.User = principal;
+                var headers = context.Request.Headers;
+                if (provider.IdentityHeaders is { } identity)
+                {
+                    SetHeader(headers, identity.Consumer, principal.FindFirst(MeshgateClaims.Consumer)?.Value);
+                    SetHeader(headers, identity.Subject, principal.FindFirst(MeshgateClaims.Subject)?.Value);
+                    foreach (var (claim, header) in identity.Claims)
+                    {
+                        var values = principal.FindAll(claim).Select(c => c.Value).ToArray();
+                        SetHeader(headers, header, values.Length == 0 ? null : string.Join(',', values));
+                    }
+                }
+                if (!provider.ForwardAuthorization) headers.Remove("Authorization");
+                await next(context);
+                return;
+            }
+            (outcomes ??= new AuthenticationOutcome[policy.Providers.Count])[i] = outcome;
+        }
+        outcomes ??= [];
+
+        var rejected = outcomes.Any(o => o.CredentialsPresent);
+        if (!rejected && policy.Anonymous)
+        {
+            await next(context);
+            return;
+        }
+        var challenges = new List<string>();
+        var details = new List<string>();
+        for (var i = 0; i < policy.Providers.Count; i++)
+        {
+            var runtime = providers.Get(policy.Providers[i]);
+            // With several providers, the one that saw credentials explains; otherwise each says what it accepts.
+            if (rejected && !outcomes[i].CredentialsPresent) continue;
+            var challenge = runtime.Challenge(outcomes[i].CredentialsPresent);
+            if (!challenges.Contains(challenge)) challenges.Add(challenge);
+            var detail = runtime.Detail(outcomes[i].CredentialsPresent);
+            if (!details.Contains(detail)) details.Add(detail);
+        }
+        context.Response.Headers.WWWAuthenticate = new StringValues(challenges.ToArray());
+        await ProblemResponses.WriteAsync(context, StatusCodes.Status401Unauthorized, "Unauthorized", string.Join(" ", details),
+            rejected ? "invalid-credentials" : "missing-credentials");
+    }
+
+    private static void SetHeader(IHeaderDictionary headers, string? name, string? value)
+    {
+        if (name is null || value is null) return;
+        // A claim value with control characters could split the upstream request; it is left out, not sanitized.
+        if (value.AsSpan().IndexOfAnyInRange('\0', '\u001f') >= 0 || value.Contains('\u007f')) return;
+        headers[name] = value;
+    }
+}
