@@ -195,6 +195,13 @@ mkdir -p "$WORK"/{upstream,nginx-proxy}/tmp "$WORK/haproxy" "$WORK/gateway" "$WO
 render upstream-nginx.conf "$WORK/upstream/nginx.conf"
 render proxy-nginx.conf    "$WORK/nginx-proxy/nginx.conf"
 render haproxy.cfg         "$WORK/haproxy/haproxy.cfg"
+# HS256 secret and one token for the JWT route; the gateway validates it once and caches the result.
+head -c 48 /dev/urandom | base64 | tr -d '\n' >"$WORK/gateway/jwt.secret"
+b64url() { base64 | tr -d '\n=' | tr '+/' '-_'; }
+jwt_head=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+jwt_body=$(printf '{"iss":"meshgate-bench","aud":"meshgate-bench","sub":"bench","exp":%d}' $(( $(date +%s) + 86400 )) | b64url)
+jwt_sig=$(printf '%s.%s' "$jwt_head" "$jwt_body" | openssl dgst -binary -sha256 -hmac "$(cat "$WORK/gateway/jwt.secret")" | b64url)
+JWT_TOKEN="$jwt_head.$jwt_body.$jwt_sig"
 render meshgate.yaml       "$WORK/gateway/meshgate.yaml"
 
 # ---------------------------------------------------------------------------
@@ -247,16 +254,19 @@ fi
 declare -A URL=(
     [upstream]="http://127.0.0.1:$UPSTREAM_PORT/"
     [meshgate]="http://127.0.0.1:$GATEWAY_PORT/"
+    [meshgate-jwt]="http://127.0.0.1:$GATEWAY_PORT/jwt/"
     [nginx]="http://127.0.0.1:$NGINX_PROXY_PORT/"
     [haproxy]="http://127.0.0.1:$HAPROXY_PORT/"
     [yarp]="http://127.0.0.1:$YARP_PORT/"
 )
 declare -A LABEL=(
-    [upstream]="upstream direct" [meshgate]="Meshgate" [nginx]="nginx proxy"
+    [upstream]="upstream direct" [meshgate]="Meshgate" [meshgate-jwt]="Meshgate + JWT" [nginx]="nginx proxy"
     [haproxy]="HAProxy" [yarp]="bare YARP"
 )
+# Request headers per target (only the JWT route has one).
+declare -A HEADER=([meshgate-jwt]="Authorization: Bearer $JWT_TOKEN")
 declare -A LOGFILE=(
-    [upstream]="$WORK/upstream/error.log" [meshgate]="$WORK/gateway/meshgate.log"
+    [upstream]="$WORK/upstream/error.log" [meshgate]="$WORK/gateway/meshgate.log" [meshgate-jwt]="$WORK/gateway/meshgate.log"
     [nginx]="$WORK/nginx-proxy/error.log" [haproxy]="$WORK/haproxy/stdout.log"
     [yarp]="$WORK/yarp.log"
 )
@@ -269,7 +279,8 @@ if (( MESHGATE_OK )); then
     # The gateway is young: if it can't serve `gateway -c` yet, measure the
     # others rather than fail the whole run.
     if wait_port meshgate "$GATEWAY_PORT" 20; then
-        TARGETS=(upstream meshgate nginx haproxy yarp)
+        TARGETS=(upstream meshgate meshgate-jwt nginx haproxy yarp)
+        PIDS[meshgate-jwt]=${PIDS[meshgate]}   # the same process, another route
     else
         tail -30 "${LOGFILE[meshgate]}" >&2 || true
         warn "Meshgate failed to start: $WHY (log: ${LOGFILE[meshgate]}); Meshgate is skipped"
@@ -283,7 +294,7 @@ fi
 for t in "${TARGETS[@]}"; do
     # The status code goes on its own last line; "x" keeps the body's own
     # trailing newline from being eaten by $(...).
-    resp=$(curl -sS -m 5 -w '\n%{http_code}' "${URL[$t]}" 2>&1; echo x) || true
+    resp=$(curl -sS -m 5 -w '\n%{http_code}' ${HEADER[$t]:+-H "${HEADER[$t]}"} "${URL[$t]}" 2>&1; echo x) || true
     resp=${resp%x}; resp=${resp%$'\n'}
     code=${resp##*$'\n'}; body=${resp%$'\n'*}
     if [[ $code != 200 || $body != "$EXPECTED_BODY" ]]; then
@@ -334,11 +345,11 @@ parse_wrk() {  # wrk --latency output on stdin -> "rps p50_us p99_us requests so
     '
 }
 
-wrk_run() {  # wrk_run SECONDS URL OUTFILE: load from LOAD_CPU
+wrk_run() {  # wrk_run SECONDS URL OUTFILE [HEADER]: load from LOAD_CPU
     # Background + wait rather than a foreground run: bash acts on a trapped
     # signal only once its foreground child exits (and drops SIGINT if that
     # child exits normally), while `wait` returns at once.
-    taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1"s --latency "$2" >"$3" 2>&1 &
+    taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1"s --latency ${4:+-H "$4"} "$2" >"$3" 2>&1 &
     WRK_PID=$!
     wait "$WRK_PID" || die "wrk failed against $2: $(tail -3 "$3")"
     WRK_PID=""
@@ -350,9 +361,9 @@ printf 'target\tround\trps\tp50_us\tp99_us\tcpu_us_per_req\trss_kib\trequests\ts
 measure() {  # measure TARGET ROUND
     local t=$1 r=$2 pids out before after rss rps p50 p99 req sock bad cpu
     mapfile -t pids < <(proc_tree "${PIDS[$t]}")
-    wrk_run "$WARMUP" "${URL[$t]}" /dev/null          # JIT, connection pools, caches
+    wrk_run "$WARMUP" "${URL[$t]}" /dev/null "${HEADER[$t]:-}"   # JIT, connection pools, caches
     before=$(cpu_ticks "${pids[@]}")
-    wrk_run "$DURATION" "${URL[$t]}" "$WORK/raw/round$r-$t.txt"
+    wrk_run "$DURATION" "${URL[$t]}" "$WORK/raw/round$r-$t.txt" "${HEADER[$t]:-}"
     after=$(cpu_ticks "${pids[@]}")
     rss=$(rss_kib "${pids[@]}")
     out=$(<"$WORK/raw/round$r-$t.txt")
@@ -381,7 +392,7 @@ total=$(( ${#TARGETS[@]} * (INITIAL_WARMUP + ROUNDS * (WARMUP + DURATION)) ))
 log "measuring ${TARGETS[*]}: $ROUNDS round(s) x ${DURATION}s (+${WARMUP}s warmup), wrk -t$THREADS -c$CONNECTIONS, ~${total}s"
 if (( INITIAL_WARMUP > 0 )); then
     log "initial warmup: ${INITIAL_WARMUP}s per target"
-    for t in "${TARGETS[@]}"; do wrk_run "$INITIAL_WARMUP" "${URL[$t]}" /dev/null; done
+    for t in "${TARGETS[@]}"; do wrk_run "$INITIAL_WARMUP" "${URL[$t]}" /dev/null "${HEADER[$t]:-}"; done
 fi
 for (( r = 1; r <= ROUNDS; r++ )); do
     log "round $r/$ROUNDS"
@@ -413,7 +424,7 @@ TABLE="$WORK/table.md"
 {
     echo "| target | req/s | p50 | p99 | CPU µs/req | RSS MiB | req/s vs nginx | req/s vs YARP | p99 vs YARP | CPU vs YARP |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    for t in upstream meshgate nginx haproxy yarp; do
+    for t in upstream meshgate meshgate-jwt nginx haproxy yarp; do
         if [[ -z ${M_RPS[$t]:-} ]]; then
             echo "| ${LABEL[$t]} | not measured | | | | | | | | |"
             continue
@@ -433,6 +444,10 @@ TABLE="$WORK/table.md"
             "$(ratio "${M_P99[$t]}" "${M_P99[yarp]:-}")" \
             "$(ratio "${M_CPU[$t]}" "${M_CPU[yarp]:-}")"
     done
+    if [[ -n ${M_RPS[meshgate-jwt]:-} && -n ${M_RPS[meshgate]:-} ]]; then
+        echo
+        echo "Meshgate + JWT against the same route without auth: req/s $(ratio "${M_RPS[meshgate-jwt]}" "${M_RPS[meshgate]}"), p99 $(ratio "${M_P99[meshgate-jwt]}" "${M_P99[meshgate]}"), CPU µs/req $(ratio "${M_CPU[meshgate-jwt]}" "${M_CPU[meshgate]}")"
+    fi
 } >"$TABLE"
 
 {
