@@ -15,8 +15,7 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, SnapshotAcc
 {
     public Task InvokeAsync(HttpContext context)
     {
-        // The current snapshot, not endpoint metadata: a reload that only revokes a key leaves the route
-        // unchanged, and YARP would keep the endpoint (and stale metadata) it built before.
+        // The current snapshot by route id: a reload that only revokes a key applies to the next request.
         var routeId = context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>()?.Config.RouteId;
         if (routeId is null || !snapshots.Current.RoutePolicies.TryGetValue(routeId, out var route) || route.Authentication is not { } policy)
         {
