@@ -9,7 +9,11 @@ public sealed record RouteAuthenticationPolicy(IReadOnlyList<AuthenticationProvi
 
 /// <param name="Fingerprint">Changes whenever the definition or the key material read for it changes.</param>
 public sealed record AuthenticationProviderPolicy(string Name, string Fingerprint, JwtProviderPolicy? Jwt, ApiKeysPolicy? ApiKeys,
-    IdentityHeadersPolicy? IdentityHeaders, bool ForwardAuthorization);
+    IdentityHeadersPolicy? IdentityHeaders, bool ForwardAuthorization)
+{
+    /// <summary>Set for a provider that takes the identity from the verified client certificate.</summary>
+    public Model.ClientCertificateProviderDefinition? ClientCertificate { get; init; }
+}
 
 public sealed record IdentityHeadersPolicy(string? Consumer, string? Subject, IReadOnlyList<KeyValuePair<string, string>> Claims)
 {

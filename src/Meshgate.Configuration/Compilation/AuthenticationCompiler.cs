@@ -23,7 +23,10 @@ internal static class AuthenticationCompiler
             var headers = provider.IdentityHeaders;
             providers[name] = new AuthenticationProviderPolicy(name, ConfigCompiler.VersionOf(material.ToString()), jwt, apiKeys,
                 headers is null ? null : new IdentityHeadersPolicy(headers.Consumer, headers.Subject, headers.Claims?.ToList() ?? []),
-                provider.ForwardAuthorization);
+                provider.ForwardAuthorization)
+            {
+                ClientCertificate = provider.ClientCertificate,
+            };
         }
         return providers;
     }

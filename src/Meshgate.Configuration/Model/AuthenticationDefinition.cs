@@ -2,14 +2,17 @@ using System.ComponentModel;
 
 namespace Meshgate.Configuration.Model;
 
-/// <summary>One named authentication provider: exactly one of <see cref="Jwt"/> or <see cref="ApiKeys"/>.</summary>
+/// <summary>One named authentication provider: exactly one of <see cref="Jwt"/>, <see cref="ApiKeys"/> or <see cref="ClientCertificate"/>.</summary>
 public sealed record AuthenticationProviderDefinition
 {
-    [Description("Validate JSON Web Tokens (signed JWS). Exactly one of jwt, apiKeys.")]
+    [Description("Validate JSON Web Tokens (signed JWS). Exactly one of jwt, apiKeys, clientCertificate.")]
     public JwtProviderDefinition? Jwt { get; init; }
 
-    [Description("Check API keys against SHA-256 hashes. Exactly one of jwt, apiKeys.")]
+    [Description("Check API keys against SHA-256 hashes. Exactly one of jwt, apiKeys, clientCertificate.")]
     public ApiKeysProviderDefinition? ApiKeys { get; init; }
+
+    [Description("Take the identity from the client certificate the listener verified (tls.clientCertificates: allow or require). Exactly one of jwt, apiKeys, clientCertificate.")]
+    public ClientCertificateProviderDefinition? ClientCertificate { get; init; }
 
     [Description("Request headers that carry the proven identity to the upstream. Incoming copies of these headers are always removed first, on every route, so a client cannot forge them.")]
     public IdentityHeadersDefinition? IdentityHeaders { get; init; }
@@ -101,4 +104,12 @@ public sealed record IdentityHeadersDefinition
 
     [Description("Claim name -> header that receives its value (several values are joined with ',').")]
     public Dictionary<string, string>? Claims { get; init; }
+}
+
+public enum CertificateIdentity { CommonName, DnsName, Uri, Subject }
+
+public sealed record ClientCertificateProviderDefinition
+{
+    [Description("What becomes the consumer: common-name (the subject's CN, the default), dns-name or uri (the first SAN of that kind), or subject (the whole distinguished name). A certificate without it is refused.")]
+    public CertificateIdentity Consumer { get; init; } = CertificateIdentity.CommonName;
 }

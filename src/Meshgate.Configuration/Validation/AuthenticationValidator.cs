@@ -14,8 +14,12 @@ internal static class AuthenticationValidator
         {
             var path = $"authentication.{name}";
             if (name.Length == 0) context.Error(path, "the provider name must not be empty");
-            var kinds = (provider.Jwt is not null ? 1 : 0) + (provider.ApiKeys is not null ? 1 : 0);
-            if (kinds != 1) context.Error(path, $"give exactly one of jwt, apiKeys (found {kinds})");
+            var kinds = (provider.Jwt is not null ? 1 : 0) + (provider.ApiKeys is not null ? 1 : 0) + (provider.ClientCertificate is not null ? 1 : 0);
+            if (kinds != 1) context.Error(path, $"give exactly one of jwt, apiKeys, clientCertificate (found {kinds})");
+            if (provider.ClientCertificate is not null && !definition.Listeners.Any(l => l.Tls?.ClientCertificates is ClientCertificates.Allow or ClientCertificates.Require))
+            {
+                context.Error($"{path}.clientCertificate", "no listener asks for client certificates: set tls.clientCertificates (allow or require) and tls.clientCa on a listener");
+            }
             if (provider.Jwt is { } jwt) ValidateJwt(jwt, $"{path}.jwt", context);
             if (provider.ApiKeys is { } apiKeys) ValidateApiKeys(apiKeys, $"{path}.apiKeys", context);
             if (provider.IdentityHeaders is { } headers)

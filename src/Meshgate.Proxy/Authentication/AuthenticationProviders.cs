@@ -26,6 +26,7 @@ internal sealed class AuthenticationProviders(TimeProvider time, ILoggerFactory 
         {
             if (string.Equals(key.Name, policy.Name, StringComparison.OrdinalIgnoreCase) && key.Fingerprint != policy.Fingerprint) _providers.TryRemove(key, out _);
         }
+        if (policy.ClientCertificate is { } certificate) return new ClientCertificateProvider(policy.Name, certificate.Consumer);
         return policy.Jwt is not null ? new JwtProvider(policy, _http, time, _logger) : new ApiKeyProvider(policy);
     }
 

@@ -99,7 +99,7 @@ internal static class AccessRuleEvaluator
     }
 
     /// <summary>URIs of a SAN extension (GeneralName [6] IA5String), which .NET has no enumerator for.</summary>
-    internal static IEnumerable<string> SanUris(X509Extension san)
+    internal static IReadOnlyList<string> SanUris(X509Extension san)
     {
         var uris = new List<string>();
         try

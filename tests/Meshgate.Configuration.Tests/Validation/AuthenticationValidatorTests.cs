@@ -10,8 +10,10 @@ public sealed class AuthenticationValidatorTests
     public static TheoryData<string, int?, string, string> Errors => new()
     {
         // One kind per provider.
-        { Head + "authentication:\n  main: {}\n", 5, "authentication.main", "give exactly one of jwt, apiKeys (found 0)" },
-        { Head + "authentication:\n  main:\n    jwt: " + Jwks + " }\n    apiKeys: { header: x-api-key, consumers: { a: { keys: [" + Hash + "] } } }\n", 5, "authentication.main", "give exactly one of jwt, apiKeys (found 2)" },
+        { Head + "authentication:\n  main: {}\n", 5, "authentication.main", "give exactly one of jwt, apiKeys, clientCertificate (found 0)" },
+        { Head + "authentication:\n  main:\n    clientCertificate: { consumer: uri }\n", 6, "authentication.main.clientCertificate", "no listener asks for client certificates" },
+        { Head + "authentication:\n  main:\n    clientCertificate: { consumer: email }\n", 6, "authentication.main.clientCertificate.consumer", "expected one of common-name, dns-name, uri, subject" },
+        { Head + "authentication:\n  main:\n    jwt: " + Jwks + " }\n    apiKeys: { header: x-api-key, consumers: { a: { keys: [" + Hash + "] } } }\n", 5, "authentication.main", "give exactly one of jwt, apiKeys, clientCertificate (found 2)" },
 
         // JWT key sources and algorithms.
         { Head + "authentication:\n  main:\n    jwt: { issuer: https://id.example.com, audiences: [api] }\n", 6, "authentication.main.jwt", "give exactly one key source: jwksUri, authority, publicKeyFile, secretEnv or secretFile (found 0)" },
