@@ -87,7 +87,9 @@ public sealed class RouteExplainer(RouteExplainer.PipelineEntry entry, SnapshotA
             ["loadBalancing"] = cluster?.Model.Config.LoadBalancingPolicy ?? "",
             ["transforms"] = snapshot.Routes.First(r => r.RouteId == chosenId).Transforms ?? [],
         };
+        if (definitionOfChosen.Auth is { } auth) policies["authentication"] = definitionOfChosen.Anonymous ? $"{string.Join(", ", auth)} (anonymous allowed)" : string.Join(", ", auth);
         if (definitionOfChosen.Authorization is { } authorization) policies["authorization"] = authorization;
+        if (definitionOfChosen.Cors is { } cors) policies["cors"] = cors;
         if (definitionOfChosen.Transforms?.ReplacePrefix is { } replace) policies["replacePrefix"] = $"{replace.From} -> {replace.To}";
         if (cluster?.Model.Config.HealthCheck?.Active is { Enabled: true } active) policies["activeHealthCheck"] = $"GET {active.Path} every {active.Interval}";
         if (cluster?.Model.Config.HealthCheck?.Passive is { Enabled: true } passive) policies["passiveHealth"] = $"eject for {passive.ReactivationPeriod}";

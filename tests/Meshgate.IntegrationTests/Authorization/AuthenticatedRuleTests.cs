@@ -76,4 +76,13 @@ public sealed class AuthenticatedRuleTests : IAsyncLifetime
         Assert.Equal(expected, await SendAsync(new HttpMethod(method), path, key));
         Assert.Equal(expected == HttpStatusCode.OK ? before + 1 : before, _upstream.Served);
     }
+
+    [Fact]
+    public async Task Explain_NamesAuthenticationAndAuthorization()
+    {
+        var explain = System.Text.Json.JsonDocument.Parse(await _gateway.Admin.GetStringAsync("/admin/explain?method=POST&path=/orders")).RootElement;
+        var policies = explain.GetProperty("policies");
+        Assert.Equal("keys", policies.GetProperty("authentication").GetString());
+        Assert.Equal("partners-write", policies.GetProperty("authorization").GetString());
+    }
 }
