@@ -23,32 +23,49 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, SnapshotAcc
         }
         var headers = context.Request.Headers;
         foreach (var name in policy.StripHeaders) headers.Remove(name);
-        return policy.Providers.Count == 0 ? next(context) : AuthenticateAsync(context, routeId, policy);
+        if (policy.Providers.Count == 0) return next(context);
+
+        // Fast path: the first provider answers at once (a cached token, an API key) and accepts. The
+        // request then goes on without an async frame of ours; anything else takes the full path.
+        var first = policy.Providers[0];
+        var pending = providers.Get(first).AuthenticateAsync(context, routeId);
+        if (pending.IsCompletedSuccessfully && pending.Result.Principal is { } principal)
+        {
+            Accept(context, first, principal);
+            return next(context);
+        }
+        return AuthenticateAsync(context, routeId, policy, pending);
     }
 
-    private async Task AuthenticateAsync(HttpContext context, string routeId, RouteAuthenticationPolicy policy)
+    private static void Accept(HttpContext context, AuthenticationProviderPolicy provider, System.Security.Claims.ClaimsPrincipal principal)
+    {
+        context.User = principal;
+        var headers = context.Request.Headers;
+        if (provider.IdentityHeaders is { } identity)
+        {
+            SetHeader(headers, identity.Consumer, principal.FindFirst(MeshgateClaims.Consumer)?.Value);
+            SetHeader(headers, identity.Subject, principal.FindFirst(MeshgateClaims.Subject)?.Value);
+            foreach (var (claim, header) in identity.Claims)
+            {
+                var values = principal.FindAll(claim).Select(c => c.Value).ToArray();
+                SetHeader(headers, header, values.Length == 0 ? null : string.Join(',', values));
+            }
+        }
+        if (!provider.ForwardAuthorization) headers.Remove("Authorization");
+    }
+
+    /// <param name="first">The first provider's answer, already asked for.</param>
+    private async Task AuthenticateAsync(HttpContext context, string routeId, RouteAuthenticationPolicy policy, ValueTask<AuthenticationOutcome> first)
     {
         // Allocated only on the way to a 401: an accepted request pays for nothing here.
         AuthenticationOutcome[]? outcomes = null;
         for (var i = 0; i < policy.Providers.Count; i++)
         {
             var provider = policy.Providers[i];
-            var outcome = await providers.Get(provider).AuthenticateAsync(context, routeId);
+            var outcome = i == 0 ? await first : await providers.Get(provider).AuthenticateAsync(context, routeId);
             if (outcome.Principal is { } principal)
             {
-                context.User = principal;
-                var headers = context.Request.Headers;
-                if (provider.IdentityHeaders is { } identity)
-                {
-                    SetHeader(headers, identity.Consumer, principal.FindFirst(MeshgateClaims.Consumer)?.Value);
-                    SetHeader(headers, identity.Subject, principal.FindFirst(MeshgateClaims.Subject)?.Value);
-                    foreach (var (claim, header) in identity.Claims)
-                    {
-                        var values = principal.FindAll(claim).Select(c => c.Value).ToArray();
-                        SetHeader(headers, header, values.Length == 0 ? null : string.Join(',', values));
-                    }
-                }
-                if (!provider.ForwardAuthorization) headers.Remove("Authorization");
+                Accept(context, provider, principal);
                 await next(context);
                 return;
             }

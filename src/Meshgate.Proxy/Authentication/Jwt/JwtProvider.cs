@@ -29,12 +29,14 @@ internal sealed partial class JwtProvider : AuthenticationProvider
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, (ClaimsPrincipal Principal, DateTimeOffset Expires)> _accepted = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (ClaimsPrincipal Principal, DateTimeOffset Expires)>.AlternateLookup<ReadOnlySpan<char>> _acceptedBySpan;
     private int _noKeysLogged;
 
     public JwtProvider(AuthenticationProviderPolicy provider, HttpClient http, TimeProvider time, ILogger logger)
     {
         _provider = provider;
         _policy = provider.Jwt!;
+        _acceptedBySpan = _accepted.GetAlternateLookup<ReadOnlySpan<char>>();
         _time = time;
         _logger = logger;
         var definition = _policy.Definition;
@@ -120,6 +122,14 @@ internal sealed partial class JwtProvider : AuthenticationProvider
 
     public override async ValueTask<AuthenticationOutcome> AuthenticateAsync(HttpContext context, string routeId)
     {
+        // The common case, a bearer token seen before, is looked up by span: no token string is allocated.
+        var authorization = context.Request.Headers.Authorization;
+        if (authorization.Count == 1 && BearerToken(authorization[0]) is { IsEmpty: false } span
+            && _acceptedBySpan.TryGetValue(span, out var hit) && hit.Expires > _time.GetUtcNow())
+        {
+            return AuthenticationOutcome.Accepted(hit.Principal);
+        }
+
         var token = TokenOf(context.Request);
         if (token is null) return AuthenticationOutcome.NoCredentials;
         if (_accepted.TryGetValue(token, out var cached))
@@ -163,6 +173,11 @@ internal sealed partial class JwtProvider : AuthenticationProvider
         _accepted[token] = (principal, jwt.ValidTo == DateTime.MinValue ? _time.GetUtcNow() : new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero));
         return AuthenticationOutcome.Accepted(principal);
     }
+
+    private static ReadOnlySpan<char> BearerToken(string? authorization) =>
+        authorization is not null && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            ? authorization.AsSpan("Bearer ".Length).Trim()
+            : default;
 
     private string? TokenOf(HttpRequest request)
     {
