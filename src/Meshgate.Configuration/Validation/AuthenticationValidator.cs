@@ -41,10 +41,7 @@ internal static class AuthenticationValidator
             {
                 var reference = route.Auth![j];
                 if (definition.Authentication.ContainsKey(reference)) continue;
-                var guess = Spelling.Closest(reference, names);
-                context.Error($"{path}.auth[{j}]", $"unknown authentication provider '{reference}'" + (guess is null
-                    ? (names.Count == 0 ? " (no providers are defined under authentication)" : $" (defined: {string.Join(", ", names)})")
-                    : $" (did you mean '{guess}'?)"));
+                context.UnknownReference($"{path}.auth[{j}]", "authentication provider", reference, names, "no providers are defined under authentication");
             }
             if (route.Anonymous && route.Auth is null) context.Error($"{path}.anonymous", "has no effect without auth");
         }

@@ -24,10 +24,7 @@ internal static class AuthorizationValidator
         for (var i = 0; i < definition.Routes.Count; i++)
         {
             if (definition.Routes[i].Authorization is not { } reference || definition.Authorization.ContainsKey(reference)) continue;
-            var guess = Spelling.Closest(reference, names);
-            context.Error($"routes[{i}].authorization", $"unknown authorization policy '{reference}'" + (guess is not null
-                ? $" (did you mean '{guess}'?)"
-                : names.Count == 0 ? " (no authorization policies are defined)" : $" (defined: {string.Join(", ", names)})"));
+            context.UnknownReference($"routes[{i}].authorization", "authorization policy", reference, names, "no authorization policies are defined");
         }
     }
 

@@ -28,10 +28,7 @@ internal static class CorsValidator
         for (var i = 0; i < routes.Count; i++)
         {
             if (routes[i].Cors is not { } name || string.Equals(name, Disable, StringComparison.OrdinalIgnoreCase) || policies.ContainsKey(name)) continue;
-            var guess = Spelling.Closest(name, policies.Keys);
-            context.Error($"routes[{i}].cors", $"unknown CORS policy '{name}'" + (guess is null
-                ? (policies.Count == 0 ? " (no cors policies are defined)" : $" (defined: {string.Join(", ", policies.Keys)})")
-                : $" (did you mean '{guess}'?)"));
+            context.UnknownReference($"routes[{i}].cors", "CORS policy", name, policies.Keys.ToList(), "no cors policies are defined");
         }
     }
 

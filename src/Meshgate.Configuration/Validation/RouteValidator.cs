@@ -22,8 +22,7 @@ internal static class RouteValidator
             var path = $"routes[{i}]";
             if (route.Cluster is { } cluster && !clusterIds.Contains(cluster, StringComparer.OrdinalIgnoreCase))
             {
-                var guess = Spelling.Closest(cluster, clusterIds);
-                context.Error($"{path}.cluster", $"unknown cluster '{cluster}'" + (guess is null ? (clusterIds.Count == 0 ? " (no clusters are defined)" : $" (defined: {string.Join(", ", clusterIds)})") : $" (did you mean '{guess}'?)"));
+                context.UnknownReference($"{path}.cluster", "cluster", cluster, clusterIds, "no clusters are defined");
             }
             if (route.Transforms?.PreserveHost == true
                 && clusters.FirstOrDefault(c => string.Equals(c.Id, route.Cluster, StringComparison.OrdinalIgnoreCase))?.Tls?.Sni is { } sni)

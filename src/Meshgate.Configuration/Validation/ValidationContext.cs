@@ -12,6 +12,17 @@ public sealed class ValidationContext(string baseDirectory)
 
     public void Error(string path, string message) => _errors.Add(new ConfigError(path, message));
 
+    /// <summary>A name that refers to nothing: suggests the likely intended one, or lists what exists.</summary>
+    /// <param name="what">What the name should refer to: "cluster", "CORS policy".</param>
+    /// <param name="noneDefined">Said when nothing of the kind exists, e.g. "no clusters are defined".</param>
+    public void UnknownReference(string path, string what, string name, IReadOnlyCollection<string> defined, string noneDefined)
+    {
+        var guess = Spelling.Closest(name, defined);
+        Error(path, $"unknown {what} '{name}'" + (guess is not null
+            ? $" (did you mean '{guess}'?)"
+            : defined.Count == 0 ? $" ({noneDefined})" : $" (defined: {string.Join(", ", defined)})"));
+    }
+
     public string ResolvePath(string path) => Path.GetFullPath(path, BaseDirectory);
 
     /// <summary>Reports a missing or unreadable file; returns whether it can be read.</summary>
