@@ -141,6 +141,6 @@ internal static class AuthenticationValidator
 
     private static void CheckHeaderName(string? name, string path, ValidationContext context)
     {
-        if (name is not null && !RouteValidator.IsToken(name)) context.Error(path, $"'{name}' is not a valid header name");
+        if (name is not null && !Common.HttpSyntax.IsToken(name)) context.Error(path, $"'{name}' is not a valid header name");
     }
 }

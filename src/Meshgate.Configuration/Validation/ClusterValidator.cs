@@ -23,7 +23,7 @@ internal static class ClusterValidator
                 if (!hashed) context.Error($"{path}.hashOn", $"only used with loadBalancing: consistent-hash (this cluster uses {ConfigReaderNames.Of(cluster.LoadBalancing)})");
                 var sources = (hashOn.Header is not null ? 1 : 0) + (hashOn.Cookie is not null ? 1 : 0) + (hashOn.ClientIp ? 1 : 0);
                 if (sources != 1) context.Error($"{path}.hashOn", $"give exactly one of header, cookie, clientIp: true (found {sources})");
-                if (hashOn.Header is { } header && !RouteValidator.IsToken(header)) context.Error($"{path}.hashOn.header", $"'{header}' is not a valid header name");
+                if (hashOn.Header is { } header && !Common.HttpSyntax.IsToken(header)) context.Error($"{path}.hashOn.header", $"'{header}' is not a valid header name");
             }
 
             if (cluster.HealthCheck is { } active)

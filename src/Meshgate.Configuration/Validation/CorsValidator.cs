@@ -70,7 +70,7 @@ internal static class CorsValidator
         if (names is null) return;
         for (var i = 0; i < names.Count; i++)
         {
-            if ((allowStar && names[i] == "*") || RouteValidator.IsToken(names[i])) continue;
+            if ((allowStar && names[i] == "*") || Common.HttpSyntax.IsToken(names[i])) continue;
             context.Error($"{path}[{i}]", $"'{names[i]}' is not a valid header name");
         }
     }

@@ -91,7 +91,7 @@ internal static class RouteValidator
             {
                 var header = headers[i];
                 var headerPath = $"{path}.headers[{i}]";
-                if (header.Name is { } name && !IsToken(name)) context.Error($"{headerPath}.name", $"'{name}' is not a valid header name");
+                if (header.Name is { } name && !Common.HttpSyntax.IsToken(name)) context.Error($"{headerPath}.name", $"'{name}' is not a valid header name");
                 var conditions = (header.Exact is not null ? 1 : 0) + (header.Prefix is not null ? 1 : 0) + (header.Regex is not null ? 1 : 0) + (header.Present ? 1 : 0) + (header.Absent ? 1 : 0);
                 if (conditions != 1) context.Error(headerPath, $"give exactly one of exact, prefix, regex, present: true, absent: true (found {conditions})");
                 if (header.Exact is { Count: 0 }) context.Error($"{headerPath}.exact", "must list at least one value");
@@ -148,13 +148,13 @@ internal static class RouteValidator
         {
             foreach (var (name, value) in values ?? [])
             {
-                if (!IsToken(name)) context.Error($"{path}.{section}.{name}", $"'{name}' is not a valid header name");
+                if (!Common.HttpSyntax.IsToken(name)) context.Error($"{path}.{section}.{name}", $"'{name}' is not a valid header name");
                 if (value.AsSpan().IndexOfAny('\r', '\n') >= 0) context.Error($"{path}.{section}.{name}", "header values must not contain line breaks");
             }
         }
         for (var i = 0; i < (headers.Remove?.Count ?? 0); i++)
         {
-            if (!IsToken(headers.Remove![i])) context.Error($"{path}.remove[{i}]", $"'{headers.Remove[i]}' is not a valid header name");
+            if (!Common.HttpSyntax.IsToken(headers.Remove![i])) context.Error($"{path}.remove[{i}]", $"'{headers.Remove[i]}' is not a valid header name");
         }
     }
 
@@ -192,7 +192,4 @@ internal static class RouteValidator
 
     internal static bool IsKnownMethod(string method) => KnownMethods.Contains(method);
 
-    /// <summary>RFC 9110 token: what a header name may contain.</summary>
-    internal static bool IsToken(string name) =>
-        name.Length > 0 && name.All(c => c is > ' ' and < (char)127 && !"\"(),/:;<=>?@[\\]{}".Contains(c));
 }

@@ -57,15 +57,7 @@ internal static class RequestHygieneChecks
     }
 
     /// <summary>RFC 9110 5.1: field-name = token. Underscores are tokens, but see <see cref="HasUnderscore"/>.</summary>
-    public static bool IsToken(ReadOnlySpan<char> name)
-    {
-        if (name.IsEmpty) return false;
-        foreach (var c in name)
-        {
-            if (!IsTokenChar(c)) return false;
-        }
-        return true;
-    }
+    public static bool IsToken(ReadOnlySpan<char> name) => Common.HttpSyntax.IsToken(name);
 
     /// <summary>
     /// Policy, not RFC: a name with an underscore is refused, because CGI-style upstreams (and
@@ -96,12 +88,4 @@ internal static class RequestHygieneChecks
         }
         return false;
     }
-
-    // tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
-    private static bool IsTokenChar(char c) => c switch
-    {
-        >= 'a' and <= 'z' or >= 'A' and <= 'Z' or >= '0' and <= '9' => true,
-        '!' or '#' or '$' or '%' or '&' or '\'' or '*' or '+' or '-' or '.' or '^' or '_' or '`' or '|' or '~' => true,
-        _ => false,
-    };
 }
