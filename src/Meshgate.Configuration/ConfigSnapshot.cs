@@ -46,6 +46,15 @@ public sealed record RoutePolicy(string RouteId, IReadOnlyList<HeaderRegex> Head
 {
     /// <summary>The route's access rules, when it names an authorization policy.</summary>
     public Compilation.AuthorizationPolicy? Authorization { get; init; }
+
+    /// <summary>The route's weighted clusters, when it has split instead of cluster.</summary>
+    public Compilation.TrafficSplitPolicy? Split { get; init; }
+
+    /// <summary>The route's shadow copies, when it has mirror.</summary>
+    public Compilation.MirrorPolicy? Mirror { get; init; }
+
+    /// <summary>The route's injected faults, when it has faults.</summary>
+    public Compilation.FaultPolicy? Faults { get; init; }
 }
 
 public sealed record HeaderRegex(string Name, Regex Regex);

@@ -19,7 +19,11 @@ namespace Meshgate.Admin.Api;
 public static class AdminApi
 {
     /// <summary>Services the admin app borrows from the gateway app.</summary>
-    public sealed record GatewayServices(SnapshotAccessor Snapshots, ConfigReloader Reloader, IProxyStateLookup ProxyState, RouteExplainer Explainer, Func<bool> Ready);
+    public sealed record GatewayServices(SnapshotAccessor Snapshots, ConfigReloader Reloader, IProxyStateLookup ProxyState, RouteExplainer Explainer, Func<bool> Ready)
+    {
+        /// <summary>Mirror counts per route, shown in /admin/routes; null leaves them out.</summary>
+        public Proxy.Mirroring.MirrorStatistics? Mirroring { get; init; }
+    }
 
     public static void MapMeshgateAdmin(this WebApplication app, GatewayServices gateway)
     {
@@ -51,8 +55,17 @@ public static class AdminApi
                 id = r.Id,
                 order = r.Order,
                 cluster = r.Cluster,
+                split = DefinitionJson.ToJson(r.Split),
                 match = DefinitionJson.ToJson(r.Match),
                 transforms = DefinitionJson.ToJson(r.Transforms),
+                mirror = r.Mirror is null ? null : new
+                {
+                    cluster = r.Mirror.Cluster,
+                    percent = r.Mirror.Percent,
+                    compare = r.Mirror.Compare,
+                    counts = gateway.Mirroring?.Find(r.Id!)?.View() ?? new Proxy.Mirroring.MirrorRouteCounts(r.Id!).View(),
+                },
+                faults = DefinitionJson.ToJson(r.Faults),
             }));
         });
 

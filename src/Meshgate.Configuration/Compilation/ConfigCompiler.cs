@@ -52,6 +52,9 @@ public static class ConfigCompiler
                 AuthenticationCompiler.CompileRoute(route, authenticationProviders))
             {
                 Authorization = route.Authorization is { } name ? authorization[name] : null,
+                Split = TrafficPolicyCompiler.CompileSplit(route),
+                Mirror = TrafficPolicyCompiler.CompileMirror(route),
+                Faults = TrafficPolicyCompiler.CompileFaults(route),
             };
         }
 
@@ -165,7 +168,8 @@ public static class ConfigCompiler
         return new RouteConfig
         {
             RouteId = route.Id!,
-            ClusterId = route.Cluster,
+            // A split route still needs one cluster for YARP; the split step reassigns the others' shares.
+            ClusterId = TrafficPolicyCompiler.PrimaryCluster(route),
             Order = route.Order,
             Match = new RouteMatch
             {

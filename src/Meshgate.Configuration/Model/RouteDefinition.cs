@@ -15,9 +15,23 @@ public sealed record RouteDefinition
     [Required]
     public RouteMatchDefinition? Match { get; init; }
 
-    [Description("Id of the cluster to forward to.")]
-    [Required]
+    [Description("Id of the cluster to forward to. Exactly one of cluster, split.")]
     public string? Cluster { get; init; }
+
+    [Description("Weighted shares of several clusters instead of one cluster, e.g. [{ cluster: orders, weight: 90 }, { cluster: orders-v2, weight: 10 }]. Exactly one of cluster, split.")]
+    public List<SplitTargetDefinition>? Split { get; init; }
+
+    [Description("With split: make shares sticky by hashing a header or cookie value. Absent (or the value missing): a random share per request.")]
+    public SplitByDefinition? SplitBy { get; init; }
+
+    [Description("With split: a request header whose value forces one of the split's clusters, e.g. { header: x-canary, values: { always: orders-v2 } }.")]
+    public SplitOverrideDefinition? SplitOverride { get; init; }
+
+    [Description("Copy a percentage of requests to a shadow cluster (fire and forget), optionally comparing its answers with the primary's.")]
+    public MirrorDefinition? Mirror { get; init; }
+
+    [Description("Inject aborts or delays into a percentage of requests, for chaos testing.")]
+    public FaultsDefinition? Faults { get; init; }
 
     [Description("Changes to the request and response.")]
     public RouteTransformsDefinition? Transforms { get; init; }

@@ -24,12 +24,15 @@ internal static class RouteValidator
             {
                 context.UnknownReference($"{path}.cluster", "cluster", cluster, clusterIds, "no clusters are defined");
             }
-            if (route.Transforms?.PreserveHost == true
-                && clusters.FirstOrDefault(c => string.Equals(c.Id, route.Cluster, StringComparison.OrdinalIgnoreCase))?.Tls?.Sni is { } sni)
+            foreach (var target in TrafficValidator.PrimaryClusters(route))
             {
-                // .NET's HTTP client sends the request's Host header as the TLS server name, so the
-                // client's Host would silently replace the configured SNI and fail the handshake.
-                context.Error($"{path}.transforms.preserveHost", $"cannot be used with cluster '{route.Cluster}', which sets tls.sni '{sni}': the upstream TLS server name is taken from the Host header, so the client's Host would replace it");
+                if (route.Transforms?.PreserveHost == true
+                    && clusters.FirstOrDefault(c => string.Equals(c.Id, target, StringComparison.OrdinalIgnoreCase))?.Tls?.Sni is { } sni)
+                {
+                    // .NET's HTTP client sends the request's Host header as the TLS server name, so the
+                    // client's Host would silently replace the configured SNI and fail the handshake.
+                    context.Error($"{path}.transforms.preserveHost", $"cannot be used with cluster '{target}', which sets tls.sni '{sni}': the upstream TLS server name is taken from the Host header, so the client's Host would replace it");
+                }
             }
             RoutePattern? pattern = null;
             if (route.Match is { } match) pattern = ValidateMatch(match, $"{path}.match", context);

@@ -1,6 +1,8 @@
 using Meshgate.Proxy.Cors;
 using Meshgate.Configuration;
 using Meshgate.Proxy.Authentication;
+using Meshgate.Proxy.FaultInjection;
+using Meshgate.Proxy.Mirroring;
 using Meshgate.Proxy.Health;
 using Meshgate.Proxy.LoadBalancing;
 using Meshgate.Proxy.Routing;
@@ -34,6 +36,8 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<IForwarderHttpClientFactory, UpstreamHttpClientFactory>();
         services.AddMeshgateCors();
         services.AddMeshgateAuthentication();
+        services.AddMeshgateFaultInjection();
+        services.AddMeshgateMirroring();
         return services;
     }
 }

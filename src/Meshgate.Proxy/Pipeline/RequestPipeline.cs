@@ -69,10 +69,15 @@ public static class RequestPipeline
         // 6. Authorization: the route's rules (edge security).
         app.UseMiddleware<Authorization.AuthorizationMiddleware>();
 
+        // 10. Fault injection: the route's injected delays and aborts; outside retries, so an abort is not retried.
+        app.UseMiddleware<FaultInjection.FaultInjectionMiddleware>();
+
         // 11. YARP's proxy pipeline.
         var snapshots = app.Services.GetRequiredService<SnapshotAccessor>();
         app.MapReverseProxy(proxy =>
         {
+            proxy.UseMiddleware<TrafficSplit.TrafficSplitMiddleware>();
+            proxy.UseMiddleware<Mirroring.MirrorMiddleware>();
             proxy.UseSessionAffinity();
             proxy.UseLoadBalancing();
             proxy.UsePassiveHealthChecks();
@@ -83,6 +88,9 @@ public static class RequestPipeline
             if (policy is null) return;
             if (policy.HeaderRegexes.Count > 0) endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
             if (policy.Authorization is { } authorization) endpoint.WithMetadata(authorization);
+            if (policy.Split is { } split) endpoint.WithMetadata(split);
+            if (policy.Mirror is { } mirror) endpoint.WithMetadata(mirror);
+            if (policy.Faults is { } faults) endpoint.WithMetadata(faults);
         });
     }
 }

@@ -91,12 +91,30 @@ public sealed class RouteExplainer(RouteExplainer.PipelineEntry entry, SnapshotA
         if (definitionOfChosen.Authorization is { } authorization) policies["authorization"] = authorization;
         if (definitionOfChosen.Cors is { } cors) policies["cors"] = cors;
         if (definitionOfChosen.Transforms?.ReplacePrefix is { } replace) policies["replacePrefix"] = $"{replace.From} -> {replace.To}";
+        if (definitionOfChosen.Split is { } split)
+        {
+            var total = split.Sum(s => (double)s.Weight);
+            policies["split"] = string.Join(", ", split.Select(s => $"{s.Cluster} {(total > 0 ? s.Weight * 100 / total : 0):0.##}%"))
+                + (definitionOfChosen.SplitBy is { } by ? $", sticky by {(by.Header is not null ? "header " + by.Header : "cookie " + by.Cookie)}" : ", random per request")
+                + (definitionOfChosen.SplitOverride is { } over ? $", override by header {over.Header}" : "");
+        }
+        if (definitionOfChosen.Mirror is { } mirror) policies["mirror"] = $"{mirror.Percent:0.##}% copied to cluster {mirror.Cluster}" + (mirror.Compare ? ", answers compared" : "");
+        if (definitionOfChosen.Faults is { } faults)
+        {
+            var parts = new List<string>();
+            if (faults.Delay is { } delay) parts.Add($"delay {delay.Duration} for {delay.Percent:0.##}%");
+            if (faults.Abort is { } abort) parts.Add($"abort with {abort.Status} for {abort.Percent:0.##}%");
+            policies["faults"] = string.Join(", ", parts) + (faults.Header is { } header ? $" of requests with header {header}" : " of requests");
+        }
         if (cluster?.Model.Config.HealthCheck?.Active is { Enabled: true } active) policies["activeHealthCheck"] = $"GET {active.Path} every {active.Interval}";
         if (cluster?.Model.Config.HealthCheck?.Passive is { Enabled: true } passive) policies["passiveHealth"] = $"eject for {passive.ReactivationPeriod}";
 
         var endpoints = cluster?.Destinations.Values.Select(DescribeDestination).ToList();
         var available = cluster?.DestinationsState.AvailableDestinations.Count ?? 0;
-        return new Explanation(request, chosenId, $"route '{chosenId}' takes it and forwards to cluster '{cluster?.ClusterId}' ({available} of {endpoints?.Count ?? 0} endpoints available)",
+        var target = definitionOfChosen.Split is { } shares
+            ? $"splits it between clusters {string.Join(", ", shares.Select(s => $"'{s.Cluster}'"))} (endpoints shown: '{cluster?.ClusterId}', {available} of {endpoints?.Count ?? 0} available)"
+            : $"forwards to cluster '{cluster?.ClusterId}' ({available} of {endpoints?.Count ?? 0} endpoints available)";
+        return new Explanation(request, chosenId, $"route '{chosenId}' takes it and {target}",
             verdicts, cluster?.ClusterId, policies, endpoints);
     }
 

@@ -56,7 +56,10 @@ public sealed class GatewayHost : IAsyncDisposable
             Reloader,
             Gateway.Services.GetRequiredService<IProxyStateLookup>(),
             Gateway.Services.GetRequiredService<RouteExplainer>(),
-            () => _ready));
+            () => _ready)
+        {
+            Mirroring = Gateway.Services.GetRequiredService<Proxy.Mirroring.MirrorStatistics>(),
+        });
 
         if (watchFile is not null)
         {
