@@ -95,7 +95,7 @@ internal static class TrafficValidator
                 if (!Common.HttpSyntax.IsToken(headers[i])) context.Error($"{path}.compareHeaders[{i}]", $"'{headers[i]}' is not a valid header name");
             }
         }
-        if (mirror.MaxBody.Bytes > MaxMirrorBody.Bytes) context.Error($"{path}.maxBody", $"must be at most {MaxMirrorBody}: copies are held in memory until sent");
+        if (mirror.MaxBody.Bytes > MaxMirrorBody.Bytes) context.Error($"{path}.maxBody", "must be at most 16MiB: copies are held in memory until sent");
         if (mirror.Queue is < 1 or > MaxQueue) context.Error($"{path}.queue", $"must be 1..{MaxQueue}, found {mirror.Queue}");
         if (mirror.Timeout <= TimeSpan.Zero) context.Error($"{path}.timeout", "must be greater than 0");
     }

@@ -34,7 +34,7 @@ public sealed class ConfigReaderTests
         { "routes:\n  - id: a\n    order: 1.5\n    match: { path: /a }\n    cluster: c\n", 3, "routes[0].order", "expected a whole number, found '1.5'" },
         { "admin: [127.0.0.1:9901]\n", 1, "admin", "expected a mapping with keys address, token, tokenEnv, tokenFile; found a list" },
         { "routes:\n  id: a\n", 2, "routes", "expected a list, found a mapping" },
-        { "routes: [orders]\n", 1, "routes[0]", "expected a mapping with keys id, order, match, cluster, transforms" },
+        { "routes: [orders]\n", 1, "routes[0]", "expected a mapping with keys id, order, match, cluster, split" },
         { "trustedProxies: 10.0.0.0/8\n", 1, "trustedProxies", "expected a list, found a scalar '10.0.0.0/8'" },
         { "routes:\n  - id: [a, b]\n    match: { path: /a }\n    cluster: c\n", 2, "routes[0].id", "expected a string, found a list" },
         { "routes:\n  - id: a\n    match: { path: /a }\n    cluster: c\n    transforms: { preserveHost: yes please }\n", 5, "routes[0].transforms.preserveHost", "expected true or false, found 'yes please'" },
@@ -58,7 +58,6 @@ public sealed class ConfigReaderTests
         { "listeners:\n  - name: a\n    address: 127.0.0.1:1\n    protocols: [http3]\n", 4, "listeners[0].protocols[0]", "expected one of http1, http2, found 'http3'" },
 
         // Required keys, reported on the line of the mapping that lacks them.
-        { "routes:\n  - id: a\n    match: { path: /a }\n", 2, "routes[0].cluster", "required key 'cluster' is missing" },
         { "routes:\n  - match: { path: /a }\n    cluster: c\n", 2, "routes[0].id", "required key 'id' is missing" },
         { "routes:\n  - id: a\n    cluster: c\n", 2, "routes[0].match", "required key 'match' is missing" },
         { "clusters:\n  - endpoints: [http://a]\n", 2, "clusters[0].id", "required key 'id' is missing" },
@@ -70,7 +69,6 @@ public sealed class ConfigReaderTests
         { "routes:\n  - id: a\n    match: { path: /a }\n    cluster: c\n    transforms: { replacePrefix: { from: /a } }\n", 5, "routes[0].transforms.replacePrefix.to", "required key 'to' is missing" },
 
         // A required key written without a value is as missing as one left out.
-        { "routes:\n  - id: a\n    match: { path: /a }\n    cluster:\n", 4, "routes[0].cluster", "required key 'cluster' has no value" },
         { "routes:\n  - id: ~\n    match: { path: /a }\n    cluster: c\n", 2, "routes[0].id", "required key 'id' has no value" },
         { "routes:\n  - id: a\n    match:\n    cluster: c\n", 3, "routes[0].match", "required key 'match' has no value" },
 
@@ -130,8 +128,6 @@ public sealed class ConfigReaderTests
             "meshgate.yaml:3 listeners[0].adress: unknown key 'adress' (did you mean 'address'?)",
             "meshgate.yaml:2 listeners[0].address: required key 'address' is missing",
             "meshgate.yaml:6 routes[0].order: expected a whole number, found 'first'",
-            "meshgate.yaml:5 routes[0].cluster: required key 'cluster' is missing",
-            "meshgate.yaml:10 routes[1].cluster: required key 'cluster' has no value",
             "meshgate.yaml:14 clusters[0].loadBalancing: expected one of round-robin, least-requests, power-of-two-choices, random, consistent-hash, found 'fastest'",
             "meshgate.yaml:15 shutdown.drainTimeout: expected a duration with a unit, like 250ms, 5s, 2m or 1h, found '10'",
         ], errors);

@@ -31,7 +31,7 @@ public sealed class ConfigSchemaTests
     public void Generate_RequiredKeysAndEnums_MatchTheReader()
     {
         var schema = JsonNode.Parse(ConfigSchema.Generate())!;
-        Assert.Equal(["id", "match", "cluster"], schema["$defs"]!["Route"]!["required"]!.AsArray().Select(n => n!.GetValue<string>()));
+        Assert.Equal(["id", "match"], schema["$defs"]!["Route"]!["required"]!.AsArray().Select(n => n!.GetValue<string>()));
         Assert.Equal(["auto", "1.1", "2"], schema["$defs"]!["Cluster"]!["properties"]!["httpVersion"]!["enum"]!.AsArray().Select(n => n!.GetValue<string>()));
         Assert.Equal("round-robin", schema["$defs"]!["Cluster"]!["properties"]!["loadBalancing"]!["default"]!.GetValue<string>());
         Assert.Equal("30s", schema["properties"]!["shutdown"]!["default"]?.GetValue<string>() ?? schema["$defs"]!["Shutdown"]!["properties"]!["drainTimeout"]!["default"]!.GetValue<string>());
