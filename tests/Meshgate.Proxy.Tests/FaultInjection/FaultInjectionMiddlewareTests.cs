@@ -1,16 +1,14 @@
-using System.Diagnostics.Metrics;
 using Meshgate.Configuration.Compilation;
 using Meshgate.Proxy.FaultInjection;
 using Meshgate.Proxy.Pipeline;
 using Meshgate.Proxy.Tests.TestSupport;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Meshgate.Proxy.Tests.FaultInjection;
 
 public sealed class FaultInjectionMiddlewareTests
 {
-    private static readonly FaultInjectionMetrics Metrics = new(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>());
+    private static readonly FaultInjectionMetrics Metrics = new(TestMeters.Factory);
 
     private static DefaultHttpContext Context(FaultPolicy? policy, params (string Name, string Value)[] headers)
     {
