@@ -3,6 +3,8 @@ using Meshgate.Configuration;
 using Meshgate.Proxy.Authentication;
 using Meshgate.Proxy.Health;
 using Meshgate.Proxy.LoadBalancing;
+using Meshgate.Proxy.Resilience.CircuitBreaking;
+using Meshgate.Proxy.Resilience.OutlierDetection;
 using Meshgate.Proxy.Routing;
 using Meshgate.Proxy.Transforms;
 using Meshgate.Proxy.Upstream;
@@ -30,7 +32,9 @@ public static class ProxyServiceCollectionExtensions
         services.AddReverseProxy()
             .AddTransforms<MeshgateTransformProvider>()
             .AddMeshgateLoadBalancing()
-            .AddMeshgateHealth();
+            .AddMeshgateHealth()
+            .AddMeshgateOutlierDetection();
+        services.AddMeshgateCircuitBreaking();
         services.AddSingleton<IForwarderHttpClientFactory, UpstreamHttpClientFactory>();
         services.AddMeshgateCors();
         services.AddMeshgateAuthentication();
