@@ -92,9 +92,13 @@ internal sealed partial class CircuitBreakers(CircuitBreakingMetrics metrics, Ti
 
         public void Exit() => Interlocked.Decrement(ref ActiveRequests);
 
+        /// <summary>
+        /// <c>CLUSTER; limit=NAME</c>. Cluster ids may hold any character, a header value may not: the id is
+        /// percent-encoded (RFC 3986 unreserved characters stay as they are, so ordinary ids read unchanged).
+        /// </summary>
         public string HeaderValue(CircuitLimit limit, string name) => limit == CircuitLimit.MaxConcurrentRequests
-            ? _concurrentHeader ??= $"{ClusterId}; limit={name}"
-            : _pendingHeader ??= $"{ClusterId}; limit={name}";
+            ? _concurrentHeader ??= $"{Uri.EscapeDataString(ClusterId)}; limit={name}"
+            : _pendingHeader ??= $"{Uri.EscapeDataString(ClusterId)}; limit={name}";
     }
 
     /// <summary>Requests Meshgate has sent to one endpoint and not yet finished: on a connection or waiting for one.</summary>

@@ -45,6 +45,13 @@ public sealed class CircuitBreakingMiddlewareTests : IDisposable
         return context;
     }
 
+    [Theory]
+    [InlineData("orders", "orders; limit=max-concurrent-requests")]
+    [InlineData("orders-v2.eu_1", "orders-v2.eu_1; limit=max-concurrent-requests")]
+    [InlineData("café orders", "caf%C3%A9%20orders; limit=max-concurrent-requests")]
+    public void HeaderValue_ClusterId_IsHeaderSafe(string clusterId, string expected) =>
+        Assert.Equal(expected, new CircuitBreakers.ClusterCircuit(clusterId).HeaderValue(CircuitLimit.MaxConcurrentRequests, "max-concurrent-requests"));
+
     [Fact]
     public void InvokeAsync_ClusterWithoutLimits_ReturnsNextTaskItself()
     {
