@@ -93,8 +93,10 @@ public sealed class OutlierDetectionTests
         Assert.Equal(2, (await EjectionAsync(gateway, a.Endpoint))!.Value.GetProperty("ejections").GetInt32());
         var second = await EjectionLastsAsync(gateway, a.Endpoint);
 
-        Assert.InRange(first.TotalSeconds, 0.7, 1.9);
-        Assert.True(second >= TimeSpan.FromSeconds(1.7) && second > first * 1.4, $"the second ejection ({second}) should last about twice the first ({first})");
+        // 1s then 2s; generous bounds, since a loaded machine delays the return, never hastens it.
+        Assert.True(first >= TimeSpan.FromSeconds(0.7), $"the first ejection ended after {first}, before baseEjectionTime (1s)");
+        Assert.True(second >= TimeSpan.FromSeconds(1.7) && second - first >= TimeSpan.FromSeconds(0.5),
+            $"the second ejection ({second}) should last about twice the first ({first})");
     }
 
     [Fact]
