@@ -59,7 +59,14 @@ public sealed record RoutePolicy(string RouteId, IReadOnlyList<HeaderRegex> Head
 
 public sealed record HeaderRegex(string Name, Regex Regex);
 
-public sealed record ClusterPolicy(string ClusterId, TimeSpan ConnectTimeout, X509Certificate2Collection? TrustedCas, X509Certificate2? ClientCertificate);
+public sealed record ClusterPolicy(string ClusterId, TimeSpan ConnectTimeout, X509Certificate2Collection? TrustedCas, X509Certificate2? ClientCertificate)
+{
+    /// <summary>Circuit-breaker limits; null when the cluster sets none (the request path then pays nothing).</summary>
+    public Compilation.CircuitBreakerPolicy? CircuitBreaker { get; init; }
+
+    /// <summary>Outlier-detection settings; null when the cluster has no outlierDetection.</summary>
+    public Compilation.OutlierDetectionPolicy? OutlierDetection { get; init; }
+}
 
 public sealed record ListenerPolicy(string Name, ListenAddress Address, HttpProtocols Protocols, X509Certificate2? Certificate, long? MaxRequestHeadersSize, long? MaxRequestBodySize, long? MaxConcurrentConnections)
 {

@@ -3,12 +3,15 @@ using System.Text;
 using Meshgate.Configuration.Model;
 using Meshgate.Proxy.Errors;
 using Meshgate.Proxy.Pipeline;
+using Meshgate.Proxy.Resilience.CircuitBreaking;
+using Meshgate.Proxy.Resilience.OutlierDetection;
 using Meshgate.Proxy.Routing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Model;
 
 namespace Meshgate.Admin.Api;
 
@@ -19,7 +22,10 @@ namespace Meshgate.Admin.Api;
 public static class AdminApi
 {
     /// <summary>Services the admin app borrows from the gateway app.</summary>
-    public sealed record GatewayServices(SnapshotAccessor Snapshots, ConfigReloader Reloader, IProxyStateLookup ProxyState, RouteExplainer Explainer, Func<bool> Ready)
+    /// <param name="CircuitBreakers">Circuit-breaker counters per cluster; null shows none.</param>
+    /// <param name="OutlierDetection">Ejections per endpoint; null shows none.</param>
+    public sealed record GatewayServices(SnapshotAccessor Snapshots, ConfigReloader Reloader, IProxyStateLookup ProxyState, RouteExplainer Explainer, Func<bool> Ready,
+        ICircuitBreakerState? CircuitBreakers = null, IOutlierDetectionState? OutlierDetection = null)
     {
         /// <summary>Mirror counts per route, shown in /admin/routes; null leaves them out.</summary>
         public Proxy.Mirroring.MirrorStatistics? Mirroring { get; init; }
@@ -75,6 +81,8 @@ public static class AdminApi
             loadBalancing = c.Model.Config.LoadBalancingPolicy,
             availableEndpoints = c.DestinationsState.AvailableDestinations.Count,
             endpoints = c.Destinations.Values.Select(RouteExplainer.DescribeDestination),
+            circuitBreaker = CircuitBreakerView(gateway, c.ClusterId),
+            outlierDetection = OutlierDetectionView(gateway, c),
         })));
 
         admin.MapGet("/explain", async (HttpContext context) =>
@@ -108,6 +116,39 @@ public static class AdminApi
             var request = new RouteExplainer.ExplainRequest(query["method"].FirstOrDefault() ?? "GET", path, queryString, query["host"].FirstOrDefault(), headers);
             await context.Response.WriteAsJsonAsync(await gateway.Explainer.ExplainAsync(request));
         });
+    }
+
+    /// <summary>The cluster's limits, requests in flight and refusals per limit; null when it sets no limits.</summary>
+    private static object? CircuitBreakerView(GatewayServices gateway, string clusterId)
+    {
+        if (gateway.Snapshots.Current.ClusterPolicies.GetValueOrDefault(clusterId)?.CircuitBreaker is not { } limits) return null;
+        var counters = gateway.CircuitBreakers?.DescribeCircuit(clusterId);
+        return new
+        {
+            limits = new { limits.MaxConcurrentRequests, limits.MaxPendingRequests, limits.MaxConnectionsPerEndpoint },
+            activeRequests = counters?.ActiveRequests ?? 0,
+            rejected = new
+            {
+                maxConcurrentRequests = counters?.RejectedMaxConcurrentRequests ?? 0,
+                maxPendingRequests = counters?.RejectedMaxPendingRequests ?? 0,
+            },
+        };
+    }
+
+    /// <summary>Which endpoints are ejected until when, and every endpoint's ejection multiplier; null when the cluster has no outlierDetection.</summary>
+    private static object? OutlierDetectionView(GatewayServices gateway, ClusterState cluster)
+    {
+        if (gateway.Snapshots.Current.ClusterPolicies.GetValueOrDefault(cluster.ClusterId)?.OutlierDetection is null) return null;
+        var endpoints = cluster.Destinations.Values
+            .Select(d => (Destination: d, Ejection: gateway.OutlierDetection?.DescribeEjection(cluster, d)))
+            .Where(e => e.Ejection is not null)
+            .Select(e => new { address = e.Destination.Model.Config.Address, ejectedUntil = e.Ejection!.EjectedUntil, ejections = e.Ejection.Ejections, reason = e.Ejection.LastReason })
+            .ToList();
+        return new
+        {
+            ejected = endpoints.Count(e => e.ejectedUntil is not null),
+            endpoints,
+        };
     }
 
     private static object StatusView(ConfigStatus status) => new

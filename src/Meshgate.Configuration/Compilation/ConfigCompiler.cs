@@ -229,10 +229,6 @@ public static class ConfigCompiler
             metadata[MetadataKeys.HealthyThreshold] = active.HealthyThreshold.ToString(CultureInfo.InvariantCulture);
             metadata[MetadataKeys.UnhealthyThreshold] = active.UnhealthyThreshold.ToString(CultureInfo.InvariantCulture);
         }
-        if (cluster.PassiveHealth is { } passive)
-        {
-            metadata[MetadataKeys.PassiveConsecutiveFailures] = passive.ConsecutiveFailures.ToString(CultureInfo.InvariantCulture);
-        }
 
         X509Certificate2Collection? cas = null;
         X509Certificate2? clientCertificate = null;
@@ -301,11 +297,13 @@ public static class ConfigCompiler
                     Path = a.Path,
                     Policy = PolicyNames.ActiveHealth,
                 } : null,
-                Passive = cluster.PassiveHealth is { } p ? new PassiveHealthCheckConfig
+                // Outlier detection is YARP's passive health: our policy sees every proxied attempt and
+                // passes each ejection's own period to SetPassive, so ReactivationPeriod here is only YARP's fallback.
+                Passive = cluster.OutlierDetection is { } outliers ? new PassiveHealthCheckConfig
                 {
                     Enabled = true,
-                    Policy = PolicyNames.PassiveHealth,
-                    ReactivationPeriod = p.EjectFor,
+                    Policy = PolicyNames.OutlierDetection,
+                    ReactivationPeriod = outliers.BaseEjectionTime,
                 } : null,
             },
             HttpRequest = new ForwarderRequestConfig
@@ -317,9 +315,16 @@ public static class ConfigCompiler
             HttpClient = new HttpClientConfig
             {
                 DangerousAcceptAnyServerCertificate = tls?.InsecureSkipVerify ?? false,
+                // YARP's own key for SocketsHttpHandler.MaxConnectionsPerServer; a change makes YARP build a new
+                // client, and requests in flight finish on the old one.
+                MaxConnectionsPerServer = cluster.CircuitBreaker?.MaxConnectionsPerEndpoint,
             },
             Metadata = metadata,
         };
-        return (config, new ClusterPolicy(cluster.Id!, cluster.Timeouts.Connect, cas, clientCertificate));
+        return (config, new ClusterPolicy(cluster.Id!, cluster.Timeouts.Connect, cas, clientCertificate)
+        {
+            CircuitBreaker = ClusterResilienceCompiler.CompileCircuitBreaker(cluster.CircuitBreaker),
+            OutlierDetection = ClusterResilienceCompiler.CompileOutlierDetection(cluster.OutlierDetection),
+        });
     }
 }

@@ -21,9 +21,6 @@ public static class MetadataKeys
     /// <summary>Cluster: consecutive failed probes before a healthy endpoint is taken out (integer, default 3).</summary>
     public const string UnhealthyThreshold = "meshgate.health.unhealthyThreshold";
 
-    /// <summary>Cluster: consecutive failed proxied requests (transport errors or 5xx) that eject an endpoint (integer).</summary>
-    public const string PassiveConsecutiveFailures = "meshgate.passive.consecutiveFailures";
-
     /// <summary>Cluster: changes whenever the upstream HTTP client settings we apply ourselves change.</summary>
     public const string UpstreamFingerprint = "meshgate.upstream.fingerprint";
 
@@ -40,5 +37,5 @@ public static class PolicyNames
     public const string Random = "meshgate-random";
     public const string ConsistentHash = "meshgate-consistent-hash";
     public const string ActiveHealth = "meshgate-thresholds";
-    public const string PassiveHealth = "meshgate-consecutive-failures";
+    public const string OutlierDetection = "meshgate-outlier-detection";
 }

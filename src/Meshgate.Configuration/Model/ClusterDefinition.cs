@@ -37,7 +37,7 @@ public sealed record ClusterDefinition
     [Description("Active health checks: periodic probes.")]
     public ActiveHealthCheckDefinition? HealthCheck { get; init; }
 
-    [Description("Passive health: eject an endpoint after consecutive failed requests.")]
+    [Description("Replaced by outlierDetection; kept only to name the equivalent setting in its error.")]
     public PassiveHealthDefinition? PassiveHealth { get; init; }
 
     [Description("HTTP version toward the upstream: auto (HTTP/2 if TLS ALPN offers it, else 1.1; the default), \"1.1\", or \"2\" (HTTP/2 only; h2c for http:// endpoints, as gRPC needs).")]
@@ -48,6 +48,12 @@ public sealed record ClusterDefinition
 
     [Description("TLS toward https:// endpoints.")]
     public UpstreamTlsDefinition? Tls { get; init; }
+
+    [Description("Circuit breaking: limits on concurrent requests, pending requests and connections per endpoint; beyond them a request fails at once with 503.")]
+    public CircuitBreakerDefinition? CircuitBreaker { get; init; }
+
+    [Description("Outlier detection (passive health): eject endpoints after consecutive 5xx or gateway errors, or a success rate far below the cluster's.")]
+    public OutlierDetectionDefinition? OutlierDetection { get; init; }
 }
 
 [ScalarShorthand(nameof(Url))]
@@ -92,6 +98,7 @@ public sealed record ActiveHealthCheckDefinition
     public int UnhealthyThreshold { get; init; } = 3;
 }
 
+/// <summary>The former passive health section; its only use now is a migration error (see outlierDetection).</summary>
 public sealed record PassiveHealthDefinition
 {
     [Description("Consecutive failed requests (connection errors, timeouts, 5xx) that eject an endpoint. Default 5.")]

@@ -35,11 +35,7 @@ internal static class ClusterValidator
                 if (active.HealthyThreshold < 1) context.Error($"{activePath}.healthyThreshold", "must be at least 1");
                 if (active.UnhealthyThreshold < 1) context.Error($"{activePath}.unhealthyThreshold", "must be at least 1");
             }
-            if (cluster.PassiveHealth is { } passive)
-            {
-                if (passive.ConsecutiveFailures < 1) context.Error($"{path}.passiveHealth.consecutiveFailures", "must be at least 1");
-                Positive(passive.EjectFor, $"{path}.passiveHealth.ejectFor", context);
-            }
+            ClusterResilienceValidator.Validate(cluster, path, context);
             Positive(cluster.Timeouts.Connect, $"{path}.timeouts.connect", context);
             Positive(cluster.Timeouts.Request, $"{path}.timeouts.request", context);
 

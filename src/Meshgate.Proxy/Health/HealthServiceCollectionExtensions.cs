@@ -8,19 +8,14 @@ namespace Meshgate.Proxy.Health;
 public static class HealthServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the active policy <see cref="Meshgate.Configuration.Compilation.PolicyNames.ActiveHealth"/> and the
-    /// passive policy <see cref="Meshgate.Configuration.Compilation.PolicyNames.PassiveHealth"/> as singletons.
-    /// A cluster selects them through <c>HealthCheck.Active.Policy</c> / <c>HealthCheck.Passive.Policy</c>,
-    /// with <c>Enabled = true</c>.
+    /// Adds the active policy <see cref="Meshgate.Configuration.Compilation.PolicyNames.ActiveHealth"/> as a singleton;
+    /// a cluster selects it through <c>HealthCheck.Active.Policy</c> with <c>Enabled = true</c>. Passive health is
+    /// outlier detection (Resilience/OutlierDetection).
     /// </summary>
     public static IReverseProxyBuilder AddMeshgateHealth(this IReverseProxyBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.TryAddEnumerable(
-        [
-            ServiceDescriptor.Singleton<IActiveHealthCheckPolicy, ThresholdActiveHealthPolicy>(),
-            ServiceDescriptor.Singleton<IPassiveHealthCheckPolicy, ConsecutiveFailuresPassiveHealthPolicy>(),
-        ]);
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IActiveHealthCheckPolicy, ThresholdActiveHealthPolicy>());
         return builder;
     }
 }

@@ -5,6 +5,8 @@ using Meshgate.Proxy.FaultInjection;
 using Meshgate.Proxy.Mirroring;
 using Meshgate.Proxy.Health;
 using Meshgate.Proxy.LoadBalancing;
+using Meshgate.Proxy.Resilience.CircuitBreaking;
+using Meshgate.Proxy.Resilience.OutlierDetection;
 using Meshgate.Proxy.Routing;
 using Meshgate.Proxy.Transforms;
 using Meshgate.Proxy.Upstream;
@@ -32,7 +34,9 @@ public static class ProxyServiceCollectionExtensions
         services.AddReverseProxy()
             .AddTransforms<MeshgateTransformProvider>()
             .AddMeshgateLoadBalancing()
-            .AddMeshgateHealth();
+            .AddMeshgateHealth()
+            .AddMeshgateOutlierDetection();
+        services.AddMeshgateCircuitBreaking();
         services.AddSingleton<IForwarderHttpClientFactory, UpstreamHttpClientFactory>();
         services.AddMeshgateCors();
         services.AddMeshgateAuthentication();

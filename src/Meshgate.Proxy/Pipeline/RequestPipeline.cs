@@ -1,6 +1,7 @@
 using Meshgate.Configuration;
 using Meshgate.Proxy.Errors;
 using Meshgate.Proxy.ForwardedHeaders;
+using Meshgate.Proxy.Resilience.CircuitBreaking;
 using Meshgate.Proxy.Routing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -78,8 +79,13 @@ public static class RequestPipeline
         {
             proxy.UseMiddleware<TrafficSplit.TrafficSplitMiddleware>();
             proxy.UseMiddleware<Mirroring.MirrorMiddleware>();
+            // Circuit breaking: the cluster's maxConcurrentRequests, per attempt (fail fast, no queue).
+            proxy.UseConcurrentRequestsLimit();
             proxy.UseSessionAffinity();
             proxy.UseLoadBalancing();
+            // Circuit breaking: the chosen endpoint's maxPendingRequests; a refused attempt never reaches
+            // outlier detection, which is YARP's passive health step below.
+            proxy.UsePendingRequestsLimit();
             proxy.UsePassiveHealthChecks();
         }).ConfigureEndpoints((endpoint, route) =>
         {

@@ -124,7 +124,7 @@ public sealed class RouteExplainer(RouteExplainer.PipelineEntry entry, SnapshotA
         var verdict = (health.Active, health.Passive) switch
         {
             (DestinationHealth.Unhealthy, _) => "unhealthy (active check)",
-            (_, DestinationHealth.Unhealthy) => "ejected (passive health)",
+            (_, DestinationHealth.Unhealthy) => "ejected (outlier detection)",
             (DestinationHealth.Healthy, _) => "healthy",
             _ => "unknown (not checked)",
         };

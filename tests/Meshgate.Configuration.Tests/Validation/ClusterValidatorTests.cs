@@ -38,8 +38,6 @@ public sealed class ClusterValidatorTests
         { Head + "clusters:\n  - id: a\n    endpoints: [http://10.0.0.1]\n    healthCheck:\n      path: /healthz\n      timeout: -2s\n", 8, "clusters[0].healthCheck.timeout", "must be greater than zero, found -2s" },
         { Head + "clusters:\n  - id: a\n    endpoints: [http://10.0.0.1]\n    healthCheck:\n      path: /healthz\n      healthyThreshold: 0\n", 8, "clusters[0].healthCheck.healthyThreshold", "must be at least 1" },
         { Head + "clusters:\n  - id: a\n    endpoints: [http://10.0.0.1]\n    healthCheck:\n      path: /healthz\n      unhealthyThreshold: -1\n", 8, "clusters[0].healthCheck.unhealthyThreshold", "must be at least 1" },
-        { Head + "clusters:\n  - id: a\n    endpoints: [http://10.0.0.1]\n    passiveHealth:\n      consecutiveFailures: 0\n", 7, "clusters[0].passiveHealth.consecutiveFailures", "must be at least 1" },
-        { Head + "clusters:\n  - id: a\n    endpoints: [http://10.0.0.1]\n    passiveHealth:\n      ejectFor: 0ms\n", 7, "clusters[0].passiveHealth.ejectFor", "must be greater than zero, found 0s" },
 
         // Timeouts.
         { Head + "clusters:\n  - id: a\n    endpoints: [http://10.0.0.1]\n    timeouts:\n      connect: 0s\n", 7, "clusters[0].timeouts.connect", "must be greater than zero, found 0s" },

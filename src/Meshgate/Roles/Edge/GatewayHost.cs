@@ -56,7 +56,9 @@ public sealed class GatewayHost : IAsyncDisposable
             Reloader,
             Gateway.Services.GetRequiredService<IProxyStateLookup>(),
             Gateway.Services.GetRequiredService<RouteExplainer>(),
-            () => _ready)
+            () => _ready,
+            Gateway.Services.GetRequiredService<Proxy.Resilience.CircuitBreaking.ICircuitBreakerState>(),
+            Gateway.Services.GetRequiredService<Proxy.Resilience.OutlierDetection.IOutlierDetectionState>())
         {
             Mirroring = Gateway.Services.GetRequiredService<Proxy.Mirroring.MirrorStatistics>(),
         });
