@@ -24,6 +24,9 @@ public sealed record MeshgateDefinition
     [Description("Process log settings.")]
     public LoggingDefinition Logging { get; init; } = new();
 
+    [Description("The access log: one JSON line per request, to stdout or a file. Absent: off.")]
+    public AccessLogDefinition? AccessLog { get; init; }
+
     [Description("Shutdown behaviour.")]
     public ShutdownDefinition Shutdown { get; init; } = new();
 

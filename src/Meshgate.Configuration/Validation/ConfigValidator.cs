@@ -33,6 +33,7 @@ public static class ConfigValidator
         AuthenticationValidator.Validate(definition, context);
         AuthorizationValidator.Validate(definition, context);
         CorsValidator.Validate(definition.Cors, definition.Routes, context);
+        AccessLogValidator.Validate(definition.AccessLog, context);
 
         if (definition.Shutdown.DrainTimeout < TimeSpan.Zero)
         {
