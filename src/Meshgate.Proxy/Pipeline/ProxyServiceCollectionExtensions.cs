@@ -3,6 +3,7 @@ using Meshgate.Configuration;
 using Meshgate.Proxy.Authentication;
 using Meshgate.Proxy.Health;
 using Meshgate.Proxy.LoadBalancing;
+using Meshgate.Proxy.Observability.AccessLog;
 using Meshgate.Proxy.Routing;
 using Meshgate.Proxy.Transforms;
 using Meshgate.Proxy.Upstream;
@@ -34,6 +35,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<IForwarderHttpClientFactory, UpstreamHttpClientFactory>();
         services.AddMeshgateCors();
         services.AddMeshgateAuthentication();
+        services.AddMeshgateAccessLog();
         return services;
     }
 }

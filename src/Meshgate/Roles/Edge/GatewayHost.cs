@@ -56,7 +56,10 @@ public sealed class GatewayHost : IAsyncDisposable
             Reloader,
             Gateway.Services.GetRequiredService<IProxyStateLookup>(),
             Gateway.Services.GetRequiredService<RouteExplainer>(),
-            () => _ready));
+            () => _ready)
+        {
+            AccessLog = Gateway.Services.GetRequiredService<Proxy.Observability.AccessLog.AccessLogQueue>(),
+        });
 
         if (watchFile is not null)
         {
