@@ -24,9 +24,6 @@ public sealed record MeshgateDefinition
     [Description("Process log settings.")]
     public LoggingDefinition Logging { get; init; } = new();
 
-    [Description("The access log: one JSON line per request, to stdout or a file. Absent: off.")]
-    public AccessLogDefinition? AccessLog { get; init; }
-
     [Description("Shutdown behaviour.")]
     public ShutdownDefinition Shutdown { get; init; } = new();
 
@@ -38,6 +35,9 @@ public sealed record MeshgateDefinition
 
     [Description("Named CORS policies that routes refer to with cors: <name>. The name disable is reserved.")]
     public Dictionary<string, CorsPolicyDefinition> Cors { get; init; } = new(StringComparer.OrdinalIgnoreCase);
+
+    [Description("The access log: one JSON line per request, to stdout or a file. Absent: off.")]
+    public AccessLogDefinition? AccessLog { get; init; }
 }
 
 public sealed record AdminDefinition
