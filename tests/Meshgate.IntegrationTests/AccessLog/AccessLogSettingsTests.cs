@@ -151,6 +151,26 @@ public sealed class AccessLogSettingsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task OutputThatCannotBeOpened_IsCountedAndRetried_TheWriterKeepsGoing()
+    {
+        await using var gateway = await StartAsync("output: first.log\nfields: [path]");
+        var logs = Path(gateway, "logs");
+        Directory.CreateDirectory(logs);
+        await gateway.RewriteConfigAsync(AccessLogTests.Config(_upstream.Endpoint, "output: logs/access.log\nfields: [path]"));
+        await Eventually.HoldsAsync(async () => await gateway.GenerationAsync() == 2, TimeSpan.FromSeconds(10), "the reload applied");
+
+        // The directory goes away after the config was accepted: the writer cannot open the file.
+        Directory.Delete(logs);
+        await GetAsync(gateway, "/app/lost");
+        await Eventually.HoldsAsync(async () => (await AccessLogFiles.StatusAsync(gateway)).GetProperty("writeErrors").GetInt64() == 1, TimeSpan.FromSeconds(10), "one write error");
+
+        Directory.CreateDirectory(logs);
+        await GetAsync(gateway, "/app/kept");
+
+        Assert.Equal(["""{"path":"/app/kept"}"""], (await AccessLogFiles.WaitForLinesAsync(System.IO.Path.Combine(logs, "access.log"), 1)).Select(l => l.GetRawText()));
+    }
+
+    [Fact]
     public async Task FullQueue_DropsLinesInsteadOfBlockingRequests()
     {
         // A FIFO with no reader: the writer blocks opening it, so the queue (2 lines) fills and stays full.

@@ -51,7 +51,7 @@ internal sealed partial class AccessLogWriter(AccessLogQueue queue, SnapshotAcce
                         output.Append(_formatter.Format(entry));
                         lines++;
                     }
-                    catch (IOException e)
+                    catch (Exception e) when (IsOutputFailure(e))
                     {
                         Failed(e);
                     }
@@ -60,7 +60,7 @@ internal sealed partial class AccessLogWriter(AccessLogQueue queue, SnapshotAcce
                 {
                     _output?.Flush();
                 }
-                catch (IOException e)
+                catch (Exception e) when (IsOutputFailure(e))
                 {
                     Failed(e);
                 }
@@ -101,7 +101,7 @@ internal sealed partial class AccessLogWriter(AccessLogQueue queue, SnapshotAcce
             _output = target.File is { } path ? new RotatingFileAccessLogOutput(path, target.MaxFileSize, target.MaxFiles) : new StdoutAccessLogOutput();
             LogOpened(logger, target.Output);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (IsOutputFailure(e))
         {
             // Tried again with the next line; the lines in between are lost and counted as write errors.
             queue.WriteError();
@@ -111,7 +111,10 @@ internal sealed partial class AccessLogWriter(AccessLogQueue queue, SnapshotAcce
         return _output;
     }
 
-    private void Failed(IOException e)
+    /// <summary>What a full disk, a removed directory or lost permissions throw; the writer survives them.</summary>
+    private static bool IsOutputFailure(Exception e) => e is IOException or UnauthorizedAccessException or ObjectDisposedException;
+
+    private void Failed(Exception e)
     {
         queue.WriteError();
         LogWriteFailed(logger, _target?.Output ?? "?", e.Message);
@@ -127,7 +130,7 @@ internal sealed partial class AccessLogWriter(AccessLogQueue queue, SnapshotAcce
         {
             output?.Dispose();
         }
-        catch (IOException e)
+        catch (Exception e) when (IsOutputFailure(e))
         {
             queue.WriteError();
             LogWriteFailed(logger, _target?.Output ?? "?", e.Message);

@@ -64,13 +64,20 @@ internal sealed class RotatingFileAccessLogOutput : AccessLogOutput
     private void Rotate()
     {
         _file.Dispose();
-        File.Delete($"{Path}.{MaxFiles}");
-        for (var i = MaxFiles - 1; i >= 1; i--)
+        try
         {
-            if (File.Exists($"{Path}.{i}")) File.Move($"{Path}.{i}", $"{Path}.{i + 1}", overwrite: true);
+            File.Delete($"{Path}.{MaxFiles}");
+            for (var i = MaxFiles - 1; i >= 1; i--)
+            {
+                if (File.Exists($"{Path}.{i}")) File.Move($"{Path}.{i}", $"{Path}.{i + 1}", overwrite: true);
+            }
+            File.Move(Path, $"{Path}.1", overwrite: true);
         }
-        File.Move(Path, $"{Path}.1", overwrite: true);
-        _file = Open(Path, out _size);
+        finally
+        {
+            // Also when a rename failed: the file is then appended to again rather than left closed.
+            _file = Open(Path, out _size);
+        }
     }
 
     private static FileStream Open(string path, out long size)
