@@ -154,6 +154,38 @@ public sealed class AccessLogTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Shutdown_LogsTheRequestsItDrains()
+    {
+        var received = new TaskCompletionSource();
+        await using var slow = await TestUpstream.StartAsync(app => app.Run(async context =>
+        {
+            received.TrySetResult();
+            await Task.Delay(500);
+            await context.Response.WriteAsync("late");
+        }));
+        var directory = TempDirectory.Create();
+        var gateway = await TestGateway.StartAsync(Config(slow.Endpoint, "output: access.log"), directory);
+        try
+        {
+            var inFlight = gateway.Client.GetAsync("/app/slow");
+            await received.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+            // The server drains first; the writer stops after it, so the drained request's line is written.
+            await gateway.Host.StopAsync();
+
+            using var response = await inFlight;
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var line = JsonDocument.Parse(Assert.Single(AccessLogFiles.Lines(Path.Combine(directory, "access.log")))).RootElement;
+            Assert.Equal("/app/slow", line.GetProperty("path").GetString());
+            Assert.True(line.GetProperty("durationMs").GetDouble() >= 400);
+        }
+        finally
+        {
+            await gateway.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task AdminApi_ShowsTheOutputAndCounters()
     {
         using var response = await _gateway.Client.GetAsync("/app/x");
