@@ -13,6 +13,7 @@ public static class EventIds
     public const int Health = 1500;        // 1500-1599: active and passive health
     public const int Authentication = 1600; // 1600-1699: JWT, API keys, signing-key fetches
     public const int Authorization = 1700; // 1700-1799: access rules
+    public const int AccessLog = 1800;     // 1800-1899: the access-log writer (the lines themselves are not process-log events)
     public const int CircuitBreaking = 2300; // 2300-2399: requests refused at a cluster's limits
     public const int OutlierDetection = 2400; // 2400-2499: endpoints ejected and returned by outlier detection
     public const int Traffic = 2700;       // 2700-2799: traffic split, mirroring, fault injection

@@ -37,6 +37,9 @@ public sealed class ConfigSnapshot
     public required AdminPolicy Admin { get; init; }
     public required IReadOnlyList<IPNetwork> TrustedProxies { get; init; }
     public required LogLevel LogLevel { get; init; }
+
+    /// <summary>The access log's settings; null when the config has no accessLog section (off).</summary>
+    public Compilation.AccessLogPolicy? AccessLog { get; init; }
 }
 
 /// <param name="Cors">The route's compiled CORS policy; null when it has none.</param>

@@ -29,6 +29,9 @@ public static class AdminApi
     {
         /// <summary>Mirror counts per route, shown in /admin/routes; null leaves them out.</summary>
         public Proxy.Mirroring.MirrorStatistics? Mirroring { get; init; }
+
+        /// <summary>The access log's queue and counters; null shows the log as unavailable.</summary>
+        public Proxy.Observability.AccessLog.AccessLogQueue? AccessLog { get; init; }
     }
 
     public static void MapMeshgateAdmin(this WebApplication app, GatewayServices gateway)
@@ -36,7 +39,7 @@ public static class AdminApi
         app.Use((context, next) => Authorize(context, next, gateway.Snapshots));
         app.UseRouting();
         app.Use((context, next) => context.GetEndpoint() is not null ? next(context) : ProblemResponses.WriteAsync(context, StatusCodes.Status404NotFound, "Not found",
-            "Admin endpoints: /admin/health/live, /admin/health/ready, /admin/config, /admin/config/status, /admin/routes, /admin/clusters, /admin/explain, POST /admin/reload", "not-found"));
+            "Admin endpoints: /admin/health/live, /admin/health/ready, /admin/config, /admin/config/status, /admin/routes, /admin/clusters, /admin/explain, /admin/accesslog, POST /admin/reload", "not-found"));
 
         var admin = app.MapGroup("/admin");
         admin.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
@@ -84,6 +87,24 @@ public static class AdminApi
             circuitBreaker = CircuitBreakerView(gateway, c.ClusterId),
             outlierDetection = OutlierDetectionView(gateway, c),
         })));
+
+        admin.MapGet("/accesslog", () =>
+        {
+            var policy = gateway.Snapshots.Current.AccessLog;
+            var counters = gateway.AccessLog?.Counters;
+            return Results.Ok(new
+            {
+                enabled = policy is not null,
+                output = policy?.Output,
+                sampleSuccesses = policy?.SampleSuccesses,
+                queueCapacity = counters?.QueueCapacity,
+                queued = counters?.Queued,
+                written = counters?.Written,
+                dropped = counters?.Dropped,
+                sampledOut = counters?.SampledOut,
+                writeErrors = counters?.WriteErrors,
+            });
+        });
 
         admin.MapGet("/explain", async (HttpContext context) =>
         {

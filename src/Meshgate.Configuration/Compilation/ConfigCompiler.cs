@@ -73,6 +73,7 @@ public static class ConfigCompiler
             Admin = CompileAdmin(definition.Admin, context),
             TrustedProxies = definition.TrustedProxies.Select(t => { Addressing.TryParseNetwork(t, out var n); return n; }).ToList(),
             LogLevel = (LogLevel)(int)definition.Logging.Level,
+            AccessLog = AccessLogCompiler.Compile(definition, context),
         };
         return context.Errors.Count > 0 ? (null, context.Errors) : (snapshot, []);
     }

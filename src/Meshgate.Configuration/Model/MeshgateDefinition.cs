@@ -35,6 +35,9 @@ public sealed record MeshgateDefinition
 
     [Description("Named CORS policies that routes refer to with cors: <name>. The name disable is reserved.")]
     public Dictionary<string, CorsPolicyDefinition> Cors { get; init; } = new(StringComparer.OrdinalIgnoreCase);
+
+    [Description("The access log: one JSON line per request, to stdout or a file. Absent: off.")]
+    public AccessLogDefinition? AccessLog { get; init; }
 }
 
 public sealed record AdminDefinition

@@ -34,6 +34,7 @@ public static class ConfigValidator
         AuthorizationValidator.Validate(definition, context);
         CorsValidator.Validate(definition.Cors, definition.Routes, context);
         TrafficValidator.Validate(definition.Routes, definition.Clusters, context);
+        AccessLogValidator.Validate(definition.AccessLog, context);
 
         if (definition.Shutdown.DrainTimeout < TimeSpan.Zero)
         {

@@ -79,6 +79,8 @@ public sealed partial class ConfigReloader
         if (running.Admin.Address != next.Admin.Address) sections.Add("admin.address");
         if (running.Logging.Format != next.Logging.Format) sections.Add("logging.format");
         if (running.Shutdown != next.Shutdown) sections.Add("shutdown");
+        // The queue is made once, at start, with the size the first config gave (or the default).
+        if ((running.AccessLog?.Queue ?? Observability.AccessLog.AccessLogQueue.DefaultCapacity) != (next.AccessLog?.Queue ?? Observability.AccessLog.AccessLogQueue.DefaultCapacity)) sections.Add("accessLog.queue");
         return sections;
     }
 

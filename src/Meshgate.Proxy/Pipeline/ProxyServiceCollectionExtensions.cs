@@ -5,6 +5,7 @@ using Meshgate.Proxy.FaultInjection;
 using Meshgate.Proxy.Mirroring;
 using Meshgate.Proxy.Health;
 using Meshgate.Proxy.LoadBalancing;
+using Meshgate.Proxy.Observability.AccessLog;
 using Meshgate.Proxy.Resilience.CircuitBreaking;
 using Meshgate.Proxy.Resilience.OutlierDetection;
 using Meshgate.Proxy.Routing;
@@ -40,6 +41,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<IForwarderHttpClientFactory, UpstreamHttpClientFactory>();
         services.AddMeshgateCors();
         services.AddMeshgateAuthentication();
+        services.AddMeshgateAccessLog();
         services.AddMeshgateFaultInjection();
         services.AddMeshgateMirroring();
         return services;

@@ -19,6 +19,10 @@ public static class RequestPipeline
     /// <param name="listenerOf">The listener a request arrived on, for its limits; null when no listener sets any.</param>
     public static void UseMeshgateGateway(this WebApplication app, Func<HttpContext, ListenerPolicy?>? listenerOf)
     {
+        // 2. Observability: the access log. Placed before step 1 so that it sees the final answer, the
+        //    problem+json that step 1 writes for exceptions and failed forwards included, and every rejection after it.
+        app.UseMiddleware<Observability.AccessLog.AccessLogMiddleware>();
+
         // 1. Gateway-made errors become problem+json.
         app.UseMiddleware<GatewayErrorsMiddleware>();
         // 1b. Per-listener request limits Kestrel can only set process-wide.
@@ -87,6 +91,8 @@ public static class RequestPipeline
             // outlier detection, which is YARP's passive health step below.
             proxy.UsePendingRequestsLimit();
             proxy.UsePassiveHealthChecks();
+            // Around the forwarder: one upstream attempt per forward, for the access log.
+            proxy.Use(Observability.AccessLog.UpstreamAttempts.RecordAsync);
         }).ConfigureEndpoints((endpoint, route) =>
         {
             var policy = snapshots.Current.RoutePolicies.GetValueOrDefault(route.RouteId);

@@ -46,6 +46,10 @@ public sealed class DemoTests
             using var admin = new HttpClient { BaseAddress = urls[1] };
             var explain = await admin.GetStringAsync("/admin/explain?method=GET&path=/service1");
             Assert.Contains("\"route\":\"service1\"", explain);
+
+            // The demo's access log: a JSON line per request on stdout, the gateway's own 405 included.
+            await Eventually.HoldsAsync(() => Task.FromResult(process.Output.Contains("\"route\":\"service2\",\"cluster\":\"service2\"", StringComparison.Ordinal)
+                && process.Output.Contains("\"status\":405", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "access-log lines on stdout");
         });
     }
 

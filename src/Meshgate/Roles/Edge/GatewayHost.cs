@@ -61,6 +61,7 @@ public sealed class GatewayHost : IAsyncDisposable
             Gateway.Services.GetRequiredService<Proxy.Resilience.OutlierDetection.IOutlierDetectionState>())
         {
             Mirroring = Gateway.Services.GetRequiredService<Proxy.Mirroring.MirrorStatistics>(),
+            AccessLog = Gateway.Services.GetRequiredService<Proxy.Observability.AccessLog.AccessLogQueue>(),
         });
 
         if (watchFile is not null)

@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using Meshgate.Configuration.Compilation;
+using Meshgate.Proxy.Authentication;
+using Meshgate.Proxy.ForwardedHeaders;
+using Meshgate.Proxy.Pipeline;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.Features.Authentication;
+using Yarp.ReverseProxy.Model;
+
+namespace Meshgate.Proxy.Observability.AccessLog;
+
+/// <summary>
+/// The outermost step: puts a <see cref="RequestRecord"/> on the request for the other steps to fill,
+/// counts body bytes, and at completion hands one <see cref="AccessLogEntry"/> to the queue. With no
+/// accessLog section it passes the request on untouched: no allocation, no async frame.
+/// </summary>
+internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor snapshots, AccessLogQueue queue, AccessLogSampler sampler, TimeProvider time)
+{
+    public Task InvokeAsync(HttpContext context)
+    {
+        var policy = snapshots.Current.AccessLog;
+        if (policy is null) return next(context);
+
+        var record = new RequestRecord();
+        context.Features.Set(record);
+        CountingRequestBody? requestBody = null;
+        if (context.Features.Get<IHttpRequestBodyDetectionFeature>() is not { CanHaveBody: false })
+        {
+            requestBody = new CountingRequestBody(context.Request.Body);
+            context.Request.Body = requestBody;
+        }
+        var responseBody = new CountingResponseBody(context.Features.Get<IHttpResponseBodyFeature>()!);
+        context.Features.Set<IHttpResponseBodyFeature>(responseBody);
+        var state = new RequestState(policy, Stopwatch.GetTimestamp(), time.GetUtcNow(), record, requestBody, responseBody);
+
+        Task task;
+        try
+        {
+            task = next(context);
+        }
+        catch
+        {
+            Complete(context, state, failed: true);
+            throw;
+        }
+        if (task.IsCompletedSuccessfully && !responseBody.HasWriter)
+        {
+            Complete(context, state, failed: false);
+            return Task.CompletedTask;
+        }
+        return AwaitAsync(context, state, task);
+    }
+
+    private async Task AwaitAsync(HttpContext context, RequestState state, Task task)
+    {
+        var failed = true;
+        try
+        {
+            await task;
+            await state.ResponseBody.FinishAsync();
+            failed = false;
+        }
+        finally
+        {
+            Complete(context, state, failed);
+        }
+    }
+
+    private void Complete(HttpContext context, RequestState state, bool failed)
+    {
+        var duration = Stopwatch.GetTimestamp() - state.Started;
+        var request = context.Request;
+        var response = context.Response;
+        if (state.RequestBody is { } requestBody) request.Body = requestBody.Inner;
+        context.Features.Set(state.ResponseBody.Inner);
+
+        // An exception that got past the error step means no answer was made: 499 when the client had
+        // gone (nginx's "client closed request"), else the 500 the server is about to send.
+        var status = failed && !response.HasStarted
+            ? context.RequestAborted.IsCancellationRequested ? 499 : StatusCodes.Status500InternalServerError
+            : response.StatusCode;
+        var policy = state.Policy;
+        if (status < 400 && !sampler.Keep(policy.SampleSuccesses))
+        {
+            queue.SampledOut();
+            return;
+        }
+
+        var route = context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>();
+        var proxy = context.Features.Get<IReverseProxyFeature>();
+        var record = state.Record;
+        var activity = Activity.Current;
+        queue.Enqueue(new AccessLogEntry
+        {
+            Policy = policy,
+            Time = state.StartedAt,
+            DurationTicks = duration,
+            UpstreamTicks = record.UpstreamTicks,
+            Route = route?.Config.RouteId,
+            // The proxy feature's cluster is the one the request went to (a traffic split may have changed it).
+            Cluster = proxy?.Cluster?.Config.ClusterId ?? route?.Cluster?.ClusterId ?? route?.Config.ClusterId,
+            Endpoint = proxy?.ProxiedDestination?.Model.Config.Address,
+            Method = request.Method,
+            Path = request.Path.Value,
+            Query = policy.Query && request.QueryString.HasValue ? request.QueryString.Value : null,
+            Status = status,
+            BytesIn = state.RequestBody?.BytesRead ?? 0,
+            BytesOut = state.ResponseBody.BytesWritten,
+            ClientIp = context.Features.Get<IClientAddressFeature>()?.ClientAddress ?? context.Connection.RemoteIpAddress,
+            Consumer = policy.Logs(AccessLogField.Consumer) ? ConsumerOf(context) : null,
+            TraceId = activity?.TraceId ?? default,
+            RequestId = activity is null && policy.Logs(AccessLogField.TraceId) ? context.TraceIdentifier : null,
+            Cache = record.CacheStatus,
+            RateLimit = record.RateLimit,
+            Fault = record.Fault,
+            Attempts = record.Attempts,
+        });
+    }
+
+    /// <summary>The consumer the authentication step named, else the subject; null for anonymous requests.</summary>
+    private static string? ConsumerOf(HttpContext context)
+    {
+        // Read through the feature: HttpContext.User would create an empty principal for anonymous requests.
+        if (context.Features.Get<IHttpAuthenticationFeature>()?.User is not { Identity.IsAuthenticated: true } user) return null;
+        return user.FindFirst(MeshgateClaims.Consumer)?.Value ?? user.FindFirst(MeshgateClaims.Subject)?.Value;
+    }
+
+    /// <summary>What the step took at entry; a struct, so the synchronous path allocates nothing for it.</summary>
+    private readonly record struct RequestState(AccessLogPolicy Policy, long Started, DateTimeOffset StartedAt, RequestRecord Record,
+        CountingRequestBody? RequestBody, CountingResponseBody ResponseBody);
+}

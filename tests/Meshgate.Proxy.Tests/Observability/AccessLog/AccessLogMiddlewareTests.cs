@@ -1,0 +1,79 @@
+using System.Diagnostics.Metrics;
+using Meshgate.Configuration;
+using Meshgate.Proxy.Observability.AccessLog;
+using Meshgate.Proxy.Pipeline;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Meshgate.Proxy.Tests.Observability.AccessLog;
+
+public sealed class AccessLogMiddlewareTests
+{
+    private static AccessLogMiddleware Middleware(RequestDelegate next, string yaml, out AccessLogQueue queue)
+    {
+        var snapshot = ConfigLoader.Load("listeners: [{ name: public, address: 127.0.0.1:0 }]\n" + yaml, null, TestKit.TempDirectory.Create()).Snapshot!;
+        var meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
+        queue = new AccessLogQueue(10, new AccessLogMetrics(meters));
+        return new AccessLogMiddleware(next, new SnapshotAccessor(snapshot), queue, AccessLogSampler.Shared, TimeProvider.System);
+    }
+
+    [Fact]
+    public void InvokeAsync_NoAccessLog_PassesTheRequestOnUntouched()
+    {
+        var pending = new TaskCompletionSource().Task;
+        var middleware = Middleware(_ => pending, "", out var queue);
+        var context = new DefaultHttpContext();
+        var body = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>();
+
+        // The very task of the next step: no async frame of ours, nothing set on the request.
+        Assert.Same(pending, middleware.InvokeAsync(context));
+        Assert.Null(context.Features.Get<RequestRecord>());
+        Assert.Same(body, context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>());
+        Assert.Equal(0, queue.Counters.Queued);
+    }
+
+    [Fact]
+    public async Task InvokeAsync_On_CountsBodiesRestoresFeaturesAndQueuesOneEntry()
+    {
+        var middleware = Middleware(async context =>
+        {
+            context.Features.Get<RequestRecord>()!.AddAttempt(5);
+            await context.Request.Body.CopyToAsync(Stream.Null);
+            context.Response.StatusCode = 201;
+            await context.Response.Body.WriteAsync(new byte[7]);
+            await context.Response.BodyWriter.WriteAsync(new byte[3]);
+        }, "accessLog: stdout\n", out var queue);
+        var context = new DefaultHttpContext();
+        context.Request.Method = "PUT";
+        context.Request.Path = "/x";
+        context.Request.Body = new MemoryStream(new byte[11]);
+        var requestBody = context.Request.Body;
+        var responseBody = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>();
+
+        await middleware.InvokeAsync(context);
+
+        Assert.Same(requestBody, context.Request.Body);
+        Assert.Same(responseBody, context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>());
+        Assert.True(queue.Reader.TryRead(out var entry));
+        Assert.Equal(201, entry.Status);
+        Assert.Equal(11, entry.BytesIn);
+        Assert.Equal(10, entry.BytesOut);
+        Assert.Equal(1, entry.Attempts);
+        Assert.Equal(5, entry.UpstreamTicks);
+        Assert.Equal("PUT", entry.Method);
+        Assert.Equal("/x", entry.Path);
+        Assert.Null(entry.Query);
+        Assert.False(queue.Reader.TryRead(out _));
+    }
+
+    [Fact]
+    public async Task InvokeAsync_ExceptionPastTheErrorStep_IsLoggedAs500AndRethrown()
+    {
+        var middleware = Middleware(_ => throw new InvalidOperationException("boom"), "accessLog: stdout\n", out var queue);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => middleware.InvokeAsync(new DefaultHttpContext()));
+
+        Assert.True(queue.Reader.TryRead(out var entry));
+        Assert.Equal(500, entry.Status);
+    }
+}
