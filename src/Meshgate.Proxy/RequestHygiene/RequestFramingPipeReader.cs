@@ -21,12 +21,13 @@ internal sealed class RequestFramingPipeReader(PipeReader inner, RequestFramingS
     private ReadOnlySequence<byte> _buffer;
     private long _examined;
     private ReadOnlySequence<byte>? _refused;
+    private bool _refusalExamined;
 
     public override bool TryRead(out ReadResult result)
     {
         if (_refused is { } refused)
         {
-            result = new ReadResult(refused, false, true);
+            result = Refused(refused);
             return true;
         }
         while (inner.TryRead(out var innerResult))
@@ -40,7 +41,7 @@ internal sealed class RequestFramingPipeReader(PipeReader inner, RequestFramingS
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
-        if (_refused is { } refused) return new(new ReadResult(refused, false, true));
+        if (_refused is { } refused) return new(Refused(refused));
         while (true)
         {
             var pending = inner.ReadAsync(cancellationToken);
@@ -69,8 +70,7 @@ internal sealed class RequestFramingPipeReader(PipeReader inner, RequestFramingS
         scanner.Scan(_buffer);
         if (scanner.Violation != FramingViolation.None)
         {
-            var refused = Refuse();
-            result = new ReadResult(refused, false, true);
+            result = Refused(Refuse());
             return true;
         }
         var released = scanner.Released;
@@ -83,6 +83,13 @@ internal sealed class RequestFramingPipeReader(PipeReader inner, RequestFramingS
         result = default;
         return false;
     }
+
+    /// <summary>
+    /// The end of the input is reported only once Kestrel has consumed the refusal: Kestrel treats an input that
+    /// ends while a request is in progress as the client going away, and would drop the answers still owed.
+    /// It is also reported once Kestrel has examined all of the refusal and asks for more.
+    /// </summary>
+    private ReadResult Refused(ReadOnlySequence<byte> rest) => new(rest, false, rest.IsEmpty || _refusalExamined);
 
     /// <summary>The only allocating path: a copy of what Kestrel has not consumed yet, followed by the refusal.</summary>
     private ReadOnlySequence<byte> Refuse()
@@ -104,6 +111,8 @@ internal sealed class RequestFramingPipeReader(PipeReader inner, RequestFramingS
     {
         if (_refused is { } refused)
         {
+            // Kestrel looked at all of it and wants more (it should not): then the input ends, rather than a busy loop.
+            _refusalExamined = refused.Slice(examined).IsEmpty;
             _refused = refused.Slice(consumed);
             return;
         }
