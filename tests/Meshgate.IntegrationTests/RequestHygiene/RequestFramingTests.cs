@@ -102,4 +102,24 @@ public sealed partial class RequestFramingTests : IAsyncLifetime
         Assert.NotEqual(RawClose.StillOpen, exchange.Closed);
         Assert.Equal(requests + 1, _upstream.Requests);
     }
+
+    [Fact]
+    public async Task H2cListener_PriorKnowledgeHttp2_Forwarded()
+    {
+        // An HTTP/2-only listener gets no framing filter: Kestrel's HTTP/2 frames every request itself.
+        await using var gateway = await TestGateway.StartAsync($$"""
+            listeners:
+              - { name: h2c, address: "127.0.0.1:0", protocols: [http2] }
+            routes:
+              - { id: all, match: { path: "/{**rest}" }, cluster: recording }
+            clusters:
+              - { id: recording, endpoints: ["{{_upstream.Endpoint}}"] }
+            """);
+        using var client = new HttpClient();
+
+        using var response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, new Uri(gateway.Url, "/h2")) { Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, Content = new StringContent("hello") });
+
+        Assert.Equal(System.Net.HttpVersion.Version20, response.Version);
+        Assert.Equal("received 5", await response.Content.ReadAsStringAsync());
+    }
 }
