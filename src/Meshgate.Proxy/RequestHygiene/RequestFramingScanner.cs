@@ -385,11 +385,15 @@ internal sealed class RequestFramingScanner(long maxHeldHead)
         return true;
     }
 
+    /// <summary>
+    /// The "upgrade" token in a Connection list, as Kestrel reads it. Never wider than Kestrel: a request the filter
+    /// stops reading after must be one Kestrel (and so RequestHygieneMiddleware) treats as upgradable.
+    /// </summary>
     private static bool ContainsUpgrade(ReadOnlySpan<byte> value)
     {
-        for (var i = 0; i + 7 <= value.Length; i++)
+        foreach (var range in value.Split((byte)','))
         {
-            if (System.Text.Ascii.EqualsIgnoreCase(value.Slice(i, 7), "upgrade"u8)) return true;
+            if (System.Text.Ascii.EqualsIgnoreCase(value[range].Trim(" \t"u8), "upgrade"u8)) return true;
         }
         return false;
     }

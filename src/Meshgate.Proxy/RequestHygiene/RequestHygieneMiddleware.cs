@@ -21,19 +21,21 @@ internal sealed partial class RequestHygieneMiddleware(RequestDelegate next, ILo
     {
         var violation = Check(context);
         if (violation != HygieneViolation.None) return RejectAsync(context, StatusCodes.Status400BadRequest, violation.ToString());
-        if (MayUpgrade(context.Request)) CloseUnlessUpgraded(context);
+        if (MayUpgrade(context)) CloseUnlessUpgraded(context);
         return context.Request.Headers.TransferEncoding.Count == 0 ? next(context) : BufferChunkedBodyAsync(context);
     }
 
     /// <summary>
     /// The connection filter stops reading an HTTP/1.1 connection after a request that may switch protocols
-    /// (Connection names upgrade, or CONNECT): the same test, on the parsed request. Kestrel goes on to read
-    /// requests after one that was not upgraded, so that connection is closed after its response instead.
+    /// (Connection names the upgrade token, or CONNECT). Kestrel goes on to read requests after one that was
+    /// not upgraded, so that connection is closed after its response instead. Kestrel's own flag is checked
+    /// as well as the header, so this is never narrower than the filter's test.
     /// </summary>
-    internal static bool MayUpgrade(HttpRequest request)
+    internal static bool MayUpgrade(HttpContext context)
     {
+        var request = context.Request;
         if (!HttpProtocol.IsHttp11(request.Protocol) && !HttpProtocol.IsHttp10(request.Protocol)) return false;
-        if (HttpMethods.IsConnect(request.Method)) return true;
+        if (HttpMethods.IsConnect(request.Method) || context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true) return true;
         foreach (var value in request.Headers.Connection)
         {
             if (value is not null && value.Contains("upgrade", StringComparison.OrdinalIgnoreCase)) return true;

@@ -86,15 +86,17 @@ public sealed partial class RequestFramingTests : IAsyncLifetime
         Assert.Contains($"received {length}", exchange.Response.Body, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task UpgradeRequestNotUpgraded_ConnectionClosedSoNothingFollowsUninspected()
+    [Theory]
+    [InlineData("upgrade")]
+    [InlineData("keep-alive, Upgrade")]
+    public async Task UpgradeRequestNotUpgraded_ConnectionClosedSoNothingFollowsUninspected(string connection)
     {
         var requests = _upstream.Requests;
 
         // The filter stops reading after a request that may switch protocols; this one is answered 200, not 101,
         // so the gateway closes the connection after it and the smuggled request behind it is never parsed.
         var exchange = await SendAsync(
-            "GET /upgrade HTTP/1.1\r\nHost: {host}\r\nConnection: upgrade\r\nUpgrade: example\r\n\r\n" +
+            "GET /upgrade HTTP/1.1\r\nHost: {host}\r\nConnection: " + connection + "\r\nUpgrade: example\r\n\r\n" +
             "POST /smuggled HTTP/1.1\r\nHost: {host}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
 
         Assert.True(Statuses(exchange) is [200], $"expected one 200, got:\n{exchange.Raw}");

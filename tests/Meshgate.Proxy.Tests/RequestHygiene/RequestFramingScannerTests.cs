@@ -85,6 +85,7 @@ public sealed class RequestFramingScannerTests
             ChunkedHead + "A\r\n0123456789\r\n0;last=1\r\nX-Trailer: t\r\nY: u\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
             ChunkedHead + "000000000000000000000005\r\nhello\r\n0\r\n\r\n", // leading zeros do not overflow
             "GET / HTTP/1.1\r\nHost: a\r\nX-Body: Content-Length: 5\r\nContent-Type: text/plain\r\n\r\n", // only the field name counts
+            "GET / HTTP/1.1\r\nHost: a\r\nConnection: x-upgrade-y\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", // not the upgrade token: still read
         ];
         var data = new TheoryData<string, Arrival>();
         foreach (var request in requests)
