@@ -2,7 +2,6 @@ using Meshgate.Proxy.Errors;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
-using Microsoft.Net.Http.Headers;
 
 namespace Meshgate.Proxy.RequestHygiene;
 
