@@ -14,8 +14,9 @@ public static class HttpSyntax
         return true;
     }
 
+    /// <summary>RFC 9110 5.6.2: tchar.</summary>
     // tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
-    private static bool IsTokenChar(char c) => c switch
+    public static bool IsTokenChar(char c) => c switch
     {
         >= 'a' and <= 'z' or >= 'A' and <= 'Z' or >= '0' and <= '9' => true,
         '!' or '#' or '$' or '%' or '&' or '\'' or '*' or '+' or '-' or '.' or '^' or '_' or '`' or '|' or '~' => true,

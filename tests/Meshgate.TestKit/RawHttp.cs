@@ -28,13 +28,22 @@ public static class RawHttp
     /// control bytes go out as written), reads the response, and reports how the server left the
     /// connection: closed (FIN or RST) within <paramref name="timeout"/>, or still open.
     /// </summary>
-    public static async Task<RawExchange> ExchangeAsync(Uri server, byte[] request, TimeSpan? timeout = null)
+    /// <param name="writeSize">When set, the request goes out in writes of this many bytes, each its own TCP segment, so the server reads it in pieces.</param>
+    public static async Task<RawExchange> ExchangeAsync(Uri server, byte[] request, TimeSpan? timeout = null, int? writeSize = null)
     {
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(5));
-        using var client = new TcpClient();
+        using var client = new TcpClient { NoDelay = true };
         await client.ConnectAsync(server.Host, server.Port, cts.Token);
         var stream = client.GetStream();
-        await stream.WriteAsync(request, cts.Token);
+        if (writeSize is not { } size) await stream.WriteAsync(request, cts.Token);
+        else
+        {
+            for (var offset = 0; offset < request.Length; offset += size)
+            {
+                await stream.WriteAsync(request.AsMemory(offset, Math.Min(size, request.Length - offset)), cts.Token);
+                await Task.Delay(1, cts.Token);
+            }
+        }
         using var received = new MemoryStream();
         var buffer = new byte[8192];
         var closed = RawClose.StillOpen;

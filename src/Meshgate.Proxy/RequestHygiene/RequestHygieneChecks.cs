@@ -6,9 +6,6 @@ namespace Meshgate.Proxy.RequestHygiene;
 internal enum HygieneViolation
 {
     None,
-    ContentLengthAndTransferEncoding,
-    InvalidContentLength,
-    InvalidTransferEncoding,
     RepeatedHeader,
     InvalidHeaderName,
     UnderscoreInHeaderName,
@@ -23,39 +20,6 @@ internal enum HygieneViolation
 /// </summary>
 internal static class RequestHygieneChecks
 {
-    /// <summary>RFC 9110 8.6: Content-Length = 1*DIGIT, one field line, one value.</summary>
-    public static bool IsValidContentLength(StringValues values)
-    {
-        if (values.Count != 1) return false;
-        var value = values[0].AsSpan().Trim(" \t");
-        if (value.IsEmpty) return false;
-        foreach (var c in value)
-        {
-            if (c is < '0' or > '9') return false;
-        }
-        return true;
-    }
-
-    /// <summary>
-    /// RFC 9112 6.1 and 7: one field line whose codings are tokens and whose final coding, and only
-    /// that one, is chunked. Other codings before it ("gzip, chunked") are allowed by the RFC.
-    /// </summary>
-    public static bool IsValidTransferEncoding(StringValues values)
-    {
-        if (values.Count != 1) return false;
-        var rest = values[0].AsSpan();
-        var chunkedSeen = false;
-        while (true)
-        {
-            var comma = rest.IndexOf(',');
-            var coding = (comma < 0 ? rest : rest[..comma]).Trim(" \t");
-            if (coding.IsEmpty || chunkedSeen || !IsToken(coding)) return false;
-            chunkedSeen = coding.Equals("chunked", StringComparison.OrdinalIgnoreCase);
-            if (comma < 0) return chunkedSeen;
-            rest = rest[(comma + 1)..];
-        }
-    }
-
     /// <summary>RFC 9110 5.1: field-name = token. Underscores are tokens, but see <see cref="HasUnderscore"/>.</summary>
     public static bool IsToken(ReadOnlySpan<char> name) => Common.HttpSyntax.IsToken(name);
 

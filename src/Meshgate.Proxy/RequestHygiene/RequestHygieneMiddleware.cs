@@ -2,7 +2,6 @@ using Meshgate.Proxy.Errors;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
-using Microsoft.Net.Http.Headers;
 
 namespace Meshgate.Proxy.RequestHygiene;
 
@@ -21,25 +20,41 @@ internal sealed partial class RequestHygieneMiddleware(RequestDelegate next, ILo
     {
         var violation = Check(context);
         if (violation != HygieneViolation.None) return RejectAsync(context, StatusCodes.Status400BadRequest, violation.ToString());
+        if (MayUpgrade(context)) CloseUnlessUpgraded(context);
         return context.Request.Headers.TransferEncoding.Count == 0 ? next(context) : BufferChunkedBodyAsync(context);
     }
+
+    /// <summary>
+    /// The connection filter stops reading an HTTP/1.1 connection after a request that may switch protocols
+    /// (Connection names the upgrade token, or CONNECT). Kestrel goes on to read requests after one that was
+    /// not upgraded, so that connection is closed after its response instead. Kestrel's own flag is checked
+    /// as well as the header, so this is never narrower than the filter's test.
+    /// </summary>
+    internal static bool MayUpgrade(HttpContext context)
+    {
+        var request = context.Request;
+        if (!HttpProtocol.IsHttp11(request.Protocol) && !HttpProtocol.IsHttp10(request.Protocol)) return false;
+        if (HttpMethods.IsConnect(request.Method) || context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true) return true;
+        foreach (var value in request.Headers.Connection)
+        {
+            if (value is not null && value.Contains("upgrade", StringComparison.OrdinalIgnoreCase)) return true;
+        }
+        return false;
+    }
+
+    private static void CloseUnlessUpgraded(HttpContext context) => context.Response.OnStarting(static state =>
+    {
+        var response = (HttpResponse)state;
+        if (response.StatusCode != StatusCodes.Status101SwitchingProtocols) response.Headers.Connection = "close";
+        return Task.CompletedTask;
+    }, context.Response);
 
     internal static HygieneViolation Check(HttpContext context)
     {
         var request = context.Request;
         var headers = request.Headers;
-        var transferEncoding = headers.TransferEncoding;
-        if (transferEncoding.Count > 0)
-        {
-            // Kestrel frames by Transfer-Encoding and drops Content-Length; a proxy must refuse instead (RFC 9112 6.1).
-            if (request.ContentLength is not null || headers.ContentLength is not null) return HygieneViolation.ContentLengthAndTransferEncoding;
-            if (!RequestHygieneChecks.IsValidTransferEncoding(transferEncoding)) return HygieneViolation.InvalidTransferEncoding;
-        }
-        // Kestrel parses Content-Length itself (and refuses what it cannot parse); only a value it left unparsed is read as text here.
-        if (headers.ContentLength is null && headers.TryGetValue(HeaderNames.ContentLength, out var contentLength) && !RequestHygieneChecks.IsValidContentLength(contentLength))
-        {
-            return HygieneViolation.InvalidContentLength;
-        }
+        // Content-Length and Transfer-Encoding are checked on the bytes, before Kestrel parses them (RequestFramingConnectionFilter);
+        // HTTP/2 and HTTP/3 refuse Transfer-Encoding and frame bodies themselves.
         if (headers.Authorization.Count > 1 || headers.Host.Count > 1) return HygieneViolation.RepeatedHeader;
         if (context.Features.Get<IHttpRequestFeature>()?.RawTarget is { } target && RequestHygieneChecks.HasControlCharacterOrSpace(target))
         {

@@ -35,6 +35,9 @@ public sealed class KestrelListeners
         kestrel.Limits.Http2.MaxRequestHeaderFieldSize = (int)Math.Min(headers, int.MaxValue);
         // Listeners that set maxRequestBodySize get it per request (ListenerLimits); the rest get this.
         kestrel.Limits.MaxRequestBodySize = DefaultMaxRequestBodySize;
+        // The framing filter holds a request head until it is whole, but never more of it than Kestrel would accept.
+        var maxHeldHead = (long)kestrel.Limits.MaxRequestLineSize + kestrel.Limits.MaxRequestHeadersTotalSize + 64;
+        var framingLogger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(Proxy.RequestHygiene.RequestFramingConnectionFilter));
 
         foreach (var listener in listeners)
         {
@@ -43,6 +46,8 @@ public sealed class KestrelListeners
                 options.Protocols = listener.Protocols;
                 if (listener.Certificate is { } certificate) options.UseHttps(Https(listener, certificate));
                 if (listener.MaxConcurrentConnections is { } max) options.Use(ConnectionLimit(max));
+                // After UseHttps, so it reads plaintext; HTTP/1.1 only (HTTP/2 by ALPN or prior knowledge passes untouched).
+                if ((listener.Protocols & HttpProtocols.Http1) != 0) options.Use(Proxy.RequestHygiene.RequestFramingConnectionFilter.Create(framingLogger, maxHeldHead));
                 _bound.Add((listener, options));
             }
 

@@ -53,7 +53,7 @@ public sealed class HopByHopHeadersTests : IAsyncLifetime
             Connection: x-client-hop
             Keep-Alive: timeout=5
             TE: gzip
-            Transfer-Encoding: gzip, chunked
+            Transfer-Encoding: chunked
             Upgrade: websocket
             Proxy-Connection: keep-alive
             x-client-hop: connection-scoped
@@ -78,12 +78,11 @@ public sealed class HopByHopHeadersTests : IAsyncLifetime
         Assert.Equal("/hop-request", echoed.RootElement.GetProperty("path").GetString());
         Assert.Equal("kept", received.GetValueOrDefault("x-end-to-end"));
         Assert.Equal(5, echoed.RootElement.GetProperty("bodyLength").GetInt64());
+        // Transfer-Encoding is hop-by-hop too, but the gateway frames the forwarded body with its own (and refuses any coding but chunked).
         foreach (var name in new[] { "Connection", "Keep-Alive", "TE", "Upgrade", "Proxy-Connection", "x-client-hop" })
         {
             Assert.False(received.ContainsKey(name), $"the upstream received the client's hop-by-hop header {name}: {received.GetValueOrDefault(name)}");
         }
-        // The gateway frames the forwarded body itself; the client's codings must not come along.
-        Assert.DoesNotContain("gzip", received.GetValueOrDefault("Transfer-Encoding") ?? "", StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]
