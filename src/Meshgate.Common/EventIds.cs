@@ -13,4 +13,5 @@ public static class EventIds
     public const int Health = 1500;        // 1500-1599: active and passive health
     public const int Authentication = 1600; // 1600-1699: JWT, API keys, signing-key fetches
     public const int Authorization = 1700; // 1700-1799: access rules
+    public const int Resilience = 1800;    // 1800-1899: timeouts, retries, retry budget, hedging
 }

@@ -46,11 +46,18 @@ public sealed record RoutePolicy(string RouteId, IReadOnlyList<HeaderRegex> Head
 {
     /// <summary>The route's access rules, when it names an authorization policy.</summary>
     public Compilation.AuthorizationPolicy? Authorization { get; init; }
+
+    /// <summary>The route's timeouts, retries and hedging; null when it has none.</summary>
+    public Compilation.ResiliencePolicy? Resilience { get; init; }
 }
 
 public sealed record HeaderRegex(string Name, Regex Regex);
 
-public sealed record ClusterPolicy(string ClusterId, TimeSpan ConnectTimeout, X509Certificate2Collection? TrustedCas, X509Certificate2? ClientCertificate);
+public sealed record ClusterPolicy(string ClusterId, TimeSpan ConnectTimeout, X509Certificate2Collection? TrustedCas, X509Certificate2? ClientCertificate)
+{
+    /// <summary>How many retries may be in flight to the cluster.</summary>
+    public Compilation.RetryBudgetPolicy RetryBudget { get; init; } = Compilation.RetryBudgetPolicy.Default;
+}
 
 public sealed record ListenerPolicy(string Name, ListenAddress Address, HttpProtocols Protocols, X509Certificate2? Certificate, long? MaxRequestHeadersSize, long? MaxRequestBodySize, long? MaxConcurrentConnections)
 {

@@ -48,6 +48,9 @@ public sealed record ClusterDefinition
 
     [Description("TLS toward https:// endpoints.")]
     public UpstreamTlsDefinition? Tls { get; init; }
+
+    [Description("Limit on retries in flight to this cluster (from routes with a resilience policy). Default: 20 percent of active requests, at least 3.")]
+    public RetryBudgetDefinition RetryBudget { get; init; } = new();
 }
 
 [ScalarShorthand(nameof(Url))]

@@ -33,6 +33,7 @@ public static class ConfigValidator
         AuthenticationValidator.Validate(definition, context);
         AuthorizationValidator.Validate(definition, context);
         CorsValidator.Validate(definition.Cors, definition.Routes, context);
+        ResilienceValidator.Validate(definition, context);
 
         if (definition.Shutdown.DrainTimeout < TimeSpan.Zero)
         {

@@ -34,6 +34,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<IForwarderHttpClientFactory, UpstreamHttpClientFactory>();
         services.AddMeshgateCors();
         services.AddMeshgateAuthentication();
+        Resilience.ResilienceServiceCollectionExtensions.AddMeshgateResilience(services);
         return services;
     }
 }

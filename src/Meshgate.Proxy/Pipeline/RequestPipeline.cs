@@ -69,10 +69,15 @@ public static class RequestPipeline
         // 6. Authorization: the route's rules (edge security).
         app.UseMiddleware<Authorization.AuthorizationMiddleware>();
 
+        // 8. Request timeout: the route's deadline (resilience timeout) covers every attempt and retry wait.
+        app.UseRequestTimeouts();
+
         // 11. YARP's proxy pipeline.
         var snapshots = app.Services.GetRequiredService<SnapshotAccessor>();
         app.MapReverseProxy(proxy =>
         {
+            // Retries wrap what follows, so each attempt balances, counts and fails over like a first one.
+            proxy.UseMiddleware<Resilience.ResilienceMiddleware>();
             proxy.UseSessionAffinity();
             proxy.UseLoadBalancing();
             proxy.UsePassiveHealthChecks();
@@ -80,6 +85,7 @@ public static class RequestPipeline
         {
             var policy = snapshots.Current.RoutePolicies.GetValueOrDefault(route.RouteId);
             Cors.CorsEndpoints.Apply(endpoint, route, policy);
+            Resilience.ResilienceServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services);
             if (policy is null) return;
             if (policy.HeaderRegexes.Count > 0) endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
             if (policy.Authorization is { } authorization) endpoint.WithMetadata(authorization);
