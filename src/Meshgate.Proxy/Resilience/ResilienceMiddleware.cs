@@ -68,7 +68,6 @@ internal sealed partial class ResilienceMiddleware(RequestDelegate next, RetryBu
         }
         finally
         {
-            attempt.ReleaseUnusedSlot();
             budget?.RequestEnded();
         }
     }

@@ -41,11 +41,11 @@ internal sealed class RetryAttempt(HttpContext context, RequestDelegate next, Re
 
     public async ValueTask<AttemptVerdict> RunAsync()
     {
-        // The retry slot reserved by the previous attempt is held until this one ends.
-        var holdsRetrySlot = _retryReserved;
         _retryReserved = false;
         Number++;
+        var isRetry = Number > 1 && budget is not null;
         if (Number > 1) PrepareRetry();
+        if (isRetry) budget!.RetryStarted();
 
         var started = Stopwatch.GetTimestamp();
         if (policy.PerTryTimeout is { } perTry)
@@ -62,7 +62,7 @@ internal sealed class RetryAttempt(HttpContext context, RequestDelegate next, Re
         finally
         {
             context.Features.Get<RequestRecord>()?.AddAttempt(Stopwatch.GetTimestamp() - started);
-            if (holdsRetrySlot) budget?.RetryEnded();
+            if (isRetry) budget!.RetryEnded();
             timedOut = _perTry is { IsCancellationRequested: true } && !_clientAborted.IsCancellationRequested;
             if (_perTry is not null)
             {
@@ -93,19 +93,12 @@ internal sealed class RetryAttempt(HttpContext context, RequestDelegate next, Re
         return MoreAttemptsAllowed && policy.Retry!.RetriesStatus(status) && TryReserveRetry();
     }
 
-    /// <summary>Gives back a retry slot that was reserved for a retry that did not happen (the wait was cancelled).</summary>
-    public void ReleaseUnusedSlot()
-    {
-        if (_retryReserved) budget?.RetryEnded();
-        _retryReserved = false;
-    }
-
     private AttemptVerdict Classify(bool timedOut)
     {
         if (context.Response.HasStarted) return AttemptVerdict.Done;
         if (context.Features.Get<IForwarderErrorFeature>() is not { } error)
         {
-            // A retryable status: the response transform already decided and reserved the slot.
+            // A retryable status: the response transform already decided (and checked the budget).
             return _retryReserved ? AttemptVerdict.Retry : AttemptVerdict.Done;
         }
         if (!MoreAttemptsAllowed || _clientAborted.IsCancellationRequested) return AttemptVerdict.Done;
@@ -123,7 +116,7 @@ internal sealed class RetryAttempt(HttpContext context, RequestDelegate next, Re
 
     private bool TryReserveRetry()
     {
-        if (budget is not null && !budget.TryStartRetry(budgetPolicy))
+        if (budget is not null && !budget.AllowsRetry(budgetPolicy))
         {
             BudgetRefused = true;
             return false;

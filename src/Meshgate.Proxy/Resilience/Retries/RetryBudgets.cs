@@ -5,7 +5,7 @@ namespace Meshgate.Proxy.Resilience.Retries;
 
 /// <summary>
 /// Per-cluster counts of active requests (through routes that may retry) and of retries in flight.
-/// A retry may start only while retries in flight stay below max(minConcurrent, percent × active requests),
+/// A retry may start only while retry attempts in flight stay below max(minConcurrent, percent × active requests),
 /// so when a whole cluster fails, retries add a bounded fraction of load instead of multiplying it.
 /// </summary>
 internal sealed class RetryBudgets
@@ -25,16 +25,15 @@ internal sealed class RetryBudgets
         public void RequestStarted() => Interlocked.Increment(ref _active);
         public void RequestEnded() => Interlocked.Decrement(ref _active);
 
-        public bool TryStartRetry(RetryBudgetPolicy policy)
-        {
-            var limit = Math.Max(policy.MinConcurrent, (int)(policy.Percent / 100 * Volatile.Read(ref _active)));
-            while (true)
-            {
-                var current = Volatile.Read(ref _retries);
-                if (current >= limit) return false;
-                if (Interlocked.CompareExchange(ref _retries, current + 1, current) == current) return true;
-            }
-        }
+        /// <summary>
+        /// Whether one more retry may start. Only retry attempts count, not the backoff waits before them:
+        /// the budget limits the load retries put on the cluster, and a waiting retry puts none. Requests that
+        /// decide at the same moment may overshoot the limit by a few, briefly; the limit is not a lock.
+        /// </summary>
+        public bool AllowsRetry(RetryBudgetPolicy policy) =>
+            Volatile.Read(ref _retries) < Math.Max(policy.MinConcurrent, (int)(policy.Percent / 100 * Volatile.Read(ref _active)));
+
+        public void RetryStarted() => Interlocked.Increment(ref _retries);
 
         public void RetryEnded() => Interlocked.Decrement(ref _retries);
     }
