@@ -32,7 +32,9 @@ internal sealed partial class ResilienceMiddleware(RequestDelegate next, RetryBu
         var policy = route.Policy;
         if (policy.Retry is null && policy.PerTryTimeout is null)
         {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             await next(context);
+            context.Features.Get<RequestRecord>()?.AddAttempt(System.Diagnostics.Stopwatch.GetTimestamp() - started);
             if (UpstreamTimeout.RequestDeadlineExpired(context)) UpstreamTimeout.Report(context);
             return;
         }
