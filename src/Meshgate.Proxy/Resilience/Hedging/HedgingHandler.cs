@@ -26,10 +26,17 @@ internal sealed class HedgingHandler(HttpMessageHandler inner, TimeProvider time
         try
         {
             using var stopHedging = new CancellationTokenSource();
-            using var _ = cancellationToken.Register(static state => ((List<Attempt>)state!).ForEach(a => a.Cancel()), attempts);
+            // The caller's cancellation (client gone, deadline) cancels every attempt; the list is locked
+            // because a hedge may be added while the callback runs on another thread.
+            using var _ = cancellationToken.Register(static state =>
+            {
+                var list = (List<Attempt>)state!;
+                lock (list) list.ForEach(a => a.Cancel());
+            }, attempts);
             while (winner is null)
             {
-                var pending = attempts.Where(a => !a.Task.IsCompleted).Select(a => (Task)a.Task).ToList();
+                List<Task> pending;
+                lock (attempts) pending = attempts.Where(a => !a.Task.IsCompleted).Select(a => (Task)a.Task).ToList();
                 var canHedge = attempts.Count < plan.MaxAttempts && alternatives < plan.Alternatives.Count && !cancellationToken.IsCancellationRequested;
                 if (pending.Count == 0 && !canHedge) break;
                 Task? delay = null;
@@ -42,18 +49,22 @@ internal sealed class HedgingHandler(HttpMessageHandler inner, TimeProvider time
                 var completed = await Task.WhenAny(pending);
                 if (completed == delay)
                 {
-                    attempts.Add(Start(Clone(request, plan, plan.Alternatives[alternatives++]), plan));
+                    var hedge = Start(Clone(request, plan, plan.Alternatives[alternatives++]), plan);
+                    lock (attempts) attempts.Add(hedge);
                     continue;
                 }
-                winner = attempts.FirstOrDefault(a => a.Task.IsCompletedSuccessfully);
+                lock (attempts) winner = attempts.FirstOrDefault(a => a.Task.IsCompletedSuccessfully);
             }
             stopHedging.Cancel();
         }
         finally
         {
-            foreach (var attempt in attempts)
+            lock (attempts)
             {
-                if (attempt != winner) attempt.Abandon();
+                foreach (var attempt in attempts)
+                {
+                    if (attempt != winner) attempt.Abandon();
+                }
             }
         }
         // All failed: the first attempt's failure is the answer, as without hedging.
