@@ -36,7 +36,7 @@ public sealed class TimeoutAndHedgingTests
         await using var slow = await FaultyUpstream.StartAsync("slow", UpstreamFault.Slow);
         await using var gateway = await TestGateway.StartAsync($$"""
             resilience:
-              p: { timeout: 700ms, perTryTimeout: 300ms, retries: { attempts: 5, on: [timeout], backoff: { base: 1ms } } }
+              p: { timeout: 1s, perTryTimeout: 400ms, retries: { attempts: 5, on: [timeout], backoff: { base: 1ms } } }
             routes:
               - { id: all, match: { path: "/{**rest}" }, cluster: pool, resilience: p }
             clusters:
@@ -77,7 +77,7 @@ public sealed class TimeoutAndHedgingTests
         await using var fast = await FaultyUpstream.StartAsync("fast");
         await using var gateway = await TestGateway.StartAsync($$"""
             resilience:
-              hedged: { hedging: { delay: 100ms } }
+              hedged: { hedging: { delay: 500ms } }
             routes:
               - { id: all, match: { path: "/{**rest}" }, cluster: pool, resilience: hedged }
             clusters:
