@@ -58,6 +58,9 @@ public sealed record RoutePolicy(string RouteId, IReadOnlyList<HeaderRegex> Head
 
     /// <summary>The route's injected faults, when it has faults.</summary>
     public Compilation.FaultPolicy? Faults { get; init; }
+
+    /// <summary>The route's timeouts, retries and hedging; null when it has none.</summary>
+    public Compilation.ResiliencePolicy? Resilience { get; init; }
 }
 
 public sealed record HeaderRegex(string Name, Regex Regex);
@@ -69,6 +72,9 @@ public sealed record ClusterPolicy(string ClusterId, TimeSpan ConnectTimeout, X5
 
     /// <summary>Outlier-detection settings; null when the cluster has no outlierDetection.</summary>
     public Compilation.OutlierDetectionPolicy? OutlierDetection { get; init; }
+
+    /// <summary>How many retries may be in flight to the cluster.</summary>
+    public Compilation.RetryBudgetPolicy RetryBudget { get; init; } = Compilation.RetryBudgetPolicy.Default;
 }
 
 public sealed record ListenerPolicy(string Name, ListenAddress Address, HttpProtocols Protocols, X509Certificate2? Certificate, long? MaxRequestHeadersSize, long? MaxRequestBodySize, long? MaxConcurrentConnections)

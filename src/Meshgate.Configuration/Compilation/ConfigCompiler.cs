@@ -39,10 +39,13 @@ public static class ConfigCompiler
         var authenticationProviders = AuthenticationCompiler.CompileProviders(definition, context);
         var routePolicies = new Dictionary<string, RoutePolicy>(StringComparer.OrdinalIgnoreCase);
         var corsPolicies = CorsPolicyCompiler.CompileAll(definition.Cors);
+        var resiliencePolicies = ResiliencePolicyCompiler.CompileAll(definition.Resilience);
         var routes = new List<RouteConfig>();
         foreach (var route in definition.Routes)
         {
-            routes.Add(CompileRoute(route, version));
+            var resilience = ResiliencePolicyCompiler.ForRoute(route, resiliencePolicies);
+            // The whole-request deadline is the framework's: YARP puts it on the endpoint for ASP.NET Core's request timeouts.
+            routes.Add(CompileRoute(route, version) with { Timeout = resilience?.Timeout });
             routePolicies[route.Id!] = new RoutePolicy(
                 route.Id!,
                 (route.Match!.Headers ?? []).Where(h => h.Regex is not null)
@@ -55,8 +58,13 @@ public static class ConfigCompiler
                 Split = TrafficPolicyCompiler.CompileSplit(route),
                 Mirror = TrafficPolicyCompiler.CompileMirror(route),
                 Faults = TrafficPolicyCompiler.CompileFaults(route),
+                Resilience = resilience,
             };
         }
+
+        // Hedging is a handler on the cluster's HTTP client: the key makes YARP rebuild the client when it comes or goes.
+        var hedged = definition.Routes.Where(r => routePolicies[r.Id!].Resilience?.Hedging is not null).Select(r => r.Cluster!).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        clusters = clusters.Select(c => hedged.Contains(c.ClusterId) ? c with { Metadata = new Dictionary<string, string>(c.Metadata!) { [MetadataKeys.Hedged] = "true" } } : c).ToList();
 
         if (context.Errors.Count > 0) return (null, context.Errors);
         var snapshot = new ConfigSnapshot
@@ -326,6 +334,7 @@ public static class ConfigCompiler
         {
             CircuitBreaker = ClusterResilienceCompiler.CompileCircuitBreaker(cluster.CircuitBreaker),
             OutlierDetection = ClusterResilienceCompiler.CompileOutlierDetection(cluster.OutlierDetection),
+            RetryBudget = new RetryBudgetPolicy(cluster.RetryBudget.Percent, cluster.RetryBudget.MinConcurrent),
         });
     }
 }

@@ -26,6 +26,9 @@ public static class MetadataKeys
 
     /// <summary>Route: the config version, so every applied change makes YARP rebuild the route's endpoint.</summary>
     public const string RouteFingerprint = "meshgate.route.fingerprint";
+
+    /// <summary>Cluster: present ("true") when a route with hedging targets it; its HTTP client then gets the hedging handler.</summary>
+    public const string Hedged = "meshgate.hedged";
 }
 
 /// <summary>Names under which our policies register with YARP.</summary>

@@ -54,6 +54,9 @@ public sealed record ClusterDefinition
 
     [Description("Outlier detection (passive health): eject endpoints after consecutive 5xx or gateway errors, or a success rate far below the cluster's.")]
     public OutlierDetectionDefinition? OutlierDetection { get; init; }
+
+    [Description("Limit on retries in flight to this cluster (from routes with a resilience policy). Default: 20 percent of active requests, at least 3.")]
+    public RetryBudgetDefinition RetryBudget { get; init; } = new();
 }
 
 [ScalarShorthand(nameof(Url))]

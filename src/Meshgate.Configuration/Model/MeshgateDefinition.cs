@@ -36,6 +36,9 @@ public sealed record MeshgateDefinition
     [Description("Named CORS policies that routes refer to with cors: <name>. The name disable is reserved.")]
     public Dictionary<string, CorsPolicyDefinition> Cors { get; init; } = new(StringComparer.OrdinalIgnoreCase);
 
+    [Description("Named resilience policies (timeouts, retries, hedging) that routes refer to with resilience: <name>. A policy named default applies to routes that name none; disable is reserved.")]
+    public Dictionary<string, ResiliencePolicyDefinition> Resilience { get; init; } = new(StringComparer.OrdinalIgnoreCase);
+
     [Description("The access log: one JSON line per request, to stdout or a file. Absent: off.")]
     public AccessLogDefinition? AccessLog { get; init; }
 }

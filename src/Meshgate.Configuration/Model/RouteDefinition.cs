@@ -47,6 +47,9 @@ public sealed record RouteDefinition
 
     [Description("Name of a CORS policy (top-level cors) for this route; preflights are answered by the gateway. disable or absent: no CORS handling.")]
     public string? Cors { get; init; }
+
+    [Description("Name of a resilience policy (top-level resilience): timeouts, retries, hedging. Absent: the policy named default, if there is one. disable: none.")]
+    public string? Resilience { get; init; }
 }
 
 public sealed record RouteMatchDefinition

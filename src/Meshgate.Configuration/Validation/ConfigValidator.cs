@@ -35,6 +35,7 @@ public static class ConfigValidator
         CorsValidator.Validate(definition.Cors, definition.Routes, context);
         TrafficValidator.Validate(definition.Routes, definition.Clusters, context);
         AccessLogValidator.Validate(definition.AccessLog, context);
+        ResilienceValidator.Validate(definition, context);
 
         if (definition.Shutdown.DrainTimeout < TimeSpan.Zero)
         {

@@ -57,7 +57,7 @@ internal sealed partial class GatewayErrorsMiddleware(RequestDelegate next, ILog
     {
         var (status, title, detail, code) = error switch
         {
-            ForwarderError.RequestTimedOut => (StatusCodes.Status504GatewayTimeout, "Upstream timed out", "The upstream did not answer within the cluster's request timeout.", "upstream-timeout"),
+            ForwarderError.RequestTimedOut => (StatusCodes.Status504GatewayTimeout, "Upstream timed out", "The upstream did not answer in time (the route's timeout or per-try timeout, or the cluster's request timeout).", "upstream-timeout"),
             ForwarderError.NoAvailableDestinations => (StatusCodes.Status503ServiceUnavailable, "No healthy upstream", "Every endpoint of the cluster is unhealthy or has weight 0.", "no-healthy-upstream"),
             ForwarderError.RequestBodyClient or ForwarderError.RequestCanceled when context.Response.StatusCode == StatusCodes.Status413PayloadTooLarge
                 => (StatusCodes.Status413PayloadTooLarge, "Request body too large", "The request body is larger than the listener's maxRequestBodySize.", "body-too-large"),

@@ -44,6 +44,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddMeshgateAccessLog();
         services.AddMeshgateFaultInjection();
         services.AddMeshgateMirroring();
+        Resilience.ResilienceServiceCollectionExtensions.AddMeshgateResilience(services);
         return services;
     }
 }

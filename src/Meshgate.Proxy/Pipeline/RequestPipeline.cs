@@ -74,6 +74,9 @@ public static class RequestPipeline
         // 6. Authorization: the route's rules (edge security).
         app.UseMiddleware<Authorization.AuthorizationMiddleware>();
 
+        // 8. Request timeout: the route's deadline (resilience timeout) covers every attempt and retry wait.
+        app.UseRequestTimeouts();
+
         // 10. Fault injection: the route's injected delays and aborts; outside retries, so an abort is not retried.
         app.UseMiddleware<FaultInjection.FaultInjectionMiddleware>();
 
@@ -83,6 +86,8 @@ public static class RequestPipeline
         {
             proxy.UseMiddleware<TrafficSplit.TrafficSplitMiddleware>();
             proxy.UseMiddleware<Mirroring.MirrorMiddleware>();
+            // Retries wrap what follows, so each attempt balances, counts and fails over like a first one.
+            proxy.UseMiddleware<Resilience.ResilienceMiddleware>();
             // Circuit breaking: the cluster's maxConcurrentRequests, per attempt (fail fast, no queue).
             proxy.UseConcurrentRequestsLimit();
             proxy.UseSessionAffinity();
@@ -97,6 +102,7 @@ public static class RequestPipeline
         {
             var policy = snapshots.Current.RoutePolicies.GetValueOrDefault(route.RouteId);
             Cors.CorsEndpoints.Apply(endpoint, route, policy);
+            Resilience.ResilienceServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services);
             if (policy is null) return;
             if (policy.HeaderRegexes.Count > 0) endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
             if (policy.Authorization is { } authorization) endpoint.WithMetadata(authorization);

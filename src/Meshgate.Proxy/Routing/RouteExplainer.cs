@@ -107,7 +107,7 @@ public sealed class RouteExplainer(RouteExplainer.PipelineEntry entry, SnapshotA
             policies["faults"] = string.Join(", ", parts) + (faults.Header is { } header ? $" of requests with header {header}" : " of requests");
         }
         if (cluster?.Model.Config.HealthCheck?.Active is { Enabled: true } active) policies["activeHealthCheck"] = $"GET {active.Path} every {active.Interval}";
-        if (cluster?.Model.Config.HealthCheck?.Passive is { Enabled: true } passive) policies["passiveHealth"] = $"eject for {passive.ReactivationPeriod}";
+        if (cluster?.Model.Config.HealthCheck?.Passive is { Enabled: true } passive) policies["outlierDetection"] = "on";
 
         var endpoints = cluster?.Destinations.Values.Select(DescribeDestination).ToList();
         var available = cluster?.DestinationsState.AvailableDestinations.Count ?? 0;

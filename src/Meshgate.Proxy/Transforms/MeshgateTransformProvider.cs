@@ -21,5 +21,6 @@ internal sealed class MeshgateTransformProvider(SnapshotAccessor snapshots) : IT
         {
             context.RequestTransforms.Add(new ReplacePrefixTransform(replace.From!, replace.To!));
         }
+        Resilience.ResilienceServiceCollectionExtensions.ApplyTransforms(context, policy);
     }
 }

@@ -10,8 +10,11 @@ namespace Meshgate.Proxy.Upstream;
 /// Applies the cluster settings YARP's HttpClientConfig has no key for: connect timeout, a private
 /// CA bundle and a client certificate. YARP calls this when a cluster's client settings change.
 /// </summary>
-internal sealed class UpstreamHttpClientFactory(SnapshotAccessor snapshots) : ForwarderHttpClientFactory
+internal sealed class UpstreamHttpClientFactory(SnapshotAccessor snapshots, TimeProvider time) : ForwarderHttpClientFactory
 {
+    protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>
+        context.NewMetadata?.ContainsKey(Configuration.Compilation.MetadataKeys.Hedged) == true ? new Resilience.Hedging.HedgingHandler(handler, time) : handler;
+
     protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
     {
         base.ConfigureHandler(context, handler);

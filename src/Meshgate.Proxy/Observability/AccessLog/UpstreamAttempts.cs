@@ -9,7 +9,7 @@ namespace Meshgate.Proxy.Observability.AccessLog;
 /// recorded with its time on the request's <see cref="RequestRecord"/>. Only when a record is present
 /// (the access log is on); otherwise the request passes with no async frame.
 /// </summary>
-/// <remarks>The one place that counts attempts until the resilience step (retries, hedging) records its own.</remarks>
+/// <remarks>The one place that counts attempts that pass through YARP's pipeline: retries re-enter it, so each is counted here. Only hedges, which run below the forwarder, are counted by the hedging handler.</remarks>
 internal static class UpstreamAttempts
 {
     public static Task RecordAsync(HttpContext context, RequestDelegate next)

@@ -1,0 +1,80 @@
+using Meshgate.Configuration.Compilation;
+using Meshgate.Proxy.Pipeline;
+using Meshgate.Proxy.Resilience.Retries;
+using Meshgate.Proxy.Resilience.Timeouts;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Model;
+
+namespace Meshgate.Proxy.Resilience;
+
+/// <summary>
+/// The retry step of YARP's proxy pipeline, before session affinity, load balancing and passive health,
+/// so that every attempt is a full YARP attempt that may pick another endpoint. It also makes expired
+/// deadlines (the route's timeout, the per-try timeout) 504s. A route without a resilience policy
+/// passes straight through: one metadata lookup, no allocation, no async frame.
+/// </summary>
+internal sealed partial class ResilienceMiddleware(RequestDelegate next, RetryBudgets budgets, SnapshotAccessor snapshots, ILogger<ResilienceMiddleware> logger)
+{
+    private static readonly HashSet<string> IdempotentMethods = new(StringComparer.OrdinalIgnoreCase)
+    {
+        HttpMethods.Get, HttpMethods.Head, HttpMethods.Options, HttpMethods.Put, HttpMethods.Delete, HttpMethods.Trace,
+    };
+
+    public Task InvokeAsync(HttpContext context)
+    {
+        var route = context.GetEndpoint()?.Metadata.GetMetadata<RouteResilience>();
+        return route is null ? next(context) : InvokeWithPolicyAsync(context, route);
+    }
+
+    private async Task InvokeWithPolicyAsync(HttpContext context, RouteResilience route)
+    {
+        var policy = route.Policy;
+        if (policy.Retry is null && policy.PerTryTimeout is null)
+        {
+            await next(context);
+            if (UpstreamTimeout.RequestDeadlineExpired(context)) UpstreamTimeout.Report(context);
+            return;
+        }
+
+        var clusterId = context.GetReverseProxyFeature().Cluster.Config.ClusterId;
+        var budget = route.Retries is null ? null : budgets.For(clusterId);
+        var budgetPolicy = snapshots.Current.ClusterPolicies.GetValueOrDefault(clusterId)?.RetryBudget ?? RetryBudgetPolicy.Default;
+        var attempt = new RetryAttempt(context, next, policy, budget, budgetPolicy);
+        context.Features.Set(attempt);
+        budget?.RequestStarted();
+        try
+        {
+            attempt.Replayable = route.Retries is not null
+                && (policy.Retry!.NonIdempotent || IdempotentMethods.Contains(context.Request.Method))
+                && await RequestBodyReplay.PrepareAsync(context, policy.Retry.MaxBufferedBody);
+
+            if (attempt.Replayable)
+            {
+                await route.Retries!.ExecuteAsync(static (state, _) => state.RunAsync(), attempt, context.RequestAborted);
+            }
+            else
+            {
+                await attempt.RunAsync();
+            }
+            if (attempt.Number > 1) LogAttempts(logger, context.Request.Method, context.Request.Path.Value, clusterId, attempt.Number, context.Response.StatusCode);
+            if (attempt.BudgetRefused) LogBudgetRefused(logger, clusterId, budget!.RetriesInFlight, budget.ActiveRequests);
+            if (UpstreamTimeout.RequestDeadlineExpired(context)) UpstreamTimeout.Report(context);
+        }
+        catch (OperationCanceledException) when (UpstreamTimeout.RequestDeadlineExpired(context))
+        {
+            // The deadline expired during a backoff wait.
+            UpstreamTimeout.Report(context);
+        }
+        finally
+        {
+            budget?.RequestEnded();
+        }
+    }
+
+    [LoggerMessage(EventId = Common.EventIds.Resilience + 1, Level = LogLevel.Debug, Message = "{Method} {Path} to cluster {ClusterId} took {Attempts} attempts; answered {Status}")]
+    private static partial void LogAttempts(ILogger logger, string method, string? path, string clusterId, int attempts, int status);
+
+    [LoggerMessage(EventId = Common.EventIds.Resilience + 2, Level = LogLevel.Debug, Message = "Retry budget of cluster {ClusterId} exhausted ({Retries} retries in flight, {Active} active requests); the failure is returned")]
+    private static partial void LogBudgetRefused(ILogger logger, string clusterId, int retries, int active);
+}

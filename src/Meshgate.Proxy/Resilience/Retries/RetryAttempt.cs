@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using System.Net.Http;
+using Meshgate.Configuration.Compilation;
+using Meshgate.Proxy.Pipeline;
+using Meshgate.Proxy.Resilience.Timeouts;
+using Microsoft.AspNetCore.Http;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Model;
+
+namespace Meshgate.Proxy.Resilience.Retries;
+
+/// <summary>What an attempt says about the next one.</summary>
+internal enum AttemptVerdict
+{
+    Done,
+    Retry,
+}
+
+/// <summary>
+/// One request's attempts at the upstream: each is a full run of the rest of YARP's pipeline (load
+/// balancing, passive health, forwarder). Also a request feature, so the response transform can ask
+/// whether an answer's status will be retried before its body reaches the client.
+/// </summary>
+internal sealed class RetryAttempt(HttpContext context, RequestDelegate next, ResiliencePolicy policy, RetryBudgets.ClusterBudget? budget, RetryBudgetPolicy budgetPolicy)
+{
+    private readonly CancellationToken _clientAborted = context.RequestAborted;
+    private CancellationTokenSource? _perTry;
+    private List<DestinationState>? _tried;
+    private bool _retryReserved;
+
+    /// <summary>Attempts made so far.</summary>
+    public int Number { get; private set; }
+
+    /// <summary>The body is held for replay (or there is none) and the method may be retried.</summary>
+    public bool Replayable { get; set; }
+
+    /// <summary>Set when the budget refused a retry, for the log.</summary>
+    public bool BudgetRefused { get; private set; }
+
+    private bool MoreAttemptsAllowed => Replayable && policy.Retry is { } retry && Number < retry.Attempts;
+
+    public async ValueTask<AttemptVerdict> RunAsync()
+    {
+        _retryReserved = false;
+        Number++;
+        var isRetry = Number > 1 && budget is not null;
+        if (Number > 1) PrepareRetry();
+        if (isRetry) budget!.RetryStarted();
+
+        if (policy.PerTryTimeout is { } perTry)
+        {
+            _perTry = CancellationTokenSource.CreateLinkedTokenSource(_clientAborted);
+            _perTry.CancelAfter(perTry);
+            context.RequestAborted = _perTry.Token;
+        }
+        bool timedOut;
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            if (isRetry) budget!.RetryEnded();
+            timedOut = _perTry is { IsCancellationRequested: true } && !_clientAborted.IsCancellationRequested;
+            if (_perTry is not null)
+            {
+                context.RequestAborted = _clientAborted;
+                _perTry.Dispose();
+                _perTry = null;
+            }
+        }
+
+        var verdict = Classify(timedOut);
+        if (verdict == AttemptVerdict.Retry)
+        {
+            if (context.GetReverseProxyFeature().ProxiedDestination is { } destination) (_tried ??= []).Add(destination);
+        }
+        else if (timedOut && !context.Response.HasStarted)
+        {
+            UpstreamTimeout.Report(context);
+        }
+        return verdict;
+    }
+
+    /// <summary>Called by the response transform when response headers arrive, before any body is copied.</summary>
+    /// <returns>Whether this answer will be retried, so its body must not reach the client.</returns>
+    public bool OnResponseHeaders(int status)
+    {
+        // The per-try timeout covers the wait for response headers; the body streams under the cluster's activity timeout.
+        _perTry?.CancelAfter(Timeout.InfiniteTimeSpan);
+        return MoreAttemptsAllowed && policy.Retry!.RetriesStatus(status) && TryReserveRetry();
+    }
+
+    private AttemptVerdict Classify(bool timedOut)
+    {
+        if (context.Response.HasStarted) return AttemptVerdict.Done;
+        if (context.Features.Get<IForwarderErrorFeature>() is not { } error)
+        {
+            // A retryable status: the response transform already decided (and checked the budget).
+            return _retryReserved ? AttemptVerdict.Retry : AttemptVerdict.Done;
+        }
+        if (!MoreAttemptsAllowed || _clientAborted.IsCancellationRequested) return AttemptVerdict.Done;
+        var cause = error.Error switch
+        {
+            ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled when timedOut => RetryOn.Timeout,
+            ForwarderError.RequestTimedOut => RetryOn.Timeout,
+            ForwarderError.Request or ForwarderError.RequestCreation when IsConnectFailure(error.Exception) => RetryOn.ConnectFailure,
+            ForwarderError.Request or ForwarderError.ResponseHeaders or ForwarderError.ResponseBodyDestination or ForwarderError.RequestBodyDestination => RetryOn.Reset,
+            _ => RetryOn.None,
+        };
+        if (cause == RetryOn.None || (policy.Retry!.On & cause) == 0) return AttemptVerdict.Done;
+        return TryReserveRetry() ? AttemptVerdict.Retry : AttemptVerdict.Done;
+    }
+
+    private bool TryReserveRetry()
+    {
+        if (budget is not null && !budget.AllowsRetry(budgetPolicy))
+        {
+            BudgetRefused = true;
+            return false;
+        }
+        _retryReserved = true;
+        return true;
+    }
+
+    private static bool IsConnectFailure(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError }) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Forgets the failed attempt's response and steers the load balancer away from endpoints already tried.</summary>
+    private void PrepareRetry()
+    {
+        context.Response.Clear();
+        context.Features.Set<IForwarderErrorFeature>(null);
+        RequestBodyReplay.Rewind(context);
+        var feature = context.GetReverseProxyFeature();
+        // The cluster's current list: an endpoint that passive health just ejected is already gone from it.
+        var available = context.GetRouteModel().Cluster?.DestinationsState.AvailableDestinations ?? feature.AllDestinations;
+        if (_tried is { Count: > 0 })
+        {
+            var untried = available.Where(d => !_tried.Contains(d)).ToList();
+            feature.AvailableDestinations = untried.Count > 0 ? untried : available;
+        }
+        else
+        {
+            feature.AvailableDestinations = available;
+        }
+    }
+}
