@@ -63,7 +63,8 @@ public sealed class ResilienceMiddlewareTests
         context.Features.Set<IReverseProxyFeature>(feature);
 
         var picked = new List<string>();
-        var middleware = new ResilienceMiddleware(ctx =>
+        // The forwarder's stand-in sits behind the attempt-counting step, as in the real proxy pipeline.
+        RequestDelegate forwarder = ctx =>
         {
             var proxy = ctx.GetReverseProxyFeature();
             proxy.ProxiedDestination = proxy.AvailableDestinations[0];
@@ -74,7 +75,9 @@ public sealed class ResilienceMiddlewareTests
                 ctx.Response.StatusCode = StatusCodes.Status502BadGateway;
             }
             return Task.CompletedTask;
-        }, new RetryBudgets(), new SnapshotAccessor(snapshot), NullLogger<ResilienceMiddleware>.Instance);
+        };
+        var middleware = new ResilienceMiddleware(ctx => Meshgate.Proxy.Observability.AccessLog.UpstreamAttempts.RecordAsync(ctx, forwarder),
+            new RetryBudgets(), new SnapshotAccessor(snapshot), NullLogger<ResilienceMiddleware>.Instance);
 
         await middleware.InvokeAsync(context);
 
