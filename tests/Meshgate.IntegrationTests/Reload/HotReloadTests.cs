@@ -37,45 +37,22 @@ public sealed class HotReloadTests : IAsyncLifetime
     public async Task FileRewrite_UnderLoad_ValidAppliesInvalidRejectedNoRequestFails()
     {
         await using var gateway = await TestGateway.StartAsync(Config(_v1.Endpoint));
-        var failures = 0;
-        var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
-        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20)); // bound, whatever happens
-        var load = Enumerable.Range(0, 8).Select(async _ =>
-        {
-            for (var i = 0; i < 2000 && !stop.IsCancellationRequested; i++)
-            {
-                try
-                {
-                    using var response = await gateway.Client.GetAsync("/work", stop.Token);
-                    if (response.StatusCode != HttpStatusCode.OK) Interlocked.Increment(ref failures);
-                    else seen.AddOrUpdate(response.Headers.GetValues("x-upstream").Single(), 1, (_, n) => n + 1);
-                }
-                catch (OperationCanceledException) when (stop.IsCancellationRequested)
-                {
-                    return;
-                }
-                catch (HttpRequestException)
-                {
-                    Interlocked.Increment(ref failures);
-                }
-            }
-        }).ToList();
+        await using var load = UpstreamLoad.Start(gateway.Client, "/work");
 
         await Task.Delay(300);
         await gateway.RewriteConfigAsync(Config(_v2.Endpoint));
         await Eventually.HoldsAsync(async () => (await StatusAsync(gateway)).GetProperty("generation").GetInt32() == 2, TimeSpan.FromSeconds(10), "the valid rewrite is applied");
-        await Eventually.HoldsAsync(() => Task.FromResult(seen.ContainsKey("v2")), TimeSpan.FromSeconds(5), "traffic reaches the new upstream");
+        await Eventually.HoldsAsync(() => Task.FromResult(load.SeenFrom("v2") > 0), TimeSpan.FromSeconds(5), "traffic reaches the new upstream");
 
         await gateway.RewriteConfigAsync(Config(_v1.Endpoint).Replace("cluster: backend", "cluster: backnd", StringComparison.Ordinal));
         await Eventually.HoldsAsync(async () => (await StatusAsync(gateway)).GetProperty("lastAttemptSucceeded").GetBoolean() == false, TimeSpan.FromSeconds(10), "the invalid rewrite is reported");
-        var countBefore = seen.GetValueOrDefault("v1");
+        var countBefore = load.SeenFrom("v1");
         await Task.Delay(300);
-        stop.Cancel();
-        await Task.WhenAll(load);
+        await load.StopAsync();
 
-        Assert.Equal(0, failures);
-        Assert.True(seen.GetValueOrDefault("v2") > 0);
-        Assert.Equal(countBefore, seen.GetValueOrDefault("v1")); // the invalid config (pointing back at v1) was not applied
+        Assert.Equal(0, load.Failures);
+        Assert.True(load.SeenFrom("v2") > 0);
+        Assert.Equal(countBefore, load.SeenFrom("v1")); // the invalid config (pointing back at v1) was not applied
         var status = await StatusAsync(gateway);
         Assert.Equal(2, status.GetProperty("generation").GetInt32());
         var error = status.GetProperty("lastErrors")[0].GetString()!;

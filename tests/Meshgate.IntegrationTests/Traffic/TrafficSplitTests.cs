@@ -100,41 +100,18 @@ public sealed class TrafficSplitTests : IAsyncLifetime
     public async Task Reload_WeightsChangeUnderLoad_NoRequestFails()
     {
         await using var gateway = await TestGateway.StartAsync(Config(100, 0));
-        var failures = 0;
-        var seen = new ConcurrentDictionary<string, int>();
-        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30)); // bound, whatever happens
-        var load = Enumerable.Range(0, 8).Select(async _ =>
-        {
-            for (var i = 0; i < 5000 && !stop.IsCancellationRequested; i++)
-            {
-                try
-                {
-                    using var response = await gateway.Client.GetAsync("/orders", stop.Token);
-                    if (response.StatusCode != HttpStatusCode.OK) Interlocked.Increment(ref failures);
-                    else seen.AddOrUpdate(response.Headers.GetValues("x-upstream").Single(), 1, (_, n) => n + 1);
-                }
-                catch (OperationCanceledException) when (stop.IsCancellationRequested)
-                {
-                    return;
-                }
-                catch (HttpRequestException)
-                {
-                    Interlocked.Increment(ref failures);
-                }
-            }
-        }).ToList();
+        await using var load = UpstreamLoad.Start(gateway.Client, "/orders", requestsPerLoop: 5000, bound: TimeSpan.FromSeconds(30));
 
         await Task.Delay(300);
-        Assert.False(seen.ContainsKey("canary"));
+        Assert.Equal(0, load.SeenFrom("canary"));
         await gateway.RewriteConfigAsync(Config(0, 100));
         await Eventually.HoldsAsync(async () => await gateway.GenerationAsync() == 2, TimeSpan.FromSeconds(10), "the new weights are applied");
-        var stableAfterReload = seen.GetValueOrDefault("stable");
-        await Eventually.HoldsAsync(() => Task.FromResult(seen.GetValueOrDefault("canary") > 200), TimeSpan.FromSeconds(10), "traffic moves to the canary");
-        var stableLater = seen.GetValueOrDefault("stable");
-        stop.Cancel();
-        await Task.WhenAll(load);
+        var stableAfterReload = load.SeenFrom("stable");
+        await Eventually.HoldsAsync(() => Task.FromResult(load.SeenFrom("canary") > 200), TimeSpan.FromSeconds(10), "traffic moves to the canary");
+        var stableLater = load.SeenFrom("stable");
+        await load.StopAsync();
 
-        Assert.Equal(0, failures);
+        Assert.Equal(0, load.Failures);
         Assert.InRange(stableLater - stableAfterReload, 0, 8); // at most the requests in flight at the swap
     }
 }
