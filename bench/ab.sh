@@ -107,6 +107,9 @@ cpu_ticks() {  # utime+stime of the gateway, in clock ticks
     read -ra f <<<"$stat"
     echo $(( f[11] + f[12] ))
 }
+ctx_switches() {  # context switches of all the gateway's threads (a thread hop or timer wake-up per request shows here)
+    cat /proc/"$GATEWAY_PID"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
+}
 url() { echo "http://127.0.0.1:$GATEWAY_PORT/$1/"; }
 load() {  # load ROUTE SECONDS: wrk output on stdout
     taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$2s" -H "Authorization: Bearer $JWT_TOKEN" "$(url "$1")"
@@ -125,15 +128,16 @@ for (( r = 1; r <= ROUNDS; r++ )); do
     n=${#ROUTES[@]}
     for (( i = 0; i < n; i++ )); do
         route=${ROUTES[$(( (i + r - 1) % n ))]}   # the order rotates from round to round
-        before=$(cpu_ticks)
+        before=$(cpu_ticks); switches_before=$(ctx_switches)
         out=$(load "$route" "$DURATION")
-        after=$(cpu_ticks)
+        after=$(cpu_ticks); switches_after=$(ctx_switches)
         requests=$(awk '/requests in/ { print $1 }' <<<"$out")
         rps=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
         if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then grep -E 'Non-2xx|Socket errors' <<<"$out" >&2; die "/$route had errors"; fi
         cpu=$(awk -v d=$(( after - before )) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }')
-        printf '%s\t%s\t%s\t%s\n' "$route" "$r" "$rps" "$cpu" >>"$RAW"
-        printf '  round %d  %-8s %9.0f req/s  %6s us/req CPU\n' "$r" "$route" "$rps" "$cpu" >&2
+        switches=$(awk -v d=$(( switches_after - switches_before )) -v n="$requests" 'BEGIN { printf "%.2f", d / n }')
+        printf '%s\t%s\t%s\t%s\t%s\n' "$route" "$r" "$rps" "$cpu" "$switches" >>"$RAW"
+        printf '  round %d  %-8s %9.0f req/s  %6s us/req CPU  %5s context switches/req\n' "$r" "$route" "$rps" "$cpu" "$switches" >&2
     done
 done
 
