@@ -16,8 +16,11 @@ internal sealed class AuthenticationProviders(TimeProvider time, ILoggerFactory 
     private readonly HttpClient _http = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }) { Timeout = TimeSpan.FromSeconds(10) };
     private readonly ILogger _logger = loggers.CreateLogger("Meshgate.Proxy.Authentication");
 
+    // Called for every request on an authenticated route: the factory takes its state as an argument, so a
+    // lookup that finds the provider allocates nothing (a capturing lambda would allocate on every call).
     public AuthenticationProvider Get(AuthenticationProviderPolicy policy) =>
-        _providers.GetOrAdd((policy.Name, policy.Fingerprint), _ => new Lazy<AuthenticationProvider>(() => Create(policy))).Value;
+        _providers.GetOrAdd((policy.Name, policy.Fingerprint),
+            static (_, state) => new Lazy<AuthenticationProvider>(() => state.Providers.Create(state.Policy)), (Providers: this, Policy: policy)).Value;
 
     private AuthenticationProvider Create(AuthenticationProviderPolicy policy)
     {

@@ -51,7 +51,14 @@ internal sealed partial class ResilienceMiddleware(RequestDelegate next, RetryBu
 
             if (attempt.Replayable)
             {
-                await route.Retries!.ExecuteAsync(static (state, _) => state.RunAsync(), attempt, context.RequestAborted);
+                // The first attempt runs outside Polly: a request answered at once (nearly every request) pays
+                // for no pipeline context and none of its async frames. Only a failure enters the retry loop,
+                // which starts from that outcome, so its delays, attempt numbers and cancellation are unchanged
+                // (a request already cancelled goes straight to Polly, which refuses to start, as before).
+                if (context.RequestAborted.IsCancellationRequested || await attempt.RunAsync() == AttemptVerdict.Retry)
+                {
+                    await route.Retries!.ExecuteAsync(static (state, _) => state.ContinueAsync(), attempt, context.RequestAborted);
+                }
             }
             else
             {

@@ -27,6 +27,7 @@ internal sealed class RetryAttempt(HttpContext context, RequestDelegate next, Re
     private CancellationTokenSource? _perTry;
     private List<DestinationState>? _tried;
     private bool _retryReserved;
+    private bool _firstVerdictTaken;
 
     /// <summary>Attempts made so far.</summary>
     public int Number { get; private set; }
@@ -38,6 +39,21 @@ internal sealed class RetryAttempt(HttpContext context, RequestDelegate next, Re
     public bool BudgetRefused { get; private set; }
 
     private bool MoreAttemptsAllowed => Replayable && policy.Retry is { } retry && Number < retry.Attempts;
+
+    /// <summary>
+    /// The retry loop's callback. The first attempt has already run outside the loop when the loop starts
+    /// (see <see cref="ResilienceMiddleware"/>): its verdict is handed to the loop instead of running it again.
+    /// </summary>
+    public ValueTask<AttemptVerdict> ContinueAsync()
+    {
+        if (!_firstVerdictTaken && Number > 0)
+        {
+            _firstVerdictTaken = true;
+            return ValueTask.FromResult(AttemptVerdict.Retry);
+        }
+        _firstVerdictTaken = true;
+        return RunAsync();
+    }
 
     public async ValueTask<AttemptVerdict> RunAsync()
     {
