@@ -8,7 +8,7 @@ namespace Meshgate.Proxy.Caching;
 /// The stores by policy name. They outlive config reloads, so a reload keeps what is cached; a changed
 /// maxBytes applies to the existing store at its next use.
 /// </summary>
-public sealed class CacheStores
+public sealed class CacheStores : ICachePurge
 {
     private readonly ConcurrentDictionary<string, MemoryCacheStore> _stores = new(StringComparer.OrdinalIgnoreCase);
 

@@ -360,3 +360,56 @@ public sealed class ResponseCacheTests : IAsyncLifetime
         Assert.Equal(1, _upstream.Requests);
     }
 }
+
+public sealed class CachePurgeTests : IAsyncLifetime
+{
+    private CacheUpstream _upstream = null!;
+
+    public async Task InitializeAsync() => _upstream = await CacheUpstream.StartAsync();
+
+    public async Task DisposeAsync() => await _upstream.DisposeAsync();
+
+    [Fact]
+    public async Task Purge_UrlPrefixAndSurrogateKey_NextRequestsGoUpstream()
+    {
+        _upstream.Respond = (context, n) =>
+        {
+            context.Response.Headers.CacheControl = "max-age=600";
+            context.Response.Headers["Surrogate-Key"] = context.Request.Path.StartsWithSegments("/c/products") ? "products all" : "all";
+            return context.Response.WriteAsync($"body {n}");
+        };
+        await using var gateway = await TestGateway.StartAsync($$"""
+            admin: { address: 127.0.0.1:0, token: a-long-admin-token-123 }
+            caches:
+              short: {}
+            routes:
+              - { id: cached, match: { pathPrefix: /c }, cluster: backend, cache: short }
+            clusters:
+              - id: backend
+                endpoints: ["{{_upstream.Endpoint}}"]
+            """);
+        async Task<string> Get(string path) => await gateway.Client.GetStringAsync(path);
+        async Task<(HttpStatusCode, string)> Purge(string json, string? token = "a-long-admin-token-123")
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/admin/cache/purge") { Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json") };
+            if (token is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            using var response = await gateway.Admin.SendAsync(request);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync());
+        }
+
+        foreach (var path in new[] { "/c/a", "/c/b/1", "/c/b/2", "/c/products/1", "/c/products/2" }) await Get(path);
+        Assert.Equal(5, _upstream.Requests);
+        var origin = gateway.Url.ToString().TrimEnd('/');
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Purge($$"""{"url":"{{origin}}/c/a"}""", token: null)).Item1);
+        Assert.Equal(HttpStatusCode.BadRequest, (await Purge("""{"url":"x","prefix":"y"}""")).Item1);
+        Assert.Equal((HttpStatusCode.OK, """{"purged":1}"""), await Purge($$"""{"url":"{{origin}}/c/a"}"""));
+        Assert.Equal((HttpStatusCode.OK, """{"purged":2}"""), await Purge($$"""{"prefix":"{{origin}}/c/b/"}"""));
+        Assert.Equal((HttpStatusCode.OK, """{"purged":2}"""), await Purge("""{"surrogateKey":"products"}"""));
+
+        Assert.Equal("body 6", await Get("/c/a"));
+        Assert.Equal("body 7", await Get("/c/b/1"));
+        Assert.Equal("body 8", await Get("/c/products/1"));
+        Assert.Equal(8, _upstream.Requests);
+    }
+}
