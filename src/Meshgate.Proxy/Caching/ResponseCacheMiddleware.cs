@@ -16,7 +16,7 @@ namespace Meshgate.Proxy.Caching;
 /// misses while they stream to the client, coalesces concurrent misses, and invalidates on unsafe methods.
 /// Routes without a cache policy get <c>next</c>'s own task: no allocation, no extra async frame.
 /// </summary>
-internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores stores, TimeProvider time)
+internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores stores, TimeProvider time, IServiceProvider services)
 {
     public const string CacheStatusHeader = "Cache-Status";
     private const string Cache = "Meshgate";
@@ -99,6 +99,14 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores 
                 await ServeAsync(context, entry, freshness == Freshness.Fresh ? $"{Cache}; hit" : $"{Cache}; hit; detail=max-stale");
                 return;
             }
+            if (freshness == Freshness.StaleWhileRevalidate)
+            {
+                // RFC 5861 section 3: the client gets the stale entry now; one background request refreshes it.
+                record?.CacheStatus = "stale";
+                RefreshInBackground(context, policy, store, key, entry);
+                await ServeAsync(context, entry, $"{Cache}; hit; detail=stale-while-revalidate");
+                return;
+            }
         }
         if (directives.OnlyIfCached)
         {
@@ -112,12 +120,72 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores 
     }
 
     private Freshness Judge(CachedResponse entry, CacheDirectives request) =>
-        HttpCacheRules.Evaluate(request, entry.Directives, entry.Lifetime, HttpCacheRules.CurrentAge(entry.InitialAge, entry.ResponseTime, time.GetUtcNow())) switch
+        HttpCacheRules.Evaluate(request, entry.Directives, entry.Lifetime, HttpCacheRules.CurrentAge(entry.InitialAge, entry.ResponseTime, time.GetUtcNow()));
+
+    /// <summary>
+    /// Sends a copy of the request (with the entry's validators) through the rest of the pipeline on its own,
+    /// after the client's answer, and stores what comes back: a 304 refreshes the entry, a storable answer replaces it.
+    /// </summary>
+    private void RefreshInBackground(HttpContext context, CachePolicy policy, ICacheStore store, string key, CachedResponse entry)
+    {
+        var refreshKey = "refresh " + key;
+        var done = new TaskCompletionSource();
+        if (_inFlight.TryAdd(refreshKey, done.Task) is false) return; // one refresh per key at a time
+        var request = context.Request;
+        var copy = new DefaultHttpContext { RequestServices = services };
+        copy.Request.Method = request.Method;
+        copy.Request.Scheme = request.Scheme;
+        copy.Request.Host = request.Host;
+        copy.Request.PathBase = request.PathBase;
+        copy.Request.Path = request.Path;
+        copy.Request.QueryString = request.QueryString;
+        foreach (var (name, value) in request.Headers)
         {
-            // Background refresh is not built yet: a stale-while-revalidate entry is revalidated in line.
-            Freshness.StaleWhileRevalidate => Freshness.MustRevalidate,
-            var other => other,
-        };
+            if (!string.Equals(name, HeaderNames.IfNoneMatch, StringComparison.OrdinalIgnoreCase) && !string.Equals(name, HeaderNames.IfModifiedSince, StringComparison.OrdinalIgnoreCase)) copy.Request.Headers[name] = value;
+        }
+        if (entry.ETag is { } etag) copy.Request.Headers.IfNoneMatch = etag;
+        if (entry.LastModified is { } lastModified) copy.Request.Headers.IfModifiedSince = lastModified;
+        copy.Connection.RemoteIpAddress = context.Connection.RemoteIpAddress;
+        copy.SetEndpoint(context.GetEndpoint());
+        var body = new MemoryStream();
+        copy.Features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(body));
+        var requestTime = time.GetUtcNow();
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await next(copy);
+                var response = copy.Response;
+                if (copy.Features.Get<IForwarderErrorFeature>() is not null) return;
+                if (response.StatusCode == StatusCodes.Status304NotModified)
+                {
+                    store.Set(key, Refresh(entry, response.Headers, requestTime, policy, copy.Request));
+                }
+                else if (body.Length <= policy.MaxEntryBytes && HttpCacheRules.WhyNotStorable(copy.Request.Method, default, response.StatusCode,
+                    CacheDirectives.Parse(response.Headers.CacheControl), response.Headers, copy.Request.Headers.ContainsKey(HeaderNames.Authorization), policy.StoreSetCookie) is null)
+                {
+                    store.Set(key, Build(response.StatusCode, response.Headers, requestTime, policy, copy.Request) with { Body = body.ToArray() });
+                }
+            }
+            catch (Exception)
+            {
+                // A failed refresh leaves the stale entry; the next request past its window revalidates in line.
+            }
+            finally
+            {
+                _inFlight.TryRemove(new KeyValuePair<string, Task>(refreshKey, done.Task));
+                done.SetResult();
+            }
+        });
+    }
+
+    /// <summary>RFC 9111 section 4.3.4: a 304's headers replace the stored ones, except those describing the stored body.</summary>
+    private CachedResponse Refresh(CachedResponse stale, IHeaderDictionary notModified, DateTimeOffset requestTime, CachePolicy policy, HttpRequest request)
+    {
+        var update = notModified.Where(h => !NotUpdatedBy304.Contains(h.Key)).ToDictionary(StringComparer.OrdinalIgnoreCase);
+        var merged = new HeaderDictionary(stale.Headers.Where(h => !update.ContainsKey(h.Key)).Concat(update).ToDictionary(StringComparer.OrdinalIgnoreCase));
+        return Build(stale.StatusCode, merged, requestTime, policy, request) with { Body = stale.Body };
+    }
 
     /// <summary>The stored variant this request selects (Vary and key headers), if any it may be given.</summary>
     private static CachedResponse? Select(IReadOnlyList<CachedResponse> variants, HttpRequest request, bool authorized)
@@ -200,10 +268,7 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores 
             context.Features.Set<IForwarderErrorFeature>(null);
             if (upstreamStatus == StatusCodes.Status304NotModified)
             {
-                // RFC 9111 section 4.3.4: the 304's headers replace the stored ones; the stored body stays.
-                var update = response.Headers.Where(h => !NotUpdatedBy304.Contains(h.Key)).ToDictionary(StringComparer.OrdinalIgnoreCase);
-                var merged = new HeaderDictionary(stale!.Headers.Where(h => !update.ContainsKey(h.Key)).Concat(update).ToDictionary(StringComparer.OrdinalIgnoreCase));
-                var refreshed = Build(stale.StatusCode, merged, requestTime, policy, request) with { Body = stale.Body };
+                var refreshed = Refresh(stale!, response.Headers, requestTime, policy, request);
                 store.Set(key, refreshed);
                 record?.CacheStatus = "revalidated";
                 ResetResponse(response);

@@ -413,3 +413,45 @@ public sealed class CachePurgeTests : IAsyncLifetime
         Assert.Equal(8, _upstream.Requests);
     }
 }
+
+public sealed class StaleWhileRevalidateTests : IAsyncLifetime
+{
+    private CacheUpstream _upstream = null!;
+
+    public async Task InitializeAsync() => _upstream = await CacheUpstream.StartAsync();
+
+    public async Task DisposeAsync() => await _upstream.DisposeAsync();
+
+    [Fact]
+    public async Task StaleWithinWindow_ServedAtOnceAndRefreshedInBackground()
+    {
+        // Stale on arrival (Age past max-age) but inside stale-while-revalidate.
+        _upstream.Answer(("Cache-Control", "max-age=10, stale-while-revalidate=600"), ("Age", "20"), ("ETag", "\"v1\""));
+        await using var gateway = await TestGateway.StartAsync($$"""
+            caches:
+              short: {}
+            routes:
+              - { id: cached, match: { pathPrefix: /c }, cluster: backend, cache: short }
+            clusters:
+              - id: backend
+                endpoints: ["{{_upstream.Endpoint}}"]
+            """);
+        await gateway.Client.GetStringAsync("/c/s");
+
+        var release = new TaskCompletionSource();
+        _upstream.Respond = async (context, n) =>
+        {
+            await release.Task; // the client's answer must not wait for this
+            context.Response.Headers.CacheControl = "max-age=600";
+            context.Response.Headers.ETag = "\"v2\"";
+            await context.Response.WriteAsync($"body {n} for {context.Request.Headers.IfNoneMatch}");
+        };
+        using var stale = await gateway.Client.GetAsync("/c/s").WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("body 1", await stale.Content.ReadAsStringAsync());
+        Assert.Equal("Meshgate; hit; detail=stale-while-revalidate", string.Join(", ", stale.Headers.GetValues("Cache-Status")));
+
+        release.SetResult();
+        await Eventually.HoldsAsync(async () => (await gateway.Client.GetStringAsync("/c/s")) == "body 2 for \"v1\"", TimeSpan.FromSeconds(10), "the background refresh stored the new answer");
+        Assert.Equal(2, _upstream.Requests);
+    }
+}

@@ -9,7 +9,7 @@ public sealed class ResponseCacheMiddlewareTests
     public void Invoke_RouteWithoutCache_ReturnsNextsTaskItself()
     {
         var next = new TaskCompletionSource().Task;
-        var middleware = new ResponseCacheMiddleware(_ => next, new CacheStores(), TimeProvider.System);
+        var middleware = new ResponseCacheMiddleware(_ => next, new CacheStores(), TimeProvider.System, new Microsoft.Extensions.DependencyInjection.ServiceCollection().BuildServiceProvider());
         var context = new DefaultHttpContext();
         context.SetEndpoint(new Endpoint(null, EndpointMetadataCollection.Empty, "test"));
 
