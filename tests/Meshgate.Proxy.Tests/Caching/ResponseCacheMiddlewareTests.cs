@@ -1,5 +1,6 @@
 using Meshgate.Proxy.Caching;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Meshgate.Proxy.Tests.Caching;
 
@@ -9,7 +10,7 @@ public sealed class ResponseCacheMiddlewareTests
     public void Invoke_RouteWithoutCache_ReturnsNextsTaskItself()
     {
         var next = new TaskCompletionSource().Task;
-        var middleware = new ResponseCacheMiddleware(_ => next, new CacheStores(), TimeProvider.System, new Microsoft.Extensions.DependencyInjection.ServiceCollection().BuildServiceProvider());
+        var middleware = new ResponseCacheMiddleware(_ => next, new CacheStores(), TimeProvider.System, new ServiceCollection().BuildServiceProvider());
         var context = new DefaultHttpContext();
         context.SetEndpoint(new Endpoint(null, EndpointMetadataCollection.Empty, "test"));
 
