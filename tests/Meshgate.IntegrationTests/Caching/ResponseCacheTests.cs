@@ -455,3 +455,39 @@ public sealed class StaleWhileRevalidateTests : IAsyncLifetime
         Assert.Equal(2, _upstream.Requests);
     }
 }
+
+public sealed class CacheAccessLogTests : IAsyncLifetime
+{
+    private CacheUpstream _upstream = null!;
+
+    public async Task InitializeAsync() => _upstream = await CacheUpstream.StartAsync();
+
+    public async Task DisposeAsync() => await _upstream.DisposeAsync();
+
+    [Fact]
+    public async Task AccessLog_CacheFieldSaysMissHitBypassAndNothingWithoutCache()
+    {
+        await using var gateway = await TestGateway.StartAsync($$"""
+            accessLog: { output: access.log }
+            caches:
+              short: {}
+            routes:
+              - { id: cached, match: { pathPrefix: /c }, cluster: backend, cache: short }
+              - { id: plain, match: { pathPrefix: /p }, cluster: backend }
+            clusters:
+              - id: backend
+                endpoints: ["{{_upstream.Endpoint}}"]
+            """);
+        _upstream.Answer(("Cache-Control", "max-age=60"));
+        await gateway.Client.GetStringAsync("/c/a");
+        await gateway.Client.GetStringAsync("/c/a");
+        _upstream.Answer(("Cache-Control", "no-store"));
+        await gateway.Client.GetStringAsync("/c/b");
+        await gateway.Client.GetStringAsync("/p/a");
+
+        var lines = await Meshgate.IntegrationTests.AccessLog.AccessLogFiles.WaitForLinesAsync(Path.Combine(gateway.Directory, "access.log"), 4);
+
+        Assert.Equal(["miss", "hit", "bypass", null], lines.Select(l => l.GetProperty("cache").GetString()));
+        Assert.Equal([1, 0, 1, 1], lines.Select(l => l.GetProperty("attempts").GetInt32()));
+    }
+}
