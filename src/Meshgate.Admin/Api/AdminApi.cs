@@ -32,14 +32,20 @@ public static class AdminApi
 
         /// <summary>The access log's queue and counters; null shows the log as unavailable.</summary>
         public Proxy.Observability.AccessLog.AccessLogQueue? AccessLog { get; init; }
+
+        /// <summary>The response cache, for POST /admin/cache/purge; null answers 404 there.</summary>
+        public Proxy.Caching.ICachePurge? Caches { get; init; }
     }
+
+    /// <summary>The body of POST /admin/cache/purge: exactly one of the three.</summary>
+    public sealed record PurgeRequest(string? Url, string? Prefix, string? SurrogateKey);
 
     public static void MapMeshgateAdmin(this WebApplication app, GatewayServices gateway)
     {
         app.Use((context, next) => Authorize(context, next, gateway.Snapshots));
         app.UseRouting();
         app.Use((context, next) => context.GetEndpoint() is not null ? next(context) : ProblemResponses.WriteAsync(context, StatusCodes.Status404NotFound, "Not found",
-            "Admin endpoints: /admin/health/live, /admin/health/ready, /admin/config, /admin/config/status, /admin/routes, /admin/clusters, /admin/explain, /admin/accesslog, POST /admin/reload", "not-found"));
+            "Admin endpoints: /admin/health/live, /admin/health/ready, /admin/config, /admin/config/status, /admin/routes, /admin/clusters, /admin/explain, /admin/accesslog, POST /admin/reload, POST /admin/cache/purge", "not-found"));
 
         var admin = app.MapGroup("/admin");
         admin.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
@@ -54,6 +60,19 @@ public static class AdminApi
             var status = await gateway.Reloader.ReloadAsync("admin API", context.RequestAborted);
             var view = StatusView(status);
             return status.LastErrors.Count == 0 ? Results.Ok(view) : Results.Json(view, statusCode: StatusCodes.Status422UnprocessableEntity);
+        });
+
+        admin.MapPost("/cache/purge", (PurgeRequest? body) =>
+        {
+            if (gateway.Caches is not { } caches) return Results.NotFound();
+            var given = new[] { body?.Url, body?.Prefix, body?.SurrogateKey }.Count(v => !string.IsNullOrEmpty(v));
+            if (given != 1)
+            {
+                return Results.Problem(title: "Bad purge request", statusCode: StatusCodes.Status400BadRequest,
+                    detail: "Give exactly one of url (http://host/path?query), prefix (http://host/path) or surrogateKey, as JSON.");
+            }
+            var purged = body!.Url is { } url ? caches.PurgeUrl(url) : body.Prefix is { } prefix ? caches.PurgePrefix(prefix) : caches.PurgeSurrogateKey(body.SurrogateKey!);
+            return Results.Ok(new { purged });
         });
 
         admin.MapGet("/routes", () =>

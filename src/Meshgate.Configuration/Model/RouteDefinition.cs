@@ -50,6 +50,9 @@ public sealed record RouteDefinition
 
     [Description("Name of a resilience policy (top-level resilience): timeouts, retries, hedging. Absent: the policy named default, if there is one. disable: none.")]
     public string? Resilience { get; init; }
+
+    [Description("Name of a response-cache policy (top-level caches) for GET and HEAD requests on this route. Absent or disable: no caching.")]
+    public string? Cache { get; init; }
 }
 
 public sealed record RouteMatchDefinition

@@ -36,6 +36,7 @@ public static class ConfigValidator
         TrafficValidator.Validate(definition.Routes, definition.Clusters, context);
         AccessLogValidator.Validate(definition.AccessLog, context);
         ResilienceValidator.Validate(definition, context);
+        CacheValidator.Validate(definition.Caches, definition.Routes, context);
 
         if (definition.Shutdown.DrainTimeout < TimeSpan.Zero)
         {

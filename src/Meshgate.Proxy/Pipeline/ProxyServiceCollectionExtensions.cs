@@ -43,6 +43,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddMeshgateAuthentication();
         services.AddMeshgateAccessLog();
         services.AddMeshgateFaultInjection();
+        services.TryAddSingleton<Caching.CacheStores>();
         services.AddMeshgateMirroring();
         Resilience.ResilienceServiceCollectionExtensions.AddMeshgateResilience(services);
         return services;

@@ -77,6 +77,9 @@ public static class RequestPipeline
         // 8. Request timeout: the route's deadline (resilience timeout) covers every attempt and retry wait.
         app.UseRequestTimeouts();
 
+        // 9. Response cache (RFC 9111): fresh hits answered here; misses stored while they stream to the client.
+        app.UseMiddleware<Caching.ResponseCacheMiddleware>();
+
         // 10. Fault injection: the route's injected delays and aborts; outside retries, so an abort is not retried.
         app.UseMiddleware<FaultInjection.FaultInjectionMiddleware>();
 
@@ -109,6 +112,7 @@ public static class RequestPipeline
             if (policy.Split is { } split) endpoint.WithMetadata(split);
             if (policy.Mirror is { } mirror) endpoint.WithMetadata(mirror);
             if (policy.Faults is { } faults) endpoint.WithMetadata(faults);
+            if (policy.Cache is { } cache) endpoint.WithMetadata(cache);
         });
     }
 }

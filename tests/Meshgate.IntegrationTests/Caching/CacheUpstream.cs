@@ -1,0 +1,43 @@
+using Meshgate.TestKit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace Meshgate.IntegrationTests.Caching;
+
+/// <summary>
+/// A real upstream whose answer each test scripts (status, headers, body), counting the requests that reach it
+/// and keeping the last request's headers.
+/// </summary>
+internal sealed class CacheUpstream : IAsyncDisposable
+{
+    private TestUpstream _upstream = null!;
+    private int _requests;
+
+    /// <summary>Writes the response; the default answers 200 "body N" where N counts requests.</summary>
+    public Func<HttpContext, int, Task> Respond { get; set; } = (context, n) => context.Response.WriteAsync($"body {n}");
+
+    public int Requests => Volatile.Read(ref _requests);
+    public IHeaderDictionary? LastRequestHeaders { get; private set; }
+    public string Endpoint => _upstream.Endpoint;
+
+    public static async Task<CacheUpstream> StartAsync()
+    {
+        var result = new CacheUpstream();
+        result._upstream = await TestUpstream.StartAsync(app => app.Run(context =>
+        {
+            var n = Interlocked.Increment(ref result._requests);
+            result.LastRequestHeaders = new HeaderDictionary(context.Request.Headers.ToDictionary(h => h.Key, h => h.Value));
+            return result.Respond(context, n);
+        }));
+        return result;
+    }
+
+    /// <summary>An answer with these headers and "body N".</summary>
+    public void Answer(params (string Name, string Value)[] headers) => Respond = (context, n) =>
+    {
+        foreach (var (name, value) in headers) context.Response.Headers.Append(name, value);
+        return context.Response.WriteAsync($"body {n}");
+    };
+
+    public ValueTask DisposeAsync() => _upstream.DisposeAsync();
+}
