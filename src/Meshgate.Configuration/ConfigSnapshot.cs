@@ -61,6 +61,9 @@ public sealed record RoutePolicy(string RouteId, IReadOnlyList<HeaderRegex> Head
 
     /// <summary>The route's timeouts, retries and hedging; null when it has none.</summary>
     public Compilation.ResiliencePolicy? Resilience { get; init; }
+
+    /// <summary>The route's rate limit; null when it has none (the request path then pays nothing).</summary>
+    public Compilation.RateLimitPolicy? RateLimit { get; init; }
 }
 
 public sealed record HeaderRegex(string Name, Regex Regex);

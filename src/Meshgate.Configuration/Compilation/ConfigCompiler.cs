@@ -40,6 +40,7 @@ public static class ConfigCompiler
         var routePolicies = new Dictionary<string, RoutePolicy>(StringComparer.OrdinalIgnoreCase);
         var corsPolicies = CorsPolicyCompiler.CompileAll(definition.Cors);
         var resiliencePolicies = ResiliencePolicyCompiler.CompileAll(definition.Resilience);
+        var rateLimitPolicies = RateLimitPolicyCompiler.CompileAll(definition.RateLimits);
         var routes = new List<RouteConfig>();
         foreach (var route in definition.Routes)
         {
@@ -59,6 +60,7 @@ public static class ConfigCompiler
                 Mirror = TrafficPolicyCompiler.CompileMirror(route),
                 Faults = TrafficPolicyCompiler.CompileFaults(route),
                 Resilience = resilience,
+                RateLimit = RateLimitPolicyCompiler.ForRoute(route, rateLimitPolicies),
             };
         }
 

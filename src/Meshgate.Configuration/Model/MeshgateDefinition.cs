@@ -41,6 +41,12 @@ public sealed record MeshgateDefinition
 
     [Description("The access log: one JSON line per request, to stdout or a file. Absent: off.")]
     public AccessLogDefinition? AccessLog { get; init; }
+
+    [Description("Named rate-limit policies that routes refer to with rateLimit: <name>.")]
+    public Dictionary<string, RateLimitPolicyDefinition> RateLimits { get; init; } = new(StringComparer.OrdinalIgnoreCase);
+
+    [Description("Shared stores (Redis) for policies with scope: shared.")]
+    public StoresDefinition Stores { get; init; } = new();
 }
 
 public sealed record AdminDefinition

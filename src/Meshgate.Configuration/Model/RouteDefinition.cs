@@ -50,6 +50,9 @@ public sealed record RouteDefinition
 
     [Description("Name of a resilience policy (top-level resilience): timeouts, retries, hedging. Absent: the policy named default, if there is one. disable: none.")]
     public string? Resilience { get; init; }
+
+    [Description("Name of a rate-limit policy (top-level rateLimits) for this route. Absent: no limit.")]
+    public string? RateLimit { get; init; }
 }
 
 public sealed record RouteMatchDefinition

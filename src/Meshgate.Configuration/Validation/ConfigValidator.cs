@@ -36,6 +36,7 @@ public static class ConfigValidator
         TrafficValidator.Validate(definition.Routes, definition.Clusters, context);
         AccessLogValidator.Validate(definition.AccessLog, context);
         ResilienceValidator.Validate(definition, context);
+        RateLimitValidator.Validate(definition, context);
 
         if (definition.Shutdown.DrainTimeout < TimeSpan.Zero)
         {

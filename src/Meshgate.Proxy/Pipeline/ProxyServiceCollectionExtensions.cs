@@ -45,6 +45,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddMeshgateFaultInjection();
         services.AddMeshgateMirroring();
         Resilience.ResilienceServiceCollectionExtensions.AddMeshgateResilience(services);
+        RateLimiting.RateLimitingServiceCollectionExtensions.AddMeshgateRateLimiting(services);
         return services;
     }
 }
