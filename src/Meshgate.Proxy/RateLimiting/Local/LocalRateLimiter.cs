@@ -37,7 +37,6 @@ internal sealed class LocalRateLimiter
         _origin = time.GetTimestamp();
         _timestampsPerSecond = time.TimestampFrequency;
         _windowTimestamps = policy.Window.TotalSeconds * _timestampsPerSecond;
-        _lastSweep = _origin;
     }
 
     public RateLimitPolicy Policy { get; }
@@ -208,7 +207,8 @@ internal sealed class LocalRateLimiter
         return new(false, 0, TimeSpan.Zero, TimeSpan.FromSeconds(1));
     }
 
-    private TimeSpan Span(double timestamps) => TimeSpan.FromSeconds(timestamps / _timestampsPerSecond);
+    // To the nearest tick: the doubles' error would otherwise turn 1s into 0.9999999s.
+    private TimeSpan Span(double timestamps) => TimeSpan.FromTicks((long)Math.Round(timestamps / _timestampsPerSecond * TimeSpan.TicksPerSecond));
 
     /// <summary>One key's state; the algorithm in use decides which fields mean something. Guarded by its own lock.</summary>
     internal sealed class Partition
