@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Meshgate.IntegrationTests.AccessLog;
 using Meshgate.TestKit;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -215,5 +216,19 @@ public sealed class LocalRateLimitTests : IAsyncLifetime
         await Eventually.HoldsAsync(async () => await gateway.GenerationAsync() > generation, TimeSpan.FromSeconds(10), "the changed config was applied");
 
         Assert.Equal(0, Ok(await SendAsync(gateway, "/limited", 2)));
+    }
+
+    [Fact]
+    public async Task AccessLog_RecordsDecision_AllowedLimitedOrNone()
+    {
+        var directory = TempDirectory.Create();
+        await using var gateway = await TestGateway.StartAsync(Config("{ algorithm: fixed-window, limit: 1, window: 1h }", "accessLog: { output: access.log, fields: [path, status, rateLimit] }"), directory);
+
+        await SendAsync(gateway, "/limited", 2);
+        await SendAsync(gateway, "/free", 1);
+
+        var lines = await AccessLogFiles.WaitForLinesAsync(Path.Combine(directory, "access.log"), 3);
+        var decisions = lines.Select(l => (l.GetProperty("path").GetString(), l.GetProperty("status").GetInt32(), l.GetProperty("rateLimit").GetString())).ToList();
+        Assert.Equal([("/limited", 200, "allowed"), ("/limited", 429, "limited"), ("/free", 200, null)], decisions);
     }
 }
