@@ -14,6 +14,15 @@ public sealed record RateLimitKeyPart(RateLimitKeyKind Kind, string Name);
 /// <param name="Headers">Send the RateLimit headers on allowed responses too.</param>
 public sealed record RateLimitPolicy(string Name, RateLimitAlgorithm Algorithm, int Limit, TimeSpan Window, int Burst, IReadOnlyList<RateLimitKeyPart> Key, bool Headers)
 {
+    /// <summary>local or shared (through Redis).</summary>
+    public RateLimitScope Scope { get; init; }
+
+    /// <summary>Shared only: what a decision does when Redis fails or is slow.</summary>
+    public StoreFailureMode OnStoreFailure { get; init; }
+
+    /// <summary>With onStoreFailure local: the nodes the limit is divided among while Redis is away.</summary>
+    public int Nodes { get; init; } = 1;
+
     /// <summary>The settings that decide counting; limiter state survives a reload while these stay equal.</summary>
     public string Fingerprint { get; } = string.Join('|', Name.ToLowerInvariant(), Algorithm, Limit, Window.Ticks, Burst, string.Join(',', Key.Select(k => $"{k.Kind}:{k.Name}")));
 
@@ -48,6 +57,11 @@ internal static class RateLimitPolicyCompiler
         var algorithm = definition.Algorithm!.Value;
         return new RateLimitPolicy(name, algorithm, definition.Limit!.Value,
             algorithm == RateLimitAlgorithm.Concurrency ? TimeSpan.Zero : definition.Window!.Value,
-            algorithm == RateLimitAlgorithm.TokenBucket ? definition.Burst ?? 0 : 0, key, definition.Headers);
+            algorithm == RateLimitAlgorithm.TokenBucket ? definition.Burst ?? 0 : 0, key, definition.Headers)
+        {
+            Scope = definition.Scope,
+            OnStoreFailure = definition.OnStoreFailure,
+            Nodes = definition.Nodes ?? 1,
+        };
     }
 }

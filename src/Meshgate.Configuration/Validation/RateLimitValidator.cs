@@ -16,7 +16,7 @@ internal static class RateLimitValidator
             {
                 context.Error(path, $"the name '{name}' is reserved; choose another");
             }
-            ValidatePolicy(policy, path, context);
+            ValidatePolicy(policy, definition.Stores.Redis, path, context);
         }
         ValidateRedis(definition.Stores.Redis, context);
 
@@ -27,7 +27,7 @@ internal static class RateLimitValidator
         }
     }
 
-    private static void ValidatePolicy(RateLimitPolicyDefinition policy, string path, ValidationContext context)
+    private static void ValidatePolicy(RateLimitPolicyDefinition policy, RedisStoreDefinition? redis, string path, ValidationContext context)
     {
         if (policy.Limit is < 1) context.Error($"{path}.limit", $"must be at least 1 (found {policy.Limit})");
 
@@ -55,13 +55,12 @@ internal static class RateLimitValidator
 
         if (policy.Scope == RateLimitScope.Shared)
         {
-            // Counting through Redis is the next increment of this feature; until then a shared policy is
-            // refused rather than silently counted per node.
-            context.Error($"{path}.scope", "scope: shared is not available in this version yet; use scope: local");
+            if (redis is null) context.Error($"{path}.scope", "scope: shared needs a Redis store: add stores: { redis: { connection: host:port } }");
+            if (concurrency) context.Error($"{path}.scope", "concurrency is counted on each node; use scope: local");
         }
-        else
+        else if (policy.OnStoreFailure != StoreFailureMode.Allow)
         {
-            if (policy.OnStoreFailure != StoreFailureMode.Allow) context.Error($"{path}.onStoreFailure", "only applies to scope: shared");
+            context.Error($"{path}.onStoreFailure", "only applies to scope: shared");
         }
         if (policy.Nodes is { } nodes)
         {

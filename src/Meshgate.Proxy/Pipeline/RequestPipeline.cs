@@ -106,7 +106,7 @@ public static class RequestPipeline
             var policy = snapshots.Current.RoutePolicies.GetValueOrDefault(route.RouteId);
             Cors.CorsEndpoints.Apply(endpoint, route, policy);
             Resilience.ResilienceServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services);
-            RateLimiting.RateLimitingServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services);
+            RateLimiting.RateLimitingServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services, snapshots.Current);
             if (policy is null) return;
             if (policy.HeaderRegexes.Count > 0) endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
             if (policy.Authorization is { } authorization) endpoint.WithMetadata(authorization);

@@ -24,9 +24,9 @@ internal sealed class RateLimiters : IDisposable
     }
 
     /// <summary>The limiter for <paramref name="policy"/>; called when endpoints are built, never per request.</summary>
-    public LocalRateLimiter For(RateLimitPolicy policy)
+    public LocalRateLimiter For(RateLimitPolicy policy, string purpose = "local")
     {
-        var entry = _limiters.GetOrAdd(policy.Fingerprint, _ => new Entry(new LocalRateLimiter(policy, _time)));
+        var entry = _limiters.GetOrAdd(purpose + "|" + policy.Fingerprint, _ => new Entry(new LocalRateLimiter(policy, _time)));
         entry.Referenced = true;
         return entry.Limiter;
     }

@@ -13,7 +13,7 @@ namespace Meshgate.Proxy.RateLimiting;
 /// (draft-ietf-httpapi-ratelimit-headers-11); an allowed one gets the headers when the policy asks for them.
 /// Routes without a policy pass straight on: no allocation, no async frame.
 /// </summary>
-internal sealed class RateLimitingMiddleware(RequestDelegate next, RateLimitingMetrics metrics)
+internal sealed class RateLimitingMiddleware(RequestDelegate next, RateLimitingMetrics metrics, Redis.RedisRateLimitStore store)
 {
     public const string PolicyHeader = "RateLimit-Policy";
     public const string StateHeader = "RateLimit";
@@ -23,19 +23,59 @@ internal sealed class RateLimitingMiddleware(RequestDelegate next, RateLimitingM
         if (context.GetEndpoint()?.Metadata.GetMetadata<RouteRateLimit>() is not { } limit) return next(context);
 
         var key = RateLimitKeys.For(context, limit.Policy.Key, limit.RouteId);
+        if (limit.Store is not null) return SharedAsync(context, limit, key);
         var decision = limit.Limiter.Acquire(key, out var partition);
-        var record = context.Features.Get<RequestRecord>();
-        if (!decision.Allowed)
+        if (!decision.Allowed) return RejectAsync(context, limit, decision, "limited");
+        Allow(context, limit, decision, "allowed");
+        return limit.Policy.Algorithm == RateLimitAlgorithm.Concurrency ? HoldAsync(context, partition) : next(context);
+    }
+
+    private void Allow(HttpContext context, RouteRateLimit limit, RateLimitDecision decision, string outcome)
+    {
+        context.Features.Get<RequestRecord>()?.RateLimit = outcome;
+        metrics.Decided(limit.RouteId, limit.Policy.Name, outcome);
+        if (limit.Policy.Headers) AddHeadersWhenStarting(context, limit, decision, retryAfter: false);
+    }
+
+    private async Task SharedAsync(HttpContext context, RouteRateLimit limit, string key)
+    {
+        if (await store.TryAcquireAsync(limit.Store!, limit.Policy, key) is { } decision)
         {
-            record?.RateLimit = "limited";
-            metrics.Decided(limit.RouteId, limit.Policy.Name, "limited");
-            return RejectAsync(context, limit, decision);
+            if (!decision.Allowed)
+            {
+                await RejectAsync(context, limit, decision, "limited");
+                return;
+            }
+            Allow(context, limit, decision, "allowed");
+            await next(context);
+            return;
         }
 
-        record?.RateLimit = "allowed";
-        metrics.Decided(limit.RouteId, limit.Policy.Name, "allowed");
-        if (limit.Policy.Headers) AddHeadersWhenStarting(context, limit, decision, retryAfter: false);
-        return limit.Policy.Algorithm == RateLimitAlgorithm.Concurrency ? HoldAsync(context, partition) : next(context);
+        // Redis failed or was slow: the policy's onStoreFailure decides.
+        switch (limit.Policy.OnStoreFailure)
+        {
+            case StoreFailureMode.Deny:
+                context.Features.Get<RequestRecord>()?.RateLimit = "store-failed-denied";
+                metrics.Decided(limit.RouteId, limit.Policy.Name, "store-failed-denied");
+                context.Response.Headers.RetryAfter = "1";
+                await ProblemResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Rate limit unavailable",
+                    $"Rate limit '{limit.Policy.Name}' counts in a shared store that is not answering, and refuses requests meanwhile (onStoreFailure: deny).", "rate-limit-store-unavailable");
+                return;
+            case StoreFailureMode.Local:
+                var local = limit.Limiter.Acquire(key, out _);
+                if (!local.Allowed)
+                {
+                    await RejectAsync(context, limit with { Policy = limit.Limiter.Policy }, local, "store-failed-limited");
+                    return;
+                }
+                Allow(context, limit with { Policy = limit.Limiter.Policy }, local, "store-failed-local");
+                break;
+            default:
+                context.Features.Get<RequestRecord>()?.RateLimit = "store-failed-allowed";
+                metrics.Decided(limit.RouteId, limit.Policy.Name, "store-failed-allowed");
+                break;
+        }
+        await next(context);
     }
 
     private async Task HoldAsync(HttpContext context, LocalRateLimiter.Partition partition)
@@ -50,8 +90,10 @@ internal sealed class RateLimitingMiddleware(RequestDelegate next, RateLimitingM
         }
     }
 
-    private static Task RejectAsync(HttpContext context, RouteRateLimit limit, RateLimitDecision decision)
+    private Task RejectAsync(HttpContext context, RouteRateLimit limit, RateLimitDecision decision, string outcome)
     {
+        context.Features.Get<RequestRecord>()?.RateLimit = outcome;
+        metrics.Decided(limit.RouteId, limit.Policy.Name, outcome);
         // The problem writer clears the response's headers first; these go on when it starts the body.
         AddHeadersWhenStarting(context, limit, decision, retryAfter: true);
         var policy = limit.Policy;

@@ -43,7 +43,8 @@ public sealed class RateLimitValidatorTests
         { Head + Valid + "    key: []\n", 9, "rateLimits.api.key", "must name at least one key part" },
 
         // Scope and store failure.
-        { Head + Valid + "    scope: shared\n", 9, "rateLimits.api.scope", "scope: shared is not available in this version yet" },
+        { Head + Valid + "    scope: shared\n", 9, "rateLimits.api.scope", "scope: shared needs a Redis store: add stores: { redis: { connection: host:port } }" },
+        { Head + "  api:\n    algorithm: concurrency\n    limit: 10\n    scope: shared\nstores: { redis: { connection: 127.0.0.1:6379 } }\n", 8, "rateLimits.api.scope", "concurrency is counted on each node; use scope: local" },
         { Head + Valid + "    scope: everywhere\n", 9, "rateLimits.api.scope", "expected one of local, shared" },
         { Head + Valid + "    onStoreFailure: deny\n", 9, "rateLimits.api.onStoreFailure", "only applies to scope: shared" },
         { Head + Valid + "    nodes: 3\n", 9, "rateLimits.api.nodes", "only applies with onStoreFailure: local" },
@@ -80,6 +81,13 @@ public sealed class RateLimitValidatorTests
               in-flight:
                 algorithm: concurrency
                 limit: 2
+              everywhere:
+                algorithm: fixed-window
+                limit: 90
+                window: 1m
+                scope: shared
+                onStoreFailure: local
+                nodes: 3
             stores:
               redis: { connection: "redis.internal:6379", timeout: 20ms }
             routes:
@@ -87,6 +95,7 @@ public sealed class RateLimitValidatorTests
               - { id: b, match: { path: /b }, cluster: orders, rateLimit: COMBINED }
               - { id: c, match: { path: /c }, cluster: orders, rateLimit: in-flight }
               - { id: d, match: { path: /d }, cluster: orders }
+              - { id: e, match: { path: /e }, cluster: orders, rateLimit: everywhere }
             """);
 
         var a = snapshot.RoutePolicies["a"].RateLimit!;
@@ -101,6 +110,8 @@ public sealed class RateLimitValidatorTests
         var c = snapshot.RoutePolicies["c"].RateLimit!;
         Assert.Equal((RateLimitAlgorithm.Concurrency, TimeSpan.Zero, "\"in-flight\";q=2"), (c.Algorithm, c.Window, c.PolicyHeader));
         Assert.Null(snapshot.RoutePolicies["d"].RateLimit);
+        var everywhere = snapshot.RoutePolicies["e"].RateLimit!;
+        Assert.Equal((RateLimitScope.Shared, StoreFailureMode.Local, 3), (everywhere.Scope, everywhere.OnStoreFailure, everywhere.Nodes));
         Assert.Equal(TimeSpan.FromMilliseconds(20), snapshot.Definition.Stores.Redis!.Timeout);
     }
 
