@@ -15,6 +15,7 @@ public static class RateLimitingServiceCollectionExtensions
         services.TryAddSingleton<RateLimiters>();
         services.TryAddSingleton<RateLimitingMetrics>();
         services.TryAddSingleton<Redis.RedisRateLimitStore>();
+        services.TryAddSingleton<IRateLimitState, RateLimitState>();
         return services;
     }
 

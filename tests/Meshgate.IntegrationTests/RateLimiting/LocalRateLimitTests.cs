@@ -231,4 +231,26 @@ public sealed class LocalRateLimitTests : IAsyncLifetime
         var decisions = lines.Select(l => (l.GetProperty("path").GetString(), l.GetProperty("status").GetInt32(), l.GetProperty("rateLimit").GetString())).ToList();
         Assert.Equal([("/limited", 200, "allowed"), ("/limited", 429, "limited"), ("/free", 200, null)], decisions);
     }
+
+    [Fact]
+    public async Task AdminApi_KeyStanding_ShowsRemainingWithoutCounting()
+    {
+        await using var gateway = await TestGateway.StartAsync(Config("{ algorithm: fixed-window, limit: 5, window: 1h }"));
+        await SendAsync(gateway, "/limited", 2);
+
+        using var key = JsonDocument.Parse(await gateway.Admin.GetStringAsync("/admin/ratelimits/api/ip:127.0.0.1"));
+        using var again = JsonDocument.Parse(await gateway.Admin.GetStringAsync("/admin/ratelimits/API/ip:127.0.0.1"));
+        using var fresh = JsonDocument.Parse(await gateway.Admin.GetStringAsync("/admin/ratelimits/api/ip:203.0.113.9"));
+        using var all = JsonDocument.Parse(await gateway.Admin.GetStringAsync("/admin/ratelimits"));
+        using var unknown = await gateway.Admin.GetAsync("/admin/ratelimits/nope/ip:127.0.0.1");
+
+        Assert.Equal(("local", 3), (key.RootElement.GetProperty("source").GetString(), key.RootElement.GetProperty("remaining").GetInt32()));
+        Assert.Equal(3, again.RootElement.GetProperty("remaining").GetInt32()); // looking does not count
+        Assert.Equal(5, fresh.RootElement.GetProperty("remaining").GetInt32());
+        var policy = Assert.Single(all.RootElement.GetProperty("policies").EnumerateArray());
+        Assert.Equal(("api", "fixed-window", "local", 1), (policy.GetProperty("name").GetString(), policy.GetProperty("algorithm").GetString(), policy.GetProperty("scope").GetString(), policy.GetProperty("keysTracked").GetInt32()));
+        Assert.Equal(JsonValueKind.Null, all.RootElement.GetProperty("store").ValueKind);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal(3, Ok(await SendAsync(gateway, "/limited", 5)));
+    }
 }

@@ -81,6 +81,12 @@ public sealed class SharedRateLimitTests : IAsyncLifetime
         var during = await SendAsync(gateway, 6);
 
         Assert.Equal((ok, limited, unavailable), (Count(during, HttpStatusCode.OK), Count(during, HttpStatusCode.TooManyRequests), Count(during, HttpStatusCode.ServiceUnavailable)));
+        using (var status = System.Text.Json.JsonDocument.Parse(await gateway.Admin.GetStringAsync("/admin/ratelimits")))
+        {
+            var store = status.RootElement.GetProperty("store");
+            Assert.True(store.GetProperty("failing").GetBoolean());
+            Assert.True(store.GetProperty("fallbackDecisions").GetInt64() >= 6);
+        }
 
         // A fresh Redis (no persistence): the gateway reconnects by itself and counts there from zero.
         await _redis.RestartAsync();
@@ -92,5 +98,21 @@ public sealed class SharedRateLimitTests : IAsyncLifetime
         var after = await SendAsync(gateway, 5);
         Assert.Equal(3, Count(after, HttpStatusCode.OK)); // 4 in the new Redis window, one used by the probe
         Assert.Equal(2, Count(after, HttpStatusCode.TooManyRequests));
+        using var recovered = System.Text.Json.JsonDocument.Parse(await gateway.Admin.GetStringAsync("/admin/ratelimits"));
+        Assert.False(recovered.RootElement.GetProperty("store").GetProperty("failing").GetBoolean());
+    }
+
+    [Fact]
+    public async Task AdminApi_SharedKey_ReadFromRedisWithoutCounting()
+    {
+        await using var gateway = await TestGateway.StartAsync(Config("{ algorithm: sliding-window, limit: 5, window: 1h, scope: shared }"));
+        Assert.Equal(2, Count(await SendAsync(gateway, 2), HttpStatusCode.OK));
+
+        using var first = System.Text.Json.JsonDocument.Parse(await gateway.Admin.GetStringAsync("/admin/ratelimits/api/ip:127.0.0.1"));
+        using var second = System.Text.Json.JsonDocument.Parse(await gateway.Admin.GetStringAsync("/admin/ratelimits/api/ip:127.0.0.1"));
+
+        Assert.Equal(("redis", 3), (first.RootElement.GetProperty("source").GetString(), first.RootElement.GetProperty("remaining").GetInt32()));
+        Assert.Equal(3, second.RootElement.GetProperty("remaining").GetInt32());
+        Assert.Equal(3, Count(await SendAsync(gateway, 5), HttpStatusCode.OK));
     }
 }

@@ -69,6 +69,24 @@ internal sealed class LocalRateLimiter
         }
     }
 
+    /// <summary>What <see cref="Acquire"/> would decide for <paramref name="key"/> now, without counting (for the admin API).</summary>
+    public RateLimitDecision Peek(string key)
+    {
+        var now = _time.GetTimestamp() - _origin;
+        var copy = new Partition();
+        if (_partitions.TryGetValue(key, out var partition))
+        {
+            lock (partition) copy = partition.Copy();
+        }
+        return Policy.Algorithm switch
+        {
+            RateLimitAlgorithm.TokenBucket => TokenBucket(copy, now),
+            RateLimitAlgorithm.FixedWindow => FixedWindow(copy, now),
+            RateLimitAlgorithm.SlidingWindow => SlidingWindow(copy, now),
+            _ => Concurrency(copy),
+        };
+    }
+
     public static void Release(Partition partition)
     {
         lock (partition) partition.InFlight--;
@@ -221,5 +239,7 @@ internal sealed class LocalRateLimiter
         public long Current;
         public long Previous;
         public int InFlight;
+
+        public Partition Copy() => (Partition)MemberwiseClone();
     }
 }

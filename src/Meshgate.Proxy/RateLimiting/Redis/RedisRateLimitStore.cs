@@ -28,7 +28,8 @@ internal sealed partial class RedisRateLimitStore(ILogger<RedisRateLimitStore> l
     public bool Failing => _failing;
 
     /// <summary>The decision, or null when Redis failed or did not answer within <paramref name="store"/>'s timeout.</summary>
-    public async Task<RateLimitDecision?> TryAcquireAsync(RedisStoreDefinition store, RateLimitPolicy policy, string key)
+    /// <param name="dryRun">Decide without counting (the admin API's look at a key).</param>
+    public async Task<RateLimitDecision?> TryAcquireAsync(RedisStoreDefinition store, RateLimitPolicy policy, string key, bool dryRun = false)
     {
         try
         {
@@ -42,7 +43,7 @@ internal sealed partial class RedisRateLimitStore(ILogger<RedisRateLimitStore> l
             // The hash tag keeps a key's window counters in one cluster slot.
             var result = await database.ScriptEvaluateAsync(script,
                 [new RedisKey($"meshgate:rl:{{{policy.Name}:{key}}}")],
-                [(long)(policy.Window.Ticks / TimeSpan.TicksPerMicrosecond), policy.Limit, policy.Burst]).WaitAsync(store.Timeout, time);
+                [(long)(policy.Window.Ticks / TimeSpan.TicksPerMicrosecond), policy.Limit, policy.Burst, dryRun ? 1 : 0]).WaitAsync(store.Timeout, time);
             var values = (long[])result!;
             if (_failing)
             {

@@ -4,7 +4,7 @@ namespace Meshgate.Proxy.RateLimiting.Redis;
 /// One Lua script per algorithm: each decision is one atomic round trip. Time is Redis's own (TIME), so
 /// every node counts against the same clock; all times are microseconds. Each returns
 /// { allowed (1/0), remaining, reset, retryAfter } and leaves only keys that expire.
-/// ARGV: window (µs), limit, burst.
+/// ARGV: window (µs), limit, burst, dry ('1': decide without counting, for the admin API).
 /// </summary>
 internal static class RedisScripts
 {
@@ -13,6 +13,7 @@ internal static class RedisScripts
         local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
         local window = tonumber(ARGV[1])
         local limit = tonumber(ARGV[2])
+        local dry = ARGV[4] == '1'
         """;
 
     /// <summary>GCRA: the key holds the theoretical arrival time; a bucket of limit + burst, refilled at limit per window.</summary>
@@ -26,7 +27,7 @@ internal static class RedisScripts
         if next - tolerance > now then
           return { 0, 0, math.ceil(tat - now), math.ceil(next - tolerance - now) }
         end
-        redis.call('SET', KEYS[1], string.format('%.3f', next), 'PX', math.ceil((next - now) / 1000) + 1000)
+        if not dry then redis.call('SET', KEYS[1], string.format('%.3f', next), 'PX', math.ceil((next - now) / 1000) + 1000) end
         return { 1, math.floor((tolerance - (next - now)) / emission + 1e-9), math.ceil(next - now), 0 }
         """;
 
@@ -35,8 +36,9 @@ internal static class RedisScripts
 
         local index = math.floor(now / window)
         local key = KEYS[1] .. ':' .. string.format('%.0f', index)
-        local count = redis.call('INCR', key)
-        if count == 1 then redis.call('PEXPIRE', key, math.ceil(window / 1000) + 1000) end
+        local count
+        if dry then count = tonumber(redis.call('GET', key) or '0') + 1 else count = redis.call('INCR', key) end
+        if count == 1 and not dry then redis.call('PEXPIRE', key, math.ceil(window / 1000) + 1000) end
         local reset = math.ceil((index + 1) * window - now)
         if count > limit then return { 0, 0, reset, reset } end
         return { 1, limit - count, reset, 0 }
@@ -54,8 +56,10 @@ internal static class RedisScripts
         local estimate = before * (1 - elapsed / window) + count
         local reset = math.ceil(window - elapsed)
         if estimate + 1 <= limit + 1e-9 then
-          redis.call('INCR', current)
-          redis.call('PEXPIRE', current, math.ceil(2 * window / 1000) + 1000)
+          if not dry then
+            redis.call('INCR', current)
+            redis.call('PEXPIRE', current, math.ceil(2 * window / 1000) + 1000)
+          end
           return { 1, math.floor(limit - estimate - 1 + 1e-9), reset, 0 }
         end
         local room = limit - 1 - count

@@ -62,6 +62,7 @@ public sealed class GatewayHost : IAsyncDisposable
         {
             Mirroring = Gateway.Services.GetRequiredService<Proxy.Mirroring.MirrorStatistics>(),
             AccessLog = Gateway.Services.GetRequiredService<Proxy.Observability.AccessLog.AccessLogQueue>(),
+            RateLimits = Gateway.Services.GetRequiredService<Proxy.RateLimiting.IRateLimitState>(),
         });
 
         if (watchFile is not null)
