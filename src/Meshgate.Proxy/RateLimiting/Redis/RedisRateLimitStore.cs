@@ -74,7 +74,8 @@ internal sealed partial class RedisRateLimitStore(ILogger<RedisRateLimitStore> l
     {
         lock (_lock)
         {
-            if (_multiplexer is not null && _connection == connection) return _multiplexer;
+            // A connect that failed outright (not merely "not yet connected") is tried again on the next decision.
+            if (_multiplexer is { IsFaulted: false, IsCanceled: false } && _connection == connection) return _multiplexer;
             var old = _multiplexer;
             _connection = connection;
             var options = ConfigurationOptions.Parse(connection);
