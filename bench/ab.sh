@@ -71,11 +71,15 @@ free_port() {  # free_port VAR: a loopback port nothing listens on, below the ep
     die "no free port found"
 }
 free_port UPSTREAM_PORT; free_port GATEWAY_PORT; free_port ADMIN_PORT
+# No Redis is started here: the template's shared-limit route (bench/run.sh measures it) allows
+# while Redis is away, and its port only has to be one nothing listens on.
+free_port REDIS_PORT
 
 # The same origin and gateway config as bench/run.sh (templates/), with the same JWT set-up.
 render() {
     sed -e "s|@WORKDIR@|$WORK|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
-        -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|g" -e "s|@ADMIN_PORT@|$ADMIN_PORT|g" "$1" >"$2"
+        -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|g" -e "s|@ADMIN_PORT@|$ADMIN_PORT|g" \
+        -e "s|@REDIS_PORT@|$REDIS_PORT|g" "$1" >"$2"
     if grep -q '@[A-Z_]*@' "$2"; then die "unfilled placeholder in $2"; fi
 }
 render "$TEMPLATES/upstream-nginx.conf" "$WORK/upstream/nginx.conf"

@@ -60,6 +60,7 @@ install_missing() {
     command -v wrk     >/dev/null || need+=(wrk)
     command -v taskset >/dev/null || need+=(util-linux)
     command -v curl    >/dev/null || need+=(curl)
+    command -v redis-server >/dev/null || need+=(redis-server)
     (( ${#need[@]} == 0 )) && return 0
     (( EUID == 0 )) || die "missing ${need[*]}; run as root or install them first"
     log "installing: ${need[*]}"
@@ -179,6 +180,7 @@ free_port HAPROXY_PORT
 free_port YARP_PORT
 free_port GATEWAY_PORT
 free_port ADMIN_PORT
+free_port REDIS_PORT
 
 render() {  # render TEMPLATE OUT: fill the placeholders between at-signs
     sed -e "s|@WORKDIR@|$WORK|g" \
@@ -187,11 +189,12 @@ render() {  # render TEMPLATE OUT: fill the placeholders between at-signs
         -e "s|@HAPROXY_PORT@|$HAPROXY_PORT|g" \
         -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|g" \
         -e "s|@ADMIN_PORT@|$ADMIN_PORT|g" \
+        -e "s|@REDIS_PORT@|$REDIS_PORT|g" \
         "$TEMPLATES/$1" >"$2"
     if grep -q '@[A-Z_]*@' "$2"; then die "unfilled placeholder in $2"; fi
 }
-rm -rf "$WORK/upstream" "$WORK/nginx-proxy" "$WORK/haproxy" "$WORK/gateway" "$WORK/raw"
-mkdir -p "$WORK"/{upstream,nginx-proxy}/tmp "$WORK/haproxy" "$WORK/gateway" "$WORK/raw"
+rm -rf "$WORK/upstream" "$WORK/nginx-proxy" "$WORK/haproxy" "$WORK/gateway" "$WORK/raw" "$WORK/redis"
+mkdir -p "$WORK"/{upstream,nginx-proxy}/tmp "$WORK/haproxy" "$WORK/gateway" "$WORK/raw" "$WORK/redis"
 render upstream-nginx.conf "$WORK/upstream/nginx.conf"
 render proxy-nginx.conf    "$WORK/nginx-proxy/nginx.conf"
 render haproxy.cfg         "$WORK/haproxy/haproxy.cfg"
@@ -246,6 +249,9 @@ start nginx "$WORK/nginx-proxy/stdout.log" \
 start haproxy "$WORK/haproxy/stdout.log" haproxy -db -f "$WORK/haproxy/haproxy.cfg"
 start yarp "$WORK/yarp.log" \
     dotnet "$WORK/yarp/yarp-minimal.dll" "http://127.0.0.1:$YARP_PORT" "http://127.0.0.1:$UPSTREAM_PORT"
+# The shared-limit route counts in this Redis (no persistence); started before the gateway connects to it.
+start redis "$WORK/redis/stdout.log" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no
+wait_port redis "$REDIS_PORT" 10 || { cat "$WORK/redis/stdout.log" >&2; die "redis-server did not start: $WHY"; }
 if (( MESHGATE_OK )); then
     start meshgate "$WORK/gateway/meshgate.log" \
         dotnet "$WORK/meshgate/meshgate.dll" gateway -c "$WORK/gateway/meshgate.yaml"
@@ -258,20 +264,25 @@ declare -A URL=(
     [meshgate-jwt]="http://127.0.0.1:$GATEWAY_PORT/jwt/"
     [meshgate-retry]="http://127.0.0.1:$GATEWAY_PORT/retry/"
     [meshgate-cache]="http://127.0.0.1:$GATEWAY_PORT/cache/"
+    [meshgate-ratelimit]="http://127.0.0.1:$GATEWAY_PORT/ratelimit/"
+    [meshgate-shared]="http://127.0.0.1:$GATEWAY_PORT/shared-ratelimit/"
     [nginx]="http://127.0.0.1:$NGINX_PROXY_PORT/"
     [haproxy]="http://127.0.0.1:$HAPROXY_PORT/"
     [yarp]="http://127.0.0.1:$YARP_PORT/"
 )
 declare -A LABEL=(
-    [upstream]="upstream direct" [meshgate]="Meshgate" [meshgate-plain]="Meshgate /plain (baseline)" [meshgate-jwt]="Meshgate + JWT" [meshgate-retry]="Meshgate + retries" [meshgate-cache]="Meshgate + cache hit" [nginx]="nginx proxy"
+    [upstream]="upstream direct" [meshgate]="Meshgate" [meshgate-plain]="Meshgate /plain (baseline)" [meshgate-jwt]="Meshgate + JWT" [meshgate-retry]="Meshgate + retries"
+    [meshgate-ratelimit]="Meshgate + local rate limit" [meshgate-shared]="Meshgate + shared rate limit (Redis)" [meshgate-cache]="Meshgate + cache hit" [nginx]="nginx proxy"
     [haproxy]="HAProxy" [yarp]="bare YARP"
 )
 # Request headers per target. The /plain, /jwt and /retry routes get the same request (the same
-# bearer token, the same stripPrefix), so their ratios measure only authentication or resilience.
-declare -A HEADER=([meshgate-plain]="Authorization: Bearer $JWT_TOKEN" [meshgate-jwt]="Authorization: Bearer $JWT_TOKEN" [meshgate-retry]="Authorization: Bearer $JWT_TOKEN")
+# bearer token, the same stripPrefix), so their ratios measure only authentication, resilience or rate limiting.
+declare -A HEADER=([meshgate-plain]="Authorization: Bearer $JWT_TOKEN" [meshgate-jwt]="Authorization: Bearer $JWT_TOKEN" [meshgate-retry]="Authorization: Bearer $JWT_TOKEN"
+    [meshgate-ratelimit]="Authorization: Bearer $JWT_TOKEN" [meshgate-shared]="Authorization: Bearer $JWT_TOKEN")
 declare -A LOGFILE=(
     [upstream]="$WORK/upstream/error.log" [meshgate]="$WORK/gateway/meshgate.log" [meshgate-jwt]="$WORK/gateway/meshgate.log"
     [meshgate-plain]="$WORK/gateway/meshgate.log" [meshgate-retry]="$WORK/gateway/meshgate.log" [meshgate-cache]="$WORK/gateway/meshgate.log"
+    [meshgate-ratelimit]="$WORK/gateway/meshgate.log" [meshgate-shared]="$WORK/gateway/meshgate.log"
     [nginx]="$WORK/nginx-proxy/error.log" [haproxy]="$WORK/haproxy/stdout.log"
     [yarp]="$WORK/yarp.log"
 )
@@ -284,10 +295,12 @@ if (( MESHGATE_OK )); then
     # The gateway is young: if it can't serve `gateway -c` yet, measure the
     # others rather than fail the whole run.
     if wait_port meshgate "$GATEWAY_PORT" 20; then
-        TARGETS=(upstream meshgate meshgate-plain meshgate-jwt meshgate-retry meshgate-cache nginx haproxy yarp)
+        TARGETS=(upstream meshgate meshgate-plain meshgate-jwt meshgate-retry meshgate-ratelimit meshgate-shared meshgate-cache nginx haproxy yarp)
         PIDS[meshgate-plain]=${PIDS[meshgate]}
         PIDS[meshgate-jwt]=${PIDS[meshgate]}   # the same process, another route
         PIDS[meshgate-retry]=${PIDS[meshgate]}
+        PIDS[meshgate-ratelimit]=${PIDS[meshgate]}
+        PIDS[meshgate-shared]=${PIDS[meshgate]}
         PIDS[meshgate-cache]=${PIDS[meshgate]}
     else
         tail -30 "${LOGFILE[meshgate]}" >&2 || true
@@ -432,7 +445,7 @@ TABLE="$WORK/table.md"
 {
     echo "| target | req/s | p50 | p99 | CPU µs/req | RSS MiB | req/s vs nginx | req/s vs YARP | p99 vs YARP | CPU vs YARP |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    for t in upstream meshgate meshgate-plain meshgate-jwt meshgate-retry meshgate-cache nginx haproxy yarp; do
+    for t in upstream meshgate meshgate-plain meshgate-jwt meshgate-retry meshgate-ratelimit meshgate-shared meshgate-cache nginx haproxy yarp; do
         if [[ -z ${M_RPS[$t]:-} ]]; then
             echo "| ${LABEL[$t]} | not measured | | | | | | | | |"
             continue
@@ -458,6 +471,12 @@ TABLE="$WORK/table.md"
     fi
     if [[ -n ${M_RPS[meshgate-retry]:-} && -n ${M_RPS[meshgate-plain]:-} ]]; then
         echo "Meshgate + retries and timeouts (no faults) against the same route without (/plain): req/s $(ratio "${M_RPS[meshgate-retry]}" "${M_RPS[meshgate-plain]}"), p99 $(ratio "${M_P99[meshgate-retry]}" "${M_P99[meshgate-plain]}"), CPU µs/req $(ratio "${M_CPU[meshgate-retry]}" "${M_CPU[meshgate-plain]}") (aim: req/s >= 0.95x)"
+    fi
+    if [[ -n ${M_RPS[meshgate-ratelimit]:-} && -n ${M_RPS[meshgate-plain]:-} ]]; then
+        echo "Meshgate + local rate limit (never triggers) against the same route without (/plain): req/s $(ratio "${M_RPS[meshgate-ratelimit]}" "${M_RPS[meshgate-plain]}"), p99 $(ratio "${M_P99[meshgate-ratelimit]}" "${M_P99[meshgate-plain]}"), CPU µs/req $(ratio "${M_CPU[meshgate-ratelimit]}" "${M_CPU[meshgate-plain]}") (aim: req/s >= 0.95x)"
+    fi
+    if [[ -n ${M_RPS[meshgate-shared]:-} && -n ${M_RPS[meshgate-plain]:-} ]]; then
+        echo "Meshgate + shared rate limit in Redis (never triggers) against the same route without (/plain): req/s $(ratio "${M_RPS[meshgate-shared]}" "${M_RPS[meshgate-plain]}"), p99 $(ratio "${M_P99[meshgate-shared]}" "${M_P99[meshgate-plain]}"), CPU µs/req $(ratio "${M_CPU[meshgate-shared]}" "${M_CPU[meshgate-plain]}") (aim: req/s >= 0.80x)"
     fi
     if [[ -n ${M_RPS[meshgate-cache]:-} && -n ${M_RPS[meshgate-plain]:-} ]]; then
         # No bearer token on /cache: a shared cache does not answer requests with Authorization from a non-public entry.

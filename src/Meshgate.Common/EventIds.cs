@@ -18,4 +18,5 @@ public static class EventIds
     public const int OutlierDetection = 2400; // 2400-2499: endpoints ejected and returned by outlier detection
     public const int Traffic = 2700;       // 2700-2799: traffic split, mirroring, fault injection
     public const int Resilience = 1900;    // 1900-1999: timeouts, retries, retry budget, hedging
+    public const int RateLimiting = 2800;  // 2800-2899: rate limits and their Redis store
 }

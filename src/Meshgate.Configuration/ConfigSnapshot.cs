@@ -64,6 +64,9 @@ public sealed record RoutePolicy(string RouteId, IReadOnlyList<HeaderRegex> Head
 
     /// <summary>The route's response cache; null when it has none.</summary>
     public Compilation.CachePolicy? Cache { get; init; }
+
+    /// <summary>The route's rate limit; null when it has none (the request path then pays nothing).</summary>
+    public Compilation.RateLimitPolicy? RateLimit { get; init; }
 }
 
 public sealed record HeaderRegex(string Name, Regex Regex);

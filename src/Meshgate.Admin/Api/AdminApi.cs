@@ -35,6 +35,9 @@ public static class AdminApi
 
         /// <summary>The response cache, for POST /admin/cache/purge; null answers 404 there.</summary>
         public Proxy.Caching.ICachePurge? Caches { get; init; }
+
+        /// <summary>Rate-limit policies, the Redis store's health and a key's standing; null shows none.</summary>
+        public Proxy.RateLimiting.IRateLimitState? RateLimits { get; init; }
     }
 
     /// <summary>The body of POST /admin/cache/purge: exactly one of the three.</summary>
@@ -45,7 +48,7 @@ public static class AdminApi
         app.Use((context, next) => Authorize(context, next, gateway.Snapshots));
         app.UseRouting();
         app.Use((context, next) => context.GetEndpoint() is not null ? next(context) : ProblemResponses.WriteAsync(context, StatusCodes.Status404NotFound, "Not found",
-            "Admin endpoints: /admin/health/live, /admin/health/ready, /admin/config, /admin/config/status, /admin/routes, /admin/clusters, /admin/explain, /admin/accesslog, POST /admin/reload, POST /admin/cache/purge", "not-found"));
+            "Admin endpoints: /admin/health/live, /admin/health/ready, /admin/config, /admin/config/status, /admin/routes, /admin/clusters, /admin/explain, /admin/accesslog, /admin/ratelimits, /admin/ratelimits/{policy}/{key}, POST /admin/reload, POST /admin/cache/purge", "not-found"));
 
         var admin = app.MapGroup("/admin");
         admin.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
@@ -124,6 +127,16 @@ public static class AdminApi
                 writeErrors = counters?.WriteErrors,
             });
         });
+
+        admin.MapGet("/ratelimits", () => Results.Ok(new
+        {
+            store = gateway.RateLimits?.Store(),
+            policies = gateway.RateLimits?.Policies() ?? [],
+        }));
+        admin.MapGet("/ratelimits/{policy}/{**key}", async (string policy, string key) =>
+            gateway.RateLimits is { } limits && await limits.KeyAsync(policy, Uri.UnescapeDataString(key)) is { } view
+                ? Results.Ok(view)
+                : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such rate-limit policy", detail: $"No route uses a rate-limit policy named '{policy}'."));
 
         admin.MapGet("/explain", async (HttpContext context) =>
         {

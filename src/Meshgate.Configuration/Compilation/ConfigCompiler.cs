@@ -41,6 +41,7 @@ public static class ConfigCompiler
         var corsPolicies = CorsPolicyCompiler.CompileAll(definition.Cors);
         var resiliencePolicies = ResiliencePolicyCompiler.CompileAll(definition.Resilience);
         var cachePolicies = CachePolicyCompiler.CompileAll(definition.Caches);
+        var rateLimitPolicies = RateLimitPolicyCompiler.CompileAll(definition.RateLimits);
         var routes = new List<RouteConfig>();
         foreach (var route in definition.Routes)
         {
@@ -61,6 +62,7 @@ public static class ConfigCompiler
                 Faults = TrafficPolicyCompiler.CompileFaults(route),
                 Resilience = resilience,
                 Cache = CachePolicyCompiler.ForRoute(route, cachePolicies),
+                RateLimit = RateLimitPolicyCompiler.ForRoute(route, rateLimitPolicies),
             };
         }
 

@@ -21,3 +21,7 @@ public sealed class ConfigKeyAttribute(string key) : Attribute
 {
     public string Key { get; } = key;
 }
+
+/// <summary>On a list property: a single scalar may stand for a one-item list (<c>key: consumer</c> = <c>key: [consumer]</c>).</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class ScalarOrListAttribute : Attribute;

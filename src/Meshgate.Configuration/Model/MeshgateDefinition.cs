@@ -44,6 +44,12 @@ public sealed record MeshgateDefinition
 
     [Description("Named response-cache policies (RFC 9111 shared cache) that routes refer to with cache: <name>. The name disable is reserved.")]
     public Dictionary<string, CachePolicyDefinition> Caches { get; init; } = new(StringComparer.OrdinalIgnoreCase);
+
+    [Description("Named rate-limit policies that routes refer to with rateLimit: <name>.")]
+    public Dictionary<string, RateLimitPolicyDefinition> RateLimits { get; init; } = new(StringComparer.OrdinalIgnoreCase);
+
+    [Description("Shared stores (Redis) for policies with scope: shared.")]
+    public StoresDefinition Stores { get; init; } = new();
 }
 
 public sealed record AdminDefinition

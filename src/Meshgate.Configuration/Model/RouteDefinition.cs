@@ -53,6 +53,9 @@ public sealed record RouteDefinition
 
     [Description("Name of a response-cache policy (top-level caches) for GET and HEAD requests on this route. Absent or disable: no caching.")]
     public string? Cache { get; init; }
+
+    [Description("Name of a rate-limit policy (top-level rateLimits) for this route. Absent: no limit.")]
+    public string? RateLimit { get; init; }
 }
 
 public sealed record RouteMatchDefinition

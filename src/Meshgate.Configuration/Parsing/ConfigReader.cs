@@ -212,7 +212,9 @@ public static class ConfigReader
                     continue;
                 }
                 map.Record(childPath, (int)keyNode.Start.Line);
-                var value = ReadObject(valueNode, property.PropertyType, childPath);
+                var value = property.GetCustomAttribute<ScalarOrListAttribute>() is not null && valueNode is YamlScalarNode && !IsNull(valueNode)
+                    ? ReadObject(new YamlSequenceNode(valueNode), property.PropertyType, childPath)
+                    : ReadObject(valueNode, property.PropertyType, childPath);
                 if (value is not null) property.SetValue(instance, value);
                 else if (property.GetCustomAttribute<RequiredAttribute>() is not null && IsNull(valueNode))
                 {

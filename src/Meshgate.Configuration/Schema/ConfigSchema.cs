@@ -44,6 +44,7 @@ public static class ConfigSchema
         {
             var key = ConfigReader.KeyOf(property);
             var schema = TypeSchema(property.PropertyType, defs);
+            if (property.GetCustomAttribute<ScalarOrListAttribute>() is not null) schema = new JsonObject { ["oneOf"] = new JsonArray(schema["items"]!.DeepClone(), schema) };
             if (property.GetCustomAttribute<DescriptionAttribute>() is { } description)
             {
                 schema = schema is JsonObject o && !o.ContainsKey("$ref") ? o : new JsonObject { ["allOf"] = new JsonArray(schema) };

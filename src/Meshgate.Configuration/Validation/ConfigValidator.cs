@@ -37,6 +37,7 @@ public static class ConfigValidator
         AccessLogValidator.Validate(definition.AccessLog, context);
         ResilienceValidator.Validate(definition, context);
         CacheValidator.Validate(definition.Caches, definition.Routes, context);
+        RateLimitValidator.Validate(definition, context);
 
         if (definition.Shutdown.DrainTimeout < TimeSpan.Zero)
         {

@@ -46,6 +46,7 @@ public static class ProxyServiceCollectionExtensions
         services.TryAddSingleton<Caching.CacheStores>();
         services.AddMeshgateMirroring();
         Resilience.ResilienceServiceCollectionExtensions.AddMeshgateResilience(services);
+        RateLimiting.RateLimitingServiceCollectionExtensions.AddMeshgateRateLimiting(services);
         return services;
     }
 }

@@ -74,6 +74,9 @@ public static class RequestPipeline
         // 6. Authorization: the route's rules (edge security).
         app.UseMiddleware<Authorization.AuthorizationMiddleware>();
 
+        // 7. Rate limiting: the route's policy, keyed by client, consumer, claim, header or route.
+        app.UseMiddleware<RateLimiting.RateLimitingMiddleware>();
+
         // 8. Request timeout: the route's deadline (resilience timeout) covers every attempt and retry wait.
         app.UseRequestTimeouts();
 
@@ -106,6 +109,7 @@ public static class RequestPipeline
             var policy = snapshots.Current.RoutePolicies.GetValueOrDefault(route.RouteId);
             Cors.CorsEndpoints.Apply(endpoint, route, policy);
             Resilience.ResilienceServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services);
+            RateLimiting.RateLimitingServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services, snapshots.Current);
             if (policy is null) return;
             if (policy.HeaderRegexes.Count > 0) endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
             if (policy.Authorization is { } authorization) endpoint.WithMetadata(authorization);

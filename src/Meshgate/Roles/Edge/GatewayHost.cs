@@ -63,6 +63,7 @@ public sealed class GatewayHost : IAsyncDisposable
             Mirroring = Gateway.Services.GetRequiredService<Proxy.Mirroring.MirrorStatistics>(),
             AccessLog = Gateway.Services.GetRequiredService<Proxy.Observability.AccessLog.AccessLogQueue>(),
             Caches = Gateway.Services.GetRequiredService<Proxy.Caching.CacheStores>(),
+            RateLimits = Gateway.Services.GetRequiredService<Proxy.RateLimiting.IRateLimitState>(),
         });
 
         if (watchFile is not null)

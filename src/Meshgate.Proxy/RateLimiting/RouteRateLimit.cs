@@ -1,0 +1,10 @@
+using Meshgate.Configuration.Compilation;
+using Meshgate.Configuration.Model;
+using Meshgate.Proxy.RateLimiting.Local;
+
+namespace Meshgate.Proxy.RateLimiting;
+
+/// <summary>Endpoint metadata: the route's policy and what counts for it, found once when the endpoint is built.</summary>
+/// <param name="Limiter">Local policies: the node's limiter. Shared ones with onStoreFailure: local: the fallback at limit / nodes.</param>
+/// <param name="Store">Shared policies: the Redis store they count in; null for local ones.</param>
+internal sealed record RouteRateLimit(string RouteId, RateLimitPolicy Policy, LocalRateLimiter Limiter, RedisStoreDefinition? Store = null);

@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Meshgate.TestKit;
+
+/// <summary>
+/// A real redis-server on a free loopback port, without persistence, for shared rate-limit tests. It installs
+/// redis-server with apt-get when missing and running as root; otherwise it fails saying what to install.
+/// <see cref="StopAsync"/> and <see cref="RestartAsync"/> give an outage on the same port.
+/// </summary>
+public sealed class RedisServer : IAsyncDisposable
+{
+    private static readonly SemaphoreSlim InstallLock = new(1, 1);
+    private readonly string _executable;
+    private Process? _process;
+
+    private RedisServer(string executable, int port)
+    {
+        _executable = executable;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    /// <summary>host:port, as stores.redis.connection takes it.</summary>
+    public string Connection => $"127.0.0.1:{Port}";
+
+    public static async Task<RedisServer> StartAsync()
+    {
+        var server = new RedisServer(await FindOrInstallAsync(), FreePort());
+        await server.RestartAsync();
+        return server;
+    }
+
+    /// <summary>Starts the server (again, after <see cref="StopAsync"/>) on the same port, empty.</summary>
+    public async Task RestartAsync()
+    {
+        var start = new ProcessStartInfo(_executable)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[] { "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" }) start.ArgumentList.Add(arg);
+        _process = Process.Start(start) ?? throw new InvalidOperationException("redis-server did not start");
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!await PingsAsync())
+        {
+            if (_process.HasExited || DateTime.UtcNow > deadline) throw new InvalidOperationException($"redis-server on port {Port} did not answer PING");
+            await Task.Delay(20);
+        }
+    }
+
+    public async Task StopAsync()
+    {
+        if (_process is not { HasExited: false } process) return;
+        process.Kill(entireProcessTree: true);
+        await process.WaitForExitAsync();
+        process.Dispose();
+        _process = null;
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync();
+
+    private async Task<bool> PingsAsync()
+    {
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync(IPAddress.Loopback, Port);
+            var stream = client.GetStream();
+            await stream.WriteAsync("PING\r\n"u8.ToArray());
+            var buffer = new byte[16];
+            var read = await stream.ReadAsync(buffer);
+            return Encoding.ASCII.GetString(buffer, 0, read).StartsWith("+PONG", StringComparison.Ordinal);
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task<string> FindOrInstallAsync()
+    {
+        if (Find() is { } found) return found;
+        await InstallLock.WaitAsync();
+        try
+        {
+            if (Find() is { } again) return again;
+            if (Environment.UserName != "root")
+            {
+                throw new InvalidOperationException("redis-server is not installed: install it (apt-get install -y redis-server, or your platform's redis package) to run the shared rate-limit tests");
+            }
+            var install = Process.Start(new ProcessStartInfo("bash", ["-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server)"]) { UseShellExecute = false })!;
+            await install.WaitForExitAsync();
+            return Find() ?? throw new InvalidOperationException("apt-get install -y redis-server did not provide redis-server; install it to run the shared rate-limit tests");
+        }
+        finally
+        {
+            InstallLock.Release();
+        }
+    }
+
+    private static string? Find() =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Append("/usr/bin").Append("/usr/sbin")
+            .Select(d => Path.Combine(d, "redis-server")).FirstOrDefault(File.Exists);
+}
