@@ -105,6 +105,19 @@ public sealed class LocalRateLimiterTests
     }
 
     [Fact]
+    public void TokenBucket_HighLimitAfterLongIdle_StillAllows()
+    {
+        // Found by the benchmark: a limit too high to trigger refused every request after a pause,
+        // because elapsed time times the limit overflowed.
+        var limiter = Limiter(RateLimitAlgorithm.TokenBucket, 100_000_000, TimeSpan.FromSeconds(1));
+        Assert.Equal(10, Allowed(limiter, "a", 10));
+
+        _clock.Advance(TimeSpan.FromDays(1));
+
+        Assert.Equal(10, Allowed(limiter, "a", 10));
+    }
+
+    [Fact]
     public void TokenBucket_Denied_RetryAfterIsOneTokenAway()
     {
         var limiter = Limiter(RateLimitAlgorithm.TokenBucket, 4, TimeSpan.FromSeconds(1));

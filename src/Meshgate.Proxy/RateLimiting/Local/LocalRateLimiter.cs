@@ -152,7 +152,9 @@ internal sealed class LocalRateLimiter
     {
         var capacity = Policy.Limit + Policy.Burst;
         if (!p.Started) return capacity;
-        return Math.Min(capacity, p.Tokens + (now - p.Last) * Policy.Limit / _windowTimestamps);
+        // In double: elapsed timestamps times a large limit overflows a long after a long idle time
+        // (1e8 per second after about 90 s at Stopwatch resolution), which would refuse the key for good.
+        return Math.Min(capacity, p.Tokens + (double)(now - p.Last) * Policy.Limit / _windowTimestamps);
     }
 
     private RateLimitDecision TokenBucket(Partition p, long now)
