@@ -20,6 +20,9 @@ internal sealed class HedgingHandler(HttpMessageHandler inner, TimeProvider time
 
     private async Task<HttpResponseMessage> SendHedgedAsync(HttpRequestMessage request, HedgingPlan plan, CancellationToken cancellationToken)
     {
+        // The hedges are copied before the first attempt starts: the HTTP stack reads (and lazily parses)
+        // the original's headers while it is sent, and HttpHeaders is not safe to read from two threads.
+        var hedges = plan.Alternatives.Take(plan.MaxAttempts - 1).Select(alternative => Clone(request, plan, alternative)).ToList();
         var attempts = new List<Attempt> { Start(request, null) };
         var alternatives = 0;
         Attempt? winner = null;
@@ -37,7 +40,7 @@ internal sealed class HedgingHandler(HttpMessageHandler inner, TimeProvider time
             {
                 List<Task> pending;
                 lock (attempts) pending = attempts.Where(a => !a.Task.IsCompleted).Select(a => (Task)a.Task).ToList();
-                var canHedge = attempts.Count < plan.MaxAttempts && alternatives < plan.Alternatives.Count && !cancellationToken.IsCancellationRequested;
+                var canHedge = alternatives < hedges.Count && !cancellationToken.IsCancellationRequested;
                 if (pending.Count == 0 && !canHedge) break;
                 Task? delay = null;
                 if (canHedge)
@@ -49,7 +52,7 @@ internal sealed class HedgingHandler(HttpMessageHandler inner, TimeProvider time
                 var completed = await Task.WhenAny(pending);
                 if (completed == delay)
                 {
-                    var hedge = Start(Clone(request, plan, plan.Alternatives[alternatives++]), plan);
+                    var hedge = Start(hedges[alternatives++], plan);
                     lock (attempts) attempts.Add(hedge);
                     continue;
                 }
@@ -66,6 +69,7 @@ internal sealed class HedgingHandler(HttpMessageHandler inner, TimeProvider time
                     if (attempt != winner) attempt.Abandon();
                 }
             }
+            for (var unsent = alternatives; unsent < hedges.Count; unsent++) hedges[unsent].Dispose();
         }
         // All failed: the first attempt's failure is the answer, as without hedging.
         return winner is not null ? await winner.Task : await attempts[0].Task;
