@@ -1,3 +1,4 @@
+using Meshgate.Proxy.Pipeline;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -21,7 +22,7 @@ internal enum TeeMode
 /// it asks once what to do, then streams to the client while copying, or swallows. The client never waits for a
 /// buffer: each write goes through as it comes, and the copy is abandoned past the limit.
 /// </summary>
-internal sealed class ResponseTee(IHttpResponseBodyFeature inner, long limit, Func<TeeMode> decide) : Stream, IHttpResponseBodyFeature
+internal sealed class ResponseTee(IHttpResponseBodyFeature inner, long limit, Func<TeeMode> decide) : WriteOnlyStream, IHttpResponseBodyFeature
 {
     private MemoryStream? _copy;
     private PipeWriter? _writer;
@@ -75,14 +76,6 @@ internal sealed class ResponseTee(IHttpResponseBodyFeature inner, long limit, Fu
     }
 
     // Stream
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => true;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
     public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
     public override void Flush() => FlushAsync().GetAwaiter().GetResult();
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();

@@ -1,3 +1,4 @@
+using Meshgate.Proxy.Pipeline;
 using System.Security.Cryptography;
 
 namespace Meshgate.Proxy.Mirroring;
@@ -6,7 +7,7 @@ namespace Meshgate.Proxy.Mirroring;
 /// Passes the primary's response body through to the client unchanged while hashing it, so compare needs no
 /// copy of the body. Only compared requests get one.
 /// </summary>
-internal sealed class HashingStream(Stream inner) : Stream
+internal sealed class HashingStream(Stream inner) : WriteOnlyStream
 {
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 
@@ -34,14 +35,6 @@ internal sealed class HashingStream(Stream inner) : Stream
     public override void Flush() => inner.Flush();
     public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
 
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => true;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -1,3 +1,4 @@
+using Meshgate.Proxy.Pipeline;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -9,7 +10,7 @@ namespace Meshgate.Proxy.Observability.AccessLog;
 /// and the stream, because proxied responses (the common case) are written through the stream; a
 /// writer is made only for steps that ask for one.
 /// </summary>
-internal sealed class CountingResponseBody(IHttpResponseBodyFeature inner) : Stream, IHttpResponseBodyFeature
+internal sealed class CountingResponseBody(IHttpResponseBodyFeature inner) : WriteOnlyStream, IHttpResponseBodyFeature
 {
     private readonly Stream _stream = inner.Stream;
     private PipeWriter? _writer;
@@ -54,12 +55,6 @@ internal sealed class CountingResponseBody(IHttpResponseBodyFeature inner) : Str
     }
 
     // Stream
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => true;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
     public override void Write(ReadOnlySpan<byte> buffer)
@@ -81,7 +76,4 @@ internal sealed class CountingResponseBody(IHttpResponseBodyFeature inner) : Str
 
     public override Task FlushAsync(CancellationToken cancellationToken) => _stream.FlushAsync(cancellationToken);
 
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
 }
