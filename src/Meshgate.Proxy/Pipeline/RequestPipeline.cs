@@ -61,6 +61,13 @@ public static class RequestPipeline
             {
                 return ProblemResponses.WriteAsync(context, StatusCodes.Status404NotFound, "No route", $"No route matches {context.Request.Method} {context.Request.Host}{context.Request.Path}.", "no-route");
             }
+            // ASP.NET Core's request-duration metric (and everything that reads it: /metrics, the dashboard)
+            // is labelled with the route id; the feature is only there while something listens.
+            if (context.Features.Get<IHttpMetricsTagsFeature>() is { } metricsTags
+                && endpoint.Metadata.GetMetadata<Yarp.ReverseProxy.Model.RouteModel>() is { } route)
+            {
+                metricsTags.Tags.Add(new(MetricsTags.Route, route.Config.RouteId));
+            }
             return next(context);
         });
 
