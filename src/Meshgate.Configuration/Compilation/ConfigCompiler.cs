@@ -46,8 +46,7 @@ public static class ConfigCompiler
         foreach (var route in definition.Routes)
         {
             var resilience = ResiliencePolicyCompiler.ForRoute(route, resiliencePolicies);
-            // The whole-request deadline is the framework's: YARP puts it on the endpoint for ASP.NET Core's request timeouts.
-            routes.Add(CompileRoute(route, version) with { Timeout = resilience?.Timeout });
+            routes.Add(CompileRoute(route, version));
             routePolicies[route.Id!] = new RoutePolicy(
                 route.Id!,
                 (route.Match!.Headers ?? []).Where(h => h.Regex is not null)

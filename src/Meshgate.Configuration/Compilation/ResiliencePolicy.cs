@@ -1,7 +1,7 @@
 namespace Meshgate.Configuration.Compilation;
 
 /// <summary>A compiled resilience policy: what the retry step, the request timeout and the hedging handler enforce.</summary>
-/// <param name="Timeout">Whole-request deadline, enforced by ASP.NET Core's request timeouts (YARP's RouteConfig.Timeout).</param>
+/// <param name="Timeout">Whole-request deadline, enforced by the request-deadline step (slot 8).</param>
 /// <param name="PerTryTimeout">Deadline for one attempt until its response headers.</param>
 public sealed record ResiliencePolicy(string Name, TimeSpan? Timeout, TimeSpan? PerTryTimeout, RetryPolicy? Retry, HedgingPolicy? Hedging);
 

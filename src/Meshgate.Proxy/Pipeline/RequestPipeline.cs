@@ -85,7 +85,7 @@ public static class RequestPipeline
         app.UseMiddleware<RateLimiting.RateLimitingMiddleware>();
 
         // 8. Request timeout: the route's deadline (resilience timeout) covers every attempt and retry wait.
-        app.UseRequestTimeouts();
+        app.UseMiddleware<Resilience.Timeouts.RequestDeadlineMiddleware>();
 
         // 9. Response cache (RFC 9111): fresh hits answered here; misses stored while they stream to the client.
         app.UseMiddleware<Caching.ResponseCacheMiddleware>();

@@ -1,7 +1,6 @@
 using Meshgate.Configuration.Compilation;
 using Meshgate.Proxy.Pipeline;
 using Meshgate.Proxy.Resilience.Retries;
-using Meshgate.Proxy.Resilience.Timeouts;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Model;
@@ -11,7 +10,8 @@ namespace Meshgate.Proxy.Resilience;
 /// <summary>
 /// The retry step of YARP's proxy pipeline, before session affinity, load balancing and passive health,
 /// so that every attempt is a full YARP attempt that may pick another endpoint. It also makes expired
-/// deadlines (the route's timeout, the per-try timeout) 504s. A route without a resilience policy
+/// per-try deadlines 504s (the route's whole-request deadline is the step before, see
+/// <see cref="Timeouts.RequestDeadlineMiddleware"/>). A route without retries or a per-try timeout a resilience policy
 /// passes straight through: one metadata lookup, no allocation, no async frame.
 /// </summary>
 internal sealed partial class ResilienceMiddleware(RequestDelegate next, RetryBudgets budgets, SnapshotAccessor snapshots, ILogger<ResilienceMiddleware> logger)
@@ -24,18 +24,12 @@ internal sealed partial class ResilienceMiddleware(RequestDelegate next, RetryBu
     public Task InvokeAsync(HttpContext context)
     {
         var route = context.GetEndpoint()?.Metadata.GetMetadata<RouteResilience>();
-        return route is null ? next(context) : InvokeWithPolicyAsync(context, route);
+        return route?.Policy is { Retry: not null } or { PerTryTimeout: not null } ? InvokeWithPolicyAsync(context, route) : next(context);
     }
 
     private async Task InvokeWithPolicyAsync(HttpContext context, RouteResilience route)
     {
         var policy = route.Policy;
-        if (policy.Retry is null && policy.PerTryTimeout is null)
-        {
-            await next(context);
-            if (UpstreamTimeout.RequestDeadlineExpired(context)) UpstreamTimeout.Report(context);
-            return;
-        }
 
         var clusterId = context.GetReverseProxyFeature().Cluster.Config.ClusterId;
         var budget = route.Retries is null ? null : budgets.For(clusterId);
@@ -66,12 +60,6 @@ internal sealed partial class ResilienceMiddleware(RequestDelegate next, RetryBu
             }
             if (attempt.Number > 1) LogAttempts(logger, context.Request.Method, context.Request.Path.Value, clusterId, attempt.Number, context.Response.StatusCode);
             if (attempt.BudgetRefused) LogBudgetRefused(logger, clusterId, budget!.RetriesInFlight, budget.ActiveRequests);
-            if (UpstreamTimeout.RequestDeadlineExpired(context)) UpstreamTimeout.Report(context);
-        }
-        catch (OperationCanceledException) when (UpstreamTimeout.RequestDeadlineExpired(context))
-        {
-            // The deadline expired during a backoff wait.
-            UpstreamTimeout.Report(context);
         }
         finally
         {

@@ -11,10 +11,9 @@ namespace Meshgate.Proxy.Resilience;
 
 public static class ResilienceServiceCollectionExtensions
 {
-    /// <summary>Route timeouts (ASP.NET Core request timeouts), retry budgets and what the retry step needs.</summary>
+    /// <summary>Retry budgets and what the retry step needs.</summary>
     public static IServiceCollection AddMeshgateResilience(this IServiceCollection services)
     {
-        services.AddRequestTimeouts();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IRandomSource, SharedRandomSource>();
         services.TryAddSingleton<RetryBudgets>();

@@ -22,6 +22,9 @@ public sealed class WebSocketTests : IAsyncLifetime
         _gateway = await TestGateway.StartAsync($$"""
             routes:
               - { id: ws, match: { pathPrefix: /ws }, cluster: echo }
+              - { id: ws-deadline, match: { pathPrefix: /deadline }, cluster: echo, resilience: short, transforms: { replacePrefix: { from: /deadline, to: /ws } } }
+            resilience:
+              short: { timeout: 500ms }
             clusters:
               - { id: echo, endpoints: ["{{_upstream.Endpoint}}"] }
             """);
@@ -129,5 +132,22 @@ public sealed class WebSocketTests : IAsyncLifetime
         socket.Options.CollectHttpResponseDetails = true;
         await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(url, CancellationToken.None));
         Assert.Equal(System.Net.HttpStatusCode.NotFound, socket.HttpStatusCode);
+    }
+
+    [Fact]
+    public async Task RouteTimeout_EndsWithTheUpgrade_SoTheSocketOutlivesIt()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder(_gateway.Url) { Scheme = "ws", Path = "/deadline/echo" }.Uri, timeout.Token);
+
+        // Three times the route's 500ms timeout: the deadline would have cut the connection long before.
+        await Task.Delay(TimeSpan.FromMilliseconds(1500), timeout.Token);
+        await socket.SendAsync(Encoding.UTF8.GetBytes("still here"), WebSocketMessageType.Text, endOfMessage: true, timeout.Token);
+        var (type, payload) = await ReceiveMessageAsync(socket, timeout.Token);
+
+        Assert.Equal(WebSocketMessageType.Text, type);
+        Assert.Equal("still here", Encoding.UTF8.GetString(payload));
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", timeout.Token);
     }
 }

@@ -24,7 +24,7 @@ internal enum AttemptVerdict
 internal sealed class RetryAttempt(HttpContext context, RequestDelegate next, ResiliencePolicy policy, RetryBudgets.ClusterBudget? budget, RetryBudgetPolicy budgetPolicy)
 {
     private readonly CancellationToken _clientAborted = context.RequestAborted;
-    private CancellationTokenSource? _perTry;
+    private Deadline? _perTry;
     private List<DestinationState>? _tried;
     private bool _retryReserved;
     private bool _firstVerdictTaken;
@@ -55,6 +55,8 @@ internal sealed class RetryAttempt(HttpContext context, RequestDelegate next, Re
         return RunAsync();
     }
 
+    // Pooled: the state machine of a request's attempt is reused by later requests instead of allocated per request.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<AttemptVerdict> RunAsync()
     {
         _retryReserved = false;
@@ -65,8 +67,7 @@ internal sealed class RetryAttempt(HttpContext context, RequestDelegate next, Re
 
         if (policy.PerTryTimeout is { } perTry)
         {
-            _perTry = CancellationTokenSource.CreateLinkedTokenSource(_clientAborted);
-            _perTry.CancelAfter(perTry);
+            _perTry = Deadline.Start(_clientAborted, perTry);
             context.RequestAborted = _perTry.Token;
         }
         bool timedOut;
@@ -77,11 +78,11 @@ internal sealed class RetryAttempt(HttpContext context, RequestDelegate next, Re
         finally
         {
             if (isRetry) budget!.RetryEnded();
-            timedOut = _perTry is { IsCancellationRequested: true } && !_clientAborted.IsCancellationRequested;
+            timedOut = _perTry is { Expired: true };
             if (_perTry is not null)
             {
                 context.RequestAborted = _clientAborted;
-                _perTry.Dispose();
+                _perTry.Return();
                 _perTry = null;
             }
         }
@@ -103,7 +104,7 @@ internal sealed class RetryAttempt(HttpContext context, RequestDelegate next, Re
     public bool OnResponseHeaders(int status)
     {
         // The per-try timeout covers the wait for response headers; the body streams under the cluster's activity timeout.
-        _perTry?.CancelAfter(Timeout.InfiniteTimeSpan);
+        _perTry?.DisableTimeout();
         return MoreAttemptsAllowed && policy.Retry!.RetriesStatus(status) && TryReserveRetry();
     }
 

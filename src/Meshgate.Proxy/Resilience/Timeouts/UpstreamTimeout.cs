@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Timeouts;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Meshgate.Proxy.Resilience.Timeouts;
@@ -7,15 +6,10 @@ namespace Meshgate.Proxy.Resilience.Timeouts;
 /// <summary>
 /// Turns an expired deadline into the forwarder's timeout error, which the gateway-errors step answers
 /// with 504 problem+json. Needed because both deadlines work by cancelling <c>HttpContext.RequestAborted</c>,
-/// which YARP reports as a client cancellation (400), and ASP.NET Core's request-timeouts middleware writes
-/// its 504 only when the endpoint throws, which YARP does not.
+/// which YARP reports as a client cancellation (400).
 /// </summary>
 internal static class UpstreamTimeout
 {
-    /// <summary>Whether the route's whole-request deadline (ASP.NET Core request timeouts) has expired.</summary>
-    public static bool RequestDeadlineExpired(HttpContext context) =>
-        context.Features.Get<IHttpRequestTimeoutFeature>()?.RequestTimeoutToken.IsCancellationRequested == true;
-
     public static void Report(HttpContext context)
     {
         if (context.Response.HasStarted) return;
