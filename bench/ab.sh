@@ -83,12 +83,8 @@ render() {
     if grep -q '@[A-Z_]*@' "$2"; then die "unfilled placeholder in $2"; fi
 }
 render "$TEMPLATES/upstream-nginx.conf" "$WORK/upstream/nginx.conf"
-head -c 48 /dev/urandom | base64 | tr -d '\n' >"$WORK/gateway/jwt.secret"
-b64url() { base64 | tr -d '\n=' | tr '+/' '-_'; }
-jwt_head=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
-jwt_body=$(printf '{"iss":"meshgate-bench","aud":"meshgate-bench","sub":"bench","exp":%d}' $(( $(date +%s) + 86400 )) | b64url)
-jwt_sig=$(printf '%s.%s' "$jwt_head" "$jwt_body" | openssl dgst -binary -sha256 -hmac "$(cat "$WORK/gateway/jwt.secret")" | b64url)
-JWT_TOKEN="$jwt_head.$jwt_body.$jwt_sig"
+source "$BENCH_DIR/bench-jwt.sh"
+bench_jwt "$WORK/gateway/jwt.secret"
 render "$CONFIG" "$WORK/gateway/meshgate.yaml"
 
 (exec taskset -c "$SERVER_CPU" nginx -p "$WORK/upstream" -e "$WORK/upstream/error.log" -c "$WORK/upstream/nginx.conf") >"$WORK/upstream/stdout.log" 2>&1 &

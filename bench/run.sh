@@ -199,12 +199,8 @@ render upstream-nginx.conf "$WORK/upstream/nginx.conf"
 render proxy-nginx.conf    "$WORK/nginx-proxy/nginx.conf"
 render haproxy.cfg         "$WORK/haproxy/haproxy.cfg"
 # HS256 secret and one token for the JWT route; the gateway validates it once and caches the result.
-head -c 48 /dev/urandom | base64 | tr -d '\n' >"$WORK/gateway/jwt.secret"
-b64url() { base64 | tr -d '\n=' | tr '+/' '-_'; }
-jwt_head=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
-jwt_body=$(printf '{"iss":"meshgate-bench","aud":"meshgate-bench","sub":"bench","exp":%d}' $(( $(date +%s) + 86400 )) | b64url)
-jwt_sig=$(printf '%s.%s' "$jwt_head" "$jwt_body" | openssl dgst -binary -sha256 -hmac "$(cat "$WORK/gateway/jwt.secret")" | b64url)
-JWT_TOKEN="$jwt_head.$jwt_body.$jwt_sig"
+source "$BENCH_DIR/bench-jwt.sh"
+bench_jwt "$WORK/gateway/jwt.secret"
 render meshgate.yaml       "$WORK/gateway/meshgate.yaml"
 
 # ---------------------------------------------------------------------------
