@@ -19,6 +19,12 @@ public static class RequestPipeline
     /// <param name="listenerOf">The listener a request arrived on, for its limits; null when no listener sets any.</param>
     public static void UseMeshgateGateway(this WebApplication app, Func<HttpContext, ListenerPolicy?>? listenerOf)
     {
+        // WebApplication puts ASP.NET Core's authorization middleware in front of every request when its
+        // services are registered (YARP registers them) and the app did not place it. The gateway authorizes
+        // in its own step (6) and gives YARP no authorization policies, so the framework's would only cost
+        // each request an async frame (seen in an allocation profile). This is the marker UseAuthorization sets.
+        ((IApplicationBuilder)app).Properties["__AuthorizationMiddlewareSet"] = true;
+
         // 2. Observability: the access log. Placed before step 1 so that it sees the final answer, the
         //    problem+json that step 1 writes for exceptions and failed forwards included, and every rejection after it.
         app.UseMiddleware<Observability.AccessLog.AccessLogMiddleware>();
@@ -72,7 +78,10 @@ public static class RequestPipeline
         });
 
         // 5a. CORS: preflights answered here, per route (edge security).
-        app.UseCors();
+        // Only for routes with a CORS policy: ASP.NET Core's CORS middleware resolves its policy provider from
+        // the request's services and writes HttpContext.Items on every request it sees, which made every
+        // route pay for a service scope and an Items dictionary.
+        app.UseWhen(static context => context.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.Cors.Infrastructure.ICorsMetadata>() is not null, static cors => cors.UseCors());
         app.UseMiddleware<Cors.UpstreamCorsHeadersMiddleware>();
 
         // 5b. Authentication: the route's providers, any of them (edge security).
