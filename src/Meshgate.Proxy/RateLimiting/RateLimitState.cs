@@ -24,7 +24,12 @@ public interface IRateLimitState
     Task<RateLimitKeyView?> KeyAsync(string policy, string key);
 }
 
-public sealed record RateLimitPolicyView(string Name, string Algorithm, string Scope, int Limit, TimeSpan Window, int KeysTracked, long Overflowed);
+public sealed record RateLimitPolicyView(string Name, string Algorithm, string Scope, int Limit, TimeSpan Window, int KeysTracked, long Overflowed)
+{
+    /// <summary>Quotas: day or month (UTC), in place of a window; left out of the JSON for other policies.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Period { get; init; }
+}
 
 public sealed record RateLimitStoreView(string Connection, bool Failing, long FallbackDecisions);
 
@@ -57,7 +62,10 @@ internal sealed class RateLimitState(SnapshotAccessor snapshots, RateLimiters li
         return Compiled().Select(p =>
         {
             var local = tables.Where(l => string.Equals(l.Policy.Name, p.Name, StringComparison.OrdinalIgnoreCase)).ToList();
-            return new RateLimitPolicyView(p.Name, Name(p.Algorithm), Name(p.Scope), p.Limit, p.Window, local.Sum(l => l.PartitionCount), local.Sum(l => l.Overflowed));
+            return new RateLimitPolicyView(p.Name, Name(p.Algorithm), Name(p.Scope), p.Limit, p.Window, local.Sum(l => l.PartitionCount), local.Sum(l => l.Overflowed))
+            {
+                Period = p.Algorithm == RateLimitAlgorithm.Quota ? Name(p.Period) : null,
+            };
         }).ToList();
     }
 

@@ -135,7 +135,8 @@ public sealed class QuotaTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("\"daily\";q=1000;w=2678400", response.Headers.GetValues("RateLimit-Policy").Single());
         using var policies = JsonDocument.Parse(await gateway.Admin.GetStringAsync("/admin/ratelimits"));
-        Assert.Equal("quota", policies.RootElement.GetProperty("policies")[0].GetProperty("algorithm").GetString());
+        var listed = policies.RootElement.GetProperty("policies")[0];
+        Assert.Equal(("quota", "month"), (listed.GetProperty("algorithm").GetString(), listed.GetProperty("period").GetString()));
     }
 
     [Fact]
