@@ -66,6 +66,39 @@ public sealed class RedisServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync() => await StopAsync();
 
+    /// <summary>Script calls (EVAL and EVALSHA) the server has answered since it started, from INFO commandstats.</summary>
+    public async Task<long> ScriptCallsAsync()
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync("INFO commandstats\r\n"u8.ToArray());
+        // A bulk string: $LENGTH\r\n then the text; read until all of it is in.
+        var text = new StringBuilder();
+        var buffer = new byte[8192];
+        int? length = null;
+        while (length is null || Encoding.ASCII.GetByteCount(text.ToString()) < length)
+        {
+            var read = await stream.ReadAsync(buffer);
+            if (read == 0) break;
+            text.Append(Encoding.ASCII.GetString(buffer, 0, read));
+            var all = text.ToString();
+            var header = all.IndexOf("\r\n", StringComparison.Ordinal);
+            if (length is null && header > 0)
+            {
+                length = int.Parse(all.AsSpan(1, header - 1), System.Globalization.CultureInfo.InvariantCulture) + header + 2;
+            }
+        }
+        long calls = 0;
+        foreach (var line in text.ToString().Split("\r\n"))
+        {
+            if (!line.StartsWith("cmdstat_eval:", StringComparison.Ordinal) && !line.StartsWith("cmdstat_evalsha:", StringComparison.Ordinal)) continue;
+            var value = line.Split(':')[1].Split(',')[0]; // calls=N
+            calls += long.Parse(value["calls=".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        return calls;
+    }
+
     private async Task<bool> PingsAsync()
     {
         try

@@ -35,7 +35,8 @@ public sealed class TestGateway : IAsyncDisposable
     /// Default listener (127.0.0.1:0) and admin (127.0.0.1:0) are added when the YAML has none,
     /// so a test writes only what it is about.
     /// </summary>
-    public static async Task<TestGateway> StartAsync(string yaml, string? directory = null)
+    /// <param name="time">The gateway's clock, e.g. a <see cref="ShiftedClock"/>; the system clock when null.</param>
+    public static async Task<TestGateway> StartAsync(string yaml, string? directory = null, TimeProvider? time = null)
     {
         directory ??= TempDirectory.Create();
         var path = Path.Combine(directory, "meshgate.yaml");
@@ -45,7 +46,7 @@ public sealed class TestGateway : IAsyncDisposable
         {
             throw new InvalidOperationException("test config is invalid:\n" + string.Join("\n", result.Errors));
         }
-        var host = GatewayHost.Create(snapshot, () => ConfigLoader.LoadFile(path), path);
+        var host = GatewayHost.Create(snapshot, () => ConfigLoader.LoadFile(path), path, time: time);
         await host.StartAsync();
         return new TestGateway(host, directory, path);
     }

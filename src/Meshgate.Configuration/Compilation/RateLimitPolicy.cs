@@ -23,13 +23,25 @@ public sealed record RateLimitPolicy(string Name, RateLimitAlgorithm Algorithm, 
     /// <summary>With onStoreFailure local: the nodes the limit is divided among while Redis is away.</summary>
     public int Nodes { get; init; } = 1;
 
-    /// <summary>The settings that decide counting; limiter state survives a reload while these stay equal.</summary>
-    public string Fingerprint { get; } = string.Join('|', Name.ToLowerInvariant(), Algorithm, Limit, Window.Ticks, Burst, string.Join(',', Key.Select(k => $"{k.Kind}:{k.Name}")));
+    /// <summary>quota only: the calendar period (UTC) the limit counts over.</summary>
+    public QuotaPeriod Period { get; init; }
 
-    /// <summary>The RateLimit-Policy header value (draft-ietf-httpapi-ratelimit-headers-11), built once.</summary>
-    public string PolicyHeader { get; } = Algorithm == RateLimitAlgorithm.Concurrency
-        ? $"\"{Name}\";q={Limit}"
-        : $"\"{Name}\";q={Limit};w={Math.Max(1, (long)Math.Ceiling(Window.TotalSeconds))}";
+    /// <summary>The settings that decide counting; limiter state survives a reload while these stay equal.</summary>
+    public string Fingerprint => field ??= string.Join('|', Name.ToLowerInvariant(), Algorithm, Limit, Window.Ticks, Burst, Period, string.Join(',', Key.Select(k => $"{k.Kind}:{k.Name}")));
+
+    /// <summary>
+    /// The RateLimit-Policy header value (draft-ietf-httpapi-ratelimit-headers-11), built once. A monthly quota's
+    /// window is the month's length, so its header is built per request instead (<see cref="QuotaPolicyHeader"/>).
+    /// </summary>
+    public string PolicyHeader => field ??= Algorithm switch
+    {
+        RateLimitAlgorithm.Concurrency => $"\"{Name}\";q={Limit}",
+        RateLimitAlgorithm.Quota => QuotaPolicyHeader(TimeSpan.FromDays(1)),
+        _ => $"\"{Name}\";q={Limit};w={Math.Max(1, (long)Math.Ceiling(Window.TotalSeconds))}",
+    };
+
+    /// <summary>The RateLimit-Policy value of a quota whose current period lasts <paramref name="period"/>.</summary>
+    public string QuotaPolicyHeader(TimeSpan period) => $"\"{Name}\";q={Limit};w={(long)period.TotalSeconds}";
 }
 
 internal static class RateLimitPolicyCompiler
@@ -56,12 +68,13 @@ internal static class RateLimitPolicyCompiler
         }).ToList();
         var algorithm = definition.Algorithm!.Value;
         return new RateLimitPolicy(name, algorithm, definition.Limit!.Value,
-            algorithm == RateLimitAlgorithm.Concurrency ? TimeSpan.Zero : definition.Window!.Value,
+            algorithm is RateLimitAlgorithm.Concurrency or RateLimitAlgorithm.Quota ? TimeSpan.Zero : definition.Window!.Value,
             algorithm == RateLimitAlgorithm.TokenBucket ? definition.Burst ?? 0 : 0, key, definition.Headers)
         {
             Scope = definition.Scope,
             OnStoreFailure = definition.OnStoreFailure,
             Nodes = definition.Nodes ?? 1,
+            Period = definition.Period ?? QuotaPeriod.Day,
         };
     }
 }

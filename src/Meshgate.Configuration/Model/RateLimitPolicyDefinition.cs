@@ -2,7 +2,10 @@ using System.ComponentModel;
 
 namespace Meshgate.Configuration.Model;
 
-public enum RateLimitAlgorithm { TokenBucket, SlidingWindow, FixedWindow, Concurrency }
+public enum RateLimitAlgorithm { TokenBucket, SlidingWindow, FixedWindow, Concurrency, Quota }
+
+/// <summary>A quota's calendar period, in UTC.</summary>
+public enum QuotaPeriod { Day, Month }
 
 public enum RateLimitScope { Local, Shared }
 
@@ -11,16 +14,19 @@ public enum StoreFailureMode { Allow, Deny, Local }
 /// <summary>A named rate-limit policy; routes refer to it with <c>rateLimit: name</c>.</summary>
 public sealed record RateLimitPolicyDefinition
 {
-    [Description("token-bucket (limit per window, refilled continuously, plus burst), sliding-window, fixed-window, or concurrency (requests in flight at once).")]
+    [Description("token-bucket (limit per window, refilled continuously, plus burst), sliding-window, fixed-window, concurrency (requests in flight at once), or quota (limit per calendar day or month in UTC, see period).")]
     [Required]
     public RateLimitAlgorithm? Algorithm { get; init; }
 
-    [Description("Requests allowed per window (concurrency: requests in flight at once). At least 1.")]
+    [Description("Requests allowed per window (concurrency: requests in flight at once; quota: per period). At least 1.")]
     [Required]
     public int? Limit { get; init; }
 
-    [Description("The window the limit counts over, e.g. 1s, 1m. Required except for concurrency.")]
+    [Description("The window the limit counts over, e.g. 1s, 1m. Required except for concurrency and quota.")]
     public TimeSpan? Window { get; init; }
+
+    [Description("quota only (and required there): day or month, calendar periods in UTC; the count starts from zero at 00:00 UTC each day or on the 1st of each month.")]
+    public QuotaPeriod? Period { get; init; }
 
     [Description("token-bucket only: extra requests a quiet key may send at once above the limit (bucket size = limit + burst). Default 0.")]
     public int? Burst { get; init; }

@@ -32,17 +32,31 @@ internal static class RateLimitValidator
         if (policy.Limit is < 1) context.Error($"{path}.limit", $"must be at least 1 (found {policy.Limit})");
 
         var concurrency = policy.Algorithm == RateLimitAlgorithm.Concurrency;
+        var quota = policy.Algorithm == RateLimitAlgorithm.Quota;
         if (concurrency && policy.Window is not null)
         {
             context.Error($"{path}.window", "concurrency counts requests in flight and has no window; remove window");
         }
-        else if (!concurrency && policy.Algorithm is not null && policy.Window is null)
+        else if (quota && policy.Window is not null)
+        {
+            context.Error($"{path}.window", "a quota counts per calendar period; use period: day or period: month instead of window");
+        }
+        else if (!concurrency && !quota && policy.Algorithm is not null && policy.Window is null)
         {
             context.Error($"{path}.window", "required for this algorithm, e.g. window: 1s");
         }
         else if (policy.Window is { } window && window < TimeSpan.FromMilliseconds(1))
         {
             context.Error($"{path}.window", "must be at least 1ms");
+        }
+
+        if (quota && policy.Period is null)
+        {
+            context.Error($"{path}.period", "required for a quota: period: day or period: month (calendar periods in UTC)");
+        }
+        else if (!quota && policy.Algorithm is not null && policy.Period is not null)
+        {
+            context.Error($"{path}.period", "only a quota has a period; remove it or use algorithm: quota");
         }
 
         if (policy.Burst is { } burst)

@@ -3,6 +3,7 @@ using Meshgate.Configuration.Compilation;
 using Meshgate.Configuration.Model;
 using Meshgate.Proxy.Pipeline;
 using Meshgate.Proxy.RateLimiting.Redis;
+using System.Text.Json.Serialization;
 
 namespace Meshgate.Proxy.RateLimiting;
 
@@ -23,15 +24,37 @@ public interface IRateLimitState
     Task<RateLimitKeyView?> KeyAsync(string policy, string key);
 }
 
-public sealed record RateLimitPolicyView(string Name, string Algorithm, string Scope, int Limit, TimeSpan Window, int KeysTracked, long Overflowed);
+public sealed record RateLimitPolicyView(string Name, string Algorithm, string Scope, int Limit, TimeSpan Window, int KeysTracked, long Overflowed)
+{
+    /// <summary>Quotas: day or month (UTC), in place of a window; left out of the JSON for other policies.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Period { get; init; }
+}
 
 public sealed record RateLimitStoreView(string Connection, bool Failing, long FallbackDecisions);
 
 /// <param name="Remaining">Requests the key may make now; null when the shared store did not answer.</param>
 /// <param name="Source">redis, local, or local-fallback (Redis not answering).</param>
-public sealed record RateLimitKeyView(string Policy, string Key, string Source, int Limit, long? Remaining, TimeSpan Reset, TimeSpan RetryAfter);
+public sealed record RateLimitKeyView(string Policy, string Key, string Source, int Limit, long? Remaining, TimeSpan Reset, TimeSpan RetryAfter)
+{
+    /// <summary>Quotas: day or month (UTC); null for other policies, and then left out of the JSON, as are the three below.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Period { get; init; }
 
-internal sealed class RateLimitState(SnapshotAccessor snapshots, RateLimiters limiters, RedisRateLimitStore store) : IRateLimitState
+    /// <summary>Quotas: requests counted in the current period.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? Used { get; init; }
+
+    /// <summary>Quotas: when the current period began.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DateTimeOffset? PeriodStart { get; init; }
+
+    /// <summary>Quotas: when the count starts again from zero (the period's end).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DateTimeOffset? ResetsAt { get; init; }
+}
+
+internal sealed class RateLimitState(SnapshotAccessor snapshots, RateLimiters limiters, RedisRateLimitStore store, TimeProvider time) : IRateLimitState
 {
     public IReadOnlyList<RateLimitPolicyView> Policies()
     {
@@ -39,7 +62,10 @@ internal sealed class RateLimitState(SnapshotAccessor snapshots, RateLimiters li
         return Compiled().Select(p =>
         {
             var local = tables.Where(l => string.Equals(l.Policy.Name, p.Name, StringComparison.OrdinalIgnoreCase)).ToList();
-            return new RateLimitPolicyView(p.Name, Name(p.Algorithm), Name(p.Scope), p.Limit, p.Window, local.Sum(l => l.PartitionCount), local.Sum(l => l.Overflowed));
+            return new RateLimitPolicyView(p.Name, Name(p.Algorithm), Name(p.Scope), p.Limit, p.Window, local.Sum(l => l.PartitionCount), local.Sum(l => l.Overflowed))
+            {
+                Period = p.Algorithm == RateLimitAlgorithm.Quota ? Name(p.Period) : null,
+            };
         }).ToList();
     }
 
@@ -52,15 +78,27 @@ internal sealed class RateLimitState(SnapshotAccessor snapshots, RateLimiters li
         {
             if (await store.TryAcquireAsync(redis, policy, key, dryRun: true) is { } shared) return View(policy, key, "redis", shared);
             var fallback = limiters.All.FirstOrDefault(l => l.Policy.Name == policy.Name && l.Policy.Limit <= policy.Limit && policy.OnStoreFailure == StoreFailureMode.Local);
-            return fallback is null ? new(policy.Name, key, "redis-unavailable", policy.Limit, null, TimeSpan.Zero, TimeSpan.Zero) : View(fallback.Policy, key, "local-fallback", fallback.Peek(key));
+            return fallback is null ? WithPeriod(new(policy.Name, key, "redis-unavailable", policy.Limit, null, TimeSpan.Zero, TimeSpan.Zero), policy) : View(fallback.Policy, key, "local-fallback", fallback.Peek(key));
         }
         var limiter = limiters.All.FirstOrDefault(l => l.Policy.Fingerprint == policy.Fingerprint);
         return View(policy, key, "local", limiter?.Peek(key) ?? new RateLimitDecision(true, policy.Limit + policy.Burst - 1, TimeSpan.Zero, TimeSpan.Zero));
     }
 
     // A peek decides as if one more request came: what the key may still make now is that one plus what would remain.
-    private static RateLimitKeyView View(RateLimitPolicy policy, string key, string source, RateLimitDecision decision) =>
-        new(policy.Name, key, source, policy.Limit, decision.Allowed ? decision.Remaining + 1 : 0, decision.Reset, decision.RetryAfter);
+    private RateLimitKeyView View(RateLimitPolicy policy, string key, string source, RateLimitDecision decision)
+    {
+        var remaining = decision.Allowed ? decision.Remaining + 1 : 0;
+        var view = WithPeriod(new(policy.Name, key, source, policy.Limit, remaining, decision.Reset, decision.RetryAfter), policy);
+        return view.Period is null ? view : view with { Used = policy.Limit - remaining };
+    }
+
+    // A quota's report says which period it counts and when it resets; nothing in it comes from the request but the key.
+    private RateLimitKeyView WithPeriod(RateLimitKeyView view, RateLimitPolicy policy)
+    {
+        if (policy.Algorithm != RateLimitAlgorithm.Quota) return view;
+        var period = QuotaPeriods.Of(policy.Period, time.GetUtcNow());
+        return view with { Period = Name(policy.Period), PeriodStart = period.Start, ResetsAt = period.End };
+    }
 
     private IEnumerable<RateLimitPolicy> Compiled() =>
         snapshots.Current.RoutePolicies.Values.Select(r => r.RateLimit).OfType<RateLimitPolicy>().DistinctBy(p => p.Name, StringComparer.OrdinalIgnoreCase).OrderBy(p => p.Name, StringComparer.Ordinal);

@@ -14,6 +14,7 @@ internal sealed class RateLimiters : IDisposable
     public static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(10);
 
     private readonly ConcurrentDictionary<string, Entry> _limiters = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, LeaseEntry> _leases = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private readonly ITimer _timer;
 
@@ -31,6 +32,14 @@ internal sealed class RateLimiters : IDisposable
         return entry.Limiter;
     }
 
+    /// <summary>The node's leases of permits for a shared <paramref name="policy"/>; called when endpoints are built.</summary>
+    public Redis.RedisLeases LeasesFor(RateLimitPolicy policy)
+    {
+        var entry = _leases.GetOrAdd(policy.Fingerprint, _ => new LeaseEntry(new Redis.RedisLeases(policy, _time)));
+        entry.Referenced = true;
+        return entry.Leases;
+    }
+
     /// <summary>The limiters in use, for the admin API.</summary>
     public IEnumerable<LocalRateLimiter> All => _limiters.Values.Select(e => e.Limiter);
 
@@ -42,9 +51,21 @@ internal sealed class RateLimiters : IDisposable
             if (entry.Limiter.PartitionCount == 0 && !entry.Referenced) _limiters.TryRemove(new KeyValuePair<string, Entry>(fingerprint, entry));
             entry.Referenced = false;
         }
+        foreach (var (fingerprint, entry) in _leases)
+        {
+            entry.Leases.Sweep();
+            if (entry.Leases.Count == 0 && !entry.Referenced) _leases.TryRemove(new KeyValuePair<string, LeaseEntry>(fingerprint, entry));
+            entry.Referenced = false;
+        }
     }
 
     public void Dispose() => _timer.Dispose();
+
+    private sealed class LeaseEntry(Redis.RedisLeases leases)
+    {
+        public Redis.RedisLeases Leases { get; } = leases;
+        public volatile bool Referenced;
+    }
 
     private sealed class Entry(LocalRateLimiter limiter)
     {

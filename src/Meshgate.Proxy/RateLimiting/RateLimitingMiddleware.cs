@@ -13,7 +13,7 @@ namespace Meshgate.Proxy.RateLimiting;
 /// (draft-ietf-httpapi-ratelimit-headers-11); an allowed one gets the headers when the policy asks for them.
 /// Routes without a policy pass straight on: no allocation, no async frame.
 /// </summary>
-internal sealed class RateLimitingMiddleware(RequestDelegate next, RateLimitingMetrics metrics, Redis.RedisRateLimitStore store)
+internal sealed class RateLimitingMiddleware(RequestDelegate next, RateLimitingMetrics metrics, Redis.RedisRateLimitStore store, TimeProvider time)
 {
     public const string PolicyHeader = "RateLimit-Policy";
     public const string StateHeader = "RateLimit";
@@ -23,7 +23,16 @@ internal sealed class RateLimitingMiddleware(RequestDelegate next, RateLimitingM
         if (context.GetEndpoint()?.Metadata.GetMetadata<RouteRateLimit>() is not { } limit) return next(context);
 
         var key = RateLimitKeys.For(context, limit.Policy.Key, limit.RouteId);
-        if (limit.Store is not null) return SharedAsync(context, limit, key);
+        if (limit.Store is not null)
+        {
+            // A permit from this node's lease needs no round trip (and no async frame of ours).
+            if (limit.Leases is { } leases && leases.TryTake(key, out var leased))
+            {
+                Allow(context, limit, leased, "allowed");
+                return next(context);
+            }
+            return SharedAsync(context, limit, key);
+        }
         var decision = limit.Limiter.Acquire(key, out var partition);
         if (!decision.Allowed) return RejectAsync(context, limit, decision, "limited");
         Allow(context, limit, decision, "allowed");
@@ -39,7 +48,8 @@ internal sealed class RateLimitingMiddleware(RequestDelegate next, RateLimitingM
 
     private async Task SharedAsync(HttpContext context, RouteRateLimit limit, string key)
     {
-        if (await store.TryAcquireAsync(limit.Store!, limit.Policy, key) is { } decision)
+        var shared = limit.Leases is { } leases ? leases.AcquireAsync(store, limit.Store!, key) : store.TryAcquireAsync(limit.Store!, limit.Policy, key);
+        if (await shared is { } decision)
         {
             if (!decision.Allowed)
             {
@@ -97,6 +107,13 @@ internal sealed class RateLimitingMiddleware(RequestDelegate next, RateLimitingM
         // The problem writer clears the response's headers first; these go on when it starts the body.
         AddHeadersWhenStarting(context, limit, decision, retryAfter: true);
         var policy = limit.Policy;
+        if (policy.Algorithm == RateLimitAlgorithm.Quota)
+        {
+            var period = QuotaPeriods.Of(policy.Period, time.GetUtcNow());
+            return ProblemResponses.WriteAsync(context, StatusCodes.Status429TooManyRequests, "Quota exceeded",
+                $"Quota '{policy.Name}' allows {policy.Limit} requests per {(policy.Period == QuotaPeriod.Month ? "calendar month" : "day")} (UTC) and is used up; " +
+                $"it resets at {period.End.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)}. Retry after {Seconds(decision.RetryAfter, minimum: 1)} s.", "quota-exceeded");
+        }
         var detail = policy.Algorithm == RateLimitAlgorithm.Concurrency
             ? $"Rate limit '{policy.Name}' allows {policy.Limit} requests in flight at once."
             : $"Rate limit '{policy.Name}' allows {policy.Limit} requests per {Describe(policy.Window)}.";
@@ -104,20 +121,24 @@ internal sealed class RateLimitingMiddleware(RequestDelegate next, RateLimitingM
             detail + $" Retry after {Seconds(decision.RetryAfter, minimum: 1)} s.", "rate-limited");
     }
 
-    private static void AddHeadersWhenStarting(HttpContext context, RouteRateLimit limit, RateLimitDecision decision, bool retryAfter)
+    private void AddHeadersWhenStarting(HttpContext context, RouteRateLimit limit, RateLimitDecision decision, bool retryAfter)
     {
+        // A month's length varies, so a monthly quota's window (w) is this month's.
+        var policyHeader = limit.Policy is { Algorithm: RateLimitAlgorithm.Quota, Period: QuotaPeriod.Month }
+            ? limit.Policy.QuotaPolicyHeader(QuotaPeriods.Of(QuotaPeriod.Month, time.GetUtcNow()).Length)
+            : limit.Policy.PolicyHeader;
         context.Response.OnStarting(static state =>
         {
-            var (response, limit, decision, retryAfter) = ((HttpResponse, RouteRateLimit, RateLimitDecision, bool))state;
+            var (response, limit, decision, retryAfter, policyHeader) = ((HttpResponse, RouteRateLimit, RateLimitDecision, bool, string))state;
             var headers = response.Headers;
             // Ours replace any the upstream sent: the gateway's limit is the one this client meets here.
-            headers[PolicyHeader] = limit.Policy.PolicyHeader;
+            headers[PolicyHeader] = policyHeader;
             headers[StateHeader] = limit.Policy.Algorithm == RateLimitAlgorithm.Concurrency
                 ? $"\"{limit.Policy.Name}\";r={decision.Remaining}"
                 : $"\"{limit.Policy.Name}\";r={decision.Remaining};t={Seconds(retryAfter ? decision.RetryAfter : decision.Reset, minimum: 0)}";
             if (retryAfter) headers.RetryAfter = Seconds(decision.RetryAfter, minimum: 1).ToString(CultureInfo.InvariantCulture);
             return Task.CompletedTask;
-        }, (context.Response, limit, decision, retryAfter));
+        }, (context.Response, limit, decision, retryAfter, policyHeader));
     }
 
     // Whole seconds, rounded up so a client that waits that long finds room.

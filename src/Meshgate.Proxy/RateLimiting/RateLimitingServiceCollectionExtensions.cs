@@ -31,7 +31,9 @@ public static class RateLimitingServiceCollectionExtensions
         }
         // While Redis is away each node counts its share of the limit; the name keeps its state apart from a local policy's.
         services.GetRequiredService<Redis.RedisRateLimitStore>().Warm(snapshot.Definition.Stores.Redis!);
-        var share = new RateLimitPolicy(limit.Name, limit.Algorithm, Math.Max(1, limit.Limit / limit.Nodes), limit.Window, limit.Burst / limit.Nodes, limit.Key, limit.Headers);
-        endpoint.WithMetadata(new RouteRateLimit(policy.RouteId, limit, limiters.For(share, "shared-fallback"), snapshot.Definition.Stores.Redis));
+        var share = new RateLimitPolicy(limit.Name, limit.Algorithm, Math.Max(1, limit.Limit / limit.Nodes), limit.Window, limit.Burst / limit.Nodes, limit.Key, limit.Headers) { Period = limit.Period };
+        // Quotas count every request in Redis: the admin API's count of a consumer's use must be exact.
+        var leases = limit.Algorithm == Configuration.Model.RateLimitAlgorithm.Quota ? null : limiters.LeasesFor(limit);
+        endpoint.WithMetadata(new RouteRateLimit(policy.RouteId, limit, limiters.For(share, "shared-fallback"), snapshot.Definition.Stores.Redis, leases));
     }
 }

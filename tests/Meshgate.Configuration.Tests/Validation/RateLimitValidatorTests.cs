@@ -51,6 +51,15 @@ public sealed class RateLimitValidatorTests
         { Head + Valid + "    headers: maybe\n", 9, "rateLimits.api.headers", "expected true or false" },
         { Head + Valid + "    quota: 5\n", 9, "rateLimits.api.quota", "unknown key 'quota'" },
 
+        // Quotas.
+        { Head + "  api:\n    algorithm: quota\n    limit: 1000\n", 5, "rateLimits.api.period", "required for a quota: period: day or period: month (calendar periods in UTC)" },
+        { Head + "  api:\n    algorithm: quota\n    limit: 1000\n    period: week\n", 8, "rateLimits.api.period", "expected one of day, month" },
+        { Head + "  api:\n    algorithm: quota\n    limit: 0\n    period: day\n", 7, "rateLimits.api.limit", "must be at least 1 (found 0)" },
+        { Head + "  api:\n    algorithm: quota\n    limit: -5\n    period: month\n", 7, "rateLimits.api.limit", "must be at least 1 (found -5)" },
+        { Head + "  api:\n    algorithm: quota\n    limit: 1000\n    period: day\n    window: 24h\n", 9, "rateLimits.api.window", "a quota counts per calendar period; use period: day or period: month instead of window" },
+        { Head + "  api:\n    algorithm: quota\n    limit: 1000\n    period: day\n    burst: 10\n", 9, "rateLimits.api.burst", "only token-bucket has a burst" },
+        { Head + Valid + "    period: day\n", 9, "rateLimits.api.period", "only a quota has a period; remove it or use algorithm: quota" },
+
         // The Redis store.
         { Head + Valid + "stores:\n  redis:\n    timeout: 50ms\n", 11, "stores.redis.connection", "required key 'connection' is missing" },
         { Head + Valid + "stores:\n  redis:\n    connection: redis.internal\n", 11, "stores.redis.connection", "'redis.internal' is not host:port" },
@@ -113,6 +122,24 @@ public sealed class RateLimitValidatorTests
         var everywhere = snapshot.RoutePolicies["e"].RateLimit!;
         Assert.Equal((RateLimitScope.Shared, StoreFailureMode.Local, 3), (everywhere.Scope, everywhere.OnStoreFailure, everywhere.Nodes));
         Assert.Equal(TimeSpan.FromMilliseconds(20), snapshot.Definition.Stores.Redis!.Timeout);
+    }
+
+    [Fact]
+    public void Compile_Quota_CarriesPeriodAndADayLongPolicyHeader()
+    {
+        var snapshot = ConfigText.Snapshot(Head + """
+              daily: { algorithm: quota, limit: 1000, period: day, key: consumer }
+              monthly: { algorithm: quota, limit: 50000, period: month, key: [consumer, route] }
+            routes:
+              - { id: a, match: { path: /a }, cluster: orders, rateLimit: daily }
+              - { id: b, match: { path: /b }, cluster: orders, rateLimit: monthly }
+            """);
+
+        var daily = snapshot.RoutePolicies["a"].RateLimit!;
+        Assert.Equal((RateLimitAlgorithm.Quota, 1000, QuotaPeriod.Day, TimeSpan.Zero, "\"daily\";q=1000;w=86400"), (daily.Algorithm, daily.Limit, daily.Period, daily.Window, daily.PolicyHeader));
+        var monthly = snapshot.RoutePolicies["b"].RateLimit!;
+        Assert.Equal(QuotaPeriod.Month, monthly.Period);
+        Assert.Equal("\"monthly\";q=50000;w=2419200", monthly.QuotaPolicyHeader(TimeSpan.FromDays(28)));
     }
 
     [Fact]

@@ -63,6 +63,7 @@ internal sealed class LocalRateLimiter
                     RateLimitAlgorithm.TokenBucket => TokenBucket(partition, now),
                     RateLimitAlgorithm.FixedWindow => FixedWindow(partition, now),
                     RateLimitAlgorithm.SlidingWindow => SlidingWindow(partition, now),
+                    RateLimitAlgorithm.Quota => Quota(partition),
                     _ => Concurrency(partition),
                 };
             }
@@ -83,6 +84,7 @@ internal sealed class LocalRateLimiter
             RateLimitAlgorithm.TokenBucket => TokenBucket(copy, now),
             RateLimitAlgorithm.FixedWindow => FixedWindow(copy, now),
             RateLimitAlgorithm.SlidingWindow => SlidingWindow(copy, now),
+            RateLimitAlgorithm.Quota => Quota(copy),
             _ => Concurrency(copy),
         };
     }
@@ -144,6 +146,7 @@ internal sealed class LocalRateLimiter
         RateLimitAlgorithm.TokenBucket => !p.Started || Refilled(p, now) >= Policy.Limit + Policy.Burst - Epsilon,
         RateLimitAlgorithm.FixedWindow => WindowIndex(now) > p.WindowIndex,
         RateLimitAlgorithm.SlidingWindow => WindowIndex(now) > p.WindowIndex + 1,
+        RateLimitAlgorithm.Quota => !p.Started || QuotaPeriods.Of(Policy.Period, _time.GetUtcNow()).Index > p.WindowIndex,
         _ => p.InFlight == 0,
     };
 
@@ -215,6 +218,26 @@ internal sealed class LocalRateLimiter
             ? _windowTimestamps * (1 - room / (double)p.Previous) - elapsed
             : _windowTimestamps - elapsed + _windowTimestamps * Math.Max(0, 1 - (Policy.Limit - 1) / (double)p.Current);
         return new(false, 0, reset, Span(Math.Max(0, wait)));
+    }
+
+    // Quota: a count per calendar period (UTC), by the wall clock, since periods are calendar days and months.
+    private RateLimitDecision Quota(Partition p)
+    {
+        var now = _time.GetUtcNow();
+        var period = QuotaPeriods.Of(Policy.Period, now);
+        if (!p.Started || period.Index != p.WindowIndex)
+        {
+            p.Started = true;
+            p.WindowIndex = period.Index;
+            p.Current = 0;
+        }
+        var reset = period.End - now;
+        if (p.Current < Policy.Limit)
+        {
+            p.Current++;
+            return new(true, Policy.Limit - p.Current, reset, TimeSpan.Zero);
+        }
+        return new(false, 0, reset, reset);
     }
 
     private RateLimitDecision Concurrency(Partition p)

@@ -20,7 +20,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly List<IDisposable> _disposables = [];
     private volatile bool _ready;
 
-    private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs)
+    private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs, TimeProvider? time)
     {
         var definition = snapshot.Definition;
         logs.Level = snapshot.LogLevel;
@@ -30,6 +30,8 @@ public sealed class GatewayHost : IAsyncDisposable
         logs.Apply(builder.Logging, definition.Logging.Format);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = definition.Shutdown.DrainTimeout);
         builder.WebHost.ConfigureKestrel(k => _listeners.Configure(k, snapshot.Listeners));
+        // Before the features' TryAdd of the system clock, so a test's clock is the one they all read.
+        if (time is not null) builder.Services.AddSingleton(time);
         builder.Services.AddMeshgateProxy(Snapshots, reload);
         Gateway = builder.Build();
         Reloader = Gateway.Services.GetRequiredService<ConfigReloader>();
@@ -85,8 +87,9 @@ public sealed class GatewayHost : IAsyncDisposable
     public Uri AdminUrl => new(Admin.Urls.First());
 
     /// <param name="configFile">Reloaded on change, SIGHUP and POST /admin/reload; null for a config that has no file.</param>
-    public static GatewayHost Create(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? configFile = null, LogSetup? logs = null) =>
-        new(snapshot, reload, configFile, logs ?? new LogSetup());
+    /// <param name="time">The clock the proxy's features read (tests: to cross a quota's period end); the system clock when null.</param>
+    public static GatewayHost Create(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? configFile = null, LogSetup? logs = null, TimeProvider? time = null) =>
+        new(snapshot, reload, configFile, logs ?? new LogSetup(), time);
 
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
