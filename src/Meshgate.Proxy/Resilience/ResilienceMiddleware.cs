@@ -14,7 +14,7 @@ namespace Meshgate.Proxy.Resilience;
 /// deadlines (the route's timeout, the per-try timeout) 504s. A route without a resilience policy
 /// passes straight through: one metadata lookup, no allocation, no async frame.
 /// </summary>
-internal sealed partial class ResilienceMiddleware(RequestDelegate next, RetryBudgets budgets, SnapshotAccessor snapshots, ILogger<ResilienceMiddleware> logger)
+internal sealed partial class ResilienceMiddleware(RequestDelegate next, RetryBudgets budgets, SnapshotAccessor snapshots, ResilienceMetrics metrics, ILogger<ResilienceMiddleware> logger)
 {
     private static readonly HashSet<string> IdempotentMethods = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -64,7 +64,11 @@ internal sealed partial class ResilienceMiddleware(RequestDelegate next, RetryBu
             {
                 await attempt.RunAsync();
             }
-            if (attempt.Number > 1) LogAttempts(logger, context.Request.Method, context.Request.Path.Value, clusterId, attempt.Number, context.Response.StatusCode);
+            if (attempt.Number > 1)
+            {
+                metrics.Retried(context.GetReverseProxyFeature().Route.Config.RouteId, clusterId, attempt.Number - 1);
+                LogAttempts(logger, context.Request.Method, context.Request.Path.Value, clusterId, attempt.Number, context.Response.StatusCode);
+            }
             if (attempt.BudgetRefused) LogBudgetRefused(logger, clusterId, budget!.RetriesInFlight, budget.ActiveRequests);
             if (UpstreamTimeout.RequestDeadlineExpired(context)) UpstreamTimeout.Report(context);
         }
