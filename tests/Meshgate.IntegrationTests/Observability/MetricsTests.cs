@@ -112,6 +112,196 @@ public sealed class MetricsTests
         }
     }
 
+    [Fact]
+    public async Task Reloads_CountSuccessesAndFailures_AndTheTimeOfTheLastSuccess()
+    {
+        await using var upstream = await TestUpstream.NamedAsync("one");
+        var config = $$"""
+            routes:
+              - { id: r, match: { path: /r }, cluster: c }
+            clusters:
+              - { id: c, endpoints: ["{{upstream.Endpoint}}"] }
+            """;
+        await using var gateway = await TestGateway.StartAsync(config);
+        var started = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+        var scrape = await PrometheusScrape.GetAsync(gateway.Admin);
+        Assert.Equal(0, scrape.Single("meshgate_config_reloads_total"));
+        Assert.Equal(0, scrape.Single("meshgate_config_reload_failures_total"));
+        var firstLoad = scrape.Single("meshgate_config_last_reload_success_time_seconds");
+        Assert.InRange(firstLoad, started - 60, started + 1);
+
+        // An invalid file: rejected (by the file watcher, by POST /admin/reload, whichever comes first), counted as a failure.
+        await gateway.RewriteConfigAsync(config.Replace("cluster: c", "cluster: missing"));
+        using (var rejected = await gateway.Admin.PostAsync("/admin/reload", null))
+        {
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, rejected.StatusCode);
+        }
+        scrape = await PrometheusScrape.GetAsync(gateway.Admin);
+        Assert.True(scrape.Single("meshgate_config_reload_failures_total") >= 1);
+        Assert.Equal(0, scrape.Single("meshgate_config_reloads_total"));
+        Assert.Equal(firstLoad, scrape.Single("meshgate_config_last_reload_success_time_seconds"));
+
+        await Task.Delay(1100);   // the gauge has whole seconds: a later success must show a later time
+        await gateway.RewriteConfigAsync(config.Replace("id: r,", "id: renamed,"));
+        using (var accepted = await gateway.Admin.PostAsync("/admin/reload", null))
+        {
+            Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
+        }
+        scrape = await PrometheusScrape.GetAsync(gateway.Admin);
+        Assert.True(scrape.Single("meshgate_config_reloads_total") >= 1);
+        Assert.True(scrape.Single("meshgate_config_last_reload_success_time_seconds") > firstLoad);
+    }
+
+    [Fact]
+    public async Task PolicySteps_CountAuthenticationFailuresRetriesAndShowHealthAndCircuitState()
+    {
+        await using var live = await TestUpstream.StartAsync(app =>
+        {
+            app.MapGet("/healthz", () => "ok");
+            app.Run(context => context.Response.WriteAsync("live"));
+        });
+        var deadUpstream = await TestUpstream.StartAsync(app => app.Run(_ => Task.CompletedTask));
+        var dead = deadUpstream.Endpoint;
+        await deadUpstream.DisposeAsync();   // a closed port: every connect is refused
+
+        await using var gateway = await TestGateway.StartAsync($$"""
+            resilience:
+              retrying: { retries: { attempts: 2, on: [connect-failure], backoff: { base: 1ms, max: 2ms } } }
+            authentication:
+              keys: { apiKeys: { header: x-api-key, consumers: { mobile: { keys: [{{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("good-key"u8))}}] } } } }
+            routes:
+              - { id: app, match: { path: "/app/{**rest}" }, cluster: pair, resilience: retrying }
+              - { id: keyed, match: { path: /keyed }, cluster: checked, auth: [keys] }
+            clusters:
+              - { id: pair, loadBalancing: round-robin, endpoints: ["{{dead}}", "{{live.Endpoint}}"] }
+              - id: checked
+                endpoints: ["{{live.Endpoint}}"]
+                healthCheck: { path: /healthz, interval: 200ms, timeout: 2s, unhealthyThreshold: 1, healthyThreshold: 1 }
+                circuitBreaker: { maxConcurrentRequests: 5 }
+            """);
+
+        for (var i = 0; i < 4; i++)
+        {
+            using var response = await gateway.Client.GetAsync("/app/x");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+        using (var missing = await gateway.Client.GetAsync("/keyed"))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, missing.StatusCode);
+        }
+        for (var i = 0; i < 2; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/keyed");
+            request.Headers.Add("x-api-key", "wrong-key-" + i);
+            using var wrong = await gateway.Client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        }
+        using (var request = new HttpRequestMessage(HttpMethod.Get, "/keyed"))
+        {
+            request.Headers.Add("x-api-key", "good-key");
+            using var good = await gateway.Client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, good.StatusCode);
+        }
+
+        var scrape = await ScrapeWhenAsync(gateway, s => s.Single("meshgate_endpoint_health", ("cluster", "checked"), ("state", "healthy")) == 1,
+            "the active health check marks the endpoint healthy");
+
+        // Round-robin sends every other first try to the closed port: two of the four requests retried once.
+        Assert.Equal(2, scrape.Single("meshgate_resilience_retries_total", ("meshgate_route", "app"), ("meshgate_cluster", "pair")));
+        Assert.Equal(1, scrape.Single("meshgate_authentication_failures_total", ("meshgate_route", "keyed"), ("reason", "missing-credentials")));
+        Assert.Equal(2, scrape.Single("meshgate_authentication_failures_total", ("meshgate_route", "keyed"), ("reason", "invalid-credentials")));
+        // Refused before forwarding: counted for the route's cluster.
+        Assert.Equal(3, scrape.Single(Duration + "_count", ("meshgate_route", "keyed"), ("meshgate_cluster", "checked"), ("http_response_status_code", "401")));
+
+        // One series per endpoint and state; no health check on "pair": its endpoints are unknown.
+        Assert.Equal(0, scrape.Single("meshgate_endpoint_health", ("cluster", "checked"), ("state", "unhealthy")));
+        Assert.Equal(0, scrape.Single("meshgate_endpoint_health", ("cluster", "checked"), ("state", "unknown")));
+        Assert.Equal(2, scrape.Sum("meshgate_endpoint_health", ("cluster", "pair"), ("state", "unknown")));
+        Assert.Equal(0, scrape.Single("meshgate_circuit_breaking_open", ("cluster", "checked")));
+        Assert.Equal(0, scrape.Single("meshgate_circuit_breaking_active_requests", ("cluster", "checked")));
+        Assert.Empty(scrape.Find("meshgate_circuit_breaking_open", ("cluster", "pair")));
+        // The token text never becomes a label.
+        Assert.DoesNotContain("wrong-key", scrape.Text);
+    }
+
+    [Fact]
+    public async Task Scrape_PassesPromtoolCheckMetrics()
+    {
+        var promtool = FindOnPath("promtool") ?? throw new InvalidOperationException(
+            "promtool is missing: install Debian's prometheus package (apt-get install -y prometheus); scripts/test installs it when run as root.");
+        await using var ok = await TestUpstream.NamedAsync("ok");
+        await using var gateway = await TestGateway.StartAsync($$"""
+            accessLog: { output: access.log }
+            routes:
+              - { id: a, match: { path: "/a/{**rest}" }, cluster: ok }
+            clusters:
+              - id: ok
+                endpoints: ["{{ok.Endpoint}}"]
+                circuitBreaker: { maxConcurrentRequests: 100 }
+            """);
+        for (var i = 0; i < 5; i++)
+        {
+            using var response = await gateway.Client.PostAsync($"/a/{i}", new StringContent("body"));
+        }
+        using (await gateway.Client.GetAsync("/missing")) { }
+        await gateway.Admin.PostAsync("/admin/reload", null);
+        var scrape = await ScrapeWhenAsync(gateway, s => s.Sum(Duration + "_count") >= 6, "the requests recorded");
+        Assert.Contains("# TYPE http_server_request_duration_seconds histogram", scrape.Text);
+
+        var start = new System.Diagnostics.ProcessStartInfo(promtool, ["check", "metrics"])
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        await process.StandardInput.WriteAsync(scrape.Text);
+        process.StandardInput.Close();
+        var output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, $"promtool check metrics exited {process.ExitCode}:\n{output}\n--- scrape ---\n{scrape.Text}");
+    }
+
+    [Fact]
+    public async Task Metrics_NeedTheAdminTokenWhenOneIsSet()
+    {
+        await using var gateway = await TestGateway.StartAsync("""
+            admin: { address: 127.0.0.1:0, token: scrape-secret-0123456789 }
+            """);
+        using (var anonymous = await gateway.Admin.GetAsync("/metrics"))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        }
+        gateway.Admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "scrape-secret-0123456789");
+        using var scraped = await gateway.Admin.GetAsync("/metrics");
+        Assert.Equal(HttpStatusCode.OK, scraped.StatusCode);
+        Assert.StartsWith("text/plain", scraped.Content.Headers.ContentType!.ToString());
+        Assert.Contains("meshgate_config_reloads_total", await scraped.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task MetricsOff_NoEndpoint_AndRequestsStillServed()
+    {
+        await using var upstream = await TestUpstream.NamedAsync("one");
+        await using var gateway = await TestGateway.StartAsync($$"""
+            metrics: { enabled: false }
+            routes:
+              - { id: r, match: { path: /r }, cluster: c }
+            clusters:
+              - { id: c, endpoints: ["{{upstream.Endpoint}}"] }
+            """);
+        Assert.Equal("one", await gateway.UpstreamForAsync("/r"));
+        using var response = await gateway.Admin.GetAsync("/metrics");
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Contains("metrics.enabled", await response.Content.ReadAsStringAsync());
+    }
+
+    private static string? FindOnPath(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
+            .Select(directory => Path.Combine(directory, name))
+            .FirstOrDefault(File.Exists);
+
     private static void AssertCumulative(PrometheusScrape scrape, string histogram, (string, string?)[] labels, double count)
     {
         var buckets = scrape.Find(histogram + "_bucket", labels).ToList();
