@@ -23,5 +23,5 @@ internal sealed class AuthenticationMetrics
 
     /// <param name="reason">One of the constants above: a label from a fixed set, never anything from the request.</param>
     public void Failed(string route, string reason) =>
-        _failures.Add(1, new KeyValuePair<string, object?>("meshgate.route", route), new KeyValuePair<string, object?>("reason", reason));
+        _failures.Add(1, new KeyValuePair<string, object?>("route", route), new KeyValuePair<string, object?>("reason", reason));
 }

@@ -16,5 +16,5 @@ internal sealed class ResilienceMetrics
     }
 
     public void Retried(string route, string cluster, int retries) =>
-        _retries.Add(retries, new KeyValuePair<string, object?>("meshgate.route", route), new KeyValuePair<string, object?>("meshgate.cluster", cluster));
+        _retries.Add(retries, new KeyValuePair<string, object?>("route", route), new KeyValuePair<string, object?>("cluster", cluster));
 }

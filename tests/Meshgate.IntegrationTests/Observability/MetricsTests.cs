@@ -78,10 +78,10 @@ public sealed class MetricsTests
         // Upstream attempts, per route and cluster with the upstream's status.
         const string Upstream = "meshgate_upstream_duration_seconds";
         // Route a: the seven GETs and the upload.
-        Assert.Equal(8, scrape.Single(Upstream + "_count", ("meshgate_route", "a"), ("meshgate_cluster", "ok"), ("http_response_status_code", "200")));
-        Assert.Equal(3, scrape.Single(Upstream + "_count", ("meshgate_route", "b"), ("meshgate_cluster", "failing"), ("http_response_status_code", "503")));
-        Assert.Equal(0, scrape.Single(Upstream + "_bucket", ("meshgate_route", "b"), ("le", "0.25")));
-        AssertCumulative(scrape, Upstream, [("meshgate_route", "b")], 3);
+        Assert.Equal(8, scrape.Single(Upstream + "_count", ("route", "a"), ("cluster", "ok"), ("http_response_status_code", "200")));
+        Assert.Equal(3, scrape.Single(Upstream + "_count", ("route", "b"), ("cluster", "failing"), ("http_response_status_code", "503")));
+        Assert.Equal(0, scrape.Single(Upstream + "_bucket", ("route", "b"), ("le", "0.25")));
+        AssertCumulative(scrape, Upstream, [("route", "b")], 3);
 
         // Body sizes in bytes: "hello" seven times; one 3000-byte upload.
         const string ResponseSize = "http_server_response_body_size_bytes";
@@ -208,9 +208,9 @@ public sealed class MetricsTests
             "the active health check marks the endpoint healthy");
 
         // Round-robin sends every other first try to the closed port: two of the four requests retried once.
-        Assert.Equal(2, scrape.Single("meshgate_resilience_retries_total", ("meshgate_route", "app"), ("meshgate_cluster", "pair")));
-        Assert.Equal(1, scrape.Single("meshgate_authentication_failures_total", ("meshgate_route", "keyed"), ("reason", "missing-credentials")));
-        Assert.Equal(2, scrape.Single("meshgate_authentication_failures_total", ("meshgate_route", "keyed"), ("reason", "invalid-credentials")));
+        Assert.Equal(2, scrape.Single("meshgate_resilience_retries_total", ("route", "app"), ("cluster", "pair")));
+        Assert.Equal(1, scrape.Single("meshgate_authentication_failures_total", ("route", "keyed"), ("reason", "missing-credentials")));
+        Assert.Equal(2, scrape.Single("meshgate_authentication_failures_total", ("route", "keyed"), ("reason", "invalid-credentials")));
         // Refused before forwarding: counted for the route's cluster.
         Assert.Equal(3, scrape.Single(Duration + "_count", ("meshgate_route", "keyed"), ("meshgate_cluster", "checked"), ("http_response_status_code", "401")));
 

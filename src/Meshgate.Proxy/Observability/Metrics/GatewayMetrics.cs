@@ -52,10 +52,11 @@ public sealed class GatewayMetrics
         _responseBodySize?.Record(responseBytes, tags);
     }
 
-    public void RecordUpstreamAttempt(string? route, string? cluster, int status, double seconds) =>
+    /// <remarks>Labelled route and cluster like every meshgate.* instrument; the http.server.* ones carry ASP.NET Core's meshgate.route and meshgate.cluster.</remarks>
+    public void RecordUpstreamAttempt(string route, string cluster, int status, double seconds) =>
         _upstreamDuration?.Record(seconds,
-            new KeyValuePair<string, object?>(MetricsTags.Route, route),
-            new KeyValuePair<string, object?>(MetricsTags.Cluster, cluster),
+            new KeyValuePair<string, object?>("route", route),
+            new KeyValuePair<string, object?>("cluster", cluster),
             new KeyValuePair<string, object?>("http.response.status_code", BoxedStatusCodes.Boxed(status)));
 
     /// <summary>The method as a label, from a fixed set (OpenTelemetry's <c>_OTHER</c> for the rest), so a client cannot add series.</summary>
