@@ -113,6 +113,30 @@ public sealed class MetricsTests
     }
 
     [Fact]
+    public async Task TrafficSplit_CountsEachRequestForTheClusterItWentTo()
+    {
+        await using var stable = await TestUpstream.NamedAsync("stable");
+        await using var canary = await TestUpstream.NamedAsync("canary");
+        await using var gateway = await TestGateway.StartAsync($$"""
+            routes:
+              - id: orders
+                match: { path: /orders }
+                split: [ { cluster: stable, weight: 1 }, { cluster: canary, weight: 1 } ]
+            clusters:
+              - { id: stable, endpoints: ["{{stable.Endpoint}}"] }
+              - { id: canary, endpoints: ["{{canary.Endpoint}}"] }
+            """);
+
+        var answeredBy = new Dictionary<string, int> { ["stable"] = 0, ["canary"] = 0 };
+        for (var i = 0; i < 30; i++) answeredBy[await gateway.UpstreamForAsync("/orders")]++;
+
+        var scrape = await ScrapeWhenAsync(gateway, s => s.Sum(Duration + "_count", ("meshgate_route", "orders")) >= 30, "all 30 requests recorded");
+        Assert.Equal(answeredBy["stable"], scrape.Sum(Duration + "_count", ("meshgate_route", "orders"), ("meshgate_cluster", "stable")));
+        Assert.Equal(answeredBy["canary"], scrape.Sum(Duration + "_count", ("meshgate_route", "orders"), ("meshgate_cluster", "canary")));
+        Assert.Equal(answeredBy["canary"], scrape.Sum("meshgate_upstream_duration_seconds_count", ("route", "orders"), ("cluster", "canary")));
+    }
+
+    [Fact]
     public async Task Reloads_CountSuccessesAndFailures_AndTheTimeOfTheLastSuccess()
     {
         await using var upstream = await TestUpstream.NamedAsync("one");
