@@ -38,6 +38,9 @@ public static class AdminApi
 
         /// <summary>Rate-limit policies, the Redis store's health and a key's standing; null shows none.</summary>
         public Proxy.RateLimiting.IRateLimitState? RateLimits { get; init; }
+
+        /// <summary>The gateway's meter provider, whose Prometheus exporter GET /metrics reads; null when metrics are off.</summary>
+        public OpenTelemetry.Metrics.MeterProvider? Metrics { get; init; }
     }
 
     /// <summary>The body of POST /admin/cache/purge: exactly one of the three.</summary>
@@ -48,7 +51,18 @@ public static class AdminApi
         app.Use((context, next) => Authorize(context, next, gateway.Snapshots));
         app.UseRouting();
         app.Use((context, next) => context.GetEndpoint() is not null ? next(context) : ProblemResponses.WriteAsync(context, StatusCodes.Status404NotFound, "Not found",
-            "Admin endpoints: /admin/health/live, /admin/health/ready, /admin/config, /admin/config/status, /admin/routes, /admin/clusters, /admin/explain, /admin/accesslog, /admin/ratelimits, /admin/ratelimits/{policy}/{key}, POST /admin/reload, POST /admin/cache/purge", "not-found"));
+            "Admin endpoints: /admin/health/live, /admin/health/ready, /admin/config, /admin/config/status, /admin/routes, /admin/clusters, /admin/explain, /admin/accesslog, /admin/ratelimits, /admin/ratelimits/{policy}/{key}, POST /admin/reload, POST /admin/cache/purge, /metrics", "not-found"));
+
+        // Prometheus text format; behind the admin token like the rest (a scrape config sets it as bearer token).
+        if (gateway.Metrics is { } meterProvider)
+        {
+            app.MapPrometheusScrapingEndpoint("/metrics", meterProvider, configureBranchedPipeline: null, optionsName: null);
+        }
+        else
+        {
+            app.MapGet("/metrics", () => Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Metrics are off",
+                detail: "The gateway started with metrics.enabled: false; set it to true and restart to serve /metrics."));
+        }
 
         var admin = app.MapGroup("/admin");
         admin.MapGet("/health/live", () => Results.Ok(new { status = "live" }));

@@ -11,7 +11,7 @@ namespace Meshgate.Proxy.Authentication;
 /// Slot 5b: strips forged identity headers, runs the route's providers (any one may accept), sets
 /// <c>HttpContext.User</c> and the identity headers, or answers 401 with the providers' challenges.
 /// </summary>
-internal sealed class AuthenticationMiddleware(RequestDelegate next, SnapshotAccessor snapshots, AuthenticationProviders providers)
+internal sealed class AuthenticationMiddleware(RequestDelegate next, SnapshotAccessor snapshots, AuthenticationProviders providers, AuthenticationMetrics metrics)
 {
     public Task InvokeAsync(HttpContext context)
     {
@@ -92,8 +92,9 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, SnapshotAcc
             if (!details.Contains(detail)) details.Add(detail);
         }
         context.Response.Headers.WWWAuthenticate = new StringValues(challenges.ToArray());
-        await ProblemResponses.WriteAsync(context, StatusCodes.Status401Unauthorized, "Unauthorized", string.Join(" ", details),
-            rejected ? "invalid-credentials" : "missing-credentials");
+        var reason = rejected ? AuthenticationMetrics.InvalidCredentials : AuthenticationMetrics.MissingCredentials;
+        metrics.Failed(routeId, reason);
+        await ProblemResponses.WriteAsync(context, StatusCodes.Status401Unauthorized, "Unauthorized", string.Join(" ", details), reason);
     }
 
     private static void SetHeader(IHeaderDictionary headers, string? name, string? value)

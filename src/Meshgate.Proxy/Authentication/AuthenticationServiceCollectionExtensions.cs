@@ -10,6 +10,8 @@ public static class AuthenticationServiceCollectionExtensions
     {
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<AuthenticationProviders>();
+        services.AddMetrics();
+        services.TryAddSingleton<AuthenticationMetrics>();
         return services;
     }
 }

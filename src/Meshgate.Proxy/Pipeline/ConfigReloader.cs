@@ -23,15 +23,18 @@ public sealed partial class ConfigReloader
     private readonly SnapshotAccessor _snapshots;
     private readonly Func<ConfigLoader.Result> _load;
     private readonly ILogger _logger;
+    private readonly ConfigReloadMetrics? _metrics;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private volatile ConfigStatus _status;
 
-    public ConfigReloader(SnapshotAccessor snapshots, Func<ConfigLoader.Result> load, ILogger<ConfigReloader> logger)
+    /// <param name="meterFactory">For the reload counters; null counts nothing.</param>
+    public ConfigReloader(SnapshotAccessor snapshots, Func<ConfigLoader.Result> load, ILogger<ConfigReloader> logger, System.Diagnostics.Metrics.IMeterFactory? meterFactory = null)
     {
         _snapshots = snapshots;
         _load = load;
         _logger = logger;
         var current = snapshots.Current;
+        if (meterFactory is not null) _metrics = new ConfigReloadMetrics(meterFactory, current.LoadedAt);
         _status = new ConfigStatus(current.Version, current.LoadedAt, 1, null, "start", [], []);
     }
 
@@ -51,10 +54,12 @@ public sealed partial class ConfigReloader
             if (result.Snapshot is not { } snapshot)
             {
                 LogRejected(_logger, trigger, result.Errors.Count, string.Join("; ", result.Errors));
+                _metrics?.Failed();
                 return _status = previous with { LastAttemptAt = now, LastTrigger = trigger, LastErrors = result.Errors };
             }
             var current = _snapshots.Current;
             var restart = RestartRequired(current.Definition, snapshot.Definition);
+            _metrics?.Succeeded(now);
             if (snapshot.Version == current.Version)
             {
                 return _status = previous with { LastAttemptAt = now, LastTrigger = trigger, LastErrors = [] };
@@ -79,6 +84,8 @@ public sealed partial class ConfigReloader
         if (running.Admin.Address != next.Admin.Address) sections.Add("admin.address");
         if (running.Logging.Format != next.Logging.Format) sections.Add("logging.format");
         if (running.Shutdown != next.Shutdown) sections.Add("shutdown");
+        // The meter provider and its listeners are made once, at start.
+        if (running.Metrics != next.Metrics) sections.Add("metrics");
         // The queue is made once, at start, with the size the first config gave (or the default).
         if ((running.AccessLog?.Queue ?? Observability.AccessLog.AccessLogQueue.DefaultCapacity) != (next.AccessLog?.Queue ?? Observability.AccessLog.AccessLogQueue.DefaultCapacity)) sections.Add("accessLog.queue");
         return sections;

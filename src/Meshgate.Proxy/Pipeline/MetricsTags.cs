@@ -10,6 +10,10 @@ public static class MetricsTags
     /// <summary>The id of the route that took the request; absent when none matched.</summary>
     public const string Route = "meshgate.route";
 
-    /// <summary>The cluster the request went to (after a traffic split, the one it picked).</summary>
+    /// <summary>
+    /// The cluster the request went to (after a traffic split, the one it picked); a request refused before
+    /// forwarding carries its route's cluster. Added by the observability step when the request completes,
+    /// since a split decides it only after routing.
+    /// </summary>
     public const string Cluster = "meshgate.cluster";
 }

@@ -6,6 +6,7 @@ using Meshgate.Proxy.Mirroring;
 using Meshgate.Proxy.Health;
 using Meshgate.Proxy.LoadBalancing;
 using Meshgate.Proxy.Observability.AccessLog;
+using Meshgate.Proxy.Observability.Metrics;
 using Meshgate.Proxy.Resilience.CircuitBreaking;
 using Meshgate.Proxy.Resilience.OutlierDetection;
 using Meshgate.Proxy.Routing;
@@ -28,7 +29,7 @@ public static class ProxyServiceCollectionExtensions
     {
         services.AddSingleton(snapshots);
         services.AddSingleton<IProxyConfigProvider>(snapshots);
-        services.AddSingleton(sp => new ConfigReloader(snapshots, reload, sp.GetRequiredService<ILogger<ConfigReloader>>()));
+        services.AddSingleton(sp => new ConfigReloader(snapshots, reload, sp.GetRequiredService<ILogger<ConfigReloader>>(), sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton<RouteExplainer>();
         services.AddSingleton<RouteExplainer.PipelineEntry>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, HeaderRegexMatcherPolicy>());
@@ -42,6 +43,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddMeshgateCors();
         services.AddMeshgateAuthentication();
         services.AddMeshgateAccessLog();
+        services.AddMeshgateMetrics(snapshots.Current.Definition.Metrics);
         services.AddMeshgateFaultInjection();
         services.TryAddSingleton<Caching.CacheStores>();
         services.AddMeshgateMirroring();

@@ -118,8 +118,8 @@ public static class RequestPipeline
             // outlier detection, which is YARP's passive health step below.
             proxy.UsePendingRequestsLimit();
             proxy.UsePassiveHealthChecks();
-            // Around the forwarder: one upstream attempt per forward, for the access log.
-            proxy.Use(Observability.AccessLog.UpstreamAttempts.RecordAsync);
+            // Around the forwarder: one upstream attempt per forward, for the access log and the metrics.
+            proxy.UseMiddleware<Observability.AccessLog.UpstreamAttempts>();
         }).ConfigureEndpoints((endpoint, route) =>
         {
             var policy = snapshots.Current.RoutePolicies.GetValueOrDefault(route.RouteId);

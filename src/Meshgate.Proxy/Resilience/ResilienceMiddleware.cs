@@ -14,7 +14,7 @@ namespace Meshgate.Proxy.Resilience;
 /// <see cref="Timeouts.RequestDeadlineMiddleware"/>). A route without retries or a per-try timeout a resilience policy
 /// passes straight through: one metadata lookup, no allocation, no async frame.
 /// </summary>
-internal sealed partial class ResilienceMiddleware(RequestDelegate next, RetryBudgets budgets, SnapshotAccessor snapshots, ILogger<ResilienceMiddleware> logger)
+internal sealed partial class ResilienceMiddleware(RequestDelegate next, RetryBudgets budgets, SnapshotAccessor snapshots, ResilienceMetrics metrics, ILogger<ResilienceMiddleware> logger)
 {
     private static readonly HashSet<string> IdempotentMethods = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -58,7 +58,11 @@ internal sealed partial class ResilienceMiddleware(RequestDelegate next, RetryBu
             {
                 await attempt.RunAsync();
             }
-            if (attempt.Number > 1) LogAttempts(logger, context.Request.Method, context.Request.Path.Value, clusterId, attempt.Number, context.Response.StatusCode);
+            if (attempt.Number > 1)
+            {
+                metrics.Retried(context.GetReverseProxyFeature().Route.Config.RouteId, clusterId, attempt.Number - 1);
+                LogAttempts(logger, context.Request.Method, context.Request.Path.Value, clusterId, attempt.Number, context.Response.StatusCode);
+            }
             if (attempt.BudgetRefused) LogBudgetRefused(logger, clusterId, budget!.RetriesInFlight, budget.ActiveRequests);
         }
         finally

@@ -17,6 +17,8 @@ public static class ResilienceServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IRandomSource, SharedRandomSource>();
         services.TryAddSingleton<RetryBudgets>();
+        services.AddMetrics();
+        services.TryAddSingleton<ResilienceMetrics>();
         return services;
     }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net.Http;
 using Meshgate.Configuration;
 using Meshgate.Proxy.Pipeline;
@@ -5,6 +6,7 @@ using Meshgate.Proxy.Resilience;
 using Meshgate.Proxy.Resilience.Retries;
 using Meshgate.Proxy.Tests.TestSupport;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
@@ -14,6 +16,8 @@ namespace Meshgate.Proxy.Tests.Resilience;
 
 public sealed class ResilienceMiddlewareTests
 {
+    private static readonly IMeterFactory Meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
+
     private const string Yaml = """
         listeners: [{ name: p, address: 127.0.0.1:8080 }]
         clusters:
@@ -35,7 +39,7 @@ public sealed class ResilienceMiddlewareTests
     {
         var snapshot = ConfigLoader.Load(Yaml, "t.yaml", TestKit.TempDirectory.Create()).Snapshot!;
         var pending = new TaskCompletionSource().Task;
-        var middleware = new ResilienceMiddleware(_ => pending, new RetryBudgets(), new SnapshotAccessor(snapshot), NullLogger<ResilienceMiddleware>.Instance);
+        var middleware = new ResilienceMiddleware(_ => pending, new RetryBudgets(), new SnapshotAccessor(snapshot), new ResilienceMetrics(Meters), NullLogger<ResilienceMiddleware>.Instance);
         var context = new DefaultHttpContext();
         context.SetEndpoint(new Endpoint(null, new EndpointMetadataCollection(), "r"));
 
@@ -76,8 +80,8 @@ public sealed class ResilienceMiddlewareTests
             }
             return Task.CompletedTask;
         };
-        var middleware = new ResilienceMiddleware(ctx => Meshgate.Proxy.Observability.AccessLog.UpstreamAttempts.RecordAsync(ctx, forwarder),
-            new RetryBudgets(), new SnapshotAccessor(snapshot), NullLogger<ResilienceMiddleware>.Instance);
+        var middleware = new ResilienceMiddleware(new Meshgate.Proxy.Observability.AccessLog.UpstreamAttempts(forwarder, new Meshgate.Proxy.Observability.Metrics.GatewayMetrics(Meters, false)).InvokeAsync,
+            new RetryBudgets(), new SnapshotAccessor(snapshot), new ResilienceMetrics(Meters), NullLogger<ResilienceMiddleware>.Instance);
 
         await middleware.InvokeAsync(context);
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Meshgate.Configuration.Compilation;
 using Meshgate.Proxy.Authentication;
 using Meshgate.Proxy.ForwardedHeaders;
+using Meshgate.Proxy.Observability.Metrics;
 using Meshgate.Proxy.Pipeline;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -12,15 +13,16 @@ namespace Meshgate.Proxy.Observability.AccessLog;
 
 /// <summary>
 /// The outermost step: puts a <see cref="RequestRecord"/> on the request for the other steps to fill,
-/// counts body bytes, and at completion hands one <see cref="AccessLogEntry"/> to the queue. With no
-/// accessLog section it passes the request on untouched: no allocation, no async frame.
+/// counts body bytes, and at completion records the request's metrics and hands one
+/// <see cref="AccessLogEntry"/> to the queue. One counting serves both. With no accessLog section and
+/// metrics disabled it passes the request on untouched: no allocation, no async frame.
 /// </summary>
-internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor snapshots, AccessLogQueue queue, AccessLogSampler sampler, TimeProvider time)
+internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor snapshots, AccessLogQueue queue, AccessLogSampler sampler, TimeProvider time, GatewayMetrics metrics)
 {
     public Task InvokeAsync(HttpContext context)
     {
         var policy = snapshots.Current.AccessLog;
-        if (policy is null) return next(context);
+        if (policy is null && !metrics.Enabled) return next(context);
 
         var record = new RequestRecord();
         context.Features.Set(record);
@@ -80,15 +82,20 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
         var status = failed && !response.HasStarted
             ? context.RequestAborted.IsCancellationRequested ? 499 : StatusCodes.Status500InternalServerError
             : response.StatusCode;
-        var policy = state.Policy;
+        var route = context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>();
+        var proxy = context.Features.Get<IReverseProxyFeature>();
+        // The proxy feature's cluster is the one the request went to (a traffic split may have changed it);
+        // a request refused before forwarding has none, and counts for its route's cluster.
+        var clusterId = proxy?.Cluster?.Config.ClusterId ?? route?.Cluster?.ClusterId ?? route?.Config.ClusterId;
+        if (metrics.Enabled) RecordMetrics(context, route?.Config.RouteId, clusterId, state);
+
+        if (state.Policy is not { } policy) return;
         if (status < 400 && !sampler.Keep(policy.SampleSuccesses))
         {
             queue.SampledOut();
             return;
         }
 
-        var route = context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>();
-        var proxy = context.Features.Get<IReverseProxyFeature>();
         var record = state.Record;
         var activity = Activity.Current;
         queue.Enqueue(new AccessLogEntry
@@ -98,8 +105,7 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
             DurationTicks = duration,
             UpstreamTicks = record.UpstreamTicks,
             Route = route?.Config.RouteId,
-            // The proxy feature's cluster is the one the request went to (a traffic split may have changed it).
-            Cluster = proxy?.Cluster?.Config.ClusterId ?? route?.Cluster?.ClusterId ?? route?.Config.ClusterId,
+            Cluster = clusterId,
             Endpoint = proxy?.ProxiedDestination?.Model.Config.Address,
             Method = request.Method,
             Path = request.Path.Value,
@@ -118,6 +124,17 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
         });
     }
 
+    private void RecordMetrics(HttpContext context, string? routeId, string? clusterId, RequestState state)
+    {
+        // ASP.NET Core records its request duration after this step returns, with the tags on this feature
+        // (present only while something listens): the routing step put the route there, the cluster goes here.
+        if (clusterId is not null && context.Features.Get<IHttpMetricsTagsFeature>() is { } tags)
+        {
+            tags.Tags.Add(new(MetricsTags.Cluster, clusterId));
+        }
+        metrics.RecordBodySizes(context.Request.Method, routeId, clusterId, state.RequestBody?.BytesRead ?? 0, state.ResponseBody.BytesWritten);
+    }
+
     /// <summary>The consumer the authentication step named, else the subject; null for anonymous requests.</summary>
     private static string? ConsumerOf(HttpContext context)
     {
@@ -127,6 +144,7 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
     }
 
     /// <summary>What the step took at entry; a struct, so the synchronous path allocates nothing for it.</summary>
-    private readonly record struct RequestState(AccessLogPolicy Policy, long Started, DateTimeOffset StartedAt, RequestRecord Record,
+    /// <param name="Policy">The access log's policy; null when only metrics are on.</param>
+    private readonly record struct RequestState(AccessLogPolicy? Policy, long Started, DateTimeOffset StartedAt, RequestRecord Record,
         CountingRequestBody? RequestBody, CountingResponseBody ResponseBody);
 }

@@ -66,6 +66,7 @@ public sealed class GatewayHost : IAsyncDisposable
             AccessLog = Gateway.Services.GetRequiredService<Proxy.Observability.AccessLog.AccessLogQueue>(),
             Caches = Gateway.Services.GetRequiredService<Proxy.Caching.CacheStores>(),
             RateLimits = Gateway.Services.GetRequiredService<Proxy.RateLimiting.IRateLimitState>(),
+            Metrics = Gateway.Services.GetService<OpenTelemetry.Metrics.MeterProvider>(),
         });
 
         if (watchFile is not null)

@@ -14,14 +14,15 @@ public sealed class AccessLogMiddlewareTests
         var snapshot = ConfigLoader.Load("listeners: [{ name: public, address: 127.0.0.1:0 }]\n" + yaml, null, TestKit.TempDirectory.Create()).Snapshot!;
         var meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
         queue = new AccessLogQueue(10, new AccessLogMetrics(meters));
-        return new AccessLogMiddleware(next, new SnapshotAccessor(snapshot), queue, AccessLogSampler.Shared, TimeProvider.System);
+        return new AccessLogMiddleware(next, new SnapshotAccessor(snapshot), queue, AccessLogSampler.Shared, TimeProvider.System,
+            new Proxy.Observability.Metrics.GatewayMetrics(meters, snapshot.Definition.Metrics.Enabled));
     }
 
     [Fact]
-    public void InvokeAsync_NoAccessLog_PassesTheRequestOnUntouched()
+    public void InvokeAsync_NoAccessLogAndMetricsOff_PassesTheRequestOnUntouched()
     {
         var pending = new TaskCompletionSource().Task;
-        var middleware = Middleware(_ => pending, "", out var queue);
+        var middleware = Middleware(_ => pending, "metrics: { enabled: false }\n", out var queue);
         var context = new DefaultHttpContext();
         var body = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>();
 
