@@ -4,6 +4,7 @@ using Meshgate.Configuration;
 using Meshgate.Configuration.Sources;
 using Meshgate.Hosting;
 using Meshgate.Listeners;
+using Meshgate.Proxy.Observability.LiveStatistics;
 using Meshgate.Proxy.Pipeline;
 using Meshgate.Proxy.Routing;
 using Yarp.ReverseProxy;
@@ -31,6 +32,7 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = definition.Shutdown.DrainTimeout);
         builder.WebHost.ConfigureKestrel(k => _listeners.Configure(k, snapshot.Listeners));
         builder.Services.AddMeshgateProxy(Snapshots, reload);
+        builder.Services.AddMeshgateRouteStatistics();
         Gateway = builder.Build();
         Reloader = Gateway.Services.GetRequiredService<ConfigReloader>();
         Reloader.Applied += s => logs.Level = s.LogLevel;
@@ -64,6 +66,7 @@ public sealed class GatewayHost : IAsyncDisposable
             AccessLog = Gateway.Services.GetRequiredService<Proxy.Observability.AccessLog.AccessLogQueue>(),
             Caches = Gateway.Services.GetRequiredService<Proxy.Caching.CacheStores>(),
             RateLimits = Gateway.Services.GetRequiredService<Proxy.RateLimiting.IRateLimitState>(),
+            Statistics = Gateway.Services.GetRequiredService<RouteStatistics>(),
         });
 
         if (watchFile is not null)
