@@ -39,6 +39,7 @@ public sealed class LiveTrafficGateway : IAsyncLifetime
             clusters:
               - id: orders
                 endpoints: ["{{_upstream.Endpoint}}"]
+                healthCheck: { path: /healthz, interval: 1s }
               - id: payments
                 endpoints: ["{{_failing.Endpoint}}"]
             """);

@@ -55,12 +55,13 @@ function lineChart(series, label, unit) {
   for (const s of series) {
     const step = width / Math.max(1, s.values.length - 1);
     let path = "";
-    let pen = false;
+    const gap = i => i < 0 || i >= s.values.length || s.values[i] === null;
     s.values.forEach((v, i) => {
-      if (v === null) { pen = false; return; }
+      if (v === null) return;
       const x = (i * step).toFixed(1), y = (height - 1 - (v / scale) * (height - top - 1)).toFixed(1);
-      path += (pen ? " L" : " M") + x + " " + y;
-      pen = true;
+      path += (gap(i - 1) ? " M" : " L") + x + " " + y;
+      // A value with no neighbour draws no line: mark it, or a single busy bucket would not show.
+      if (gap(i - 1) && gap(i + 1)) chart.append(svg("circle", { "class": s.cls + " dot", cx: x, cy: y, r: 2.5 }));
     });
     if (path) chart.append(svg("path", { "class": s.cls, d: path.trim() }));
   }
@@ -105,7 +106,7 @@ function renderStats(stats, routes) {
     const def = definitions.get(r.route);
     const m = r.lastMinute;
     const cluster = def ? (def.cluster ?? (def.split ? def.split.map(s => s.cluster).join(", ") : "")) : "";
-    const match = def && def.match ? [def.match.methods ? def.match.methods.join(",") : "", def.match.hosts ? def.match.hosts.join(",") : "", def.match.path ?? ""].filter(x => x).join(" ") : "";
+    const match = def && def.match ? [def.match.methods ? def.match.methods.join(",") : "", def.match.hosts ? def.match.hosts.join(",") : "", def.match.path ?? def.match.pathPrefix ?? ""].filter(x => x).join(" ") : "";
     rows.push(el("tr", { "data-route": r.route },
       el("td", {}, r.route), el("td", {}, match), el("td", {}, cluster),
       el("td", { "class": "num" }, m.requests), el("td", { "class": "num" }, fmt(m.requestsPerSecond, 2)),
