@@ -6,6 +6,7 @@ namespace Meshgate.IntegrationTests.Observability;
 /// The dashboard in a real headless Chromium (Debian's package, driven by Playwright): it must ask for the
 /// admin token, then show the traffic the fixture sent, the endpoint's health and the reload history.
 /// </summary>
+[Collection(Browser.Name)]
 public sealed class DashboardTests(LiveTrafficGateway live) : IClassFixture<LiveTrafficGateway>
 {
     private const string Chromium = "/usr/bin/chromium";
@@ -65,4 +66,14 @@ public sealed class DashboardTests(LiveTrafficGateway live) : IClassFixture<Live
         var unexpected = problems.Where(p => !p.Contains("status of 401", StringComparison.Ordinal)).ToList();
         Assert.True(unexpected.Count == 0, "the page logged errors: " + string.Join("; ", unexpected));
     }
+}
+
+/// <summary>
+/// Chromium's start-up is a burst of CPU: it runs alone, after the parallel tests, so it does not stretch
+/// the timings of health-check, rate-limit and outlier tests on a small machine.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class Browser
+{
+    public const string Name = "browser";
 }
