@@ -18,6 +18,8 @@ public static class Cli
             DemoCommand.Create(),
             SchemaCommand.Create(),
             HashKeyCommand.Create(),
+            StatusCommand.Create(),
+            TopCommand.Create(),
         };
         return root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
     }

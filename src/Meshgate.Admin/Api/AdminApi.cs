@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Meshgate.Admin.Dashboard;
 using Meshgate.Configuration.Model;
 using Meshgate.Proxy.Errors;
 using Meshgate.Proxy.Pipeline;
@@ -41,6 +42,9 @@ public static class AdminApi
 
         /// <summary>The gateway's meter provider, whose Prometheus exporter GET /metrics reads; null when metrics are off.</summary>
         public OpenTelemetry.Metrics.MeterProvider? Metrics { get; init; }
+
+        /// <summary>Live per-route figures for /admin/stats and the dashboard; null answers 404 there.</summary>
+        public Proxy.Observability.LiveStatistics.RouteStatistics? Statistics { get; init; }
     }
 
     /// <summary>The body of POST /admin/cache/purge: exactly one of the three.</summary>
@@ -50,8 +54,9 @@ public static class AdminApi
     {
         app.Use((context, next) => Authorize(context, next, gateway.Snapshots));
         app.UseRouting();
+        app.MapMeshgateDashboard();
         app.Use((context, next) => context.GetEndpoint() is not null ? next(context) : ProblemResponses.WriteAsync(context, StatusCodes.Status404NotFound, "Not found",
-            "Admin endpoints: /admin/health/live, /admin/health/ready, /admin/config, /admin/config/status, /admin/routes, /admin/clusters, /admin/explain, /admin/accesslog, /admin/ratelimits, /admin/ratelimits/{policy}/{key}, POST /admin/reload, POST /admin/cache/purge, /metrics", "not-found"));
+            "Admin endpoints: /admin/health/live, /admin/health/ready, /admin/config, /admin/config/status, /admin/routes, /admin/clusters, /admin/explain, /admin/accesslog, /admin/ratelimits, /admin/ratelimits/{policy}/{key}, /admin/stats, /admin/dashboard, POST /admin/reload, POST /admin/cache/purge, /metrics", "not-found"));
 
         // Prometheus text format; behind the admin token like the rest (a scrape config sets it as bearer token).
         if (gateway.Metrics is { } meterProvider)
@@ -71,7 +76,8 @@ public static class AdminApi
             : Results.Json(new { status = "not ready" }, statusCode: StatusCodes.Status503ServiceUnavailable));
 
         admin.MapGet("/config", () => Results.Text(DefinitionJson.ToJson(gateway.Snapshots.Current.Definition)!.ToJsonString(), "application/json"));
-        admin.MapGet("/config/status", () => Results.Ok(StatusView(gateway.Reloader.Status)));
+        admin.MapGet("/config/status", () => Results.Ok(StatusView(gateway.Reloader.Status, gateway.Reloader.History)));
+        admin.MapGet("/stats", () => gateway.Statistics is { } statistics ? Results.Ok(statistics.View()) : Results.NotFound());
         admin.MapPost("/reload", async (HttpContext context) =>
         {
             var status = await gateway.Reloader.ReloadAsync("admin API", context.RequestAborted);
@@ -218,7 +224,7 @@ public static class AdminApi
         };
     }
 
-    private static object StatusView(ConfigStatus status) => new
+    private static object StatusView(ConfigStatus status, IReadOnlyList<ReloadAttempt>? history = null) => new
     {
         version = status.Version,
         generation = status.Generation,
@@ -228,12 +234,14 @@ public static class AdminApi
         lastAttemptSucceeded = status.LastErrors.Count == 0,
         lastErrors = status.LastErrors.Select(e => e.ToString()),
         restartRequired = status.RestartRequired,
+        recentAttempts = history?.Reverse().Select(a => new { at = a.At, trigger = a.Trigger, applied = a.Applied, version = a.Version, errors = a.Errors.Select(e => e.ToString()) }),
     };
 
     private static Task Authorize(HttpContext context, RequestDelegate next, SnapshotAccessor snapshots)
     {
-        // Probes stay open so an orchestrator needs no token; everything else needs it when one is set.
-        if (snapshots.Current.Admin.Token is not { } token || context.Request.Path.StartsWithSegments("/admin/health"))
+        // Probes stay open so an orchestrator needs no token, and so do the dashboard's static files (they hold
+        // no data, and a browser cannot send a bearer header when it navigates); everything else needs it when one is set.
+        if (snapshots.Current.Admin.Token is not { } token || context.Request.Path.StartsWithSegments("/admin/health") || context.Request.Path.StartsWithSegments(Dashboard.DashboardEndpoints.Path))
         {
             return next(context);
         }

@@ -14,6 +14,11 @@ public sealed record ConfigStatus(
     IReadOnlyList<ConfigError> LastErrors,
     IReadOnlyList<string> RestartRequired);
 
+/// <summary>One load or reload attempt, for the admin API's recent history.</summary>
+/// <param name="Applied">True when a new snapshot was published; false for a rejected file or an unchanged one.</param>
+/// <param name="Version">The version serving after the attempt.</param>
+public sealed record ReloadAttempt(DateTimeOffset At, string Trigger, bool Applied, string Version, IReadOnlyList<ConfigError> Errors);
+
 /// <summary>
 /// Reloads from the config file: parse, validate, compile, swap. One reload at a time; an invalid
 /// file is rejected whole and the running snapshot keeps serving.
@@ -27,6 +32,10 @@ public sealed partial class ConfigReloader
     private readonly SemaphoreSlim _gate = new(1, 1);
     private volatile ConfigStatus _status;
 
+    /// <summary>The most recent attempts, newest last; bounded so a flapping file watch cannot grow it.</summary>
+    public const int HistoryLength = 20;
+    private readonly Queue<ReloadAttempt> _history = new();
+
     /// <param name="meterFactory">For the reload counters; null counts nothing.</param>
     public ConfigReloader(SnapshotAccessor snapshots, Func<ConfigLoader.Result> load, ILogger<ConfigReloader> logger, System.Diagnostics.Metrics.IMeterFactory? meterFactory = null)
     {
@@ -36,6 +45,26 @@ public sealed partial class ConfigReloader
         var current = snapshots.Current;
         if (meterFactory is not null) _metrics = new ConfigReloadMetrics(meterFactory, current.LoadedAt);
         _status = new ConfigStatus(current.Version, current.LoadedAt, 1, null, "start", [], []);
+        _history.Enqueue(new ReloadAttempt(current.LoadedAt, "start", true, current.Version, []));
+    }
+
+    /// <summary>The last <see cref="HistoryLength"/> attempts (the start included while it fits), oldest first.</summary>
+    public IReadOnlyList<ReloadAttempt> History
+    {
+        get
+        {
+            lock (_history) return [.. _history];
+        }
+    }
+
+    private ConfigStatus Remember(ConfigStatus status, bool applied)
+    {
+        lock (_history)
+        {
+            if (_history.Count == HistoryLength) _history.Dequeue();
+            _history.Enqueue(new ReloadAttempt(status.LastAttemptAt ?? status.LoadedAt, status.LastTrigger ?? "", applied, status.Version, status.LastErrors));
+        }
+        return status;
     }
 
     public ConfigStatus Status => _status;
@@ -55,20 +84,20 @@ public sealed partial class ConfigReloader
             {
                 LogRejected(_logger, trigger, result.Errors.Count, string.Join("; ", result.Errors));
                 _metrics?.Failed();
-                return _status = previous with { LastAttemptAt = now, LastTrigger = trigger, LastErrors = result.Errors };
+                return _status = Remember(previous with { LastAttemptAt = now, LastTrigger = trigger, LastErrors = result.Errors }, applied: false);
             }
             var current = _snapshots.Current;
             var restart = RestartRequired(current.Definition, snapshot.Definition);
             _metrics?.Succeeded(now);
             if (snapshot.Version == current.Version)
             {
-                return _status = previous with { LastAttemptAt = now, LastTrigger = trigger, LastErrors = [] };
+                return _status = Remember(previous with { LastAttemptAt = now, LastTrigger = trigger, LastErrors = [] }, applied: false);
             }
             _snapshots.Publish(snapshot);
             Applied?.Invoke(snapshot);
             LogApplied(_logger, trigger, snapshot.Version, snapshot.Routes.Count, snapshot.Clusters.Count);
             foreach (var section in restart) LogRestartRequired(_logger, section);
-            return _status = new ConfigStatus(snapshot.Version, snapshot.LoadedAt, previous.Generation + 1, now, trigger, [], restart);
+            return _status = Remember(new ConfigStatus(snapshot.Version, snapshot.LoadedAt, previous.Generation + 1, now, trigger, [], restart), applied: true);
         }
         finally
         {

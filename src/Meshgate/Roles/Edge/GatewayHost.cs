@@ -4,6 +4,7 @@ using Meshgate.Configuration;
 using Meshgate.Configuration.Sources;
 using Meshgate.Hosting;
 using Meshgate.Listeners;
+using Meshgate.Proxy.Observability.LiveStatistics;
 using Meshgate.Proxy.Pipeline;
 using Meshgate.Proxy.Routing;
 using Yarp.ReverseProxy;
@@ -33,6 +34,7 @@ public sealed class GatewayHost : IAsyncDisposable
         // Before the features' TryAdd of the system clock, so a test's clock is the one they all read.
         if (time is not null) builder.Services.AddSingleton(time);
         builder.Services.AddMeshgateProxy(Snapshots, reload);
+        builder.Services.AddMeshgateRouteStatistics();
         Gateway = builder.Build();
         Reloader = Gateway.Services.GetRequiredService<ConfigReloader>();
         Reloader.Applied += s => logs.Level = s.LogLevel;
@@ -67,6 +69,7 @@ public sealed class GatewayHost : IAsyncDisposable
             Caches = Gateway.Services.GetRequiredService<Proxy.Caching.CacheStores>(),
             RateLimits = Gateway.Services.GetRequiredService<Proxy.RateLimiting.IRateLimitState>(),
             Metrics = Gateway.Services.GetService<OpenTelemetry.Metrics.MeterProvider>(),
+            Statistics = Gateway.Services.GetRequiredService<RouteStatistics>(),
         });
 
         if (watchFile is not null)
