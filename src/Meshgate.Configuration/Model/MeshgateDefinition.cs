@@ -42,6 +42,9 @@ public sealed record MeshgateDefinition
     [Description("The access log: one JSON line per request, to stdout or a file. Absent: off.")]
     public AccessLogDefinition? AccessLog { get; init; }
 
+    [Description("Distributed tracing (OpenTelemetry, exported with OTLP). Absent: off.")]
+    public TracingDefinition? Tracing { get; init; }
+
     [Description("Named response-cache policies (RFC 9111 shared cache) that routes refer to with cache: <name>. The name disable is reserved.")]
     public Dictionary<string, CachePolicyDefinition> Caches { get; init; } = new(StringComparer.OrdinalIgnoreCase);
 

@@ -42,6 +42,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddMeshgateCors();
         services.AddMeshgateAuthentication();
         services.AddMeshgateAccessLog();
+        Observability.Tracing.TracingServiceCollectionExtensions.AddMeshgateTracing(services, snapshots);
         services.AddMeshgateFaultInjection();
         services.TryAddSingleton<Caching.CacheStores>();
         services.AddMeshgateMirroring();
