@@ -156,6 +156,42 @@ public sealed class TracingTests
     }
 
     [Fact]
+    public async Task HedgedRequest_HasAClientSpanForTheFirstAttemptAndOneForTheHedge()
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        await using var slow = await FaultyUpstream.StartAsync("slow", UpstreamFault.Slow);
+        await using var fast = await FaultyUpstream.StartAsync("fast");
+        await using var gateway = await TestGateway.StartAsync($$"""
+            tracing: { endpoint: {{receiver.GrpcEndpoint}}, responseHeader: x-trace-id }
+            resilience:
+              hedged: { hedging: { delay: 200ms } }
+            routes:
+              - { id: all, match: { path: "/{**rest}" }, cluster: pool, resilience: hedged }
+            clusters:
+              - { id: pool, endpoints: ["{{slow.Endpoint}}", "{{fast.Endpoint}}"] }
+            """);
+        using var caller = ClientOf(gateway);
+
+        // Round robin sends one of the two first to the slow endpoint; that one is hedged to the fast one.
+        var traces = new List<string>();
+        for (var i = 0; i < 2; i++)
+        {
+            using var response = await caller.GetAsync("/x");
+            Assert.Equal("fast", await response.Content.ReadAsStringAsync());
+            traces.Add(Assert.Single(response.Headers.GetValues("x-trace-id")));
+        }
+        await slow.AbortSeen.Task.WaitAsync(TimeSpan.FromSeconds(5));
+
+        await ExportedAsync(gateway, receiver, traces[0], 2);
+        await ExportedAsync(gateway, receiver, traces[1], 2);
+        var hedged = traces.Single(t => receiver.Trace(t).Count(s => s.Kind == Span.Types.SpanKind.Client) == 2);
+        var spans = receiver.Trace(hedged);
+        var server = Assert.Single(spans, s => s.Kind == Span.Types.SpanKind.Server && s.ParentSpanId is null);
+        // Siblings under the server span, not one nested in the other.
+        Assert.All(spans.Where(s => s.Kind == Span.Types.SpanKind.Client), a => Assert.Equal(server.SpanId, a.ParentSpanId));
+    }
+
+    [Fact]
     public async Task SamplingZero_ExportsNothing_ButStillPropagatesTheTraceId()
     {
         await using var receiver = await OtlpReceiver.StartAsync();
@@ -182,6 +218,29 @@ public sealed class TracingTests
 
         Assert.True(TracerProviderOf(gateway).ForceFlush(5000));
         Assert.Empty(receiver.Spans);
+    }
+
+    [Fact]
+    public async Task TracingOff_TheCallersTraceIdStillReachesTheUpstreamAndTheAccessLog()
+    {
+        await using var upstream = await TraceHeadersUpstream.StartAsync();
+        await using var gateway = await TestGateway.StartAsync($$"""
+            accessLog: { output: access.log }
+            routes:
+              - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
+            clusters:
+              - { id: backend, endpoints: ["{{upstream.Endpoint}}"] }
+            """);
+        using var caller = ClientOf(gateway);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/app/x");
+        request.Headers.Add("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        using var response = await caller.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        Assert.Null(gateway.Host.Gateway.Services.GetService<TracerProvider>());
+        Assert.StartsWith("00-4bf92f3577b34da6a3ce929d0e0e4736-", Assert.Single(Assert.Single(upstream.Requests).Traceparent));
+        var line = Assert.Single(await AccessLogFiles.WaitForLinesAsync(Path.Combine(gateway.Directory, "access.log"), 1));
+        Assert.Equal("4bf92f3577b34da6a3ce929d0e0e4736", line.GetProperty("traceId").GetString());
     }
 
     /// <summary>Flushes the gateway's exporter until the trace has at least <paramref name="count"/> spans.</summary>
