@@ -23,10 +23,10 @@ public static class RequestPipeline
         //    problem+json that step 1 writes for exceptions and failed forwards included, and every rejection after it.
         app.UseMiddleware<Observability.AccessLog.AccessLogMiddleware>();
         // 2. Observability: tracing. The server span itself is ASP.NET Core's, started before any middleware;
-        //    this step only puts its trace id in the response header, when one is configured.
+        //    this step adds its HTTP attributes and the trace-id response header.
         var snapshots = app.Services.GetRequiredService<SnapshotAccessor>();
         var tracing = Observability.Tracing.TracingServiceCollectionExtensions.IsOn(snapshots);
-        if (tracing) app.UseMiddleware<Observability.Tracing.TraceIdResponseHeaderMiddleware>();
+        if (tracing) app.UseMiddleware<Observability.Tracing.TracingMiddleware>();
 
         // 1. Gateway-made errors become problem+json.
         app.UseMiddleware<GatewayErrorsMiddleware>();

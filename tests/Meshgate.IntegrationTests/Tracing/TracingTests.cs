@@ -54,10 +54,16 @@ public sealed class TracingTests
         Assert.Equal("GET app", server.Name);
         Assert.Equal("app", server.Attributes["meshgate.route"]);
         Assert.Equal("backend", server.Attributes["meshgate.cluster"]);
+        Assert.Equal("/app/{**rest}", server.Attributes["http.route"]);
+        Assert.Equal("/app/orders/42", server.Attributes["url.path"]);
+        Assert.Equal("GET", server.Attributes["http.request.method"]);
+        Assert.Equal("200", server.Attributes["http.response.status_code"]);
         Assert.Equal("edge-test", server.ServiceName);
         var client = Assert.Single(spans, s => s.Kind == Span.Types.SpanKind.Client);
         Assert.Equal(server.SpanId, client.ParentSpanId);
         Assert.Equal("System.Net.Http", client.Scope);
+        Assert.Equal(upstream.Endpoint + "/app/orders/42", client.Attributes["url.full"]);
+        Assert.Equal("200", client.Attributes["http.response.status_code"]);
         Assert.DoesNotContain(receiver.Spans, s => s.Attributes.TryGetValue("url.path", out var path) && path.StartsWith("/admin", StringComparison.Ordinal));
 
         // The upstream was sent exactly one traceparent, naming the client span as parent, sampled.

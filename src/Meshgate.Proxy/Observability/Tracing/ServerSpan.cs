@@ -19,6 +19,7 @@ internal static class ServerSpan
         if (RecordedSpanOf(context) is not { } activity) return;
         activity.DisplayName = context.Request.Method + " " + route.Config.RouteId;
         activity.SetTag(MetricsTags.Route, route.Config.RouteId);
+        if (route.Config.Match.Path is { } path) activity.SetTag("http.route", path);
         if (route.Config.ClusterId is { } cluster) activity.SetTag(MetricsTags.Cluster, cluster);
     }
 
