@@ -249,6 +249,36 @@ public sealed class TracingTests
         Assert.Equal("4bf92f3577b34da6a3ce929d0e0e4736", line.GetProperty("traceId").GetString());
     }
 
+    [Fact]
+    public async Task Reload_SamplingApplies_ExporterChangeNeedsARestart()
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        await using var upstream = await TraceHeadersUpstream.StartAsync();
+        string Config(string sampling, string service) => $$"""
+            tracing: { endpoint: {{receiver.GrpcEndpoint}}, sampling: {{sampling}}, serviceName: {{service}}, responseHeader: x-trace-id }
+            routes:
+              - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
+            clusters:
+              - { id: backend, endpoints: ["{{upstream.Endpoint}}"] }
+            """;
+        await using var gateway = await TestGateway.StartAsync(Config("0", "first"));
+        using var caller = ClientOf(gateway);
+        using (var unsampled = await caller.GetAsync("/app/x"))
+        {
+            Assert.True(TracerProviderOf(gateway).ForceFlush(5000));
+            Assert.Empty(receiver.Trace(Assert.Single(unsampled.Headers.GetValues("x-trace-id"))));
+        }
+
+        await gateway.RewriteConfigAsync(Config("1", "second"));
+        using var reload = await gateway.Admin.PostAsync("/admin/reload", null);
+        Assert.Contains("\"restartRequired\":[\"tracing\"]", await reload.Content.ReadAsStringAsync());
+
+        using var sampled = await caller.GetAsync("/app/x");
+        var spans = await ExportedAsync(gateway, receiver, Assert.Single(sampled.Headers.GetValues("x-trace-id")), 2);
+        // The new ratio applies at once; the service name is the exporter's, fixed at start.
+        Assert.All(spans, s => Assert.Equal("first", s.ServiceName));
+    }
+
     /// <summary>Flushes the gateway's exporter until the trace has at least <paramref name="count"/> spans.</summary>
     private static async Task<IReadOnlyList<ReceivedSpan>> ExportedAsync(TestGateway gateway, OtlpReceiver receiver, string traceId, int count)
     {
