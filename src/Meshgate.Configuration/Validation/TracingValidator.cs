@@ -38,6 +38,11 @@ internal static class TracingValidator
             {
                 context.Error($"tracing.headers.{name}", "the value must be one line of text");
             }
+            // OpenTelemetry's exporter takes its headers as one "name=value,name=value" string.
+            else if (value.Contains(','))
+            {
+                context.Error($"tracing.headers.{name}", "the value must not contain a comma (the OTLP exporter takes headers as a comma-separated list)");
+            }
         }
     }
 

@@ -27,6 +27,7 @@ public sealed class TracingValidatorTests
         { Head + "  serviceName: \" \"\n", 3, "tracing.serviceName", "must not be empty; leave it out for 'meshgate'" },
         { Head + "  responseHeader: \"x trace id\"\n", 3, "tracing.responseHeader", "'x trace id' is not a valid header name, e.g. x-trace-id" },
         { Head + "  headers: { \"bad name\": v }\n", 3, "tracing.headers.bad name", "'bad name' is not a valid header name" },
+        { Head + "  headers: { x-keys: \"a,b\" }\n", 3, "tracing.headers.x-keys", "the value must not contain a comma" },
 
         // Keys.
         { Head + "  samplng: 0.1\n", 3, "tracing.samplng", "unknown key 'samplng' (did you mean 'sampling'?)" },
