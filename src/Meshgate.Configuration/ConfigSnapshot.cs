@@ -40,6 +40,9 @@ public sealed class ConfigSnapshot
 
     /// <summary>The access log's settings; null when the config has no accessLog section (off).</summary>
     public Compilation.AccessLogPolicy? AccessLog { get; init; }
+
+    /// <summary>Tracing settings; null when the config has no tracing section (off).</summary>
+    public Compilation.TracingPolicy? Tracing { get; init; }
 }
 
 /// <param name="Cors">The route's compiled CORS policy; null when it has none.</param>

@@ -85,6 +85,7 @@ public static class ConfigCompiler
             TrustedProxies = definition.TrustedProxies.Select(t => { Addressing.TryParseNetwork(t, out var n); return n; }).ToList(),
             LogLevel = (LogLevel)(int)definition.Logging.Level,
             AccessLog = AccessLogCompiler.Compile(definition, context),
+            Tracing = TracingCompiler.Compile(definition.Tracing),
         };
         return context.Errors.Count > 0 ? (null, context.Errors) : (snapshot, []);
     }

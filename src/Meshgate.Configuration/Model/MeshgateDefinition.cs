@@ -45,6 +45,9 @@ public sealed record MeshgateDefinition
     [Description("Prometheus metrics at GET /metrics on the admin listener. On by default.")]
     public MetricsDefinition Metrics { get; init; } = new();
 
+    [Description("Distributed tracing (OpenTelemetry, exported with OTLP). Absent: off.")]
+    public TracingDefinition? Tracing { get; init; }
+
     [Description("Named response-cache policies (RFC 9111 shared cache) that routes refer to with cache: <name>. The name disable is reserved.")]
     public Dictionary<string, CachePolicyDefinition> Caches { get; init; } = new(StringComparer.OrdinalIgnoreCase);
 

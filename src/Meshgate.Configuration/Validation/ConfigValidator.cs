@@ -35,6 +35,7 @@ public static class ConfigValidator
         CorsValidator.Validate(definition.Cors, definition.Routes, context);
         TrafficValidator.Validate(definition.Routes, definition.Clusters, context);
         AccessLogValidator.Validate(definition.AccessLog, context);
+        TracingValidator.Validate(definition.Tracing, context);
         ResilienceValidator.Validate(definition, context);
         CacheValidator.Validate(definition.Caches, definition.Routes, context);
         RateLimitValidator.Validate(definition, context);

@@ -89,6 +89,8 @@ public sealed partial class ConfigReloader
             var current = _snapshots.Current;
             var restart = RestartRequired(current.Definition, snapshot.Definition);
             _metrics?.Succeeded(now);
+            // The exporter and the activity listener are made once, at start (sampling and responseHeader follow reloads).
+            if (current.Tracing is null ? snapshot.Tracing is not null : current.Tracing.ExporterDiffers(snapshot.Tracing)) restart.Add("tracing");
             if (snapshot.Version == current.Version)
             {
                 return _status = Remember(previous with { LastAttemptAt = now, LastTrigger = trigger, LastErrors = [] }, applied: false);

@@ -44,6 +44,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddMeshgateAuthentication();
         services.AddMeshgateAccessLog();
         services.AddMeshgateMetrics(snapshots.Current.Definition.Metrics);
+        Observability.Tracing.TracingServiceCollectionExtensions.AddMeshgateTracing(services, snapshots);
         services.AddMeshgateFaultInjection();
         services.TryAddSingleton<Caching.CacheStores>();
         services.AddMeshgateMirroring();

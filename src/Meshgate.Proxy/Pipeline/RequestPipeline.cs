@@ -28,6 +28,11 @@ public static class RequestPipeline
         // 2. Observability: the access log. Placed before step 1 so that it sees the final answer, the
         //    problem+json that step 1 writes for exceptions and failed forwards included, and every rejection after it.
         app.UseMiddleware<Observability.AccessLog.AccessLogMiddleware>();
+        // 2. Observability: tracing. The server span itself is ASP.NET Core's, started before any middleware;
+        //    this step adds its HTTP attributes and the trace-id response header.
+        var snapshots = app.Services.GetRequiredService<SnapshotAccessor>();
+        var tracing = Observability.Tracing.TracingServiceCollectionExtensions.IsOn(snapshots);
+        if (tracing) app.UseMiddleware<Observability.Tracing.TracingMiddleware>();
 
         // 1. Gateway-made errors become problem+json.
         app.UseMiddleware<GatewayErrorsMiddleware>();
@@ -74,6 +79,10 @@ public static class RequestPipeline
             {
                 metricsTags.Tags.Add(new(MetricsTags.Route, route.Config.RouteId));
             }
+            if (tracing && endpoint.Metadata.GetMetadata<Yarp.ReverseProxy.Model.RouteModel>() is { } traced)
+            {
+                Observability.Tracing.ServerSpan.NameAfterRoute(context, traced);
+            }
             return next(context);
         });
 
@@ -103,10 +112,11 @@ public static class RequestPipeline
         app.UseMiddleware<FaultInjection.FaultInjectionMiddleware>();
 
         // 11. YARP's proxy pipeline.
-        var snapshots = app.Services.GetRequiredService<SnapshotAccessor>();
         app.MapReverseProxy(proxy =>
         {
             proxy.UseMiddleware<TrafficSplit.TrafficSplitMiddleware>();
+            // The server span's cluster tag: the one the split picked.
+            if (tracing) proxy.Use(Observability.Tracing.ServerSpan.TagClusterAsync);
             proxy.UseMiddleware<Mirroring.MirrorMiddleware>();
             // Retries wrap what follows, so each attempt balances, counts and fails over like a first one.
             proxy.UseMiddleware<Resilience.ResilienceMiddleware>();
