@@ -98,6 +98,8 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
 
         var record = state.Record;
         var activity = Activity.Current;
+        // Without tracing there is no Activity; the caller's trace id (W3C traceparent) still correlates the line.
+        var traceId = activity?.TraceId ?? (policy.Logs(AccessLogField.TraceId) ? CallerTraceId(request.Headers.TraceParent) : default);
         queue.Enqueue(new AccessLogEntry
         {
             Policy = policy,
@@ -115,8 +117,8 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
             BytesOut = state.ResponseBody.BytesWritten,
             ClientIp = context.Features.Get<IClientAddressFeature>()?.ClientAddress ?? context.Connection.RemoteIpAddress,
             Consumer = policy.Logs(AccessLogField.Consumer) ? ConsumerOf(context) : null,
-            TraceId = activity?.TraceId ?? default,
-            RequestId = activity is null && policy.Logs(AccessLogField.TraceId) ? context.TraceIdentifier : null,
+            TraceId = traceId,
+            RequestId = traceId == default && policy.Logs(AccessLogField.TraceId) ? context.TraceIdentifier : null,
             Cache = record.CacheStatus,
             RateLimit = record.RateLimit,
             Fault = record.Fault,
@@ -147,4 +149,20 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
     /// <param name="Policy">The access log's policy; null when only metrics are on.</param>
     private readonly record struct RequestState(AccessLogPolicy? Policy, long Started, DateTimeOffset StartedAt, RequestRecord Record,
         CountingRequestBody? RequestBody, CountingResponseBody ResponseBody);
+
+    /// <summary>The trace id of a well-formed <c>traceparent</c> (version 00: <c>00-{32 hex}-{16 hex}-{2 hex}</c>); default otherwise.</summary>
+    internal static ActivityTraceId CallerTraceId(Microsoft.Extensions.Primitives.StringValues traceparent)
+    {
+        if (traceparent.Count != 1 || traceparent[0] is not { Length: 55 } value || !value.StartsWith("00-", StringComparison.Ordinal)
+            || value[35] != '-' || value[52] != '-')
+        {
+            return default;
+        }
+        var id = value.AsSpan(3, 32);
+        foreach (var c in id)
+        {
+            if (!char.IsAsciiHexDigitLower(c) && !char.IsAsciiDigit(c)) return default;
+        }
+        return id.ContainsAnyExcept('0') ? ActivityTraceId.CreateFromString(id) : default;
+    }
 }
