@@ -43,7 +43,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddMeshgateAuthentication();
         services.AddMeshgateAccessLog();
         services.AddMeshgateFaultInjection();
-        services.TryAddSingleton<Caching.CacheStores>();
+        Caching.CachingServiceCollectionExtensions.AddMeshgateCaching(services);
         services.AddMeshgateMirroring();
         Resilience.ResilienceServiceCollectionExtensions.AddMeshgateResilience(services);
         RateLimiting.RateLimitingServiceCollectionExtensions.AddMeshgateRateLimiting(services);

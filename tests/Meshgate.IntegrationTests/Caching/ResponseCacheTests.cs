@@ -309,7 +309,7 @@ public sealed class ResponseCacheTests : IAsyncLifetime
         await using var gateway = await Gateway("{ maxBytes: 64KiB, maxEntryBytes: 16KiB }");
 
         for (var i = 0; i < 20; i++) await GetAsync(gateway, $"/c/big/{i}");
-        var store = gateway.Host.Gateway.Services.GetRequiredService<CacheStores>().All.Single().Value;
+        var store = (Meshgate.Proxy.Caching.Stores.Memory.MemoryCacheStore)gateway.Host.Gateway.Services.GetRequiredService<CacheStores>().All.Single().Value;
 
         Assert.InRange(store.Bytes, 1, 64 * 1024);
         Assert.Equal(20, _upstream.Requests);
