@@ -75,7 +75,12 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, TimeProvider
         {
             // A HEAD is answered from a usable stored GET (RFC 9110 section 9.3.2: the same header fields).
             var gets = await store.GetAsync(CacheKey.For(HttpMethods.Get, request.Scheme, request.Host.Value ?? "", request.PathBase + request.Path, request.QueryString.Value, policy));
-            if (gets is not null && Select(gets, request, authorized) is { } full && Judge(full, directives) is Freshness.Fresh or Freshness.StaleAllowed)
+            if (gets is null)
+            {
+                await StoreUnavailableAsync(context, cache, key, directives, authorized, record);
+                return;
+            }
+            if (Select(gets, request, authorized) is { } full && Judge(full, directives) is Freshness.Fresh or Freshness.StaleAllowed)
             {
                 Outcome(record, cache, "hit");
                 await ServeAsync(context, full, $"{Cache}; hit");

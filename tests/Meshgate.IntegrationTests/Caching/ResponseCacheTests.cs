@@ -294,7 +294,9 @@ public sealed class ResponseCacheTests : IAsyncLifetime
 
         Assert.Equal(1, _upstream.Requests);
         Assert.All(answers, a => Assert.Equal((HttpStatusCode.OK, "body 1"), (a.Status, a.Body)));
-        Assert.Equal(99, answers.Count(a => a.CacheStatus == "Meshgate; hit; collapsed"));
+        // Under load a request may connect only after the first one finished: then it is a plain hit.
+        Assert.Equal(99, answers.Count(a => a.CacheStatus is "Meshgate; hit; collapsed" or "Meshgate; hit"));
+        Assert.Contains(answers, a => a.CacheStatus == "Meshgate; hit; collapsed");
     }
 
     [Fact]
