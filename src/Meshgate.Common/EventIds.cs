@@ -19,4 +19,5 @@ public static class EventIds
     public const int Traffic = 2700;       // 2700-2799: traffic split, mirroring, fault injection
     public const int Resilience = 1900;    // 1900-1999: timeouts, retries, retry budget, hedging
     public const int RateLimiting = 2800;  // 2800-2899: rate limits and their Redis store
+    public const int Caching = 2900;       // 2900-2999: the response cache and its Redis store
 }

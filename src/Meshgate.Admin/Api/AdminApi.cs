@@ -34,8 +34,8 @@ public static class AdminApi
         /// <summary>The access log's queue and counters; null shows the log as unavailable.</summary>
         public Proxy.Observability.AccessLog.AccessLogQueue? AccessLog { get; init; }
 
-        /// <summary>The response cache, for POST /admin/cache/purge; null answers 404 there.</summary>
-        public Proxy.Caching.ICachePurge? Caches { get; init; }
+        /// <summary>The response cache, for GET /admin/cache and POST /admin/cache/purge; null answers 404 there.</summary>
+        public Proxy.Caching.ICacheState? Caches { get; init; }
 
         /// <summary>Rate-limit policies, the Redis store's health and a key's standing; null shows none.</summary>
         public Proxy.RateLimiting.IRateLimitState? RateLimits { get; init; }
@@ -56,7 +56,7 @@ public static class AdminApi
         app.UseRouting();
         app.MapMeshgateDashboard();
         app.Use((context, next) => context.GetEndpoint() is not null ? next(context) : ProblemResponses.WriteAsync(context, StatusCodes.Status404NotFound, "Not found",
-            "Admin endpoints: /admin/health/live, /admin/health/ready, /admin/config, /admin/config/status, /admin/routes, /admin/clusters, /admin/explain, /admin/accesslog, /admin/ratelimits, /admin/ratelimits/{policy}/{key}, /admin/stats, /admin/dashboard, POST /admin/reload, POST /admin/cache/purge, /metrics", "not-found"));
+            "Admin endpoints: /admin/health/live, /admin/health/ready, /admin/config, /admin/config/status, /admin/routes, /admin/clusters, /admin/explain, /admin/accesslog, /admin/ratelimits, /admin/ratelimits/{policy}/{key}, /admin/cache, /admin/stats, /admin/dashboard, POST /admin/reload, POST /admin/cache/purge, /metrics", "not-found"));
 
         // Prometheus text format; behind the admin token like the rest (a scrape config sets it as bearer token).
         if (gateway.Metrics is { } meterProvider)
@@ -85,7 +85,8 @@ public static class AdminApi
             return status.LastErrors.Count == 0 ? Results.Ok(view) : Results.Json(view, statusCode: StatusCodes.Status422UnprocessableEntity);
         });
 
-        admin.MapPost("/cache/purge", (PurgeRequest? body) =>
+        admin.MapGet("/cache", () => gateway.Caches is { } caches ? Results.Ok(caches.View()) : Results.NotFound());
+        admin.MapPost("/cache/purge", async (PurgeRequest? body) =>
         {
             if (gateway.Caches is not { } caches) return Results.NotFound();
             var given = new[] { body?.Url, body?.Prefix, body?.SurrogateKey }.Count(v => !string.IsNullOrEmpty(v));
@@ -94,8 +95,16 @@ public static class AdminApi
                 return Results.Problem(title: "Bad purge request", statusCode: StatusCodes.Status400BadRequest,
                     detail: "Give exactly one of url (http://host/path?query), prefix (http://host/path) or surrogateKey, as JSON.");
             }
-            var purged = body!.Url is { } url ? caches.PurgeUrl(url) : body.Prefix is { } prefix ? caches.PurgePrefix(prefix) : caches.PurgeSurrogateKey(body.SurrogateKey!);
-            return Results.Ok(new { purged });
+            try
+            {
+                var purged = body!.Url is { } url ? await caches.PurgeUrlAsync(url) : body.Prefix is { } prefix ? await caches.PurgePrefixAsync(prefix) : await caches.PurgeSurrogateKeyAsync(body.SurrogateKey!);
+                return Results.Ok(new { purged });
+            }
+            catch (Proxy.Caching.CacheStoreUnavailableException e)
+            {
+                // The memory stores were purged; the shared one was not, so the operator must try again.
+                return Results.Problem(title: "Cache store unavailable", statusCode: StatusCodes.Status503ServiceUnavailable, detail: e.Message);
+            }
         });
 
         admin.MapGet("/routes", () =>

@@ -40,7 +40,7 @@ public static class ConfigCompiler
         var routePolicies = new Dictionary<string, RoutePolicy>(StringComparer.OrdinalIgnoreCase);
         var corsPolicies = CorsPolicyCompiler.CompileAll(definition.Cors);
         var resiliencePolicies = ResiliencePolicyCompiler.CompileAll(definition.Resilience);
-        var cachePolicies = CachePolicyCompiler.CompileAll(definition.Caches);
+        var cachePolicies = CachePolicyCompiler.CompileAll(definition.Caches, definition.Stores.Redis);
         var rateLimitPolicies = RateLimitPolicyCompiler.CompileAll(definition.RateLimits);
         var routes = new List<RouteConfig>();
         foreach (var route in definition.Routes)

@@ -54,7 +54,7 @@ public sealed record MeshgateDefinition
     [Description("Named rate-limit policies that routes refer to with rateLimit: <name>.")]
     public Dictionary<string, RateLimitPolicyDefinition> RateLimits { get; init; } = new(StringComparer.OrdinalIgnoreCase);
 
-    [Description("Shared stores (Redis) for policies with scope: shared.")]
+    [Description("Shared stores (Redis) for rate limits with scope: shared and caches with store: redis.")]
     public StoresDefinition Stores { get; init; } = new();
 }
 

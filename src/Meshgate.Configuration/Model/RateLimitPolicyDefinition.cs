@@ -51,7 +51,7 @@ public sealed record RateLimitPolicyDefinition
 /// <summary>Shared stores that policies with a shared scope use.</summary>
 public sealed record StoresDefinition
 {
-    [Description("The Redis server shared rate limits count in.")]
+    [Description("The Redis server that shared rate limits count in and caches with store: redis keep their entries in.")]
     public RedisStoreDefinition? Redis { get; init; }
 }
 
@@ -61,6 +61,6 @@ public sealed record RedisStoreDefinition
     [Required]
     public string? Connection { get; init; }
 
-    [Description("How long a decision may wait for Redis before the policy's onStoreFailure applies. Default 50ms.")]
+    [Description("How long a rate-limit decision or a cache read or write may wait for Redis: past it a rate limit applies onStoreFailure and the cache forwards without storing. Default 50ms.")]
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMilliseconds(50);
 }

@@ -8,7 +8,7 @@ internal static class CacheValidator
     /// <summary>The route value that turns caching off; no policy may take the name.</summary>
     public const string Disable = "disable";
 
-    public static void Validate(IReadOnlyDictionary<string, CachePolicyDefinition> policies, IReadOnlyList<RouteDefinition> routes, ValidationContext context)
+    public static void Validate(IReadOnlyDictionary<string, CachePolicyDefinition> policies, IReadOnlyList<RouteDefinition> routes, RedisStoreDefinition? redis, ValidationContext context)
     {
         foreach (var (name, policy) in policies)
         {
@@ -18,6 +18,10 @@ internal static class CacheValidator
                 context.Error(path, "the name 'disable' is reserved (a route's cache: disable turns caching off)");
             }
             ValidatePolicy(policy, path, context);
+            if (policy.Store == CacheStoreKind.Redis && redis is null)
+            {
+                context.Error($"{path}.store", "store: redis needs a Redis store: add stores: { redis: { connection: host:port } }");
+            }
         }
 
         for (var i = 0; i < routes.Count; i++)
@@ -31,11 +35,12 @@ internal static class CacheValidator
     {
         if (policy.MaxEntryBytes.Bytes <= 0) context.Error($"{path}.maxEntryBytes", "must be more than 0, e.g. 1MiB");
         if (policy.MaxBytes.Bytes <= 0) context.Error($"{path}.maxBytes", "must be more than 0, e.g. 64MiB");
-        else if (policy.MaxEntryBytes.Bytes > policy.MaxBytes.Bytes)
+        else if (policy.Store == CacheStoreKind.Memory && policy.MaxEntryBytes.Bytes > policy.MaxBytes.Bytes)
         {
             context.Error($"{path}.maxEntryBytes", $"{policy.MaxEntryBytes} is larger than maxBytes ({policy.MaxBytes}); no entry that size could be stored");
         }
         if (policy.DefaultTtl is { } ttl && ttl <= TimeSpan.Zero) context.Error($"{path}.defaultTtl", "must be positive, e.g. 30s (leave it out for no default)");
+        if (policy.KeepStale < TimeSpan.Zero) context.Error($"{path}.keepStale", "must not be negative, e.g. 1m (0: Redis drops an entry as soon as its stale windows end)");
         if (policy.CoalesceTimeout <= TimeSpan.Zero) context.Error($"{path}.coalesceTimeout", "must be positive, e.g. 5s");
         if (policy.Key.DropQuery is { } drop)
         {

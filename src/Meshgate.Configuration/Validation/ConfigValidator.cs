@@ -37,7 +37,7 @@ public static class ConfigValidator
         AccessLogValidator.Validate(definition.AccessLog, context);
         TracingValidator.Validate(definition.Tracing, context);
         ResilienceValidator.Validate(definition, context);
-        CacheValidator.Validate(definition.Caches, definition.Routes, context);
+        CacheValidator.Validate(definition.Caches, definition.Routes, definition.Stores.Redis, context);
         RateLimitValidator.Validate(definition, context);
 
         if (definition.Shutdown.DrainTimeout < TimeSpan.Zero)

@@ -1,35 +1,88 @@
 using System.Collections.Concurrent;
 using Meshgate.Configuration.Compilation;
+using Meshgate.Configuration.Model;
 using Meshgate.Proxy.Caching.Stores.Memory;
+using Meshgate.Proxy.Caching.Stores.Redis;
+using Meshgate.Proxy.Redis;
 
 namespace Meshgate.Proxy.Caching;
 
 /// <summary>
-/// The stores by policy name. They outlive config reloads, so a reload keeps what is cached; a changed
-/// maxBytes applies to the existing store at its next use.
+/// The stores by policy name, memory or Redis as the policy says. They outlive config reloads, so a reload keeps
+/// what is cached; a changed maxBytes, Redis server or timeout applies to the existing store at its next use.
+/// Every policy a route uses has its store from the moment the route's endpoint is built, so a purge on any node
+/// reaches the shared entries of every Redis policy in its config.
 /// </summary>
-public sealed class CacheStores : ICachePurge
+internal sealed class CacheStores(RedisConnection redis, RedisCacheHealth health, TimeProvider time) : ICacheState
 {
-    private readonly ConcurrentDictionary<string, MemoryCacheStore> _stores = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, ICacheStore> _stores = new(StringComparer.OrdinalIgnoreCase);
 
-    internal MemoryCacheStore For(CachePolicy policy)
+    /// <summary>The policy's store; called when a route's endpoint is built, never per request.</summary>
+    internal ICacheStore For(CachePolicy policy)
     {
-        var store = _stores.GetOrAdd(policy.Name, static (_, p) => new MemoryCacheStore(p.MaxBytes), policy);
-        if (store.MaxBytes != policy.MaxBytes) store.MaxBytes = policy.MaxBytes;
+        var key = (policy.Store == CacheStoreKind.Redis ? "redis|" : "memory|") + policy.Name;
+        var store = _stores.GetOrAdd(key, _ => Create(policy));
+        switch (store)
+        {
+            case MemoryCacheStore memory when memory.MaxBytes != policy.MaxBytes:
+                memory.MaxBytes = policy.MaxBytes;
+                break;
+            case RedisCacheStore shared when shared.Redis != policy.Redis || shared.KeepStale != policy.KeepStale:
+                shared.Redis = policy.Redis!;
+                shared.KeepStale = policy.KeepStale;
+                break;
+        }
         return store;
     }
 
-    internal IEnumerable<KeyValuePair<string, MemoryCacheStore>> All => _stores;
+    /// <summary>The policy's store, connecting to Redis before the first request needs it.</summary>
+    internal ICacheStore Warm(CachePolicy policy)
+    {
+        if (policy.Redis is { } shared) redis.For(shared.Connection!);
+        return For(policy);
+    }
 
-    /// <summary>Removes entries whose URL (scheme://host/path?query) equals <paramref name="url"/>; returns how many went.</summary>
-    public int PurgeUrl(string url) => Purge((key, _) => CacheKey.UrlOf(key).Equals(url, StringComparison.Ordinal));
+    internal IEnumerable<KeyValuePair<string, ICacheStore>> All => _stores;
 
-    /// <summary>Removes entries whose URL starts with <paramref name="prefix"/>.</summary>
-    public int PurgePrefix(string prefix) => Purge((key, _) => CacheKey.UrlOf(key).StartsWith(prefix, StringComparison.Ordinal));
+    public Task<int> PurgeUrlAsync(string url) => PurgeAsync(s => s.PurgeUrlAsync(url));
 
-    /// <summary>Removes entries whose response carried the surrogate key (Surrogate-Key or Cache-Tag).</summary>
-    public int PurgeSurrogateKey(string surrogateKey) =>
-        Purge((_, variants) => variants.Any(v => v.SurrogateKeys.Contains(surrogateKey, StringComparer.Ordinal)));
+    public Task<int> PurgePrefixAsync(string prefix) => PurgeAsync(s => s.PurgePrefixAsync(prefix));
 
-    private int Purge(Func<string, IReadOnlyList<CachedResponse>, bool> match) => _stores.Values.Sum(s => s.Remove(match));
+    public Task<int> PurgeSurrogateKeyAsync(string surrogateKey) => PurgeAsync(s => s.PurgeSurrogateKeyAsync(surrogateKey));
+
+    public CacheStateView View()
+    {
+        var policies = _stores.Values.Select(s => s switch
+        {
+            MemoryCacheStore memory => new CachePolicyView(memory.Name, "memory", memory.Count, memory.Bytes),
+            RedisCacheStore shared => new CachePolicyView(shared.Name, "redis", null, null),
+            _ => throw new InvalidOperationException("unknown store"),
+        }).OrderBy(p => p.Name, StringComparer.Ordinal).ThenBy(p => p.Store, StringComparer.Ordinal).ToList();
+        var connection = _stores.Values.OfType<RedisCacheStore>().Select(s => s.Redis.Connection).FirstOrDefault();
+        return new(policies, connection is null ? null : new CacheStoreView(connection, health.Failing, health.FailingSince, health.Errors, health.LastError));
+    }
+
+    /// <summary>Purges every store; a Redis store that fails does not keep the others from being purged.</summary>
+    private async Task<int> PurgeAsync(Func<ICacheStore, ValueTask<int>> purge)
+    {
+        var purged = 0;
+        CacheStoreUnavailableException? failure = null;
+        foreach (var store in _stores.Values)
+        {
+            try
+            {
+                purged += await purge(store);
+            }
+            catch (CacheStoreUnavailableException e)
+            {
+                failure = e;
+            }
+        }
+        if (failure is not null) throw failure;
+        return purged;
+    }
+
+    private ICacheStore Create(CachePolicy policy) => policy.Store == CacheStoreKind.Redis
+        ? new RedisCacheStore(policy.Name, redis, health, time) { Redis = policy.Redis!, KeepStale = policy.KeepStale }
+        : new MemoryCacheStore(policy.Name, policy.MaxBytes);
 }

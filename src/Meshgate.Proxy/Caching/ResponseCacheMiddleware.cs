@@ -14,9 +14,11 @@ namespace Meshgate.Proxy.Caching;
 /// <summary>
 /// The route's shared HTTP cache (RFC 9111): serves fresh hits, revalidates stale entries, stores cacheable
 /// misses while they stream to the client, coalesces concurrent misses, and invalidates on unsafe methods.
+/// Answers HEAD from a stored GET and a single byte range from a stored 200. A store that does not answer (Redis
+/// down or slow) never fails a request: it is forwarded, unstored, with <c>detail=store-unavailable</c>.
 /// Routes without a cache policy get <c>next</c>'s own task: no allocation, no extra async frame.
 /// </summary>
-internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores stores, TimeProvider time, IServiceProvider services)
+internal sealed class ResponseCacheMiddleware(RequestDelegate next, TimeProvider time, IServiceProvider services, CachingMetrics metrics)
 {
     public const string CacheStatusHeader = "Cache-Status";
     private const string Cache = "Meshgate";
@@ -33,58 +35,100 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores 
         "Content-Length", "Content-Encoding", "Content-Type", "Content-Range", "Transfer-Encoding",
     };
 
-    private readonly ConcurrentDictionary<string, Task> _inFlight = new(StringComparer.Ordinal);
+    /// <summary>Misses being filled on this node (coalescing is per node), by key; each ends with the entry it stored, if any.</summary>
+    /// <summary>Request fields a background refresh leaves out: it carries the entry's validators and wants the whole response.</summary>
+    private static readonly HashSet<string> RefreshDrops = new(StringComparer.OrdinalIgnoreCase)
+    {
+        HeaderNames.IfNoneMatch, HeaderNames.IfModifiedSince, HeaderNames.IfMatch, HeaderNames.IfUnmodifiedSince, HeaderNames.Range, HeaderNames.IfRange,
+    };
+
+    private readonly ConcurrentDictionary<string, Task<CachedResponse?>> _inFlight = new(StringComparer.Ordinal);
 
     public Task InvokeAsync(HttpContext context)
     {
-        if (context.GetEndpoint()?.Metadata.GetMetadata<CachePolicy>() is not { } policy) return next(context);
+        if (context.GetEndpoint()?.Metadata.GetMetadata<RouteCache>() is not { } cache) return next(context);
         var method = context.Request.Method;
-        if (HttpMethods.IsGet(method) || HttpMethods.IsHead(method)) return LookupAsync(context, policy);
-        return IsUnsafe(method) ? ForwardAndInvalidateAsync(context, policy) : next(context);
+        if (HttpMethods.IsGet(method) || HttpMethods.IsHead(method)) return LookupAsync(context, cache);
+        return IsUnsafe(method) ? ForwardAndInvalidateAsync(context, cache) : next(context);
     }
 
     private static bool IsUnsafe(string method) => !(HttpMethods.IsOptions(method) || HttpMethods.IsTrace(method) || HttpMethods.IsConnect(method));
 
-    private async Task LookupAsync(HttpContext context, CachePolicy policy)
+    private async Task LookupAsync(HttpContext context, RouteCache cache)
     {
+        var (policy, store) = (cache.Policy, cache.Store);
         var request = context.Request;
         var record = context.Features.Get<RequestRecord>();
-        var store = stores.For(policy);
         var key = CacheKey.For(request, policy);
         var directives = CacheDirectives.Parse(request.Headers.CacheControl, request.Headers.Pragma);
         var authorized = request.Headers.ContainsKey(HeaderNames.Authorization);
+        var head = HttpMethods.IsHead(request.Method);
+        var range = head ? RangeKind.None : ByteRanges.Classify(request.Headers.Range);
 
-        var entry = Select(store.Get(key), request, authorized);
-        if (entry is null && !authorized && !directives.NoCache && !directives.NoStore && !directives.OnlyIfCached)
+        if (range == RangeKind.Multiple)
         {
-            // Coalescing: the first miss for a key forwards; the others wait for it (bounded), then look again.
-            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            // The answer would be multipart/byteranges, which the cache does not build: the upstream answers it.
+            await ForwardAsync(context, cache, key, directives, authorized, stale: null, record, bypass: "multiple-ranges");
+            return;
+        }
+        if (head)
+        {
+            // A HEAD is answered from a usable stored GET (RFC 9110 section 9.3.2: the same header fields).
+            var gets = await store.GetAsync(CacheKey.For(HttpMethods.Get, request.Scheme, request.Host.Value ?? "", request.PathBase + request.Path, request.QueryString.Value, policy));
+            if (gets is null)
+            {
+                await StoreUnavailableAsync(context, cache, key, directives, authorized, record);
+                return;
+            }
+            if (Select(gets, request, authorized) is { } full && Judge(full, directives) is Freshness.Fresh or Freshness.StaleAllowed)
+            {
+                Outcome(record, cache, "hit");
+                await ServeAsync(context, full, $"{Cache}; hit");
+                return;
+            }
+        }
+
+        var variants = await store.GetAsync(key);
+        if (variants is null)
+        {
+            await StoreUnavailableAsync(context, cache, key, directives, authorized, record);
+            return;
+        }
+        var entry = Select(variants, request, authorized);
+        if (entry is null && !authorized && !directives.NoCache && !directives.NoStore && !directives.OnlyIfCached && range == RangeKind.None)
+        {
+            // Coalescing: the first miss for a key forwards; the others wait for it (bounded), then take what it stored.
+            var done = new TaskCompletionSource<CachedResponse?>(TaskCreationOptions.RunContinuationsAsynchronously);
             var leader = _inFlight.GetOrAdd(key, done.Task);
             if (leader == done.Task)
             {
+                CachedResponse? stored = null;
                 try
                 {
-                    await ForwardAsync(context, policy, store, key, directives, authorized, stale: null, record);
+                    stored = await ForwardAsync(context, cache, key, directives, authorized, stale: null, record);
                 }
                 finally
                 {
-                    _inFlight.TryRemove(new KeyValuePair<string, Task>(key, done.Task));
-                    done.SetResult();
+                    _inFlight.TryRemove(new KeyValuePair<string, Task<CachedResponse?>>(key, done.Task));
+                    done.SetResult(stored);
                 }
                 return;
             }
+            CachedResponse? shared = null;
             try
             {
-                await leader.WaitAsync(policy.CoalesceTimeout, time, context.RequestAborted);
+                shared = await leader.WaitAsync(policy.CoalesceTimeout, time, context.RequestAborted);
             }
             catch (TimeoutException)
             {
                 // The first request is slow: go on alone rather than wait longer.
             }
-            entry = Select(store.Get(key), request, authorized);
+            // The first request's answer may be another variant (Vary): then look in the store again.
+            entry = shared is not null ? Select([shared], request, authorized) : null;
+            if (entry is null && await store.GetAsync(key) is { } again) entry = Select(again, request, authorized);
             if (entry is not null && Judge(entry, directives) is Freshness.Fresh or Freshness.StaleAllowed)
             {
-                record?.CacheStatus = "hit";
+                Outcome(record, cache, "hit");
                 await ServeAsync(context, entry, $"{Cache}; hit; collapsed");
                 return;
             }
@@ -95,14 +139,14 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores 
             var freshness = Judge(entry, directives);
             if (freshness is Freshness.Fresh or Freshness.StaleAllowed)
             {
-                record?.CacheStatus = freshness == Freshness.Fresh ? "hit" : "stale";
+                Outcome(record, cache, freshness == Freshness.Fresh ? "hit" : "stale");
                 await ServeAsync(context, entry, freshness == Freshness.Fresh ? $"{Cache}; hit" : $"{Cache}; hit; detail=max-stale");
                 return;
             }
             if (freshness == Freshness.StaleWhileRevalidate)
             {
                 // RFC 5861 section 3: the client gets the stale entry now; one background request refreshes it.
-                record?.CacheStatus = "stale";
+                Outcome(record, cache, "stale");
                 RefreshInBackground(context, policy, store, key, entry);
                 await ServeAsync(context, entry, $"{Cache}; hit; detail=stale-while-revalidate");
                 return;
@@ -110,13 +154,32 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores 
         }
         if (directives.OnlyIfCached)
         {
-            // RFC 9111 section 5.2.1.7: nothing usable stored, and the client forbids forwarding.
-            record?.CacheStatus = "miss";
-            context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
-            context.Response.Headers[CacheStatusHeader] = $"{Cache}; fwd=miss; detail=only-if-cached";
+            OnlyIfCachedMiss(context, cache, record, "only-if-cached");
             return;
         }
-        await ForwardAsync(context, policy, store, key, directives, authorized, entry, record);
+        await ForwardAsync(context, cache, key, directives, authorized, entry, record);
+    }
+
+    /// <summary>RFC 9111 section 5.2.1.7: nothing usable stored, and the client forbids forwarding.</summary>
+    private void OnlyIfCachedMiss(HttpContext context, RouteCache cache, RequestRecord? record, string detail)
+    {
+        Outcome(record, cache, "miss");
+        context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
+        context.Response.Headers[CacheStatusHeader] = $"{Cache}; fwd=miss; detail={detail}";
+    }
+
+    /// <summary>The store did not answer: forward as if there were no cache, and store nothing (it would fail too).</summary>
+    private Task StoreUnavailableAsync(HttpContext context, RouteCache cache, string key, CacheDirectives directives, bool authorized, RequestRecord? record)
+    {
+        if (!directives.OnlyIfCached) return ForwardAsync(context, cache, key, directives, authorized, stale: null, record, bypass: "store-unavailable");
+        OnlyIfCachedMiss(context, cache, record, "store-unavailable");
+        return Task.CompletedTask;
+    }
+
+    private void Outcome(RequestRecord? record, RouteCache cache, string result)
+    {
+        record?.CacheStatus = result;
+        metrics.Request(cache.RouteId, result);
     }
 
     private Freshness Judge(CachedResponse entry, CacheDirectives request) =>
@@ -129,7 +192,7 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores 
     private void RefreshInBackground(HttpContext context, CachePolicy policy, ICacheStore store, string key, CachedResponse entry)
     {
         var refreshKey = "refresh " + key;
-        var done = new TaskCompletionSource();
+        var done = new TaskCompletionSource<CachedResponse?>();
         if (_inFlight.TryAdd(refreshKey, done.Task) is false) return; // one refresh per key at a time
         var request = context.Request;
         var copy = new DefaultHttpContext { RequestServices = services };
@@ -141,7 +204,8 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores 
         copy.Request.QueryString = request.QueryString;
         foreach (var (name, value) in request.Headers)
         {
-            if (!string.Equals(name, HeaderNames.IfNoneMatch, StringComparison.OrdinalIgnoreCase) && !string.Equals(name, HeaderNames.IfModifiedSince, StringComparison.OrdinalIgnoreCase)) copy.Request.Headers[name] = value;
+            // The client's conditionals and ranges are its own: the refresh asks for the whole response.
+            if (!RefreshDrops.Contains(name)) copy.Request.Headers[name] = value;
         }
         if (entry.ETag is { } etag) copy.Request.Headers.IfNoneMatch = etag;
         if (entry.LastModified is { } lastModified) copy.Request.Headers.IfModifiedSince = lastModified;
@@ -159,12 +223,12 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores 
                 if (copy.Features.Get<IForwarderErrorFeature>() is not null) return;
                 if (response.StatusCode == StatusCodes.Status304NotModified)
                 {
-                    store.Set(key, Refresh(entry, response.Headers, requestTime, policy, copy.Request));
+                    await store.SetAsync(key, Refresh(entry, response.Headers, requestTime, policy, copy.Request));
                 }
                 else if (body.Length <= policy.MaxEntryBytes && HttpCacheRules.WhyNotStorable(copy.Request.Method, default, response.StatusCode,
                     CacheDirectives.Parse(response.Headers.CacheControl), response.Headers, copy.Request.Headers.ContainsKey(HeaderNames.Authorization), policy.StoreSetCookie) is null)
                 {
-                    store.Set(key, Build(response.StatusCode, response.Headers, requestTime, policy, copy.Request) with { Body = body.ToArray() });
+                    await store.SetAsync(key, Build(response.StatusCode, response.Headers, requestTime, policy, copy.Request) with { Body = body.ToArray() });
                 }
             }
             catch (Exception)
@@ -173,8 +237,8 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores 
             }
             finally
             {
-                _inFlight.TryRemove(new KeyValuePair<string, Task>(refreshKey, done.Task));
-                done.SetResult();
+                _inFlight.TryRemove(new KeyValuePair<string, Task<CachedResponse?>>(refreshKey, done.Task));
+                done.SetResult(null);
             }
         });
     }
@@ -207,11 +271,18 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores 
     private static string Normalize(StringValues values) =>
         string.Join(',', values.SelectMany(v => (v ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)));
 
-    private async Task ForwardAsync(HttpContext context, CachePolicy policy, ICacheStore store, string key, CacheDirectives requestDirectives, bool authorized, CachedResponse? stale, RequestRecord? record)
+    /// <summary>
+    /// Forwards the request (conditionally when <paramref name="stale"/> has validators) and stores what comes back
+    /// when it may; returns the entry stored (or, for a refreshed one, kept), null when none.
+    /// </summary>
+    /// <param name="bypass">Why the cache does not take part (store-unavailable, multiple-ranges): forwarded, never stored.</param>
+    private async Task<CachedResponse?> ForwardAsync(HttpContext context, RouteCache cache, string key, CacheDirectives requestDirectives, bool authorized, CachedResponse? stale, RequestRecord? record, string? bypass = null)
     {
+        var (policy, store) = (cache.Policy, cache.Store);
         var request = context.Request;
         var response = context.Response;
         var requestTime = time.GetUtcNow();
+        var head = HttpMethods.IsHead(request.Method);
 
         // Revalidation: our validators replace the client's; its own conditionals are answered from the result.
         var conditional = false;
@@ -226,13 +297,18 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores 
             if (stale.LastModified is { } lastModified) request.Headers.IfModifiedSince = lastModified;
             conditional = true;
         }
-        var forward = stale is null ? "uri-miss" : requestDirectives.NoCache ? "request" : "stale";
-        string? whyNot = null;
+        var forward = bypass is not null ? "bypass" : stale is null ? "uri-miss" : requestDirectives.NoCache ? "request" : "stale";
+        string? whyNot = bypass;
 
         var original = context.Features.Get<IHttpResponseBodyFeature>()!;
         var tee = new ResponseTee(original, policy.MaxEntryBytes, () =>
         {
             var status = response.StatusCode;
+            if (bypass is not null)
+            {
+                response.Headers[CacheStatusHeader] = Combine($"{Cache}; fwd=bypass; fwd-status={status}; detail={bypass}", response.Headers[CacheStatusHeader]);
+                return TeeMode.Pass;
+            }
             if (stale is not null && ((conditional && status == StatusCodes.Status304NotModified)
                 || (HttpCacheRules.IsError(status) && HttpCacheRules.MayServeStaleOnError(requestDirectives, stale.Directives, stale.Lifetime, HttpCacheRules.CurrentAge(stale.InitialAge, stale.ResponseTime, time.GetUtcNow())))))
             {
@@ -240,9 +316,12 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores 
             }
             var directives = CacheDirectives.Parse(response.Headers.CacheControl);
             whyNot = HttpCacheRules.WhyNotStorable(request.Method, requestDirectives, status, directives, response.Headers, authorized, policy.StoreSetCookie);
-            if (whyNot is null && response.ContentLength > policy.MaxEntryBytes) whyNot = "too-large";
+            if (whyNot is null && !head && response.ContentLength > policy.MaxEntryBytes) whyNot = "too-large";
             if (conditional && status == StatusCodes.Status304NotModified) whyNot = "client-conditional";
-            response.Headers[CacheStatusHeader] = Combine($"{Cache}; fwd={forward}; fwd-status={status}" + (whyNot is null ? "; stored" : ""), response.Headers[CacheStatusHeader]);
+            // "stored" is a promise made before the body exists: only when its length is known and fits. A body of
+            // unknown length is still stored when it ends within maxEntryBytes, without the claim.
+            var claim = whyNot is null && (head || response.ContentLength is not null);
+            response.Headers[CacheStatusHeader] = Combine($"{Cache}; fwd={forward}; fwd-status={status}" + (claim ? "; stored" : ""), response.Headers[CacheStatusHeader]);
             return whyNot is null ? TeeMode.PassAndCapture : TeeMode.Pass;
         });
         context.Features.Set<IHttpResponseBodyFeature>(tee);
@@ -269,26 +348,26 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores 
             if (upstreamStatus == StatusCodes.Status304NotModified)
             {
                 var refreshed = Refresh(stale!, response.Headers, requestTime, policy, request);
-                store.Set(key, refreshed);
-                record?.CacheStatus = "revalidated";
+                await store.SetAsync(key, refreshed);
+                Outcome(record, cache, "revalidated");
                 ResetResponse(response);
                 await ServeAsync(context, refreshed, $"{Cache}; fwd=stale; fwd-status=304", clientIfNoneMatch, clientIfModifiedSince);
+                return refreshed;
             }
-            else
-            {
-                record?.CacheStatus = "stale";
-                ResetResponse(response);
-                await ServeAsync(context, stale!, $"{Cache}; fwd=stale; fwd-status={upstreamStatus}; detail=stale-if-error", clientIfNoneMatch, clientIfModifiedSince);
-            }
-            return;
+            Outcome(record, cache, "stale");
+            ResetResponse(response);
+            await ServeAsync(context, stale!, $"{Cache}; fwd=stale; fwd-status={upstreamStatus}; detail=stale-if-error", clientIfNoneMatch, clientIfModifiedSince);
+            return null;
         }
 
-        record?.CacheStatus = whyNot is null ? "miss" : "bypass";
-        if (tee.Mode != TeeMode.PassAndCapture || tee.Captured is not { } body) return;
+        Outcome(record, cache, whyNot is null ? "miss" : "bypass");
+        if (tee.Mode != TeeMode.PassAndCapture || tee.Captured is not { } body) return null;
         // A failed or cut-short response is never stored.
-        if (context.Features.Get<IForwarderErrorFeature>() is not null || context.RequestAborted.IsCancellationRequested) return;
-        if (response.ContentLength is { } length && length != body.Length && !HttpMethods.IsHead(request.Method)) return;
-        store.Set(key, Build(response.StatusCode, response.Headers, requestTime, policy, request) with { Body = body });
+        if (context.Features.Get<IForwarderErrorFeature>() is not null || context.RequestAborted.IsCancellationRequested) return null;
+        if (response.ContentLength is { } length && length != body.Length && !head) return null;
+        var entry = Build(response.StatusCode, response.Headers, requestTime, policy, request) with { Body = body };
+        await store.SetAsync(key, entry);
+        return entry;
     }
 
     private static void ResetResponse(HttpResponse response)
@@ -349,11 +428,28 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores 
             response.Headers.Remove(HeaderNames.ContentType);
             return Task.CompletedTask;
         }
-        if (HttpMethods.IsHead(context.Request.Method) || entry.Body.Length == 0)
+        // A stored GET's body length, also for a HEAD answered from it; a stored HEAD keeps the upstream's header.
+        if (entry.Body.Length > 0) response.ContentLength = entry.Body.Length;
+        if (HttpMethods.IsHead(context.Request.Method) || entry.Body.Length == 0 && context.Request.Headers.Range.Count == 0)
         {
             return Task.CompletedTask;
         }
-        response.ContentLength = entry.Body.Length;
+        var range = ByteRanges.Select(context.Request, entry);
+        if (range.Unsatisfiable)
+        {
+            response.StatusCode = StatusCodes.Status416RangeNotSatisfiable;
+            response.Headers.ContentRange = $"bytes */{entry.Body.Length}";
+            response.ContentLength = 0;
+            return Task.CompletedTask;
+        }
+        if (range.Partial)
+        {
+            response.StatusCode = StatusCodes.Status206PartialContent;
+            response.Headers.ContentRange = $"bytes {range.From}-{range.To}/{entry.Body.Length}";
+            response.ContentLength = range.Length;
+            return response.Body.WriteAsync(entry.Body.AsMemory((int)range.From, (int)range.Length), context.RequestAborted).AsTask();
+        }
+        if (entry.Body.Length == 0) return Task.CompletedTask;
         return response.Body.WriteAsync(entry.Body, context.RequestAborted).AsTask();
     }
 
@@ -381,14 +477,13 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores 
         upstream.Count == 0 ? ours : ours + ", " + upstream.ToString();
 
     /// <summary>RFC 9111 section 4.4: a non-error answer to an unsafe method invalidates the target and its Location / Content-Location.</summary>
-    private async Task ForwardAndInvalidateAsync(HttpContext context, CachePolicy policy)
+    private async Task ForwardAndInvalidateAsync(HttpContext context, RouteCache cache)
     {
         await next(context);
         var status = context.Response.StatusCode;
         if (status is < 200 or >= 400) return;
         var request = context.Request;
-        var store = stores.For(policy);
-        Invalidate(store, policy, request.Scheme, request.Host.Value ?? "", request.PathBase + request.Path, request.QueryString.Value);
+        await InvalidateAsync(cache, request.Scheme, request.Host.Value ?? "", request.PathBase + request.Path, request.QueryString.Value);
         foreach (var header in new[] { HeaderNames.Location, HeaderNames.ContentLocation })
         {
             var value = context.Response.Headers[header].ToString();
@@ -396,13 +491,13 @@ internal sealed class ResponseCacheMiddleware(RequestDelegate next, CacheStores 
             var baseUri = new Uri($"{request.Scheme}://{request.Host.Value}{request.PathBase}{request.Path}");
             // Only same-origin URIs (RFC 9111 section 4.4), so a response cannot purge other hosts' entries.
             if (!Uri.TryCreate(baseUri, value, out var target) || !string.Equals(target.Authority, baseUri.Authority, StringComparison.OrdinalIgnoreCase)) continue;
-            Invalidate(store, policy, target.Scheme, request.Host.Value ?? "", target.AbsolutePath, target.Query);
+            await InvalidateAsync(cache, target.Scheme, request.Host.Value ?? "", target.AbsolutePath, target.Query);
         }
     }
 
-    private static void Invalidate(ICacheStore store, CachePolicy policy, string scheme, string host, string path, string? query)
+    private static async Task InvalidateAsync(RouteCache cache, string scheme, string host, string path, string? query)
     {
-        store.Remove(CacheKey.For(HttpMethods.Get, scheme, host, path, query, policy));
-        store.Remove(CacheKey.For(HttpMethods.Head, scheme, host, path, query, policy));
+        await cache.Store.RemoveAsync(CacheKey.For(HttpMethods.Get, scheme, host, path, query, cache.Policy));
+        await cache.Store.RemoveAsync(CacheKey.For(HttpMethods.Head, scheme, host, path, query, cache.Policy));
     }
 }

@@ -46,7 +46,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddMeshgateMetrics(snapshots.Current.Definition.Metrics);
         Observability.Tracing.TracingServiceCollectionExtensions.AddMeshgateTracing(services, snapshots);
         services.AddMeshgateFaultInjection();
-        services.TryAddSingleton<Caching.CacheStores>();
+        Caching.CachingServiceCollectionExtensions.AddMeshgateCaching(services);
         services.AddMeshgateMirroring();
         Resilience.ResilienceServiceCollectionExtensions.AddMeshgateResilience(services);
         RateLimiting.RateLimitingServiceCollectionExtensions.AddMeshgateRateLimiting(services);

@@ -136,13 +136,13 @@ public static class RequestPipeline
             Cors.CorsEndpoints.Apply(endpoint, route, policy);
             Resilience.ResilienceServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services);
             RateLimiting.RateLimitingServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services, snapshots.Current);
+            Caching.CachingServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services);
             if (policy is null) return;
             if (policy.HeaderRegexes.Count > 0) endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
             if (policy.Authorization is { } authorization) endpoint.WithMetadata(authorization);
             if (policy.Split is { } split) endpoint.WithMetadata(split);
             if (policy.Mirror is { } mirror) endpoint.WithMetadata(mirror);
             if (policy.Faults is { } faults) endpoint.WithMetadata(faults);
-            if (policy.Cache is { } cache) endpoint.WithMetadata(cache);
         });
     }
 }

@@ -18,7 +18,9 @@ public sealed class CacheValidatorTests
 
         // Names and values.
         { Head + "  disable:\n    store: memory\n", 5, "caches.disable", "the name 'disable' is reserved" },
-        { Head + "  short:\n    store: redis\n", 6, "caches.short.store", "redis" },
+        { Head + "  short:\n    store: disk\n", 6, "caches.short.store", "disk" },
+        { Head + "  short:\n    store: redis\n", 6, "caches.short.store", "store: redis needs a Redis store: add stores: { redis: { connection: host:port } }" },
+        { Head + "  short:\n    store: memory\n    keepStale: -1s\n", 7, "caches.short.keepStale", "must not be negative" },
         { Head + "  short:\n    maxEntryBytes: 0\n", 6, "caches.short.maxEntryBytes", "must be more than 0" },
         { Head + "  short:\n    maxEntryBytes: lots\n", 6, "caches.short.maxEntryBytes", "lots" },
         { Head + "  short:\n    maxBytes: 0\n", 6, "caches.short.maxBytes", "must be more than 0" },
@@ -40,6 +42,24 @@ public sealed class CacheValidatorTests
     [MemberData(nameof(Errors))]
     public void Validate_InvalidCache_ReportsPathLineAndMessage(string yaml, int? line, string path, string fragment) =>
         ConfigText.AssertSingleError(yaml, line, path, fragment);
+
+    [Fact]
+    public void Validate_RedisStore_CompilesWithTheServerAndAllowsEntriesPastMaxBytes()
+    {
+        var snapshot = ConfigText.Snapshot(Head + """
+              shared: { store: redis, keepStale: 5m, maxEntryBytes: 128MiB }
+            routes:
+              - { id: a, match: { path: /a }, cluster: orders, cache: shared }
+            stores:
+              redis: { connection: 127.0.0.1:6379, timeout: 80ms }
+            """);
+
+        var shared = snapshot.RoutePolicies["a"].Cache!;
+        Assert.Equal(CacheStoreKind.Redis, shared.Store);
+        Assert.Equal(TimeSpan.FromMinutes(5), shared.KeepStale);
+        Assert.Equal("127.0.0.1:6379", shared.Redis!.Connection);
+        Assert.Equal(TimeSpan.FromMilliseconds(80), shared.Redis.Timeout);
+    }
 
     [Fact]
     public void Validate_FullPolicyAndDisable_CompilesOntoRoutes()
@@ -76,6 +96,8 @@ public sealed class CacheValidatorTests
         Assert.Null(plain.DefaultTtl);
         Assert.False(plain.StoreSetCookie);
         Assert.Equal(CacheQueryMode.Keep, plain.Query);
+        Assert.Equal(TimeSpan.FromMinutes(1), plain.KeepStale);
+        Assert.Null(plain.Redis);
         Assert.Null(snapshot.RoutePolicies["d"].Cache);
     }
 }

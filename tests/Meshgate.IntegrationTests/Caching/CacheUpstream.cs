@@ -13,8 +13,8 @@ internal sealed class CacheUpstream : IAsyncDisposable
     private TestUpstream _upstream = null!;
     private int _requests;
 
-    /// <summary>Writes the response; the default answers 200 "body N" where N counts requests.</summary>
-    public Func<HttpContext, int, Task> Respond { get; set; } = (context, n) => context.Response.WriteAsync($"body {n}");
+    /// <summary>Writes the response; the default answers 200 "body N" (with its Content-Length) where N counts requests.</summary>
+    public Func<HttpContext, int, Task> Respond { get; set; } = (context, n) => WriteBody(context, $"body {n}");
 
     public int Requests => Volatile.Read(ref _requests);
     public IHeaderDictionary? LastRequestHeaders { get; private set; }
@@ -36,8 +36,16 @@ internal sealed class CacheUpstream : IAsyncDisposable
     public void Answer(params (string Name, string Value)[] headers) => Respond = (context, n) =>
     {
         foreach (var (name, value) in headers) context.Response.Headers.Append(name, value);
-        return context.Response.WriteAsync($"body {n}");
+        return WriteBody(context, $"body {n}");
     };
+
+    /// <summary>Writes <paramref name="body"/> with its Content-Length (Kestrel would send it chunked otherwise).</summary>
+    public static Task WriteBody(HttpContext context, string body)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(body);
+        context.Response.ContentLength = bytes.Length;
+        return context.Response.Body.WriteAsync(bytes).AsTask();
+    }
 
     public ValueTask DisposeAsync() => _upstream.DisposeAsync();
 }

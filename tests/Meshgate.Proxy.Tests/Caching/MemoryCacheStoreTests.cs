@@ -22,7 +22,7 @@ public sealed class MemoryCacheStoreTests
     [Fact]
     public void Set_PastTheBound_EvictsLeastRecentlyUsed()
     {
-        var store = new MemoryCacheStore(3_000);
+        var store = new MemoryCacheStore("p", 3_000);
         store.Set("a", Entry(800));
         store.Set("b", Entry(800));
         store.Get("a"); // a is now more recent than b
@@ -37,7 +37,7 @@ public sealed class MemoryCacheStoreTests
     [Fact]
     public void Set_LargerThanTheBound_NotStored()
     {
-        var store = new MemoryCacheStore(1_000);
+        var store = new MemoryCacheStore("p", 1_000);
         store.Set("a", Entry(2_000));
         Assert.Empty(store.Get("a"));
         Assert.Equal(0, store.Bytes);
@@ -46,7 +46,7 @@ public sealed class MemoryCacheStoreTests
     [Fact]
     public void Set_Variants_ReplacesOnlyTheSameSelectors()
     {
-        var store = new MemoryCacheStore(100_000);
+        var store = new MemoryCacheStore("p", 100_000);
         store.Set("k", Entry(1, ("accept-language", "en")));
         store.Set("k", Entry(2, ("accept-language", "de")));
         store.Set("k", Entry(3, ("accept-language", "en")));

@@ -10,7 +10,8 @@ public sealed class ResponseCacheMiddlewareTests
     public void Invoke_RouteWithoutCache_ReturnsNextsTaskItself()
     {
         var next = new TaskCompletionSource().Task;
-        var middleware = new ResponseCacheMiddleware(_ => next, new CacheStores(), TimeProvider.System, new ServiceCollection().BuildServiceProvider());
+        var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var middleware = new ResponseCacheMiddleware(_ => next, TimeProvider.System, services, new CachingMetrics(services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
         var context = new DefaultHttpContext();
         context.SetEndpoint(new Endpoint(null, EndpointMetadataCollection.Empty, "test"));
 

@@ -11,7 +11,7 @@ public sealed class RateLimitingMiddlewareTests
     {
         var pending = new TaskCompletionSource().Task;
         var middleware = new RateLimitingMiddleware(_ => pending, new RateLimitingMetrics(TestMeters.Factory),
-            new Meshgate.Proxy.RateLimiting.Redis.RedisRateLimitStore(Microsoft.Extensions.Logging.Abstractions.NullLogger<Meshgate.Proxy.RateLimiting.Redis.RedisRateLimitStore>.Instance, TimeProvider.System), TimeProvider.System);
+            new Meshgate.Proxy.RateLimiting.Redis.RedisRateLimitStore(Microsoft.Extensions.Logging.Abstractions.NullLogger<Meshgate.Proxy.RateLimiting.Redis.RedisRateLimitStore>.Instance, TimeProvider.System, new Meshgate.Proxy.Redis.RedisConnection()), TimeProvider.System);
         var context = new DefaultHttpContext();
         context.SetEndpoint(new Endpoint(null, new EndpointMetadataCollection(), "no limit"));
         middleware.InvokeAsync(context);

@@ -12,17 +12,18 @@ public sealed class RedisLeasesTests : IAsyncLifetime
 {
     private readonly ManualClock _clock = new();
     private RedisServer _redis = null!;
+    private readonly Meshgate.Proxy.Redis.RedisConnection _connection = new();
     private RedisRateLimitStore _store = null!;
 
     public async Task InitializeAsync()
     {
         _redis = await RedisServer.StartAsync();
-        _store = new RedisRateLimitStore(NullLogger<RedisRateLimitStore>.Instance, _clock);
+        _store = new RedisRateLimitStore(NullLogger<RedisRateLimitStore>.Instance, _clock, _connection);
     }
 
     public async Task DisposeAsync()
     {
-        await _store.DisposeAsync();
+        await _connection.DisposeAsync();
         await _redis.DisposeAsync();
     }
 

@@ -6,17 +6,14 @@ using StackExchange.Redis;
 namespace Meshgate.Proxy.RateLimiting.Redis;
 
 /// <summary>
-/// Shared limits in Redis: one multiplexed connection per node (per configured server), one script call per
+/// Shared limits in Redis: the node's one multiplexed connection (<see cref="Proxy.Redis.RedisConnection"/>), one script call per
 /// decision. The connection reconnects by itself, so a policy falls back while Redis is away and counts in
 /// Redis again as soon as it is back. A failure or a reply slower than the store's timeout yields no decision.
 /// </summary>
-internal sealed partial class RedisRateLimitStore(ILogger<RedisRateLimitStore> logger, TimeProvider time) : IAsyncDisposable
+internal sealed partial class RedisRateLimitStore(ILogger<RedisRateLimitStore> logger, TimeProvider time, Proxy.Redis.RedisConnection redis)
 {
     private static readonly TimeSpan LogInterval = TimeSpan.FromSeconds(10);
 
-    private readonly Lock _lock = new();
-    private string? _connection;
-    private Task<ConnectionMultiplexer>? _multiplexer;
     private long _lastFailureLog = long.MinValue;
     private long _failures;
     private volatile bool _failing;
@@ -43,7 +40,7 @@ internal sealed partial class RedisRateLimitStore(ILogger<RedisRateLimitStore> l
     {
         try
         {
-            var database = (await Multiplexer(store.Connection!).WaitAsync(store.Timeout, time)).GetDatabase();
+            var database = (await redis.For(store.Connection!).WaitAsync(store.Timeout, time)).GetDatabase();
             if (policy.Algorithm == RateLimitAlgorithm.Quota) return await QuotaAsync(database, store, policy, key, dryRun);
             var script = policy.Algorithm switch
             {
@@ -98,34 +95,7 @@ internal sealed partial class RedisRateLimitStore(ILogger<RedisRateLimitStore> l
     }
 
     /// <summary>Starts connecting before the first request needs it (called when a shared policy's endpoint is built).</summary>
-    public void Warm(RedisStoreDefinition store) => Multiplexer(store.Connection!);
-
-    private Task<ConnectionMultiplexer> Multiplexer(string connection)
-    {
-        lock (_lock)
-        {
-            // A connect that failed outright (not merely "not yet connected") is tried again on the next decision.
-            if (_multiplexer is { IsFaulted: false, IsCanceled: false } && _connection == connection) return _multiplexer;
-            var old = _multiplexer;
-            _connection = connection;
-            var options = ConfigurationOptions.Parse(connection);
-            // Start without Redis and keep reconnecting in the background: the fallback serves meanwhile.
-            options.AbortOnConnectFail = false;
-            options.ConnectTimeout = 1000;
-            options.ConnectRetry = 1;
-            options.ReconnectRetryPolicy = new LinearRetry(500);
-            // Fail at once while disconnected instead of queueing: the decision falls back without waiting.
-            options.BacklogPolicy = BacklogPolicy.FailFast;
-            _multiplexer = ConnectionMultiplexer.ConnectAsync(options);
-            if (old is not null) _ = old.ContinueWith(t => t.Result.DisposeAsync(), TaskContinuationOptions.OnlyOnRanToCompletion);
-            return _multiplexer;
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_multiplexer is { IsCompletedSuccessfully: true } multiplexer) await multiplexer.Result.DisposeAsync();
-    }
+    public void Warm(RedisStoreDefinition store) => redis.For(store.Connection!);
 
     [LoggerMessage(EventId = Common.EventIds.RateLimiting + 1, Level = LogLevel.Warning, Message = "Rate-limit store {Connection} is failing; policies apply onStoreFailure ({Mode} for this one). {Failures} decisions fell back so far. Last error: {Error}")]
     private partial void LogFailing(string connection, string mode, long failures, string error);

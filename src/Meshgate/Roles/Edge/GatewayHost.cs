@@ -69,7 +69,7 @@ public sealed class GatewayHost : IAsyncDisposable
         {
             Mirroring = Gateway.Services.GetRequiredService<Proxy.Mirroring.MirrorStatistics>(),
             AccessLog = Gateway.Services.GetRequiredService<Proxy.Observability.AccessLog.AccessLogQueue>(),
-            Caches = Gateway.Services.GetRequiredService<Proxy.Caching.CacheStores>(),
+            Caches = Gateway.Services.GetRequiredService<Proxy.Caching.ICacheState>(),
             RateLimits = Gateway.Services.GetRequiredService<Proxy.RateLimiting.IRateLimitState>(),
             Metrics = Gateway.Services.GetService<OpenTelemetry.Metrics.MeterProvider>(),
             Statistics = Gateway.Services.GetRequiredService<RouteStatistics>(),

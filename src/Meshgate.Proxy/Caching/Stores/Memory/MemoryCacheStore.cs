@@ -4,7 +4,7 @@ namespace Meshgate.Proxy.Caching.Stores.Memory;
 /// Entries in this process, bounded in bytes: when a store would pass the bound, the least recently used keys
 /// are evicted first. One lock; every operation is a dictionary and linked-list step.
 /// </summary>
-internal sealed class MemoryCacheStore(long maxBytes) : ICacheStore
+internal sealed class MemoryCacheStore(string name, long maxBytes) : ICacheStore
 {
     private sealed record Slot(string Key, CachedResponse[] Variants, long Size);
 
@@ -13,12 +13,35 @@ internal sealed class MemoryCacheStore(long maxBytes) : ICacheStore
     private readonly LinkedList<Slot> _recency = new(); // most recently used first
     private long _bytes;
 
+    public string Name => name;
+
     public long MaxBytes { get; set; } = maxBytes;
 
     /// <summary>Bytes held now (approximate, as <see cref="CachedResponse.Size"/> counts them).</summary>
     public long Bytes { get { lock (_lock) return _bytes; } }
 
     public int Count { get { lock (_lock) return _slots.Count; } }
+
+    public ValueTask<IReadOnlyList<CachedResponse>?> GetAsync(string key) => new(Get(key));
+
+    public ValueTask<bool> SetAsync(string key, CachedResponse response)
+    {
+        Set(key, response);
+        return new(true);
+    }
+
+    public ValueTask RemoveAsync(string key)
+    {
+        Remove(key);
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask<int> PurgeUrlAsync(string url) => new(Remove((key, _) => CacheKey.UrlOf(key).Equals(url, StringComparison.Ordinal)));
+
+    public ValueTask<int> PurgePrefixAsync(string prefix) => new(Remove((key, _) => CacheKey.UrlOf(key).StartsWith(prefix, StringComparison.Ordinal)));
+
+    public ValueTask<int> PurgeSurrogateKeyAsync(string surrogateKey) =>
+        new(Remove((_, variants) => variants.Any(v => v.SurrogateKeys.Contains(surrogateKey, StringComparer.Ordinal))));
 
     public IReadOnlyList<CachedResponse> Get(string key)
     {
