@@ -181,6 +181,8 @@ free_port YARP_PORT
 free_port GATEWAY_PORT
 free_port ADMIN_PORT
 free_port REDIS_PORT
+free_port BARE_PORT; free_port BARE_ADMIN_PORT
+free_port OBSERVED_PORT; free_port OBSERVED_ADMIN_PORT
 
 render() {  # render TEMPLATE OUT: fill the placeholders between at-signs
     sed -e "s|@WORKDIR@|$WORK|g" \
@@ -202,6 +204,17 @@ render haproxy.cfg         "$WORK/haproxy/haproxy.cfg"
 source "$BENCH_DIR/bench-jwt.sh"
 bench_jwt "$WORK/gateway/jwt.secret"
 render meshgate.yaml       "$WORK/gateway/meshgate.yaml"
+# Two more gateway processes for the observability row: the same config on other ports, one with metrics,
+# tracing and the access log all off, one with all three on (1% of traces exported over OTLP/HTTP to the
+# origin nginx, which answers 200; the access log to a file that rotates at 64 MiB).
+variant() {  # variant OUT PORT ADMIN_PORT EXTRA_YAML
+    sed -e "s|127.0.0.1:$GATEWAY_PORT|127.0.0.1:$2|" -e "s|127.0.0.1:$ADMIN_PORT|127.0.0.1:$3|" "$WORK/gateway/meshgate.yaml" >"$1"
+    printf '%s\n' "$4" >>"$1"
+}
+variant "$WORK/gateway/meshgate-bare.yaml" "$BARE_PORT" "$BARE_ADMIN_PORT" "metrics: { enabled: false }"
+variant "$WORK/gateway/meshgate-observed.yaml" "$OBSERVED_PORT" "$OBSERVED_ADMIN_PORT" "metrics: { enabled: true }
+accessLog: { output: $WORK/gateway/access.log, maxFileSize: 64MiB, maxFiles: 2 }
+tracing: { protocol: http/protobuf, endpoint: \"http://127.0.0.1:$UPSTREAM_PORT/v1/traces\", sampling: 0.01 }"
 
 # ---------------------------------------------------------------------------
 # 4. Start servers, all pinned to SERVER_CPU. taskset execs the server, so $!
@@ -251,6 +264,10 @@ wait_port redis "$REDIS_PORT" 10 || { cat "$WORK/redis/stdout.log" >&2; die "red
 if (( MESHGATE_OK )); then
     start meshgate "$WORK/gateway/meshgate.log" \
         dotnet "$WORK/meshgate/meshgate.dll" gateway -c "$WORK/gateway/meshgate.yaml"
+    start meshgate-bare "$WORK/gateway/meshgate-bare.log" \
+        dotnet "$WORK/meshgate/meshgate.dll" gateway -c "$WORK/gateway/meshgate-bare.yaml"
+    start meshgate-observed "$WORK/gateway/meshgate-observed.log" \
+        dotnet "$WORK/meshgate/meshgate.dll" gateway -c "$WORK/gateway/meshgate-observed.yaml"
 fi
 
 declare -A URL=(
@@ -262,23 +279,28 @@ declare -A URL=(
     [meshgate-cache]="http://127.0.0.1:$GATEWAY_PORT/cache/"
     [meshgate-ratelimit]="http://127.0.0.1:$GATEWAY_PORT/ratelimit/"
     [meshgate-shared]="http://127.0.0.1:$GATEWAY_PORT/shared-ratelimit/"
+    [meshgate-bare]="http://127.0.0.1:$BARE_PORT/plain/"
+    [meshgate-observed]="http://127.0.0.1:$OBSERVED_PORT/plain/"
     [nginx]="http://127.0.0.1:$NGINX_PROXY_PORT/"
     [haproxy]="http://127.0.0.1:$HAPROXY_PORT/"
     [yarp]="http://127.0.0.1:$YARP_PORT/"
 )
 declare -A LABEL=(
     [upstream]="upstream direct" [meshgate]="Meshgate" [meshgate-plain]="Meshgate /plain (baseline)" [meshgate-jwt]="Meshgate + JWT" [meshgate-retry]="Meshgate + retries"
+    [meshgate-bare]="Meshgate /plain, metrics off" [meshgate-observed]="Meshgate /plain + metrics, 1% traces, access log"
     [meshgate-ratelimit]="Meshgate + local rate limit" [meshgate-shared]="Meshgate + shared rate limit (Redis)" [meshgate-cache]="Meshgate + cache hit" [nginx]="nginx proxy"
     [haproxy]="HAProxy" [yarp]="bare YARP"
 )
 # Request headers per target. The /plain, /jwt and /retry routes get the same request (the same
 # bearer token, the same stripPrefix), so their ratios measure only authentication, resilience or rate limiting.
 declare -A HEADER=([meshgate-plain]="Authorization: Bearer $JWT_TOKEN" [meshgate-jwt]="Authorization: Bearer $JWT_TOKEN" [meshgate-retry]="Authorization: Bearer $JWT_TOKEN"
-    [meshgate-ratelimit]="Authorization: Bearer $JWT_TOKEN" [meshgate-shared]="Authorization: Bearer $JWT_TOKEN")
+    [meshgate-ratelimit]="Authorization: Bearer $JWT_TOKEN" [meshgate-shared]="Authorization: Bearer $JWT_TOKEN"
+    [meshgate-bare]="Authorization: Bearer $JWT_TOKEN" [meshgate-observed]="Authorization: Bearer $JWT_TOKEN")
 declare -A LOGFILE=(
     [upstream]="$WORK/upstream/error.log" [meshgate]="$WORK/gateway/meshgate.log" [meshgate-jwt]="$WORK/gateway/meshgate.log"
     [meshgate-plain]="$WORK/gateway/meshgate.log" [meshgate-retry]="$WORK/gateway/meshgate.log" [meshgate-cache]="$WORK/gateway/meshgate.log"
     [meshgate-ratelimit]="$WORK/gateway/meshgate.log" [meshgate-shared]="$WORK/gateway/meshgate.log"
+    [meshgate-bare]="$WORK/gateway/meshgate-bare.log" [meshgate-observed]="$WORK/gateway/meshgate-observed.log"
     [nginx]="$WORK/nginx-proxy/error.log" [haproxy]="$WORK/haproxy/stdout.log"
     [yarp]="$WORK/yarp.log"
 )
@@ -290,8 +312,8 @@ wait_port yarp "$YARP_PORT" 20           || { cat "${LOGFILE[yarp]}" >&2; die "b
 if (( MESHGATE_OK )); then
     # The gateway is young: if it can't serve `gateway -c` yet, measure the
     # others rather than fail the whole run.
-    if wait_port meshgate "$GATEWAY_PORT" 20; then
-        TARGETS=(upstream meshgate meshgate-plain meshgate-jwt meshgate-retry meshgate-ratelimit meshgate-shared meshgate-cache nginx haproxy yarp)
+    if wait_port meshgate "$GATEWAY_PORT" 20 && wait_port meshgate-bare "$BARE_PORT" 20 && wait_port meshgate-observed "$OBSERVED_PORT" 20; then
+        TARGETS=(upstream meshgate meshgate-plain meshgate-jwt meshgate-retry meshgate-ratelimit meshgate-shared meshgate-cache meshgate-bare meshgate-observed nginx haproxy yarp)
         PIDS[meshgate-plain]=${PIDS[meshgate]}
         PIDS[meshgate-jwt]=${PIDS[meshgate]}   # the same process, another route
         PIDS[meshgate-retry]=${PIDS[meshgate]}
@@ -301,7 +323,7 @@ if (( MESHGATE_OK )); then
     else
         tail -30 "${LOGFILE[meshgate]}" >&2 || true
         warn "Meshgate failed to start: $WHY (log: ${LOGFILE[meshgate]}); Meshgate is skipped"
-        [[ -n ${PIDS[meshgate]:-} ]] && stop_one meshgate
+        for t in meshgate meshgate-bare meshgate-observed; do [[ -n ${PIDS[$t]:-} ]] && stop_one "$t"; done
         MESHGATE_OK=0
     fi
 fi
@@ -441,7 +463,7 @@ TABLE="$WORK/table.md"
 {
     echo "| target | req/s | p50 | p99 | CPU µs/req | RSS MiB | req/s vs nginx | req/s vs YARP | p99 vs YARP | CPU vs YARP |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    for t in upstream meshgate meshgate-plain meshgate-jwt meshgate-retry meshgate-ratelimit meshgate-shared meshgate-cache nginx haproxy yarp; do
+    for t in upstream meshgate meshgate-plain meshgate-jwt meshgate-retry meshgate-ratelimit meshgate-shared meshgate-cache meshgate-bare meshgate-observed nginx haproxy yarp; do
         if [[ -z ${M_RPS[$t]:-} ]]; then
             echo "| ${LABEL[$t]} | not measured | | | | | | | | |"
             continue
@@ -477,6 +499,9 @@ TABLE="$WORK/table.md"
     if [[ -n ${M_RPS[meshgate-cache]:-} && -n ${M_RPS[meshgate-plain]:-} ]]; then
         # No bearer token on /cache: a shared cache does not answer requests with Authorization from a non-public entry.
         echo "Meshgate + cache hit (upstream not touched) against the proxied route (/plain): req/s $(ratio "${M_RPS[meshgate-cache]}" "${M_RPS[meshgate-plain]}"), p99 $(ratio "${M_P99[meshgate-cache]}" "${M_P99[meshgate-plain]}"), CPU µs/req $(ratio "${M_CPU[meshgate-cache]}" "${M_CPU[meshgate-plain]}") (aim: req/s >= 1.5x)"
+    fi
+    if [[ -n ${M_RPS[meshgate-observed]:-} && -n ${M_RPS[meshgate-bare]:-} ]]; then
+        echo "Meshgate /plain with metrics, 1% trace sampling and the access log against /plain with all three off (two more processes, same config otherwise): req/s $(ratio "${M_RPS[meshgate-observed]}" "${M_RPS[meshgate-bare]}"), p99 $(ratio "${M_P99[meshgate-observed]}" "${M_P99[meshgate-bare]}"), CPU µs/req $(ratio "${M_CPU[meshgate-observed]}" "${M_CPU[meshgate-bare]}") (aim: req/s >= 0.85x); the default (metrics on, /plain of the main process) against metrics off: req/s $(ratio "${M_RPS[meshgate-plain]:-}" "${M_RPS[meshgate-bare]}"), CPU µs/req $(ratio "${M_CPU[meshgate-plain]:-}" "${M_CPU[meshgate-bare]}")"
     fi
 } >"$TABLE"
 
