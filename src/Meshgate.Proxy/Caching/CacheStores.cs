@@ -13,7 +13,7 @@ namespace Meshgate.Proxy.Caching;
 /// Every policy a route uses has its store from the moment the route's endpoint is built, so a purge on any node
 /// reaches the shared entries of every Redis policy in its config.
 /// </summary>
-internal sealed class CacheStores(RedisConnection redis, RedisCacheHealth health, TimeProvider time) : ICacheState
+internal sealed class CacheStores(RedisConnection redis, RedisCacheHealth health, TimeProvider time, CachingMetrics metrics) : ICacheState
 {
     private readonly ConcurrentDictionary<string, ICacheStore> _stores = new(StringComparer.OrdinalIgnoreCase);
 
@@ -59,7 +59,7 @@ internal sealed class CacheStores(RedisConnection redis, RedisCacheHealth health
             _ => throw new InvalidOperationException("unknown store"),
         }).OrderBy(p => p.Name, StringComparer.Ordinal).ThenBy(p => p.Store, StringComparer.Ordinal).ToList();
         var connection = _stores.Values.OfType<RedisCacheStore>().Select(s => s.Redis.Connection).FirstOrDefault();
-        return new(policies, connection is null ? null : new CacheStoreView(connection, health.Failing, health.FailingSince, health.Errors, health.LastError));
+        return new(policies, connection is null ? null : new CacheStoreView(connection, health.Failing, health.FailingSince, health.Errors, health.LastError), metrics.RouteCounts());
     }
 
     /// <summary>Purges every store; a Redis store that fails does not keep the others from being purged.</summary>

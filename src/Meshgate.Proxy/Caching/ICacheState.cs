@@ -20,7 +20,11 @@ public interface ICacheState
 }
 
 /// <param name="Redis">The shared store's health; null when no policy in use stores in Redis.</param>
-public sealed record CacheStateView(IReadOnlyList<CachePolicyView> Policies, CacheStoreView? Redis);
+/// <param name="Routes">Requests per cached route and result since this node started.</param>
+public sealed record CacheStateView(IReadOnlyList<CachePolicyView> Policies, CacheStoreView? Redis, IReadOnlyList<CacheRouteView> Routes);
+
+/// <summary>A cached route's GET and HEAD requests by result, as <c>Cache-Status</c> and the access log name them.</summary>
+public sealed record CacheRouteView(string Route, long Hit, long Stale, long Revalidated, long Miss, long Bypass);
 
 /// <param name="Entries">Keys held (memory store); null for Redis, whose size this node does not track.</param>
 /// <param name="Bytes">Bytes held (memory store); null for Redis.</param>

@@ -54,6 +54,13 @@ public sealed class DashboardTests(LiveTrafficGateway live) : IClassFixture<Live
         Assert.Contains("applied", await reloads.Last.InnerTextAsync());
         Assert.Contains("counted in this process", await page.Locator("#ratelimit-store").InnerTextAsync());
 
+        // The cached route: one miss, then hits, as the fixture sent them.
+        var cache = page.Locator($"#cache-routes tr[data-route='catalog'][data-hits='{LiveTrafficGateway.CatalogRequests - 1}']");
+        await cache.WaitForAsync(new LocatorWaitForOptions { Timeout = Wait });
+        Assert.Equal("1", await cache.Locator("td").Nth(4).InnerTextAsync());
+        Assert.Equal("80.0%", await cache.Locator("td").Nth(6).InnerTextAsync());
+        Assert.Equal("memory", await page.Locator("#cache-policies tr[data-policy='short'] td").Nth(1).InnerTextAsync());
+
         var screenshots = Path.Combine(AppContext.BaseDirectory, "screenshots");
         Directory.CreateDirectory(screenshots);
         var file = Path.Combine(screenshots, "dashboard.png");

@@ -13,6 +13,8 @@ public sealed class LiveTrafficGateway : IAsyncLifetime
     public const int OrdersRequests = 37;
     public const int FailingRequests = 4;
     public const int UnroutedRequests = 3;
+    /// <summary>GETs of one URL on the cached route: the first is a miss, the others hits.</summary>
+    public const int CatalogRequests = 5;
 
     private TestUpstream _upstream = null!;
     private TestUpstream _failing = null!;
@@ -36,6 +38,12 @@ public sealed class LiveTrafficGateway : IAsyncLifetime
               - id: payments
                 match: { pathPrefix: /payments }
                 cluster: payments
+              - id: catalog
+                match: { pathPrefix: /catalog }
+                cluster: orders
+                cache: short
+            caches:
+              short: { defaultTtl: 60s }
             clusters:
               - id: orders
                 endpoints: ["{{_upstream.Endpoint}}"]
@@ -48,6 +56,7 @@ public sealed class LiveTrafficGateway : IAsyncLifetime
         for (var i = 0; i < OrdersRequests; i++) (await Gateway.Client.GetAsync($"/orders/{i}")).EnsureSuccessStatusCode();
         for (var i = 0; i < FailingRequests; i++) Assert.Equal(503, (int)(await Gateway.Client.GetAsync("/payments/x")).StatusCode);
         for (var i = 0; i < UnroutedRequests; i++) Assert.Equal(404, (int)(await Gateway.Client.GetAsync("/nowhere")).StatusCode);
+        for (var i = 0; i < CatalogRequests; i++) (await Gateway.Client.GetAsync("/catalog/1")).EnsureSuccessStatusCode();
 
         // The hosting layer records a request's duration as the request ends, just after the client has the answer.
         await Eventually.HoldsAsync(async () =>
@@ -56,7 +65,7 @@ public sealed class LiveTrafficGateway : IAsyncLifetime
             using var document = System.Text.Json.JsonDocument.Parse(stats);
             var root = document.RootElement;
             long Requests(System.Text.Json.JsonElement e) => e.GetProperty("lastMinute").GetProperty("requests").GetInt64();
-            return root.GetProperty("routes").EnumerateArray().Sum(Requests) + Requests(root.GetProperty("noRoute")) == OrdersRequests + FailingRequests + UnroutedRequests;
+            return root.GetProperty("routes").EnumerateArray().Sum(Requests) + Requests(root.GetProperty("noRoute")) == OrdersRequests + FailingRequests + UnroutedRequests + CatalogRequests;
         }, TimeSpan.FromSeconds(10), "every request sent is counted in /admin/stats");
     }
 

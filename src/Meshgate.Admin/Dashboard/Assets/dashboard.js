@@ -143,6 +143,26 @@ function renderRateLimits(limits) {
   replaceRows(document.querySelector("#ratelimits tbody"), rows);
 }
 
+function renderCache(cache) {
+  const store = cache.redis;
+  document.getElementById("cache-store").textContent = store
+    ? `shared store ${store.connection}: ${store.failing ? "failing, forwarding without caching" : "answering"} (${store.errors} errors since start)`
+    : "no shared store: entries are kept in this process";
+  const routes = cache.routes.map(r => {
+    const served = r.hit + r.stale + r.revalidated;
+    const total = served + r.miss + r.bypass;
+    return el("tr", { "data-route": r.route, "data-hits": r.hit },
+      el("td", {}, r.route), el("td", { "class": "num" }, r.hit), el("td", { "class": "num" }, r.stale), el("td", { "class": "num" }, r.revalidated),
+      el("td", { "class": "num" }, r.miss), el("td", { "class": "num" }, r.bypass), el("td", { "class": "num" }, total ? (100 * served / total).toFixed(1) + "%" : "–"));
+  });
+  if (routes.length === 0) routes.push(el("tr", {}, el("td", { colspan: 7, "class": "muted" }, "no cached route has had a request")));
+  replaceRows(document.querySelector("#cache-routes tbody"), routes);
+  const policies = cache.policies.map(p => el("tr", { "data-policy": p.name },
+    el("td", {}, p.name), el("td", {}, p.store), el("td", { "class": "num" }, p.entries ?? "–"), el("td", { "class": "num" }, p.bytes ?? "–")));
+  if (policies.length === 0) policies.push(el("tr", {}, el("td", { colspan: 4, "class": "muted" }, "no route uses a cache")));
+  replaceRows(document.querySelector("#cache-policies tbody"), policies);
+}
+
 function renderConfig(status) {
   document.getElementById("version").textContent = `config ${status.version} · generation ${status.generation}`;
   const rows = (status.recentAttempts || []).map(a => el("tr", { "class": "reload", "data-applied": a.applied },
@@ -155,11 +175,12 @@ function renderConfig(status) {
 async function refresh() {
   const problem = document.getElementById("problem");
   try {
-    const [stats, routes, clusters, limits, status] = await Promise.all([
-      getJson("/admin/stats"), getJson("/admin/routes"), getJson("/admin/clusters"), getJson("/admin/ratelimits"), getJson("/admin/config/status")]);
+    const [stats, routes, clusters, limits, cache, status] = await Promise.all([
+      getJson("/admin/stats"), getJson("/admin/routes"), getJson("/admin/clusters"), getJson("/admin/ratelimits"), getJson("/admin/cache"), getJson("/admin/config/status")]);
     renderStats(stats, routes);
     renderClusters(clusters);
     renderRateLimits(limits);
+    renderCache(cache);
     renderConfig(status);
     problem.hidden = true;
     document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
