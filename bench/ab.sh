@@ -71,8 +71,6 @@ free_port() {  # free_port VAR: a loopback port nothing listens on, below the ep
     die "no free port found"
 }
 free_port UPSTREAM_PORT; free_port GATEWAY_PORT; free_port ADMIN_PORT
-# No Redis is started here: the template's shared-limit route (bench/run.sh measures it) allows
-# while Redis is away, and its port only has to be one nothing listens on.
 free_port REDIS_PORT
 
 # The same origin and gateway config as bench/run.sh (templates/), with the same JWT set-up.
@@ -87,6 +85,15 @@ source "$BENCH_DIR/bench-jwt.sh"
 bench_jwt "$WORK/gateway/jwt.secret"
 render "$CONFIG" "$WORK/gateway/meshgate.yaml"
 
+# The shared-limit route counts in a Redis of its own (no persistence) when redis-server is installed;
+# without one it allows every request (onStoreFailure: allow), so measure it only with Redis.
+if command -v redis-server >/dev/null; then
+    (exec taskset -c "$SERVER_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no) >"$WORK/redis.log" 2>&1 &
+    STARTED+=($!)
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null && break; sleep 0.1; done
+elif [[ " ${ROUTES[*]} " == *" shared-ratelimit "* ]]; then
+    die "redis-server not found: the shared-ratelimit route needs it"
+fi
 (exec taskset -c "$SERVER_CPU" nginx -p "$WORK/upstream" -e "$WORK/upstream/error.log" -c "$WORK/upstream/nginx.conf") >"$WORK/upstream/stdout.log" 2>&1 &
 STARTED+=($!)
 (cd "$REPO_DIR" && exec taskset -c "$SERVER_CPU" dotnet "$MESHGATE/meshgate.dll" gateway -c "$WORK/gateway/meshgate.yaml") >"$WORK/gateway/meshgate.log" 2>&1 &
