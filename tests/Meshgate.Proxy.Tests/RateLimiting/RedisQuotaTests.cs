@@ -9,37 +9,18 @@ using StackExchange.Redis;
 namespace Meshgate.Proxy.Tests.RateLimiting;
 
 /// <summary>Shared quotas in a real redis-server, with the store's clock moved by the test across period ends.</summary>
-public sealed class RedisQuotaTests : IAsyncLifetime
+public sealed class RedisQuotaTests : RedisStoreTestBase
 {
-    private readonly ManualClock _clock = new();
-    private RedisServer _redis = null!;
-    private readonly Meshgate.Proxy.Redis.RedisConnection _connection = new();
-    private RedisRateLimitStore _store = null!;
-
-    public async Task InitializeAsync()
-    {
-        _redis = await RedisServer.StartAsync();
-        _store = new RedisRateLimitStore(NullLogger<RedisRateLimitStore>.Instance, _clock, _connection);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _connection.DisposeAsync();
-        await _redis.DisposeAsync();
-    }
-
-    private RedisStoreDefinition Store => new() { Connection = _redis.Connection, Timeout = TimeSpan.FromSeconds(5) };
-
     private static RateLimitPolicy Quota(QuotaPeriod period, int limit) =>
         new RateLimitPolicy("quota", RateLimitAlgorithm.Quota, limit, TimeSpan.Zero, 0, [new RateLimitKeyPart(RateLimitKeyKind.Consumer, "")], Headers: false) { Scope = RateLimitScope.Shared, Period = period };
 
     // Dates in the future: the keys expire at the period's end by Redis's real clock, so a past period would vanish at once.
-    private void SetClock(DateTimeOffset to) => _clock.Advance(to - _clock.GetUtcNow());
+    private void SetClock(DateTimeOffset to) => Clock.Advance(to - Clock.GetUtcNow());
 
     private async Task<int> AllowedAsync(RateLimitPolicy policy, string key, int attempts)
     {
         var allowed = 0;
-        for (var i = 0; i < attempts; i++) allowed += (await _store.TryAcquireAsync(Store, policy, key))!.Value.Allowed ? 1 : 0;
+        for (var i = 0; i < attempts; i++) allowed += (await Store.TryAcquireAsync(StoreDefinition, policy, key))!.Value.Allowed ? 1 : 0;
         return allowed;
     }
 
@@ -50,10 +31,10 @@ public sealed class RedisQuotaTests : IAsyncLifetime
         SetClock(new DateTimeOffset(2031, 6, 30, 23, 59, 0, TimeSpan.Zero));
 
         Assert.Equal(7, await AllowedAsync(policy, "consumer:alice", 10));
-        var refused = (await _store.TryAcquireAsync(Store, policy, "consumer:alice"))!.Value;
+        var refused = (await Store.TryAcquireAsync(StoreDefinition, policy, "consumer:alice"))!.Value;
         Assert.Equal((false, TimeSpan.FromMinutes(1)), (refused.Allowed, refused.RetryAfter));
 
-        await using var redis = await ConnectionMultiplexer.ConnectAsync(_redis.Connection);
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(Redis.Connection);
         var key = "meshgate:quota:{quota:consumer:alice}:2031-06-30";
         Assert.Equal(7, (long)await redis.GetDatabase().StringGetAsync(key));
         var expires = (long)await redis.GetDatabase().ExecuteAsync("PEXPIRETIME", key);
@@ -73,11 +54,11 @@ public sealed class RedisQuotaTests : IAsyncLifetime
 
         SetClock(new DateTimeOffset(2032, 2, 29, 12, 0, 0, TimeSpan.Zero));
         Assert.Equal(2, await AllowedAsync(policy, "consumer:alice", 4));
-        var refused = (await _store.TryAcquireAsync(Store, policy, "consumer:alice"))!.Value;
+        var refused = (await Store.TryAcquireAsync(StoreDefinition, policy, "consumer:alice"))!.Value;
         Assert.Equal(TimeSpan.FromHours(12), refused.RetryAfter);
 
         SetClock(new DateTimeOffset(2032, 3, 1, 0, 0, 0, TimeSpan.Zero));
-        var march = (await _store.TryAcquireAsync(Store, policy, "consumer:alice"))!.Value;
+        var march = (await Store.TryAcquireAsync(StoreDefinition, policy, "consumer:alice"))!.Value;
         Assert.Equal((true, 4L, TimeSpan.FromDays(31)), (march.Allowed, march.Remaining, march.Reset));
     }
 
@@ -88,8 +69,8 @@ public sealed class RedisQuotaTests : IAsyncLifetime
         SetClock(new DateTimeOffset(2031, 1, 1, 12, 0, 0, TimeSpan.Zero));
         Assert.Equal(3, await AllowedAsync(policy, "consumer:alice", 3));
 
-        var peek = (await _store.TryAcquireAsync(Store, policy, "consumer:alice", dryRun: true))!.Value;
-        var again = (await _store.TryAcquireAsync(Store, policy, "consumer:alice", dryRun: true))!.Value;
+        var peek = (await Store.TryAcquireAsync(StoreDefinition, policy, "consumer:alice", dryRun: true))!.Value;
+        var again = (await Store.TryAcquireAsync(StoreDefinition, policy, "consumer:alice", dryRun: true))!.Value;
 
         Assert.Equal((true, 0L), (peek.Allowed, peek.Remaining)); // as if one more came: it would be the last
         Assert.Equal(peek, again);

@@ -1,0 +1,33 @@
+using Meshgate.Configuration.Model;
+using Meshgate.Proxy.RateLimiting.Redis;
+using Meshgate.Proxy.Tests.TestSupport;
+using Meshgate.TestKit;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Meshgate.Proxy.Tests.RateLimiting;
+
+/// <summary>A real redis-server per test class and the shared-limit store on a clock the test moves.</summary>
+public abstract class RedisStoreTestBase : IAsyncLifetime
+{
+    private readonly Meshgate.Proxy.Redis.RedisConnection _connection = new();
+
+    internal ManualClock Clock { get; } = new();
+
+    protected RedisServer Redis { get; private set; } = null!;
+
+    internal RedisRateLimitStore Store { get; private set; } = null!;
+
+    protected RedisStoreDefinition StoreDefinition => new() { Connection = Redis.Connection, Timeout = TimeSpan.FromSeconds(5) };
+
+    public async Task InitializeAsync()
+    {
+        Redis = await RedisServer.StartAsync();
+        Store = new RedisRateLimitStore(NullLogger<RedisRateLimitStore>.Instance, Clock, _connection);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _connection.DisposeAsync();
+        await Redis.DisposeAsync();
+    }
+}
