@@ -25,4 +25,10 @@ internal static partial class ControlPlaneLog
 
     [LoggerMessage(EventId = EventIds.ControlPlane + 7, Level = LogLevel.Information, Message = "restored {Count} instance(s) and version {Version} from {Path}")]
     public static partial void Restored(ILogger logger, int count, long version, string path);
+
+    [LoggerMessage(EventId = EventIds.ControlPlane + 8, Level = LogLevel.Information, Message = "policies reloaded from {Path}: {Services} service(s)")]
+    public static partial void PoliciesReloaded(ILogger logger, string path, int services);
+
+    [LoggerMessage(EventId = EventIds.ControlPlane + 9, Level = LogLevel.Error, Message = "policies file {Path} not applied, the previous policies stay: {Errors}")]
+    public static partial void PoliciesRejected(ILogger logger, string path, string errors);
 }

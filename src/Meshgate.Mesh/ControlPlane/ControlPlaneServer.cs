@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Meshgate.Mesh.ControlPlane;
@@ -109,6 +110,28 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         await _grpc.StartAsync(cancellationToken);
         await _admin.StartAsync(cancellationToken);
         _ready = true;
+    }
+
+    /// <summary>Serves until SIGTERM/SIGINT stops the gRPC host, then stops the admin API.</summary>
+    public async Task RunUntilShutdownAsync()
+    {
+        await _grpc.WaitForShutdownAsync();
+        _ready = false;
+        await _admin.StopAsync();
+    }
+
+    /// <summary>Re-reads the policies file; a bad file changes nothing (the errors are logged and returned).</summary>
+    public IReadOnlyList<PolicyError> ReloadPolicies(string path)
+    {
+        var result = MeshPolicyFile.Load(path);
+        if (result.Policies is null)
+        {
+            ControlPlaneLog.PoliciesRejected(_logger, path, string.Join("; ", result.Errors));
+            return result.Errors;
+        }
+        Hub.SetPolicies(result.Policies);
+        ControlPlaneLog.PoliciesReloaded(_logger, path, result.Policies.Services.Count);
+        return [];
     }
 
     public async Task StopAsync(CancellationToken cancellationToken = default)
