@@ -48,6 +48,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
     private readonly StateFile? _state;
     private readonly ILogger _logger;
     private volatile bool _ready;
+    private int _disposed;
 
     /// <param name="policies">The policies file's content; null keeps the policies saved in the state file (or none).</param>
     /// <exception cref="InvalidDataException">The state file exists but cannot be read.</exception>
@@ -208,6 +209,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         _ready = false;
         await _sweep.DisposeAsync();
         await _grpc.DisposeAsync();

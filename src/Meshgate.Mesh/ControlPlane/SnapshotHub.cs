@@ -32,6 +32,7 @@ public sealed class SnapshotHub : IAsyncDisposable
     private readonly Task _loop;
     private MeshPolicies _policies;
     private MeshSnapshot _current;
+    private int _disposed;
 
     public SnapshotHub(ServiceRegistry registry, MeshPolicies policies, long firstVersion, TimeSpan coalesce)
     {
@@ -143,6 +144,7 @@ public sealed class SnapshotHub : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         _registry.Changed -= Invalidate;
         await _stop.CancelAsync();
         await _loop;

@@ -26,11 +26,11 @@ internal sealed class TestControlPlane : IAsyncDisposable
     public Distribution.DistributionClient Distribution { get; }
     public HttpClient Admin { get; }
 
-    public static async Task<TestControlPlane> StartAsync(TimeSpan? ttl = null, TimeProvider? time = null, string? statePath = null, MeshPolicies? policies = null)
+    public static async Task<TestControlPlane> StartAsync(TimeSpan? ttl = null, TimeProvider? time = null, string? statePath = null, MeshPolicies? policies = null, IPEndPoint? listen = null)
     {
         var server = new ControlPlaneServer(new ControlPlaneOptions
         {
-            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            Listen = listen ?? new IPEndPoint(IPAddress.Loopback, 0),
             Admin = new IPEndPoint(IPAddress.Loopback, 0),
             Ttl = ttl ?? TimeSpan.FromSeconds(30),
             SweepInterval = TimeSpan.FromMilliseconds(50),
