@@ -63,7 +63,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             foreach (var i in saved.Instances) Registry.Restore(new RegisteredInstance(i.Service, i.InstanceId, i.Address, i.Port, i.Labels, default));
         }
         // The version goes on from the saved one, so a proxy that saw version 7 before a restart never sees 7 again for other content.
-        Hub = new SnapshotHub(Registry, policies ?? (saved is null ? null : StateFile.PoliciesOf(saved)) ?? new MeshPolicies(), (saved?.Version ?? 0) + 1, options.Coalesce);
+        Hub = new SnapshotHub(Registry, policies ?? (saved is null ? null : _state!.PoliciesOf(saved)) ?? new MeshPolicies(), (saved?.Version ?? 0) + 1, options.Coalesce);
 
         var grpcBuilder = WebApplication.CreateSlimBuilder();
         logging?.Invoke(grpcBuilder.Logging);

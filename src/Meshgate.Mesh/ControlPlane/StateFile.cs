@@ -24,7 +24,9 @@ public sealed class StateFile(string path)
         if (!File.Exists(Path)) return null;
         try
         {
-            return JsonSerializer.Deserialize<State>(File.ReadAllText(Path), Json) ?? throw new InvalidDataException("the file is empty");
+            var state = JsonSerializer.Deserialize<State>(File.ReadAllText(Path), Json);
+            if (state?.Instances is null) throw new InvalidDataException($"state file {Path} is not valid: it has no Instances list");
+            return state;
         }
         catch (JsonException e)
         {
@@ -32,8 +34,17 @@ public sealed class StateFile(string path)
         }
     }
 
-    public static MeshPolicies? PoliciesOf(State state) =>
-        state.PoliciesJson is { Length: > 0 } json ? MeshPolicies.Parser.ParseJson(json) : null;
+    public MeshPolicies? PoliciesOf(State state)
+    {
+        try
+        {
+            return state.PoliciesJson is { Length: > 0 } json ? MeshPolicies.Parser.ParseJson(json) : null;
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new InvalidDataException($"state file {Path} is not valid: its policies cannot be read: {e.Message}", e);
+        }
+    }
 
     public void Save(MeshSnapshot snapshot, IReadOnlyList<RegisteredInstance> instances)
     {

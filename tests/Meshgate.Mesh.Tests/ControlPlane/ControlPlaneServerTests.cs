@@ -156,11 +156,14 @@ public sealed class ControlPlaneServerTests
         }
     }
 
-    [Fact]
-    public async Task A_corrupt_state_file_refuses_to_start_with_the_reason()
+    [Theory]
+    [InlineData("{ not json")]
+    [InlineData("{}")]
+    [InlineData("{\"Version\": 3, \"Instances\": [], \"PoliciesJson\": \"{ \\\"services\\\": 7 }\"}")]
+    public async Task A_corrupt_state_file_refuses_to_start_with_the_reason(string content)
     {
         var state = Path.Combine(Path.GetTempPath(), $"meshgate-cp-{Guid.NewGuid():N}.json");
-        await File.WriteAllTextAsync(state, "{ not json");
+        await File.WriteAllTextAsync(state, content);
         try
         {
             var error = await Assert.ThrowsAsync<InvalidDataException>(() => TestControlPlane.StartAsync(statePath: state));
