@@ -20,6 +20,7 @@ public static class Cli
             HashKeyCommand.Create(),
             StatusCommand.Create(),
             TopCommand.Create(),
+            ControlPlaneCommand.Create(),
         };
         return root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
     }

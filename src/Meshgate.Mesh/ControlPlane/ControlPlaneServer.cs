@@ -1,0 +1,219 @@
+using System.Net;
+using Meshgate.Mesh.V1;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Meshgate.Mesh.ControlPlane;
+
+/// <summary>Process-level settings of the control plane (from the command line).</summary>
+public sealed record ControlPlaneOptions
+{
+    /// <summary>The gRPC listener (h2c: HTTP/2 without TLS; mTLS comes with the certificate authority).</summary>
+    public IPEndPoint Listen { get; init; } = new(IPAddress.Loopback, 15010);
+
+    /// <summary>The admin HTTP listener; loopback by default because it has no authentication.</summary>
+    public IPEndPoint Admin { get; init; } = new(IPAddress.Loopback, 15011);
+
+    /// <summary>How long an instance stays registered without a heartbeat.</summary>
+    public TimeSpan Ttl { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often expired leases are swept; defaults to a tenth of the TTL, at most a second.</summary>
+    public TimeSpan? SweepInterval { get; init; }
+
+    /// <summary>Changes within this window become one snapshot version.</summary>
+    public TimeSpan Coalesce { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>The state file (registrations, policies, version), or null to keep state in memory only.</summary>
+    public string? StatePath { get; init; }
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+}
+
+/// <summary>
+/// The control plane's servers: the Registry and Distribution gRPC services on the listen address and the admin API on
+/// the admin address, over one registry and one snapshot hub. The `control-plane` command and tests start it alike.
+/// </summary>
+public sealed class ControlPlaneServer : IAsyncDisposable
+{
+    private readonly WebApplication _grpc;
+    private readonly WebApplication _admin;
+    private readonly ITimer _sweep;
+    private readonly StateFile? _state;
+    private readonly ILogger _logger;
+    private volatile bool _ready;
+    private int _disposed;
+
+    /// <param name="policies">The policies file's content; null keeps the policies saved in the state file (or none).</param>
+    /// <exception cref="InvalidDataException">The state file exists but cannot be read.</exception>
+    public ControlPlaneServer(ControlPlaneOptions options, MeshPolicies? policies, Action<ILoggingBuilder>? logging = null)
+    {
+        Registry = new ServiceRegistry(options.Ttl, options.Time);
+        _state = options.StatePath is null ? null : new StateFile(options.StatePath);
+        var saved = _state?.Load();
+
+        if (saved is not null)
+        {
+            foreach (var i in saved.Instances) Registry.Restore(new RegisteredInstance(i.Service, i.InstanceId, i.Address, i.Port, i.Labels, default));
+        }
+        // The version goes on from the saved one, so a proxy that saw version 7 before a restart never sees 7 again for other content.
+        Hub = new SnapshotHub(Registry, policies ?? (saved is null ? null : _state!.PoliciesOf(saved)) ?? new MeshPolicies(), (saved?.Version ?? 0) + 1, options.Coalesce);
+
+        var grpcBuilder = WebApplication.CreateSlimBuilder();
+        logging?.Invoke(grpcBuilder.Logging);
+        grpcBuilder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Listen(options.Listen, l => l.Protocols = HttpProtocols.Http2);
+        });
+        grpcBuilder.Services.AddGrpc();
+        grpcBuilder.Services.AddSingleton(Registry);
+        grpcBuilder.Services.AddSingleton(Hub);
+        _grpc = grpcBuilder.Build();
+        _grpc.MapGrpcService<RegistryGrpcService>();
+        _grpc.MapGrpcService<DistributionGrpcService>();
+        _logger = _grpc.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Meshgate.Mesh.ControlPlane");
+        if (saved is not null) ControlPlaneLog.Restored(_logger, saved.Instances.Count, saved.Version, _state!.Path);
+        Hub.Published += OnPublished;
+        if (_state is not null) Save(Hub.Current);
+
+        var adminBuilder = WebApplication.CreateSlimBuilder();
+        logging?.Invoke(adminBuilder.Logging);
+        adminBuilder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Listen(options.Admin);
+        });
+        _admin = adminBuilder.Build();
+        MapAdmin(_admin);
+
+        var sweep = options.SweepInterval ?? TimeSpan.FromTicks(Math.Min(options.Ttl.Ticks / 10, TimeSpan.TicksPerSecond));
+        _sweep = options.Time.CreateTimer(_ => Sweep(), null, sweep, sweep);
+    }
+
+    public ServiceRegistry Registry { get; }
+
+    public SnapshotHub Hub { get; }
+
+    /// <summary>The gRPC address as bound (port 0 resolved), e.g. http://127.0.0.1:15010.</summary>
+    public Uri GrpcAddress => AddressOf(_grpc);
+
+    public Uri AdminAddress => AddressOf(_admin);
+
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        await _grpc.StartAsync(cancellationToken);
+        await _admin.StartAsync(cancellationToken);
+        _ready = true;
+    }
+
+    /// <summary>Serves until SIGTERM/SIGINT stops the gRPC host, then stops the admin API.</summary>
+    public async Task RunUntilShutdownAsync()
+    {
+        await _grpc.WaitForShutdownAsync();
+        _ready = false;
+        await _admin.StopAsync();
+    }
+
+    /// <summary>Re-reads the policies file; a bad file changes nothing (the errors are logged and returned).</summary>
+    public IReadOnlyList<PolicyError> ReloadPolicies(string path)
+    {
+        var result = MeshPolicyFile.Load(path);
+        if (result.Policies is null)
+        {
+            ControlPlaneLog.PoliciesRejected(_logger, path, string.Join("; ", result.Errors));
+            return result.Errors;
+        }
+        Hub.SetPolicies(result.Policies);
+        ControlPlaneLog.PoliciesReloaded(_logger, path, result.Policies.Services.Count);
+        return [];
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        _ready = false;
+        await _grpc.StopAsync(cancellationToken);
+        await _admin.StopAsync(cancellationToken);
+    }
+
+    private void Sweep()
+    {
+        var expired = Registry.ExpireDue();
+        if (expired > 0) ControlPlaneLog.Expired(_logger, expired);
+    }
+
+    private void OnPublished(MeshSnapshot snapshot)
+    {
+        ControlPlaneLog.Published(_logger, snapshot.Version, snapshot.Services.Count);
+        if (_state is not null) Save(snapshot);
+    }
+
+    private void Save(MeshSnapshot snapshot)
+    {
+        try
+        {
+            _state!.Save(snapshot, Registry.Instances);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            ControlPlaneLog.StateWriteFailed(_logger, e, _state!.Path);
+        }
+    }
+
+    private void MapAdmin(WebApplication admin)
+    {
+        admin.MapGet("/admin/health/ready", () => _ready ? Results.Text("ready\n") : Results.Text("not ready\n", statusCode: 503));
+        admin.MapGet("/admin/services", () => Results.Json(new
+        {
+            version = Hub.Current.Version,
+            ttlSeconds = Registry.Ttl.TotalSeconds,
+            services = Registry.Instances.GroupBy(i => i.Service, StringComparer.Ordinal).Select(g => new
+            {
+                name = g.Key,
+                instances = g.Select(i => new { instanceId = i.InstanceId, address = i.Address, port = i.Port, labels = i.Labels, expiresAt = i.ExpiresAt }),
+            }),
+        }));
+        admin.MapGet("/admin/proxies", () => Results.Json(new
+        {
+            version = Hub.Current.Version,
+            proxies = Hub.Proxies.Select(p =>
+            {
+                lock (p)
+                {
+                    return new
+                    {
+                        proxyId = p.ProxyId,
+                        kind = p.Kind,
+                        connected = p.Connected,
+                        versionSent = p.VersionSent,
+                        versionAcked = p.VersionAcked,
+                        lastNackVersion = p.LastNackVersion,
+                        lastNackReason = p.LastNackReason,
+                    };
+                }
+            }).ToList(),
+        }));
+    }
+
+    private static Uri AddressOf(WebApplication app)
+    {
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new Uri(address.Replace("[::]", "localhost", StringComparison.Ordinal));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
+        _ready = false;
+        await _sweep.DisposeAsync();
+        await _grpc.DisposeAsync();
+        await _admin.DisposeAsync();
+        await Hub.DisposeAsync();
+    }
+}

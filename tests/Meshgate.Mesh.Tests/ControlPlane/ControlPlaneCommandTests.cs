@@ -1,0 +1,48 @@
+namespace Meshgate.Mesh.Tests.ControlPlane;
+
+/// <summary>`meshgate control-plane` run in-process through <see cref="Cli"/>: what a user sees when a flag or the policies file is wrong.</summary>
+public sealed class ControlPlaneCommandTests
+{
+    [Fact]
+    public async Task A_bad_policies_file_prints_every_error_with_its_line_and_exits_2()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"meshgate-policies-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(file, "services:\n  orders:\n    timeout: 2\n    retries: x\n");
+        try
+        {
+            var (code, error) = await RunAsync("control-plane", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--policies", file);
+            Assert.Equal(2, code);
+            Assert.Equal(
+                [
+                    $"{file}: line 3: services.orders.timeout: expected a positive duration with a unit (250ms, 2s, 1m), got '2'",
+                    $"{file}: line 4: services.orders.retries: expected a whole number of retries from 0 to 10, got 'x'",
+                    "2 errors: the control plane did not start",
+                ],
+                error);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Theory]
+    [InlineData("--listen", "localhost", "--listen: expected IP:port (e.g. 127.0.0.1:15010), got 'localhost'")]
+    [InlineData("--admin", "127.0.0.1:99999", "--admin: expected IP:port (e.g. 127.0.0.1:15010), got '127.0.0.1:99999'")]
+    [InlineData("--ttl", "30", "--ttl: expected a duration of at least 1s with a unit (30s, 2m), got '30'")]
+    [InlineData("--ttl", "100ms", "--ttl: expected a duration of at least 1s with a unit (30s, 2m), got '100ms'")]
+    public async Task A_bad_flag_says_what_is_expected_and_exits_1(string flag, string value, string message)
+    {
+        var (code, error) = await RunAsync("control-plane", flag, value);
+        Assert.Equal(1, code);
+        Assert.Equal([message], error);
+    }
+
+    private static async Task<(int Code, string[] Error)> RunAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = await Cli.RunAsync(args, output, error);
+        return (code, error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+}
