@@ -10,8 +10,7 @@ public static class CertificateAuthorityServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the CA with <paramref name="options"/>. Bad options throw here, with every problem in the message, so the
-    /// host fails at start. The roots are loaded (or the first one made) when the CA is first resolved; the host
-    /// should resolve <see cref="MeshCertificateAuthority"/> at start so a bad state directory fails early.
+    /// host fails at start; the roots are loaded (or the first one made) when the host starts.
     /// </summary>
     public static IServiceCollection AddMeshCertificateAuthority(this IServiceCollection services, CertificateAuthorityOptions options)
     {
@@ -22,6 +21,7 @@ public static class CertificateAuthorityServiceCollectionExtensions
         services.AddSingleton(options);
         services.AddSingleton<MeshCertificateAuthority>();
         services.AddSingleton<BootstrapTokenVerifier>();
+        services.AddHostedService<CertificateAuthorityStartup>();
         return services;
     }
 

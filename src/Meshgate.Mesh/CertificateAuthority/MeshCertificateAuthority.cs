@@ -130,10 +130,11 @@ public sealed partial class MeshCertificateAuthority
     {
         if (!OperatingSystem.IsWindows()) Directory.CreateDirectory(RootsDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         else Directory.CreateDirectory(RootsDirectory);
+        // File names are the creation time to the tick, so they order roots made within the same second too.
         var roots = Directory.GetFiles(RootsDirectory, "*.crt")
             .Where(crt => File.Exists(Path.ChangeExtension(crt, ".key")))
+            .Order(StringComparer.Ordinal)
             .Select(crt => X509Certificate2.CreateFromPemFile(crt, Path.ChangeExtension(crt, ".key")))
-            .OrderBy(root => root.NotBefore)
             .ToList();
         if (roots.Count == 0)
         {
@@ -185,7 +186,7 @@ public sealed partial class MeshCertificateAuthority
         {
             signer = X509Certificate2.CreateFromPem(certificates[0].ExportCertificatePem(), File.ReadAllText(_options.IntermediateKeyFile!));
         }
-        catch (CryptographicException e)
+        catch (Exception e) when (e is CryptographicException or ArgumentException)
         {
             throw new InvalidOperationException($"certificate authority: the key in {_options.IntermediateKeyFile} is not the key of the first certificate in {_options.IntermediateCertificateFile}: {e.Message}", e);
         }
