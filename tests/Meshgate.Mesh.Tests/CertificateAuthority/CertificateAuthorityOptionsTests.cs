@@ -43,6 +43,16 @@ public sealed class CertificateAuthorityOptionsTests
     }
 
     [Fact]
+    public void AddMeshCertificateAuthority_BadOptions_ThrowsWithEveryProblem()
+    {
+        var options = new CertificateAuthorityOptions { TrustDomain = "Bad Domain", LeafLifetime = TimeSpan.FromDays(60) };
+        var error = Assert.Throws<ArgumentException>(() => new Microsoft.Extensions.DependencyInjection.ServiceCollection().AddMeshCertificateAuthority(options));
+        Assert.Contains("trust domain 'Bad Domain' is not valid", error.Message);
+        Assert.Contains("no root: set a state directory", error.Message);
+        Assert.Contains("leaf lifetime 60.00:00:00 is out of range", error.Message);
+    }
+
+    [Fact]
     public void TokensFile_Parses_CommentsBlankLinesAndDnsNames()
     {
         var tokens = BootstrapTokensFile.Parse(["# ns service hash [dns...]", "", $"shop orders {Hash.ToUpperInvariant()}", $"  shop payments {Hash} payments.shop.svc payments"], "tokens.txt");
