@@ -49,8 +49,8 @@ internal sealed class CaServer : IAsyncDisposable
     }
 }
 
-/// <summary>A temporary directory deleted at the end of the test.</summary>
-internal sealed class TempDirectory : IDisposable
+/// <summary>A temporary directory deleted at the end of the test (TestKit's TempDirectory keeps its files), since these hold root keys.</summary>
+internal sealed class ScratchDirectory : IDisposable
 {
     public string Path { get; } = Directory.CreateTempSubdirectory("meshgate-ca-").FullName;
     public void Dispose() => Directory.Delete(Path, recursive: true);

@@ -13,7 +13,7 @@ public sealed class CertificateAuthorityServiceTests : IDisposable
 {
     private const string OrdersToken = "orders-bootstrap-token";
     private const string PaymentsToken = "payments-bootstrap-token";
-    private readonly TempDirectory _state = new();
+    private readonly ScratchDirectory _state = new();
     private readonly ShiftedClock _clock = new();
 
     public void Dispose() => _state.Dispose();

@@ -10,7 +10,7 @@ namespace Meshgate.Mesh.Tests.CertificateAuthority;
 /// <summary>The CA signing with an intermediate the user's own CA issued: the bundle holds the user's root, not one of ours.</summary>
 public sealed class IntermediateTests : IDisposable
 {
-    private readonly TempDirectory _files = new();
+    private readonly ScratchDirectory _files = new();
 
     public void Dispose() => _files.Dispose();
 
