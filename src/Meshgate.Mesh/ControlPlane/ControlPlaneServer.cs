@@ -33,6 +33,9 @@ public sealed record ControlPlaneOptions
     /// <summary>The state file (registrations, policies, version), or null to keep state in memory only.</summary>
     public string? StatePath { get; init; }
 
+    /// <summary>The certificate authority served on the gRPC listener beside the registry; null serves none.</summary>
+    public CertificateAuthority.CertificateAuthorityOptions? CertificateAuthority { get; init; }
+
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
@@ -75,9 +78,15 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         grpcBuilder.Services.AddGrpc();
         grpcBuilder.Services.AddSingleton(Registry);
         grpcBuilder.Services.AddSingleton(Hub);
+        if (options.CertificateAuthority is { } ca)
+        {
+            grpcBuilder.Services.AddSingleton(options.Time);
+            CertificateAuthority.CertificateAuthorityServiceCollectionExtensions.AddMeshCertificateAuthority(grpcBuilder.Services, ca);
+        }
         _grpc = grpcBuilder.Build();
         _grpc.MapGrpcService<RegistryGrpcService>();
         _grpc.MapGrpcService<DistributionGrpcService>();
+        if (options.CertificateAuthority is not null) CertificateAuthority.CertificateAuthorityServiceCollectionExtensions.MapMeshCertificateAuthority(_grpc);
         _logger = _grpc.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Meshgate.Mesh.ControlPlane");
         if (saved is not null) ControlPlaneLog.Restored(_logger, saved.Instances.Count, saved.Version, _state!.Path);
         Hub.Published += OnPublished;

@@ -16,9 +16,18 @@ internal static class ControlPlaneCommand
         var policies = new Option<string?>("--policies") { Description = "YAML file of mesh-wide policies (timeouts, retries, traffic splits, allow rules); reloaded on SIGHUP." };
         var state = new Option<string?>("--state") { Description = "JSON file the registry and policies are saved to on each change and restored from at start." };
         var ttl = new Option<string>("--ttl") { Description = "How long an instance stays registered without a heartbeat (e.g. 30s).", DefaultValueFactory = _ => "30s" };
-        var command = new Command("control-plane", "Run the mesh control plane: service registry and config distribution over gRPC, plus an admin API.")
+        var caStateDir = new Option<string?>("--ca-state-dir") { Description = "Turns the certificate authority on with a self-made root kept in this directory (made on first start; key files mode 0600)." };
+        var caIntermediateCert = new Option<string?>("--ca-intermediate-cert") { Description = "Turns the certificate authority on, signing with this intermediate (PEM) that your own CA signed." };
+        var caIntermediateKey = new Option<string?>("--ca-intermediate-key") { Description = "The intermediate's private key (PEM, PKCS#8)." };
+        var caTrustBundle = new Option<string?>("--ca-trust-bundle") { Description = "Your CA's root certificate(s) (PEM), when the intermediate file does not end with the root." };
+        var caTrustDomain = new Option<string>("--ca-trust-domain") { Description = "SPIFFE trust domain of the workload certificates.", DefaultValueFactory = _ => "mesh.local" };
+        var caTokens = new Option<string?>("--ca-tokens-file") { Description = "Bootstrap tokens, one per line: <namespace> <service> <sha256 of the token> [dns names...] (hashes from `meshgate hash-key`)." };
+        var caLeafLifetime = new Option<string>("--ca-leaf-lifetime") { Description = "Lifetime of a workload certificate.", DefaultValueFactory = _ => "24h" };
+        var caRotationOverlap = new Option<string>("--ca-rotation-overlap") { Description = "How long a replaced root stays trusted.", DefaultValueFactory = _ => "48h" };
+        var command = new Command("control-plane", "Run the mesh control plane: service registry, config distribution and (with --ca-state-dir or --ca-intermediate-cert) the certificate authority over gRPC, plus an admin API.")
         {
             listen, admin, policies, state, ttl,
+            caStateDir, caIntermediateCert, caIntermediateKey, caTrustBundle, caTrustDomain, caTokens, caLeafLifetime, caRotationOverlap,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -46,7 +55,43 @@ internal static class ControlPlaneCommand
                 }
                 loaded = result.Policies;
             }
-            var options = new ControlPlaneOptions { Listen = listenEndPoint, Admin = adminEndPoint, Ttl = ttlValue, StatePath = parse.GetValue(state) };
+            Mesh.CertificateAuthority.CertificateAuthorityOptions? ca = null;
+            if (parse.GetValue(caStateDir) is not null || parse.GetValue(caIntermediateCert) is not null || parse.GetValue(caIntermediateKey) is not null)
+            {
+                if (!Duration.TryParse(parse.GetValue(caLeafLifetime)!, out var leafLifetime) || !Duration.TryParse(parse.GetValue(caRotationOverlap)!, out var overlap))
+                {
+                    error.WriteLine($"--ca-leaf-lifetime and --ca-rotation-overlap: expected durations with a unit (24h, 90m), got '{parse.GetValue(caLeafLifetime)}' and '{parse.GetValue(caRotationOverlap)}'");
+                    return 1;
+                }
+                ca = new Mesh.CertificateAuthority.CertificateAuthorityOptions
+                {
+                    TrustDomain = parse.GetValue(caTrustDomain)!,
+                    StateDirectory = parse.GetValue(caStateDir),
+                    IntermediateCertificateFile = parse.GetValue(caIntermediateCert),
+                    IntermediateKeyFile = parse.GetValue(caIntermediateKey),
+                    TrustBundleFile = parse.GetValue(caTrustBundle),
+                    LeafLifetime = leafLifetime,
+                    RotationOverlap = overlap,
+                };
+                try
+                {
+                    if (parse.GetValue(caTokens) is { } tokensFile)
+                    {
+                        foreach (var token in Mesh.CertificateAuthority.BootstrapTokensFile.Load(tokensFile)) ca.Tokens.Add(token);
+                    }
+                }
+                catch (Exception e) when (e is FormatException or IOException or UnauthorizedAccessException)
+                {
+                    error.WriteLine($"--ca-tokens-file: {e.Message}");
+                    return 1;
+                }
+                if (ca.Validate() is { Count: > 0 } problems)
+                {
+                    foreach (var problem in problems) error.WriteLine($"certificate authority: {problem}");
+                    return 1;
+                }
+            }
+            var options = new ControlPlaneOptions { Listen = listenEndPoint, Admin = adminEndPoint, Ttl = ttlValue, StatePath = parse.GetValue(state), CertificateAuthority = ca };
             ControlPlaneHost host;
             try
             {
@@ -63,8 +108,9 @@ internal static class ControlPlaneCommand
                 {
                     await host.StartAsync();
                 }
-                catch (IOException e)
+                catch (Exception e) when (e is IOException or InvalidOperationException or System.Security.Cryptography.CryptographicException)
                 {
+                    // A port in use, or a certificate authority whose files are unusable (checked when the host starts).
                     error.WriteLine($"cannot start: {e.Message}");
                     return 1;
                 }

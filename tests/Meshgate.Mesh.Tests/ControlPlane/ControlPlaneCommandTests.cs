@@ -38,6 +38,25 @@ public sealed class ControlPlaneCommandTests
         Assert.Equal([message], error);
     }
 
+    [Fact]
+    public async Task A_certificate_authority_with_half_an_intermediate_says_what_is_missing_and_exits_1()
+    {
+        var (code, error) = await RunAsync("control-plane", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--ca-intermediate-cert", "/nonexistent/ca.crt");
+        Assert.Equal(1, code);
+        Assert.Equal(["certificate authority: an intermediate needs both its certificate file and its key file"], error);
+    }
+
+    [Fact]
+    public async Task A_bad_tokens_file_names_its_line_and_exits_1()
+    {
+        using var dir = new CertificateAuthority.ScratchDirectory();
+        var tokens = Path.Combine(dir.Path, "tokens");
+        await File.WriteAllTextAsync(tokens, "default orders\n");
+        var (code, error) = await RunAsync("control-plane", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--ca-state-dir", dir.Path, "--ca-tokens-file", tokens);
+        Assert.Equal(1, code);
+        Assert.Equal([$"--ca-tokens-file: {tokens}:1: expected '<namespace> <service> <sha256-hex> [dns-name ...]'"], error);
+    }
+
     private static async Task<(int Code, string[] Error)> RunAsync(params string[] args)
     {
         using var output = new StringWriter();
