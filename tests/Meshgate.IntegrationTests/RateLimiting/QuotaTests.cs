@@ -10,31 +10,17 @@ namespace Meshgate.IntegrationTests.RateLimiting;
 /// Quotas per consumer per calendar period through the real gateway and a real redis-server. The gateways run on a
 /// <see cref="ShiftedClock"/> set to a day in the future, so a test crosses midnight by moving the clock.
 /// </summary>
-public sealed class QuotaTests : IAsyncLifetime
+public sealed class QuotaTests : RedisAndUpstreamTestBase
 {
     private const string AliceKey = "alice-quota-key-0123456789abcdef";
     private const string BobKey = "bob-quota-key-0123456789abcdef";
     private static readonly DateTimeOffset LastMinute = new(2031, 12, 31, 23, 59, 0, TimeSpan.Zero);
-    private RecordingUpstream _upstream = null!;
-    private RedisServer _redis = null!;
-
-    public async Task InitializeAsync()
-    {
-        _upstream = await RecordingUpstream.StartAsync();
-        _redis = await RedisServer.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _redis.DisposeAsync();
-        await _upstream.DisposeAsync();
-    }
 
     private static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
 
     private string Config(string policy, string timeout = "2s") => $$"""
         stores:
-          redis: { connection: "{{_redis.Connection}}", timeout: {{timeout}} }
+          redis: { connection: "{{Redis.Connection}}", timeout: {{timeout}} }
         rateLimits:
           daily: {{policy}}
         authentication:
@@ -47,7 +33,7 @@ public sealed class QuotaTests : IAsyncLifetime
         routes:
           - { id: metered, match: { pathPrefix: /metered }, cluster: backend, rateLimit: daily, auth: [keys] }
         clusters:
-          - { id: backend, endpoints: ["{{_upstream.Endpoint}}"] }
+          - { id: backend, endpoints: ["{{Upstream.Endpoint}}"] }
         """;
 
     private static async Task<List<HttpResponseMessage>> SendAsync(TestGateway gateway, string apiKey, int count)
@@ -100,7 +86,7 @@ public sealed class QuotaTests : IAsyncLifetime
         using var problem = JsonDocument.Parse(await refused.Content.ReadAsStringAsync());
         Assert.Equal("https://meshgate.dev/errors/quota-exceeded", problem.RootElement.GetProperty("type").GetString());
         Assert.Contains("Quota 'daily' allows 5 requests per day (UTC) and is used up; it resets at 2032-01-01T00:00:00Z.", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
-        Assert.Equal(7, _upstream.Requests);
+        Assert.Equal(7, Upstream.Requests);
 
         // Past midnight (both nodes' clocks): a new day, a new quota.
         clock.Set(LastMinute.AddMinutes(1).AddSeconds(1));
@@ -167,7 +153,7 @@ public sealed class QuotaTests : IAsyncLifetime
         await using var gateway = await TestGateway.StartAsync(Config($"{{ algorithm: quota, limit: 4, period: day, key: consumer, scope: shared, onStoreFailure: {mode}{extra} }}", "200ms"), time: ClockAt(LastMinute.AddDays(-100)));
         Assert.Equal(1, Count(await SendAsync(gateway, AliceKey, 1), HttpStatusCode.OK));
 
-        await _redis.StopAsync();
+        await Redis.StopAsync();
         var during = await SendAsync(gateway, AliceKey, 6);
 
         Assert.Equal((ok, limited, unavailable), (Count(during, HttpStatusCode.OK), Count(during, HttpStatusCode.TooManyRequests), Count(during, HttpStatusCode.ServiceUnavailable)));
@@ -176,7 +162,7 @@ public sealed class QuotaTests : IAsyncLifetime
             Assert.Equal(mode == "local" ? "local-fallback" : "redis-unavailable", view.RootElement.GetProperty("source").GetString());
         }
 
-        await _redis.RestartAsync();
+        await Redis.RestartAsync();
         await Eventually.HoldsAsync(async () => (await SendAsync(gateway, AliceKey, 1))[0].StatusCode == HttpStatusCode.OK
             && (await gateway.Admin.GetStringAsync("/admin/ratelimits/daily/consumer:alice")).Contains("\"source\":\"redis\"", StringComparison.Ordinal),
             TimeSpan.FromSeconds(15), "the quota counts in Redis again after it restarted");

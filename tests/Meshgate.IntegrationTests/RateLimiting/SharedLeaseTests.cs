@@ -7,32 +7,17 @@ namespace Meshgate.IntegrationTests.RateLimiting;
 /// Leases of permits from Redis: far from its limit a shared key costs far fewer script calls than requests (counted
 /// by the test's own redis-server), and near its limit the nodes together still allow the limit, within 2%.
 /// </summary>
-public sealed class SharedLeaseTests : IAsyncLifetime
+public sealed class SharedLeaseTests : RedisAndUpstreamTestBase
 {
-    private RecordingUpstream _upstream = null!;
-    private RedisServer _redis = null!;
-
-    public async Task InitializeAsync()
-    {
-        _upstream = await RecordingUpstream.StartAsync();
-        _redis = await RedisServer.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _redis.DisposeAsync();
-        await _upstream.DisposeAsync();
-    }
-
     private string Config(string policy) => $$"""
         stores:
-          redis: { connection: "{{_redis.Connection}}", timeout: 2s }
+          redis: { connection: "{{Redis.Connection}}", timeout: 2s }
         rateLimits:
           api: {{policy}}
         routes:
           - { id: limited, match: { pathPrefix: /limited }, cluster: backend, rateLimit: api }
         clusters:
-          - { id: backend, endpoints: ["{{_upstream.Endpoint}}"] }
+          - { id: backend, endpoints: ["{{Upstream.Endpoint}}"] }
         """;
 
     /// <summary><paramref name="perSender"/> requests from each of <paramref name="senders"/> concurrent senders per gateway.</summary>
@@ -58,14 +43,14 @@ public sealed class SharedLeaseTests : IAsyncLifetime
     public async Task HighLimit_FarFromIt_FarFewerScriptCallsThanRequests(string algorithm)
     {
         await using var gateway = await TestGateway.StartAsync(Config($"{{ algorithm: {algorithm}, limit: 1000000, window: 1h, key: route, scope: shared, headers: true }}"));
-        var before = await _redis.ScriptCallsAsync();
+        var before = await Redis.ScriptCallsAsync();
 
         var statuses = await SendAsync([gateway], senders: 8, perSender: 250);
-        var calls = await _redis.ScriptCallsAsync() - before;
+        var calls = await Redis.ScriptCallsAsync() - before;
 
         Assert.Equal(2000, statuses.Count(s => s == HttpStatusCode.OK));
         Assert.True(calls <= 40, $"{calls} script calls for 2000 requests (a lease holds up to 1000 permits; concurrent requests share a call)");
-        Assert.Equal(2000, _upstream.Requests);
+        Assert.Equal(2000, Upstream.Requests);
         // The headers still say about what is left, counting what this node holds.
         using var last = await gateway.Client.GetAsync("/limited");
         var remaining = long.Parse(last.Headers.GetValues("RateLimit").Single().Split(';')[1][2..], System.Globalization.CultureInfo.InvariantCulture);
@@ -80,16 +65,16 @@ public sealed class SharedLeaseTests : IAsyncLifetime
         var yaml = Config($"{{ algorithm: token-bucket, limit: {Limit}, window: 1h, key: route, scope: shared }}");
         await using var first = await TestGateway.StartAsync(yaml);
         await using var second = await TestGateway.StartAsync(yaml);
-        var before = await _redis.ScriptCallsAsync();
+        var before = await Redis.ScriptCallsAsync();
 
         // 4000 requests for 3000 permits, 8 concurrent senders on each node, so both hold leases as the key runs out.
         var statuses = await SendAsync([first, second], senders: 8, perSender: 250);
-        var calls = await _redis.ScriptCallsAsync() - before;
+        var calls = await Redis.ScriptCallsAsync() - before;
         var allowed = statuses.Count(s => s == HttpStatusCode.OK);
 
         Assert.True(Math.Abs(allowed - Limit) <= Limit * 0.02, $"allowed {allowed} of a shared limit of {Limit}");
         Assert.Equal(statuses.Count, allowed + statuses.Count(s => s == HttpStatusCode.TooManyRequests));
-        Assert.Equal(allowed, _upstream.Requests);
+        Assert.Equal(allowed, Upstream.Requests);
         Assert.True(calls < statuses.Count * 3 / 4, $"{calls} script calls for {statuses.Count} requests");
     }
 }

@@ -4,32 +4,17 @@ using Meshgate.TestKit;
 namespace Meshgate.IntegrationTests.RateLimiting;
 
 /// <summary>Shared limits through a real redis-server that the test starts, stops and restarts.</summary>
-public sealed class SharedRateLimitTests : IAsyncLifetime
+public sealed class SharedRateLimitTests : RedisAndUpstreamTestBase
 {
-    private RecordingUpstream _upstream = null!;
-    private RedisServer _redis = null!;
-
-    public async Task InitializeAsync()
-    {
-        _upstream = await RecordingUpstream.StartAsync();
-        _redis = await RedisServer.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _redis.DisposeAsync();
-        await _upstream.DisposeAsync();
-    }
-
     private string Config(string policy, string timeout = "2s") => $$"""
         stores:
-          redis: { connection: "{{_redis.Connection}}", timeout: {{timeout}} }
+          redis: { connection: "{{Redis.Connection}}", timeout: {{timeout}} }
         rateLimits:
           api: {{policy}}
         routes:
           - { id: limited, match: { pathPrefix: /limited }, cluster: backend, rateLimit: api }
         clusters:
-          - { id: backend, endpoints: ["{{_upstream.Endpoint}}"] }
+          - { id: backend, endpoints: ["{{Upstream.Endpoint}}"] }
         """;
 
     private static async Task<List<HttpResponseMessage>> SendAsync(TestGateway gateway, int count)
@@ -64,7 +49,7 @@ public sealed class SharedRateLimitTests : IAsyncLifetime
             responses.Where(r => r.StatusCode == HttpStatusCode.OK).Select(r => r.Headers.GetValues("RateLimit").Single().Split(';')[1]));
         var retryAfter = int.Parse(responses.Last().Headers.GetValues("Retry-After").Single(), System.Globalization.CultureInfo.InvariantCulture);
         Assert.InRange(retryAfter, 1, 3600);
-        Assert.Equal(6, _upstream.Requests);
+        Assert.Equal(6, Upstream.Requests);
     }
 
     [Theory]
@@ -77,7 +62,7 @@ public sealed class SharedRateLimitTests : IAsyncLifetime
         await using var gateway = await TestGateway.StartAsync(Config($"{{ algorithm: fixed-window, limit: 4, window: 1h, scope: shared, headers: true, onStoreFailure: {mode}{extra} }}", "200ms"));
         Assert.Equal(1, Count(await SendAsync(gateway, 1), HttpStatusCode.OK)); // through Redis
 
-        await _redis.StopAsync();
+        await Redis.StopAsync();
         var during = await SendAsync(gateway, 6);
 
         Assert.Equal((ok, limited, unavailable), (Count(during, HttpStatusCode.OK), Count(during, HttpStatusCode.TooManyRequests), Count(during, HttpStatusCode.ServiceUnavailable)));
@@ -89,7 +74,7 @@ public sealed class SharedRateLimitTests : IAsyncLifetime
         }
 
         // A fresh Redis (no persistence): the gateway reconnects by itself and counts there from zero.
-        await _redis.RestartAsync();
+        await Redis.RestartAsync();
         await Eventually.HoldsAsync(async () =>
         {
             using var probe = await gateway.Client.GetAsync("/limited");
