@@ -49,3 +49,13 @@ internal sealed class CacheUpstream : IAsyncDisposable
 
     public ValueTask DisposeAsync() => _upstream.DisposeAsync();
 }
+
+/// <summary>A fresh <see cref="CacheUpstream"/> per test: the cache tests count the requests it answers.</summary>
+public abstract class CacheUpstreamTestBase : IAsyncLifetime
+{
+    internal CacheUpstream Upstream { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Upstream = await CacheUpstream.StartAsync();
+
+    public async Task DisposeAsync() => await Upstream.DisposeAsync();
+}

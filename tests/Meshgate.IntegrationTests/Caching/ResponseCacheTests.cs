@@ -7,14 +7,8 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Meshgate.IntegrationTests.Caching;
 
-public sealed class ResponseCacheTests : IAsyncLifetime
+public sealed class ResponseCacheTests : CacheUpstreamTestBase
 {
-    private CacheUpstream _upstream = null!;
-
-    public async Task InitializeAsync() => _upstream = await CacheUpstream.StartAsync();
-
-    public async Task DisposeAsync() => await _upstream.DisposeAsync();
-
     private Task<TestGateway> Gateway(string policy = "{ store: memory }", string? endpoint = null) => TestGateway.StartAsync($$"""
         caches:
           short: {{policy}}
@@ -23,7 +17,7 @@ public sealed class ResponseCacheTests : IAsyncLifetime
           - { id: plain, match: { pathPrefix: /p }, cluster: backend }
         clusters:
           - id: backend
-            endpoints: ["{{endpoint ?? _upstream.Endpoint}}"]
+            endpoints: ["{{endpoint ?? Upstream.Endpoint}}"]
         """);
 
     private static async Task<(HttpStatusCode Status, string Body, string? CacheStatus, HttpResponseMessage Response)> GetAsync(TestGateway gateway, string path, params (string Name, string Value)[] headers)
@@ -38,7 +32,7 @@ public sealed class ResponseCacheTests : IAsyncLifetime
     [Fact]
     public async Task MaxAge_SecondRequestIsHitWithAgeAndCacheStatus()
     {
-        _upstream.Answer(("Cache-Control", "max-age=60"), ("Content-Type", "text/plain"), ("ETag", "\"v1\""));
+        Upstream.Answer(("Cache-Control", "max-age=60"), ("Content-Type", "text/plain"), ("ETag", "\"v1\""));
         await using var gateway = await Gateway();
 
         var first = await GetAsync(gateway, "/c/a");
@@ -51,12 +45,12 @@ public sealed class ResponseCacheTests : IAsyncLifetime
         Assert.True(second.Response.Headers.Age is { } age && age >= TimeSpan.Zero && age < TimeSpan.FromSeconds(30));
         Assert.Equal("text/plain", second.Response.Content.Headers.ContentType!.MediaType);
         Assert.Equal("\"v1\"", second.Response.Headers.ETag!.ToString());
-        Assert.Equal(1, _upstream.Requests);
+        Assert.Equal(1, Upstream.Requests);
 
         // A route without a cache policy is untouched.
         var plain = await GetAsync(gateway, "/p/a");
         Assert.Null(plain.CacheStatus);
-        Assert.Equal(2, _upstream.Requests);
+        Assert.Equal(2, Upstream.Requests);
     }
 
     [Theory]
@@ -65,21 +59,21 @@ public sealed class ResponseCacheTests : IAsyncLifetime
     [InlineData("max-age=0")]
     public async Task NotStoredOrNotFresh_EveryRequestReachesUpstream(string cacheControl)
     {
-        _upstream.Answer(("Cache-Control", cacheControl));
+        Upstream.Answer(("Cache-Control", cacheControl));
         await using var gateway = await Gateway();
 
         await GetAsync(gateway, "/c/a");
         var second = await GetAsync(gateway, "/c/a");
 
         Assert.Equal("body 2", second.Body);
-        Assert.Equal(2, _upstream.Requests);
+        Assert.Equal(2, Upstream.Requests);
     }
 
     [Fact]
     public async Task UpstreamAge_IsCountedIntoAgeAndFreshness()
     {
         // Age 100 with max-age 60: stale on arrival, so it is stored but the next request goes upstream again.
-        _upstream.Answer(("Cache-Control", "max-age=600"), ("Age", "100"));
+        Upstream.Answer(("Cache-Control", "max-age=600"), ("Age", "100"));
         await using var gateway = await Gateway();
 
         await GetAsync(gateway, "/c/a");
@@ -92,26 +86,26 @@ public sealed class ResponseCacheTests : IAsyncLifetime
     [Fact]
     public async Task SetCookie_NotStoredUnlessPolicySays()
     {
-        _upstream.Answer(("Cache-Control", "max-age=60"), ("Set-Cookie", "session=abc"));
+        Upstream.Answer(("Cache-Control", "max-age=60"), ("Set-Cookie", "session=abc"));
         await using (var gateway = await Gateway())
         {
             await GetAsync(gateway, "/c/a");
             await GetAsync(gateway, "/c/a");
-            Assert.Equal(2, _upstream.Requests);
+            Assert.Equal(2, Upstream.Requests);
         }
         await using (var gateway = await Gateway("{ storeSetCookie: true }"))
         {
             await GetAsync(gateway, "/c/a");
             var hit = await GetAsync(gateway, "/c/a");
             Assert.Equal("Meshgate; hit", hit.CacheStatus);
-            Assert.Equal(3, _upstream.Requests);
+            Assert.Equal(3, Upstream.Requests);
         }
     }
 
     [Fact]
     public async Task Authorization_NotSharedUnlessPublic()
     {
-        _upstream.Answer(("Cache-Control", "max-age=60"));
+        Upstream.Answer(("Cache-Control", "max-age=60"));
         await using var gateway = await Gateway();
 
         var alice = await GetAsync(gateway, "/c/me", ("Authorization", "Bearer alice"));
@@ -119,9 +113,9 @@ public sealed class ResponseCacheTests : IAsyncLifetime
         var anonymous = await GetAsync(gateway, "/c/me");
 
         Assert.Equal(("body 1", "body 2", "body 3"), (alice.Body, bob.Body, anonymous.Body));
-        Assert.Equal(3, _upstream.Requests);
+        Assert.Equal(3, Upstream.Requests);
 
-        _upstream.Answer(("Cache-Control", "public, max-age=60"));
+        Upstream.Answer(("Cache-Control", "public, max-age=60"));
         await GetAsync(gateway, "/c/shared", ("Authorization", "Bearer alice"));
         var shared = await GetAsync(gateway, "/c/shared", ("Authorization", "Bearer bob"));
         Assert.Equal(("body 4", "Meshgate; hit"), (shared.Body, shared.CacheStatus));
@@ -130,7 +124,7 @@ public sealed class ResponseCacheTests : IAsyncLifetime
     [Fact]
     public async Task Vary_SelectsVariantsAndStarIsNeverServed()
     {
-        _upstream.Answer(("Cache-Control", "max-age=60"), ("Vary", "Accept-Language"));
+        Upstream.Answer(("Cache-Control", "max-age=60"), ("Vary", "Accept-Language"));
         await using var gateway = await Gateway();
 
         var en = await GetAsync(gateway, "/c/v", ("Accept-Language", "en"));
@@ -139,9 +133,9 @@ public sealed class ResponseCacheTests : IAsyncLifetime
         var deAgain = await GetAsync(gateway, "/c/v", ("Accept-Language", "de"));
 
         Assert.Equal(("body 1", "body 2", "body 1", "body 2"), (en.Body, de.Body, enAgain.Body, deAgain.Body));
-        Assert.Equal(2, _upstream.Requests);
+        Assert.Equal(2, Upstream.Requests);
 
-        _upstream.Answer(("Cache-Control", "max-age=60"), ("Vary", "*"));
+        Upstream.Answer(("Cache-Control", "max-age=60"), ("Vary", "*"));
         await GetAsync(gateway, "/c/star");
         var star = await GetAsync(gateway, "/c/star");
         Assert.Equal("body 4", star.Body);
@@ -150,7 +144,7 @@ public sealed class ResponseCacheTests : IAsyncLifetime
     [Fact]
     public async Task KeyHeadersAndQueryModes_ShapeTheKey()
     {
-        _upstream.Answer(("Cache-Control", "max-age=60"));
+        Upstream.Answer(("Cache-Control", "max-age=60"));
         await using var gateway = await Gateway("{ key: { query: sort, dropQuery: [utm_source], headers: [X-Tenant] } }");
 
         await GetAsync(gateway, "/c/q?a=1&b=2&utm_source=x", ("X-Tenant", "t1"));
@@ -165,11 +159,11 @@ public sealed class ResponseCacheTests : IAsyncLifetime
     public async Task StaleEntry_RevalidatedWithIfNoneMatch_304RefreshesAndServesStoredBody()
     {
         // Stale on arrival (Age past max-age), so the next request revalidates without waiting.
-        _upstream.Answer(("Cache-Control", "max-age=10"), ("Age", "20"), ("ETag", "\"v1\""), ("X-Version", "1"));
+        Upstream.Answer(("Cache-Control", "max-age=10"), ("Age", "20"), ("ETag", "\"v1\""), ("X-Version", "1"));
         await using var gateway = await Gateway();
         await GetAsync(gateway, "/c/r");
 
-        _upstream.Respond = (context, _) =>
+        Upstream.Respond = (context, _) =>
         {
             context.Response.StatusCode = context.Request.Headers.IfNoneMatch == "\"v1\"" ? 304 : 500;
             context.Response.Headers.CacheControl = "max-age=60";
@@ -184,13 +178,13 @@ public sealed class ResponseCacheTests : IAsyncLifetime
         Assert.Equal("Meshgate; fwd=stale; fwd-status=304", revalidated.CacheStatus);
         Assert.Equal("2", revalidated.Response.Headers.GetValues("X-Version").Single());
         Assert.Equal(("body 1", "Meshgate; hit"), (hit.Body, hit.CacheStatus));
-        Assert.Equal(2, _upstream.Requests);
+        Assert.Equal(2, Upstream.Requests);
     }
 
     [Fact]
     public async Task ClientConditional_AnsweredWith304FromCache()
     {
-        _upstream.Answer(("Cache-Control", "max-age=60"), ("ETag", "W/\"v1\""), ("Last-Modified", "Mon, 05 Jan 2026 10:00:00 GMT"));
+        Upstream.Answer(("Cache-Control", "max-age=60"), ("ETag", "W/\"v1\""), ("Last-Modified", "Mon, 05 Jan 2026 10:00:00 GMT"));
         await using var gateway = await Gateway();
         await GetAsync(gateway, "/c/x");
 
@@ -201,18 +195,18 @@ public sealed class ResponseCacheTests : IAsyncLifetime
         Assert.Equal((HttpStatusCode.NotModified, ""), (byEtag.Status, byEtag.Body));
         Assert.Equal(HttpStatusCode.NotModified, byDate.Status);
         Assert.Equal((HttpStatusCode.OK, "body 1"), (changed.Status, changed.Body));
-        Assert.Equal(1, _upstream.Requests);
+        Assert.Equal(1, Upstream.Requests);
     }
 
     [Fact]
     public async Task RequestDirectives_NoCacheMaxAgeOnlyIfCached()
     {
-        _upstream.Answer(("Cache-Control", "max-age=60"), ("Age", "5"));
+        Upstream.Answer(("Cache-Control", "max-age=60"), ("Age", "5"));
         await using var gateway = await Gateway();
 
         var onlyIfCached = await GetAsync(gateway, "/c/d", ("Cache-Control", "only-if-cached"));
         Assert.Equal(HttpStatusCode.GatewayTimeout, onlyIfCached.Status);
-        Assert.Equal(0, _upstream.Requests);
+        Assert.Equal(0, Upstream.Requests);
 
         await GetAsync(gateway, "/c/d");
         var cachedOnly = await GetAsync(gateway, "/c/d", ("Cache-Control", "only-if-cached"));
@@ -249,27 +243,27 @@ public sealed class ResponseCacheTests : IAsyncLifetime
     [Fact]
     public async Task UnsafeMethod_InvalidatesTargetAndLocation()
     {
-        _upstream.Answer(("Cache-Control", "max-age=60"));
+        Upstream.Answer(("Cache-Control", "max-age=60"));
         await using var gateway = await Gateway();
         await GetAsync(gateway, "/c/items");
         await GetAsync(gateway, "/c/items/7");
         await GetAsync(gateway, "/c/other");
 
-        _upstream.Respond = (context, _) =>
+        Upstream.Respond = (context, _) =>
         {
             context.Response.StatusCode = 201;
             context.Response.Headers.Location = "/c/items/7";
             return Task.CompletedTask;
         };
         using (var post = await gateway.Client.PostAsync("/c/items", new StringContent("x"))) Assert.Equal(HttpStatusCode.Created, post.StatusCode);
-        _upstream.Answer(("Cache-Control", "max-age=60"));
+        Upstream.Answer(("Cache-Control", "max-age=60"));
 
         Assert.Equal("body 5", (await GetAsync(gateway, "/c/items")).Body);
         Assert.Equal("body 6", (await GetAsync(gateway, "/c/items/7")).Body);
         Assert.Equal("body 3", (await GetAsync(gateway, "/c/other")).Body);
 
         // An error answer invalidates nothing.
-        _upstream.Respond = (context, _) => { context.Response.StatusCode = 500; return Task.CompletedTask; };
+        Upstream.Respond = (context, _) => { context.Response.StatusCode = 500; return Task.CompletedTask; };
         using (await gateway.Client.DeleteAsync("/c/other")) { }
         Assert.Equal("body 3", (await GetAsync(gateway, "/c/other")).Body);
     }
@@ -278,7 +272,7 @@ public sealed class ResponseCacheTests : IAsyncLifetime
     public async Task HundredConcurrentMisses_OneUpstreamRequest()
     {
         var release = new TaskCompletionSource();
-        _upstream.Respond = async (context, n) =>
+        Upstream.Respond = async (context, n) =>
         {
             await release.Task;
             context.Response.Headers.CacheControl = "max-age=60";
@@ -287,12 +281,12 @@ public sealed class ResponseCacheTests : IAsyncLifetime
         await using var gateway = await Gateway();
 
         var requests = Enumerable.Range(0, 100).Select(_ => GetAsync(gateway, "/c/hot")).ToList();
-        await Eventually.HoldsAsync(() => Task.FromResult(_upstream.Requests >= 1), TimeSpan.FromSeconds(10), "the first miss reaches the upstream");
+        await Eventually.HoldsAsync(() => Task.FromResult(Upstream.Requests >= 1), TimeSpan.FromSeconds(10), "the first miss reaches the upstream");
         await Task.Delay(200); // let the other 99 arrive and wait
         release.SetResult();
         var answers = await Task.WhenAll(requests);
 
-        Assert.Equal(1, _upstream.Requests);
+        Assert.Equal(1, Upstream.Requests);
         Assert.All(answers, a => Assert.Equal((HttpStatusCode.OK, "body 1"), (a.Status, a.Body)));
         // Under load a request may connect only after the first one finished: then it is a plain hit.
         Assert.Equal(99, answers.Count(a => a.CacheStatus is "Meshgate; hit; collapsed" or "Meshgate; hit"));
@@ -303,7 +297,7 @@ public sealed class ResponseCacheTests : IAsyncLifetime
     public async Task MemoryBound_HoldsAndEvictsLeastRecentlyUsed()
     {
         var body = new string('x', 10_000);
-        _upstream.Respond = (context, _) =>
+        Upstream.Respond = (context, _) =>
         {
             context.Response.Headers.CacheControl = "max-age=60";
             return context.Response.WriteAsync(body);
@@ -314,7 +308,7 @@ public sealed class ResponseCacheTests : IAsyncLifetime
         var store = (Meshgate.Proxy.Caching.Stores.Memory.MemoryCacheStore)gateway.Host.Gateway.Services.GetRequiredService<CacheStores>().All.Single().Value;
 
         Assert.InRange(store.Bytes, 1, 64 * 1024);
-        Assert.Equal(20, _upstream.Requests);
+        Assert.Equal(20, Upstream.Requests);
         Assert.Equal("Meshgate; hit", (await GetAsync(gateway, "/c/big/19")).CacheStatus);
         Assert.NotEqual("Meshgate; hit", (await GetAsync(gateway, "/c/big/0")).CacheStatus);
     }
@@ -323,7 +317,7 @@ public sealed class ResponseCacheTests : IAsyncLifetime
     public async Task LargerThanMaxEntry_StreamsThroughUnbufferedAndIsNotStored()
     {
         var release = new TaskCompletionSource();
-        _upstream.Respond = async (context, n) =>
+        Upstream.Respond = async (context, n) =>
         {
             context.Response.Headers.CacheControl = "max-age=60";
             await context.Response.WriteAsync(new string('a', 3000));
@@ -344,13 +338,13 @@ public sealed class ResponseCacheTests : IAsyncLifetime
             Assert.Equal(5000, rest.Length);
         }
         await GetAsync(gateway, "/c/large");
-        Assert.Equal(2, _upstream.Requests);
+        Assert.Equal(2, Upstream.Requests);
     }
 
     [Fact]
     public async Task Head_AnsweredFromStoredGet_WithItsLengthAndNoBody()
     {
-        _upstream.Answer(("Cache-Control", "max-age=60"), ("ETag", "\"g1\""));
+        Upstream.Answer(("Cache-Control", "max-age=60"), ("ETag", "\"g1\""));
         await using var gateway = await Gateway();
         await GetAsync(gateway, "/c/g");
 
@@ -361,7 +355,7 @@ public sealed class ResponseCacheTests : IAsyncLifetime
         Assert.Equal(6, head.Content.Headers.ContentLength);
         Assert.Equal("\"g1\"", head.Headers.ETag!.ToString());
         Assert.Equal("", await head.Content.ReadAsStringAsync());
-        Assert.Equal(1, _upstream.Requests);
+        Assert.Equal(1, Upstream.Requests);
     }
 
     private static async Task<(HttpStatusCode Status, string Body, string? ContentRange, string? CacheStatus)> RangeAsync(TestGateway gateway, string path, string range, string? ifRange = null)
@@ -377,7 +371,7 @@ public sealed class ResponseCacheTests : IAsyncLifetime
     [Fact]
     public async Task Range_SingleRangeServedFromStored200_As206Or416_MultipleForwarded()
     {
-        _upstream.Respond = (context, _) =>
+        Upstream.Respond = (context, _) =>
         {
             context.Response.Headers.CacheControl = "max-age=60";
             context.Response.Headers.ETag = "\"r1\"";
@@ -395,17 +389,17 @@ public sealed class ResponseCacheTests : IAsyncLifetime
         Assert.Equal((HttpStatusCode.OK, "0123456789", null, "Meshgate; hit"), await RangeAsync(gateway, "/c/r", "bytes=0-0", ifRange: "\"r0\""));
         // Another unit: ignored, the whole response.
         Assert.Equal((HttpStatusCode.OK, "0123456789", null, "Meshgate; hit"), await RangeAsync(gateway, "/c/r", "items=0-1"));
-        Assert.Equal(1, _upstream.Requests);
+        Assert.Equal(1, Upstream.Requests);
 
         var multiple = await RangeAsync(gateway, "/c/r", "bytes=0-1,3-4");
         Assert.Equal((HttpStatusCode.OK, "0123456789", "Meshgate; fwd=bypass; fwd-status=200; detail=multiple-ranges"), (multiple.Status, multiple.Body, multiple.CacheStatus));
-        Assert.Equal(2, _upstream.Requests);
+        Assert.Equal(2, Upstream.Requests);
     }
 
     [Fact]
     public async Task Range_Upstream206_IsNeverStored()
     {
-        _upstream.Respond = (context, n) =>
+        Upstream.Respond = (context, n) =>
         {
             context.Response.Headers.CacheControl = "max-age=60";
             if (context.Request.Headers.Range.Count == 0) return CacheUpstream.WriteBody(context, $"whole {n}");
@@ -422,13 +416,13 @@ public sealed class ResponseCacheTests : IAsyncLifetime
         Assert.Equal((HttpStatusCode.PartialContent, "wh", "Meshgate; fwd=uri-miss; fwd-status=206"), (partial.Status, partial.Body, partial.CacheStatus));
         Assert.Equal(("whole 2", "Meshgate; fwd=uri-miss; fwd-status=200; stored"), (whole.Body, whole.CacheStatus));
         Assert.Equal((HttpStatusCode.PartialContent, "wh", "Meshgate; hit"), (again.Status, again.Body, again.CacheStatus));
-        Assert.Equal(2, _upstream.Requests);
+        Assert.Equal(2, Upstream.Requests);
     }
 
     [Fact]
     public async Task ChunkedBody_StoredWhenItFits_ButStoredIsClaimedOnlyForAKnownLength()
     {
-        _upstream.Respond = (context, n) =>
+        Upstream.Respond = (context, n) =>
         {
             context.Response.Headers.CacheControl = "max-age=60";
             var size = context.Request.Path.StartsWithSegments("/c/big") ? 6000 : 10;
@@ -445,7 +439,7 @@ public sealed class ResponseCacheTests : IAsyncLifetime
         Assert.Equal("Meshgate; hit", smallAgain.CacheStatus);
         Assert.Equal("Meshgate; fwd=uri-miss; fwd-status=200", big.CacheStatus);
         Assert.Equal(("Meshgate; fwd=uri-miss; fwd-status=200", 6000), (bigAgain.CacheStatus, bigAgain.Body.Length));
-        Assert.Equal(3, _upstream.Requests);
+        Assert.Equal(3, Upstream.Requests);
     }
 
     [Fact]
@@ -473,20 +467,20 @@ public sealed class ResponseCacheTests : IAsyncLifetime
         });
         listener.Start();
 
-        _upstream.Answer(("Cache-Control", "max-age=60"));
+        Upstream.Answer(("Cache-Control", "max-age=60"));
         await GetAsync(gateway, "/c/a");
         await GetAsync(gateway, "/c/a");
         await GetAsync(gateway, "/c/a");
-        _upstream.Answer(("Cache-Control", "max-age=60"), ("ETag", "\"e\""), ("Age", "100"));
+        Upstream.Answer(("Cache-Control", "max-age=60"), ("ETag", "\"e\""), ("Age", "100"));
         await GetAsync(gateway, "/c/e");
-        _upstream.Respond = (context, _) =>
+        Upstream.Respond = (context, _) =>
         {
             context.Response.StatusCode = 304;
             context.Response.Headers.CacheControl = "max-age=60";
             return Task.CompletedTask;
         };
         await GetAsync(gateway, "/c/e");
-        _upstream.Answer(("Cache-Control", "no-store"));
+        Upstream.Answer(("Cache-Control", "no-store"));
         await GetAsync(gateway, "/c/n");
         await GetAsync(gateway, "/p/plain");
 
@@ -497,7 +491,7 @@ public sealed class ResponseCacheTests : IAsyncLifetime
     [Fact]
     public async Task Head_CachedSeparatelyWithoutBody()
     {
-        _upstream.Answer(("Cache-Control", "max-age=60"));
+        Upstream.Answer(("Cache-Control", "max-age=60"));
         await using var gateway = await Gateway();
 
         using var head1 = await gateway.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/c/h"));
@@ -506,22 +500,16 @@ public sealed class ResponseCacheTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, head2.StatusCode);
         Assert.Equal("Meshgate; hit", string.Join(", ", head2.Headers.GetValues("Cache-Status")));
         Assert.Equal("", await head2.Content.ReadAsStringAsync());
-        Assert.Equal(1, _upstream.Requests);
+        Assert.Equal(1, Upstream.Requests);
     }
 }
 
-public sealed class CachePurgeTests : IAsyncLifetime
+public sealed class CachePurgeTests : CacheUpstreamTestBase
 {
-    private CacheUpstream _upstream = null!;
-
-    public async Task InitializeAsync() => _upstream = await CacheUpstream.StartAsync();
-
-    public async Task DisposeAsync() => await _upstream.DisposeAsync();
-
     [Fact]
     public async Task Purge_UrlPrefixAndSurrogateKey_NextRequestsGoUpstream()
     {
-        _upstream.Respond = (context, n) =>
+        Upstream.Respond = (context, n) =>
         {
             context.Response.Headers.CacheControl = "max-age=600";
             context.Response.Headers["Surrogate-Key"] = context.Request.Path.StartsWithSegments("/c/products") ? "products all" : "all";
@@ -535,7 +523,7 @@ public sealed class CachePurgeTests : IAsyncLifetime
               - { id: cached, match: { pathPrefix: /c }, cluster: backend, cache: short }
             clusters:
               - id: backend
-                endpoints: ["{{_upstream.Endpoint}}"]
+                endpoints: ["{{Upstream.Endpoint}}"]
             """);
         async Task<string> Get(string path) => await gateway.Client.GetStringAsync(path);
         async Task<(HttpStatusCode, string)> Purge(string json, string? token = "a-long-admin-token-123")
@@ -547,7 +535,7 @@ public sealed class CachePurgeTests : IAsyncLifetime
         }
 
         foreach (var path in new[] { "/c/a", "/c/b/1", "/c/b/2", "/c/products/1", "/c/products/2" }) await Get(path);
-        Assert.Equal(5, _upstream.Requests);
+        Assert.Equal(5, Upstream.Requests);
         var origin = gateway.Url.ToString().TrimEnd('/');
 
         Assert.Equal(HttpStatusCode.Unauthorized, (await Purge($$"""{"url":"{{origin}}/c/a"}""", token: null)).Item1);
@@ -559,23 +547,17 @@ public sealed class CachePurgeTests : IAsyncLifetime
         Assert.Equal("body 6", await Get("/c/a"));
         Assert.Equal("body 7", await Get("/c/b/1"));
         Assert.Equal("body 8", await Get("/c/products/1"));
-        Assert.Equal(8, _upstream.Requests);
+        Assert.Equal(8, Upstream.Requests);
     }
 }
 
-public sealed class StaleWhileRevalidateTests : IAsyncLifetime
+public sealed class StaleWhileRevalidateTests : CacheUpstreamTestBase
 {
-    private CacheUpstream _upstream = null!;
-
-    public async Task InitializeAsync() => _upstream = await CacheUpstream.StartAsync();
-
-    public async Task DisposeAsync() => await _upstream.DisposeAsync();
-
     [Fact]
     public async Task StaleWithinWindow_ServedAtOnceAndRefreshedInBackground()
     {
         // Stale on arrival (Age past max-age) but inside stale-while-revalidate.
-        _upstream.Answer(("Cache-Control", "max-age=10, stale-while-revalidate=600"), ("Age", "20"), ("ETag", "\"v1\""));
+        Upstream.Answer(("Cache-Control", "max-age=10, stale-while-revalidate=600"), ("Age", "20"), ("ETag", "\"v1\""));
         await using var gateway = await TestGateway.StartAsync($$"""
             caches:
               short: {}
@@ -583,12 +565,12 @@ public sealed class StaleWhileRevalidateTests : IAsyncLifetime
               - { id: cached, match: { pathPrefix: /c }, cluster: backend, cache: short }
             clusters:
               - id: backend
-                endpoints: ["{{_upstream.Endpoint}}"]
+                endpoints: ["{{Upstream.Endpoint}}"]
             """);
         await gateway.Client.GetStringAsync("/c/s");
 
         var release = new TaskCompletionSource();
-        _upstream.Respond = async (context, n) =>
+        Upstream.Respond = async (context, n) =>
         {
             await release.Task; // the client's answer must not wait for this
             context.Response.Headers.CacheControl = "max-age=600";
@@ -601,18 +583,12 @@ public sealed class StaleWhileRevalidateTests : IAsyncLifetime
 
         release.SetResult();
         await Eventually.HoldsAsync(async () => (await gateway.Client.GetStringAsync("/c/s")) == "body 2 for \"v1\"", TimeSpan.FromSeconds(10), "the background refresh stored the new answer");
-        Assert.Equal(2, _upstream.Requests);
+        Assert.Equal(2, Upstream.Requests);
     }
 }
 
-public sealed class CacheAccessLogTests : IAsyncLifetime
+public sealed class CacheAccessLogTests : CacheUpstreamTestBase
 {
-    private CacheUpstream _upstream = null!;
-
-    public async Task InitializeAsync() => _upstream = await CacheUpstream.StartAsync();
-
-    public async Task DisposeAsync() => await _upstream.DisposeAsync();
-
     [Fact]
     public async Task AccessLog_CacheFieldSaysMissHitBypassAndNothingWithoutCache()
     {
@@ -625,12 +601,12 @@ public sealed class CacheAccessLogTests : IAsyncLifetime
               - { id: plain, match: { pathPrefix: /p }, cluster: backend }
             clusters:
               - id: backend
-                endpoints: ["{{_upstream.Endpoint}}"]
+                endpoints: ["{{Upstream.Endpoint}}"]
             """);
-        _upstream.Answer(("Cache-Control", "max-age=60"));
+        Upstream.Answer(("Cache-Control", "max-age=60"));
         await gateway.Client.GetStringAsync("/c/a");
         await gateway.Client.GetStringAsync("/c/a");
-        _upstream.Answer(("Cache-Control", "no-store"));
+        Upstream.Answer(("Cache-Control", "no-store"));
         await gateway.Client.GetStringAsync("/c/b");
         await gateway.Client.GetStringAsync("/p/a");
 
