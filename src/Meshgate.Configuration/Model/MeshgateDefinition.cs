@@ -56,6 +56,9 @@ public sealed record MeshgateDefinition
 
     [Description("Shared stores (Redis) for rate limits with scope: shared and caches with store: redis.")]
     public StoresDefinition Stores { get; init; } = new();
+
+    [Description("Membership of a service mesh (control plane, identity). Absent: not in a mesh.")]
+    public MeshDefinition? Mesh { get; init; }
 }
 
 public sealed record AdminDefinition

@@ -39,6 +39,7 @@ public static class ConfigValidator
         ResilienceValidator.Validate(definition, context);
         CacheValidator.Validate(definition.Caches, definition.Routes, definition.Stores.Redis, context);
         RateLimitValidator.Validate(definition, context);
+        MeshValidator.Validate(definition.Mesh, context);
 
         if (definition.Shutdown.DrainTimeout < TimeSpan.Zero)
         {
