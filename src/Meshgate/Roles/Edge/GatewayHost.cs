@@ -21,7 +21,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly List<IDisposable> _disposables = [];
     private volatile bool _ready;
 
-    private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs, TimeProvider? time)
+    private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs, TimeProvider? time, Proxy.Mesh.IWorkloadIdentity? identity)
     {
         var definition = snapshot.Definition;
         logs.Level = snapshot.LogLevel;
@@ -33,6 +33,7 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k => _listeners.Configure(k, snapshot.Listeners));
         // Before the features' TryAdd of the system clock, so a test's clock is the one they all read.
         if (time is not null) builder.Services.AddSingleton(time);
+        if (identity is not null) builder.Services.AddSingleton(identity);
         builder.Services.AddMeshgateProxy(Snapshots, reload);
         builder.Services.AddMeshgateRouteStatistics();
         Gateway = builder.Build();
@@ -95,8 +96,9 @@ public sealed class GatewayHost : IAsyncDisposable
 
     /// <param name="configFile">Reloaded on change, SIGHUP and POST /admin/reload; null for a config that has no file.</param>
     /// <param name="time">The clock the proxy's features read (tests: to cross a quota's period end); the system clock when null.</param>
-    public static GatewayHost Create(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? configFile = null, LogSetup? logs = null, TimeProvider? time = null) =>
-        new(snapshot, reload, configFile, logs ?? new LogSetup(), time);
+    /// <param name="identity">The mesh identity to use instead of one obtained from the mesh section's control plane (tests).</param>
+    public static GatewayHost Create(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? configFile = null, LogSetup? logs = null, TimeProvider? time = null, Proxy.Mesh.IWorkloadIdentity? identity = null) =>
+        new(snapshot, reload, configFile, logs ?? new LogSetup(), time, identity);
 
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
