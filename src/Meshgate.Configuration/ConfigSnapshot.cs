@@ -62,6 +62,9 @@ public sealed record RoutePolicy(string RouteId, IReadOnlyList<HeaderRegex> Head
     /// <summary>The route's injected faults, when it has faults.</summary>
     public Compilation.FaultPolicy? Faults { get; init; }
 
+    /// <summary>The listeners whose requests the route takes (match.listeners); null for every listener.</summary>
+    public System.Collections.Frozen.FrozenSet<string>? Listeners { get; init; }
+
     /// <summary>The route's timeouts, retries and hedging; null when it has none.</summary>
     public Compilation.ResiliencePolicy? Resilience { get; init; }
 

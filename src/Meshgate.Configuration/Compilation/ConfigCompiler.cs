@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
@@ -62,6 +63,7 @@ public static class ConfigCompiler
                 Resilience = resilience,
                 Cache = CachePolicyCompiler.ForRoute(route, cachePolicies),
                 RateLimit = RateLimitPolicyCompiler.ForRoute(route, rateLimitPolicies),
+                Listeners = route.Match.Listeners is { } names ? names.ToFrozenSet(StringComparer.OrdinalIgnoreCase) : null,
             };
         }
 

@@ -139,6 +139,7 @@ public static class RequestPipeline
             Caching.CachingServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services);
             if (policy is null) return;
             if (policy.HeaderRegexes.Count > 0) endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
+            if (policy.Listeners is { } listeners) endpoint.WithMetadata(new ListenerMatchMetadata(listeners));
             if (policy.Authorization is { } authorization) endpoint.WithMetadata(authorization);
             if (policy.Split is { } split) endpoint.WithMetadata(split);
             if (policy.Mirror is { } mirror) endpoint.WithMetadata(mirror);

@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Https;
 namespace Meshgate.Listeners;
 
 /// <summary>Binds the config's listeners on Kestrel, with their TLS, protocols and limits.</summary>
-public sealed class KestrelListeners
+public sealed class KestrelListeners : Proxy.Routing.IRequestListeners
 {
     private const long DefaultMaxRequestHeadersSize = 32 * 1024;
 
@@ -75,6 +75,8 @@ public sealed class KestrelListeners
     public IReadOnlyList<(string Name, Uri Url)> Addresses => _bound
         .Select(b => (b.Policy.Name, new Uri($"{(b.Policy.Certificate is null ? "http" : "https")}://{Format(b.Options.IPEndPoint)}")))
         .ToList();
+
+    public ListenerPolicy? ListenerOf(HttpContext context) => ListenerOf(context.Connection.LocalIpAddress, context.Connection.LocalPort);
 
     /// <summary>The listener a request arrived on (local endpoint match; port alone when the bind was to all interfaces).</summary>
     public ListenerPolicy? ListenerOf(IPAddress? localAddress, int localPort)

@@ -34,13 +34,14 @@ public sealed class GatewayHost : IAsyncDisposable
         // Before the features' TryAdd of the system clock, so a test's clock is the one they all read.
         if (time is not null) builder.Services.AddSingleton(time);
         if (identity is not null) builder.Services.AddSingleton(identity);
+        builder.Services.AddSingleton<Proxy.Routing.IRequestListeners>(_listeners);
         builder.Services.AddMeshgateProxy(Snapshots, reload);
         builder.Services.AddMeshgateRouteStatistics();
         Gateway = builder.Build();
         Reloader = Gateway.Services.GetRequiredService<ConfigReloader>();
         Reloader.Applied += s => logs.Level = s.LogLevel;
         var anyLimits = snapshot.Listeners.Any(l => l.MaxRequestBodySize is not null || l.MaxRequestHeadersSize is not null);
-        Gateway.UseMeshgateGateway(anyLimits ? context => _listeners.ListenerOf(context.Connection.LocalIpAddress, context.Connection.LocalPort) : null);
+        Gateway.UseMeshgateGateway(anyLimits ? _listeners.ListenerOf : null);
 
         var adminBuilder = WebApplication.CreateSlimBuilder();
         logs.Apply(adminBuilder.Logging, definition.Logging.Format);
