@@ -112,7 +112,7 @@ public static class ConfigCompiler
         }
         var protocols = listener.Protocols switch
         {
-            null => certificate is null ? HttpProtocols.Http1 : HttpProtocols.Http1AndHttp2,
+            null => certificate is null && listener.MeshTls is null ? HttpProtocols.Http1 : HttpProtocols.Http1AndHttp2,
             var list when list.Contains(ListenerProtocol.Http1) && list.Contains(ListenerProtocol.Http2) => HttpProtocols.Http1AndHttp2,
             var list when list.Contains(ListenerProtocol.Http2) => HttpProtocols.Http2,
             _ => HttpProtocols.Http1,
@@ -136,6 +136,7 @@ public static class ConfigCompiler
         {
             ClientCertificates = listener.Tls?.ClientCertificates ?? ClientCertificates.None,
             ClientCas = clientCas,
+            MeshTls = listener.MeshTls,
         };
     }
 
