@@ -125,6 +125,29 @@ public sealed class TestMesh : IAsyncDisposable
     }
 
     /// <summary>
+    /// A client certificate signed directly with the CA's root (read from its state directory), with the URI SANs given
+    /// or none: for a certificate the mesh's CA would never issue (no SPIFFE id, another trust domain).
+    /// </summary>
+    public X509Certificate2 IssueFromRoot(string commonName, params string[] uris)
+    {
+        var crt = System.IO.Directory.GetFiles(Path.Combine(_ca.StateDirectory!, "roots"), "*.crt").Order(StringComparer.Ordinal).Last();
+        using var root = X509Certificate2.CreateFromPemFile(crt, Path.ChangeExtension(crt, ".key"));
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={commonName}", key, HashAlgorithmName.SHA256);
+        if (uris.Length > 0)
+        {
+            var san = new SubjectAlternativeNameBuilder();
+            foreach (var uri in uris) san.AddUri(new Uri(uri));
+            request.CertificateExtensions.Add(san.Build());
+        }
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
+        using var leaf = request.Create(root, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1), RandomNumberGenerator.GetBytes(16));
+        using var withKey = leaf.CopyWithPrivateKey(key);
+        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+    }
+
+    /// <summary>
     /// A client that presents <paramref name="identity"/>'s certificate (or none) and trusts a server whose certificate
     /// chains to <paramref name="trust"/> (default: the identity's bundle). Every request opens a new connection unless
     /// <paramref name="keepAlive"/>.
@@ -138,6 +161,8 @@ public sealed class TestMesh : IAsyncDisposable
             SslOptions = new SslClientAuthenticationOptions
             {
                 ClientCertificates = identity is null ? null : [identity.Certificate],
+                // Always offer the identity's certificate, whatever CA names the server lists, so the server decides.
+                LocalCertificateSelectionCallback = identity is null ? null : (_, _, _, _, _) => identity.Certificate,
                 // The mesh's servers are named by SPIFFE id, not host name: check the chain only.
                 RemoteCertificateValidationCallback = (_, certificate, _, _) =>
                 {
