@@ -30,6 +30,7 @@ public sealed partial class WorkloadIdentity : IWorkloadIdentity, IAsyncDisposab
     private volatile string? _lastError;
     private volatile bool _refused;
     private Task? _loop;
+    private int _disposed;
 
     /// <summary>One signed leaf with what came with it; swapped whole, so readers never see a leaf with another's bundle.</summary>
     private sealed record Issued(X509Certificate2 Certificate, X509Certificate2Collection Chain, X509Certificate2Collection TrustBundle, string SpiffeId, DateTimeOffset RenewAt, DateTimeOffset BundleRefreshAt);
@@ -225,8 +226,10 @@ public sealed partial class WorkloadIdentity : IWorkloadIdentity, IAsyncDisposab
         else LogFailedKeeping(what, reason, current.Certificate.SerialNumber, new DateTimeOffset(current.Certificate.NotAfter.ToUniversalTime()));
     }
 
+    // Idempotent: the container disposes it once as itself and once as IWorkloadIdentity.
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         await _stop.CancelAsync();
         if (_loop is not null)
         {

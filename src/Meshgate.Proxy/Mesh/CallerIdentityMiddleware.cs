@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Meshgate.Proxy.Mesh;
 
@@ -8,7 +7,7 @@ namespace Meshgate.Proxy.Mesh;
 /// Only in a process with a meshTls listener, and there on every request: a header the client sent is always removed
 /// (a forged caller must never reach the app), and it is set only from a caller certificate verified in the handshake.
 /// </summary>
-public sealed class CallerIdentityMiddleware(RequestDelegate next, IServiceProvider services)
+public sealed class CallerIdentityMiddleware(RequestDelegate next, IWorkloadIdentity identity)
 {
     public const string HeaderName = "x-forwarded-client-cert";
 
@@ -17,7 +16,6 @@ public sealed class CallerIdentityMiddleware(RequestDelegate next, IServiceProvi
         context.Request.Headers.Remove(HeaderName);
         if (context.Features.Get<MeshPeerFeature>()?.CallerSpiffeId is { } caller)
         {
-            var identity = services.GetRequiredService<IWorkloadIdentity>();
             context.Request.Headers[HeaderName] = $"By={identity.SpiffeId};URI={caller}";
         }
         return next(context);

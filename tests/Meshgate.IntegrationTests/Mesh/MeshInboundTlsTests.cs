@@ -180,6 +180,51 @@ public sealed class MeshInboundTlsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Startup_WaitsForTheFirstCertificate_NotReadyMeanwhile()
+    {
+        await _mesh.StopControlPlaneAsync();
+        var directory = TempDirectory.Create();
+        var path = Path.Combine(directory, "meshgate.yaml");
+        await File.WriteAllTextAsync(path, TestGateway.WithDefaults($$"""
+            {{_mesh.MeshYaml("orders")}}
+            listeners:
+              - name: inbound
+                address: 127.0.0.1:0
+                meshTls: strict
+            routes:
+              - { id: app, match: { pathPrefix: / }, cluster: app }
+            clusters:
+              - { id: app, endpoints: ["{{_app.Endpoint}}"] }
+            """));
+        var snapshot = Meshgate.Configuration.ConfigLoader.LoadFile(path).Snapshot!;
+        await using var host = Meshgate.Roles.Edge.GatewayHost.Create(snapshot, () => Meshgate.Configuration.ConfigLoader.LoadFile(path), path);
+        var start = host.StartAsync();
+
+        using var admin = new HttpClient();
+        await Eventually.HoldsAsync(async () =>
+        {
+            if (host.Admin.Urls.FirstOrDefault() is not { } url || url.EndsWith(":0", StringComparison.Ordinal)) return false;
+            try
+            {
+                using var ready = await admin.GetAsync(new Uri(new Uri(url), "/admin/health/ready"));
+                return ready.StatusCode == HttpStatusCode.ServiceUnavailable;
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(10), "the admin API is up and not ready while there is no certificate");
+        Assert.False(start.IsCompleted);
+
+        await _mesh.RestartControlPlaneAsync();
+        await start.WaitAsync(TimeSpan.FromSeconds(30));
+        using (var ready = await admin.GetAsync(new Uri(host.AdminUrl, "/admin/health/ready"))) Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        using var frontend = TestMesh.Client(await _mesh.IssueIdentityAsync("frontend"));
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(frontend, new Uri(host.ListenerUrls[0].Url, "/orders"))).Status);
+        await host.StopAsync();
+    }
+
+    [Fact]
     public async Task Renewal_NewConnectionsGetTheNewCertificate_AnOpenConnectionKeepsWorking()
     {
         var clock = new ManualClock();
