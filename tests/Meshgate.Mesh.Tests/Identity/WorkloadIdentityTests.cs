@@ -61,6 +61,36 @@ public sealed class WorkloadIdentityTests
     }
 
     [Fact]
+    public async Task RootRotation_ReachesTheTrustBundle_AtTheNextRefresh()
+    {
+        using var dir = new CertificateAuthority.ScratchDirectory();
+        var options = new Meshgate.Mesh.CertificateAuthority.CertificateAuthorityOptions { TrustDomain = "mesh.test", StateDirectory = dir.Path };
+        options.Tokens.Add(new Meshgate.Mesh.CertificateAuthority.BootstrapToken("default", "orders", Meshgate.Mesh.CertificateAuthority.BootstrapToken.Hash(TestMesh.TokenOf("orders"))));
+        await using var ca = await CertificateAuthority.CaServer.StartAsync(options);
+        var clock = new ManualClock();
+        await using var identity = new WorkloadIdentity(new WorkloadIdentityOptions
+        {
+            ControlPlane = ca.Address,
+            Service = "orders",
+            Token = () => TestMesh.TokenOf("orders"),
+            TrustBundleRefresh = TimeSpan.FromMinutes(1),
+        }, clock, NullLogger<WorkloadIdentity>.Instance);
+        await identity.WaitForCertificateAsync(TimeSpan.FromSeconds(20));
+        var leaf = identity.Certificate;
+        Assert.Single(identity.TrustBundle);
+
+        var newRoot = ca.Authority.RotateRoot();
+        clock.Advance(TimeSpan.FromSeconds(30));
+        await Task.Delay(300);
+        Assert.Single(identity.TrustBundle); // not before the refresh interval
+
+        clock.Advance(TimeSpan.FromSeconds(31));
+        await Eventually.HoldsAsync(() => Task.FromResult(identity.TrustBundle.Count == 2), TimeSpan.FromSeconds(20), "the rotated root reaches the bundle");
+        Assert.Contains(identity.TrustBundle, c => c.Thumbprint == newRoot.Thumbprint);
+        Assert.Same(leaf, identity.Certificate); // a bundle refresh is not a renewal
+    }
+
+    [Fact]
     public async Task BadToken_FailsAtOnce_WithTheCasReason()
     {
         await using var mesh = await TestMesh.StartAsync();
