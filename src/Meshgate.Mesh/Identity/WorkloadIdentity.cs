@@ -153,8 +153,10 @@ public sealed partial class WorkloadIdentity : IWorkloadIdentity, IAsyncDisposab
 
             var now = _time.GetUtcNow();
             var notAfter = new DateTimeOffset(certificate.NotAfter.ToUniversalTime());
-            // Two thirds of the life left on arrival (not since NotBefore, which the CA backdates for clock skew).
-            var renewAt = now + (notAfter - now) * _options.RenewAt;
+            // Two thirds of the life left on arrival (not since NotBefore, which the CA backdates for clock skew); never
+            // sooner than the longest retry wait, so a leaf that arrives (nearly) expired cannot make a tight loop.
+            var untilRenewal = (notAfter - now) * _options.RenewAt;
+            var renewAt = now + (untilRenewal > _options.RetryMax ? untilRenewal : _options.RetryMax);
             var previous = _current;
             _current = new Issued(certificate, chain, bundle, signed.SpiffeId, renewAt, now + _options.TrustBundleRefresh);
             _lastError = null;

@@ -227,7 +227,7 @@ public sealed class MeshInboundTlsTests : IAsyncLifetime
     [Fact]
     public async Task Renewal_NewConnectionsGetTheNewCertificate_AnOpenConnectionKeepsWorking()
     {
-        var clock = new ManualClock();
+        var clock = new JumpClock();
         await using var gateway = await GatewayAsync("strict", clock);
         var own = gateway.Host.Gateway.Services.GetRequiredService<WorkloadIdentity>();
         var frontend = await _mesh.IssueIdentityAsync("frontend");
@@ -258,7 +258,7 @@ public sealed class MeshInboundTlsTests : IAsyncLifetime
     [Fact]
     public async Task Renewal_UnderConcurrentLoad_FailsNoRequest()
     {
-        var clock = new ManualClock();
+        var clock = new JumpClock();
         await using var gateway = await GatewayAsync("strict", clock);
         var own = gateway.Host.Gateway.Services.GetRequiredService<WorkloadIdentity>();
         var frontend = await _mesh.IssueIdentityAsync("frontend");

@@ -42,7 +42,7 @@ public sealed class WorkloadIdentityTests
     public async Task Renewal_HappensAtTwoThirdsOfTheLifetime_WithANewSerialAndKey()
     {
         await using var mesh = await TestMesh.StartAsync();
-        var clock = new ManualClock();
+        var clock = new JumpClock();
         await using var identity = Create(mesh, "orders", clock);
         await identity.WaitForCertificateAsync(TimeSpan.FromSeconds(20));
         var first = identity.Certificate;
@@ -67,7 +67,7 @@ public sealed class WorkloadIdentityTests
         var options = new Meshgate.Mesh.CertificateAuthority.CertificateAuthorityOptions { TrustDomain = "mesh.test", StateDirectory = dir.Path };
         options.Tokens.Add(new Meshgate.Mesh.CertificateAuthority.BootstrapToken("default", "orders", Meshgate.Mesh.CertificateAuthority.BootstrapToken.Hash(TestMesh.TokenOf("orders"))));
         await using var ca = await CertificateAuthority.CaServer.StartAsync(options);
-        var clock = new ManualClock();
+        var clock = new JumpClock();
         await using var identity = new WorkloadIdentity(new WorkloadIdentityOptions
         {
             ControlPlane = ca.Address,
@@ -124,7 +124,7 @@ public sealed class WorkloadIdentityTests
     public async Task ControlPlaneDownAtRenewal_KeepsTheCertificate_AndRenewsWhenItIsBack()
     {
         await using var mesh = await TestMesh.StartAsync();
-        var clock = new ManualClock();
+        var clock = new JumpClock();
         await using var identity = Create(mesh, "orders", clock);
         await identity.WaitForCertificateAsync(TimeSpan.FromSeconds(20));
         var first = identity.Certificate;

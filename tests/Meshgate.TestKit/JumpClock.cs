@@ -5,7 +5,7 @@ namespace Meshgate.TestKit;
 /// system clock judges stay comparable), and a jump fires every timer it passes at once. For code that waits hours
 /// (certificate renewal) in a test that must not.
 /// </summary>
-public sealed class ManualClock : TimeProvider
+public sealed class JumpClock : TimeProvider
 {
     private readonly Lock _lock = new();
     private readonly List<Timer> _timers = [];
@@ -31,7 +31,7 @@ public sealed class ManualClock : TimeProvider
         return timer;
     }
 
-    private sealed class Timer(ManualClock clock, TimerCallback callback, object? state) : ITimer
+    private sealed class Timer(JumpClock clock, TimerCallback callback, object? state) : ITimer
     {
         private readonly ITimer _real = System.CreateTimer(callback, state, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         private TimeSpan _period = Timeout.InfiniteTimeSpan;
