@@ -94,6 +94,9 @@ public sealed record ListenerPolicy(string Name, ListenAddress Address, HttpProt
     /// <summary>Client certificate mode, and the CAs a presented certificate must chain to.</summary>
     public Model.ClientCertificates ClientCertificates { get; init; }
     public X509Certificate2Collection? ClientCas { get; init; }
+
+    /// <summary>Mesh mTLS with the workload certificate, when the listener has meshTls (then <see cref="Certificate"/> is null).</summary>
+    public Model.MeshTlsMode? MeshTls { get; init; }
 }
 
 public sealed record AdminPolicy(ListenAddress Address, string? Token);

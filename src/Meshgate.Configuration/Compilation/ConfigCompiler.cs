@@ -114,7 +114,7 @@ public static class ConfigCompiler
         }
         var protocols = listener.Protocols switch
         {
-            null => certificate is null ? HttpProtocols.Http1 : HttpProtocols.Http1AndHttp2,
+            null => certificate is null && listener.MeshTls is null ? HttpProtocols.Http1 : HttpProtocols.Http1AndHttp2,
             var list when list.Contains(ListenerProtocol.Http1) && list.Contains(ListenerProtocol.Http2) => HttpProtocols.Http1AndHttp2,
             var list when list.Contains(ListenerProtocol.Http2) => HttpProtocols.Http2,
             _ => HttpProtocols.Http1,
@@ -138,6 +138,7 @@ public static class ConfigCompiler
         {
             ClientCertificates = listener.Tls?.ClientCertificates ?? ClientCertificates.None,
             ClientCas = clientCas,
+            MeshTls = listener.MeshTls,
         };
     }
 

@@ -41,6 +41,7 @@ public static class ConfigValidator
         CacheValidator.Validate(definition.Caches, definition.Routes, definition.Stores.Redis, context);
         RateLimitValidator.Validate(definition, context);
         MeshValidator.Validate(definition.Mesh, context);
+        MeshValidator.ValidateListeners(definition, context);
 
         if (definition.Shutdown.DrainTimeout < TimeSpan.Zero)
         {

@@ -34,6 +34,14 @@ public sealed class GatewayHost : IAsyncDisposable
         // Before the features' TryAdd of the system clock, so a test's clock is the one they all read.
         if (time is not null) builder.Services.AddSingleton(time);
         if (identity is not null) builder.Services.AddSingleton(identity);
+        else if (definition.Mesh is { } mesh)
+        {
+            // This process's own workload identity from the mesh section; StartAsync waits for its first certificate.
+            var options = Mesh.Identity.WorkloadIdentityOptions.FromDefinition(mesh, Path.GetDirectoryName(snapshot.SourceFile) is { Length: > 0 } directory ? Path.GetFullPath(directory) : Directory.GetCurrentDirectory());
+            builder.Services.AddSingleton(services => new Mesh.Identity.WorkloadIdentity(options,
+                services.GetService<TimeProvider>() ?? TimeProvider.System, services.GetRequiredService<ILogger<Mesh.Identity.WorkloadIdentity>>()));
+            builder.Services.AddSingleton<Proxy.Mesh.IWorkloadIdentity>(services => services.GetRequiredService<Mesh.Identity.WorkloadIdentity>());
+        }
         builder.Services.AddSingleton<Proxy.Routing.IRequestListeners>(_listeners);
         builder.Services.AddMeshgateProxy(Snapshots, reload);
         builder.Services.AddMeshgateRouteStatistics();
@@ -101,8 +109,34 @@ public sealed class GatewayHost : IAsyncDisposable
     public static GatewayHost Create(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? configFile = null, LogSetup? logs = null, TimeProvider? time = null, Proxy.Mesh.IWorkloadIdentity? identity = null) =>
         new(snapshot, reload, configFile, logs ?? new LogSetup(), time, identity);
 
+    /// <summary>How long <see cref="StartAsync"/> waits for the first workload certificate before it fails (mesh section only).</summary>
+    public TimeSpan IdentityStartupTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Starts the listeners and the admin API. With a mesh section (and no identity given to <see cref="Create"/>), the
+    /// workload certificate is got first: the admin API comes up at once (ready: false), the proxy's listeners only once
+    /// a certificate is held, and after <see cref="IdentityStartupTimeout"/> (or at once when the CA refuses the token)
+    /// start fails with the reason.
+    /// </summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
+        if (Gateway.Services.GetService<Mesh.Identity.WorkloadIdentity>() is { } own)
+        {
+            own.Start();
+            await Admin.StartAsync(cancellationToken);
+            try
+            {
+                await own.WaitForCertificateAsync(IdentityStartupTimeout, cancellationToken);
+                await Gateway.StartAsync(cancellationToken);
+            }
+            catch
+            {
+                await Admin.StopAsync(CancellationToken.None);
+                throw;
+            }
+            Started();
+            return;
+        }
         await Gateway.StartAsync(cancellationToken);
         try
         {
@@ -113,6 +147,11 @@ public sealed class GatewayHost : IAsyncDisposable
             await Gateway.StopAsync(CancellationToken.None);
             throw;
         }
+        Started();
+    }
+
+    private void Started()
+    {
         Gateway.Lifetime.ApplicationStopping.Register(() => _ready = false);
         _disposables.Add(PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
