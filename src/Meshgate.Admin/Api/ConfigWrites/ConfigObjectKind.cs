@@ -60,6 +60,8 @@ internal abstract class ConfigObjectKind
 
         public override (object? Value, IReadOnlyList<ConfigError> Errors) Read(YamlNode body, string name)
         {
+            // The URL names the object, so the body may leave its required id out.
+            if (body is YamlMappingNode mapping && !mapping.Children.Keys.OfType<YamlScalarNode>().Any(k => k.Value == "id")) mapping.Add("id", name);
             var (value, errors) = ConfigReader.ReadObject<T>(body);
             if (value is null) return (null, errors);
             if (idOf(value) is { } id && !string.Equals(id, name, StringComparison.Ordinal))
