@@ -24,10 +24,10 @@ internal sealed partial class ConfigWriteAudit(ILogger logger)
     public const string Applied = "applied";
 
     [LoggerMessage(EventId = Common.EventIds.AdminWrites + 1, Level = LogLevel.Information,
-        Message = "Admin write by {Client}: {Method} {Target}, revision {OldRevision} -> {NewRevision}, outcome {Outcome}")]
+        Message = "Admin write by {Client}: {Method} {Target}, revision {OldRevision} to {NewRevision}, outcome {Outcome}")]
     private static partial void LogApplied(ILogger logger, string client, string method, string target, string oldRevision, string newRevision, string outcome);
 
     [LoggerMessage(EventId = Common.EventIds.AdminWrites + 2, Level = LogLevel.Warning,
-        Message = "Admin write by {Client} refused: {Method} {Target}, revision {OldRevision} -> {NewRevision}, outcome {Outcome}")]
+        Message = "Admin write by {Client} refused: {Method} {Target}, revision {OldRevision} to {NewRevision}, outcome {Outcome}")]
     private static partial void LogRefused(ILogger logger, string client, string method, string target, string oldRevision, string newRevision, string outcome);
 }
