@@ -19,6 +19,9 @@ internal abstract class ConfigObjectKind
 
     public abstract object? Find(MeshgateDefinition definition, string name);
 
+    /// <summary>The whole section: the list or the map.</summary>
+    public abstract object All(MeshgateDefinition definition);
+
     /// <summary>The object's path in the config as validators report it (routes[3], cors.public); null when absent.</summary>
     public abstract string? PathOf(MeshgateDefinition definition, string name);
 
@@ -55,6 +58,8 @@ internal abstract class ConfigObjectKind
         private int IndexOf(MeshgateDefinition definition, string id) => list(definition).FindIndex(item => string.Equals(idOf(item), id, StringComparison.OrdinalIgnoreCase));
 
         public override object? Find(MeshgateDefinition definition, string name) => IndexOf(definition, name) is var i and >= 0 ? list(definition)[i] : null;
+
+        public override object All(MeshgateDefinition definition) => list(definition);
 
         public override string? PathOf(MeshgateDefinition definition, string name) => IndexOf(definition, name) is var i and >= 0 ? $"{section}[{i}]" : null;
 
@@ -97,6 +102,8 @@ internal abstract class ConfigObjectKind
         public override string What => what;
 
         public override object? Find(MeshgateDefinition definition, string name) => map(definition).GetValueOrDefault(name);
+
+        public override object All(MeshgateDefinition definition) => map(definition);
 
         public override string? PathOf(MeshgateDefinition definition, string name) =>
             map(definition).Keys.FirstOrDefault(k => string.Equals(k, name, StringComparison.OrdinalIgnoreCase)) is { } key ? $"{section}.{key}" : null;

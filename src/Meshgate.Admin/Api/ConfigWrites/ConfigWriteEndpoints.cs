@@ -24,15 +24,7 @@ internal static class ConfigWriteEndpoints
             if (!ConfigObjectKind.Policies.TryGetValue(section, out var kind)) return UnknownSection(section);
             var snapshot = gateway.Snapshots.Current;
             context.Response.Headers.ETag = ETagOf(snapshot.Version);
-            return Results.Text(DefinitionJson.ToJson(kind.Section switch
-            {
-                "authentication" => snapshot.Definition.Authentication,
-                "authorization" => snapshot.Definition.Authorization,
-                "cors" => snapshot.Definition.Cors,
-                "resilience" => snapshot.Definition.Resilience,
-                "caches" => snapshot.Definition.Caches,
-                _ => snapshot.Definition.RateLimits,
-            })!.ToJsonString(), "application/json");
+            return Results.Text(DefinitionJson.ToJson(kind.All(snapshot.Definition))!.ToJsonString(), "application/json");
         });
         admin.MapGet("/policies/{section}/{name}", (HttpContext context, string section, string name) =>
             ConfigObjectKind.Policies.TryGetValue(section, out var kind) ? Get(context, gateway, kind, name) : UnknownSection(section));
