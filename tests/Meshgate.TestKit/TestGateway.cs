@@ -47,7 +47,7 @@ public sealed class TestGateway : IAsyncDisposable
         {
             throw new InvalidOperationException("test config is invalid:\n" + string.Join("\n", result.Errors));
         }
-        var host = GatewayHost.Create(snapshot, () => ConfigLoader.LoadFile(path), path, time: time, identity: identity);
+        var host = GatewayHost.Create(snapshot, () => ConfigLoader.LoadFile(path), path, time: time, identity: identity, store: new Configuration.Sources.FileConfigStore(path));
         await host.StartAsync();
         return new TestGateway(host, directory, path);
     }

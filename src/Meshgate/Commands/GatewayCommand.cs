@@ -20,7 +20,7 @@ internal static class GatewayCommand
                 ConfigOption.PrintErrors(parse.InvocationConfiguration.Error, result.Errors);
                 return ConfigOption.InvalidConfigExitCode;
             }
-            await using var host = GatewayHost.Create(snapshot, () => ConfigLoader.LoadFile(path), parse.GetValue(noWatch) ? null : path);
+            await using var host = GatewayHost.Create(snapshot, () => ConfigLoader.LoadFile(path), parse.GetValue(noWatch) ? null : path, store: new Configuration.Sources.FileConfigStore(path));
             return await RunAsync(host, parse.InvocationConfiguration.Error);
         });
         return command;

@@ -21,7 +21,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly List<IDisposable> _disposables = [];
     private volatile bool _ready;
 
-    private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs, TimeProvider? time, Proxy.Mesh.IWorkloadIdentity? identity)
+    private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs, TimeProvider? time, Proxy.Mesh.IWorkloadIdentity? identity, IConfigStore? store)
     {
         var definition = snapshot.Definition;
         logs.Level = snapshot.LogLevel;
@@ -83,6 +83,7 @@ public sealed class GatewayHost : IAsyncDisposable
             RateLimits = Gateway.Services.GetRequiredService<Proxy.RateLimiting.IRateLimitState>(),
             Metrics = Gateway.Services.GetService<OpenTelemetry.Metrics.MeterProvider>(),
             Statistics = Gateway.Services.GetRequiredService<RouteStatistics>(),
+            ConfigStore = store,
         });
 
         if (watchFile is not null)
@@ -106,8 +107,10 @@ public sealed class GatewayHost : IAsyncDisposable
     /// <param name="configFile">Reloaded on change, SIGHUP and POST /admin/reload; null for a config that has no file.</param>
     /// <param name="time">The clock the proxy's features read (tests: to cross a quota's period end); the system clock when null.</param>
     /// <param name="identity">The mesh identity to use instead of one obtained from the mesh section's control plane (tests).</param>
-    public static GatewayHost Create(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? configFile = null, LogSetup? logs = null, TimeProvider? time = null, Proxy.Mesh.IWorkloadIdentity? identity = null) =>
-        new(snapshot, reload, configFile, logs ?? new LogSetup(), time, identity);
+    /// <param name="store">Where the admin API's config writes go (the config file's <see cref="FileConfigStore"/>); null keeps them in memory.</param>
+    public static GatewayHost Create(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? configFile = null, LogSetup? logs = null, TimeProvider? time = null,
+        Proxy.Mesh.IWorkloadIdentity? identity = null, IConfigStore? store = null) =>
+        new(snapshot, reload, configFile, logs ?? new LogSetup(), time, identity, store);
 
     /// <summary>How long <see cref="StartAsync"/> waits for the first workload certificate before it fails (mesh section only).</summary>
     public TimeSpan IdentityStartupTimeout { get; set; } = TimeSpan.FromSeconds(30);
