@@ -241,7 +241,8 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             services = Registry.Instances.GroupBy(i => i.Service, StringComparer.Ordinal).Select(g => new
             {
                 name = g.Key,
-                instances = g.Select(i => new { instanceId = i.InstanceId, address = i.Address, port = i.Port, labels = i.Labels, expiresAt = i.ExpiresAt }),
+                // With etcd the lease lives in etcd and any replica renews it: this replica cannot tell when it runs out.
+                instances = g.Select(i => new { instanceId = i.InstanceId, address = i.Address, port = i.Port, labels = i.Labels, expiresAt = _etcd is null ? i.ExpiresAt : (DateTimeOffset?)null }),
             }),
         }));
         admin.MapGet("/admin/proxies", () => Results.Json(new

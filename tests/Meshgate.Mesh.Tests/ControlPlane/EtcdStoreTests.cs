@@ -56,20 +56,25 @@ public sealed class EtcdStoreTests : IAsyncLifetime
         var instance = Assert.Single(Assert.Single(seen.Services).Instances);
         Assert.Equal(("10.0.0.1", 9001, "v2"), (instance.Address, instance.Port, instance.Labels["version"]));
         Assert.True(seen.Version > first.Version);
+
+        var services = await b.AdminJsonAsync("/admin/services");
+        var listed = services.GetProperty("services")[0].GetProperty("instances")[0];
+        Assert.Equal("orders-1", listed.GetProperty("instanceId").GetString());
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, listed.GetProperty("expiresAt").ValueKind); // the lease is etcd's
     }
 
     [Fact]
     public async Task Heartbeats_ThroughReplicaB_KeepAnInstanceRegisteredThroughA_AndWithoutThemItLeavesBoth()
     {
-        var ttl = TimeSpan.FromSeconds(2);
+        var ttl = TimeSpan.FromSeconds(3);
         var a = await ReplicaAsync(ttl);
         var b = await ReplicaAsync(ttl);
         var lease = await a.Registry.RegisterAsync(TestControlPlane.Instance("orders", "orders-1"));
-        Assert.Equal(2000, lease.TtlMs);
+        Assert.Equal(3000, lease.TtlMs);
 
-        // Three seconds of heartbeats through B only: longer than the TTL, so without them the instance would be gone.
+        // Five seconds of heartbeats through B only: longer than the TTL, so without them the instance would be gone.
         var heartbeats = Stopwatch.StartNew();
-        while (heartbeats.Elapsed < TimeSpan.FromSeconds(3))
+        while (heartbeats.Elapsed < TimeSpan.FromSeconds(5))
         {
             var renewed = await b.Registry.HeartbeatAsync(new HeartbeatRequest { InstanceId = "orders-1" });
             Assert.True(renewed.ExpiresUnixMs > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
@@ -79,7 +84,7 @@ public sealed class EtcdStoreTests : IAsyncLifetime
 
         var stopped = Stopwatch.StartNew();
         await Eventually.HoldsAsync(() => Task.FromResult(!Has(a, "orders-1") && !Has(b, "orders-1")), TimeSpan.FromSeconds(10), "the instance leaves both replicas after its TTL");
-        Assert.True(stopped.Elapsed > TimeSpan.FromSeconds(1), $"left after {stopped.Elapsed}, before its 2 s TTL could run out");
+        Assert.True(stopped.Elapsed > TimeSpan.FromSeconds(1.5), $"left after {stopped.Elapsed}, before its 3 s TTL could run out");
         var error = await Assert.ThrowsAsync<RpcException>(async () => await b.Registry.HeartbeatAsync(new HeartbeatRequest { InstanceId = "orders-1" }));
         Assert.Equal(StatusCode.NotFound, error.StatusCode);
     }
@@ -126,7 +131,7 @@ public sealed class EtcdStoreTests : IAsyncLifetime
     [Fact]
     public async Task ReplicaAStopped_ReplicaBKeepsServing_AndKeepsAsLongAsHeartbeatsReachIt()
     {
-        var ttl = TimeSpan.FromSeconds(2);
+        var ttl = TimeSpan.FromSeconds(3);
         var a = await ReplicaAsync(ttl);
         var b = await ReplicaAsync(ttl);
         await a.Registry.RegisterAsync(TestControlPlane.Instance("orders", "orders-1"));
@@ -137,7 +142,7 @@ public sealed class EtcdStoreTests : IAsyncLifetime
 
         using var watcher = Watcher.Start(b.Distribution, "sidecar-1");
         await b.Registry.RegisterAsync(TestControlPlane.Instance("users", "users-1"));
-        for (var i = 0; i < 8; i++)
+        for (var i = 0; i < 10; i++)
         {
             await b.Registry.HeartbeatAsync(new HeartbeatRequest { InstanceId = "orders-1" });
             await b.Registry.HeartbeatAsync(new HeartbeatRequest { InstanceId = "users-1" });
