@@ -231,12 +231,12 @@ public sealed class EtcdMeshStore : IMeshStore
             {
                 if (_stop.IsCancellationRequested) return;
                 _notReady = Unreachable(e);
-                EtcdStoreLog.Lost(_logger, _options.Display, _notReady);
+                EtcdStoreLog.Lost(_logger, _notReady);
             }
             catch (ResyncNeededException e)
             {
                 _notReady = $"etcd at {_options.Display}: {e.Message}; reloading";
-                EtcdStoreLog.Lost(_logger, _options.Display, _notReady);
+                EtcdStoreLog.Lost(_logger, _notReady);
             }
             // Reload everything rather than resume: keys that expired or changed during the outage are then right,
             // and a watch never starts from a revision etcd already compacted away.

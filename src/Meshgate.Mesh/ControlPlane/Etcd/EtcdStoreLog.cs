@@ -8,8 +8,8 @@ internal static partial class EtcdStoreLog
     [LoggerMessage(EventId = EventIds.EtcdStore + 1, Level = LogLevel.Information, Message = "loaded {Instances} instance(s) and the policies from {Store} under {Prefix} at revision {Revision}")]
     public static partial void Loaded(ILogger logger, int instances, string store, string prefix, long revision);
 
-    [LoggerMessage(EventId = EventIds.EtcdStore + 2, Level = LogLevel.Warning, Message = "lost {Store}: serving the last snapshot, registrations fail until it is back: {Reason}")]
-    public static partial void Lost(ILogger logger, string store, string reason);
+    [LoggerMessage(EventId = EventIds.EtcdStore + 2, Level = LogLevel.Warning, Message = "etcd store lost, serving the last snapshot; registrations fail until it is back: {Reason}")]
+    public static partial void Lost(ILogger logger, string reason);
 
     [LoggerMessage(EventId = EventIds.EtcdStore + 3, Level = LogLevel.Information, Message = "{Store} is back: resynced at revision {Revision}")]
     public static partial void Resynced(ILogger logger, string store, long revision);
