@@ -9,9 +9,12 @@ namespace Meshgate.Configuration.Model;
 /// </summary>
 public sealed record MeshDefinition
 {
-    [Description("URL of the control plane's gRPC listener, e.g. http://127.0.0.1:15010.")]
+    [Description("URL of the control plane's gRPC listener, e.g. https://127.0.0.1:15010 (http:// only for a control plane started with --insecure-plaintext).")]
     [Required]
     public string? ControlPlane { get; init; }
+
+    [Description("PEM file of the root(s) the control plane's TLS certificate must chain to, given out of band (the control plane writes it with --write-trust-bundle). Only with an https:// controlPlane; without it the system trust store is used.")]
+    public string? ControlPlaneCa { get; init; }
 
     [Description("The service this proxy speaks for: its SPIFFE id is spiffe://<trust-domain>/ns/<namespace>/sa/<service>. Must match the bootstrap token's.")]
     [Required]

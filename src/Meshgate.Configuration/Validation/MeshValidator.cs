@@ -12,6 +12,11 @@ internal static class MeshValidator
         {
             context.Error("mesh.controlPlane", $"'{url}' is not an http:// or https:// URL of the control plane's gRPC listener, e.g. http://127.0.0.1:15010");
         }
+        if (mesh.ControlPlaneCa is not null && mesh.ControlPlane is { } plain && plain.StartsWith("http://", StringComparison.OrdinalIgnoreCase))
+        {
+            context.Error("mesh.controlPlaneCa", $"controlPlaneCa is only used with an https:// controlPlane, but controlPlane is '{plain}': use https:// (the control plane serves TLS unless started with --insecure-plaintext), or remove controlPlaneCa");
+        }
+        context.CheckFile("mesh.controlPlaneCa", mesh.ControlPlaneCa);
         if (mesh.Service is { } service && !IsSpiffeSegment(service))
         {
             context.Error("mesh.service", $"'{service}' is not a valid service name: use letters, digits, '-', '_' and '.' (it becomes part of a SPIFFE id)");

@@ -72,19 +72,42 @@ public sealed partial class MeshCertificateAuthority
     /// Signs a leaf for <paramref name="identity"/> with <paramref name="csr"/>'s public key. Only the key is taken from the CSR:
     /// the identity comes from the bootstrap token. Throws <see cref="CsrRejectedException"/> for an unusable CSR.
     /// </summary>
-    internal IssuedCertificate Sign(ReadOnlySpan<byte> csr, BootstrapToken identity)
+    internal IssuedCertificate Sign(ReadOnlySpan<byte> csr, BootstrapToken identity) =>
+        Issue(SigningRequest.ReadPublicKey(csr), identity.Namespace, identity.Service, identity.DnsNames, [], _options.LeafLifetime);
+
+    /// <summary>
+    /// The control plane's own serving certificate: a fresh ECDSA P-256 key (kept in memory) and a leaf for
+    /// <c>spiffe://&lt;td&gt;/ns/&lt;namespace&gt;/sa/&lt;service&gt;</c> with the DNS and IP SANs clients reach it at.
+    /// The certificate returned carries its private key; the issuer's chain is in <see cref="IssuedCertificate.Chain"/>.
+    /// </summary>
+    public IssuedCertificate IssueServingCertificate(string @namespace, string service, IReadOnlyList<string> dnsNames, IReadOnlyList<System.Net.IPAddress> ipAddresses)
     {
-        var publicKey = SigningRequest.ReadPublicKey(csr);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var issued = Issue(new PublicKey(key), @namespace, service, dnsNames, ipAddresses, _options.LeafLifetime);
+        using var leaf = issued.Leaf;
+        using var withKey = leaf.CopyWithPrivateKey(key);
+        // Through PKCS#12 in memory, so SslStream can use the key on every platform; never written to disk.
+        var usable = X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null,
+            OperatingSystem.IsMacOS() ? X509KeyStorageFlags.DefaultKeySet : X509KeyStorageFlags.EphemeralKeySet);
+        return issued with { Leaf = usable };
+    }
+
+    /// <summary>The certificate new leaves are signed with: it changes when the root is rotated.</summary>
+    public X509Certificate2 Signer => _authority.Signer;
+
+    private IssuedCertificate Issue(PublicKey publicKey, string @namespace, string service, IEnumerable<string> dnsNames, IEnumerable<System.Net.IPAddress> ipAddresses, TimeSpan lifetime)
+    {
         var authority = _authority;
-        var spiffeId = $"spiffe://{_options.TrustDomain}/ns/{identity.Namespace}/sa/{identity.Service}";
+        var spiffeId = $"spiffe://{_options.TrustDomain}/ns/{@namespace}/sa/{service}";
 
         var subject = new X500DistinguishedNameBuilder();
-        subject.AddOrganizationName(identity.Namespace);
-        subject.AddCommonName(identity.Service);
+        subject.AddOrganizationName(@namespace);
+        subject.AddCommonName(service);
         var request = new CertificateRequest(subject.Build(), publicKey, HashAlgorithmName.SHA256);
         var san = new SubjectAlternativeNameBuilder();
         san.AddUri(new Uri(spiffeId));
-        foreach (var name in identity.DnsNames) san.AddDnsName(name);
+        foreach (var name in dnsNames) san.AddDnsName(name);
+        foreach (var address in ipAddresses) san.AddIpAddress(address);
         request.CertificateExtensions.Add(san.Build());
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
@@ -97,7 +120,7 @@ public sealed partial class MeshCertificateAuthority
         var notBefore = now - _options.ClockSkew;
         // A leaf never outlives its issuer: past that it could not validate anyway.
         var issuerNotAfter = new DateTimeOffset(authority.Signer.NotAfter.ToUniversalTime());
-        var notAfter = now + _options.LeafLifetime < issuerNotAfter ? now + _options.LeafLifetime : issuerNotAfter;
+        var notAfter = now + lifetime < issuerNotAfter ? now + lifetime : issuerNotAfter;
         var serial = new byte[16];
         RandomNumberGenerator.Fill(serial);
         serial[0] &= 0x7F; // a positive INTEGER

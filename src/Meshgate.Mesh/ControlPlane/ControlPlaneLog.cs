@@ -31,4 +31,7 @@ internal static partial class ControlPlaneLog
 
     [LoggerMessage(EventId = EventIds.ControlPlane + 9, Level = LogLevel.Error, Message = "policies file {Path} not applied, the previous policies stay: {Errors}")]
     public static partial void PoliciesRejected(ILogger logger, string path, string errors);
+
+    [LoggerMessage(EventId = EventIds.ControlPlaneTls + 3, Level = LogLevel.Information, Message = "wrote the mesh trust bundle ({Count} root(s)) to {Path}: give it to workloads as mesh.controlPlaneCa")]
+    public static partial void TrustBundleWritten(ILogger logger, string path, int count);
 }

@@ -15,7 +15,7 @@ namespace Meshgate.Mesh.ControlPlane;
 /// <summary>Process-level settings of the control plane (from the command line).</summary>
 public sealed record ControlPlaneOptions
 {
-    /// <summary>The gRPC listener (h2c: HTTP/2 without TLS; mTLS comes with the certificate authority).</summary>
+    /// <summary>The gRPC listener: TLS with <see cref="Tls"/>, otherwise h2c (HTTP/2 without TLS).</summary>
     public IPEndPoint Listen { get; init; } = new(IPAddress.Loopback, 15010);
 
     /// <summary>The admin HTTP listener; loopback by default because it has no authentication.</summary>
@@ -42,6 +42,15 @@ public sealed record ControlPlaneOptions
     /// <summary>The certificate authority served on the gRPC listener beside the registry; null serves none.</summary>
     public CertificateAuthority.CertificateAuthorityOptions? CertificateAuthority { get; init; }
 
+    /// <summary>
+    /// TLS on the gRPC listener; null serves h2c (plaintext: bootstrap tokens and registrations readable on the wire, for
+    /// tests and demos). Without a supplied certificate it needs <see cref="CertificateAuthority"/>, which issues one.
+    /// </summary>
+    public Tls.ControlPlaneTlsOptions? Tls { get; init; }
+
+    /// <summary>A file the CA's trust bundle (PEM) is written to at start and after each root rotation, for workloads' mesh.controlPlaneCa.</summary>
+    public string? TrustBundleFile { get; init; }
+
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
@@ -57,6 +66,8 @@ public sealed class ControlPlaneServer : IAsyncDisposable
     private readonly StateFile? _state;
     private readonly Etcd.EtcdMeshStore? _etcd;
     private readonly ILogger _logger;
+    private readonly Tls.ServingCertificate? _serving;
+    private readonly string? _trustBundleFile;
     private volatile bool _ready;
     private int _disposed;
 
@@ -69,6 +80,13 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             throw new ArgumentException("a state file and the etcd store are exclusive: with etcd the registry and the policies live in etcd", nameof(options));
         if (options.Etcd is not null && options.CertificateAuthority is { IntermediateCertificateFile: null })
             throw new ArgumentException("with the etcd store the certificate authority needs a supplied intermediate (every replica must sign with the same CA), not a self-made root in a state directory", nameof(options));
+        if (options.Tls is { CertificateFile: null } && options.CertificateAuthority is null)
+            throw new ArgumentException("TLS on the gRPC listener needs a supplied certificate and key, or the certificate authority to issue one", nameof(options));
+        if (options.Tls is { } suppliedTls && (suppliedTls.CertificateFile is null) != (suppliedTls.KeyFile is null))
+            throw new ArgumentException("a supplied TLS certificate needs both its certificate file and its key file", nameof(options));
+        if (options.TrustBundleFile is not null && options.CertificateAuthority is null)
+            throw new ArgumentException("a trust bundle file is written from the certificate authority's roots: it needs the certificate authority", nameof(options));
+        _trustBundleFile = options.TrustBundleFile;
         Registry = new ServiceRegistry(options.Ttl, options.Time);
         StateFile.State? saved = null;
         if (options.Etcd is null)
@@ -90,10 +108,22 @@ public sealed class ControlPlaneServer : IAsyncDisposable
 
         var grpcBuilder = WebApplication.CreateSlimBuilder();
         logging?.Invoke(grpcBuilder.Logging);
+
         grpcBuilder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            k.Listen(options.Listen, l => l.Protocols = HttpProtocols.Http2);
+            k.Listen(options.Listen, l =>
+            {
+                l.Protocols = HttpProtocols.Http2;
+                // Chosen per handshake: a renewed or re-issued serving certificate applies to the next connection.
+                if (_serving is { } serving)
+                {
+                    l.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.TlsHandshakeCallbackOptions
+                    {
+                        OnConnection = _ => ValueTask.FromResult(new System.Net.Security.SslServerAuthenticationOptions { ServerCertificateContext = serving.Context }),
+                    });
+                }
+            });
         });
         grpcBuilder.Services.AddGrpc();
         grpcBuilder.Services.AddSingleton(Registry);
@@ -109,6 +139,13 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         _grpc.MapGrpcService<DistributionGrpcService>();
         if (options.CertificateAuthority is not null) CertificateAuthority.CertificateAuthorityServiceCollectionExtensions.MapMeshCertificateAuthority(_grpc);
         _logger = _grpc.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Meshgate.Mesh.ControlPlane");
+        if (options.Tls is { } tls)
+        {
+            // Kestrel reads _serving when the listener is bound (at start), after this assignment.
+            var grpc = _grpc;
+            _serving = new Tls.ServingCertificate(tls, () => grpc.Services.GetService<CertificateAuthority.MeshCertificateAuthority>(), options.Time,
+                grpc.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Meshgate.Mesh.ControlPlane.Tls"));
+        }
         if (saved is not null) ControlPlaneLog.Restored(_logger, saved.Instances.Count, saved.Version, _state!.Path);
         Hub.Published += OnPublished;
         if (_state is not null) Save(Hub.Current);
@@ -161,6 +198,9 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             while (Hub.Current.Version < _etcd.Revision && DateTime.UtcNow < deadline) await Task.Delay(10, cancellationToken);
         }
         await _grpc.StartAsync(cancellationToken);
+        // The first serving certificate now, so a CA that cannot issue stops the start rather than the first handshake.
+        _ = _serving?.Certificate;
+        WriteTrustBundle();
         await _admin.StartAsync(cancellationToken);
         _ready = true;
     }
@@ -200,6 +240,33 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         _ready = false;
         await _grpc.StopAsync(cancellationToken);
         await _admin.StopAsync(cancellationToken);
+    }
+
+    /// <summary>The certificate the gRPC listener serves now; null without TLS.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? ServingCertificate => _serving?.Certificate;
+
+    /// <summary>
+    /// Rotates the CA's self-made root (see <see cref="CertificateAuthority.MeshCertificateAuthority.RotateRoot"/>), re-issues
+    /// the serving certificate from the new root and rewrites the trust bundle file.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No CA, or a CA that signs with a supplied intermediate.</exception>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2 RotateRoot()
+    {
+        var ca = _grpc.Services.GetService<CertificateAuthority.MeshCertificateAuthority>()
+            ?? throw new InvalidOperationException("this control plane has no certificate authority");
+        var root = ca.RotateRoot();
+        _serving?.Renew();
+        WriteTrustBundle();
+        return root;
+    }
+
+    private void WriteTrustBundle()
+    {
+        if (_trustBundleFile is null) return;
+        var roots = _grpc.Services.GetRequiredService<CertificateAuthority.MeshCertificateAuthority>().TrustBundle();
+        // Unwritable: the start fails (IOException), a rotation answers 500; either way the reason is in the message.
+        Tls.TrustBundleFile.Write(_trustBundleFile, roots);
+        ControlPlaneLog.TrustBundleWritten(_logger, _trustBundleFile, roots.Count);
     }
 
     private void Sweep()
@@ -245,6 +312,23 @@ public sealed class ControlPlaneServer : IAsyncDisposable
                 instances = g.Select(i => new { instanceId = i.InstanceId, address = i.Address, port = i.Port, labels = i.Labels, expiresAt = _etcd is null ? i.ExpiresAt : (DateTimeOffset?)null }),
             }),
         }));
+        admin.MapPost("/admin/ca/rotate", (HttpContext context) =>
+        {
+            // The admin API has no authentication: a rotation is taken from this host only, whatever the listen address.
+            if (context.Connection.RemoteIpAddress is not { } remote || !IPAddress.IsLoopback(remote))
+                return Results.Json(new { error = "root rotation is only accepted from loopback" }, statusCode: 403);
+            var ca = _grpc.Services.GetService<CertificateAuthority.MeshCertificateAuthority>();
+            if (ca is null) return Results.Json(new { error = "this control plane has no certificate authority" }, statusCode: 404);
+            if (!ca.OwnsRoots) return Results.Json(new { error = "the CA signs with a supplied intermediate: rotate by replacing its files and restarting" }, statusCode: 409);
+            var root = RotateRoot();
+            return Results.Json(new
+            {
+                root = new { subject = root.Subject, thumbprint = root.Thumbprint, notAfter = new DateTimeOffset(root.NotAfter.ToUniversalTime()) },
+                trustBundle = ca.TrustBundle().Select(r => new { subject = r.Subject, thumbprint = r.Thumbprint }),
+                servingCertificate = _serving is null ? null : new { serial = _serving.Certificate.SerialNumber, issuer = _serving.Certificate.Issuer },
+                trustBundleFile = _trustBundleFile,
+            });
+        });
         admin.MapGet("/admin/proxies", () => Results.Json(new
         {
             version = Hub.Current.Version,

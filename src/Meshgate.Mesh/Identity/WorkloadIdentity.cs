@@ -40,7 +40,9 @@ public sealed partial class WorkloadIdentity : IWorkloadIdentity, IAsyncDisposab
         _options = options;
         _time = time;
         _logger = logger;
-        _channel = GrpcChannel.ForAddress(options.ControlPlane);
+        // Once a certificate is held, the mesh trust bundle it came with is trusted too: a rotated root that now signs the
+        // control plane's serving certificate is accepted even if the out-of-band file still has the old root only.
+        _channel = ControlPlane.Client.ControlPlaneChannel.Create(options.ControlPlane, options.ControlPlaneCa, () => _current?.TrustBundle);
         _ca = new CaClient(_channel);
     }
 
@@ -215,6 +217,7 @@ public sealed partial class WorkloadIdentity : IWorkloadIdentity, IAsyncDisposab
         var reason = e switch
         {
             RpcException r when refused => $"the control plane's CA refused: {r.Status.Detail}",
+            RpcException { StatusCode: StatusCode.Unavailable } r when TlsFailure(r) is { } tls => $"TLS handshake with the control plane at {_options.ControlPlane} failed: {tls}",
             RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded } r => $"the control plane at {_options.ControlPlane} is unreachable: {r.Status.Detail}",
             RpcException { StatusCode: StatusCode.Unimplemented } => $"the control plane at {_options.ControlPlane} has no certificate authority (start it with one)",
             RpcException r => $"the control plane at {_options.ControlPlane} answered {r.StatusCode}: {r.Status.Detail}",
@@ -226,6 +229,17 @@ public sealed partial class WorkloadIdentity : IWorkloadIdentity, IAsyncDisposab
         var current = _current;
         if (current is null) LogFailedWithout(what, reason);
         else LogFailedKeeping(what, reason, current.Certificate.SerialNumber, new DateTimeOffset(current.Certificate.NotAfter.ToUniversalTime()));
+    }
+
+    /// <summary>The reason of a failed TLS handshake inside a gRPC error (our own verdict on the certificate, or the platform's).</summary>
+    private static string? TlsFailure(RpcException e)
+    {
+        for (Exception? inner = e.Status.DebugException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is System.Security.Authentication.AuthenticationException auth)
+                return auth.InnerException is System.Security.Authentication.AuthenticationException deeper ? deeper.Message : auth.Message;
+        }
+        return null;
     }
 
     // Idempotent: the container disposes it once as itself and once as IWorkloadIdentity.

@@ -8,6 +8,9 @@ public sealed record WorkloadIdentityOptions
     /// <summary>The control plane's gRPC listener, where the CertificateAuthority service is.</summary>
     public required Uri ControlPlane { get; init; }
 
+    /// <summary>PEM file of the roots the control plane's TLS certificate must chain to (https:// only); null uses the system trust store.</summary>
+    public string? ControlPlaneCa { get; init; }
+
     /// <summary>The service this workload speaks for (the bootstrap token decides the identity; this is for messages).</summary>
     public required string Service { get; init; }
 
@@ -41,6 +44,7 @@ public sealed record WorkloadIdentityOptions
         return new WorkloadIdentityOptions
         {
             ControlPlane = new Uri(mesh.ControlPlane!),
+            ControlPlaneCa = mesh.ControlPlaneCa is { } ca ? Path.GetFullPath(ca, baseDirectory) : null,
             Service = mesh.Service!,
             Namespace = mesh.Namespace,
             Token = token,

@@ -11,7 +11,7 @@ internal static class ControlPlaneCommand
 {
     public static Command Create()
     {
-        var listen = new Option<string>("--listen") { Description = "IP:port of the gRPC listener (registry and config distribution; HTTP/2 without TLS for now).", DefaultValueFactory = _ => "127.0.0.1:15010" };
+        var listen = new Option<string>("--listen") { Description = "IP:port of the gRPC listener (registry, config distribution, certificate authority): TLS unless --insecure-plaintext.", DefaultValueFactory = _ => "127.0.0.1:15010" };
         var admin = new Option<string>("--admin") { Description = "IP:port of the admin HTTP API (no authentication: keep it on loopback).", DefaultValueFactory = _ => "127.0.0.1:15011" };
         var policies = new Option<string?>("--policies") { Description = "YAML file of mesh-wide policies (timeouts, retries, traffic splits, allow rules); reloaded on SIGHUP." };
         var state = new Option<string?>("--state") { Description = "JSON file the registry and policies are saved to on each change and restored from at start." };
@@ -26,10 +26,16 @@ internal static class ControlPlaneCommand
         var caTokens = new Option<string?>("--ca-tokens-file") { Description = "Bootstrap tokens, one per line: <namespace> <service> <sha256 of the token> [dns names...] (hashes from `meshgate hash-key`)." };
         var caLeafLifetime = new Option<string>("--ca-leaf-lifetime") { Description = "Lifetime of a workload certificate.", DefaultValueFactory = _ => "24h" };
         var caRotationOverlap = new Option<string>("--ca-rotation-overlap") { Description = "How long a replaced root stays trusted.", DefaultValueFactory = _ => "48h" };
+        var insecurePlaintext = new Option<bool>("--insecure-plaintext") { Description = "Serve gRPC as h2c (HTTP/2 without TLS): bootstrap tokens and registrations cross the network readable. For tests and demos only." };
+        var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM certificate (then its intermediates) for the gRPC listener, instead of one issued by the control plane's own CA." };
+        var tlsKey = new Option<string?>("--tls-key") { Description = "The private key of --tls-cert (PEM)." };
+        var tlsSan = new Option<string[]>("--tls-san") { Description = "A host name or IP address clients reach the control plane at, added to the serving certificate the CA issues (repeatable; localhost, 127.0.0.1 and the --listen IP are always in).", AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.ZeroOrMore };
+        var writeTrustBundle = new Option<string?>("--write-trust-bundle") { Description = "Write the CA's trust bundle (PEM) to this file at start and after each root rotation: give it to workloads as mesh.controlPlaneCa." };
         var command = new Command("control-plane", "Run the mesh control plane: service registry, config distribution and (with --ca-state-dir or --ca-intermediate-cert) the certificate authority over gRPC, plus an admin API.")
         {
             listen, admin, policies, state, store, etcdPrefix, ttl,
             caStateDir, caIntermediateCert, caIntermediateKey, caTrustBundle, caTrustDomain, caTokens, caLeafLifetime, caRotationOverlap,
+            insecurePlaintext, tlsCert, tlsKey, tlsSan, writeTrustBundle,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -118,7 +124,13 @@ internal static class ControlPlaneCommand
                     return 1;
                 }
             }
-            var options = new ControlPlaneOptions { Listen = listenEndPoint, Admin = adminEndPoint, Ttl = ttlValue, StatePath = parse.GetValue(state), Etcd = etcd, CertificateAuthority = ca };
+            if (TlsOf(parse.GetValue(insecurePlaintext), parse.GetValue(tlsCert), parse.GetValue(tlsKey), parse.GetValue(tlsSan) ?? [], parse.GetValue(writeTrustBundle), ca is not null, listenEndPoint, error, out var tls) is { } tlsExit)
+                return tlsExit;
+            var options = new ControlPlaneOptions
+            {
+                Listen = listenEndPoint, Admin = adminEndPoint, Ttl = ttlValue, StatePath = parse.GetValue(state), Etcd = etcd, CertificateAuthority = ca,
+                Tls = tls, TrustBundleFile = parse.GetValue(writeTrustBundle),
+            };
             ControlPlaneHost host;
             try
             {
@@ -148,6 +160,67 @@ internal static class ControlPlaneCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// The gRPC listener's TLS from the flags: the supplied certificate, else one the CA issues, else (only when asked for)
+    /// plaintext. Returns the exit code of a usage error (printed), or null.
+    /// </summary>
+    private static int? TlsOf(bool plaintext, string? cert, string? key, string[] sans, string? bundleFile, bool hasCa, IPEndPoint listen, TextWriter error, out Mesh.ControlPlane.Tls.ControlPlaneTlsOptions? tls)
+    {
+        tls = null;
+        if (plaintext && (cert is not null || key is not null || sans.Length > 0))
+        {
+            error.WriteLine("--insecure-plaintext serves h2c without TLS: it cannot be combined with --tls-cert, --tls-key or --tls-san");
+            return ConfigOption.InvalidConfigExitCode;
+        }
+        if (bundleFile is not null && !hasCa)
+        {
+            error.WriteLine("--write-trust-bundle writes the certificate authority's roots: turn the CA on (--ca-state-dir or --ca-intermediate-cert)");
+            return ConfigOption.InvalidConfigExitCode;
+        }
+        if (plaintext) return null;
+        if ((cert is null) != (key is null))
+        {
+            error.WriteLine("--tls-cert and --tls-key go together: the certificate and its private key (PEM)");
+            return ConfigOption.InvalidConfigExitCode;
+        }
+        if (cert is not null)
+        {
+            if (sans.Length > 0)
+            {
+                error.WriteLine("--tls-san names the certificate the CA issues; with --tls-cert the names are the ones in that certificate");
+                return ConfigOption.InvalidConfigExitCode;
+            }
+            foreach (var (flag, file) in new[] { ("--tls-cert", cert), ("--tls-key", key!) })
+            {
+                if (!File.Exists(file))
+                {
+                    error.WriteLine($"{flag}: file '{file}' does not exist");
+                    return ConfigOption.InvalidConfigExitCode;
+                }
+            }
+            tls = new Mesh.ControlPlane.Tls.ControlPlaneTlsOptions { CertificateFile = cert, KeyFile = key };
+            return null;
+        }
+        if (!hasCa)
+        {
+            error.WriteLine("the gRPC listener serves TLS, and without the certificate authority nothing issues its certificate: give --tls-cert and --tls-key, turn the CA on (--ca-state-dir or --ca-intermediate-cert), or pass --insecure-plaintext (tests and demos only)");
+            return ConfigOption.InvalidConfigExitCode;
+        }
+        foreach (var san in sans)
+        {
+            if (!IPAddress.TryParse(san, out _) && Uri.CheckHostName(san) != UriHostNameType.Dns)
+            {
+                error.WriteLine($"--tls-san: '{san}' is neither a host name nor an IP address");
+                return ConfigOption.InvalidConfigExitCode;
+            }
+        }
+        List<string> names = ["localhost", "127.0.0.1"];
+        if (!listen.Address.Equals(IPAddress.Any) && !listen.Address.Equals(IPAddress.IPv6Any)) names.Add(listen.Address.ToString());
+        names.AddRange(sans);
+        tls = new Mesh.ControlPlane.Tls.ControlPlaneTlsOptions { SubjectAlternativeNames = [.. names.Distinct(StringComparer.OrdinalIgnoreCase)] };
+        return null;
     }
 
     private static bool TryEndPoint(string text, string option, TextWriter error, out IPEndPoint endPoint)

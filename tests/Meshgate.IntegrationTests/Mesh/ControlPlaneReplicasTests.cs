@@ -18,7 +18,7 @@ public sealed class ControlPlaneReplicasTests : IAsyncLifetime
     public async Task DisposeAsync() => await _etcd.DisposeAsync();
 
     private MeshgateProcess Replica() =>
-        MeshgateProcess.Start("control-plane", "--store", _etcd.StoreUrl, "--etcd-prefix", "/it/", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--ttl", "3s");
+        MeshgateProcess.Start("control-plane", "--store", _etcd.StoreUrl, "--etcd-prefix", "/it/", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--ttl", "3s", "--insecure-plaintext");
 
     [Fact]
     public async Task ReplicaKilled_TheOtherKeepsItsRegistrationsAndServesWatchers()

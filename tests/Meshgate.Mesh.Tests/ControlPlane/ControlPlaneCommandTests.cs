@@ -101,7 +101,7 @@ public sealed class ControlPlaneCommandTests
     public async Task An_unreachable_etcd_names_it_and_exits_1()
     {
         var port = FreePort(); // nothing listens there
-        var (code, error) = await RunAsync("control-plane", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--store", $"etcd://127.0.0.1:{port}");
+        var (code, error) = await RunAsync("control-plane", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--store", $"etcd://127.0.0.1:{port}", "--insecure-plaintext");
         Assert.Equal(1, code);
         Assert.StartsWith($"cannot start: cannot load the mesh from etcd at etcd://127.0.0.1:{port} (prefix /meshgate/): Unavailable:", Assert.Single(error));
     }
@@ -114,7 +114,7 @@ public sealed class ControlPlaneCommandTests
         using var stop = new CancellationTokenSource();
         using var output = new StringWriter();
         using var errors = new StringWriter();
-        var run = Cli.RunAsync(["control-plane", "--listen", "127.0.0.1:0", "--admin", $"127.0.0.1:{admin}", "--store", etcd.StoreUrl, "--etcd-prefix", "/shop/"], output, errors, stop.Token);
+        var run = Cli.RunAsync(["control-plane", "--listen", "127.0.0.1:0", "--admin", $"127.0.0.1:{admin}", "--store", etcd.StoreUrl, "--etcd-prefix", "/shop/", "--insecure-plaintext"], output, errors, stop.Token);
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{admin}") };
         await Meshgate.TestKit.Eventually.HoldsAsync(async () =>
         {

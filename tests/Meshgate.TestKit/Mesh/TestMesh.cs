@@ -4,7 +4,6 @@ using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Google.Protobuf;
-using Grpc.Net.Client;
 using Meshgate.Mesh.CertificateAuthority;
 using Meshgate.Mesh.ControlPlane;
 using Meshgate.Mesh.V1;
@@ -15,7 +14,8 @@ using CaClient = Meshgate.Mesh.V1.CertificateAuthority.CertificateAuthorityClien
 namespace Meshgate.TestKit.Mesh;
 
 /// <summary>
-/// A real control plane with its certificate authority on 127.0.0.1 (gRPC over h2c, port 0 unless a port is given),
+/// A real control plane with its certificate authority on 127.0.0.1 (gRPC over h2c, or TLS with a serving certificate from
+/// its own CA when started with tls: true; port 0 unless a port is given),
 /// a root made in a scratch directory, and one bootstrap token per known service. Workload certificates come from
 /// the CA's real gRPC Sign call (<see cref="IssueIdentityAsync"/>); tokens are written to files for a mesh: section.
 /// </summary>
@@ -26,14 +26,19 @@ public sealed class TestMesh : IAsyncDisposable
 
     private readonly CertificateAuthorityOptions _ca;
     private readonly TimeProvider _time;
+    private readonly bool _tls;
     private ControlPlaneServer? _server;
 
-    private TestMesh(string directory, CertificateAuthorityOptions ca, TimeProvider time)
+    private TestMesh(string directory, CertificateAuthorityOptions ca, TimeProvider time, bool tls)
     {
         Directory = directory;
         _ca = ca;
         _time = time;
+        _tls = tls;
     }
+
+    /// <summary>With TLS: the trust bundle file the control plane writes (mesh.controlPlaneCa); null over h2c.</summary>
+    public string? ControlPlaneCaFile => _tls ? Path.Combine(Directory, "control-plane-ca.pem") : null;
 
     /// <summary>Scratch directory holding the CA's root and the token files; deleted at dispose.</summary>
     public string Directory { get; }
@@ -47,7 +52,8 @@ public sealed class TestMesh : IAsyncDisposable
 
     /// <param name="leafLifetime">The CA's leaf lifetime (at least 5 minutes, the CA's floor); default 24 hours.</param>
     /// <param name="time">The CA's clock; the system clock by default.</param>
-    public static async Task<TestMesh> StartAsync(string trustDomain = "mesh.test", TimeSpan? leafLifetime = null, IEnumerable<string>? services = null, string @namespace = "default", TimeProvider? time = null)
+    /// <param name="tls">Serve gRPC over TLS (as `meshgate control-plane` does by default) and write the trust bundle to <see cref="ControlPlaneCaFile"/>.</param>
+    public static async Task<TestMesh> StartAsync(string trustDomain = "mesh.test", TimeSpan? leafLifetime = null, IEnumerable<string>? services = null, string @namespace = "default", TimeProvider? time = null, bool tls = false)
     {
         var directory = System.IO.Directory.CreateTempSubdirectory("meshgate-mesh-").FullName;
         var ca = new CertificateAuthorityOptions { TrustDomain = trustDomain, StateDirectory = Path.Combine(directory, "ca") };
@@ -57,7 +63,7 @@ public sealed class TestMesh : IAsyncDisposable
             if (ca.RotationOverlap < lifetime) ca.RotationOverlap = lifetime;
         }
         foreach (var service in services ?? DefaultServices) ca.Tokens.Add(new BootstrapToken(@namespace, service, BootstrapToken.Hash(TokenOf(service, @namespace))));
-        var mesh = new TestMesh(directory, ca, time ?? TimeProvider.System);
+        var mesh = new TestMesh(directory, ca, time ?? TimeProvider.System, tls);
         await mesh.StartControlPlaneAsync(new IPEndPoint(IPAddress.Loopback, 0));
         return mesh;
     }
@@ -77,7 +83,8 @@ public sealed class TestMesh : IAsyncDisposable
 
     /// <summary>A mesh: section (YAML, two-space indented under "mesh:") for <paramref name="service"/> with its token file.</summary>
     public string MeshYaml(string service, string @namespace = "default") =>
-        $"mesh:\n  controlPlane: {ControlPlaneUrl}\n  service: {service}\n  namespace: {@namespace}\n  tokenFile: {TokenFile(service, @namespace)}\n";
+        $"mesh:\n  controlPlane: {ControlPlaneUrl}\n  service: {service}\n  namespace: {@namespace}\n  tokenFile: {TokenFile(service, @namespace)}\n"
+        + (ControlPlaneCaFile is { } ca ? $"  controlPlaneCa: {ca}\n" : "");
 
     /// <summary>Stops the control plane (CA included): workloads asking now find nobody listening.</summary>
     public async Task StopControlPlaneAsync()
@@ -100,6 +107,8 @@ public sealed class TestMesh : IAsyncDisposable
             CertificateAuthority = _ca,
             Coalesce = TimeSpan.FromMilliseconds(20),
             Time = _time,
+            Tls = _tls ? new Meshgate.Mesh.ControlPlane.Tls.ControlPlaneTlsOptions() : null,
+            TrustBundleFile = ControlPlaneCaFile,
         }, policies: null, logging: l => l.ClearProviders());
         await server.StartAsync();
         _server = server;
@@ -109,7 +118,7 @@ public sealed class TestMesh : IAsyncDisposable
     /// <summary>A workload certificate for <paramref name="service"/>, signed over the CA's gRPC Sign with the service's token.</summary>
     public async Task<StaticWorkloadIdentity> IssueIdentityAsync(string service, string @namespace = "default")
     {
-        using var channel = GrpcChannel.ForAddress(ControlPlaneUrl);
+        using var channel = Meshgate.Mesh.ControlPlane.Client.ControlPlaneChannel.Create(ControlPlaneUrl, ControlPlaneCaFile);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var csr = new CertificateRequest($"CN={service}", key, HashAlgorithmName.SHA256).CreateSigningRequest();
         var signed = await new CaClient(channel).SignAsync(new SignRequest { Csr = ByteString.CopyFrom(csr), BootstrapToken = TokenOf(service, @namespace) });
