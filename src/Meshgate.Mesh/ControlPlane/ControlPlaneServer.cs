@@ -106,6 +106,11 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             Hub = new SnapshotHub(Registry, new MeshPolicies(), 0, options.Coalesce, () => _etcd!.Revision);
         }
 
+        if (options.Tls is { } tls)
+        {
+            // The CA is resolved from the host built below, at the first handshake (the host has started by then).
+            _serving = new Tls.ServingCertificate(tls, () => _grpc?.Services.GetService<CertificateAuthority.MeshCertificateAuthority>(), options.Time);
+        }
         var grpcBuilder = WebApplication.CreateSlimBuilder();
         logging?.Invoke(grpcBuilder.Logging);
 
@@ -139,13 +144,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         _grpc.MapGrpcService<DistributionGrpcService>();
         if (options.CertificateAuthority is not null) CertificateAuthority.CertificateAuthorityServiceCollectionExtensions.MapMeshCertificateAuthority(_grpc);
         _logger = _grpc.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Meshgate.Mesh.ControlPlane");
-        if (options.Tls is { } tls)
-        {
-            // Kestrel reads _serving when the listener is bound (at start), after this assignment.
-            var grpc = _grpc;
-            _serving = new Tls.ServingCertificate(tls, () => grpc.Services.GetService<CertificateAuthority.MeshCertificateAuthority>(), options.Time,
-                grpc.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Meshgate.Mesh.ControlPlane.Tls"));
-        }
+        if (_serving is not null) _serving.Logger = _grpc.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Meshgate.Mesh.ControlPlane.Tls");
         if (saved is not null) ControlPlaneLog.Restored(_logger, saved.Instances.Count, saved.Version, _state!.Path);
         Hub.Published += OnPublished;
         if (_state is not null) Save(Hub.Current);

@@ -217,7 +217,7 @@ public sealed partial class WorkloadIdentity : IWorkloadIdentity, IAsyncDisposab
         var reason = e switch
         {
             RpcException r when refused => $"the control plane's CA refused: {r.Status.Detail}",
-            RpcException { StatusCode: StatusCode.Unavailable } r when TlsFailure(r) is { } tls => $"TLS handshake with the control plane at {_options.ControlPlane} failed: {tls}",
+            RpcException r when TlsFailure(r) is { } tls => $"TLS handshake with the control plane at {_options.ControlPlane} failed: {tls}",
             RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded } r => $"the control plane at {_options.ControlPlane} is unreachable: {r.Status.Detail}",
             RpcException { StatusCode: StatusCode.Unimplemented } => $"the control plane at {_options.ControlPlane} has no certificate authority (start it with one)",
             RpcException r => $"the control plane at {_options.ControlPlane} answered {r.StatusCode}: {r.Status.Detail}",

@@ -18,6 +18,8 @@ public sealed class MeshValidatorTests
         { Head + "  controlPlane: http://cp:15010\n  service: gateway\n  tokenFile: /nonexistent/token\n", 5, "mesh.tokenFile", "/nonexistent/token" },
         { Head + "  service: gateway\n  tokenEnv: PATH\n", 3, "mesh.controlPlane", "required" },
         { Head + Valid + "  srvice: x\n", 6, "mesh.srvice", "unknown key 'srvice' (did you mean 'service'?)" },
+        { Head + Valid + "  controlPlaneCa: /etc/hostname\n", 6, "mesh.controlPlaneCa", "controlPlaneCa is only used with an https:// controlPlane, but controlPlane is 'http://127.0.0.1:15010'" },
+        { Head + "  controlPlane: https://cp:15010\n  service: gateway\n  tokenEnv: PATH\n  controlPlaneCa: /nonexistent/ca.pem\n", 6, "mesh.controlPlaneCa", "/nonexistent/ca.pem" },
     };
 
     [Theory]
@@ -27,4 +29,12 @@ public sealed class MeshValidatorTests
 
     [Fact]
     public void Validate_CompleteMeshSection_IsAccepted() => Assert.Empty(ConfigText.Errors(Head + Valid));
+
+    [Fact]
+    public void Validate_HttpsControlPlane_WithOrWithoutControlPlaneCa_IsAccepted()
+    {
+        const string https = "  controlPlane: https://cp.example:15010\n  service: gateway\n  tokenEnv: PATH\n";
+        Assert.Empty(ConfigText.Errors(Head + https));
+        Assert.Empty(ConfigText.Errors(Head + https + "  controlPlaneCa: /etc/hostname\n"));
+    }
 }

@@ -133,6 +133,71 @@ public sealed class ControlPlaneCommandTests
         await run;
     }
 
+    public static TheoryData<string[], string> TlsUsageErrors => new()
+    {
+        { [], "the gRPC listener serves TLS, and without the certificate authority nothing issues its certificate: give --tls-cert and --tls-key, turn the CA on (--ca-state-dir or --ca-intermediate-cert), or pass --insecure-plaintext (tests and demos only)" },
+        { ["--insecure-plaintext", "--tls-san", "cp.example"], "--insecure-plaintext serves h2c without TLS: it cannot be combined with --tls-cert, --tls-key or --tls-san" },
+        { ["--tls-cert", "/etc/hostname"], "--tls-cert and --tls-key go together: the certificate and its private key (PEM)" },
+        { ["--tls-cert", "/nonexistent/cp.crt", "--tls-key", "/nonexistent/cp.key"], "--tls-cert: file '/nonexistent/cp.crt' does not exist" },
+        { ["--insecure-plaintext", "--write-trust-bundle", "/tmp/ca.pem"], "--write-trust-bundle writes the certificate authority's roots: turn the CA on (--ca-state-dir or --ca-intermediate-cert)" },
+    };
+
+    [Theory]
+    [MemberData(nameof(TlsUsageErrors))]
+    public async Task A_listener_without_a_way_to_tls_or_with_clashing_tls_flags_says_why_and_exits_2(string[] flags, string message)
+    {
+        var (code, error) = await RunAsync(["control-plane", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", .. flags]);
+        Assert.Equal(2, code);
+        Assert.Equal([message], error);
+    }
+
+    [Fact]
+    public async Task A_bad_tls_san_says_what_is_expected_and_exits_2()
+    {
+        using var dir = new CertificateAuthority.ScratchDirectory();
+        var (code, error) = await RunAsync("control-plane", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--ca-state-dir", dir.Path, "--tls-san", "not a name");
+        Assert.Equal(2, code);
+        Assert.Equal(["--tls-san: 'not a name' is neither a host name nor an IP address"], error);
+    }
+
+    [Fact]
+    public async Task With_a_ca_the_command_serves_tls_by_default_and_writes_the_trust_bundle_workloads_verify_it_with()
+    {
+        using var dir = new CertificateAuthority.ScratchDirectory();
+        var tokens = Path.Combine(dir.Path, "tokens");
+        await File.WriteAllTextAsync(tokens, $"default orders {Meshgate.Mesh.CertificateAuthority.BootstrapToken.Hash(Meshgate.TestKit.Mesh.TestMesh.TokenOf("orders"))}\n");
+        var bundle = Path.Combine(dir.Path, "control-plane-ca.pem");
+        var (grpc, admin) = (FreePort(), FreePort());
+        using var stop = new CancellationTokenSource();
+        using var output = new StringWriter();
+        using var errors = new StringWriter();
+        var run = Cli.RunAsync(["control-plane", "--listen", $"127.0.0.1:{grpc}", "--admin", $"127.0.0.1:{admin}", "--ca-state-dir", Path.Combine(dir.Path, "ca"),
+            "--ca-tokens-file", tokens, "--ca-trust-domain", "mesh.test", "--write-trust-bundle", bundle], output, errors, stop.Token);
+        await Meshgate.TestKit.Eventually.HoldsAsync(async () =>
+        {
+            if (run.IsCompleted) throw new InvalidOperationException($"the control plane exited {await run}: {errors}");
+            return File.Exists(bundle);
+        }, TimeSpan.FromSeconds(15), "the control plane writes its trust bundle");
+
+        await using var identity = new Meshgate.Mesh.Identity.WorkloadIdentity(new Meshgate.Mesh.Identity.WorkloadIdentityOptions
+        {
+            ControlPlane = new Uri($"https://127.0.0.1:{grpc}"),
+            ControlPlaneCa = bundle,
+            Service = "orders",
+            Token = () => Meshgate.TestKit.Mesh.TestMesh.TokenOf("orders"),
+            RetryInitial = TimeSpan.FromMilliseconds(200),
+        }, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<Meshgate.Mesh.Identity.WorkloadIdentity>.Instance);
+        await identity.WaitForCertificateAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal("spiffe://mesh.test/ns/default/sa/orders", identity.SpiffeId);
+
+        // The same listener refuses a plaintext client.
+        using var plaintext = Meshgate.Mesh.ControlPlane.Client.ControlPlaneChannel.Create(new Uri($"http://127.0.0.1:{grpc}"), null);
+        await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await new Meshgate.Mesh.V1.CertificateAuthority.CertificateAuthorityClient(plaintext)
+            .GetTrustBundleAsync(new Meshgate.Mesh.V1.GetTrustBundleRequest(), deadline: DateTime.UtcNow.AddSeconds(10)));
+        await stop.CancelAsync();
+        Assert.Equal(0, await run);
+    }
+
     private static int FreePort()
     {
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);

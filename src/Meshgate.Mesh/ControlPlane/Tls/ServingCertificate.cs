@@ -16,7 +16,6 @@ internal sealed partial class ServingCertificate
     private readonly ControlPlaneTlsOptions _options;
     private readonly Func<MeshCertificateAuthority?> _ca;
     private readonly TimeProvider _time;
-    private readonly ILogger _logger;
     private readonly Lock _issuing = new();
     private volatile Entry? _current;
 
@@ -24,13 +23,15 @@ internal sealed partial class ServingCertificate
     private sealed record Entry(X509Certificate2 Certificate, SslStreamCertificateContext Context, X509Certificate2? Signer, DateTimeOffset RenewAt);
 
     /// <param name="ca">The control plane's CA (resolved lazily: it is loaded when the host starts); null with a supplied certificate.</param>
-    public ServingCertificate(ControlPlaneTlsOptions options, Func<MeshCertificateAuthority?> ca, TimeProvider time, ILogger logger)
+    public ServingCertificate(ControlPlaneTlsOptions options, Func<MeshCertificateAuthority?> ca, TimeProvider time)
     {
         _options = options;
         _ca = ca;
         _time = time;
-        _logger = logger;
     }
+
+    /// <summary>Set once the host is built (the listener is configured before it, but only handshakes log).</summary>
+    public ILogger Logger { get; set; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
     /// <summary>The certificate served now (issuing one first when none is current).</summary>
     public X509Certificate2 Certificate => Current().Certificate;
@@ -67,8 +68,8 @@ internal sealed partial class ServingCertificate
         var notAfter = new DateTimeOffset(issued.Leaf.NotAfter.ToUniversalTime());
         var renewAt = now + (notAfter - now) * 2 / 3;
         var context = SslStreamCertificateContext.Create(issued.Leaf, new X509Certificate2Collection(issued.Chain.ToArray()), offline: true);
-        if (previous is null) LogIssued(issued.SpiffeId, issued.Leaf.SerialNumber, string.Join(", ", _options.SubjectAlternativeNames), notAfter, renewAt);
-        else LogRenewed(issued.Leaf.SerialNumber, previous.Certificate.SerialNumber, signer.Subject, notAfter);
+        if (previous is null) LogIssued(Logger, issued.SpiffeId, issued.Leaf.SerialNumber, string.Join(", ", _options.SubjectAlternativeNames), notAfter, renewAt);
+        else LogRenewed(Logger, issued.Leaf.SerialNumber, previous.Certificate.SerialNumber, signer.Subject, notAfter);
         return new Entry(issued.Leaf, context, signer, renewAt);
     }
 
@@ -89,16 +90,16 @@ internal sealed partial class ServingCertificate
             throw new InvalidOperationException($"--tls-key: {_options.KeyFile} is not the private key of the first certificate in {_options.CertificateFile}: {e.Message}", e);
         }
         var context = SslStreamCertificateContext.Create(leaf, new X509Certificate2Collection(all.Skip(1).ToArray()), offline: true);
-        LogSupplied(leaf.Subject, leaf.Thumbprint, _options.CertificateFile!);
+        LogSupplied(Logger, leaf.Subject, leaf.Thumbprint, _options.CertificateFile!);
         return new Entry(leaf, context, null, DateTimeOffset.MaxValue);
     }
 
     [LoggerMessage(EventId = Common.EventIds.ControlPlaneTls + 0, Level = LogLevel.Information, Message = "Control plane TLS: serving certificate for {SpiffeId} issued by the mesh CA (serial {Serial}, names {Names}), expires {NotAfter:o}, renewal at {RenewAt:o}")]
-    private partial void LogIssued(string spiffeId, string serial, string names, DateTimeOffset notAfter, DateTimeOffset renewAt);
+    private static partial void LogIssued(ILogger logger, string spiffeId, string serial, string names, DateTimeOffset notAfter, DateTimeOffset renewAt);
 
     [LoggerMessage(EventId = Common.EventIds.ControlPlaneTls + 1, Level = LogLevel.Information, Message = "Control plane TLS: serving certificate renewed: serial {Serial} replaces {PreviousSerial}, signed by {Signer}, expires {NotAfter:o}")]
-    private partial void LogRenewed(string serial, string previousSerial, string signer, DateTimeOffset notAfter);
+    private static partial void LogRenewed(ILogger logger, string serial, string previousSerial, string signer, DateTimeOffset notAfter);
 
     [LoggerMessage(EventId = Common.EventIds.ControlPlaneTls + 2, Level = LogLevel.Information, Message = "Control plane TLS: serving the supplied certificate {Subject} ({Thumbprint}) from {Path}")]
-    private partial void LogSupplied(string subject, string thumbprint, string path);
+    private static partial void LogSupplied(ILogger logger, string subject, string thumbprint, string path);
 }
