@@ -213,11 +213,14 @@ public sealed partial class WorkloadIdentity : IWorkloadIdentity, IAsyncDisposab
 
     private void Failed(string what, Exception e)
     {
-        var refused = e is RpcException { StatusCode: StatusCode.PermissionDenied or StatusCode.InvalidArgument or StatusCode.Unauthenticated };
+        // A control plane whose certificate does not verify is a configuration error (controlPlaneCa, the URL's host name):
+        // start-up fails at once, saying so, instead of after the timeout. The loop still retries (a replaced file applies).
+        var refused = e is RpcException { StatusCode: StatusCode.PermissionDenied or StatusCode.InvalidArgument or StatusCode.Unauthenticated }
+            || (e is RpcException rpc && TlsFailure(rpc) is not null);
         var reason = e switch
         {
-            RpcException r when refused => $"the control plane's CA refused: {r.Status.Detail}",
             RpcException r when TlsFailure(r) is { } tls => $"TLS handshake with the control plane at {_options.ControlPlane} failed: {tls}",
+            RpcException r when refused => $"the control plane's CA refused: {r.Status.Detail}",
             RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded } r => $"the control plane at {_options.ControlPlane} is unreachable: {r.Status.Detail}",
             RpcException { StatusCode: StatusCode.Unimplemented } => $"the control plane at {_options.ControlPlane} has no certificate authority (start it with one)",
             RpcException r => $"the control plane at {_options.ControlPlane} answered {r.StatusCode}: {r.Status.Detail}",
