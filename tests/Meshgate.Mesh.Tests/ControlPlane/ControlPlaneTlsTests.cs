@@ -196,6 +196,76 @@ public sealed class ControlPlaneTlsTests
     }
 
     [Fact]
+    public async Task ServingCertificate_IsRenewedAtTwoThirdsOfItsLife()
+    {
+        var clock = new JumpClock();
+        await using var mesh = await TestMesh.StartAsync(tls: true, time: clock);
+        var first = mesh.Server.ServingCertificate!;
+
+        clock.Advance(TimeSpan.FromHours(15)); // of a 24 h leaf: not yet
+        Assert.Same(first, mesh.Server.ServingCertificate);
+        clock.Advance(TimeSpan.FromHours(1.1));
+        var renewed = mesh.Server.ServingCertificate!;
+
+        Assert.NotEqual(first.SerialNumber, renewed.SerialNumber);
+        Assert.Equal(first.Issuer, renewed.Issuer);
+        Assert.Same(renewed, mesh.Server.ServingCertificate); // once renewed, kept until its own two thirds
+    }
+
+    [Fact]
+    public async Task Replicas_WithASuppliedIntermediate_EachIssueTheirOwnServingCertificate_ThatClientsVerifyWithTheRootOnly()
+    {
+        using var dir = new CertificateAuthority.ScratchDirectory();
+        using var rootKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var rootRequest = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=Example Root", rootKey, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        rootRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        rootRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
+        rootRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(rootRequest.PublicKey, false));
+        using var root = rootRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(5));
+        using var intermediateKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var intermediateRequest = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=Example Mesh Intermediate", intermediateKey, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        intermediateRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
+        intermediateRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
+        intermediateRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(intermediateRequest.PublicKey, false));
+        using var intermediate = intermediateRequest.Create(root, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddYears(1), [7, 7, 7]);
+        var rootFile = Path.Combine(dir.Path, "root.crt");
+        File.WriteAllText(rootFile, root.ExportCertificatePem());
+        File.WriteAllText(Path.Combine(dir.Path, "intermediate.crt"), intermediate.ExportCertificatePem());
+        File.WriteAllText(Path.Combine(dir.Path, "intermediate.key"), intermediateKey.ExportPkcs8PrivateKeyPem());
+        ControlPlaneServer Replica() => new(new ControlPlaneOptions
+        {
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            Admin = new IPEndPoint(IPAddress.Loopback, 0),
+            CertificateAuthority = new Meshgate.Mesh.CertificateAuthority.CertificateAuthorityOptions
+            {
+                TrustDomain = "corp.example",
+                IntermediateCertificateFile = Path.Combine(dir.Path, "intermediate.crt"),
+                IntermediateKeyFile = Path.Combine(dir.Path, "intermediate.key"),
+                TrustBundleFile = rootFile,
+            },
+            Tls = new ControlPlaneTlsOptions(),
+        }, policies: null, logging: l => l.ClearProviders());
+        await using var one = Replica();
+        await using var two = Replica();
+        await one.StartAsync();
+        await two.StartAsync();
+
+        Assert.NotEqual(one.ServingCertificate!.SerialNumber, two.ServingCertificate!.SerialNumber);
+        Assert.All([one.ServingCertificate, two.ServingCertificate], c => Assert.Equal("CN=Example Mesh Intermediate", c.Issuer));
+        foreach (var replica in new[] { one, two })
+        {
+            // The client trusts the root only: the replica sends the intermediate in the handshake.
+            using var channel = ControlPlaneChannel.Create(replica.GrpcAddress, rootFile);
+            var answer = await new V1.CertificateAuthority.CertificateAuthorityClient(channel).GetTrustBundleAsync(new GetTrustBundleRequest());
+            Assert.Contains(root.ExportCertificatePem().Trim(), answer.TrustBundlePem);
+        }
+        using var admin = new HttpClient { BaseAddress = one.AdminAddress };
+        using var rotate = await admin.PostAsync("/admin/ca/rotate", null);
+        Assert.Equal(HttpStatusCode.Conflict, rotate.StatusCode);
+        Assert.Contains("supplied intermediate", await rotate.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task RotateEndpoint_WithoutACertificateAuthority_Answers404()
     {
         await using var server = new ControlPlaneServer(new ControlPlaneOptions

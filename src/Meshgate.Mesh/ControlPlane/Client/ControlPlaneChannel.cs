@@ -38,7 +38,7 @@ public static class ControlPlaneChannel
         {
             handler.SslOptions = new SslClientAuthenticationOptions
             {
-                RemoteCertificateValidationCallback = (_, certificate, _, errors) => Verify(certificate as X509Certificate2, errors, caFile, meshTrustBundle?.Invoke()),
+                RemoteCertificateValidationCallback = (_, certificate, received, errors) => Verify(certificate as X509Certificate2, received, errors, caFile, meshTrustBundle?.Invoke()),
             };
         }
         return GrpcChannel.ForAddress(controlPlane, new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
@@ -48,7 +48,7 @@ public static class ControlPlaneChannel
     /// Checks the chain against the file's roots (and the mesh bundle), and the name as the platform did. Throws an
     /// <see cref="AuthenticationException"/> that says why, which the caller's error message carries.
     /// </summary>
-    private static bool Verify(X509Certificate2? certificate, SslPolicyErrors errors, string caFile, X509Certificate2Collection? meshTrustBundle)
+    private static bool Verify(X509Certificate2? certificate, X509Chain? received, SslPolicyErrors errors, string caFile, X509Certificate2Collection? meshTrustBundle)
     {
         if (certificate is null) throw new AuthenticationException("the control plane presented no certificate");
         // The platform checked the name against the URL's host; its chain verdict (system store) is replaced by ours.
@@ -69,6 +69,8 @@ public static class ControlPlaneChannel
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.AddRange(roots);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        // The intermediates the server sent in the handshake (a control plane signing with a supplied intermediate).
+        if (received is not null) chain.ChainPolicy.ExtraStore.AddRange(received.ChainPolicy.ExtraStore);
         if (chain.Build(certificate)) return true;
         throw new AuthenticationException(
             $"the control plane's certificate ({certificate.Subject}, issued by {certificate.Issuer}) does not chain to a root in mesh.controlPlaneCa {caFile}: {string.Join(", ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()))}");
