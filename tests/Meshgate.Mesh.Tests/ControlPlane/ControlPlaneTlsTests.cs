@@ -112,7 +112,9 @@ public sealed class ControlPlaneTlsTests
 
         var error = await Assert.ThrowsAsync<RpcException>(async () => await client.GetTrustBundleAsync(new GetTrustBundleRequest(), deadline: DateTime.UtcNow.AddSeconds(10)));
 
-        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        // The TLS listener answers the HTTP/2 preface with a TLS alert or a closed connection: which one depends on timing.
+        Assert.Contains(error.StatusCode, new[] { StatusCode.Unavailable, StatusCode.Internal });
+        Assert.Contains("Error starting gRPC call", error.Status.Detail);
     }
 
     [Fact]
