@@ -22,4 +22,5 @@ public static class EventIds
     public const int Caching = 2900;       // 2900-2999: the response cache and its Redis store
     public const int ControlPlane = 3000;  // 3000-3099: mesh control plane: registry, config distribution, state file
     public const int CertificateAuthority = 3100; // 3100-3199: the mesh certificate authority: signing, roots, rotation
+    public const int MeshDiscovery = 3300; // 3300-3399: mesh discovery: snapshots applied or refused, upstream mTLS to mesh instances
 }

@@ -21,7 +21,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly List<IDisposable> _disposables = [];
     private volatile bool _ready;
 
-    private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs, TimeProvider? time, Proxy.Mesh.IWorkloadIdentity? identity)
+    private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs, TimeProvider? time, Proxy.Mesh.IWorkloadIdentity? identity, string meshKind)
     {
         var definition = snapshot.Definition;
         logs.Level = snapshot.LogLevel;
@@ -35,6 +35,7 @@ public sealed class GatewayHost : IAsyncDisposable
         if (time is not null) builder.Services.AddSingleton(time);
         if (identity is not null) builder.Services.AddSingleton(identity);
         builder.Services.AddMeshgateProxy(Snapshots, reload);
+        if (definition.Mesh is { } mesh) Mesh.Discovery.MeshWatchServiceCollectionExtensions.AddMeshWatch(builder.Services, mesh, meshKind);
         builder.Services.AddMeshgateRouteStatistics();
         Gateway = builder.Build();
         Reloader = Gateway.Services.GetRequiredService<ConfigReloader>();
@@ -97,8 +98,9 @@ public sealed class GatewayHost : IAsyncDisposable
     /// <param name="configFile">Reloaded on change, SIGHUP and POST /admin/reload; null for a config that has no file.</param>
     /// <param name="time">The clock the proxy's features read (tests: to cross a quota's period end); the system clock when null.</param>
     /// <param name="identity">The mesh identity to use instead of one obtained from the mesh section's control plane (tests).</param>
-    public static GatewayHost Create(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? configFile = null, LogSetup? logs = null, TimeProvider? time = null, Proxy.Mesh.IWorkloadIdentity? identity = null) =>
-        new(snapshot, reload, configFile, logs ?? new LogSetup(), time, identity);
+    /// <param name="meshKind">How the mesh watch introduces this process to the control plane: "gateway", or "sidecar" for a sidecar's generated config.</param>
+    public static GatewayHost Create(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? configFile = null, LogSetup? logs = null, TimeProvider? time = null, Proxy.Mesh.IWorkloadIdentity? identity = null, string meshKind = "gateway") =>
+        new(snapshot, reload, configFile, logs ?? new LogSetup(), time, identity, meshKind);
 
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
