@@ -259,7 +259,9 @@ public sealed class MeshDiscoveryTests
         await WaitForUpstreamAsync(gateway, "orders-doomed");
         await WaitForUpstreamAsync(gateway, "orders-survivor");
 
-        await using var load = UpstreamLoad.Start(gateway.Client, "/orders/1", loops: 4, requestsPerLoop: 150);
+        // Three clients: a kill fails every request in flight on the instance's (HTTP/2) connection at once, and
+        // the retry budget allows at least three retries in flight whatever the load.
+        await using var load = UpstreamLoad.Start(gateway.Client, "/orders/1", loops: 3, requestsPerLoop: 200);
         await Eventually.HoldsAsync(() => Task.FromResult(load.SeenFrom("orders-doomed") >= 20), TimeSpan.FromSeconds(10), "the load never reached the doomed instance");
         // Still registered: only ejection (and retries on another instance) keep requests from failing.
         await doomed.KillAsync();
@@ -288,5 +290,54 @@ public sealed class MeshDiscoveryTests
                 p.GetProperty("kind").GetString() == "gateway" && p.GetProperty("lastNackReason").GetString() is { } reason && reason.Contains("retry_attempts must be between 0 and 9, found 50"));
         }, TimeSpan.FromSeconds(10), "no NACK naming the bad policy in /admin/proxies");
         Assert.Equal("orders-1", (await GetAsync(gateway)).Upstream);
+    }
+
+    [Fact]
+    public async Task InstanceLeaving_DoesNotDisturbARequestInFlightToIt()
+    {
+        await using var mesh = await DiscoveryTestMesh.StartAsync();
+        var leaving = await mesh.StartInstanceAsync("orders", "orders-leaving");
+        await using var gateway = await StartGatewayAsync(mesh);
+        await WaitForUpstreamAsync(gateway, "orders-leaving");
+        leaving.Behaviour = async context => { await Task.Delay(TimeSpan.FromSeconds(2), context.RequestAborted); return false; };
+
+        var before = leaving.Requests;
+        var inFlight = GetAsync(gateway, "/orders/slow");
+        await Eventually.HoldsAsync(() => Task.FromResult(leaving.Requests > before), TimeSpan.FromSeconds(5), "the slow request never reached the instance");
+        await mesh.DeregisterAsync(leaving);
+        await mesh.StartInstanceAsync("orders", "orders-next");
+        await Eventually.HoldsAsync(async () => (await GetAsync(gateway)).Upstream == "orders-next", TimeSpan.FromSeconds(10), "the new instance never answered");
+
+        var (status, upstream, body, _) = await inFlight;
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("orders-leaving", upstream);
+        Assert.Equal("orders-leaving", body);
+    }
+
+    [Fact]
+    public async Task RenewedCertificate_IsPresentedOnNewConnections()
+    {
+        await using var mesh = await DiscoveryTestMesh.StartAsync();
+        var instance = await mesh.StartInstanceAsync("orders", "orders-1");
+        var identity = mesh.IssueIdentity("gateway");
+        await using var gateway = await TestGateway.StartAsync(Config(mesh), identity: identity);
+        await WaitForUpstreamAsync(gateway, "orders-1");
+        Assert.Equal(GatewaySpiffeId, (await GatewayCallerAsync(gateway)));
+
+        // A renewal: the identity hands out a new leaf (here for another name, so instances can tell them apart).
+        // An instance that appears needs a new connection, whose handshake presents the renewed leaf.
+        identity.Certificate = mesh.Issue("gateway-renewed");
+        var next = await mesh.StartInstanceAsync("orders", "orders-2");
+        await mesh.DeregisterAsync(instance);
+        await WaitForUpstreamAsync(gateway, "orders-2");
+
+        Assert.Equal("spiffe://test.mesh/ns/default/sa/gateway-renewed", await GatewayCallerAsync(gateway));
+        Assert.All(next.Callers, caller => Assert.Equal("spiffe://test.mesh/ns/default/sa/gateway-renewed", caller));
+    }
+
+    private static async Task<string?> GatewayCallerAsync(TestGateway gateway)
+    {
+        using var response = await gateway.Client.GetAsync("/orders/1");
+        return response.Headers.TryGetValues("x-caller", out var values) ? values.Single() : null;
     }
 }
