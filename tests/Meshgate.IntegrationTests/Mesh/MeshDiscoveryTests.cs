@@ -141,11 +141,12 @@ public sealed class MeshDiscoveryTests
         gateway.Host.Gateway.Services.GetRequiredService<ILoggerFactory>().AddProvider(logs);
 
         await Eventually.HoldsAsync(async () => (await GetAsync(gateway)).Status == HttpStatusCode.BadGateway, TimeSpan.FromSeconds(10), "the impostor was never refused");
-        var (status, upstream, _, contentType) = await GetAsync(gateway);
+        var (status, upstream, body, contentType) = await GetAsync(gateway);
 
         Assert.Equal(HttpStatusCode.BadGateway, status);
         Assert.Null(upstream);
         Assert.Equal("application/problem+json", contentType);
+        Assert.Contains("TLS certificate was refused", body);
         Assert.Equal(0, impostor.Requests);
         Assert.Contains(logs.Lines, line => line.Contains("expected SPIFFE id spiffe://test.mesh/ns/default/sa/orders") && line.Contains("presented spiffe://test.mesh/ns/default/sa/payments"));
     }
@@ -159,6 +160,7 @@ public sealed class MeshDiscoveryTests
         await using var gateway = await StartGatewayAsync(mesh);
 
         await Eventually.HoldsAsync(async () => (await GetAsync(gateway)).Status == HttpStatusCode.BadGateway, TimeSpan.FromSeconds(10), "the instance from another CA was never refused");
+        Assert.Contains("TLS certificate was refused", (await GetAsync(gateway)).Body);
         Assert.Equal(0, stranger.Requests);
     }
 
