@@ -20,67 +20,20 @@ WORK="$BENCH_DIR/.work/ab"
 TEMPLATES="$BENCH_DIR/templates"
 CONFIG=${CONFIG:-$TEMPLATES/meshgate.yaml}   # gateway config template (placeholders as in templates/)
 
-MESHGATE=${MESHGATE:-}
 read -ra ROUTES <<<"${ROUTES:-plain retry jwt}"
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-15}
 CONNECTIONS=${CONNECTIONS:-32}
-SERVER_CPU=${SERVER_CPU:-1}
-LOAD_CPU=${LOAD_CPU:-0}
-CLK_TCK=$(getconf CLK_TCK)
-if (( $(nproc) < 2 )); then SERVER_CPU=0; LOAD_CPU=0; fi
-
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+source "$BENCH_DIR/lib.sh"
 for tool in nginx wrk taskset openssl dotnet; do command -v "$tool" >/dev/null || die "$tool not found (bench/run.sh installs the tools)"; done
 
-# Only the processes started here are stopped, by PID.
-STARTED=()
-cleanup() {
-    local rc=$? pid
-    trap - EXIT INT TERM
-    for pid in "${STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${STARTED[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    rm -f "$WORK/gateway.pid"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-mkdir -p "$WORK/upstream/tmp" "$WORK/gateway"
-export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
-if [[ -z $MESHGATE ]]; then
-    MESHGATE="$WORK/meshgate"
-    log "building Meshgate into $MESHGATE"
-    dotnet publish "$REPO_DIR/src/Meshgate" -c Release -o "$MESHGATE" >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log" >&2; die "build failed"; }
-fi
-[[ -f $MESHGATE/meshgate.dll ]] || die "no meshgate.dll in $MESHGATE"
-
-free_port() {  # free_port VAR: a loopback port nothing listens on, below the ephemeral range
-    local p
-    for _ in $(seq 500); do
-        p=$(( 20000 + RANDOM % 10000 ))
-        [[ $p == "${UPSTREAM_PORT:-}" || $p == "${GATEWAY_PORT:-}" ]] && continue
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then printf -v "$1" '%s' "$p"; return 0; fi
-    done
-    die "no free port found"
-}
+mkdir -p "$WORK/gateway"
+publish_meshgate
 free_port UPSTREAM_PORT; free_port GATEWAY_PORT; free_port ADMIN_PORT
 free_port REDIS_PORT
 
 # The same origin and gateway config as bench/run.sh (templates/), with the same JWT set-up.
-render() {
-    sed -e "s|@WORKDIR@|$WORK|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
-        -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|g" -e "s|@ADMIN_PORT@|$ADMIN_PORT|g" \
-        -e "s|@REDIS_PORT@|$REDIS_PORT|g" "$1" >"$2"
-    if grep -q '@[A-Z_]*@' "$2"; then die "unfilled placeholder in $2"; fi
-}
-render "$TEMPLATES/upstream-nginx.conf" "$WORK/upstream/nginx.conf"
 source "$BENCH_DIR/bench-jwt.sh"
 bench_jwt "$WORK/gateway/jwt.secret"
 render "$CONFIG" "$WORK/gateway/meshgate.yaml"
@@ -94,26 +47,11 @@ if command -v redis-server >/dev/null; then
 elif [[ " ${ROUTES[*]} " == *" shared-ratelimit "* ]]; then
     die "redis-server not found: the shared-ratelimit route needs it"
 fi
-(exec taskset -c "$SERVER_CPU" nginx -p "$WORK/upstream" -e "$WORK/upstream/error.log" -c "$WORK/upstream/nginx.conf") >"$WORK/upstream/stdout.log" 2>&1 &
-STARTED+=($!)
-(cd "$REPO_DIR" && exec taskset -c "$SERVER_CPU" dotnet "$MESHGATE/meshgate.dll" gateway -c "$WORK/gateway/meshgate.yaml") >"$WORK/gateway/meshgate.log" 2>&1 &
-GATEWAY_PID=$!
-STARTED+=("$GATEWAY_PID")
+start_origin
+start_gateway "$WORK/gateway/meshgate.yaml" "$WORK/gateway/meshgate.log" "$GATEWAY_PORT"
 echo "$GATEWAY_PID" >"$WORK/gateway.pid"
-for _ in $(seq 100); do
-    kill -0 "$GATEWAY_PID" 2>/dev/null || die "the gateway exited (log: $WORK/gateway/meshgate.log)"
-    (exec 3<>"/dev/tcp/127.0.0.1/$GATEWAY_PORT") 2>/dev/null && break
-    sleep 0.2
-done
 log "gateway pid $GATEWAY_PID on 127.0.0.1:$GATEWAY_PORT, origin on :$UPSTREAM_PORT"
 
-cpu_ticks() {  # utime+stime of the gateway, in clock ticks
-    local stat f
-    read -r stat <"/proc/$GATEWAY_PID/stat"
-    stat=${stat##*) }
-    read -ra f <<<"$stat"
-    echo $(( f[11] + f[12] ))
-}
 ctx_switches() {  # context switches of all the gateway's threads (a thread hop or timer wake-up per request shows here)
     cat /proc/"$GATEWAY_PID"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
 }
@@ -135,9 +73,9 @@ for (( r = 1; r <= ROUNDS; r++ )); do
     n=${#ROUTES[@]}
     for (( i = 0; i < n; i++ )); do
         route=${ROUTES[$(( (i + r - 1) % n ))]}   # the order rotates from round to round
-        before=$(cpu_ticks); switches_before=$(ctx_switches)
+        before=$(cpu_ticks "$GATEWAY_PID"); switches_before=$(ctx_switches)
         out=$(load "$route" "$DURATION")
-        after=$(cpu_ticks); switches_after=$(ctx_switches)
+        after=$(cpu_ticks "$GATEWAY_PID"); switches_after=$(ctx_switches)
         requests=$(awk '/requests in/ { print $1 }' <<<"$out")
         rps=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
         if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then grep -E 'Non-2xx|Socket errors' <<<"$out" >&2; die "/$route had errors"; fi
@@ -149,7 +87,6 @@ for (( r = 1; r <= ROUNDS; r++ )); do
 done
 
 # Medians per route, and their ratio to the first (baseline) route.
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 base=${ROUTES[0]}
 base_rps=$(awk -v t="$base" '$1 == t { print $3 }' "$RAW" | median)
 base_cpu=$(awk -v t="$base" '$1 == t { print $4 }' "$RAW" | median)

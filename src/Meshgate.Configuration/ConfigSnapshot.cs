@@ -62,6 +62,9 @@ public sealed record RoutePolicy(string RouteId, IReadOnlyList<HeaderRegex> Head
     /// <summary>The route's injected faults, when it has faults.</summary>
     public Compilation.FaultPolicy? Faults { get; init; }
 
+    /// <summary>The listeners whose requests the route takes (match.listeners); null for every listener.</summary>
+    public System.Collections.Frozen.FrozenSet<string>? Listeners { get; init; }
+
     /// <summary>The route's timeouts, retries and hedging; null when it has none.</summary>
     public Compilation.ResiliencePolicy? Resilience { get; init; }
 
@@ -94,6 +97,9 @@ public sealed record ListenerPolicy(string Name, ListenAddress Address, HttpProt
     /// <summary>Client certificate mode, and the CAs a presented certificate must chain to.</summary>
     public Model.ClientCertificates ClientCertificates { get; init; }
     public X509Certificate2Collection? ClientCas { get; init; }
+
+    /// <summary>Mesh mTLS with the workload certificate, when the listener has meshTls (then <see cref="Certificate"/> is null).</summary>
+    public Model.MeshTlsMode? MeshTls { get; init; }
 }
 
 public sealed record AdminPolicy(ListenAddress Address, string? Token);

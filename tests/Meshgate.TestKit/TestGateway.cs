@@ -36,7 +36,7 @@ public sealed class TestGateway : IAsyncDisposable
     /// so a test writes only what it is about.
     /// </summary>
     /// <param name="time">The gateway's clock, e.g. a <see cref="ShiftedClock"/>; the system clock when null.</param>
-    /// <param name="identity">The gateway's mesh identity (mesh tests); none when null.</param>
+    /// <param name="identity">A mesh identity to hand the gateway (instead of one from the mesh section's control plane).</param>
     public static async Task<TestGateway> StartAsync(string yaml, string? directory = null, TimeProvider? time = null, Proxy.Mesh.IWorkloadIdentity? identity = null)
     {
         directory ??= TempDirectory.Create();
@@ -47,7 +47,7 @@ public sealed class TestGateway : IAsyncDisposable
         {
             throw new InvalidOperationException("test config is invalid:\n" + string.Join("\n", result.Errors));
         }
-        var host = GatewayHost.Create(snapshot, () => ConfigLoader.LoadFile(path), path, time: time, identity: identity);
+        var host = GatewayHost.Create(snapshot, () => ConfigLoader.LoadFile(path), path, time: time, identity: identity, store: new Configuration.Sources.FileConfigStore(path));
         await host.StartAsync();
         return new TestGateway(host, directory, path);
     }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Meshgate.Admin.Api.ConfigWrites;
 using Meshgate.Admin.Dashboard;
 using Meshgate.Configuration.Model;
 using Meshgate.Proxy.Errors;
@@ -11,6 +12,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Model;
 
@@ -45,6 +47,9 @@ public static class AdminApi
 
         /// <summary>Live per-route figures for /admin/stats and the dashboard; null answers 404 there.</summary>
         public Proxy.Observability.LiveStatistics.RouteStatistics? Statistics { get; init; }
+
+        /// <summary>Where config writes (PUT/DELETE of routes, clusters, policies) are kept; null keeps them in memory only.</summary>
+        public Configuration.Sources.IConfigStore? ConfigStore { get; init; }
     }
 
     /// <summary>The body of POST /admin/cache/purge: exactly one of the three.</summary>
@@ -52,11 +57,14 @@ public static class AdminApi
 
     public static void MapMeshgateAdmin(this WebApplication app, GatewayServices gateway)
     {
-        app.Use((context, next) => Authorize(context, next, gateway.Snapshots));
+        var audit = new ConfigWriteAudit(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(ConfigWriteAudit.Category));
+        var store = gateway.ConfigStore ?? new Configuration.Sources.MemoryConfigStore(
+            Configuration.Parsing.ConfigWriter.Write(gateway.Snapshots.Current.Definition), gateway.Snapshots.Current.Version, Directory.GetCurrentDirectory());
+        app.Use((context, next) => Authorize(context, next, gateway.Snapshots, audit));
         app.UseRouting();
         app.MapMeshgateDashboard();
         app.Use((context, next) => context.GetEndpoint() is not null ? next(context) : ProblemResponses.WriteAsync(context, StatusCodes.Status404NotFound, "Not found",
-            "Admin endpoints: /admin/health/live, /admin/health/ready, /admin/config, /admin/config/status, /admin/routes, /admin/clusters, /admin/explain, /admin/accesslog, /admin/ratelimits, /admin/ratelimits/{policy}/{key}, /admin/cache, /admin/stats, /admin/dashboard, POST /admin/reload, POST /admin/cache/purge, /metrics", "not-found"));
+            "Admin endpoints: /admin/health/live, /admin/health/ready, /admin/config, /admin/config/status, /admin/routes, /admin/clusters, GET/PUT/DELETE /admin/routes/{id}, /admin/clusters/{id} and /admin/policies/{section}/{name}, /admin/explain, /admin/accesslog, /admin/ratelimits, /admin/ratelimits/{policy}/{key}, /admin/cache, /admin/stats, /admin/dashboard, POST /admin/reload, POST /admin/cache/purge, /metrics", "not-found"));
 
         // Prometheus text format; behind the admin token like the rest (a scrape config sets it as bearer token).
         if (gateway.Metrics is { } meterProvider)
@@ -75,8 +83,19 @@ public static class AdminApi
             ? Results.Ok(new { status = "ready" })
             : Results.Json(new { status = "not ready" }, statusCode: StatusCodes.Status503ServiceUnavailable));
 
-        admin.MapGet("/config", () => Results.Text(DefinitionJson.ToJson(gateway.Snapshots.Current.Definition)!.ToJsonString(), "application/json"));
-        admin.MapGet("/config/status", () => Results.Ok(StatusView(gateway.Reloader.Status, gateway.Reloader.History)));
+        admin.MapGet("/config", (HttpContext context) =>
+        {
+            var snapshot = gateway.Snapshots.Current;
+            context.Response.Headers.ETag = ConfigWriteEndpoints.ETagOf(snapshot.Version);
+            return Results.Text(DefinitionJson.ToJson(snapshot.Definition)!.ToJsonString(), "application/json");
+        });
+        admin.MapGet("/config/status", (HttpContext context) =>
+        {
+            var status = gateway.Reloader.Status;
+            context.Response.Headers.ETag = ConfigWriteEndpoints.ETagOf(status.Version);
+            return Results.Ok(StatusView(status, gateway.Reloader.History));
+        });
+        admin.MapConfigWrites(gateway, new ConfigObjectWriter(gateway.Reloader, store), audit);
         admin.MapGet("/stats", () => gateway.Statistics is { } statistics ? Results.Ok(statistics.View()) : Results.NotFound());
         admin.MapPost("/reload", async (HttpContext context) =>
         {
@@ -107,9 +126,10 @@ public static class AdminApi
             }
         });
 
-        admin.MapGet("/routes", () =>
+        admin.MapGet("/routes", (HttpContext context) =>
         {
             var snapshot = gateway.Snapshots.Current;
+            context.Response.Headers.ETag = ConfigWriteEndpoints.ETagOf(snapshot.Version);
             return Results.Ok(snapshot.Definition.Routes.Select(r => new
             {
                 id = r.Id,
@@ -236,6 +256,8 @@ public static class AdminApi
     private static object StatusView(ConfigStatus status, IReadOnlyList<ReloadAttempt>? history = null) => new
     {
         version = status.Version,
+        // The same value: the revision that config writes send back in If-Match.
+        revision = status.Version,
         generation = status.Generation,
         loadedAt = status.LoadedAt,
         lastAttemptAt = status.LastAttemptAt,
@@ -246,7 +268,7 @@ public static class AdminApi
         recentAttempts = history?.Reverse().Select(a => new { at = a.At, trigger = a.Trigger, applied = a.Applied, version = a.Version, errors = a.Errors.Select(e => e.ToString()) }),
     };
 
-    private static Task Authorize(HttpContext context, RequestDelegate next, SnapshotAccessor snapshots)
+    private static Task Authorize(HttpContext context, RequestDelegate next, SnapshotAccessor snapshots, ConfigWriteAudit audit)
     {
         // Probes stay open so an orchestrator needs no token, and so do the dashboard's static files (they hold
         // no data, and a browser cannot send a bearer header when it navigates); everything else needs it when one is set.
@@ -261,6 +283,7 @@ public static class AdminApi
         {
             return next(context);
         }
+        if (ConfigWriteEndpoints.IsWrite(context.Request)) audit.Write(context, ConfigWriteEndpoints.TargetOf(context.Request), "unauthorized", snapshots.Current.Version, null);
         context.Response.Headers.WWWAuthenticate = "Bearer realm=\"meshgate-admin\"";
         return ProblemResponses.WriteAsync(context, StatusCodes.Status401Unauthorized, "Unauthorized", "The admin API needs 'Authorization: Bearer <token>' with the configured admin token.", "admin-unauthorized");
     }

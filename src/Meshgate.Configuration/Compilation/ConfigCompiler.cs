@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
@@ -62,6 +63,7 @@ public static class ConfigCompiler
                 Resilience = resilience,
                 Cache = CachePolicyCompiler.ForRoute(route, cachePolicies),
                 RateLimit = RateLimitPolicyCompiler.ForRoute(route, rateLimitPolicies),
+                Listeners = route.Match.Listeners is { } names ? names.ToFrozenSet(StringComparer.OrdinalIgnoreCase) : null,
             };
         }
 
@@ -112,7 +114,7 @@ public static class ConfigCompiler
         }
         var protocols = listener.Protocols switch
         {
-            null => certificate is null ? HttpProtocols.Http1 : HttpProtocols.Http1AndHttp2,
+            null => certificate is null && listener.MeshTls is null ? HttpProtocols.Http1 : HttpProtocols.Http1AndHttp2,
             var list when list.Contains(ListenerProtocol.Http1) && list.Contains(ListenerProtocol.Http2) => HttpProtocols.Http1AndHttp2,
             var list when list.Contains(ListenerProtocol.Http2) => HttpProtocols.Http2,
             _ => HttpProtocols.Http1,
@@ -136,6 +138,7 @@ public static class ConfigCompiler
         {
             ClientCertificates = listener.Tls?.ClientCertificates ?? ClientCertificates.None,
             ClientCas = clientCas,
+            MeshTls = listener.MeshTls,
         };
     }
 

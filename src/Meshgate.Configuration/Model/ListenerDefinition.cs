@@ -17,6 +17,9 @@ public sealed record ListenerDefinition
     [Description("TLS settings; absent means plaintext.")]
     public ListenerTlsDefinition? Tls { get; init; }
 
+    [Description("Mesh mTLS with this process's workload certificate (needs the mesh: section; instead of tls): strict (only mTLS from workloads of the mesh's trust domain) or permissive (mTLS and plaintext on the same port, told apart by the first byte). Absent: no mesh mTLS.")]
+    public MeshTlsMode? MeshTls { get; init; }
+
     [Description("HTTP versions offered: [http1, http2]. With TLS the default is both (chosen by ALPN); in plaintext the default is http1, and listing http2 enables h2c (prior knowledge).")]
     public List<ListenerProtocol>? Protocols { get; init; }
 
@@ -46,6 +49,9 @@ public sealed record ListenerTlsDefinition
 }
 
 public enum ClientCertificates { None, Allow, Require }
+
+/// <summary>How a listener takes mesh traffic: <c>strict</c> refuses anything but mTLS from the mesh; <c>permissive</c> also takes plaintext (for migrating callers).</summary>
+public enum MeshTlsMode { Strict, Permissive }
 
 public sealed record ListenerLimitsDefinition
 {

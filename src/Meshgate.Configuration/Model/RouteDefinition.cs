@@ -72,6 +72,9 @@ public sealed record RouteMatchDefinition
     [Description("Host names, with optional port and leading wildcard: example.com, *.example.com, example.com:8443. Any when absent.")]
     public List<string>? Hosts { get; init; }
 
+    [Description("Names of the listeners (listeners[].name) whose requests this route takes, e.g. [internal]. Any listener when absent.")]
+    public List<string>? Listeners { get; init; }
+
     [Description("Header conditions; all must hold.")]
     public List<HeaderMatchDefinition>? Headers { get; init; }
 

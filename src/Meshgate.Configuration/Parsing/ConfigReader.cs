@@ -56,6 +56,19 @@ public static class ConfigReader
         return new Result(errors.Count == 0 ? definition : null, errors, map);
     }
 
+    /// <summary>
+    /// Reads one object of the config (a route, a cluster, a named policy) from a node, with the same rules as a
+    /// whole file: unknown keys, wrong types and missing required keys are errors, with paths relative to the object.
+    /// The admin write API feeds it request bodies (see <see cref="YamlNodes.FromJson"/>).
+    /// </summary>
+    public static (T? Value, IReadOnlyList<ConfigError> Errors) ReadObject<T>(YamlNode node) where T : class
+    {
+        var errors = new List<ConfigError>();
+        var value = (T?)new Reader(new SourceMap(null), errors, null).ReadObject(node, typeof(T), "");
+        if (value is null && errors.Count == 0) errors.Add(new ConfigError("", "the body is empty (null)"));
+        return (errors.Count == 0 ? value : null, errors);
+    }
+
     /// <summary>YAML's null: ~, null, or no value at all (`key:`).</summary>
     private static bool IsNull(YamlNode node) =>
         node is YamlScalarNode { Value: null or "~" } or YamlScalarNode { Value: "" or "null", Style: ScalarStyle.Plain };

@@ -19,6 +19,7 @@ public static class ConfigValidator
         ListenerValidator.Validate(definition.Listeners, context);
         AdminValidator.Validate(definition.Admin, context);
         CheckListenerAddressesDistinct(definition, context);
+        CheckRouteListeners(definition, context);
 
         for (var i = 0; i < definition.TrustedProxies.Count; i++)
         {
@@ -40,12 +41,28 @@ public static class ConfigValidator
         CacheValidator.Validate(definition.Caches, definition.Routes, definition.Stores.Redis, context);
         RateLimitValidator.Validate(definition, context);
         MeshValidator.Validate(definition.Mesh, context);
+        MeshValidator.ValidateListeners(definition, context);
 
         if (definition.Shutdown.DrainTimeout < TimeSpan.Zero)
         {
             context.Error("shutdown.drainTimeout", "must not be negative");
         }
         return context.Errors;
+    }
+
+    private static void CheckRouteListeners(MeshgateDefinition definition, ValidationContext context)
+    {
+        var names = definition.Listeners.Select(l => l.Name).OfType<string>().ToList();
+        for (var r = 0; r < definition.Routes.Count; r++)
+        {
+            if (definition.Routes[r].Match?.Listeners is not { } listeners) continue;
+            var path = $"routes[{r}].match.listeners";
+            if (listeners.Count == 0) context.Error(path, "an empty list matches nothing; leave listeners out to match every listener");
+            for (var i = 0; i < listeners.Count; i++)
+            {
+                if (!names.Contains(listeners[i], StringComparer.OrdinalIgnoreCase)) context.UnknownReference($"{path}[{i}]", "listener", listeners[i], names, "no listeners are defined");
+            }
+        }
     }
 
     private static void CheckListenerAddressesDistinct(MeshgateDefinition definition, ValidationContext context)

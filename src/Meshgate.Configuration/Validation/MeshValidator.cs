@@ -32,6 +32,25 @@ internal static class MeshValidator
         context.CheckFile("mesh.tokenFile", mesh.TokenFile);
     }
 
+    /// <summary>Listeners with meshTls: they present the workload certificate, so they need the mesh section, and they replace tls.</summary>
+    public static void ValidateListeners(MeshgateDefinition definition, ValidationContext context)
+    {
+        for (var i = 0; i < definition.Listeners.Count; i++)
+        {
+            var listener = definition.Listeners[i];
+            if (listener.MeshTls is not { } mode) continue;
+            var name = mode == MeshTlsMode.Strict ? "strict" : "permissive";
+            if (listener.Tls is not null)
+            {
+                context.Error($"listeners[{i}]", $"give either tls or meshTls, not both: meshTls: {name} presents the workload certificate from the mesh's CA");
+            }
+            if (definition.Mesh is null)
+            {
+                context.Error($"listeners[{i}].meshTls", $"meshTls: {name} needs the mesh: section (controlPlane, service, tokenFile or tokenEnv): the listener's certificate comes from the control plane's CA");
+            }
+        }
+    }
+
     // SPIFFE path segments: no empty, '.' or '..' segment, and only characters that need no escaping (as the CA checks).
     internal static bool IsSpiffeSegment(string value) =>
         value.Length is > 0 and <= 128 && value is not "." and not ".." &&

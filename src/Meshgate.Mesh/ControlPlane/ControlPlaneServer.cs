@@ -33,6 +33,12 @@ public sealed record ControlPlaneOptions
     /// <summary>The state file (registrations, policies, version), or null to keep state in memory only.</summary>
     public string? StatePath { get; init; }
 
+    /// <summary>
+    /// Keep registrations and policies in etcd instead of memory, so several replicas serve one mesh; exclusive with
+    /// <see cref="StatePath"/>. With a certificate authority, every replica must sign with the same supplied intermediate.
+    /// </summary>
+    public Etcd.EtcdStoreOptions? Etcd { get; init; }
+
     /// <summary>The certificate authority served on the gRPC listener beside the registry; null serves none.</summary>
     public CertificateAuthority.CertificateAuthorityOptions? CertificateAuthority { get; init; }
 
@@ -47,26 +53,40 @@ public sealed class ControlPlaneServer : IAsyncDisposable
 {
     private readonly WebApplication _grpc;
     private readonly WebApplication _admin;
-    private readonly ITimer _sweep;
+    private readonly ITimer? _sweep;
     private readonly StateFile? _state;
+    private readonly Etcd.EtcdMeshStore? _etcd;
     private readonly ILogger _logger;
     private volatile bool _ready;
     private int _disposed;
 
     /// <param name="policies">The policies file's content; null keeps the policies saved in the state file (or none).</param>
     /// <exception cref="InvalidDataException">The state file exists but cannot be read.</exception>
+    /// <exception cref="ArgumentException">The options combine a state file with etcd, or etcd with a self-made CA root.</exception>
     public ControlPlaneServer(ControlPlaneOptions options, MeshPolicies? policies, Action<ILoggingBuilder>? logging = null)
     {
+        if (options.Etcd is not null && options.StatePath is not null)
+            throw new ArgumentException("a state file and the etcd store are exclusive: with etcd the registry and the policies live in etcd", nameof(options));
+        if (options.Etcd is not null && options.CertificateAuthority is { IntermediateCertificateFile: null })
+            throw new ArgumentException("with the etcd store the certificate authority needs a supplied intermediate (every replica must sign with the same CA), not a self-made root in a state directory", nameof(options));
         Registry = new ServiceRegistry(options.Ttl, options.Time);
-        _state = options.StatePath is null ? null : new StateFile(options.StatePath);
-        var saved = _state?.Load();
-
-        if (saved is not null)
+        StateFile.State? saved = null;
+        if (options.Etcd is null)
         {
-            foreach (var i in saved.Instances) Registry.Restore(new RegisteredInstance(i.Service, i.InstanceId, i.Address, i.Port, i.Labels, default));
+            _state = options.StatePath is null ? null : new StateFile(options.StatePath);
+            saved = _state?.Load();
+            if (saved is not null)
+            {
+                foreach (var i in saved.Instances) Registry.Restore(new RegisteredInstance(i.Service, i.InstanceId, i.Address, i.Port, i.Labels, default));
+            }
+            // The version goes on from the saved one, so a proxy that saw version 7 before a restart never sees 7 again for other content.
+            Hub = new SnapshotHub(Registry, policies ?? (saved is null ? null : _state!.PoliciesOf(saved)) ?? new MeshPolicies(), (saved?.Version ?? 0) + 1, options.Coalesce);
         }
-        // The version goes on from the saved one, so a proxy that saw version 7 before a restart never sees 7 again for other content.
-        Hub = new SnapshotHub(Registry, policies ?? (saved is null ? null : _state!.PoliciesOf(saved)) ?? new MeshPolicies(), (saved?.Version ?? 0) + 1, options.Coalesce);
+        else
+        {
+            // Version 0 until the store is loaded; StartAsync waits for the first real version before serving.
+            Hub = new SnapshotHub(Registry, new MeshPolicies(), 0, options.Coalesce, () => _etcd!.Revision);
+        }
 
         var grpcBuilder = WebApplication.CreateSlimBuilder();
         logging?.Invoke(grpcBuilder.Logging);
@@ -78,6 +98,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         grpcBuilder.Services.AddGrpc();
         grpcBuilder.Services.AddSingleton(Registry);
         grpcBuilder.Services.AddSingleton(Hub);
+        grpcBuilder.Services.AddSingleton<IMeshStore>(_ => Store!); // set below, before any call can resolve it
         if (options.CertificateAuthority is { } ca)
         {
             grpcBuilder.Services.AddSingleton(options.Time);
@@ -91,6 +112,15 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         if (saved is not null) ControlPlaneLog.Restored(_logger, saved.Instances.Count, saved.Version, _state!.Path);
         Hub.Published += OnPublished;
         if (_state is not null) Save(Hub.Current);
+        if (options.Etcd is { } etcd)
+        {
+            _etcd = new Etcd.EtcdMeshStore(etcd, Registry, Hub, policies, options.Time, _grpc.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Meshgate.Mesh.ControlPlane.Etcd"));
+            Store = _etcd;
+        }
+        else
+        {
+            Store = new EmbeddedMeshStore(Registry, Hub);
+        }
 
         var adminBuilder = WebApplication.CreateSlimBuilder();
         logging?.Invoke(adminBuilder.Logging);
@@ -102,11 +132,16 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         _admin = adminBuilder.Build();
         MapAdmin(_admin);
 
+        // With etcd, etcd expires the leases; the registry only mirrors what it holds.
         var sweep = options.SweepInterval ?? TimeSpan.FromTicks(Math.Min(options.Ttl.Ticks / 10, TimeSpan.TicksPerSecond));
-        _sweep = options.Time.CreateTimer(_ => Sweep(), null, sweep, sweep);
+        if (options.Etcd is null) _sweep = options.Time.CreateTimer(_ => Sweep(), null, sweep, sweep);
     }
 
+    /// <summary>What the snapshots are built from: the registrations (with etcd, a mirror of etcd's).</summary>
     public ServiceRegistry Registry { get; }
+
+    /// <summary>Where registrations and policies are kept: embedded, or etcd.</summary>
+    public IMeshStore Store { get; }
 
     public SnapshotHub Hub { get; }
 
@@ -115,8 +150,16 @@ public sealed class ControlPlaneServer : IAsyncDisposable
 
     public Uri AdminAddress => AddressOf(_admin);
 
+    /// <exception cref="MeshStoreUnavailableException">The etcd store cannot be reached at start.</exception>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
+        await Store.StartAsync(cancellationToken);
+        if (_etcd is not null)
+        {
+            // No proxy may see version 0 (nothing) while the hub builds the first snapshot of what etcd holds.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while (Hub.Current.Version < _etcd.Revision && DateTime.UtcNow < deadline) await Task.Delay(10, cancellationToken);
+        }
         await _grpc.StartAsync(cancellationToken);
         await _admin.StartAsync(cancellationToken);
         _ready = true;
@@ -139,7 +182,15 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             ControlPlaneLog.PoliciesRejected(_logger, path, string.Join("; ", result.Errors));
             return result.Errors;
         }
-        Hub.SetPolicies(result.Policies);
+        try
+        {
+            Store.SetPoliciesAsync(result.Policies, CancellationToken.None).GetAwaiter().GetResult();
+        }
+        catch (MeshStoreUnavailableException e)
+        {
+            ControlPlaneLog.PoliciesRejected(_logger, path, e.Message);
+            return [new PolicyError(e.Message, "", 0)];
+        }
         ControlPlaneLog.PoliciesReloaded(_logger, path, result.Policies.Services.Count);
         return [];
     }
@@ -177,7 +228,12 @@ public sealed class ControlPlaneServer : IAsyncDisposable
 
     private void MapAdmin(WebApplication admin)
     {
-        admin.MapGet("/admin/health/ready", () => _ready ? Results.Text("ready\n") : Results.Text("not ready\n", statusCode: 503));
+        admin.MapGet("/admin/health/ready", () => (_ready, Store.NotReadyReason) switch
+        {
+            (false, _) => Results.Text("not ready\n", statusCode: 503),
+            (true, { } reason) => Results.Text($"not ready: {reason}\n", statusCode: 503),
+            _ => Results.Text("ready\n"),
+        });
         admin.MapGet("/admin/services", () => Results.Json(new
         {
             version = Hub.Current.Version,
@@ -185,7 +241,8 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             services = Registry.Instances.GroupBy(i => i.Service, StringComparer.Ordinal).Select(g => new
             {
                 name = g.Key,
-                instances = g.Select(i => new { instanceId = i.InstanceId, address = i.Address, port = i.Port, labels = i.Labels, expiresAt = i.ExpiresAt }),
+                // With etcd the lease lives in etcd and any replica renews it: this replica cannot tell when it runs out.
+                instances = g.Select(i => new { instanceId = i.InstanceId, address = i.Address, port = i.Port, labels = i.Labels, expiresAt = _etcd is null ? i.ExpiresAt : (DateTimeOffset?)null }),
             }),
         }));
         admin.MapGet("/admin/proxies", () => Results.Json(new
@@ -220,9 +277,10 @@ public sealed class ControlPlaneServer : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         _ready = false;
-        await _sweep.DisposeAsync();
+        if (_sweep is not null) await _sweep.DisposeAsync();
         await _grpc.DisposeAsync();
         await _admin.DisposeAsync();
+        await Store.DisposeAsync();
         await Hub.DisposeAsync();
     }
 }

@@ -52,6 +52,21 @@ public sealed class ServiceRegistry
         Changed?.Invoke();
     }
 
+    /// <summary>
+    /// Makes the registry hold exactly <paramref name="instances"/> (the etcd store's view after a full load), with one
+    /// <see cref="Changed"/>. Their leases live in etcd; the times here are for display only.
+    /// </summary>
+    public void ReplaceAll(IEnumerable<RegisteredInstance> instances)
+    {
+        var wanted = instances.ToDictionary(i => i.InstanceId, StringComparer.Ordinal);
+        foreach (var id in _instances.Keys)
+        {
+            if (!wanted.ContainsKey(id)) _instances.TryRemove(id, out _);
+        }
+        foreach (var (id, instance) in wanted) _instances[id] = instance;
+        Changed?.Invoke();
+    }
+
     /// <summary>Renews the lease; null when the instance is unknown or its lease already ran out.</summary>
     public RegisteredInstance? Heartbeat(string instanceId)
     {

@@ -25,6 +25,7 @@ public sealed class SnapshotHub : IAsyncDisposable
 {
     private readonly ServiceRegistry _registry;
     private readonly TimeSpan _coalesce;
+    private readonly Func<long>? _storeRevision;
     private readonly Channel<bool> _changes = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly ConcurrentDictionary<Channel<MeshSnapshot>, byte> _watchers = new();
     private readonly ConcurrentDictionary<string, ProxyStatus> _proxies = new(StringComparer.Ordinal);
@@ -34,11 +35,16 @@ public sealed class SnapshotHub : IAsyncDisposable
     private MeshSnapshot _current;
     private int _disposed;
 
-    public SnapshotHub(ServiceRegistry registry, MeshPolicies policies, long firstVersion, TimeSpan coalesce)
+    /// <param name="storeRevision">
+    /// The shared store's revision (etcd's), which becomes the version, so replicas of the control plane number the same
+    /// content alike and versions only go up across replicas and restarts; null counts up from <paramref name="firstVersion"/>.
+    /// </param>
+    public SnapshotHub(ServiceRegistry registry, MeshPolicies policies, long firstVersion, TimeSpan coalesce, Func<long>? storeRevision = null)
     {
         _registry = registry;
         _policies = policies;
         _coalesce = coalesce;
+        _storeRevision = storeRevision;
         _current = Build(firstVersion);
         _registry.Changed += Invalidate;
         _loop = Task.Run(RunAsync);
@@ -114,7 +120,19 @@ public sealed class SnapshotHub : IAsyncDisposable
             {
                 if (_coalesce > TimeSpan.Zero) await Task.Delay(_coalesce, _stop.Token);
                 _changes.Reader.TryRead(out _);
-                var snapshot = Build(Current.Version + 1);
+                var current = Current;
+                MeshSnapshot snapshot;
+                if (_storeRevision is null) snapshot = Build(current.Version + 1);
+                else
+                {
+                    // The revision is read before the content is, so the content is at least that revision's. A round
+                    // that finds nothing new publishes nothing (a resync after an outage, or an early wake-up).
+                    var revision = _storeRevision();
+                    snapshot = Build(current.Version);
+                    if (current.Version > 0 && snapshot.Equals(current)) continue;
+                    // Past the last version even if the store's revision went back (etcd's data replaced).
+                    snapshot.Version = Math.Max(revision, current.Version + 1);
+                }
                 Volatile.Write(ref _current, snapshot);
                 foreach (var watcher in _watchers.Keys) watcher.Writer.TryWrite(snapshot);
                 Published?.Invoke(snapshot);

@@ -86,25 +86,52 @@ public sealed partial class ConfigReloader
                 _metrics?.Failed();
                 return _status = Remember(previous with { LastAttemptAt = now, LastTrigger = trigger, LastErrors = result.Errors }, applied: false);
             }
-            var current = _snapshots.Current;
-            var restart = RestartRequired(current.Definition, snapshot.Definition);
-            _metrics?.Succeeded(now);
-            // The exporter and the activity listener are made once, at start (sampling and responseHeader follow reloads).
-            if (current.Tracing is null ? snapshot.Tracing is not null : current.Tracing.ExporterDiffers(snapshot.Tracing)) restart.Add("tracing");
-            if (snapshot.Version == current.Version)
-            {
-                return _status = Remember(previous with { LastAttemptAt = now, LastTrigger = trigger, LastErrors = [] }, applied: false);
-            }
-            _snapshots.Publish(snapshot);
-            Applied?.Invoke(snapshot);
-            LogApplied(_logger, trigger, snapshot.Version, snapshot.Routes.Count, snapshot.Clusters.Count);
-            foreach (var section in restart) LogRestartRequired(_logger, section);
-            return _status = Remember(new ConfigStatus(snapshot.Version, snapshot.LoadedAt, previous.Generation + 1, now, trigger, [], restart), applied: true);
+            return Apply(snapshot, trigger, now);
         }
         finally
         {
             _gate.Release();
         }
+    }
+
+    /// <summary>
+    /// Runs a change that is not a reload of the source (an admin API write) under the reload lock, so no reload or
+    /// other change interleaves between reading the running snapshot and publishing the next. <paramref name="change"/>
+    /// gets the running snapshot and returns the next one to publish (already validated and compiled), or null to
+    /// change nothing, with its outcome for the caller.
+    /// </summary>
+    public async Task<T> ChangeAsync<T>(string trigger, Func<ConfigSnapshot, CancellationToken, Task<(ConfigSnapshot? Next, T Outcome)>> change, CancellationToken cancellationToken = default)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var (next, outcome) = await change(_snapshots.Current, cancellationToken);
+            if (next is not null) Apply(next, trigger, DateTimeOffset.UtcNow);
+            return outcome;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private ConfigStatus Apply(ConfigSnapshot snapshot, string trigger, DateTimeOffset now)
+    {
+        var previous = _status;
+        var current = _snapshots.Current;
+        var restart = RestartRequired(current.Definition, snapshot.Definition);
+        _metrics?.Succeeded(now);
+        // The exporter and the activity listener are made once, at start (sampling and responseHeader follow reloads).
+        if (current.Tracing is null ? snapshot.Tracing is not null : current.Tracing.ExporterDiffers(snapshot.Tracing)) restart.Add("tracing");
+        if (snapshot.Version == current.Version)
+        {
+            return _status = Remember(previous with { LastAttemptAt = now, LastTrigger = trigger, LastErrors = [] }, applied: false);
+        }
+        _snapshots.Publish(snapshot);
+        Applied?.Invoke(snapshot);
+        LogApplied(_logger, trigger, snapshot.Version, snapshot.Routes.Count, snapshot.Clusters.Count);
+        foreach (var section in restart) LogRestartRequired(_logger, section);
+        return _status = Remember(new ConfigStatus(snapshot.Version, snapshot.LoadedAt, previous.Generation + 1, now, trigger, [], restart), applied: true);
     }
 
     /// <summary>Sections the running process cannot change in place: their sockets and host settings are fixed at start.</summary>

@@ -33,6 +33,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<RouteExplainer>();
         services.AddSingleton<RouteExplainer.PipelineEntry>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, HeaderRegexMatcherPolicy>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, ListenerMatcherPolicy>());
         services.AddReverseProxy()
             .AddTransforms<MeshgateTransformProvider>()
             .AddMeshgateLoadBalancing()

@@ -44,6 +44,10 @@ public static class RequestPipeline
         // 2. Request hygiene: framing and header checks a front proxy must make (edge security).
         app.UseMiddleware<RequestHygiene.RequestHygieneMiddleware>();
 
+        // 2b. Mesh caller identity: x-forwarded-client-cert from the verified peer certificate, a client's own removed.
+        //     Only in a process with a meshTls listener (the listeners are bound once, at start).
+        if (snapshots.Current.Listeners.Any(l => l.MeshTls is not null)) app.UseMiddleware<Mesh.CallerIdentityMiddleware>();
+
         // 3. Who the client is (trusted proxies only).
         app.UseMiddleware<ClientAddressMiddleware>();
 
@@ -145,6 +149,7 @@ public static class RequestPipeline
             Caching.CachingServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services);
             if (policy is null) return;
             if (policy.HeaderRegexes.Count > 0) endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
+            if (policy.Listeners is { } listeners) endpoint.WithMetadata(new ListenerMatchMetadata(listeners));
             if (policy.Authorization is { } authorization) endpoint.WithMetadata(authorization);
             if (policy.Split is { } split) endpoint.WithMetadata(split);
             if (policy.Mirror is { } mirror) endpoint.WithMetadata(mirror);

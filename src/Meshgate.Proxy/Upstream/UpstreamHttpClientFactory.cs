@@ -14,12 +14,17 @@ namespace Meshgate.Proxy.Upstream;
 /// </summary>
 internal sealed class UpstreamHttpClientFactory(SnapshotAccessor snapshots, TimeProvider time, ILogger<UpstreamHttpClientFactory> logger, Mesh.IWorkloadIdentity? identity = null) : ForwarderHttpClientFactory
 {
-    protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>
-        context.NewMetadata?.ContainsKey(Configuration.Compilation.MetadataKeys.Hedged) == true ? new Resilience.Hedging.HedgingHandler(handler, time) : handler;
+    /// <summary>The span handler goes below the hedging one, so each hedge is a span of its own.</summary>
+    protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler)
+    {
+        if (Observability.Tracing.TracingServiceCollectionExtensions.IsOn(snapshots)) handler = new Observability.Tracing.UpstreamSpanHandler(handler);
+        return context.NewMetadata?.ContainsKey(Configuration.Compilation.MetadataKeys.Hedged) == true ? new Resilience.Hedging.HedgingHandler(handler, time) : handler;
+    }
 
     protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
     {
         base.ConfigureHandler(context, handler);
+        if (Observability.Tracing.TracingServiceCollectionExtensions.IsOn(snapshots)) Observability.Tracing.UpstreamSpanHandler.DisablePropagation(handler);
         if (!snapshots.Current.ClusterPolicies.TryGetValue(context.ClusterId, out var policy)) return;
 
         handler.ConnectTimeout = policy.ConnectTimeout;

@@ -15,6 +15,8 @@ internal static class ControlPlaneCommand
         var admin = new Option<string>("--admin") { Description = "IP:port of the admin HTTP API (no authentication: keep it on loopback).", DefaultValueFactory = _ => "127.0.0.1:15011" };
         var policies = new Option<string?>("--policies") { Description = "YAML file of mesh-wide policies (timeouts, retries, traffic splits, allow rules); reloaded on SIGHUP." };
         var state = new Option<string?>("--state") { Description = "JSON file the registry and policies are saved to on each change and restored from at start." };
+        var store = new Option<string?>("--store") { Description = "Keep registrations and policies in etcd (etcd://host:port[,host:port...]) so several control-plane replicas serve one mesh; exclusive with --state. Default: in memory (with --state, saved to a file)." };
+        var etcdPrefix = new Option<string>("--etcd-prefix") { Description = "Key prefix under which the mesh lives in etcd (one prefix, one mesh).", DefaultValueFactory = _ => "/meshgate/" };
         var ttl = new Option<string>("--ttl") { Description = "How long an instance stays registered without a heartbeat (e.g. 30s).", DefaultValueFactory = _ => "30s" };
         var caStateDir = new Option<string?>("--ca-state-dir") { Description = "Turns the certificate authority on with a self-made root kept in this directory (made on first start; key files mode 0600)." };
         var caIntermediateCert = new Option<string?>("--ca-intermediate-cert") { Description = "Turns the certificate authority on, signing with this intermediate (PEM) that your own CA signed." };
@@ -26,7 +28,7 @@ internal static class ControlPlaneCommand
         var caRotationOverlap = new Option<string>("--ca-rotation-overlap") { Description = "How long a replaced root stays trusted.", DefaultValueFactory = _ => "48h" };
         var command = new Command("control-plane", "Run the mesh control plane: service registry, config distribution and (with --ca-state-dir or --ca-intermediate-cert) the certificate authority over gRPC, plus an admin API.")
         {
-            listen, admin, policies, state, ttl,
+            listen, admin, policies, state, store, etcdPrefix, ttl,
             caStateDir, caIntermediateCert, caIntermediateKey, caTrustBundle, caTrustDomain, caTokens, caLeafLifetime, caRotationOverlap,
         };
         command.SetAction(async (parse, cancellationToken) =>
@@ -41,6 +43,31 @@ internal static class ControlPlaneCommand
             {
                 error.WriteLine($"--ttl: expected a duration of at least 1s with a unit (30s, 2m), got '{parse.GetValue(ttl)}'");
                 return 1;
+            }
+            Mesh.ControlPlane.Etcd.EtcdStoreOptions? etcd = null;
+            if (parse.GetValue(store) is { } storeUrl)
+            {
+                if (!Mesh.ControlPlane.Etcd.EtcdStoreOptions.TryParse(storeUrl, out var endpoints, out var storeError))
+                {
+                    error.WriteLine($"--store: {storeError}");
+                    return ConfigOption.InvalidConfigExitCode;
+                }
+                if (Mesh.ControlPlane.Etcd.EtcdStoreOptions.ValidatePrefix(parse.GetValue(etcdPrefix)!) is { } prefixError)
+                {
+                    error.WriteLine($"--etcd-prefix: {prefixError}");
+                    return ConfigOption.InvalidConfigExitCode;
+                }
+                if (parse.GetValue(state) is not null)
+                {
+                    error.WriteLine("--state and --store are exclusive: with --store etcd://... the registry and the policies live in etcd");
+                    return ConfigOption.InvalidConfigExitCode;
+                }
+                if (parse.GetValue(caStateDir) is not null)
+                {
+                    error.WriteLine("--ca-state-dir cannot be used with --store etcd://...: every replica must sign with the same CA, so give them all the same --ca-intermediate-cert and --ca-intermediate-key (see docs/mesh.md)");
+                    return ConfigOption.InvalidConfigExitCode;
+                }
+                etcd = new Mesh.ControlPlane.Etcd.EtcdStoreOptions { Endpoints = endpoints, Prefix = parse.GetValue(etcdPrefix)! };
             }
             MeshPolicies? loaded = null;
             var policiesPath = parse.GetValue(policies);
@@ -91,7 +118,7 @@ internal static class ControlPlaneCommand
                     return 1;
                 }
             }
-            var options = new ControlPlaneOptions { Listen = listenEndPoint, Admin = adminEndPoint, Ttl = ttlValue, StatePath = parse.GetValue(state), CertificateAuthority = ca };
+            var options = new ControlPlaneOptions { Listen = listenEndPoint, Admin = adminEndPoint, Ttl = ttlValue, StatePath = parse.GetValue(state), Etcd = etcd, CertificateAuthority = ca };
             ControlPlaneHost host;
             try
             {
@@ -108,12 +135,14 @@ internal static class ControlPlaneCommand
                 {
                     await host.StartAsync();
                 }
-                catch (Exception e) when (e is IOException or InvalidOperationException or System.Security.Cryptography.CryptographicException)
+                catch (Exception e) when (e is IOException or InvalidOperationException or System.Security.Cryptography.CryptographicException or MeshStoreUnavailableException)
                 {
-                    // A port in use, or a certificate authority whose files are unusable (checked when the host starts).
+                    // A port in use, a certificate authority whose files are unusable (checked when the host starts), or etcd unreachable.
                     error.WriteLine($"cannot start: {e.Message}");
                     return 1;
                 }
+                // The command's token (Ctrl+C, or a test running the command in-process) stops it like SIGTERM does.
+                await using var stopOnCancel = cancellationToken.Register(() => _ = host.Server.StopAsync(CancellationToken.None));
                 await host.RunUntilShutdownAsync();
             }
             return 0;

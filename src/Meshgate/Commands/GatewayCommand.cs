@@ -20,20 +20,20 @@ internal static class GatewayCommand
                 ConfigOption.PrintErrors(parse.InvocationConfiguration.Error, result.Errors);
                 return ConfigOption.InvalidConfigExitCode;
             }
-            await using var host = GatewayHost.Create(snapshot, () => ConfigLoader.LoadFile(path), parse.GetValue(noWatch) ? null : path);
+            await using var host = GatewayHost.Create(snapshot, () => ConfigLoader.LoadFile(path), parse.GetValue(noWatch) ? null : path, store: new Configuration.Sources.FileConfigStore(path));
             return await RunAsync(host, parse.InvocationConfiguration.Error);
         });
         return command;
     }
 
-    /// <summary>Start, serve until SIGTERM/SIGINT, drain, exit 0; a listener that cannot bind is exit 1 with the reason.</summary>
+    /// <summary>Start, serve until SIGTERM/SIGINT, drain, exit 0; a listener that cannot bind, or no mesh workload certificate, is exit 1 with the reason.</summary>
     public static async Task<int> RunAsync(GatewayHost host, TextWriter error)
     {
         try
         {
             await host.StartAsync();
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or Mesh.Identity.WorkloadIdentityUnavailableException)
         {
             error.WriteLine($"cannot start: {e.Message}");
             return 1;

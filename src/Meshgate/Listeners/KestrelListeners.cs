@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Https;
 namespace Meshgate.Listeners;
 
 /// <summary>Binds the config's listeners on Kestrel, with their TLS, protocols and limits.</summary>
-public sealed class KestrelListeners
+public sealed class KestrelListeners : Proxy.Routing.IRequestListeners
 {
     private const long DefaultMaxRequestHeadersSize = 32 * 1024;
 
@@ -39,12 +39,16 @@ public sealed class KestrelListeners
         var maxHeldHead = (long)kestrel.Limits.MaxRequestLineSize + kestrel.Limits.MaxRequestHeadersTotalSize + 64;
         var framingLogger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(Proxy.RequestHygiene.RequestFramingConnectionFilter));
 
+        var time = kestrel.ApplicationServices.GetService<TimeProvider>() ?? TimeProvider.System;
+        var meshMetrics = new Lazy<Proxy.Mesh.MeshInboundMetrics>(() => new(kestrel.ApplicationServices.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+
         foreach (var listener in listeners)
         {
             void Setup(ListenOptions options)
             {
                 options.Protocols = listener.Protocols;
                 if (listener.Certificate is { } certificate) options.UseHttps(Https(listener, certificate));
+                if (listener.MeshTls is { } meshTls) MeshTlsListener.Use(options, listener, meshTls, MeshIdentity(kestrel, listener), time, meshMetrics.Value);
                 if (listener.MaxConcurrentConnections is { } max) options.Use(ConnectionLimit(max));
                 // After UseHttps, so it reads plaintext; HTTP/1.1 only (HTTP/2 by ALPN or prior knowledge passes untouched).
                 if ((listener.Protocols & HttpProtocols.Http1) != 0) options.Use(Proxy.RequestHygiene.RequestFramingConnectionFilter.Create(framingLogger, maxHeldHead));
@@ -57,6 +61,10 @@ public sealed class KestrelListeners
             else kestrel.Listen(address.Ip, address.Port, Setup);
         }
     }
+
+    private static Proxy.Mesh.IWorkloadIdentity MeshIdentity(KestrelServerOptions kestrel, ListenerPolicy listener) =>
+        kestrel.ApplicationServices.GetService<Proxy.Mesh.IWorkloadIdentity>()
+        ?? throw new InvalidOperationException($"listener '{listener.Name}' has meshTls, but this process has no mesh identity (the config needs a mesh: section)");
 
     private static HttpsConnectionAdapterOptions Https(ListenerPolicy listener, X509Certificate2 certificate)
     {
@@ -73,8 +81,10 @@ public sealed class KestrelListeners
 
     /// <summary>Bound endpoints by listener name, with the real port when the config asked for port 0.</summary>
     public IReadOnlyList<(string Name, Uri Url)> Addresses => _bound
-        .Select(b => (b.Policy.Name, new Uri($"{(b.Policy.Certificate is null ? "http" : "https")}://{Format(b.Options.IPEndPoint)}")))
+        .Select(b => (b.Policy.Name, new Uri($"{(b.Policy.Certificate is null && b.Policy.MeshTls is null ? "http" : "https")}://{Format(b.Options.IPEndPoint)}")))
         .ToList();
+
+    public ListenerPolicy? ListenerOf(HttpContext context) => ListenerOf(context.Connection.LocalIpAddress, context.Connection.LocalPort);
 
     /// <summary>The listener a request arrived on (local endpoint match; port alone when the bind was to all interfaces).</summary>
     public ListenerPolicy? ListenerOf(IPAddress? localAddress, int localPort)

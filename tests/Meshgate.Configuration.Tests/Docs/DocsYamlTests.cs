@@ -39,7 +39,7 @@ public sealed partial class DocsYamlTests
             .Order(StringComparer.Ordinal);
     }
 
-    private static List<(int Line, string Yaml)> Blocks(string file)
+    internal static List<(int Line, string Yaml)> Blocks(string file)
     {
         var text = File.ReadAllText(Repository.PathOf(file)).ReplaceLineEndings("\n");
         return Fence().Matches(text)

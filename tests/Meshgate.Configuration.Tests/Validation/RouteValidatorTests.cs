@@ -11,6 +11,9 @@ public sealed class RouteValidatorTests
         { Clusters + "routes:\n  - id: a\n    match: { path: /a }\n    cluster: ordrs\n", 8, "routes[0].cluster", "unknown cluster 'ordrs' (did you mean 'orders'?)" },
         { Clusters + "routes:\n  - id: a\n    match: { path: /a }\n    cluster: billing\n", 8, "routes[0].cluster", "unknown cluster 'billing' (defined: orders, users)" },
         { "listeners: [{ name: public, address: 127.0.0.1:8080 }]\nroutes:\n  - id: a\n    match: { path: /a }\n    cluster: orders\n", 5, "routes[0].cluster", "unknown cluster 'orders' (no clusters are defined)" },
+        { Clusters + "routes:\n  - id: a\n    match: { path: /a, listeners: [pubic] }\n    cluster: orders\n", 7, "routes[0].match.listeners[0]", "unknown listener 'pubic' (did you mean 'public'?)" },
+        { Clusters + "routes:\n  - id: a\n    match: { path: /a, listeners: [internal] }\n    cluster: orders\n", 7, "routes[0].match.listeners[0]", "unknown listener 'internal' (defined: public)" },
+        { Clusters + "routes:\n  - id: a\n    match: { path: /a, listeners: [] }\n    cluster: orders\n", 7, "routes[0].match.listeners", "an empty list matches nothing; leave listeners out to match every listener" },
 
         // preserveHost cannot carry a configured upstream SNI (the Host header is the TLS server name in .NET).
         { "listeners: [{ name: public, address: 127.0.0.1:8080 }]\nclusters:\n  - { id: pay, endpoints: [https://10.0.0.1], tls: { sni: pay.internal } }\nroutes:\n  - id: a\n    match: { path: /a }\n    cluster: pay\n    transforms: { preserveHost: true }\n", 8, "routes[0].transforms.preserveHost", "cannot be used with cluster 'pay', which sets tls.sni 'pay.internal'" },

@@ -61,7 +61,7 @@ public sealed class TracingTests
         Assert.Equal("edge-test", server.ServiceName);
         var client = Assert.Single(spans, s => s.Kind == Span.Types.SpanKind.Client);
         Assert.Equal(server.SpanId, client.ParentSpanId);
-        Assert.Equal("System.Net.Http", client.Scope);
+        Assert.Equal("Meshgate.Upstream", client.Scope);
         Assert.Equal(upstream.Endpoint + "/app/orders/42", client.Attributes["url.full"]);
         Assert.Equal("200", client.Attributes["http.response.status_code"]);
         Assert.DoesNotContain(receiver.Spans, s => s.Attributes.TryGetValue("url.path", out var path) && path.StartsWith("/admin", StringComparison.Ordinal));

@@ -17,14 +17,18 @@ internal sealed class CaServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly GrpcChannel _channel;
 
-    private CaServer(WebApplication app, GrpcChannel channel)
+    private CaServer(WebApplication app, GrpcChannel channel, Uri address)
     {
+        Address = address;
         _app = app;
         _channel = channel;
         Client = new CaClient(channel);
     }
 
     public CaClient Client { get; }
+
+    /// <summary>The listener's address, for clients that make their own channel.</summary>
+    public Uri Address { get; }
     public MeshCertificateAuthority Authority => _app.Services.GetRequiredService<MeshCertificateAuthority>();
 
     public static async Task<CaServer> StartAsync(CertificateAuthorityOptions options, TimeProvider? time = null)
@@ -38,7 +42,7 @@ internal sealed class CaServer : IAsyncDisposable
         app.MapMeshCertificateAuthority();
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-        return new CaServer(app, GrpcChannel.ForAddress(address));
+        return new CaServer(app, GrpcChannel.ForAddress(address), new Uri(address));
     }
 
     public async ValueTask DisposeAsync()

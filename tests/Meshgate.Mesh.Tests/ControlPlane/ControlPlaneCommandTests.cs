@@ -57,6 +57,89 @@ public sealed class ControlPlaneCommandTests
         Assert.Equal([$"--ca-tokens-file: {tokens}:1: expected '<namespace> <service> <sha256-hex> [dns-name ...]'"], error);
     }
 
+    [Theory]
+    [InlineData("redis://127.0.0.1:2379")]
+    [InlineData("etcd://")]
+    [InlineData("etcd://127.0.0.1")]
+    [InlineData("etcd://127.0.0.1:0")]
+    [InlineData("etcd://127.0.0.1:2379,")]
+    [InlineData("etcd://user@127.0.0.1:2379")]
+    [InlineData("127.0.0.1:2379")]
+    public async Task A_bad_store_url_says_what_is_expected_and_exits_2(string store)
+    {
+        var (code, error) = await RunAsync("control-plane", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--store", store);
+        Assert.Equal(2, code);
+        Assert.Equal([$"--store: expected etcd://host:port[,host:port...] (e.g. etcd://127.0.0.1:2379), got '{store}'"], error);
+    }
+
+    [Fact]
+    public async Task A_store_with_a_state_file_says_they_are_exclusive_and_exits_2()
+    {
+        var (code, error) = await RunAsync("control-plane", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--store", "etcd://127.0.0.1:2379", "--state", "/tmp/meshgate-state.json");
+        Assert.Equal(2, code);
+        Assert.Equal(["--state and --store are exclusive: with --store etcd://... the registry and the policies live in etcd"], error);
+    }
+
+    [Fact]
+    public async Task A_store_with_a_self_made_ca_root_asks_for_an_intermediate_and_exits_2()
+    {
+        using var dir = new CertificateAuthority.ScratchDirectory();
+        var (code, error) = await RunAsync("control-plane", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--store", "etcd://127.0.0.1:2379", "--ca-state-dir", dir.Path);
+        Assert.Equal(2, code);
+        Assert.Equal(["--ca-state-dir cannot be used with --store etcd://...: every replica must sign with the same CA, so give them all the same --ca-intermediate-cert and --ca-intermediate-key (see docs/mesh.md)"], error);
+    }
+
+    [Fact]
+    public async Task A_bad_etcd_prefix_says_what_is_expected_and_exits_2()
+    {
+        var (code, error) = await RunAsync("control-plane", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--store", "etcd://127.0.0.1:2379", "--etcd-prefix", "meshgate");
+        Assert.Equal(2, code);
+        Assert.Equal(["--etcd-prefix: expected a key prefix that starts and ends with '/' (e.g. /meshgate/), got 'meshgate'"], error);
+    }
+
+    [Fact]
+    public async Task An_unreachable_etcd_names_it_and_exits_1()
+    {
+        var port = FreePort(); // nothing listens there
+        var (code, error) = await RunAsync("control-plane", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--store", $"etcd://127.0.0.1:{port}");
+        Assert.Equal(1, code);
+        Assert.StartsWith($"cannot start: cannot load the mesh from etcd at etcd://127.0.0.1:{port} (prefix /meshgate/): Unavailable:", Assert.Single(error));
+    }
+
+    [Fact]
+    public async Task Control_plane_on_a_real_etcd_serves_what_is_stored_there()
+    {
+        await using var etcd = await Meshgate.TestKit.EtcdServer.StartAsync();
+        var admin = FreePort();
+        using var stop = new CancellationTokenSource();
+        using var output = new StringWriter();
+        using var errors = new StringWriter();
+        var run = Cli.RunAsync(["control-plane", "--listen", "127.0.0.1:0", "--admin", $"127.0.0.1:{admin}", "--store", etcd.StoreUrl, "--etcd-prefix", "/shop/"], output, errors, stop.Token);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{admin}") };
+        await Meshgate.TestKit.Eventually.HoldsAsync(async () =>
+        {
+            if (run.IsCompleted) throw new InvalidOperationException($"the control plane exited {await run}: {errors}");
+            try
+            {
+                using var response = await http.GetAsync("/admin/health/ready");
+                return response.IsSuccessStatusCode;
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(15), "the control plane on etcd becomes ready");
+        await stop.CancelAsync();
+        await run;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
     private static async Task<(int Code, string[] Error)> RunAsync(params string[] args)
     {
         using var output = new StringWriter();

@@ -26,7 +26,8 @@ internal sealed class TestControlPlane : IAsyncDisposable
     public Distribution.DistributionClient Distribution { get; }
     public HttpClient Admin { get; }
 
-    public static async Task<TestControlPlane> StartAsync(TimeSpan? ttl = null, TimeProvider? time = null, string? statePath = null, MeshPolicies? policies = null, IPEndPoint? listen = null)
+    public static async Task<TestControlPlane> StartAsync(TimeSpan? ttl = null, TimeProvider? time = null, string? statePath = null, MeshPolicies? policies = null, IPEndPoint? listen = null,
+        Mesh.ControlPlane.Etcd.EtcdStoreOptions? etcd = null, Mesh.CertificateAuthority.CertificateAuthorityOptions? ca = null)
     {
         var server = new ControlPlaneServer(new ControlPlaneOptions
         {
@@ -36,9 +37,19 @@ internal sealed class TestControlPlane : IAsyncDisposable
             SweepInterval = TimeSpan.FromMilliseconds(50),
             Coalesce = TimeSpan.FromMilliseconds(20),
             StatePath = statePath,
+            Etcd = etcd,
+            CertificateAuthority = ca,
             Time = time ?? TimeProvider.System,
         }, policies);
-        await server.StartAsync();
+        try
+        {
+            await server.StartAsync();
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
         return new TestControlPlane(server);
     }
 

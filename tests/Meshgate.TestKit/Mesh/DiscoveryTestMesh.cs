@@ -106,7 +106,7 @@ public sealed class DiscoveryTestMesh : IAsyncDisposable
     public X509Certificate2Collection TrustBundle => [.. Authority.TrustBundle()];
 
     /// <summary>The identity a gateway of <paramref name="service"/> presents, as IWorkloadIdentity.</summary>
-    public StaticWorkloadIdentity IssueIdentity(string service = "gateway", string ns = "default") =>
+    public RenewableTestIdentity IssueIdentity(string service = "gateway", string ns = "default") =>
         new(Issue(service, ns), TrustBundle, TrustDomain);
 
     /// <summary>
@@ -143,8 +143,8 @@ public sealed class DiscoveryTestMesh : IAsyncDisposable
     }
 }
 
-/// <summary>An IWorkloadIdentity with a fixed certificate (swappable, to test renewal), for gateways in tests.</summary>
-public sealed class StaticWorkloadIdentity(X509Certificate2 certificate, X509Certificate2Collection trustBundle, string trustDomain) : IWorkloadIdentity
+/// <summary>An IWorkloadIdentity whose certificate a test can swap (a renewal), for gateways in tests.</summary>
+public sealed class RenewableTestIdentity(X509Certificate2 certificate, X509Certificate2Collection trustBundle, string trustDomain) : IWorkloadIdentity
 {
     public X509Certificate2 Certificate { get; set; } = certificate;
     public X509Certificate2Collection Chain { get; } = [];

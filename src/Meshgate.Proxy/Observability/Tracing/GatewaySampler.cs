@@ -11,9 +11,9 @@ namespace Meshgate.Proxy.Observability.Tracing;
 /// recorded for <see cref="TracingPolicy.Sampling"/> of trace ids.
 /// </summary>
 /// <remarks>
-/// A client span with no parent is an HTTP call made outside any request (active health probes, signing-key
-/// fetches): never recorded, or every probe would start a trace of its own. Whatever is not recorded still gets
-/// an unrecorded Activity from OpenTelemetry's listener, so the trace context still propagates upstream.
+/// Whatever is not recorded still gets an unrecorded Activity from OpenTelemetry's listener, so the trace context
+/// still propagates upstream. Client spans are only started under a recorded server span (<see cref="UpstreamSpanHandler"/>),
+/// so HTTP calls made outside any request (health probes, signing-key fetches) never start a trace of their own.
 /// </remarks>
 internal sealed class GatewaySampler(SnapshotAccessor snapshots) : Sampler
 {
@@ -31,7 +31,6 @@ internal sealed class GatewaySampler(SnapshotAccessor snapshots) : Sampler
         {
             return (parent.TraceFlags & ActivityTraceFlags.Recorded) != 0 ? Sample : Drop;
         }
-        if (parameters.Kind == ActivityKind.Client) return Drop;
 
         var ratio = _ratio;
         if (ratio is null || !ReferenceEquals(ratio.Policy, policy))

@@ -8,13 +8,12 @@ using OpenTelemetry.Trace;
 namespace Meshgate.Proxy.Observability.Tracing;
 
 /// <summary>
-/// Tracing with the framework's own activities, exported by OpenTelemetry: ASP.NET Core's server activity
-/// (source Microsoft.AspNetCore) is the request's span, and System.Net.Http's client activity, started inside
-/// the SocketsHttpHandler of YARP's forwarder client, is one span per upstream attempt. Retries go through the
-/// forwarder again and hedges are separate sends below it, so each shows as its own child span; no
-/// instrumentation package is added, so there is no second client span. The same handler injects traceparent,
-/// tracestate and baggage through YARP's ReverseProxyPropagator, which first removes the copies of the incoming
-/// headers, so the upstream sees each once, naming the attempt's span as parent.
+/// Tracing exported by OpenTelemetry: ASP.NET Core's server activity (source Microsoft.AspNetCore) is the
+/// request's span, and <see cref="UpstreamSpanHandler"/> (source Meshgate.Upstream), in YARP's forwarder client,
+/// makes one client span per upstream attempt of a recorded request. The SocketsHttpHandler under it injects
+/// traceparent, tracestate and baggage through YARP's ReverseProxyPropagator, which first removes the copies of
+/// the incoming headers, so the upstream sees each once, naming the attempt's span (or, unsampled, the server
+/// span) as parent. System.Net.Http's own source is not listened to (see the handler for why).
 /// </summary>
 /// <remarks>
 /// With no tracing section nothing is registered: no ActivityListener, so neither source creates activities
@@ -26,16 +25,13 @@ public static class TracingServiceCollectionExtensions
     /// <summary>ASP.NET Core's source of server activities.</summary>
     public const string ServerSource = "Microsoft.AspNetCore";
 
-    /// <summary>System.Net.Http's source of client activities.</summary>
-    public const string ClientSource = "System.Net.Http";
-
     public static IServiceCollection AddMeshgateTracing(this IServiceCollection services, SnapshotAccessor snapshots)
     {
         if (snapshots.Current.Tracing is not { } policy) return services;
         // Its own builder call, so the metrics' AddOpenTelemetry() and this one add to the same providers without clashing.
         services.AddOpenTelemetry().WithTracing(tracing => tracing
             .ConfigureResource(resource => resource.AddService(policy.ServiceName))
-            .AddSource(ServerSource, ClientSource)
+            .AddSource(ServerSource, UpstreamSpanHandler.SourceName)
             .SetSampler(new GatewaySampler(snapshots))
             .AddOtlpExporter(otlp =>
             {

@@ -21,7 +21,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly List<IDisposable> _disposables = [];
     private volatile bool _ready;
 
-    private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs, TimeProvider? time, Proxy.Mesh.IWorkloadIdentity? identity, string meshKind)
+    private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs, TimeProvider? time, Proxy.Mesh.IWorkloadIdentity? identity, IConfigStore? store, string meshKind)
     {
         var definition = snapshot.Definition;
         logs.Level = snapshot.LogLevel;
@@ -34,14 +34,23 @@ public sealed class GatewayHost : IAsyncDisposable
         // Before the features' TryAdd of the system clock, so a test's clock is the one they all read.
         if (time is not null) builder.Services.AddSingleton(time);
         if (identity is not null) builder.Services.AddSingleton(identity);
+        else if (definition.Mesh is { } mesh)
+        {
+            // This process's own workload identity from the mesh section; StartAsync waits for its first certificate.
+            var options = Mesh.Identity.WorkloadIdentityOptions.FromDefinition(mesh, Path.GetDirectoryName(snapshot.SourceFile) is { Length: > 0 } directory ? Path.GetFullPath(directory) : Directory.GetCurrentDirectory());
+            builder.Services.AddSingleton(services => new Mesh.Identity.WorkloadIdentity(options,
+                services.GetService<TimeProvider>() ?? TimeProvider.System, services.GetRequiredService<ILogger<Mesh.Identity.WorkloadIdentity>>()));
+            builder.Services.AddSingleton<Proxy.Mesh.IWorkloadIdentity>(services => services.GetRequiredService<Mesh.Identity.WorkloadIdentity>());
+        }
+        builder.Services.AddSingleton<Proxy.Routing.IRequestListeners>(_listeners);
         builder.Services.AddMeshgateProxy(Snapshots, reload);
-        if (definition.Mesh is { } mesh) Mesh.Discovery.MeshWatchServiceCollectionExtensions.AddMeshWatch(builder.Services, mesh, meshKind);
+        if (definition.Mesh is { } meshSection) Mesh.Discovery.MeshWatchServiceCollectionExtensions.AddMeshWatch(builder.Services, meshSection, meshKind);
         builder.Services.AddMeshgateRouteStatistics();
         Gateway = builder.Build();
         Reloader = Gateway.Services.GetRequiredService<ConfigReloader>();
         Reloader.Applied += s => logs.Level = s.LogLevel;
         var anyLimits = snapshot.Listeners.Any(l => l.MaxRequestBodySize is not null || l.MaxRequestHeadersSize is not null);
-        Gateway.UseMeshgateGateway(anyLimits ? context => _listeners.ListenerOf(context.Connection.LocalIpAddress, context.Connection.LocalPort) : null);
+        Gateway.UseMeshgateGateway(anyLimits ? _listeners.ListenerOf : null);
 
         var adminBuilder = WebApplication.CreateSlimBuilder();
         logs.Apply(adminBuilder.Logging, definition.Logging.Format);
@@ -75,6 +84,7 @@ public sealed class GatewayHost : IAsyncDisposable
             RateLimits = Gateway.Services.GetRequiredService<Proxy.RateLimiting.IRateLimitState>(),
             Metrics = Gateway.Services.GetService<OpenTelemetry.Metrics.MeterProvider>(),
             Statistics = Gateway.Services.GetRequiredService<RouteStatistics>(),
+            ConfigStore = store,
         });
 
         if (watchFile is not null)
@@ -98,12 +108,40 @@ public sealed class GatewayHost : IAsyncDisposable
     /// <param name="configFile">Reloaded on change, SIGHUP and POST /admin/reload; null for a config that has no file.</param>
     /// <param name="time">The clock the proxy's features read (tests: to cross a quota's period end); the system clock when null.</param>
     /// <param name="identity">The mesh identity to use instead of one obtained from the mesh section's control plane (tests).</param>
+    /// <param name="store">Where the admin API's config writes go (the config file's <see cref="FileConfigStore"/>); null keeps them in memory.</param>
     /// <param name="meshKind">How the mesh watch introduces this process to the control plane: "gateway", or "sidecar" for a sidecar's generated config.</param>
-    public static GatewayHost Create(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? configFile = null, LogSetup? logs = null, TimeProvider? time = null, Proxy.Mesh.IWorkloadIdentity? identity = null, string meshKind = "gateway") =>
-        new(snapshot, reload, configFile, logs ?? new LogSetup(), time, identity, meshKind);
+    public static GatewayHost Create(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? configFile = null, LogSetup? logs = null, TimeProvider? time = null,
+        Proxy.Mesh.IWorkloadIdentity? identity = null, IConfigStore? store = null, string meshKind = "gateway") =>
+        new(snapshot, reload, configFile, logs ?? new LogSetup(), time, identity, store, meshKind);
 
+    /// <summary>How long <see cref="StartAsync"/> waits for the first workload certificate before it fails (mesh section only).</summary>
+    public TimeSpan IdentityStartupTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Starts the listeners and the admin API. With a mesh section (and no identity given to <see cref="Create"/>), the
+    /// workload certificate is got first: the admin API comes up at once (ready: false), the proxy's listeners only once
+    /// a certificate is held, and after <see cref="IdentityStartupTimeout"/> (or at once when the CA refuses the token)
+    /// start fails with the reason.
+    /// </summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
+        if (Gateway.Services.GetService<Mesh.Identity.WorkloadIdentity>() is { } own)
+        {
+            own.Start();
+            await Admin.StartAsync(cancellationToken);
+            try
+            {
+                await own.WaitForCertificateAsync(IdentityStartupTimeout, cancellationToken);
+                await Gateway.StartAsync(cancellationToken);
+            }
+            catch
+            {
+                await Admin.StopAsync(CancellationToken.None);
+                throw;
+            }
+            Started();
+            return;
+        }
         await Gateway.StartAsync(cancellationToken);
         try
         {
@@ -114,6 +152,11 @@ public sealed class GatewayHost : IAsyncDisposable
             await Gateway.StopAsync(CancellationToken.None);
             throw;
         }
+        Started();
+    }
+
+    private void Started()
+    {
         Gateway.Lifetime.ApplicationStopping.Register(() => _ready = false);
         _disposables.Add(PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# bench/alloc.sh — what one request allocates, by type and by stack: the allocation profile behind the
+# "bytes per request" figures in docs/performance.md and the issue notes. See bench/README.md.
+#
+#   bench/alloc.sh                       /plain of templates/meshgate.yaml
+#   ROUTE=retry STACKS=30 bench/alloc.sh
+#   EXTRA_YAML='metrics: { enabled: false }' bench/alloc.sh
+#
+# It runs one gateway under wrk load and captures 8 s of dotnet-trace's gc-verbose profile (the runtime's
+# allocation ticks with stacks), then divides by the requests served meanwhile. Allocation counts do not
+# depend on what else the machine is doing, so unlike the timing scripts this one can run on a busy machine.
+# Overridable by environment: MESHGATE, ROUTE, EXTRA_YAML, STACKS, CONNECTIONS, SERVER_CPU, LOAD_CPU.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(dirname "$BENCH_DIR")
+WORK="$BENCH_DIR/.work/alloc"
+TEMPLATES="$BENCH_DIR/templates"
+ROUTE=${ROUTE:-plain}
+STACKS=${STACKS:-15}
+CONNECTIONS=${CONNECTIONS:-32}
+source "$BENCH_DIR/lib.sh"
+for tool in nginx wrk taskset openssl dotnet; do command -v "$tool" >/dev/null || die "$tool not found (bench/run.sh installs the tools)"; done
+
+mkdir -p "$WORK/gateway"
+TRACE="$WORK/tools/dotnet-trace"
+if [[ ! -x $TRACE ]]; then
+    log "installing dotnet-trace into $WORK/tools"
+    dotnet tool install dotnet-trace --tool-path "$WORK/tools" >"$WORK/tool.log" 2>&1 || { cat "$WORK/tool.log" >&2; die "dotnet-trace install failed"; }
+fi
+dotnet build "$BENCH_DIR/allocations" -c Release -o "$WORK/allocations" >"$WORK/allocations-build.log" 2>&1 || { tail -20 "$WORK/allocations-build.log" >&2; die "allocations build failed"; }
+publish_meshgate
+free_port UPSTREAM_PORT; free_port GATEWAY_PORT; free_port ADMIN_PORT; free_port REDIS_PORT
+source "$BENCH_DIR/bench-jwt.sh"
+bench_jwt "$WORK/gateway/jwt.secret"
+render "$TEMPLATES/meshgate.yaml" "$WORK/gateway/meshgate.yaml"
+printf '%s\n' "${EXTRA_YAML:-}" >>"$WORK/gateway/meshgate.yaml"
+start_origin
+start_gateway "$WORK/gateway/meshgate.yaml" "$WORK/gateway/meshgate.log" "$GATEWAY_PORT"
+url="http://127.0.0.1:$GATEWAY_PORT/$ROUTE/"
+load() { taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$1s" -H "Authorization: Bearer $JWT_TOKEN" "$url"; }
+
+log "warming up /$ROUTE for 5 s"
+load 5 >/dev/null
+"$TRACE" collect -p "$GATEWAY_PID" --profile gc-verbose --duration 00:00:00:08 -o "$WORK/$ROUTE.nettrace" >"$WORK/trace.log" 2>&1 &
+trace_pid=$!
+sleep 1
+requests=$(load 6 | awk '/requests in/ { print $1 }')
+wait "$trace_pid" || { cat "$WORK/trace.log" >&2; die "dotnet-trace failed"; }
+log "/$ROUTE: $requests requests during the capture ($WORK/$ROUTE.nettrace)"
+dotnet "$WORK/allocations/allocations.dll" "$WORK/$ROUTE.nettrace" "$requests" "$STACKS"

@@ -1,0 +1,84 @@
+# bench/lib.sh — shared by bench/ab.sh and bench/variants.sh (sourced, not run).
+# Expects WORK and TEMPLATES to be set by the caller.
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+CLK_TCK=$(getconf CLK_TCK)
+SERVER_CPU=${SERVER_CPU:-1}
+LOAD_CPU=${LOAD_CPU:-0}
+if (( $(nproc) < 2 )); then SERVER_CPU=0; LOAD_CPU=0; fi
+
+# Only the processes started here are stopped, by PID, also on Ctrl-C or failure.
+STARTED=()
+cleanup() {
+    local rc=$? pid
+    trap - EXIT INT TERM
+    for pid in "${STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${STARTED[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    rm -f "$WORK"/*.pid
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+TAKEN_PORTS=" "
+free_port() {  # free_port VAR: a loopback port nothing listens on (nor handed out before), below the ephemeral range
+    local p
+    for _ in $(seq 500); do
+        p=$(( 20000 + RANDOM % 10000 ))
+        [[ $TAKEN_PORTS == *" $p "* ]] && continue
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then printf -v "$1" '%s' "$p"; TAKEN_PORTS+="$p "; return 0; fi
+    done
+    die "no free port found"
+}
+
+render() {  # render TEMPLATE OUT: fill the placeholders between at-signs from the caller's variables
+    sed -e "s|@WORKDIR@|$WORK|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
+        -e "s|@GATEWAY_PORT@|${GATEWAY_PORT:-}|g" -e "s|@ADMIN_PORT@|${ADMIN_PORT:-}|g" \
+        -e "s|@REDIS_PORT@|${REDIS_PORT:-}|g" "$1" >"$2"
+    if grep -q '@[A-Z_]*@' "$2"; then die "unfilled placeholder in $2"; fi
+}
+
+publish_meshgate() {  # MESHGATE: an existing publish dir, or built here into $WORK/meshgate
+    export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
+    if [[ -z ${MESHGATE:-} ]]; then
+        MESHGATE="$WORK/meshgate"
+        log "building Meshgate into $MESHGATE"
+        dotnet publish "$REPO_DIR/src/Meshgate" -c Release -o "$MESHGATE" >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log" >&2; die "build failed"; }
+    fi
+    [[ -f $MESHGATE/meshgate.dll ]] || die "no meshgate.dll in $MESHGATE"
+}
+
+start_origin() {  # the nginx origin of templates/upstream-nginx.conf, on the server core
+    mkdir -p "$WORK/upstream/tmp"
+    render "$TEMPLATES/upstream-nginx.conf" "$WORK/upstream/nginx.conf"
+    (exec taskset -c "$SERVER_CPU" nginx -p "$WORK/upstream" -e "$WORK/upstream/error.log" -c "$WORK/upstream/nginx.conf") >"$WORK/upstream/stdout.log" 2>&1 &
+    STARTED+=($!)
+}
+
+start_gateway() {  # start_gateway CONFIG LOG PORT -> GATEWAY_PID, once it accepts on PORT
+    (cd "$REPO_DIR" && exec taskset -c "$SERVER_CPU" dotnet "$MESHGATE/meshgate.dll" gateway -c "$1") >"$2" 2>&1 &
+    GATEWAY_PID=$!
+    STARTED+=("$GATEWAY_PID")
+    for _ in $(seq 150); do
+        kill -0 "$GATEWAY_PID" 2>/dev/null || die "the gateway exited (log: $2)"
+        (exec 3<>"/dev/tcp/127.0.0.1/$3") 2>/dev/null && return 0
+        sleep 0.2
+    done
+    die "the gateway did not accept on :$3 (log: $2)"
+}
+
+cpu_ticks() {  # cpu_ticks PID: utime+stime in clock ticks
+    local stat f
+    read -r stat <"/proc/$1/stat"
+    stat=${stat##*) }
+    read -ra f <<<"$stat"
+    echo $(( f[11] + f[12] ))
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

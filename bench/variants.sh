@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# bench/variants.sh — what a process-wide setting (metrics, tracing, the access log) costs: gateway
+# processes that differ only by that setting, /plain on each, interleaved. See bench/README.md.
+#
+#   bench/variants.sh                         build, then 5 interleaved rounds of all variants
+#   MESHGATE=/tmp/mg VARIANTS="bare observed" ROUNDS=9 bench/variants.sh
+#
+# Variants (the first one given is the baseline):
+#   bare       metrics, tracing and the access log all off
+#   metrics    metrics on (the default), nothing else
+#   tracing    1% of new traces exported over OTLP/HTTP (to the origin nginx, which answers 200)
+#   accesslog  the access log to a file rotating at 64 MiB
+#   observed   all three on: the issue-7 row of the bench table
+# Overridable by environment: MESHGATE, VARIANTS, ROUNDS, DURATION (s), WARMUP (s per variant before
+# round 1), CONNECTIONS, SERVER_CPU, LOAD_CPU. All gateways and the origin share the server core; only
+# the one under load works, so each round's CPU µs/request is its own process's utime+stime.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(dirname "$BENCH_DIR")
+WORK="$BENCH_DIR/.work/variants"
+TEMPLATES="$BENCH_DIR/templates"
+
+read -ra VARIANTS <<<"${VARIANTS:-bare metrics tracing accesslog observed}"
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-10}
+CONNECTIONS=${CONNECTIONS:-32}
+source "$BENCH_DIR/lib.sh"
+for tool in nginx wrk taskset openssl dotnet; do command -v "$tool" >/dev/null || die "$tool not found (bench/run.sh installs the tools)"; done
+
+mkdir -p "$WORK/gateway"
+publish_meshgate
+free_port UPSTREAM_PORT
+source "$BENCH_DIR/bench-jwt.sh"
+bench_jwt "$WORK/gateway/jwt.secret"
+
+settings() {  # settings VARIANT: the YAML appended to the template for it
+    local off="metrics: { enabled: false }"
+    local tracing="tracing: { protocol: http/protobuf, endpoint: \"http://127.0.0.1:$UPSTREAM_PORT/v1/traces\", sampling: 0.01 }"
+    local accesslog="accessLog: { output: $WORK/gateway/access-$1.log, maxFileSize: 64MiB, maxFiles: 2 }"
+    case $1 in
+        bare) echo "$off" ;;
+        metrics) echo "metrics: { enabled: true }" ;;
+        tracing) printf '%s\n%s\n' "$off" "$tracing" ;;
+        accesslog) printf '%s\n%s\n' "$off" "$accesslog" ;;
+        observed) printf '%s\n%s\n%s\n' "metrics: { enabled: true }" "$tracing" "$accesslog" ;;
+        *) die "unknown variant '$1' (bare, metrics, tracing, accesslog, observed)" ;;
+    esac
+}
+
+start_origin
+declare -A PID PORT
+for v in "${VARIANTS[@]}"; do
+    free_port GATEWAY_PORT; free_port ADMIN_PORT; free_port REDIS_PORT
+    render "$TEMPLATES/meshgate.yaml" "$WORK/gateway/$v.yaml"
+    settings "$v" >>"$WORK/gateway/$v.yaml"
+    start_gateway "$WORK/gateway/$v.yaml" "$WORK/gateway/$v.log" "$GATEWAY_PORT"
+    PID[$v]=$GATEWAY_PID; PORT[$v]=$GATEWAY_PORT
+    echo "$GATEWAY_PID" >"$WORK/$v.pid"
+done
+log "gateways: $(for v in "${VARIANTS[@]}"; do printf '%s pid %s on :%s; ' "$v" "${PID[$v]}" "${PORT[$v]}"; done)"
+
+load() {  # load VARIANT SECONDS: wrk output on stdout
+    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$2s" "http://127.0.0.1:${PORT[$1]}/plain/"
+}
+for v in "${VARIANTS[@]}"; do
+    body=$(curl -s "http://127.0.0.1:${PORT[$v]}/plain/") || die "$v does not answer"
+    [[ $body == "hello from upstream" ]] || die "$v answered '$body'"
+done
+log "warming up: ${WARMUP}s per variant"
+for v in "${VARIANTS[@]}"; do load "$v" "$WARMUP" >/dev/null; done
+
+RAW="$WORK/rounds.tsv"
+: >"$RAW"
+for (( r = 1; r <= ROUNDS; r++ )); do
+    n=${#VARIANTS[@]}
+    for (( i = 0; i < n; i++ )); do
+        v=${VARIANTS[$(( (i + r - 1) % n ))]}   # the order rotates from round to round
+        before=$(cpu_ticks "${PID[$v]}")
+        out=$(load "$v" "$DURATION")
+        after=$(cpu_ticks "${PID[$v]}")
+        requests=$(awk '/requests in/ { print $1 }' <<<"$out")
+        rps=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
+        if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then grep -E 'Non-2xx|Socket errors' <<<"$out" >&2; die "$v had errors"; fi
+        cpu=$(awk -v d=$(( after - before )) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }')
+        printf '%s\t%s\t%s\t%s\n' "$v" "$r" "$rps" "$cpu" >>"$RAW"
+        printf '  round %d  %-10s %9.0f req/s  %6s us/req CPU\n' "$r" "$v" "$rps" "$cpu" >&2
+    done
+done
+
+base=${VARIANTS[0]}
+base_rps=$(awk -v t="$base" '$1 == t { print $3 }' "$RAW" | median)
+base_cpu=$(awk -v t="$base" '$1 == t { print $4 }' "$RAW" | median)
+printf '\n| variant | req/s | CPU us/req | req/s vs %s | CPU vs %s |\n|---|---:|---:|---:|---:|\n' "$base" "$base"
+for v in "${VARIANTS[@]}"; do
+    rps=$(awk -v t="$v" '$1 == t { print $3 }' "$RAW" | median)
+    cpu=$(awk -v t="$v" '$1 == t { print $4 }' "$RAW" | median)
+    awk -v t="$v" -v rps="$rps" -v cpu="$cpu" -v brps="$base_rps" -v bcpu="$base_cpu" \
+        'BEGIN { printf "| %s | %.0f | %.1f | %.2fx | %.2fx |\n", t, rps, cpu, rps / brps, cpu / bcpu }'
+done
