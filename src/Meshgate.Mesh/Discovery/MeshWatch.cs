@@ -1,4 +1,3 @@
-using Grpc.Net.Client;
 using Meshgate.Configuration.Model;
 using Meshgate.Mesh.ControlPlane.Client;
 using Meshgate.Mesh.V1;
@@ -14,7 +13,10 @@ namespace Meshgate.Mesh.Discovery;
 /// stays). While the control plane is away the proxy keeps routing on the last snapshot; the client reconnects with
 /// backoff. The same watch serves the gateway (kind "gateway") and the sidecar (kind "sidecar").
 /// </summary>
-public sealed class MeshWatch(MeshDefinition mesh, string kind, MeshDirectory directory, ControlPlaneClientOptions? options = null) : BackgroundService
+/// <param name="baseDirectory">Where a relative mesh.controlPlaneCa is taken from (the config file's directory).</param>
+/// <param name="meshTrustBundle">The mesh roots the workload fetched, trusted beside mesh.controlPlaneCa (see <see cref="ControlPlaneChannel"/>).</param>
+public sealed class MeshWatch(MeshDefinition mesh, string kind, MeshDirectory directory, ControlPlaneClientOptions? options = null, string? baseDirectory = null,
+    Func<System.Security.Cryptography.X509Certificates.X509Certificate2Collection?>? meshTrustBundle = null) : BackgroundService
 {
     /// <summary>How this process appears in the control plane's /admin/proxies: kind, service and a per-process suffix.</summary>
     public string ProxyId { get; } = $"{kind}-{mesh.Service}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
@@ -24,7 +26,7 @@ public sealed class MeshWatch(MeshDefinition mesh, string kind, MeshDirectory di
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var channel = GrpcChannel.ForAddress(mesh.ControlPlane!);
+        using var channel = ControlPlaneChannel.Create(mesh, baseDirectory ?? Directory.GetCurrentDirectory(), meshTrustBundle);
         Client = new ControlPlaneClient(channel, ProxyId, kind, (snapshot, _) => Task.FromResult(Apply(snapshot)), options);
         await Client.RunAsync(stoppingToken);
     }
@@ -61,9 +63,25 @@ public static class MeshWatchServiceCollectionExtensions
     /// Watches the mesh section's control plane and feeds the proxy's <see cref="MeshDirectory"/> (registered by
     /// AddMeshgateProxy when the config has a mesh section). <paramref name="kind"/> is "gateway" or "sidecar".
     /// </summary>
-    public static IServiceCollection AddMeshWatch(this IServiceCollection services, MeshDefinition mesh, string kind, ControlPlaneClientOptions? options = null)
+    /// <param name="baseDirectory">Where a relative mesh.controlPlaneCa is taken from (the config file's directory).</param>
+    public static IServiceCollection AddMeshWatch(this IServiceCollection services, MeshDefinition mesh, string kind, ControlPlaneClientOptions? options = null, string? baseDirectory = null)
     {
-        services.AddSingleton(sp => new MeshWatch(mesh, kind, sp.GetRequiredService<MeshDirectory>(), options));
+        services.AddSingleton(sp =>
+        {
+            // The process's workload identity, when it has one: its fetched trust bundle is trusted for the control plane too.
+            var identity = sp.GetService<Proxy.Mesh.IWorkloadIdentity>();
+            return new MeshWatch(mesh, kind, sp.GetRequiredService<MeshDirectory>(), options, baseDirectory, identity is null ? null : () =>
+            {
+                try
+                {
+                    return identity.TrustBundle;
+                }
+                catch (Identity.WorkloadIdentityUnavailableException)
+                {
+                    return null;
+                }
+            });
+        });
         services.AddHostedService(sp => sp.GetRequiredService<MeshWatch>());
         return services;
     }

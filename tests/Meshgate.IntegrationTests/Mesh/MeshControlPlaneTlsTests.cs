@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using Meshgate.Mesh.Identity;
 using Meshgate.TestKit;
 using Meshgate.TestKit.Mesh;
@@ -55,5 +56,28 @@ public sealed class MeshControlPlaneTlsTests
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"a control plane that does not verify is a configuration error: start-up fails at once, not after the 30 s wait ({watch.Elapsed})");
         Assert.Contains($"TLS handshake with the control plane at {mesh.ControlPlaneUrl} failed", error.Message);
         Assert.Contains($"does not chain to a root in mesh.controlPlaneCa {other.CaPath}", error.Message);
+    }
+
+    [Fact]
+    public async Task Gateway_MeshWatch_GetsAndAcksSnapshotsOverTls()
+    {
+        await using var mesh = await TestMesh.StartAsync(tls: true);
+        await using var gateway = await TestGateway.StartAsync(mesh.MeshYaml("gateway") + """
+            listeners:
+              - name: public
+                address: 127.0.0.1:0
+            routes:
+              - { id: orders, match: { pathPrefix: / }, cluster: orders }
+            clusters:
+              - { id: orders, discovery: mesh, service: orders }
+            """, identity: await mesh.IssueIdentityAsync("gateway"));
+        using var admin = new HttpClient { BaseAddress = mesh.Server.AdminAddress };
+
+        await Eventually.HoldsAsync(async () =>
+        {
+            using var proxies = JsonDocument.Parse(await admin.GetStringAsync("/admin/proxies"));
+            return proxies.RootElement.GetProperty("proxies").EnumerateArray().Any(p =>
+                p.GetProperty("kind").GetString() == "gateway" && p.GetProperty("versionAcked").ValueKind == JsonValueKind.Number && p.GetProperty("versionAcked").GetInt64() > 0);
+        }, TimeSpan.FromSeconds(20), "the gateway's mesh watch acks a snapshot it got over TLS");
     }
 }

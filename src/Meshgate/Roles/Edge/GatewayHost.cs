@@ -33,18 +33,20 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k => _listeners.Configure(k, snapshot.Listeners));
         // Before the features' TryAdd of the system clock, so a test's clock is the one they all read.
         if (time is not null) builder.Services.AddSingleton(time);
+        // Relative paths of the mesh section (tokenFile, controlPlaneCa) are the config file's.
+        var configDirectory = Path.GetDirectoryName(snapshot.SourceFile) is { Length: > 0 } directory ? Path.GetFullPath(directory) : Directory.GetCurrentDirectory();
         if (identity is not null) builder.Services.AddSingleton(identity);
         else if (definition.Mesh is { } mesh)
         {
             // This process's own workload identity from the mesh section; StartAsync waits for its first certificate.
-            var options = Mesh.Identity.WorkloadIdentityOptions.FromDefinition(mesh, Path.GetDirectoryName(snapshot.SourceFile) is { Length: > 0 } directory ? Path.GetFullPath(directory) : Directory.GetCurrentDirectory());
+            var options = Mesh.Identity.WorkloadIdentityOptions.FromDefinition(mesh, configDirectory);
             builder.Services.AddSingleton(services => new Mesh.Identity.WorkloadIdentity(options,
                 services.GetService<TimeProvider>() ?? TimeProvider.System, services.GetRequiredService<ILogger<Mesh.Identity.WorkloadIdentity>>()));
             builder.Services.AddSingleton<Proxy.Mesh.IWorkloadIdentity>(services => services.GetRequiredService<Mesh.Identity.WorkloadIdentity>());
         }
         builder.Services.AddSingleton<Proxy.Routing.IRequestListeners>(_listeners);
         builder.Services.AddMeshgateProxy(Snapshots, reload);
-        if (definition.Mesh is { } meshSection) Mesh.Discovery.MeshWatchServiceCollectionExtensions.AddMeshWatch(builder.Services, meshSection, meshKind);
+        if (definition.Mesh is { } meshSection) Mesh.Discovery.MeshWatchServiceCollectionExtensions.AddMeshWatch(builder.Services, meshSection, meshKind, baseDirectory: configDirectory);
         builder.Services.AddMeshgateRouteStatistics();
         Gateway = builder.Build();
         Reloader = Gateway.Services.GetRequiredService<ConfigReloader>();
