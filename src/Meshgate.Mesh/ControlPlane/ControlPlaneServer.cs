@@ -161,6 +161,9 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             while (Hub.Current.Version < _etcd.Revision && DateTime.UtcNow < deadline) await Task.Delay(10, cancellationToken);
         }
         await _grpc.StartAsync(cancellationToken);
+        // However it stops (StopAsync, SIGTERM): a stopping control plane refuses heartbeats, so its own sweep would
+        // expire every lease while the listener drains and push an empty mesh to the proxies still watching.
+        _grpc.Lifetime.ApplicationStopping.Register(() => _sweep?.Dispose());
         await _admin.StartAsync(cancellationToken);
         _ready = true;
     }
