@@ -14,7 +14,9 @@ namespace Meshgate.Mesh.Discovery;
 /// stays). While the control plane is away the proxy keeps routing on the last snapshot; the client reconnects with
 /// backoff. The same watch serves the gateway (kind "gateway") and the sidecar (kind "sidecar").
 /// </summary>
-public sealed class MeshWatch(MeshDefinition mesh, string kind, MeshDirectory directory, ControlPlaneClientOptions? options = null) : BackgroundService
+/// <param name="applied">Called after the directory took a snapshot (the sidecar rewrites its config from it); an error it returns NACKs the version.</param>
+public sealed class MeshWatch(MeshDefinition mesh, string kind, MeshDirectory directory, ControlPlaneClientOptions? options = null,
+    Func<MeshSnapshot, CancellationToken, Task<string?>>? applied = null) : BackgroundService
 {
     /// <summary>How this process appears in the control plane's /admin/proxies: kind, service and a per-process suffix.</summary>
     public string ProxyId { get; } = $"{kind}-{mesh.Service}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
@@ -25,9 +27,12 @@ public sealed class MeshWatch(MeshDefinition mesh, string kind, MeshDirectory di
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var channel = GrpcChannel.ForAddress(mesh.ControlPlane!);
-        Client = new ControlPlaneClient(channel, ProxyId, kind, (snapshot, _) => Task.FromResult(Apply(snapshot)), options);
+        Client = new ControlPlaneClient(channel, ProxyId, kind, ApplyAsync, options);
         await Client.RunAsync(stoppingToken);
     }
+
+    private async Task<string?> ApplyAsync(MeshSnapshot snapshot, CancellationToken cancellationToken) =>
+        Apply(snapshot) ?? (applied is null ? null : await applied(snapshot, cancellationToken));
 
     private string? Apply(MeshSnapshot snapshot)
     {
@@ -61,9 +66,10 @@ public static class MeshWatchServiceCollectionExtensions
     /// Watches the mesh section's control plane and feeds the proxy's <see cref="MeshDirectory"/> (registered by
     /// AddMeshgateProxy when the config has a mesh section). <paramref name="kind"/> is "gateway" or "sidecar".
     /// </summary>
-    public static IServiceCollection AddMeshWatch(this IServiceCollection services, MeshDefinition mesh, string kind, ControlPlaneClientOptions? options = null)
+    public static IServiceCollection AddMeshWatch(this IServiceCollection services, MeshDefinition mesh, string kind, ControlPlaneClientOptions? options = null,
+        Func<MeshSnapshot, CancellationToken, Task<string?>>? applied = null)
     {
-        services.AddSingleton(sp => new MeshWatch(mesh, kind, sp.GetRequiredService<MeshDirectory>(), options));
+        services.AddSingleton(sp => new MeshWatch(mesh, kind, sp.GetRequiredService<MeshDirectory>(), options, applied));
         services.AddHostedService(sp => sp.GetRequiredService<MeshWatch>());
         return services;
     }

@@ -28,6 +28,9 @@ public sealed class TestMesh : IAsyncDisposable
     private readonly TimeProvider _time;
     private ControlPlaneServer? _server;
 
+    /// <summary>Whether the control plane saves its registry to a state file in <see cref="Directory"/> and restores it on restart.</summary>
+    public bool KeepsState { get; private init; }
+
     private TestMesh(string directory, CertificateAuthorityOptions ca, TimeProvider time)
     {
         Directory = directory;
@@ -47,7 +50,8 @@ public sealed class TestMesh : IAsyncDisposable
 
     /// <param name="leafLifetime">The CA's leaf lifetime (at least 5 minutes, the CA's floor); default 24 hours.</param>
     /// <param name="time">The CA's clock; the system clock by default.</param>
-    public static async Task<TestMesh> StartAsync(string trustDomain = "mesh.test", TimeSpan? leafLifetime = null, IEnumerable<string>? services = null, string @namespace = "default", TimeProvider? time = null)
+    /// <param name="keepState">Save the registry to a state file, so a restarted control plane still knows the instances (as `--state` does).</param>
+    public static async Task<TestMesh> StartAsync(string trustDomain = "mesh.test", TimeSpan? leafLifetime = null, IEnumerable<string>? services = null, string @namespace = "default", TimeProvider? time = null, bool keepState = false)
     {
         var directory = System.IO.Directory.CreateTempSubdirectory("meshgate-mesh-").FullName;
         var ca = new CertificateAuthorityOptions { TrustDomain = trustDomain, StateDirectory = Path.Combine(directory, "ca") };
@@ -57,7 +61,7 @@ public sealed class TestMesh : IAsyncDisposable
             if (ca.RotationOverlap < lifetime) ca.RotationOverlap = lifetime;
         }
         foreach (var service in services ?? DefaultServices) ca.Tokens.Add(new BootstrapToken(@namespace, service, BootstrapToken.Hash(TokenOf(service, @namespace))));
-        var mesh = new TestMesh(directory, ca, time ?? TimeProvider.System);
+        var mesh = new TestMesh(directory, ca, time ?? TimeProvider.System) { KeepsState = keepState };
         await mesh.StartControlPlaneAsync(new IPEndPoint(IPAddress.Loopback, 0));
         return mesh;
     }
@@ -98,6 +102,7 @@ public sealed class TestMesh : IAsyncDisposable
             Listen = listen,
             Admin = new IPEndPoint(IPAddress.Loopback, 0),
             CertificateAuthority = _ca,
+            StatePath = KeepsState ? Path.Combine(Directory, "control-plane-state.json") : null,
             Coalesce = TimeSpan.FromMilliseconds(20),
             Time = _time,
         }, policies: null, logging: l => l.ClearProviders());

@@ -21,7 +21,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly List<IDisposable> _disposables = [];
     private volatile bool _ready;
 
-    private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs, TimeProvider? time, Proxy.Mesh.IWorkloadIdentity? identity, IConfigStore? store, string meshKind)
+    private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs, TimeProvider? time, Proxy.Mesh.IWorkloadIdentity? identity, IConfigStore? store, string meshKind, Func<Mesh.V1.MeshSnapshot, CancellationToken, Task<string?>>? meshApplied)
     {
         var definition = snapshot.Definition;
         logs.Level = snapshot.LogLevel;
@@ -44,7 +44,7 @@ public sealed class GatewayHost : IAsyncDisposable
         }
         builder.Services.AddSingleton<Proxy.Routing.IRequestListeners>(_listeners);
         builder.Services.AddMeshgateProxy(Snapshots, reload);
-        if (definition.Mesh is { } meshSection) Mesh.Discovery.MeshWatchServiceCollectionExtensions.AddMeshWatch(builder.Services, meshSection, meshKind);
+        if (definition.Mesh is { } meshSection) Mesh.Discovery.MeshWatchServiceCollectionExtensions.AddMeshWatch(builder.Services, meshSection, meshKind, applied: meshApplied);
         builder.Services.AddMeshgateRouteStatistics();
         Gateway = builder.Build();
         Reloader = Gateway.Services.GetRequiredService<ConfigReloader>();
@@ -110,9 +110,11 @@ public sealed class GatewayHost : IAsyncDisposable
     /// <param name="identity">The mesh identity to use instead of one obtained from the mesh section's control plane (tests).</param>
     /// <param name="store">Where the admin API's config writes go (the config file's <see cref="FileConfigStore"/>); null keeps them in memory.</param>
     /// <param name="meshKind">How the mesh watch introduces this process to the control plane: "gateway", or "sidecar" for a sidecar's generated config.</param>
+    /// <param name="meshApplied">Called with each mesh snapshot the proxy applied (the sidecar rewrites its config from it); its error NACKs the snapshot.</param>
     public static GatewayHost Create(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? configFile = null, LogSetup? logs = null, TimeProvider? time = null,
-        Proxy.Mesh.IWorkloadIdentity? identity = null, IConfigStore? store = null, string meshKind = "gateway") =>
-        new(snapshot, reload, configFile, logs ?? new LogSetup(), time, identity, store, meshKind);
+        Proxy.Mesh.IWorkloadIdentity? identity = null, IConfigStore? store = null, string meshKind = "gateway",
+        Func<Mesh.V1.MeshSnapshot, CancellationToken, Task<string?>>? meshApplied = null) =>
+        new(snapshot, reload, configFile, logs ?? new LogSetup(), time, identity, store, meshKind, meshApplied);
 
     /// <summary>How long <see cref="StartAsync"/> waits for the first workload certificate before it fails (mesh section only).</summary>
     public TimeSpan IdentityStartupTimeout { get; set; } = TimeSpan.FromSeconds(30);
