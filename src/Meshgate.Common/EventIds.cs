@@ -25,4 +25,5 @@ public static class EventIds
     public const int WorkloadIdentity = 3200; // 3200-3299: the mesh workload identity: certificate requests, renewals, inbound mTLS
     public const int EtcdStore = 3400;     // 3400-3499: the control plane's etcd store: loads, outages, resyncs
     public const int AdminWrites = 3500;   // 3500-3599: admin API config writes: the audit line of every write and refused write
+    public const int EtcdConfig = 3700;    // 3700-3799: the gateway config in etcd: watch, outages, resyncs, rejected states
 }

@@ -21,6 +21,7 @@ public static class Cli
             StatusCommand.Create(),
             TopCommand.Create(),
             ControlPlaneCommand.Create(),
+            ConfigCommand.Create(),
         };
         return root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
     }
