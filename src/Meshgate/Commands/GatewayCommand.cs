@@ -60,11 +60,12 @@ internal static class GatewayCommand
         }
         var sync = new Configuration.Sources.Etcd.EtcdConfigSync(store, state);
         await using var host = GatewayHost.Create(snapshot, sync.Load, source: sync);
-        return await RunAsync(host, error);
+        return await RunAsync(host, error, cancellationToken);
     }
 
     /// <summary>Start, serve until SIGTERM/SIGINT, drain, exit 0; a listener that cannot bind, or no mesh workload certificate, is exit 1 with the reason.</summary>
-    public static async Task<int> RunAsync(GatewayHost host, TextWriter error)
+    /// <param name="cancellationToken">Cancelled (the command line's own token, a test): stops the gateway as SIGTERM does.</param>
+    public static async Task<int> RunAsync(GatewayHost host, TextWriter error, CancellationToken cancellationToken = default)
     {
         try
         {
@@ -75,6 +76,7 @@ internal static class GatewayCommand
             error.WriteLine($"cannot start: {e.Message}");
             return 1;
         }
+        using var stop = cancellationToken.Register(() => host.Gateway.Lifetime.StopApplication());
         await host.RunUntilShutdownAsync();
         return 0;
     }

@@ -72,8 +72,8 @@ public static class EtcdConfigLayout
     }
 
     /// <summary>
-    /// One config text from the keys under the prefix (names relative to it). The text of a valid layout is the same
-    /// for the same keys whatever their YAML formatting, because it is written from the parsed values.
+    /// One config text from the keys under the prefix (names relative to it): the same keys and values give the same
+    /// text, and so the same revision, on every node. A value's own layout (flow or block style, key order) is kept.
     /// </summary>
     public static AssembledConfig Assemble(IReadOnlyList<KeyValuePair<string, string>> keys, string source)
     {
