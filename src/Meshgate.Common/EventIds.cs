@@ -23,6 +23,7 @@ public static class EventIds
     public const int ControlPlane = 3000;  // 3000-3099: mesh control plane: registry, config distribution, state file
     public const int CertificateAuthority = 3100; // 3100-3199: the mesh certificate authority: signing, roots, rotation
     public const int WorkloadIdentity = 3200; // 3200-3299: the mesh workload identity: certificate requests, renewals, inbound mTLS
+    public const int MeshDiscovery = 3300; // 3300-3399: mesh discovery: snapshots applied or refused, upstream mTLS to mesh instances
     public const int EtcdStore = 3400;     // 3400-3499: the control plane's etcd store: loads, outages, resyncs
     public const int AdminWrites = 3500;   // 3500-3599: admin API config writes: the audit line of every write and refused write
     public const int EtcdConfig = 3700;    // 3700-3799: the gateway config in etcd: watch, outages, resyncs, rejected states

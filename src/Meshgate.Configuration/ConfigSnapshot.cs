@@ -85,6 +85,9 @@ public sealed record ClusterPolicy(string ClusterId, TimeSpan ConnectTimeout, X5
     /// <summary>Outlier-detection settings; null when the cluster has no outlierDetection.</summary>
     public Compilation.OutlierDetectionPolicy? OutlierDetection { get; init; }
 
+    /// <summary>Where a discovery: mesh cluster's endpoints come from; null for a cluster that lists its endpoints.</summary>
+    public Compilation.MeshClusterPolicy? Mesh { get; init; }
+
     /// <summary>How many retries may be in flight to the cluster.</summary>
     public Compilation.RetryBudgetPolicy RetryBudget { get; init; } = Compilation.RetryBudgetPolicy.Default;
 }

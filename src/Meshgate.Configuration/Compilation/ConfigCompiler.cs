@@ -32,7 +32,7 @@ public static class ConfigCompiler
         var clusters = new List<ClusterConfig>();
         for (var i = 0; i < definition.Clusters.Count; i++)
         {
-            var (config, policy) = CompileCluster(definition.Clusters[i], $"clusters[{i}]", context);
+            var (config, policy) = CompileCluster(definition.Clusters[i], definition.Mesh, $"clusters[{i}]", context);
             clusters.Add(config);
             clusterPolicies[config.ClusterId] = policy;
         }
@@ -227,9 +227,13 @@ public static class ConfigCompiler
         };
     }
 
-    private static (ClusterConfig, ClusterPolicy) CompileCluster(ClusterDefinition cluster, string path, ValidationContext context)
+    private static (ClusterConfig, ClusterPolicy) CompileCluster(ClusterDefinition cluster, MeshDefinition? meshSection, string path, ValidationContext context)
     {
         var metadata = new Dictionary<string, string>();
+        var mesh = MeshClusterPolicy.Compile(cluster, meshSection);
+        if (mesh is not null) metadata[MetadataKeys.MeshService] = mesh.Service;
+        // Mesh clusters eject a dead instance on its first failed connect, before its registry lease runs out.
+        var outlierDetection = cluster.OutlierDetection ?? (mesh is null ? null : MeshClusterPolicy.DefaultOutlierDetection);
         if (cluster.HashOn is { } hashOn)
         {
             (metadata[MetadataKeys.HashSource], var name) = hashOn switch
@@ -271,7 +275,8 @@ public static class ConfigCompiler
         metadata[MetadataKeys.UpstreamFingerprint] = string.Join('|',
             cluster.Timeouts.Connect.Ticks,
             cas is null ? "" : string.Join(',', cas.Select(c => c.Thumbprint)),
-            clientCertificate?.Thumbprint ?? "");
+            clientCertificate?.Thumbprint ?? "",
+            mesh is null ? "" : $"mesh:{mesh.Namespace}/{mesh.Service}");
 
         var (version, policy) = cluster.HttpVersion switch
         {
@@ -315,7 +320,7 @@ public static class ConfigCompiler
                 } : null,
                 // Outlier detection is YARP's passive health: our policy sees every proxied attempt and
                 // passes each ejection's own period to SetPassive, so ReactivationPeriod here is only YARP's fallback.
-                Passive = cluster.OutlierDetection is { } outliers ? new PassiveHealthCheckConfig
+                Passive = outlierDetection is { } outliers ? new PassiveHealthCheckConfig
                 {
                     Enabled = true,
                     Policy = PolicyNames.OutlierDetection,
@@ -340,7 +345,8 @@ public static class ConfigCompiler
         return (config, new ClusterPolicy(cluster.Id!, cluster.Timeouts.Connect, cas, clientCertificate)
         {
             CircuitBreaker = ClusterResilienceCompiler.CompileCircuitBreaker(cluster.CircuitBreaker),
-            OutlierDetection = ClusterResilienceCompiler.CompileOutlierDetection(cluster.OutlierDetection),
+            OutlierDetection = ClusterResilienceCompiler.CompileOutlierDetection(outlierDetection),
+            Mesh = mesh,
             RetryBudget = new RetryBudgetPolicy(cluster.RetryBudget.Percent, cluster.RetryBudget.MinConcurrent),
         });
     }

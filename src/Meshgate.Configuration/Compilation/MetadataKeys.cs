@@ -27,6 +27,9 @@ public static class MetadataKeys
     /// <summary>Route: the config version, so every applied change makes YARP rebuild the route's endpoint.</summary>
     public const string RouteFingerprint = "meshgate.route.fingerprint";
 
+    /// <summary>Cluster: the mesh service whose live instances are the destinations (discovery: mesh); absent for other clusters.</summary>
+    public const string MeshService = "meshgate.mesh.service";
+
     /// <summary>Cluster: present ("true") when a route with hedging targets it; its HTTP client then gets the hedging handler.</summary>
     public const string Hedged = "meshgate.hedged";
 }

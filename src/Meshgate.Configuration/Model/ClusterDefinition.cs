@@ -12,6 +12,15 @@ public enum LoadBalancingAlgorithm
     ConsistentHash,
 }
 
+/// <summary>Where a cluster's endpoints come from.</summary>
+public enum ClusterDiscovery
+{
+    /// <summary>The cluster's endpoints list.</summary>
+    Static,
+    /// <summary>The live instances of a mesh service, from the mesh section's control plane.</summary>
+    Mesh,
+}
+
 public enum UpstreamHttpVersion
 {
     Auto,
@@ -25,8 +34,17 @@ public sealed record ClusterDefinition
     [Required]
     public string? Id { get; init; }
 
-    [Description("Upstream endpoints: a URL, or {url, weight}.")]
+    [Description("Upstream endpoints: a URL, or {url, weight}. Empty with discovery: mesh.")]
     public List<EndpointDefinition> Endpoints { get; init; } = [];
+
+    [Description("Where the endpoints come from: static (the endpoints list; the default) or mesh (the live instances of service, from the control plane of the mesh section, reached with mutual TLS).")]
+    public ClusterDiscovery Discovery { get; init; } = ClusterDiscovery.Static;
+
+    [Description("With discovery: mesh: the mesh service whose live instances are the endpoints, e.g. orders.")]
+    public string? Service { get; init; }
+
+    [Description("With discovery: mesh: the namespace of service. Default: the mesh section's namespace.")]
+    public string? Namespace { get; init; }
 
     [Description("round-robin (default), least-requests, power-of-two-choices, random or consistent-hash. All honour endpoint weights.")]
     public LoadBalancingAlgorithm LoadBalancing { get; init; } = LoadBalancingAlgorithm.RoundRobin;

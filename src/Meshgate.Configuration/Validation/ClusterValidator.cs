@@ -4,14 +4,21 @@ namespace Meshgate.Configuration.Validation;
 
 internal static class ClusterValidator
 {
-    public static void Validate(IReadOnlyList<ClusterDefinition> clusters, ValidationContext context)
+    public static void Validate(IReadOnlyList<ClusterDefinition> clusters, MeshDefinition? mesh, ValidationContext context)
     {
         ConfigValidator.CheckUniqueIds(clusters, c => c.Id, "clusters", context);
         for (var i = 0; i < clusters.Count; i++)
         {
             var cluster = clusters[i];
             var path = $"clusters[{i}]";
-            ValidateEndpoints(cluster, path, context);
+            if (cluster.Discovery == ClusterDiscovery.Mesh || cluster.Service is not null || cluster.Namespace is not null)
+            {
+                DiscoveryValidator.Validate(cluster, mesh, path, context);
+            }
+            else
+            {
+                ValidateEndpoints(cluster, path, context);
+            }
 
             var hashed = cluster.LoadBalancing == LoadBalancingAlgorithm.ConsistentHash;
             if (hashed && cluster.HashOn is null)
@@ -39,7 +46,7 @@ internal static class ClusterValidator
             Positive(cluster.Timeouts.Connect, $"{path}.timeouts.connect", context);
             Positive(cluster.Timeouts.Request, $"{path}.timeouts.request", context);
 
-            if (cluster.Tls is { } tls)
+            if (cluster.Tls is { } tls && cluster.Discovery == ClusterDiscovery.Static)
             {
                 var tlsPath = $"{path}.tls";
                 if (!cluster.Endpoints.Any(e => e.Url?.StartsWith("https://", StringComparison.OrdinalIgnoreCase) == true))

@@ -29,7 +29,7 @@ public static class ConfigValidator
             }
         }
 
-        ClusterValidator.Validate(definition.Clusters, context);
+        ClusterValidator.Validate(definition.Clusters, definition.Mesh, context);
         RouteValidator.Validate(definition.Routes, definition.Clusters, context);
         AuthenticationValidator.Validate(definition, context);
         AuthorizationValidator.Validate(definition, context);

@@ -52,7 +52,7 @@ internal static class MeshValidator
     }
 
     // SPIFFE path segments: no empty, '.' or '..' segment, and only characters that need no escaping (as the CA checks).
-    private static bool IsSpiffeSegment(string value) =>
+    internal static bool IsSpiffeSegment(string value) =>
         value.Length is > 0 and <= 128 && value is not "." and not ".." &&
         value.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
 }

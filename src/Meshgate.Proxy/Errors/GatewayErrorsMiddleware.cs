@@ -44,7 +44,7 @@ internal sealed partial class GatewayErrorsMiddleware(RequestDelegate next, ILog
     private static Task AfterResponseAsync(HttpContext context)
     {
         if (context.Response.HasStarted) return Task.CompletedTask;
-        if (context.Features.Get<IForwarderErrorFeature>() is { } error) return ForwarderErrorAsync(context, error.Error);
+        if (context.Features.Get<IForwarderErrorFeature>() is { } error) return ForwarderErrorAsync(context, error.Error, error.Exception);
         if (context.Response.StatusCode == StatusCodes.Status405MethodNotAllowed && context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>() is null)
         {
             return ProblemResponses.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "Method not allowed",
@@ -53,7 +53,7 @@ internal sealed partial class GatewayErrorsMiddleware(RequestDelegate next, ILog
         return Task.CompletedTask;
     }
 
-    private static Task ForwarderErrorAsync(HttpContext context, ForwarderError error)
+    private static Task ForwarderErrorAsync(HttpContext context, ForwarderError error, Exception? exception)
     {
         var (status, title, detail, code) = error switch
         {
@@ -63,9 +63,20 @@ internal sealed partial class GatewayErrorsMiddleware(RequestDelegate next, ILog
                 => (StatusCodes.Status413PayloadTooLarge, "Request body too large", "The request body is larger than the listener's maxRequestBodySize.", "body-too-large"),
             ForwarderError.RequestBodyClient or ForwarderError.RequestCanceled => (StatusCodes.Status400BadRequest, "Client request failed", "The request body could not be read from the client.", "client-error"),
             _ when context.Response.StatusCode == StatusCodes.Status504GatewayTimeout => (StatusCodes.Status504GatewayTimeout, "Upstream timed out", "The upstream did not answer in time.", "upstream-timeout"),
+            // E.g. a mesh instance presenting another service's SPIFFE id; the log names what was expected and presented.
+            _ when IsTlsRefusal(exception) => (StatusCodes.Status502BadGateway, "Bad gateway", "The upstream's TLS certificate was refused (untrusted, or not the identity expected); the gateway log says why.", "upstream-unavailable"),
             _ => (StatusCodes.Status502BadGateway, "Bad gateway", $"The upstream could not be reached or failed mid-request ({error}).", "upstream-unavailable"),
         };
         return ProblemResponses.WriteAsync(context, status, title, detail, code);
+    }
+
+    private static bool IsTlsRefusal(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is System.Security.Authentication.AuthenticationException) return true;
+        }
+        return false;
     }
 
     private Task OnExceptionAsync(HttpContext context, Exception e)

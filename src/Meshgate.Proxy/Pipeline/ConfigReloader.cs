@@ -142,6 +142,8 @@ public sealed partial class ConfigReloader
         if (running.Admin.Address != next.Admin.Address) sections.Add("admin.address");
         if (running.Logging.Format != next.Logging.Format) sections.Add("logging.format");
         if (running.Shutdown != next.Shutdown) sections.Add("shutdown");
+        // The control-plane watch and the workload identity are made once, at start.
+        if (running.Mesh != next.Mesh) sections.Add("mesh");
         // The meter provider and its listeners are made once, at start.
         if (running.Metrics != next.Metrics) sections.Add("metrics");
         // The queue is made once, at start, with the size the first config gave (or the default).

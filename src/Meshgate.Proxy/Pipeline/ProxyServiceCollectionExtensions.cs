@@ -47,6 +47,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddMeshgateMetrics(snapshots.Current.Definition.Metrics);
         Observability.Tracing.TracingServiceCollectionExtensions.AddMeshgateTracing(services, snapshots);
         services.AddMeshgateFaultInjection();
+        Mesh.Discovery.MeshDiscoveryServiceCollectionExtensions.AddMeshgateMeshDiscovery(services, snapshots);
         Caching.CachingServiceCollectionExtensions.AddMeshgateCaching(services);
         services.AddMeshgateMirroring();
         Resilience.ResilienceServiceCollectionExtensions.AddMeshgateResilience(services);

@@ -116,11 +116,16 @@ public static class RequestPipeline
         app.UseMiddleware<FaultInjection.FaultInjectionMiddleware>();
 
         // 11. YARP's proxy pipeline.
+        var meshDiscovery = Mesh.Discovery.MeshDiscoveryServiceCollectionExtensions.IsOn(snapshots);
+        // Made before YARP reads its first config, so mesh clusters take their destinations from the directory from the start.
+        if (meshDiscovery) app.Services.GetRequiredService<Mesh.Discovery.MeshDirectory>();
         app.MapReverseProxy(proxy =>
         {
             proxy.UseMiddleware<TrafficSplit.TrafficSplitMiddleware>();
             // The server span's cluster tag: the one the split picked.
             if (tracing) proxy.Use(Observability.Tracing.ServerSpan.TagClusterAsync);
+            // Mesh discovery: a mesh cluster without instances answers 503 saying why (no snapshot yet, or none live).
+            if (meshDiscovery) proxy.UseMiddleware<Mesh.Discovery.MeshAvailabilityMiddleware>();
             proxy.UseMiddleware<Mirroring.MirrorMiddleware>();
             // Retries wrap what follows, so each attempt balances, counts and fails over like a first one.
             proxy.UseMiddleware<Resilience.ResilienceMiddleware>();
@@ -139,6 +144,7 @@ public static class RequestPipeline
             var policy = snapshots.Current.RoutePolicies.GetValueOrDefault(route.RouteId);
             Cors.CorsEndpoints.Apply(endpoint, route, policy);
             Resilience.ResilienceServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services);
+            Mesh.Discovery.MeshDiscoveryServiceCollectionExtensions.ApplyToEndpoint(endpoint, route, policy, app.Services, snapshots.Current);
             RateLimiting.RateLimitingServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services, snapshots.Current);
             Caching.CachingServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services);
             if (policy is null) return;

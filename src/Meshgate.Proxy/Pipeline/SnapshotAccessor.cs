@@ -11,9 +11,11 @@ namespace Meshgate.Proxy.Pipeline;
 /// </summary>
 public sealed class SnapshotAccessor : IProxyConfigProvider
 {
+    private readonly Lock _publishing = new();
     private volatile Published _current;
+    private Mesh.Discovery.MeshDirectory? _mesh;
 
-    public SnapshotAccessor(ConfigSnapshot initial) => _current = new Published(initial);
+    public SnapshotAccessor(ConfigSnapshot initial) => _current = new Published(initial, null);
 
     public ConfigSnapshot Current => _current.Snapshot;
 
@@ -23,26 +25,42 @@ public sealed class SnapshotAccessor : IProxyConfigProvider
 
     public void Publish(ConfigSnapshot snapshot)
     {
-        var previous = _current;
-        _current = new Published(snapshot);
-        previous.Signal();
+        lock (_publishing)
+        {
+            var previous = _current;
+            _current = new Published(snapshot, _mesh);
+            previous.Signal();
+        }
+    }
+
+    /// <summary>
+    /// The mesh clusters' destinations come from <paramref name="mesh"/>: each applied mesh snapshot republishes the
+    /// current config snapshot with new destinations for those clusters only (YARP then updates just them).
+    /// </summary>
+    public void UseMeshDestinations(Mesh.Discovery.MeshDirectory mesh)
+    {
+        _mesh = mesh;
+        mesh.Changed += () => Publish(Current);
+        Publish(Current);
     }
 
     private sealed class Published : IProxyConfig
     {
         private readonly CancellationTokenSource _changed = new();
 
-        public Published(ConfigSnapshot snapshot)
+        public Published(ConfigSnapshot snapshot, Mesh.Discovery.MeshDirectory? mesh)
         {
             Snapshot = snapshot;
             TrustedProxies = new TrustedProxies(snapshot.TrustedProxies);
             ChangeToken = new CancellationChangeToken(_changed.Token);
+            Clusters = mesh is null ? snapshot.Clusters
+                : snapshot.Clusters.Select(c => c.Metadata?.ContainsKey(Configuration.Compilation.MetadataKeys.MeshService) == true ? mesh.WithDestinations(c) : c).ToList();
         }
 
         public ConfigSnapshot Snapshot { get; }
         public TrustedProxies TrustedProxies { get; }
         public IReadOnlyList<RouteConfig> Routes => Snapshot.Routes;
-        public IReadOnlyList<ClusterConfig> Clusters => Snapshot.Clusters;
+        public IReadOnlyList<ClusterConfig> Clusters { get; }
         public IChangeToken ChangeToken { get; }
 
         public void Signal() => _changed.Cancel();

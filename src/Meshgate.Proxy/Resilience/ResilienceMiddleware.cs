@@ -23,7 +23,7 @@ internal sealed partial class ResilienceMiddleware(RequestDelegate next, RetryBu
 
     public Task InvokeAsync(HttpContext context)
     {
-        var route = context.GetEndpoint()?.Metadata.GetMetadata<RouteResilience>();
+        var route = RouteResilience.Of(context.GetEndpoint());
         return route?.Policy is { Retry: not null } or { PerTryTimeout: not null } ? InvokeWithPolicyAsync(context, route) : next(context);
     }
 

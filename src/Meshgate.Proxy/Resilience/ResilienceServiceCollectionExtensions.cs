@@ -32,7 +32,12 @@ public static class ResilienceServiceCollectionExtensions
     /// <summary>The transforms of a route with a resilience policy: retry decisions on response headers, hedging plans.</summary>
     internal static void ApplyTransforms(TransformBuilderContext context, RoutePolicy? policy)
     {
-        if (policy?.Resilience is not { } resilience) return;
+        if (policy?.Resilience is not { } resilience)
+        {
+            // A mesh cluster's policy arrives with mesh snapshots: its routes get the retry transform in case it retries statuses.
+            if (context.Cluster?.Metadata?.ContainsKey(Configuration.Compilation.MetadataKeys.MeshService) == true) context.ResponseTransforms.Add(RetryResponseTransform.Instance);
+            return;
+        }
         if (resilience.Retry is { Attempts: > 1 } || resilience.PerTryTimeout is not null) context.ResponseTransforms.Add(RetryResponseTransform.Instance);
         if (resilience.Hedging is { } hedging) context.RequestTransforms.Add(new HedgingRequestTransform(hedging));
     }

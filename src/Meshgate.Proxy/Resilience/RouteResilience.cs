@@ -30,6 +30,10 @@ internal sealed class RouteResilience
 
     public ResiliencePolicy Policy { get; }
 
+    /// <summary>The route's own policy, else (for a route to a mesh cluster) the mesh's policy for the callee service.</summary>
+    public static RouteResilience? Of(Microsoft.AspNetCore.Http.Endpoint? endpoint) =>
+        endpoint is null ? null : endpoint.Metadata.GetMetadata<RouteResilience>() ?? endpoint.Metadata.GetMetadata<Mesh.Discovery.MeshRouteResilience>()?.Current;
+
     /// <summary>The retry loop; null when the policy makes one attempt only.</summary>
     public ResiliencePipeline<AttemptVerdict>? Retries { get; }
 }

@@ -2,15 +2,17 @@ using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Meshgate.Proxy.Pipeline;
 using Meshgate.Proxy.Tls;
+using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Meshgate.Proxy.Upstream;
 
 /// <summary>
 /// Applies the cluster settings YARP's HttpClientConfig has no key for: connect timeout, a private
-/// CA bundle and a client certificate. YARP calls this when a cluster's client settings change.
+/// CA bundle and a client certificate, and mesh mTLS for discovery: mesh clusters. YARP calls this when a cluster's
+/// client settings change.
 /// </summary>
-internal sealed class UpstreamHttpClientFactory(SnapshotAccessor snapshots, TimeProvider time) : ForwarderHttpClientFactory
+internal sealed class UpstreamHttpClientFactory(SnapshotAccessor snapshots, TimeProvider time, ILogger<UpstreamHttpClientFactory> logger, Mesh.IWorkloadIdentity? identity = null) : ForwarderHttpClientFactory
 {
     /// <summary>The span handler goes below the hedging one, so each hedge is a span of its own.</summary>
     protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler)
@@ -26,6 +28,11 @@ internal sealed class UpstreamHttpClientFactory(SnapshotAccessor snapshots, Time
         if (!snapshots.Current.ClusterPolicies.TryGetValue(context.ClusterId, out var policy)) return;
 
         handler.ConnectTimeout = policy.ConnectTimeout;
+        if (policy.Mesh is { } mesh)
+        {
+            Mesh.Discovery.MeshUpstreamTls.Configure(handler, mesh, context.ClusterId, identity, time, logger);
+            return;
+        }
         if (policy.ClientCertificate is { } clientCertificate)
         {
             handler.SslOptions.ClientCertificates = [clientCertificate];

@@ -18,13 +18,21 @@ internal static class DemoCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var output = parse.InvocationConfiguration.Output;
-            var result = Load(parse.GetValue(port), parse.GetValue(adminPort));
+            var planned = Load(parse.GetValue(port), parse.GetValue(adminPort), null);
+            if (planned.Snapshot is null)
+            {
+                ConfigOption.PrintErrors(parse.InvocationConfiguration.Error, planned.Errors);
+                return ConfigOption.InvalidConfigExitCode;
+            }
+            // The demo services take free ports (two demos, or a demo and a test run, never collide); the config's
+            // endpoints are then pointed at them.
+            await using var services = await StartServicesAsync(planned.Snapshot);
+            var result = Load(parse.GetValue(port), parse.GetValue(adminPort), services.BoundUrl);
             if (result.Snapshot is not { } snapshot)
             {
                 ConfigOption.PrintErrors(parse.InvocationConfiguration.Error, result.Errors);
                 return ConfigOption.InvalidConfigExitCode;
             }
-            await using var services = await StartServicesAsync(snapshot);
             await using var host = GatewayHost.Create(snapshot, () => result);
             await host.StartAsync();
             var gateway = host.ListenerUrls[0].Url;
@@ -44,8 +52,9 @@ internal static class DemoCommand
         return command;
     }
 
-    /// <summary>The embedded copy of examples/demo.yaml, with the listener and admin ports the user chose.</summary>
-    public static ConfigLoader.Result Load(int port, int adminPort)
+    /// <summary>The embedded copy of examples/demo.yaml, with the listener and admin ports the user chose, and each
+    /// endpoint replaced by <paramref name="bound"/>'s URL for it (the demo service actually listening) when given.</summary>
+    public static ConfigLoader.Result Load(int port, int adminPort, Func<Uri, Uri>? bound)
     {
         using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("demo.yaml")!;
         var yaml = new StreamReader(stream).ReadToEnd();
@@ -53,6 +62,10 @@ internal static class DemoCommand
         {
             Listeners = [.. d.Listeners.Take(1).Select(l => l with { Address = $"127.0.0.1:{port}" })],
             Admin = d.Admin with { Address = $"127.0.0.1:{adminPort}" },
+            Clusters = bound is null ? d.Clusters : [.. d.Clusters.Select(c => c with
+            {
+                Endpoints = [.. c.Endpoints.Select(e => e with { Url = bound(new Uri(e.Url!)).ToString().TrimEnd('/') })],
+            })],
         });
     }
 

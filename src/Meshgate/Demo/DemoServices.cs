@@ -13,6 +13,10 @@ public sealed class DemoServices : IAsyncDisposable
 {
     public const string InstanceHeader = "x-demo-instance";
     private readonly List<WebApplication> _apps = [];
+    private readonly Dictionary<Uri, Uri> _bound = [];
+
+    /// <summary>The URL an instance listens at, for the URL the config gave it (the port is picked by the system).</summary>
+    public Uri BoundUrl(Uri configured) => _bound[configured];
 
     /// <summary>Starts one instance per (service, endpoint URL) pair.</summary>
     public static async Task<DemoServices> StartAsync(IEnumerable<(string Service, Uri Url)> instances)
@@ -28,6 +32,7 @@ public sealed class DemoServices : IAsyncDisposable
                 var app = Build(service, name, url);
                 await app.StartAsync();
                 services._apps.Add(app);
+                services._bound[url] = new Uri(app.Urls.Single());
             }
         }
         catch
@@ -42,7 +47,8 @@ public sealed class DemoServices : IAsyncDisposable
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Parse(url.Host), url.Port));
+        // Port 0: the configured port only names the instance; a fixed one would collide with a second demo.
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Parse(url.Host), 0));
         var app = builder.Build();
         app.Use((context, next) =>
         {

@@ -13,7 +13,7 @@ internal sealed class RequestDeadlineMiddleware(RequestDelegate next)
 {
     public Task InvokeAsync(HttpContext context)
     {
-        var timeout = context.GetEndpoint()?.Metadata.GetMetadata<RouteResilience>()?.Policy.Timeout;
+        var timeout = RouteResilience.Of(context.GetEndpoint())?.Policy.Timeout;
         return timeout is { } after && !context.RequestAborted.IsCancellationRequested
             ? InvokeWithDeadlineAsync(context, after)
             : next(context);

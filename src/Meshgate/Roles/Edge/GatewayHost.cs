@@ -22,7 +22,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly Configuration.Sources.Etcd.EtcdConfigSync? _source;
     private volatile bool _ready;
 
-    private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs, TimeProvider? time, Proxy.Mesh.IWorkloadIdentity? identity, IConfigStore? store,
+    private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs, TimeProvider? time, Proxy.Mesh.IWorkloadIdentity? identity, IConfigStore? store, string meshKind,
         Configuration.Sources.Etcd.EtcdConfigSync? source)
     {
         _source = source;
@@ -47,6 +47,7 @@ public sealed class GatewayHost : IAsyncDisposable
         }
         builder.Services.AddSingleton<Proxy.Routing.IRequestListeners>(_listeners);
         builder.Services.AddMeshgateProxy(Snapshots, reload);
+        if (definition.Mesh is { } meshSection) Mesh.Discovery.MeshWatchServiceCollectionExtensions.AddMeshWatch(builder.Services, meshSection, meshKind);
         builder.Services.AddMeshgateRouteStatistics();
         Gateway = builder.Build();
         Reloader = Gateway.Services.GetRequiredService<ConfigReloader>();
@@ -113,13 +114,14 @@ public sealed class GatewayHost : IAsyncDisposable
     /// <param name="time">The clock the proxy's features read (tests: to cross a quota's period end); the system clock when null.</param>
     /// <param name="identity">The mesh identity to use instead of one obtained from the mesh section's control plane (tests).</param>
     /// <param name="store">Where the admin API's config writes go (the config file's <see cref="FileConfigStore"/>); null keeps them in memory.</param>
+    /// <param name="meshKind">How the mesh watch introduces this process to the control plane: "gateway", or "sidecar" for a sidecar's generated config.</param>
     /// <param name="source">
     /// The config in etcd: watched from start, every change reloaded through <paramref name="reload"/> (which should be
     /// <see cref="Configuration.Sources.Etcd.EtcdConfigSync.Load"/>); the admin API writes to its store. The host owns it.
     /// </param>
     public static GatewayHost Create(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? configFile = null, LogSetup? logs = null, TimeProvider? time = null,
-        Proxy.Mesh.IWorkloadIdentity? identity = null, IConfigStore? store = null, Configuration.Sources.Etcd.EtcdConfigSync? source = null) =>
-        new(snapshot, reload, configFile, logs ?? new LogSetup(), time, identity, store, source);
+        Proxy.Mesh.IWorkloadIdentity? identity = null, IConfigStore? store = null, string meshKind = "gateway", Configuration.Sources.Etcd.EtcdConfigSync? source = null) =>
+        new(snapshot, reload, configFile, logs ?? new LogSetup(), time, identity, store, meshKind, source);
 
     /// <summary>How long <see cref="StartAsync"/> waits for the first workload certificate before it fails (mesh section only).</summary>
     public TimeSpan IdentityStartupTimeout { get; set; } = TimeSpan.FromSeconds(30);
