@@ -27,4 +27,5 @@ public static class EventIds
     public const int EtcdStore = 3400;     // 3400-3499: the control plane's etcd store: loads, outages, resyncs
     public const int AdminWrites = 3500;   // 3500-3599: admin API config writes: the audit line of every write and refused write
     public const int Sidecar = 3600;       // 3600-3699: the sidecar role: instance registration, config generated from mesh snapshots
+    public const int EtcdConfig = 3700;    // 3700-3799: the gateway config in etcd: watch, outages, resyncs, rejected states
 }

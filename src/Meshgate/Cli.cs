@@ -22,6 +22,7 @@ public static class Cli
             TopCommand.Create(),
             ControlPlaneCommand.Create(),
             SidecarCommand.Create(),
+            ConfigCommand.Create(),
         };
         return root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
     }
