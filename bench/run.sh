@@ -441,6 +441,42 @@ declare -A IDLE_RSS=()
 sleep 1
 for t in "${MEM_TARGETS[@]}"; do IDLE_RSS[$t]=$(target_rss "$t"); done
 
+# Memory per idle keep-alive client connection: hold IDLE_CONNECTIONS connections (each has
+# served one request) on each target and compare its RSS with and without them. Before any load:
+# afterwards a .NET heap has room left from the load, and new connections would not show in RSS.
+MEM="$WORK/raw/memory.tsv"
+printf 'target\tidle_rss_kib\trss_before_kib\trss_with_conns_kib\tconnections\trss_per_1k_conns_kib\n' >"$MEM"
+if (( IDLE_CONNECTIONS > 0 )); then
+    log "memory: $IDLE_CONNECTIONS idle keep-alive connections per target"
+    for t in "${MEM_TARGETS[@]}"; do
+        before=$(target_rss "$t")
+        taskset -c "$LOAD_CPU" "$WORK/openloop" -i "$IDLE_CONNECTIONS" -d 60 ${HEADER[$t]:+-H "${HEADER[$t]}"} "${URL[$t]}" >"$WORK/raw/idle-$t.txt" 2>&1 &
+        WRK_PID=$!
+        for _ in $(seq 300); do
+            grep -q '^ready' "$WORK/raw/idle-$t.txt" 2>/dev/null && break
+            kill -0 "$WRK_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if grep -q '^ready' "$WORK/raw/idle-$t.txt"; then
+            sleep 1   # let the proxy settle (buffers returned to pools)
+            with=$(target_rss "$t")
+            per=$(awk -v a="$before" -v b="$with" -v n="$IDLE_CONNECTIONS" 'BEGIN { printf "%.0f", (b - a) * 1000 / n }')
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "${IDLE_RSS[$t]}" "$before" "$with" "$IDLE_CONNECTIONS" "$per" >>"$MEM"
+            printf '    %-16s idle %6.1f MiB, %6.1f MiB before, %6.1f MiB with %d connections: %6.1f MiB per 1,000\n' "${LABEL[$t]}" \
+                "$(awk -v k="${IDLE_RSS[$t]}" 'BEGIN{print k/1024}')" "$(awk -v k="$before" 'BEGIN{print k/1024}')" \
+                "$(awk -v k="$with" 'BEGIN{print k/1024}')" "$IDLE_CONNECTIONS" "$(awk -v k="$per" 'BEGIN{print k/1024}')" >&2
+        else
+            warn "${LABEL[$t]}: could not hold $IDLE_CONNECTIONS idle connections: $(tail -2 "$WORK/raw/idle-$t.txt")"
+            printf '%s\t%s\t\t\t%s\t\n' "$t" "${IDLE_RSS[$t]}" "$IDLE_CONNECTIONS" >>"$MEM"
+        fi
+        kill -TERM "$WRK_PID" 2>/dev/null || true
+        wait "$WRK_PID" 2>/dev/null || true
+        WRK_PID=""
+    done
+else
+    for t in "${MEM_TARGETS[@]}"; do printf '%s\t%s\t\t\t0\t\n' "$t" "${IDLE_RSS[$t]}" >>"$MEM"; done
+fi
+
 # Each parser turns one load tool's output (on stdin) into
 # "rps p50_us p99_us p999_us requests socket_errors non2xx unfinished".
 parse_wrk() {  # wrk --latency -s wrk-percentiles.lua
@@ -591,41 +627,6 @@ if (( ${#EXTRA[@]} )); then
     done
 fi
 
-# Memory per idle keep-alive client connection: hold IDLE_CONNECTIONS connections (each has
-# served one request) on each target and compare its RSS with and without them.
-MEM="$WORK/raw/memory.tsv"
-printf 'target\tidle_rss_kib\trss_before_kib\trss_with_conns_kib\tconnections\trss_per_1k_conns_kib\n' >"$MEM"
-if (( IDLE_CONNECTIONS > 0 )); then
-    log "memory: $IDLE_CONNECTIONS idle keep-alive connections per target"
-    for t in "${MEM_TARGETS[@]}"; do
-        before=$(target_rss "$t")
-        taskset -c "$LOAD_CPU" "$WORK/openloop" -i "$IDLE_CONNECTIONS" -d 60 ${HEADER[$t]:+-H "${HEADER[$t]}"} "${URL[$t]}" >"$WORK/raw/idle-$t.txt" 2>&1 &
-        WRK_PID=$!
-        for _ in $(seq 300); do
-            grep -q '^ready' "$WORK/raw/idle-$t.txt" 2>/dev/null && break
-            kill -0 "$WRK_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        if grep -q '^ready' "$WORK/raw/idle-$t.txt"; then
-            sleep 1   # let the proxy settle (buffers returned to pools)
-            with=$(target_rss "$t")
-            per=$(awk -v a="$before" -v b="$with" -v n="$IDLE_CONNECTIONS" 'BEGIN { printf "%.0f", (b - a) * 1000 / n }')
-            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "${IDLE_RSS[$t]}" "$before" "$with" "$IDLE_CONNECTIONS" "$per" >>"$MEM"
-            printf '    %-16s idle %6.1f MiB, %6.1f MiB before, %6.1f MiB with %d connections: %6.1f MiB per 1,000\n' "${LABEL[$t]}" \
-                "$(awk -v k="${IDLE_RSS[$t]}" 'BEGIN{print k/1024}')" "$(awk -v k="$before" 'BEGIN{print k/1024}')" \
-                "$(awk -v k="$with" 'BEGIN{print k/1024}')" "$IDLE_CONNECTIONS" "$(awk -v k="$per" 'BEGIN{print k/1024}')" >&2
-        else
-            warn "${LABEL[$t]}: could not hold $IDLE_CONNECTIONS idle connections: $(tail -2 "$WORK/raw/idle-$t.txt")"
-            printf '%s\t%s\t\t\t%s\t\n' "$t" "${IDLE_RSS[$t]}" "$IDLE_CONNECTIONS" >>"$MEM"
-        fi
-        kill -TERM "$WRK_PID" 2>/dev/null || true
-        wait "$WRK_PID" 2>/dev/null || true
-        WRK_PID=""
-    done
-else
-    for t in "${MEM_TARGETS[@]}"; do printf '%s\t%s\t\t\t0\t\n' "$t" "${IDLE_RSS[$t]}" >>"$MEM"; done
-fi
-
 # ---------------------------------------------------------------------------
 # 6. Medians and the table.
 # ---------------------------------------------------------------------------
@@ -737,11 +738,12 @@ scenario_table() {  # scenario_table SCENARIO TITLE
         echo
         echo "### Memory"
         echo
-        echo "| target | idle RSS MiB | RSS after the load MiB | with $IDLE_CONNECTIONS idle connections MiB | MiB per 1,000 idle connections |"
+        echo "| target | idle RSS MiB | with $IDLE_CONNECTIONS idle connections MiB | MiB per 1,000 idle connections | after the load MiB |"
         echo "|---|---:|---:|---:|---:|"
         while IFS=$'\t' read -r t idle before with conns per; do
             [[ $t == target ]] && continue
-            printf '| %s | %s | %s | %s | %s |\n' "${LABEL[$t]}" "$(mib "$idle")" "${before:+$(mib "$before")}" "${with:+$(mib "$with")}" "${per:+$(mib "$per")}"
+            printf '| %s | %s | %s | %s | %s |\n' "${LABEL[$t]}" "$(mib "$idle")" "${with:+$(mib "$with")}" "${per:+$(mib "$per")}" \
+                "$( [[ -n ${M_RSS[$t]:-} ]] && mib "${M_RSS[$t]}")"
         done <"$MEM"
     fi
 } >>"$TABLE"
