@@ -727,8 +727,8 @@ scenario_table() {  # scenario_table SCENARIO TITLE
     if [[ -n ${M_RPS[meshgate]:-} && -n ${M_RPS[nginx]:-} ]]; then
         echo
         echo "Issue-10 aims, routing-only Meshgate against nginx (HTTP/1.1, small body): req/s $(ratio "${M_RPS[meshgate]}" "${M_RPS[nginx]}") (aim ≥ 0.80×)," \
-             "CPU µs/req $(ratio "${M_CPU[meshgate]}" "${M_CPU[nginx]}") (aim ≤ 1.50×), p99 $(ratio "${M_P99[meshgate]}" "${M_P99[nginx]}") (aim ≤ 1.00×)" \
-             "$( [[ -n ${IDLE_RSS[meshgate]:-} ]] && echo "; idle RSS $(mib "${IDLE_RSS[meshgate]}") MiB (aim < 60)")"
+             "CPU µs/req $(ratio "${M_CPU[meshgate]}" "${M_CPU[nginx]}") (aim ≤ 1.50×), p99 $(ratio "${M_P99[meshgate]}" "${M_P99[nginx]}") (aim ≤ 1.00×);" \
+             "idle RSS $( [[ -n ${IDLE_RSS[meshgate]:-} ]] && mib "${IDLE_RSS[meshgate]}" || echo "–") MiB (aim < 60)."
     fi
     scenario_table h1-1k "HTTP/1.1, 1 KiB body (wrk, as above)"
     scenario_table h1-64k "HTTP/1.1, 64 KiB body (wrk, as above)"
