@@ -70,12 +70,12 @@ class Svg:
                 self.text(x_of(v) + 4, self.y + BAR - 2, fmt(v), size=10)
                 self.y += BAR + GAP
             self.y += GROUP_GAP
-        for v, label, colour in lines:
+        for i, (v, label, colour) in enumerate(lines):   # one label line each, so close lines stay readable
             x = x_of(v)
-            self.parts.append(f'<line x1="{x:.1f}" y1="{y0 - 2}" x2="{x:.1f}" y2="{self.y - GROUP_GAP + 2}" '
+            self.parts.append(f'<line x1="{x:.1f}" y1="{y0 - 2}" x2="{x:.1f}" y2="{self.y - GROUP_GAP + 4 + 12 * i}" '
                               f'stroke="{colour}" stroke-dasharray="4 3"/>')
-            self.text(x, self.y + 4, label, size=10, anchor="middle", fill=colour)
-        self.y += 10
+            self.text(x, self.y + 6 + 12 * i, label, size=10, anchor="middle", fill=colour)
+        self.y += 10 + 12 * max(len(lines) - 1, 0)
 
     def legend(self, series):
         x = LEFT
