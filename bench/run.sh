@@ -556,7 +556,7 @@ measure() {  # measure TARGET ROUND [SCENARIO [SECONDS]]
     after=$(cpu_ticks "${pids[@]}")
     rss=$(rss_kib "${pids[@]}")
     read -r rps p50 p99 p999 req sock bad unfinished < <(parse_run "$s" "$file")
-    [[ -n $req && $req -gt 0 ]] || { cat "$file" >&2; die "could not parse the load tool's output for $t ($s): $file"; }
+    [[ -n $req && $req -gt 0 ]] || { cat "$file" >&2; die "no request completed against $t ($s), or the load tool's output could not be parsed: $file"; }
     cpu=$(awk -v d=$(( after - before )) -v hz="$CLK_TCK" -v n="$req" 'BEGIN { printf "%.2f", d * 1e6 / hz / n }')
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$r" "$rps" "$p50" "$p99" "$cpu" "$rss" "$req" "$sock" "$bad" "$p999" "$s" "$unfinished" >>"$RAW"
     printf '    %-7s %-16s %10.0f req/s  p50 %8.0f us  p99 %8.0f us  p99.9 %8.0f us  %7s us/req CPU  %6.1f MiB\n' \
