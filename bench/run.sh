@@ -2,12 +2,15 @@
 # bench/run.sh — compare Meshgate with its peers (nginx, HAProxy, bare YARP)
 # in one run, on loopback, on this machine. See bench/README.md.
 #
-#   bench/run.sh            full run (3 interleaved rounds of 10 s per target)
-#   bench/run.sh --quick    ~1-minute smoke run (1 round of 5 s)
+#   bench/run.sh            full run (~20 minutes after the builds)
+#   bench/run.sh --quick    ~4-minute smoke run (1 short round of everything)
 #
 # Overridable by environment: ROUNDS, DURATION (s), WARMUP (s),
 # INITIAL_WARMUP (s), CONNECTIONS, THREADS, SERVER_CPU, LOAD_CPU,
-# SKIP_BUILD=1 (reuse the builds already in bench/.work).
+# SKIP_BUILD=1 (reuse the builds already in bench/.work), and for the
+# body-size, h2c, open-loop and memory sections: SCENARIOS, EXTRA_ROUNDS,
+# EXTRA_DURATION (s), H2_INITIAL_WARMUP (s), H2_CONNECTIONS, H2_STREAMS,
+# OPENLOOP_FRACTION, OPENLOOP_RATE, OPENLOOP_CONNECTIONS, IDLE_CONNECTIONS.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,10 +34,25 @@ done
 # measuring before that would compare YARP's JIT with nginx's proxying.
 if (( QUICK )); then
     ROUNDS=${ROUNDS:-1}; DURATION=${DURATION:-5}; WARMUP=${WARMUP:-1}; INITIAL_WARMUP=${INITIAL_WARMUP:-5}
+    EXTRA_ROUNDS=${EXTRA_ROUNDS:-1}; EXTRA_DURATION=${EXTRA_DURATION:-3}; H2_INITIAL_WARMUP=${H2_INITIAL_WARMUP:-2}
 else
     ROUNDS=${ROUNDS:-3}; DURATION=${DURATION:-10}; WARMUP=${WARMUP:-2}; INITIAL_WARMUP=${INITIAL_WARMUP:-30}
+    EXTRA_ROUNDS=${EXTRA_ROUNDS:-2}; EXTRA_DURATION=${EXTRA_DURATION:-6}; H2_INITIAL_WARMUP=${H2_INITIAL_WARMUP:-10}
 fi
 CONNECTIONS=${CONNECTIONS:-64}
+# The sections after the main table (README: "Body sizes, h2c, open loop, memory"). An empty
+# SCENARIOS= skips them all; the idle-connection memory figures are always taken.
+SCENARIOS=${SCENARIOS-h1-1k h1-64k h2c open}
+for s in $SCENARIOS; do
+    case $s in h1-1k|h1-64k|h2c|open) ;; *) echo "unknown scenario in SCENARIOS: $s (known: h1-1k h1-64k h2c open)" >&2; exit 2 ;; esac
+done
+H2_CONNECTIONS=${H2_CONNECTIONS:-8}      # h2load -c
+H2_STREAMS=${H2_STREAMS:-8}              # h2load -m: concurrent streams per connection
+OPENLOOP_FRACTION=${OPENLOOP_FRACTION:-0.5}   # open-loop rate as a fraction of nginx's measured req/s
+OPENLOOP_RATE=${OPENLOOP_RATE:-}              # or a fixed rate (req/s), which wins
+OPENLOOP_RATE_FIXED=$OPENLOOP_RATE
+OPENLOOP_CONNECTIONS=${OPENLOOP_CONNECTIONS:-$CONNECTIONS}
+IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-1000}
 THREADS=${THREADS:-2}
 # Servers (origin and proxy under test) share one core and the load generator
 # gets the other, so wrk never steals cycles from the thing it measures.
@@ -61,6 +79,9 @@ install_missing() {
     command -v taskset >/dev/null || need+=(util-linux)
     command -v curl    >/dev/null || need+=(curl)
     command -v redis-server >/dev/null || need+=(redis-server)
+    command -v h2load  >/dev/null || need+=(nghttp2-client)
+    command -v gcc     >/dev/null || need+=(gcc libc6-dev)
+    command -v python3 >/dev/null || need+=(python3)
     (( ${#need[@]} == 0 )) && return 0
     (( EUID == 0 )) || die "missing ${need[*]}; run as root or install them first"
     log "installing: ${need[*]}"
@@ -151,6 +172,8 @@ if (( ! SKIP_BUILD )); then
         MESHGATE_OK=0
     fi
 fi
+# The open-loop generator and idle-connection holder: small, so always rebuilt.
+gcc -O2 -Wall -o "$WORK/openloop" "$BENCH_DIR/openloop/openloop.c" || die "building bench/openloop/openloop.c failed"
 [[ -f $WORK/yarp/yarp-minimal.dll ]] || die "missing $WORK/yarp/yarp-minimal.dll (SKIP_BUILD=1 without a previous build?)"
 if (( MESHGATE_OK )) && [[ ! -f $WORK/meshgate/meshgate.dll ]]; then
     warn "missing $WORK/meshgate/meshgate.dll; Meshgate is skipped"
@@ -183,6 +206,7 @@ free_port ADMIN_PORT
 free_port REDIS_PORT
 free_port BARE_PORT; free_port BARE_ADMIN_PORT
 free_port OBSERVED_PORT; free_port OBSERVED_ADMIN_PORT
+free_port NGINX_H2C_PORT; free_port HAPROXY_H2C_PORT; free_port YARP_H2C_PORT; free_port GATEWAY_H2C_PORT
 
 render() {  # render TEMPLATE OUT: fill the placeholders between at-signs
     sed -e "s|@WORKDIR@|$WORK|g" \
@@ -192,12 +216,19 @@ render() {  # render TEMPLATE OUT: fill the placeholders between at-signs
         -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|g" \
         -e "s|@ADMIN_PORT@|$ADMIN_PORT|g" \
         -e "s|@REDIS_PORT@|$REDIS_PORT|g" \
+        -e "s|@NGINX_H2C_PORT@|$NGINX_H2C_PORT|g" \
+        -e "s|@HAPROXY_H2C_PORT@|$HAPROXY_H2C_PORT|g" \
+        -e "s|@GATEWAY_H2C_PORT@|$GATEWAY_H2C_PORT|g" \
         "$TEMPLATES/$1" >"$2"
     if grep -q '@[A-Z_]*@' "$2"; then die "unfilled placeholder in $2"; fi
 }
 rm -rf "$WORK/upstream" "$WORK/nginx-proxy" "$WORK/haproxy" "$WORK/gateway" "$WORK/raw" "$WORK/redis"
 mkdir -p "$WORK"/{upstream,nginx-proxy}/tmp "$WORK/haproxy" "$WORK/gateway" "$WORK/raw" "$WORK/redis"
 render upstream-nginx.conf "$WORK/upstream/nginx.conf"
+# The bodies of the h1-1k and h1-64k rows (served from /bodies/ by the origin).
+mkdir -p "$WORK/upstream/www/bodies"
+head -c 1024  /dev/zero | tr '\0' 'k' >"$WORK/upstream/www/bodies/1k"
+head -c 65536 /dev/zero | tr '\0' 'K' >"$WORK/upstream/www/bodies/64k"
 render proxy-nginx.conf    "$WORK/nginx-proxy/nginx.conf"
 render haproxy.cfg         "$WORK/haproxy/haproxy.cfg"
 # HS256 secret and one token for the JWT route; the gateway validates it once and caches the result.
@@ -208,7 +239,8 @@ render meshgate.yaml       "$WORK/gateway/meshgate.yaml"
 # tracing and the access log all off, one with all three on (1% of traces exported over OTLP/HTTP to the
 # origin nginx, which answers 200; the access log to a file that rotates at 64 MiB).
 variant() {  # variant OUT PORT ADMIN_PORT EXTRA_YAML
-    sed -e "s|127.0.0.1:$GATEWAY_PORT|127.0.0.1:$2|" -e "s|127.0.0.1:$ADMIN_PORT|127.0.0.1:$3|" "$WORK/gateway/meshgate.yaml" >"$1"
+    sed -e "s|127.0.0.1:$GATEWAY_PORT|127.0.0.1:$2|" -e "s|127.0.0.1:$ADMIN_PORT|127.0.0.1:$3|" \
+        -e "s|127.0.0.1:$GATEWAY_H2C_PORT|127.0.0.1:0|" "$WORK/gateway/meshgate.yaml" >"$1"
     printf '%s\n' "$4" >>"$1"
 }
 variant "$WORK/gateway/meshgate-bare.yaml" "$BARE_PORT" "$BARE_ADMIN_PORT" "metrics: { enabled: false }"
@@ -257,7 +289,7 @@ start nginx "$WORK/nginx-proxy/stdout.log" \
 # -db: stay in the foreground as one process (no master/worker, no daemon).
 start haproxy "$WORK/haproxy/stdout.log" haproxy -db -f "$WORK/haproxy/haproxy.cfg"
 start yarp "$WORK/yarp.log" \
-    dotnet "$WORK/yarp/yarp-minimal.dll" "http://127.0.0.1:$YARP_PORT" "http://127.0.0.1:$UPSTREAM_PORT"
+    dotnet "$WORK/yarp/yarp-minimal.dll" "http://127.0.0.1:$YARP_PORT" "http://127.0.0.1:$UPSTREAM_PORT" "$YARP_H2C_PORT"
 # The shared-limit route counts in this Redis (no persistence); started before the gateway connects to it.
 start redis "$WORK/redis/stdout.log" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no
 wait_port redis "$REDIS_PORT" 10 || { cat "$WORK/redis/stdout.log" >&2; die "redis-server did not start: $WHY"; }
@@ -285,6 +317,13 @@ declare -A URL=(
     [haproxy]="http://127.0.0.1:$HAPROXY_PORT/"
     [yarp]="http://127.0.0.1:$YARP_PORT/"
 )
+# h2c (prior knowledge) endpoints, for the h2c rows; the origin speaks only HTTP/1.1 and has none.
+declare -A H2URL=(
+    [meshgate]="http://127.0.0.1:$GATEWAY_H2C_PORT/"
+    [nginx]="http://127.0.0.1:$NGINX_H2C_PORT/"
+    [haproxy]="http://127.0.0.1:$HAPROXY_H2C_PORT/"
+    [yarp]="http://127.0.0.1:$YARP_H2C_PORT/"
+)
 declare -A LABEL=(
     [upstream]="upstream direct" [meshgate]="Meshgate" [meshgate-plain]="Meshgate /plain (baseline)" [meshgate-jwt]="Meshgate + JWT" [meshgate-retry]="Meshgate + retries"
     [meshgate-bare]="Meshgate /plain, metrics off" [meshgate-observed]="Meshgate /plain + metrics, 1% traces, access log"
@@ -308,11 +347,11 @@ TARGETS=(upstream nginx haproxy yarp)
 wait_port upstream "$UPSTREAM_PORT" 10   || { cat "${LOGFILE[upstream]}" >&2; die "upstream nginx did not start: $WHY"; }
 wait_port nginx "$NGINX_PROXY_PORT" 10   || { cat "${LOGFILE[nginx]}" >&2; die "nginx proxy did not start: $WHY"; }
 wait_port haproxy "$HAPROXY_PORT" 10     || { cat "${LOGFILE[haproxy]}" >&2; die "HAProxy did not start: $WHY"; }
-wait_port yarp "$YARP_PORT" 20           || { cat "${LOGFILE[yarp]}" >&2; die "bare YARP did not start: $WHY"; }
+wait_port yarp "$YARP_PORT" 60           || { cat "${LOGFILE[yarp]}" >&2; die "bare YARP did not start: $WHY"; }
 if (( MESHGATE_OK )); then
     # The gateway is young: if it can't serve `gateway -c` yet, measure the
     # others rather than fail the whole run.
-    if wait_port meshgate "$GATEWAY_PORT" 20 && wait_port meshgate-bare "$BARE_PORT" 20 && wait_port meshgate-observed "$OBSERVED_PORT" 20; then
+    if wait_port meshgate "$GATEWAY_PORT" 60 && wait_port meshgate-bare "$BARE_PORT" 60 && wait_port meshgate-observed "$OBSERVED_PORT" 60; then
         TARGETS=(upstream meshgate meshgate-plain meshgate-jwt meshgate-retry meshgate-ratelimit meshgate-shared meshgate-cache meshgate-bare meshgate-observed nginx haproxy yarp)
         PIDS[meshgate-plain]=${PIDS[meshgate]}
         PIDS[meshgate-jwt]=${PIDS[meshgate]}   # the same process, another route
@@ -341,6 +380,30 @@ for t in "${TARGETS[@]}"; do
     fi
 done
 
+has_target() { [[ " ${TARGETS[*]} " == *" $1 "* ]]; }
+
+# The extra measurements, as SCENARIO:TARGET pairs. Only the peers (and the routing-only Meshgate):
+# the feature rows keep their ratio to /plain from the main table.
+EXTRA=()
+for s in $SCENARIOS; do
+    case $s in
+        h2c) ts=(meshgate nginx haproxy yarp) ;;
+        *)   ts=(upstream meshgate nginx haproxy yarp) ;;
+    esac
+    for t in "${ts[@]}"; do has_target "$t" && EXTRA+=("$s:$t"); done
+done
+# The same probe for the bodies and h2c: right size, right protocol.
+for pair in "${EXTRA[@]}"; do
+    s=${pair%%:*}; t=${pair#*:}
+    case $s in
+        h1-1k)  got=$(curl -sS -m 5 -o /dev/null -w '%{http_code} %{size_download}' "${URL[$t]}bodies/1k" 2>&1) || true; want="200 1024" ;;
+        h1-64k) got=$(curl -sS -m 5 -o /dev/null -w '%{http_code} %{size_download}' "${URL[$t]}bodies/64k" 2>&1) || true; want="200 65536" ;;
+        h2c)    got=$(curl -sS -m 5 --http2-prior-knowledge -o /dev/null -w '%{http_code} %{size_download} HTTP/%{http_version}' "${H2URL[$t]}" 2>&1) || true; want="200 ${#EXPECTED_BODY} HTTP/2" ;;
+        *) continue ;;
+    esac
+    [[ $got == "$want" ]] || warn "${LABEL[$t]} ($s) answered a probe with '$got' (expected '$want')"
+done
+
 # ---------------------------------------------------------------------------
 # Measurement helpers.
 # ---------------------------------------------------------------------------
@@ -365,60 +428,155 @@ rss_kib() {  # sum of VmRSS (KiB) over the given PIDs
     echo "$total"
 }
 
-parse_wrk() {  # wrk --latency output on stdin -> "rps p50_us p99_us requests socket_errors non2xx"
+target_rss() {  # target_rss TARGET: RSS (KiB) of the target's processes now
+    local pids
+    mapfile -t pids < <(proc_tree "${PIDS[$1]}")
+    rss_kib "${pids[@]}"
+}
+
+# Idle memory: every server is up, has answered one probe and has not been loaded yet.
+MEM_TARGETS=()
+for t in upstream meshgate nginx haproxy yarp; do has_target "$t" && MEM_TARGETS+=("$t"); done
+declare -A IDLE_RSS=()
+sleep 1
+for t in "${MEM_TARGETS[@]}"; do IDLE_RSS[$t]=$(target_rss "$t"); done
+
+# Memory per idle keep-alive client connection: hold IDLE_CONNECTIONS connections (each has
+# served one request) on each target and compare its RSS with and without them. Before any load:
+# afterwards a .NET heap has room left from the load, and new connections would not show in RSS.
+MEM="$WORK/raw/memory.tsv"
+printf 'target\tidle_rss_kib\trss_before_kib\trss_with_conns_kib\tconnections\trss_per_1k_conns_kib\n' >"$MEM"
+if (( IDLE_CONNECTIONS > 0 )); then
+    log "memory: $IDLE_CONNECTIONS idle keep-alive connections per target"
+    for t in "${MEM_TARGETS[@]}"; do
+        before=$(target_rss "$t")
+        taskset -c "$LOAD_CPU" "$WORK/openloop" -i "$IDLE_CONNECTIONS" -d 60 ${HEADER[$t]:+-H "${HEADER[$t]}"} "${URL[$t]}" >"$WORK/raw/idle-$t.txt" 2>&1 &
+        WRK_PID=$!
+        for _ in $(seq 300); do
+            grep -q '^ready' "$WORK/raw/idle-$t.txt" 2>/dev/null && break
+            kill -0 "$WRK_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if grep -q '^ready' "$WORK/raw/idle-$t.txt"; then
+            sleep 1   # let the proxy settle (buffers returned to pools)
+            with=$(target_rss "$t")
+            per=$(awk -v a="$before" -v b="$with" -v n="$IDLE_CONNECTIONS" 'BEGIN { printf "%.0f", (b - a) * 1000 / n }')
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "${IDLE_RSS[$t]}" "$before" "$with" "$IDLE_CONNECTIONS" "$per" >>"$MEM"
+            printf '    %-16s idle %6.1f MiB, %6.1f MiB before, %6.1f MiB with %d connections: %6.1f MiB per 1,000\n' "${LABEL[$t]}" \
+                "$(awk -v k="${IDLE_RSS[$t]}" 'BEGIN{print k/1024}')" "$(awk -v k="$before" 'BEGIN{print k/1024}')" \
+                "$(awk -v k="$with" 'BEGIN{print k/1024}')" "$IDLE_CONNECTIONS" "$(awk -v k="$per" 'BEGIN{print k/1024}')" >&2
+        else
+            warn "${LABEL[$t]}: could not hold $IDLE_CONNECTIONS idle connections: $(tail -2 "$WORK/raw/idle-$t.txt")"
+            printf '%s\t%s\t\t\t%s\t\n' "$t" "${IDLE_RSS[$t]}" "$IDLE_CONNECTIONS" >>"$MEM"
+        fi
+        kill -TERM "$WRK_PID" 2>/dev/null || true
+        wait "$WRK_PID" 2>/dev/null || true
+        WRK_PID=""
+    done
+else
+    for t in "${MEM_TARGETS[@]}"; do printf '%s\t%s\t\t\t0\t\n' "$t" "${IDLE_RSS[$t]}" >>"$MEM"; done
+fi
+
+# Each parser turns one load tool's output (on stdin) into
+# "rps p50_us p99_us p999_us requests socket_errors non2xx unfinished".
+parse_wrk() {  # wrk --latency -s wrk-percentiles.lua
     awk '
-        function us(v) {   # wrk prints 512.00us, 1.23ms, 2.00s, 1.00m
-            if (v ~ /us$/) return v + 0
-            if (v ~ /ms$/) return v * 1000
-            if (v ~ /m$/)  return v * 60000000
-            if (v ~ /s$/)  return v * 1000000
-            return v + 0
-        }
-        /^ +50% /                 { p50 = us($2) }
-        /^ +99% /                 { p99 = us($2) }
         / requests in /           { req = $1 }
         /^Requests\/sec:/         { rps = $2 }
+        /^Percentiles-us:/        { for (i = 2; i <= NF; i++) { split($i, kv, "="); p[kv[1]] = kv[2] } }
         /Socket errors:/          { gsub(",", ""); sock = $4 + $6 + $8 + $10 }
         /Non-2xx or 3xx responses:/ { bad = $NF }
-        END { printf "%s %s %s %s %d %d\n", rps, p50, p99, req, sock, bad }
+        END { printf "%s %s %s %s %s %d %d 0\n", rps, p["p50"], p["p99"], p["p999"], req, sock, bad }
     '
 }
 
-wrk_run() {  # wrk_run SECONDS URL OUTFILE [HEADER]: load from LOAD_CPU
+parse_h2load() {  # parse_h2load LOGFILE, h2load's summary on stdin; percentiles from its per-request log
+    local pcts
+    pcts=$(cut -f3 "$1" | sort -n | awk '{ v[NR] = $1 }
+        function at(p,  k) { k = int(p * NR + 0.999999); if (k < 1) k = 1; return v[k] }
+        END { if (NR) printf "%d %d %d", at(0.50), at(0.99), at(0.999); else print "0 0 0" }')
+    awk -v pcts="$pcts" '
+        /^finished in/  { rps = $4 }
+        /^requests:/    { req = $6; sock = $12 + $14 }   # N total, N started, N done, N succeeded, N failed, N errored, N timeout
+        /^status codes:/ { bad = $7 + $9 }               # N 2xx, N 3xx, N 4xx, N 5xx
+        END { split(pcts, p, " "); printf "%s %s %s %s %s %d %d 0\n", rps, p[1], p[2], p[3], req, sock, bad }
+    '
+}
+
+parse_openloop() {  # openloop's key=value line
+    awk '/^scheduled=/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "%s %s %s %s %s %d %d %d\n", v["achieved_rps"], v["p50_us"], v["p99_us"], v["p999_us"], v["completed"], v["errors"], v["non2xx"], v["unfinished"] }'
+}
+
+tool_run() {  # tool_run OUTFILE CMD...: run a load tool on LOAD_CPU
+    local out=$1; shift
     # Background + wait rather than a foreground run: bash acts on a trapped
     # signal only once its foreground child exits (and drops SIGINT if that
     # child exits normally), while `wait` returns at once.
-    taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1"s --latency ${4:+-H "$4"} "$2" >"$3" 2>&1 &
+    taskset -c "$LOAD_CPU" "$@" >"$out" 2>&1 &
     WRK_PID=$!
-    wait "$WRK_PID" || die "wrk failed against $2: $(tail -3 "$3")"
+    wait "$WRK_PID" || die "$1 failed: $(tail -3 "$out")"
     WRK_PID=""
 }
 
-RAW="$WORK/raw/results.tsv"
-printf 'target\tround\trps\tp50_us\tp99_us\tcpu_us_per_req\trss_kib\trequests\tsocket_errors\tnon2xx\n' >"$RAW"
+wrk_run() {  # wrk_run SECONDS URL OUTFILE [HEADER]: load from LOAD_CPU
+    tool_run "$3" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1"s --latency -s "$BENCH_DIR/wrk-percentiles.lua" ${4:+-H "$4"} "$2"
+}
 
-measure() {  # measure TARGET ROUND
-    local t=$1 r=$2 pids out before after rss rps p50 p99 req sock bad cpu
+load_run() {  # load_run SCENARIO TARGET SECONDS OUTFILE: SCENARIO's load against TARGET
+    case $1 in
+        h1)     wrk_run "$3" "${URL[$2]}" "$4" "${HEADER[$2]:-}" ;;
+        h1-1k)  wrk_run "$3" "${URL[$2]}bodies/1k" "$4" "${HEADER[$2]:-}" ;;
+        h1-64k) wrk_run "$3" "${URL[$2]}bodies/64k" "$4" "${HEADER[$2]:-}" ;;
+        h2c)    tool_run "$4" h2load -c"$H2_CONNECTIONS" -m"$H2_STREAMS" -t"$THREADS" -D"$3" --log-file="$4.log" "${H2URL[$2]}" ;;
+        open)   tool_run "$4" "$WORK/openloop" -r "$OPENLOOP_RATE" -d "$3" -c "$OPENLOOP_CONNECTIONS" ${HEADER[$2]:+-H "${HEADER[$2]}"} "${URL[$2]}" ;;
+    esac
+}
+
+parse_run() {  # parse_run SCENARIO OUTFILE
+    case $1 in
+        h2c)  parse_h2load "$2.log" <"$2" ;;
+        open) parse_openloop <"$2" ;;
+        *)    parse_wrk <"$2" ;;
+    esac
+}
+
+RAW="$WORK/raw/results.tsv"
+# The first ten columns are those of earlier runs; the rest were added with the scenarios.
+printf 'target\tround\trps\tp50_us\tp99_us\tcpu_us_per_req\trss_kib\trequests\tsocket_errors\tnon2xx\tp999_us\tscenario\tunfinished\n' >"$RAW"
+
+measure() {  # measure TARGET ROUND [SCENARIO [SECONDS]]
+    local t=$1 r=$2 s=${3:-h1} secs=${4:-$DURATION} pids file before after rss rps p50 p99 p999 req sock bad unfinished cpu
     mapfile -t pids < <(proc_tree "${PIDS[$t]}")
-    wrk_run "$WARMUP" "${URL[$t]}" /dev/null "${HEADER[$t]:-}"   # JIT, connection pools, caches
+    load_run "$s" "$t" "$WARMUP" "$WORK/raw/warmup.txt"   # JIT, connection pools, caches
+    file="$WORK/raw/round$r-$t.txt"
+    [[ $s == h1 ]] || file="$WORK/raw/$s-round$r-$t.txt"
     before=$(cpu_ticks "${pids[@]}")
-    wrk_run "$DURATION" "${URL[$t]}" "$WORK/raw/round$r-$t.txt" "${HEADER[$t]:-}"
+    load_run "$s" "$t" "$secs" "$file"
     after=$(cpu_ticks "${pids[@]}")
     rss=$(rss_kib "${pids[@]}")
-    out=$(<"$WORK/raw/round$r-$t.txt")
-    read -r rps p50 p99 req sock bad < <(printf '%s\n' "$out" | parse_wrk)
-    [[ -n $req && $req -gt 0 ]] || { printf '%s\n' "$out" >&2; die "could not parse wrk output for $t"; }
+    read -r rps p50 p99 p999 req sock bad unfinished < <(parse_run "$s" "$file")
+    [[ -n $req && $req -gt 0 ]] || { cat "$file" >&2; die "no request completed against $t ($s), or the load tool's output could not be parsed: $file"; }
     cpu=$(awk -v d=$(( after - before )) -v hz="$CLK_TCK" -v n="$req" 'BEGIN { printf "%.2f", d * 1e6 / hz / n }')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$r" "$rps" "$p50" "$p99" "$cpu" "$rss" "$req" "$sock" "$bad" >>"$RAW"
-    printf '    %-16s %10.0f req/s  p50 %8.0f us  p99 %8.0f us  %7s us/req CPU  %6.1f MiB\n' \
-        "${LABEL[$t]}" "$rps" "$p50" "$p99" "$cpu" "$(awk -v k="$rss" 'BEGIN{print k/1024}')" >&2
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$r" "$rps" "$p50" "$p99" "$cpu" "$rss" "$req" "$sock" "$bad" "$p999" "$s" "$unfinished" >>"$RAW"
+    printf '    %-7s %-16s %10.0f req/s  p50 %8.0f us  p99 %8.0f us  p99.9 %8.0f us  %7s us/req CPU  %6.1f MiB\n' \
+        "$s" "${LABEL[$t]}" "$rps" "$p50" "$p99" "$p999" "$cpu" "$(awk -v k="$rss" 'BEGIN{print k/1024}')" >&2
     if (( sock > 0 || bad > 0 )); then
-        printf '%s\n' "$out" | grep -E 'Socket errors|Non-2xx' >&2 || true
-        warn "${LABEL[$t]} round $r: $bad non-2xx/3xx responses, $sock socket errors (wrk output: $WORK/raw/round$r-$t.txt)"
+        grep -E 'Socket errors|Non-2xx|^requests:|^status codes:|^scheduled=' "$file" >&2 || true
+        warn "${LABEL[$t]} ($s) round $r: $bad non-2xx/3xx responses, $sock socket errors (output: $file)"
+    fi
+    if (( unfinished > 0 )); then
+        # Not a warning: an overloaded target is a result of the open loop, not a broken measurement.
+        log "${LABEL[$t]} (open loop) round $r: $unfinished requests unanswered 2 s after the last one was due: it cannot sustain $OPENLOOP_RATE req/s"
     fi
     if ! kill -0 "${PIDS[$t]}" 2>/dev/null; then
         die "${LABEL[$t]} died during the run (log: ${LOGFILE[$t]})"
     fi
+}
+
+median() {  # median COLUMN TARGET [SCENARIO]: over rounds
+    awk -F'\t' -v t="$2" -v c="$1" -v s="${3:-h1}" 'NR > 1 && $1 == t && $12 == s { print $c }' "$RAW" | sort -g |
+        awk '{ a[NR] = $1 } END { if (NR == 0) print ""; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
 # ---------------------------------------------------------------------------
@@ -427,8 +585,11 @@ measure() {  # measure TARGET ROUND
 #    targets instead of landing on whichever ran last.
 # ---------------------------------------------------------------------------
 LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-total=$(( ${#TARGETS[@]} * (INITIAL_WARMUP + ROUNDS * (WARMUP + DURATION)) ))
-log "measuring ${TARGETS[*]}: $ROUNDS round(s) x ${DURATION}s (+${WARMUP}s warmup), wrk -t$THREADS -c$CONNECTIONS, ~${total}s"
+n_h2c=0; for pair in "${EXTRA[@]}"; do [[ $pair == h2c:* ]] && n_h2c=$(( n_h2c + 1 )); done
+total=$(( ${#TARGETS[@]} * (INITIAL_WARMUP + ROUNDS * (WARMUP + DURATION)) + n_h2c * H2_INITIAL_WARMUP
+          + ${#EXTRA[@]} * EXTRA_ROUNDS * (WARMUP + EXTRA_DURATION) + ${#MEM_TARGETS[@]} * 3 ))
+log "measuring ${TARGETS[*]}: $ROUNDS round(s) x ${DURATION}s (+${WARMUP}s warmup), wrk -t$THREADS -c$CONNECTIONS;" \
+    "then ${EXTRA[*]:-nothing more}: $EXTRA_ROUNDS round(s) x ${EXTRA_DURATION}s; ~${total}s in all"
 if (( INITIAL_WARMUP > 0 )); then
     log "initial warmup: ${INITIAL_WARMUP}s per target"
     for t in "${TARGETS[@]}"; do wrk_run "$INITIAL_WARMUP" "${URL[$t]}" /dev/null "${HEADER[$t]:-}"; done
@@ -441,16 +602,38 @@ for (( r = 1; r <= ROUNDS; r++ )); do
     done
 done
 
+# Body sizes, h2c and the open loop: the same interleaving over SCENARIO:TARGET pairs.
+if [[ " ${EXTRA[*]} " == *" open:"* && -z $OPENLOOP_RATE ]]; then
+    nginx_rps=$(median 3 nginx)
+    if [[ -n $nginx_rps ]]; then
+        OPENLOOP_RATE=$(awk -v r="$nginx_rps" -v f="$OPENLOOP_FRACTION" 'BEGIN { printf "%d", r * f }')
+    else
+        warn "nginx was not measured, so the open-loop rate is unknown (set OPENLOOP_RATE); the open loop is skipped"
+        mapfile -t EXTRA < <(printf '%s\n' "${EXTRA[@]}" | grep -v '^open:')
+    fi
+fi
+if (( ${#EXTRA[@]} )); then
+    if (( H2_INITIAL_WARMUP > 0 && n_h2c > 0 )); then
+        log "h2c initial warmup: ${H2_INITIAL_WARMUP}s per target"
+        for pair in "${EXTRA[@]}"; do [[ $pair == h2c:* ]] && load_run h2c "${pair#*:}" "$H2_INITIAL_WARMUP" "$WORK/raw/warmup.txt"; done
+    fi
+    [[ -n $OPENLOOP_RATE ]] && log "open loop at $OPENLOOP_RATE req/s"
+    for (( r = 1; r <= EXTRA_ROUNDS; r++ )); do
+        log "body sizes, h2c, open loop: round $r/$EXTRA_ROUNDS"
+        n=${#EXTRA[@]}
+        for (( i = 0; i < n; i++ )); do
+            pair=${EXTRA[$(( (i + r - 1) % n ))]}
+            measure "${pair#*:}" "$r" "${pair%%:*}" "$EXTRA_DURATION"
+        done
+    done
+fi
+
 # ---------------------------------------------------------------------------
 # 6. Medians and the table.
 # ---------------------------------------------------------------------------
-median() {  # median COLUMN TARGET over rounds
-    awk -F'\t' -v t="$2" -v c="$1" 'NR > 1 && $1 == t { print $c }' "$RAW" | sort -g |
-        awk '{ a[NR] = $1 } END { if (NR == 0) print ""; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-declare -A M_RPS M_P50 M_P99 M_CPU M_RSS
+declare -A M_RPS M_P50 M_P99 M_P999 M_CPU M_RSS
 for t in "${TARGETS[@]}"; do
-    M_RPS[$t]=$(median 3 "$t"); M_P50[$t]=$(median 4 "$t"); M_P99[$t]=$(median 5 "$t")
+    M_RPS[$t]=$(median 3 "$t"); M_P50[$t]=$(median 4 "$t"); M_P99[$t]=$(median 5 "$t"); M_P999[$t]=$(median 11 "$t")
     M_CPU[$t]=$(median 6 "$t"); M_RSS[$t]=$(median 7 "$t")
 done
 
@@ -461,21 +644,22 @@ ratio() {  # ratio VALUE BASE -> "0.85×", or "—" when there is no base
 
 TABLE="$WORK/table.md"
 {
-    echo "| target | req/s | p50 | p99 | CPU µs/req | RSS MiB | req/s vs nginx | req/s vs YARP | p99 vs YARP | CPU vs YARP |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| target | req/s | p50 | p99 | p99.9 | CPU µs/req | RSS MiB | req/s vs nginx | req/s vs YARP | p99 vs YARP | CPU vs YARP |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for t in upstream meshgate meshgate-plain meshgate-jwt meshgate-retry meshgate-ratelimit meshgate-shared meshgate-cache meshgate-bare meshgate-observed nginx haproxy yarp; do
         if [[ -z ${M_RPS[$t]:-} ]]; then
-            echo "| ${LABEL[$t]} | not measured | | | | | | | | |"
+            echo "| ${LABEL[$t]} | not measured | | | | | | | | | |"
             continue
         fi
         name=${LABEL[$t]}
-        if awk -F'\t' -v t="$t" 'NR > 1 && $1 == t && ($9 > 0 || $10 > 0) { found = 1 } END { exit !found }' "$RAW"; then
+        if awk -F'\t' -v t="$t" 'NR > 1 && $1 == t && $12 == "h1" && ($9 > 0 || $10 > 0) { found = 1 } END { exit !found }' "$RAW"; then
             name="$name ⚠ errors"
         fi
-        printf '| %s | %.0f | %.2f ms | %.2f ms | %.1f | %.1f | %s | %s | %s | %s |\n' \
+        printf '| %s | %.0f | %.2f ms | %.2f ms | %.2f ms | %.1f | %.1f | %s | %s | %s | %s |\n' \
             "$name" "${M_RPS[$t]}" \
             "$(awk -v v="${M_P50[$t]}" 'BEGIN { print v / 1000 }')" \
             "$(awk -v v="${M_P99[$t]}" 'BEGIN { print v / 1000 }')" \
+            "$(awk -v v="${M_P999[$t]:-0}" 'BEGIN { print v / 1000 }')" \
             "${M_CPU[$t]}" \
             "$(awk -v v="${M_RSS[$t]}" 'BEGIN { print v / 1024 }')" \
             "$(ratio "${M_RPS[$t]}" "${M_RPS[nginx]:-}")" \
@@ -505,6 +689,71 @@ TABLE="$WORK/table.md"
     fi
 } >"$TABLE"
 
+# The sections after the main table: body sizes, h2c, the open loop, memory. Only the peers and the
+# routing-only Meshgate; ratios to nginx, as the issue-10 aims are put.
+ms()  { awk -v v="$1" 'BEGIN { printf "%.2f ms", v / 1000 }'; }
+mib() { awk -v v="$1" 'BEGIN { printf "%.1f", v / 1024 }'; }
+scenario_table() {  # scenario_table SCENARIO TITLE
+    local s=$1 t name
+    awk -F'\t' -v s="$s" 'NR > 1 && $12 == s { f = 1 } END { exit !f }' "$RAW" || return 0
+    echo
+    echo "### $2"
+    echo
+    if [[ $s == open ]]; then
+        echo "| target | req/s achieved | p50 | p99 | p99.9 | CPU µs/req | unanswered | p50 vs nginx | p99 vs nginx | p99.9 vs nginx |"
+    else
+        echo "| target | req/s | p50 | p99 | p99.9 | CPU µs/req | RSS MiB | req/s vs nginx | CPU vs nginx | p99 vs nginx |"
+    fi
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for t in upstream meshgate nginx haproxy yarp; do
+        local rps p50 p99 p999 cpu rss unanswered
+        rps=$(median 3 "$t" "$s"); [[ -n $rps ]] || continue
+        p50=$(median 4 "$t" "$s"); p99=$(median 5 "$t" "$s"); p999=$(median 11 "$t" "$s")
+        cpu=$(median 6 "$t" "$s"); rss=$(median 7 "$t" "$s")
+        name=${LABEL[$t]}
+        if awk -F'\t' -v t="$t" -v s="$s" 'NR > 1 && $1 == t && $12 == s && ($9 > 0 || $10 > 0) { f = 1 } END { exit !f }' "$RAW"; then
+            name="$name ⚠ errors"
+        fi
+        if [[ $s == open ]]; then
+            unanswered=$(awk -F'\t' -v t="$t" 'NR > 1 && $1 == t && $12 == "open" { n += $13 } END { print n + 0 }' "$RAW")
+            printf '| %s | %.0f | %s | %s | %s | %.1f | %s | %s | %s | %s |\n' "$name" "$rps" "$(ms "$p50")" "$(ms "$p99")" "$(ms "$p999")" "$cpu" \
+                "$unanswered" "$(ratio "$p50" "$(median 4 nginx open)")" "$(ratio "$p99" "$(median 5 nginx open)")" "$(ratio "$p999" "$(median 11 nginx open)")"
+        else
+            printf '| %s | %.0f | %s | %s | %s | %.1f | %s | %s | %s | %s |\n' "$name" "$rps" "$(ms "$p50")" "$(ms "$p99")" "$(ms "$p999")" "$cpu" \
+                "$(mib "$rss")" "$(ratio "$rps" "$(median 3 nginx "$s")")" "$(ratio "$cpu" "$(median 6 nginx "$s")")" "$(ratio "$p99" "$(median 5 nginx "$s")")"
+        fi
+    done
+}
+{
+    if [[ -n ${M_RPS[meshgate]:-} && -n ${M_RPS[nginx]:-} ]]; then
+        echo
+        echo "Issue-10 aims, routing-only Meshgate against nginx (HTTP/1.1, small body): req/s $(ratio "${M_RPS[meshgate]}" "${M_RPS[nginx]}") (aim ≥ 0.80×)," \
+             "CPU µs/req $(ratio "${M_CPU[meshgate]}" "${M_CPU[nginx]}") (aim ≤ 1.50×), p99 $(ratio "${M_P99[meshgate]}" "${M_P99[nginx]}") (aim ≤ 1.00×);" \
+             "idle RSS $( [[ -n ${IDLE_RSS[meshgate]:-} ]] && mib "${IDLE_RSS[meshgate]}" || echo "–") MiB (aim < 60)."
+    fi
+    scenario_table h1-1k "HTTP/1.1, 1 KiB body (wrk, as above)"
+    scenario_table h1-64k "HTTP/1.1, 64 KiB body (wrk, as above)"
+    scenario_table h2c "h2c, small body (h2load -c$H2_CONNECTIONS -m$H2_STREAMS -t$THREADS; to the origin over HTTP/1.1)"
+    scenario_table open "Open loop at ${OPENLOOP_RATE:-?} req/s, small body (constant arrival over $OPENLOOP_CONNECTIONS connections; latency from each request's due time)"
+    if awk -F'\t' 'NR > 1 && $12 == "open" { f = 1 } END { exit !f }' "$RAW"; then
+        echo
+        echo "A target whose achieved req/s stays below the rate cannot sustain it: its requests queue, and its latency is mostly" \
+             "that queue (which a closed-loop tool like wrk would hide). \"unanswered\": requests still waiting 2 s after the last one was due, summed over rounds."
+    fi
+    if awk -F'\t' 'NR > 1 { f = 1 } END { exit !f }' "$MEM"; then
+        echo
+        echo "### Memory"
+        echo
+        echo "| target | idle RSS MiB | with $IDLE_CONNECTIONS idle connections MiB | MiB per 1,000 idle connections | after the load MiB |"
+        echo "|---|---:|---:|---:|---:|"
+        while IFS=$'\t' read -r t idle before with conns per; do
+            [[ $t == target ]] && continue
+            printf '| %s | %s | %s | %s | %s |\n' "${LABEL[$t]}" "$(mib "$idle")" "${with:+$(mib "$with")}" "${per:+$(mib "$per")}" \
+                "$( [[ -n ${M_RSS[$t]:-} ]] && mib "${M_RSS[$t]}")"
+        done <"$MEM"
+    fi
+} >>"$TABLE"
+
 {
     echo "# Meshgate benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
@@ -512,8 +761,13 @@ TABLE="$WORK/table.md"
          "on $(nproc) CPU(s), $(uname -r). Servers pinned to CPU $SERVER_CPU, wrk to CPU $LOAD_CPU."
     echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency after ${WARMUP}s warmup;" \
          "$ROUNDS interleaved round(s); medians over rounds."
+    if (( ${#EXTRA[@]} )); then
+        echo "Body sizes, h2c and open loop: $EXTRA_ROUNDS interleaved round(s) of ${EXTRA_DURATION}s after ${WARMUP}s warmup each;" \
+             "open loop at ${OPENLOOP_RATE:-–} req/s ($( [[ -n ${OPENLOOP_RATE_FIXED:-} ]] && echo "fixed" || echo "$OPENLOOP_FRACTION × nginx's req/s above"))."
+    fi
+    echo "Idle RSS: after start-up and one request, before any load. Idle connections: $IDLE_CONNECTIONS keep-alive connections held open after one request each."
     echo "$(nginx -v 2>&1 | sed 's/^nginx version: //'), $(haproxy -v 2>&1 | head -1 | awk '{print "HAProxy " $3}')," \
-         "$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')," \
+         "$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $(h2load --version 2>&1 | head -1 | sed 's/^h2load //')," \
          "ASP.NET Core $(dotnet --list-runtimes | awk '/^Microsoft.AspNetCore.App/ { v = $2 } END { print v }'), YARP 2.3.0."
     # Other work on the machine is the main source of noise: record it.
     echo "Load average before the run: $LOADAVG_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)."
@@ -529,11 +783,15 @@ TABLE="$WORK/table.md"
     fi
 } >"$RESULTS_DIR/latest.md"
 cp "$RAW" "$RESULTS_DIR/latest.tsv"
+cp "$MEM" "$RESULTS_DIR/latest-memory.tsv"
+# The chart of the main ratios, redrawn from the figures of this run.
+python3 "$BENCH_DIR/chart.py" "$RESULTS_DIR/latest.tsv" "$RESULTS_DIR/latest-memory.tsv" >"$RESULTS_DIR/latest.svg" ||
+    warn "drawing $RESULTS_DIR/latest.svg failed"
 
 echo
 cat "$TABLE"
 echo
-log "written to $RESULTS_DIR/latest.md (per-round figures: $RESULTS_DIR/latest.tsv, wrk output: $WORK/raw/)"
+log "written to $RESULTS_DIR/latest.md (per-round figures: $RESULTS_DIR/latest.tsv, memory: latest-memory.tsv, chart: latest.svg; load tools' output: $WORK/raw/)"
 if (( ${#WARNINGS[@]} )); then
     printf '\n!!!!!!!! %d WARNING(S) — read before trusting the table:\n' "${#WARNINGS[@]}" >&2
     for w in "${WARNINGS[@]}"; do printf '  - %s\n' "$w" >&2; done

@@ -21,6 +21,8 @@ public static class Cli
             StatusCommand.Create(),
             TopCommand.Create(),
             ControlPlaneCommand.Create(),
+            SidecarCommand.Create(),
+            ConfigCommand.Create(),
         };
         return root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
     }

@@ -50,6 +50,9 @@ public static class AdminApi
 
         /// <summary>Where config writes (PUT/DELETE of routes, clusters, policies) are kept; null keeps them in memory only.</summary>
         public Configuration.Sources.IConfigStore? ConfigStore { get; init; }
+
+        /// <summary>A watched config source (etcd) and whether this node is in sync with it; null for a file or no source.</summary>
+        public Configuration.Sources.IConfigSourceStatus? ConfigSource { get; init; }
     }
 
     /// <summary>The body of POST /admin/cache/purge: exactly one of the three.</summary>
@@ -79,8 +82,10 @@ public static class AdminApi
 
         var admin = app.MapGroup("/admin");
         admin.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
+        // Out of sync with etcd is not "not ready": every node loses etcd at once, and taking them all out of the
+        // balancer would stop traffic that their last good config serves well. The body says it instead.
         admin.MapGet("/health/ready", () => gateway.Ready()
-            ? Results.Ok(new { status = "ready" })
+            ? gateway.ConfigSource is { } source ? Results.Ok(new { status = "ready", config = SourceView(source) }) : Results.Ok(new { status = "ready" })
             : Results.Json(new { status = "not ready" }, statusCode: StatusCodes.Status503ServiceUnavailable));
 
         admin.MapGet("/config", (HttpContext context) =>
@@ -93,7 +98,7 @@ public static class AdminApi
         {
             var status = gateway.Reloader.Status;
             context.Response.Headers.ETag = ConfigWriteEndpoints.ETagOf(status.Version);
-            return Results.Ok(StatusView(status, gateway.Reloader.History));
+            return Results.Ok(StatusView(status, gateway.Reloader.History, gateway.ConfigSource));
         });
         admin.MapConfigWrites(gateway, new ConfigObjectWriter(gateway.Reloader, store), audit);
         admin.MapGet("/stats", () => gateway.Statistics is { } statistics ? Results.Ok(statistics.View()) : Results.NotFound());
@@ -253,8 +258,18 @@ public static class AdminApi
         };
     }
 
-    private static object StatusView(ConfigStatus status, IReadOnlyList<ReloadAttempt>? history = null) => new
+    private static object SourceView(Configuration.Sources.IConfigSourceStatus source) => new
     {
+        source = source.Source,
+        synced = source.NotSyncedReason is null,
+        reason = source.NotSyncedReason,
+        lastSyncAt = source.LastSyncAt,
+        staleSeconds = Math.Round(source.Stale.TotalSeconds, 1),
+    };
+
+    private static object StatusView(ConfigStatus status, IReadOnlyList<ReloadAttempt>? history = null, Configuration.Sources.IConfigSourceStatus? source = null) => new
+    {
+        source = source is null ? null : SourceView(source),
         version = status.Version,
         // The same value: the revision that config writes send back in If-Match.
         revision = status.Version,

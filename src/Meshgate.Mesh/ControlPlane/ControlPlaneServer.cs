@@ -197,6 +197,9 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             while (Hub.Current.Version < _etcd.Revision && DateTime.UtcNow < deadline) await Task.Delay(10, cancellationToken);
         }
         await _grpc.StartAsync(cancellationToken);
+        // However it stops (StopAsync, SIGTERM): a stopping control plane refuses heartbeats, so its own sweep would
+        // expire every lease while the listener drains and push an empty mesh to the proxies still watching.
+        _grpc.Lifetime.ApplicationStopping.Register(() => _sweep?.Dispose());
         // The first serving certificate now, so a CA that cannot issue stops the start rather than the first handshake.
         _ = _serving?.Certificate;
         WriteTrustBundle();

@@ -5,16 +5,21 @@ using Microsoft.Extensions.Logging;
 namespace Meshgate.Mesh.ControlPlane;
 
 /// <summary>The Distribution gRPC API over <see cref="SnapshotHub"/>.</summary>
-internal sealed class DistributionGrpcService(SnapshotHub hub, ILogger<DistributionGrpcService> logger) : Distribution.DistributionBase
+/// <remarks>
+/// A watch ends when the control plane starts stopping, not when the host's drain gives up: an open stream would hold
+/// the shutdown for its whole timeout, while the listener refuses heartbeats and leases run out.
+/// </remarks>
+internal sealed class DistributionGrpcService(SnapshotHub hub, ILogger<DistributionGrpcService> logger, Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime) : Distribution.DistributionBase
 {
     public override async Task Watch(WatchRequest request, IServerStreamWriter<MeshSnapshot> responseStream, ServerCallContext context)
     {
         if (string.IsNullOrWhiteSpace(request.ProxyId)) throw new RpcException(new Status(StatusCode.InvalidArgument, "proxy_id must not be empty"));
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         try
         {
-            await hub.WatchAsync(request.ProxyId, request.Kind, s => responseStream.WriteAsync(s, context.CancellationToken), context.CancellationToken);
+            await hub.WatchAsync(request.ProxyId, request.Kind, s => responseStream.WriteAsync(s, ended.Token), ended.Token);
         }
-        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (ended.IsCancellationRequested)
         {
             // The proxy went away or the control plane is stopping: the call just ends.
         }

@@ -13,9 +13,11 @@ namespace Meshgate.Mesh.Discovery;
 /// stays). While the control plane is away the proxy keeps routing on the last snapshot; the client reconnects with
 /// backoff. The same watch serves the gateway (kind "gateway") and the sidecar (kind "sidecar").
 /// </summary>
+/// <param name="applied">Called after the directory took a snapshot (the sidecar rewrites its config from it); an error it returns NACKs the version.</param>
 /// <param name="baseDirectory">Where a relative mesh.controlPlaneCa is taken from (the config file's directory).</param>
 /// <param name="meshTrustBundle">The mesh roots the workload fetched, trusted beside mesh.controlPlaneCa (see <see cref="ControlPlaneChannel"/>).</param>
-public sealed class MeshWatch(MeshDefinition mesh, string kind, MeshDirectory directory, ControlPlaneClientOptions? options = null, string? baseDirectory = null,
+public sealed class MeshWatch(MeshDefinition mesh, string kind, MeshDirectory directory, ControlPlaneClientOptions? options = null,
+    Func<MeshSnapshot, CancellationToken, Task<string?>>? applied = null, string? baseDirectory = null,
     Func<System.Security.Cryptography.X509Certificates.X509Certificate2Collection?>? meshTrustBundle = null) : BackgroundService
 {
     /// <summary>How this process appears in the control plane's /admin/proxies: kind, service and a per-process suffix.</summary>
@@ -27,9 +29,12 @@ public sealed class MeshWatch(MeshDefinition mesh, string kind, MeshDirectory di
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var channel = ControlPlaneChannel.Create(mesh, baseDirectory ?? Directory.GetCurrentDirectory(), meshTrustBundle);
-        Client = new ControlPlaneClient(channel, ProxyId, kind, (snapshot, _) => Task.FromResult(Apply(snapshot)), options);
+        Client = new ControlPlaneClient(channel, ProxyId, kind, ApplyAsync, options);
         await Client.RunAsync(stoppingToken);
     }
+
+    private async Task<string?> ApplyAsync(MeshSnapshot snapshot, CancellationToken cancellationToken) =>
+        Apply(snapshot) ?? (applied is null ? null : await applied(snapshot, cancellationToken));
 
     private string? Apply(MeshSnapshot snapshot)
     {
@@ -64,13 +69,14 @@ public static class MeshWatchServiceCollectionExtensions
     /// AddMeshgateProxy when the config has a mesh section). <paramref name="kind"/> is "gateway" or "sidecar".
     /// </summary>
     /// <param name="baseDirectory">Where a relative mesh.controlPlaneCa is taken from (the config file's directory).</param>
-    public static IServiceCollection AddMeshWatch(this IServiceCollection services, MeshDefinition mesh, string kind, ControlPlaneClientOptions? options = null, string? baseDirectory = null)
+    public static IServiceCollection AddMeshWatch(this IServiceCollection services, MeshDefinition mesh, string kind, ControlPlaneClientOptions? options = null,
+        Func<MeshSnapshot, CancellationToken, Task<string?>>? applied = null, string? baseDirectory = null)
     {
         services.AddSingleton(sp =>
         {
             // The process's workload identity, when it has one: its fetched trust bundle is trusted for the control plane too.
             var identity = sp.GetService<Proxy.Mesh.IWorkloadIdentity>();
-            return new MeshWatch(mesh, kind, sp.GetRequiredService<MeshDirectory>(), options, baseDirectory, identity is null ? null : () =>
+            return new MeshWatch(mesh, kind, sp.GetRequiredService<MeshDirectory>(), options, applied, baseDirectory, identity is null ? null : () =>
             {
                 try
                 {

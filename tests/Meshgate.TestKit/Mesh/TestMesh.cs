@@ -29,6 +29,9 @@ public sealed class TestMesh : IAsyncDisposable
     private readonly bool _tls;
     private ControlPlaneServer? _server;
 
+    /// <summary>Whether the control plane saves its registry to a state file in <see cref="Directory"/> and restores it on restart.</summary>
+    public bool KeepsState { get; private init; }
+
     private TestMesh(string directory, CertificateAuthorityOptions ca, TimeProvider time, bool tls)
     {
         Directory = directory;
@@ -52,8 +55,9 @@ public sealed class TestMesh : IAsyncDisposable
 
     /// <param name="leafLifetime">The CA's leaf lifetime (at least 5 minutes, the CA's floor); default 24 hours.</param>
     /// <param name="time">The CA's clock; the system clock by default.</param>
+    /// <param name="keepState">Save the registry to a state file, so a restarted control plane still knows the instances (as `--state` does).</param>
     /// <param name="tls">Serve gRPC over TLS (as `meshgate control-plane` does by default) and write the trust bundle to <see cref="ControlPlaneCaFile"/>.</param>
-    public static async Task<TestMesh> StartAsync(string trustDomain = "mesh.test", TimeSpan? leafLifetime = null, IEnumerable<string>? services = null, string @namespace = "default", TimeProvider? time = null, bool tls = false)
+    public static async Task<TestMesh> StartAsync(string trustDomain = "mesh.test", TimeSpan? leafLifetime = null, IEnumerable<string>? services = null, string @namespace = "default", TimeProvider? time = null, bool keepState = false, bool tls = false)
     {
         var directory = System.IO.Directory.CreateTempSubdirectory("meshgate-mesh-").FullName;
         var ca = new CertificateAuthorityOptions { TrustDomain = trustDomain, StateDirectory = Path.Combine(directory, "ca") };
@@ -63,7 +67,7 @@ public sealed class TestMesh : IAsyncDisposable
             if (ca.RotationOverlap < lifetime) ca.RotationOverlap = lifetime;
         }
         foreach (var service in services ?? DefaultServices) ca.Tokens.Add(new BootstrapToken(@namespace, service, BootstrapToken.Hash(TokenOf(service, @namespace))));
-        var mesh = new TestMesh(directory, ca, time ?? TimeProvider.System, tls);
+        var mesh = new TestMesh(directory, ca, time ?? TimeProvider.System, tls) { KeepsState = keepState };
         await mesh.StartControlPlaneAsync(new IPEndPoint(IPAddress.Loopback, 0));
         return mesh;
     }
@@ -105,6 +109,7 @@ public sealed class TestMesh : IAsyncDisposable
             Listen = listen,
             Admin = new IPEndPoint(IPAddress.Loopback, 0),
             CertificateAuthority = _ca,
+            StatePath = KeepsState ? Path.Combine(Directory, "control-plane-state.json") : null,
             Coalesce = TimeSpan.FromMilliseconds(20),
             Time = _time,
             Tls = _tls ? new Meshgate.Mesh.ControlPlane.Tls.ControlPlaneTlsOptions() : null,

@@ -85,6 +85,10 @@ internal sealed partial class ConfigObjectWriter(ConfigReloader reloader, IConfi
                 return (null, new WriteResult("conflict", revision, revision,
                     Detail: $"{store.Name} changed while this write was checked (it holds revision {write.Current.Revision}); nothing was changed. GET the object again and retry."));
             }
+            // A store may hold the config in a form of its own (etcd: one key per object, read back as one assembled
+            // text): the running snapshot is compiled from what it holds, so its version is the store's revision and
+            // the store's own change notification finds nothing new.
+            if (write.Current.Yaml != yaml && ConfigLoader.Load(write.Current.Yaml, store.Name, store.BaseDirectory).Snapshot is { } held) snapshot = held;
             return (snapshot, new WriteResult(ConfigWriteAudit.Applied, revision, snapshot.Version, Created: created));
         }, cancellationToken);
 

@@ -33,6 +33,9 @@ public sealed class ControlPlaneClient(
     /// <summary>The last version apply accepted; 0 before the first.</summary>
     public long AppliedVersion => Interlocked.Read(ref _appliedVersion);
 
+    /// <summary>Why the last watch ended, when it failed; null before any failure.</summary>
+    public string? LastError { get; private set; }
+
     /// <summary>How many watch calls have been started (1 + reconnects).</summary>
     public int Connections => Volatile.Read(ref _connections);
 
@@ -54,9 +57,12 @@ public sealed class ControlPlaneClient(
                     await _client.AckAsync(new AckRequest { ProxyId = proxyId, Version = snapshot.Version, Accepted = error is null, Error = error ?? "" }, cancellationToken: cancellationToken);
                 }
             }
-            catch (RpcException) when (!cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
-                // The control plane is down, restarting or refused us: wait and watch again; the proxy keeps its config.
+                // The control plane is down, restarting or refused us (an RpcException), or the stream broke some other
+                // way while it shut down: wait and watch again; the proxy keeps its config. Letting it escape would end
+                // the watch for good, and with it (as a failed hosted service) the whole proxy.
+                LastError = e.Message;
             }
             catch (Exception e) when (e is OperationCanceledException or RpcException && cancellationToken.IsCancellationRequested)
             {

@@ -28,10 +28,11 @@ internal static partial class MeshUpstreamTls
             };
             return;
         }
-        var expected = identity.SpiffeIdOf(mesh.Service, mesh.Namespace);
+        // The expected id is worked out per handshake too: the trust domain comes with the first certificate, which a
+        // sidecar's fixed-port cluster may be configured before.
         handler.SslOptions.LocalCertificateSelectionCallback = (_, _, _, _, _) => identity.Certificate;
         handler.SslOptions.RemoteCertificateValidationCallback = (sender, certificate, _, _) =>
-            Verify(certificate, identity.TrustBundle, expected, time.GetUtcNow(), (sender as HttpRequestMessage)?.RequestUri?.Authority, clusterId, logger);
+            Verify(certificate, identity.TrustBundle, identity.SpiffeIdOf(mesh.Service, mesh.Namespace), time.GetUtcNow(), (sender as HttpRequestMessage)?.RequestUri?.Authority, clusterId, logger);
     }
 
     /// <summary>Whether <paramref name="certificate"/> chains to <paramref name="bundle"/> and names exactly <paramref name="expected"/>.</summary>

@@ -19,10 +19,13 @@ public sealed class GatewayHost : IAsyncDisposable
 {
     private readonly KestrelListeners _listeners = new();
     private readonly List<IDisposable> _disposables = [];
+    private readonly Configuration.Sources.Etcd.EtcdConfigSync? _source;
     private volatile bool _ready;
 
-    private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs, TimeProvider? time, Proxy.Mesh.IWorkloadIdentity? identity, IConfigStore? store, string meshKind)
+    private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs, TimeProvider? time, Proxy.Mesh.IWorkloadIdentity? identity, IConfigStore? store, string meshKind,
+        Func<Mesh.V1.MeshSnapshot, CancellationToken, Task<string?>>? meshApplied, Configuration.Sources.Etcd.EtcdConfigSync? source)
     {
+        _source = source;
         var definition = snapshot.Definition;
         logs.Level = snapshot.LogLevel;
         Snapshots = new SnapshotAccessor(snapshot);
@@ -46,11 +49,12 @@ public sealed class GatewayHost : IAsyncDisposable
         }
         builder.Services.AddSingleton<Proxy.Routing.IRequestListeners>(_listeners);
         builder.Services.AddMeshgateProxy(Snapshots, reload);
-        if (definition.Mesh is { } meshSection) Mesh.Discovery.MeshWatchServiceCollectionExtensions.AddMeshWatch(builder.Services, meshSection, meshKind, baseDirectory: configDirectory);
+        if (definition.Mesh is { } meshSection) Mesh.Discovery.MeshWatchServiceCollectionExtensions.AddMeshWatch(builder.Services, meshSection, meshKind, applied: meshApplied, baseDirectory: configDirectory);
         builder.Services.AddMeshgateRouteStatistics();
         Gateway = builder.Build();
         Reloader = Gateway.Services.GetRequiredService<ConfigReloader>();
         Reloader.Applied += s => logs.Level = s.LogLevel;
+        source?.Attach(Gateway.Services.GetRequiredService<ILogger<Configuration.Sources.Etcd.EtcdConfigSync>>(), Gateway.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
         var anyLimits = snapshot.Listeners.Any(l => l.MaxRequestBodySize is not null || l.MaxRequestHeadersSize is not null);
         Gateway.UseMeshgateGateway(anyLimits ? _listeners.ListenerOf : null);
 
@@ -86,7 +90,8 @@ public sealed class GatewayHost : IAsyncDisposable
             RateLimits = Gateway.Services.GetRequiredService<Proxy.RateLimiting.IRateLimitState>(),
             Metrics = Gateway.Services.GetService<OpenTelemetry.Metrics.MeterProvider>(),
             Statistics = Gateway.Services.GetRequiredService<RouteStatistics>(),
-            ConfigStore = store,
+            ConfigStore = store ?? source?.Store,
+            ConfigSource = source,
         });
 
         if (watchFile is not null)
@@ -112,9 +117,15 @@ public sealed class GatewayHost : IAsyncDisposable
     /// <param name="identity">The mesh identity to use instead of one obtained from the mesh section's control plane (tests).</param>
     /// <param name="store">Where the admin API's config writes go (the config file's <see cref="FileConfigStore"/>); null keeps them in memory.</param>
     /// <param name="meshKind">How the mesh watch introduces this process to the control plane: "gateway", or "sidecar" for a sidecar's generated config.</param>
+    /// <param name="meshApplied">Called with each mesh snapshot the proxy applied (the sidecar rewrites its config from it); its error NACKs the snapshot.</param>
+    /// <param name="source">
+    /// The config in etcd: watched from start, every change reloaded through <paramref name="reload"/> (which should be
+    /// <see cref="Configuration.Sources.Etcd.EtcdConfigSync.Load"/>); the admin API writes to its store. The host owns it.
+    /// </param>
     public static GatewayHost Create(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? configFile = null, LogSetup? logs = null, TimeProvider? time = null,
-        Proxy.Mesh.IWorkloadIdentity? identity = null, IConfigStore? store = null, string meshKind = "gateway") =>
-        new(snapshot, reload, configFile, logs ?? new LogSetup(), time, identity, store, meshKind);
+        Proxy.Mesh.IWorkloadIdentity? identity = null, IConfigStore? store = null, string meshKind = "gateway",
+        Func<Mesh.V1.MeshSnapshot, CancellationToken, Task<string?>>? meshApplied = null, Configuration.Sources.Etcd.EtcdConfigSync? source = null) =>
+        new(snapshot, reload, configFile, logs ?? new LogSetup(), time, identity, store, meshKind, meshApplied, source);
 
     /// <summary>How long <see cref="StartAsync"/> waits for the first workload certificate before it fails (mesh section only).</summary>
     public TimeSpan IdentityStartupTimeout { get; set; } = TimeSpan.FromSeconds(30);
@@ -165,6 +176,7 @@ public sealed class GatewayHost : IAsyncDisposable
             context.Cancel = true;
             _ = Reloader.ReloadAsync("SIGHUP");
         }));
+        _source?.Start(trigger => Reloader.ReloadAsync(trigger));
         _ready = true;
     }
 
@@ -187,6 +199,7 @@ public sealed class GatewayHost : IAsyncDisposable
     {
         _ready = false;
         foreach (var disposable in _disposables) disposable.Dispose();
+        if (_source is not null) await _source.DisposeAsync();
         await Gateway.DisposeAsync();
         await Admin.DisposeAsync();
     }
