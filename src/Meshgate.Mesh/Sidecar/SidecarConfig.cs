@@ -35,6 +35,7 @@ public static class SidecarConfig
         y.AppendLine($"  controlPlane: {Q(options.ControlPlane)}");
         y.AppendLine($"  service: {Q(options.Service)}");
         y.AppendLine($"  namespace: {Q(options.Namespace)}");
+        if (options.ControlPlaneCa is { } ca) y.AppendLine($"  controlPlaneCa: {Q(Path.GetFullPath(ca))}");
         if (options.TokenFile is { } tokenFile) y.AppendLine($"  tokenFile: {Q(tokenFile)}");
         if (options.TokenEnv is { } tokenEnv) y.AppendLine($"  tokenEnv: {Q(tokenEnv)}");
 

@@ -16,6 +16,9 @@ public sealed record SidecarOptions
     /// <summary>The control plane's gRPC URL (registry, distribution and CA).</summary>
     public required string ControlPlane { get; init; }
 
+    /// <summary>PEM file of the roots the control plane's TLS certificate chains to (`mesh.controlPlaneCa`); null: the system trust store.</summary>
+    public string? ControlPlaneCa { get; init; }
+
     /// <summary>Path of the bootstrap token's file; exactly one of this and <see cref="TokenEnv"/>.</summary>
     public string? TokenFile { get; init; }
 

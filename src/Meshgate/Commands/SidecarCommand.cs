@@ -15,7 +15,8 @@ internal static class SidecarCommand
         var service = new Option<string>("--service") { Description = "The service the app beside this sidecar is an instance of (its identity in the mesh).", Required = true };
         var ns = new Option<string>("--namespace") { Description = "The service's namespace.", DefaultValueFactory = _ => "default" };
         var appPort = new Option<int>("--app-port") { Description = "The app's port on 127.0.0.1: inbound calls are forwarded there.", Required = true };
-        var controlPlane = new Option<string>("--control-plane") { Description = "URL of the control plane's gRPC listener, e.g. http://127.0.0.1:15010.", Required = true };
+        var controlPlane = new Option<string>("--control-plane") { Description = "URL of the control plane's gRPC listener, e.g. https://127.0.0.1:15010.", Required = true };
+        var controlPlaneCa = new Option<string?>("--control-plane-ca") { Description = "PEM file of the roots the control plane's TLS certificate chains to (as its --write-trust-bundle writes). Default: the system trust store." };
         var token = new Option<string?>("--token") { Description = "The bootstrap token (visible to other users in the process list: prefer --token-file or --token-env)." };
         var tokenFile = new Option<string?>("--token-file") { Description = "File holding the bootstrap token." };
         var tokenEnv = new Option<string?>("--token-env") { Description = "Environment variable holding the bootstrap token." };
@@ -29,7 +30,7 @@ internal static class SidecarCommand
         var mode = new Option<string>("--mode") { Description = "Inbound mTLS: strict (only mesh workloads with certificates) or permissive (plaintext too).", DefaultValueFactory = _ => "strict" };
         var command = new Command("sidecar", "Run a sidecar beside one app instance: mTLS inbound to the app, outbound discovery, load balancing, retries and mTLS to other services, with a workload certificate from the control plane.")
         {
-            service, ns, appPort, controlPlane, token, tokenFile, tokenEnv, inbound, outbound, admin, servicePort, advertise, instanceId, label, mode,
+            service, ns, appPort, controlPlane, controlPlaneCa, token, tokenFile, tokenEnv, inbound, outbound, admin, servicePort, advertise, instanceId, label, mode,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -66,6 +67,7 @@ internal static class SidecarCommand
                 Namespace = parse.GetValue(ns)!,
                 AppPort = parse.GetValue(appPort),
                 ControlPlane = parse.GetValue(controlPlane)!,
+                ControlPlaneCa = parse.GetValue(controlPlaneCa),
                 TokenFile = parse.GetValue(tokenFile),
                 TokenEnv = parse.GetValue(token) is not null ? TokenVariable : parse.GetValue(tokenEnv),
                 Inbound = parse.GetValue(inbound)!,

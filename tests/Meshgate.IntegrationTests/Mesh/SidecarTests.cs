@@ -42,6 +42,7 @@ public sealed class SidecarTests : IAsyncLifetime
             Service = service,
             AppPort = appPort,
             ControlPlane = _mesh.ControlPlaneUrl.ToString(),
+            ControlPlaneCa = _mesh.ControlPlaneCaFile,
             TokenFile = _mesh.TokenFile(service),
             Inbound = "127.0.0.1:0",
             Outbound = "127.0.0.1:0",
@@ -82,6 +83,23 @@ public sealed class SidecarTests : IAsyncLifetime
         Assert.StartsWith("orders GET /orders/42 ", body);
         Assert.Contains($"URI={_mesh.SpiffeIdOf("frontend")}", body);
         Assert.Contains($"By={_mesh.SpiffeIdOf("orders")}", body);
+    }
+
+    [Fact]
+    public async Task OverATlsControlPlane_SidecarsGetCertificatesWatchAndRegister()
+    {
+        await _mesh.DisposeAsync();
+        _mesh = await TestMesh.StartAsync(tls: true);
+        Assert.StartsWith("https://", _mesh.ControlPlaneUrl.ToString());
+        var orders = await StartAppAsync("orders");
+        var ordersSidecar = await StartSidecarAsync("orders", orders.Url.Port);
+        var frontend = await StartSidecarAsync("frontend", (await StartAppAsync("frontend")).Url.Port);
+        using var client = ClientThrough(frontend);
+
+        await WaitUntilRoutableAsync(client, "http://orders/orders/5");
+
+        Assert.Contains($"URI={_mesh.SpiffeIdOf("frontend")}", await client.GetStringAsync("http://orders/orders/5"));
+        await Eventually.HoldsAsync(() => Task.FromResult(ordersSidecar.Registration?.Registered == true), TimeSpan.FromSeconds(10), "orders registered over TLS");
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Grpc.Net.Client;
 using Meshgate.Configuration;
 using Meshgate.Configuration.Validation;
@@ -29,10 +30,16 @@ public sealed class SidecarHost : IAsyncDisposable
         _options = options;
         _yaml = yaml;
         Gateway = GatewayHost.Create(snapshot, Load, logs: logs, identity: identity, meshKind: "sidecar", meshApplied: OnSnapshotAsync);
-        _channel = GrpcChannel.ForAddress(options.ControlPlane);
+        // The same TLS trust as the workload identity's and the watch's channels: the CA file, then the fetched bundle.
+        _channel = Mesh.ControlPlane.Client.ControlPlaneChannel.Create(new Uri(options.ControlPlane), options.ControlPlaneCa is { } ca ? Path.GetFullPath(ca) : null, TrustBundle);
     }
 
     public GatewayHost Gateway { get; }
+
+    private X509Certificate2Collection? TrustBundle() =>
+        Gateway.Gateway.Services.GetService<Proxy.Mesh.IWorkloadIdentity>() is { } identity && identity is not Mesh.Identity.WorkloadIdentity { HasCertificate: false }
+            ? identity.TrustBundle
+            : null;
 
     /// <summary>The instance's registration; null until the first snapshot is applied.</summary>
     public InstanceRegistration? Registration { get; private set; }
