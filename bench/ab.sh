@@ -87,13 +87,4 @@ for (( r = 1; r <= ROUNDS; r++ )); do
 done
 
 # Medians per route, and their ratio to the first (baseline) route.
-base=${ROUTES[0]}
-base_rps=$(awk -v t="$base" '$1 == t { print $3 }' "$RAW" | median)
-base_cpu=$(awk -v t="$base" '$1 == t { print $4 }' "$RAW" | median)
-printf '\n| route | req/s | CPU us/req | req/s vs %s | CPU vs %s |\n|---|---:|---:|---:|---:|\n' "$base" "$base"
-for route in "${ROUTES[@]}"; do
-    rps=$(awk -v t="$route" '$1 == t { print $3 }' "$RAW" | median)
-    cpu=$(awk -v t="$route" '$1 == t { print $4 }' "$RAW" | median)
-    awk -v t="$route" -v rps="$rps" -v cpu="$cpu" -v brps="$base_rps" -v bcpu="$base_cpu" \
-        'BEGIN { printf "| %s | %.0f | %.1f | %.2fx | %.2fx |\n", t, rps, cpu, rps / brps, cpu / bcpu }'
-done
+median_table route "$RAW" "${ROUTES[@]}"

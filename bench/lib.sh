@@ -82,3 +82,17 @@ cpu_ticks() {  # cpu_ticks PID: utime+stime in clock ticks
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+median_table() {  # median_table KIND RAW NAME...: medians of req/s (column 3) and CPU µs/req (column 4) per NAME, and their ratio to the first
+    local kind=$1 raw=$2 name rps cpu base_rps base_cpu
+    shift 2
+    base_rps=$(awk -v t="$1" '$1 == t { print $3 }' "$raw" | median)
+    base_cpu=$(awk -v t="$1" '$1 == t { print $4 }' "$raw" | median)
+    printf '\n| %s | req/s | CPU us/req | req/s vs %s | CPU vs %s |\n|---|---:|---:|---:|---:|\n' "$kind" "$1" "$1"
+    for name in "$@"; do
+        rps=$(awk -v t="$name" '$1 == t { print $3 }' "$raw" | median)
+        cpu=$(awk -v t="$name" '$1 == t { print $4 }' "$raw" | median)
+        awk -v t="$name" -v rps="$rps" -v cpu="$cpu" -v brps="$base_rps" -v bcpu="$base_cpu" \
+            'BEGIN { printf "| %s | %.0f | %.1f | %.2fx | %.2fx |\n", t, rps, cpu, rps / brps, cpu / bcpu }'
+    done
+}

@@ -89,13 +89,4 @@ for (( r = 1; r <= ROUNDS; r++ )); do
     done
 done
 
-base=${VARIANTS[0]}
-base_rps=$(awk -v t="$base" '$1 == t { print $3 }' "$RAW" | median)
-base_cpu=$(awk -v t="$base" '$1 == t { print $4 }' "$RAW" | median)
-printf '\n| variant | req/s | CPU us/req | req/s vs %s | CPU vs %s |\n|---|---:|---:|---:|---:|\n' "$base" "$base"
-for v in "${VARIANTS[@]}"; do
-    rps=$(awk -v t="$v" '$1 == t { print $3 }' "$RAW" | median)
-    cpu=$(awk -v t="$v" '$1 == t { print $4 }' "$RAW" | median)
-    awk -v t="$v" -v rps="$rps" -v cpu="$cpu" -v brps="$base_rps" -v bcpu="$base_cpu" \
-        'BEGIN { printf "| %s | %.0f | %.1f | %.2fx | %.2fx |\n", t, rps, cpu, rps / brps, cpu / bcpu }'
-done
+median_table variant "$RAW" "${VARIANTS[@]}"
