@@ -13,7 +13,6 @@ namespace Meshgate.TestKit;
 /// </summary>
 public sealed class EtcdServer : IAsyncDisposable
 {
-    private static readonly SemaphoreSlim InstallLock = new(1, 1);
     private readonly string _executable;
     private readonly string _dataDirectory;
     private readonly List<string> _output = [];
@@ -39,9 +38,9 @@ public sealed class EtcdServer : IAsyncDisposable
 
     public static async Task<EtcdServer> StartAsync()
     {
-        var (client, peer) = (FreePort(), FreePort());
-        while (peer == client) peer = FreePort();
-        var server = new EtcdServer(await FindOrInstallAsync(), client, peer);
+        var (client, peer) = (DebianServerBinary.FreePort(), DebianServerBinary.FreePort());
+        while (peer == client) peer = DebianServerBinary.FreePort();
+        var server = new EtcdServer(await DebianServerBinary.FindOrInstallAsync("etcd", "etcd-server", "your platform's etcd 3.4+ package", "the control plane's etcd store tests"), client, peer);
         try
         {
             await server.StartAgainAsync();
@@ -138,36 +137,4 @@ public sealed class EtcdServer : IAsyncDisposable
             return false;
         }
     }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static async Task<string> FindOrInstallAsync()
-    {
-        if (Find() is { } found) return found;
-        await InstallLock.WaitAsync();
-        try
-        {
-            if (Find() is { } again) return again;
-            if (Environment.UserName != "root")
-            {
-                throw new InvalidOperationException("etcd is not installed: install it (apt-get install -y etcd-server, or your platform's etcd 3.4+ package) to run the control plane's etcd store tests");
-            }
-            var install = Process.Start(new ProcessStartInfo("bash", ["-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y etcd-server || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y etcd-server)"]) { UseShellExecute = false })!;
-            await install.WaitForExitAsync();
-            return Find() ?? throw new InvalidOperationException("apt-get install -y etcd-server did not provide etcd; install it to run the control plane's etcd store tests");
-        }
-        finally
-        {
-            InstallLock.Release();
-        }
-    }
-
-    private static string? Find() =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Append("/usr/bin").Append("/usr/sbin")
-            .Select(d => Path.Combine(d, "etcd")).FirstOrDefault(File.Exists);
 }

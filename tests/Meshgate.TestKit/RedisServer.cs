@@ -12,7 +12,6 @@ namespace Meshgate.TestKit;
 /// </summary>
 public sealed class RedisServer : IAsyncDisposable
 {
-    private static readonly SemaphoreSlim InstallLock = new(1, 1);
     private readonly string _executable;
     private Process? _process;
 
@@ -29,7 +28,7 @@ public sealed class RedisServer : IAsyncDisposable
 
     public static async Task<RedisServer> StartAsync()
     {
-        var server = new RedisServer(await FindOrInstallAsync(), FreePort());
+        var server = new RedisServer(await DebianServerBinary.FindOrInstallAsync("redis-server", "redis-server", "your platform's redis package", "the shared rate-limit tests"), DebianServerBinary.FreePort());
         await server.RestartAsync();
         return server;
     }
@@ -120,36 +119,4 @@ public sealed class RedisServer : IAsyncDisposable
             return false;
         }
     }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static async Task<string> FindOrInstallAsync()
-    {
-        if (Find() is { } found) return found;
-        await InstallLock.WaitAsync();
-        try
-        {
-            if (Find() is { } again) return again;
-            if (Environment.UserName != "root")
-            {
-                throw new InvalidOperationException("redis-server is not installed: install it (apt-get install -y redis-server, or your platform's redis package) to run the shared rate-limit tests");
-            }
-            var install = Process.Start(new ProcessStartInfo("bash", ["-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server)"]) { UseShellExecute = false })!;
-            await install.WaitForExitAsync();
-            return Find() ?? throw new InvalidOperationException("apt-get install -y redis-server did not provide redis-server; install it to run the shared rate-limit tests");
-        }
-        finally
-        {
-            InstallLock.Release();
-        }
-    }
-
-    private static string? Find() =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Append("/usr/bin").Append("/usr/sbin")
-            .Select(d => Path.Combine(d, "redis-server")).FirstOrDefault(File.Exists);
 }
