@@ -138,7 +138,7 @@ public sealed class SidecarTests : IAsyncLifetime
     {
         var orders = await StartAppAsync("orders");
         await StartSidecarAsync("orders", orders.Url.Port);
-        var port = FreeTcpPort();
+        var port = DebianServerBinary.FreePort();
         await StartSidecarAsync("frontend", (await StartAppAsync("frontend")).Url.Port, new Dictionary<string, int> { ["orders"] = port });
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         await WaitUntilRoutableAsync(client, "/ping");
@@ -221,12 +221,5 @@ public sealed class SidecarTests : IAsyncLifetime
 
         Assert.Empty(failures);
         Assert.True(duringOutage > 0 && succeeded > duringOutage, $"calls went on during the outage ({duringOutage}) and after it ({succeeded})");
-    }
-
-    private static int FreeTcpPort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
