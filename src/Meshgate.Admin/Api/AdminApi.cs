@@ -220,7 +220,15 @@ public static class AdminApi
                 }
                 headers.Add(new(header[..colon].Trim(), header[(colon + 1)..].Trim()));
             }
-            var request = new RouteExplainer.ExplainRequest(query["method"].FirstOrDefault() ?? "GET", path, queryString, query["host"].FirstOrDefault(), headers);
+            var listener = query["listener"].FirstOrDefault();
+            var listenerNames = gateway.Snapshots.Current.Definition.Listeners.Select(l => l.Name).OfType<string>().ToList();
+            if (listener is not null && !listenerNames.Contains(listener, StringComparer.OrdinalIgnoreCase))
+            {
+                await ProblemResponses.WriteAsync(context, StatusCodes.Status400BadRequest, "Unknown listener",
+                    $"no listener is named '{listener}'; named listeners: {(listenerNames.Count == 0 ? "none" : string.Join(", ", listenerNames))}", "bad-request");
+                return;
+            }
+            var request = new RouteExplainer.ExplainRequest(query["method"].FirstOrDefault() ?? "GET", path, queryString, query["host"].FirstOrDefault(), headers, listener);
             await context.Response.WriteAsJsonAsync(await gateway.Explainer.ExplainAsync(request));
         });
     }

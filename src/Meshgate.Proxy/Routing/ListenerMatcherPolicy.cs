@@ -42,7 +42,9 @@ internal sealed class ListenerMatcherPolicy(IServiceProvider services) : Matcher
             if (!candidates.IsValidCandidate(i) || candidates[i].Endpoint.Metadata.GetMetadata<ListenerMatchMetadata>() is not { } metadata) continue;
             if (!looked)
             {
-                name = services.GetService<IRequestListeners>()?.ListenerOf(httpContext)?.Name;
+                name = httpContext.Features.Get<RouteExplainer.ExplainFeature>() is { } explain
+                    ? explain.Listener
+                    : services.GetService<IRequestListeners>()?.ListenerOf(httpContext)?.Name;
                 looked = true;
             }
             if (name is null || !metadata.Names.Contains(name)) candidates.SetValidity(i, false);

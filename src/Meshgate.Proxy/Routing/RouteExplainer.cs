@@ -29,9 +29,13 @@ public sealed class RouteExplainer(RouteExplainer.PipelineEntry entry, SnapshotA
     internal sealed class ExplainFeature
     {
         public Endpoint? Endpoint { get; set; }
+
+        /// <summary>The listener the request is taken to arrive on: a synthetic request has no connection to tell.</summary>
+        public string? Listener { get; init; }
     }
 
-    public sealed record ExplainRequest(string Method, string Path, string? Query, string? Host, IReadOnlyList<KeyValuePair<string, string>> Headers);
+    /// <param name="Listener">The listener's name, for routes kept to listeners (<c>match.listeners</c>); null for none in particular.</param>
+    public sealed record ExplainRequest(string Method, string Path, string? Query, string? Host, IReadOnlyList<KeyValuePair<string, string>> Headers, string? Listener = null);
 
     public sealed record RouteVerdict(string Id, int Order, bool Matches, IReadOnlyList<string> Reasons);
 
@@ -143,7 +147,7 @@ public sealed class RouteExplainer(RouteExplainer.PipelineEntry entry, SnapshotA
         if (request.Host is { } host) context.Request.Host = new HostString(host);
         foreach (var (name, value) in request.Headers) context.Request.Headers.Append(name, value);
         context.Connection.RemoteIpAddress = IPAddress.Loopback;
-        var feature = new ExplainFeature();
+        var feature = new ExplainFeature { Listener = request.Listener };
         context.Features.Set(feature);
         await next(context);
         return feature.Endpoint;
@@ -165,6 +169,12 @@ public sealed class RouteExplainer(RouteExplainer.PipelineEntry entry, SnapshotA
         if (match.Hosts is { } hosts && !hosts.Any(h => HostMatches(h, request.Host)))
         {
             reasons.Add($"host '{request.Host ?? "(none)"}' is not one of {string.Join(", ", hosts)}");
+        }
+        if (match.Listeners is { } listeners && !listeners.Contains(request.Listener ?? "", StringComparer.OrdinalIgnoreCase))
+        {
+            reasons.Add(request.Listener is null
+                ? $"only takes requests on listener {string.Join(", ", listeners)}: add listener=NAME to explain a request arriving there"
+                : $"listener '{request.Listener}' is not one of {string.Join(", ", listeners)}");
         }
         var headers = new HeaderDictionary();
         foreach (var (name, value) in request.Headers) headers.Append(name, value);

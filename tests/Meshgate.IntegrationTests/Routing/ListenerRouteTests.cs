@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using Meshgate.TestKit;
 using Microsoft.AspNetCore.Builder;
 
@@ -62,5 +63,33 @@ public sealed class ListenerRouteTests : IAsyncLifetime
     {
         var (status, _) = await GetAsync("internal", "/anything");
         Assert.Equal(HttpStatusCode.NotFound, status);
+    }
+
+    [Theory]
+    [InlineData("internal", "admin-tools")]
+    [InlineData("Public", "site")]
+    public async Task Explain_WithAListener_AnswersAsTrafficOnThatListenerIsRouted(string listener, string route)
+    {
+        using var explain = JsonDocument.Parse(await _gateway.Admin.GetStringAsync($"/admin/explain?path=/tools/x&listener={listener}"));
+        Assert.Equal(route, explain.RootElement.GetProperty("route").GetString());
+        var other = explain.RootElement.GetProperty("routes").EnumerateArray().Single(r => r.GetProperty("id").GetString() == (route == "site" ? "admin-tools" : "site"));
+        Assert.Contains($"listener '{listener}' is not one of", other.GetProperty("reasons")[0].GetString());
+    }
+
+    [Fact]
+    public async Task Explain_WithoutAListener_SaysWhichListenersTheRoutesNeed()
+    {
+        using var explain = JsonDocument.Parse(await _gateway.Admin.GetStringAsync("/admin/explain?path=/tools/x"));
+        Assert.Equal(JsonValueKind.Null, explain.RootElement.GetProperty("route").ValueKind);
+        var tools = explain.RootElement.GetProperty("routes").EnumerateArray().Single(r => r.GetProperty("id").GetString() == "admin-tools");
+        Assert.Equal("only takes requests on listener internal: add listener=NAME to explain a request arriving there", tools.GetProperty("reasons")[0].GetString());
+    }
+
+    [Fact]
+    public async Task Explain_WithAnUnknownListener_Is400NamingTheListeners()
+    {
+        using var response = await _gateway.Admin.GetAsync("/admin/explain?path=/tools/x&listener=intranet");
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("no listener is named 'intranet'; named listeners: public, internal", await response.Content.ReadAsStringAsync());
     }
 }
