@@ -85,7 +85,7 @@ public sealed class ConfigCommandTests : IAsyncLifetime
     public async Task Push_EtcdUnreachable_SaysSoAndExits1()
     {
         var file = Write("meshgate.yaml", Valid);
-        var port = FreePort();
+        var port = DebianServerBinary.FreePort();
 
         var (code, _, error) = await RunAsync("config", "push", "-c", file, "--etcd", $"etcd://127.0.0.1:{port}");
 
@@ -128,7 +128,7 @@ public sealed class ConfigCommandTests : IAsyncLifetime
     [Fact]
     public async Task Gateway_FromEtcd_ServesAndSaysItIsSynced()
     {
-        var admin = FreePort();
+        var admin = DebianServerBinary.FreePort();
         var file = Write("meshgate.yaml", Valid.Replace("listeners:", $"admin: {{ address: 127.0.0.1:{admin} }}\nlisteners:"));
         Assert.Equal(0, (await RunAsync("config", "push", "-c", file, "--etcd", _etcd.StoreUrl, "--prefix", _prefix)).Code);
 
@@ -174,12 +174,5 @@ public sealed class ConfigCommandTests : IAsyncLifetime
         using var error = new StringWriter();
         var code = await Cli.RunAsync(args, output, error);
         return (code, output.ToString(), error.ToString());
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

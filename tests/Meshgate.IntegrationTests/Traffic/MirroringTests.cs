@@ -158,7 +158,7 @@ public sealed class MirroringTests : IAsyncLifetime
     [Fact]
     public async Task Mirror_DeadShadow_PrimaryUnaffectedFailuresCounted()
     {
-        var deadPort = FreePort();
+        var deadPort = DebianServerBinary.FreePort();
         await using var gateway = await TestGateway.StartAsync(Config("{ cluster: shadow }", $"http://127.0.0.1:{deadPort}"));
 
         var answers = await TrafficLoad.SendAsync(gateway, "/orders/1", 50, workers: 4);
@@ -234,11 +234,4 @@ public sealed class MirroringTests : IAsyncLifetime
     }
 
     private static TimeSpan Median(List<TimeSpan> times) => times.Order().ElementAt(times.Count / 2);
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

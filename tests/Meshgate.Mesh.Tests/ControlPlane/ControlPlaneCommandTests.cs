@@ -1,3 +1,5 @@
+using Meshgate.TestKit;
+
 namespace Meshgate.Mesh.Tests.ControlPlane;
 
 /// <summary>`meshgate control-plane` run in-process through <see cref="Cli"/>: what a user sees when a flag or the policies file is wrong.</summary>
@@ -100,7 +102,7 @@ public sealed class ControlPlaneCommandTests
     [Fact]
     public async Task An_unreachable_etcd_names_it_and_exits_1()
     {
-        var port = FreePort(); // nothing listens there
+        var port = DebianServerBinary.FreePort(); // nothing listens there
         var (code, error) = await RunAsync("control-plane", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--store", $"etcd://127.0.0.1:{port}", "--insecure-plaintext");
         Assert.Equal(1, code);
         Assert.StartsWith($"cannot start: cannot load the mesh from etcd at etcd://127.0.0.1:{port} (prefix /meshgate/): Unavailable:", Assert.Single(error));
@@ -110,7 +112,7 @@ public sealed class ControlPlaneCommandTests
     public async Task Control_plane_on_a_real_etcd_serves_what_is_stored_there()
     {
         await using var etcd = await Meshgate.TestKit.EtcdServer.StartAsync();
-        var admin = FreePort();
+        var admin = DebianServerBinary.FreePort();
         using var stop = new CancellationTokenSource();
         using var output = new StringWriter();
         using var errors = new StringWriter();
@@ -167,7 +169,7 @@ public sealed class ControlPlaneCommandTests
         var tokens = Path.Combine(dir.Path, "tokens");
         await File.WriteAllTextAsync(tokens, $"default orders {Meshgate.Mesh.CertificateAuthority.BootstrapToken.Hash(Meshgate.TestKit.Mesh.TestMesh.TokenOf("orders"))}\n");
         var bundle = Path.Combine(dir.Path, "control-plane-ca.pem");
-        var (grpc, admin) = (FreePort(), FreePort());
+        var (grpc, admin) = (DebianServerBinary.FreePort(), DebianServerBinary.FreePort());
         using var stop = new CancellationTokenSource();
         using var output = new StringWriter();
         using var errors = new StringWriter();
@@ -196,13 +198,6 @@ public sealed class ControlPlaneCommandTests
             .GetTrustBundleAsync(new Meshgate.Mesh.V1.GetTrustBundleRequest(), deadline: DateTime.UtcNow.AddSeconds(10)));
         await stop.CancelAsync();
         Assert.Equal(0, await run);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static async Task<(int Code, string[] Error)> RunAsync(params string[] args)
