@@ -27,13 +27,17 @@ public sealed partial class MeshgateProcess : IAsyncDisposable
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 
-    public static MeshgateProcess Start(params string[] args)
+    public static MeshgateProcess Start(params string[] args) => StartIn(null, args);
+
+    /// <summary>As <see cref="Start"/>, with <paramref name="workingDirectory"/> as the process's working directory (null: the test's).</summary>
+    public static MeshgateProcess StartIn(string? workingDirectory, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? "",
         };
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "meshgate.dll"));
         foreach (var arg in args) info.ArgumentList.Add(arg);

@@ -1,5 +1,6 @@
 using System.Net;
 using Meshgate.Mesh.V1;
+using Meshgate.Proxy.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -111,7 +112,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             // The CA is resolved from the host built below, at the first handshake (the host has started by then).
             _serving = new Tls.ServingCertificate(tls, () => _grpc?.Services.GetService<CertificateAuthority.MeshCertificateAuthority>(), options.Time);
         }
-        var grpcBuilder = WebApplication.CreateSlimBuilder();
+        var grpcBuilder = MeshgateWebApplication.CreateBuilder();
         logging?.Invoke(grpcBuilder.Logging);
 
         grpcBuilder.WebHost.ConfigureKestrel(k =>
@@ -158,7 +159,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             Store = new EmbeddedMeshStore(Registry, Hub);
         }
 
-        var adminBuilder = WebApplication.CreateSlimBuilder();
+        var adminBuilder = MeshgateWebApplication.CreateBuilder();
         logging?.Invoke(adminBuilder.Logging);
         adminBuilder.WebHost.ConfigureKestrel(k =>
         {

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Meshgate.Proxy.Errors;
+using Meshgate.Proxy.Hosting;
 
 namespace Meshgate.Demo;
 
@@ -45,7 +46,7 @@ public sealed class DemoServices : IAsyncDisposable
 
     private static WebApplication Build(string service, string instance, Uri url)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = MeshgateWebApplication.CreateBuilder();
         builder.Logging.ClearProviders();
         // Port 0: the configured port only names the instance; a fixed one would collide with a second demo.
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Parse(url.Host), 0));

@@ -28,6 +28,29 @@ public sealed class ProcessLifecycleTests
         """;
 
     [Fact]
+    public async Task StartedInADirectoryWithManySubdirectories_WatchesOnlyItsConfigFile()
+    {
+        // A working directory like a repository or a log root: a watch on all of it would wake the process on
+        // every file written below (ASP.NET Core's appsettings watch is recursive on the working directory).
+        var dir = TempDirectory.Create();
+        for (var i = 0; i < 30; i++) Directory.CreateDirectory(Path.Combine(dir, $"logs-{i}", "archive"));
+        var config = Path.Combine(dir, "meshgate.yaml");
+        await File.WriteAllTextAsync(config, Config("http://127.0.0.1:1"));
+        await using var process = MeshgateProcess.StartIn(dir, "gateway", "-c", config);
+        await process.WaitForListenersAsync(2, TimeSpan.FromSeconds(30));
+
+        // One inotify watch per watched directory, listed as an "inotify wd:" line in the fdinfo of its descriptor.
+        var watches = Directory.GetFiles($"/proc/{process.Id}/fdinfo")
+            .Sum(f => { try { return File.ReadLines(f).Count(l => l.StartsWith("inotify wd:", StringComparison.Ordinal)); } catch (IOException) { return 0; } });
+        await process.CheckAsync(() =>
+        {
+            // The config file's own directory (the reload watch); 61 directories would be watched per recursive watch.
+            Assert.InRange(watches, 1, 2);
+            return Task.CompletedTask;
+        });
+    }
+
+    [Fact]
     public async Task Sigterm_InFlightRequestFinishes_NewConnectionsRefused_Exit0()
     {
         var release = new TaskCompletionSource();

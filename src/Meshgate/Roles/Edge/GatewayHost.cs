@@ -4,6 +4,7 @@ using Meshgate.Configuration;
 using Meshgate.Configuration.Sources;
 using Meshgate.Hosting;
 using Meshgate.Listeners;
+using Meshgate.Proxy.Hosting;
 using Meshgate.Proxy.Observability.LiveStatistics;
 using Meshgate.Proxy.Pipeline;
 using Meshgate.Proxy.Routing;
@@ -30,7 +31,7 @@ public sealed class GatewayHost : IAsyncDisposable
         logs.Level = snapshot.LogLevel;
         Snapshots = new SnapshotAccessor(snapshot);
 
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = MeshgateWebApplication.CreateBuilder();
         logs.Apply(builder.Logging, definition.Logging.Format);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = definition.Shutdown.DrainTimeout);
         builder.WebHost.ConfigureKestrel(k => _listeners.Configure(k, snapshot.Listeners));
@@ -58,7 +59,7 @@ public sealed class GatewayHost : IAsyncDisposable
         var anyLimits = snapshot.Listeners.Any(l => l.MaxRequestBodySize is not null || l.MaxRequestHeadersSize is not null);
         Gateway.UseMeshgateGateway(anyLimits ? _listeners.ListenerOf : null);
 
-        var adminBuilder = WebApplication.CreateSlimBuilder();
+        var adminBuilder = MeshgateWebApplication.CreateBuilder();
         logs.Apply(adminBuilder.Logging, definition.Logging.Format);
         adminBuilder.WebHost.ConfigureKestrel(k =>
         {
