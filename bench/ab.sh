@@ -40,11 +40,7 @@ render "$CONFIG" "$WORK/gateway/meshgate.yaml"
 
 # The shared-limit route counts in a Redis of its own (no persistence) when redis-server is installed;
 # without one it allows every request (onStoreFailure: allow), so measure it only with Redis.
-if command -v redis-server >/dev/null; then
-    (exec taskset -c "$SERVER_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no) >"$WORK/redis.log" 2>&1 &
-    STARTED+=($!)
-    for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null && break; sleep 0.1; done
-elif [[ " ${ROUTES[*]} " == *" shared-ratelimit "* ]]; then
+if ! start_redis && [[ " ${ROUTES[*]} " == *" shared-ratelimit "* ]]; then
     die "redis-server not found: the shared-ratelimit route needs it"
 fi
 start_origin

@@ -36,6 +36,7 @@ bench_jwt "$WORK/gateway/jwt.secret"
 render "$TEMPLATES/meshgate.yaml" "$WORK/gateway/meshgate.yaml"
 printf '%s\n' "${EXTRA_YAML:-}" >>"$WORK/gateway/meshgate.yaml"
 start_origin
+start_redis || log "redis-server not found: the gateway retries its Redis connection in the background (install redis-server)"
 start_gateway "$WORK/gateway/meshgate.yaml" "$WORK/gateway/meshgate.log" "$GATEWAY_PORT"
 url="http://127.0.0.1:$GATEWAY_PORT/$ROUTE/"
 load() { taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$1s" -H "Authorization: Bearer $JWT_TOKEN" "$url"; }

@@ -1,4 +1,4 @@
-# bench/lib.sh — shared by bench/ab.sh and bench/variants.sh (sourced, not run).
+# bench/lib.sh — shared by bench/ab.sh, variants.sh, alloc.sh and cpu.sh (sourced, not run).
 # Expects WORK and TEMPLATES to be set by the caller.
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -59,6 +59,22 @@ start_origin() {  # the nginx origin of templates/upstream-nginx.conf, on the se
     render "$TEMPLATES/upstream-nginx.conf" "$WORK/upstream/nginx.conf"
     (exec taskset -c "$SERVER_CPU" nginx -p "$WORK/upstream" -e "$WORK/upstream/error.log" -c "$WORK/upstream/nginx.conf") >"$WORK/upstream/stdout.log" 2>&1 &
     STARTED+=($!)
+    # On a busy machine nginx can take a moment: the first requests would be refused and counted as errors.
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$UPSTREAM_PORT") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "the nginx origin did not accept on :$UPSTREAM_PORT (log: $WORK/upstream/error.log)"
+}
+
+start_redis() {  # a Redis on REDIS_PORT (no persistence) for the template's shared-limit route, when redis-server is installed
+    # Without one, every gateway of the template retries its Redis connection in the background (exceptions,
+    # stack traces), and that CPU lands on the server core the measured gateway shares.
+    command -v redis-server >/dev/null || return 1
+    (exec taskset -c "$SERVER_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no) >"$WORK/redis.log" 2>&1 &
+    STARTED+=($!)
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null && return 0; sleep 0.1; done
+    die "redis-server did not accept on :$REDIS_PORT (log: $WORK/redis.log)"
 }
 
 start_gateway() {  # start_gateway CONFIG LOG PORT -> GATEWAY_PID, once it accepts on PORT

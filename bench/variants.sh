@@ -50,9 +50,11 @@ settings() {  # settings VARIANT: the YAML appended to the template for it
 }
 
 start_origin
+free_port REDIS_PORT
+start_redis || log "redis-server not found: the gateways retry their Redis connection in the background (install redis-server)"
 declare -A PID PORT
 for v in "${VARIANTS[@]}"; do
-    free_port GATEWAY_PORT; free_port ADMIN_PORT; free_port REDIS_PORT
+    free_port GATEWAY_PORT; free_port ADMIN_PORT
     render "$TEMPLATES/meshgate.yaml" "$WORK/gateway/$v.yaml"
     settings "$v" >>"$WORK/gateway/$v.yaml"
     start_gateway "$WORK/gateway/$v.yaml" "$WORK/gateway/$v.log" "$GATEWAY_PORT"
