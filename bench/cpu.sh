@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# bench/cpu.sh — where the gateway's CPU goes on one route, by component: Kestrel, routing, Meshgate's own
+# middleware, YARP's forwarder, HttpClient, sockets and the kernel, GC, JIT. See bench/README.md.
+#
+#   bench/cpu.sh                                /plain of templates/meshgate.yaml
+#   ROUTE=retry TOP=40 bench/cpu.sh
+#   EXTRA_YAML='metrics: { enabled: false }' bench/cpu.sh
+#
+# It samples the gateway with Linux perf (call stacks, 999 Hz) under wrk load, with the runtime writing a
+# perf map so JIT-compiled methods have names, and sorts each sample into a component by its stack
+# (bench/cpu_components.py). Shares of the gateway's own CPU hardly depend on what else the machine does,
+# so, unlike the timing scripts, this one can run on a busy machine; its absolute figures cannot.
+# Overridable by environment: MESHGATE, ROUTE, EXTRA_YAML, TOP, SECONDS_SAMPLED, WARMUP, CONNECTIONS, SERVER_CPU, LOAD_CPU.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(dirname "$BENCH_DIR")
+WORK="$BENCH_DIR/.work/cpu"
+TEMPLATES="$BENCH_DIR/templates"
+ROUTE=${ROUTE:-plain}
+TOP=${TOP:-25}
+SECONDS_SAMPLED=${SECONDS_SAMPLED:-8}
+WARMUP=${WARMUP:-30}
+CONNECTIONS=${CONNECTIONS:-32}
+source "$BENCH_DIR/lib.sh"
+for tool in nginx wrk taskset openssl dotnet perf python3; do command -v "$tool" >/dev/null || die "$tool not found (bench/run.sh installs the tools; perf is Debian's linux-perf)"; done
+
+mkdir -p "$WORK/gateway"
+publish_meshgate
+free_port UPSTREAM_PORT; free_port GATEWAY_PORT; free_port ADMIN_PORT; free_port REDIS_PORT
+source "$BENCH_DIR/bench-jwt.sh"
+bench_jwt "$WORK/gateway/jwt.secret"
+render "$TEMPLATES/meshgate.yaml" "$WORK/gateway/meshgate.yaml"
+printf '%s\n' "${EXTRA_YAML:-}" >>"$WORK/gateway/meshgate.yaml"
+start_origin
+start_redis || log "redis-server not found: the gateway retries its Redis connection in the background (install redis-server)"
+# The perf map names JIT-compiled code; without it managed frames are bare addresses.
+# W^X off, or JIT code runs from a memfd double mapping that perf cannot match with the map.
+export DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0
+start_gateway "$WORK/gateway/meshgate.yaml" "$WORK/gateway/meshgate.log" "$GATEWAY_PORT"
+url="http://127.0.0.1:$GATEWAY_PORT/$ROUTE/"
+load() { taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$1s" -H "Authorization: Bearer $JWT_TOKEN" "$url"; }
+
+# Long enough for tiered compilation to finish (instrumented and quick-jitted code would be profiled otherwise).
+log "warming up /$ROUTE for $WARMUP s"
+load "$WARMUP" >/dev/null
+load $(( SECONDS_SAMPLED + 2 )) >"$WORK/wrk.txt" &
+load_pid=$!
+sleep 1
+perf record -e cpu-clock -F 999 -g -p "$GATEWAY_PID" -o "$WORK/perf.data" -- sleep "$SECONDS_SAMPLED" >"$WORK/perf.log" 2>&1 || { cat "$WORK/perf.log" >&2; die "perf record failed"; }
+wait "$load_pid"
+log "/$ROUTE: $(awk '/Requests\/sec/ { print $2 }' "$WORK/wrk.txt") req/s under the profiler (not a benchmark figure)"
+perf script -i "$WORK/perf.data" --no-demangle 2>/dev/null | python3 "$BENCH_DIR/cpu_components.py" --top "$TOP"

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Reads `perf script` output (call stacks) of the gateway and prints where its CPU goes (bench/cpu.sh).
+
+Three views of the same samples:
+- by component: the innermost managed frame that is not the base library (System.Private.CoreLib) names the
+  component whose work it was, so a Dictionary lookup called by YARP counts as YARP, and kernel time under a
+  socket send counts as sockets. Samples with no managed frame at all are the runtime's own threads (GC, JIT,
+  the thread pool's native side) and are told apart by their leaf.
+- by thread: the thread's name (.NET TP Worker, .NET Sockets, .NET Server GC, ...).
+- by leaf: the functions the CPU was in (self time).
+"""
+import argparse
+import collections
+import re
+import sys
+
+MANAGED = re.compile(r"\[([\w.]+)\] ([\w.`<>+]+)::")
+# Precompiled (ReadyToRun) framework code is not in the perf map: perf names only its file.
+PRECOMPILED = re.compile(r"\[unknown\] \(.*/([\w.]+)\.dll\)$")
+
+
+def assembly_of(frame):
+    """(assembly, namespace-qualified type or None) of a managed frame, else None."""
+    match = MANAGED.search(frame)
+    if match:
+        return match.group(1), match.group(2)
+    match = PRECOMPILED.search(frame)
+    return (match.group(1), None) if match else None
+
+# Assembly prefixes to component names, first match wins.
+COMPONENTS = [
+    ("Meshgate", "Meshgate (our middleware, policies, metrics)"),
+    ("Yarp.ReverseProxy", "YARP (forwarder, transforms, load balancing)"),
+    ("Microsoft.AspNetCore.Server.Kestrel", "Kestrel (HTTP/1.1 parsing, connections)"),
+    ("Microsoft.AspNetCore.Routing", "ASP.NET Core routing"),
+    ("Microsoft.AspNetCore", "ASP.NET Core hosting and middleware"),
+    ("System.Net.Http", "HttpClient (SocketsHttpHandler)"),
+    ("System.Net.Sockets", "sockets"),
+    ("System.IO.Pipelines", "pipelines"),
+    ("OpenTelemetry", "OpenTelemetry (metrics and trace export)"),
+    ("System.Diagnostics.DiagnosticSource", "System.Diagnostics (Activity, Meter)"),
+    ("Microsoft.Extensions.Logging", "logging"),
+    ("Microsoft.Extensions", "Microsoft.Extensions (DI, options, primitives)"),
+    ("System.Text.Json", "System.Text.Json"),
+]
+
+
+def component_of(assembly):
+    for prefix, name in COMPONENTS:
+        if assembly.lower().startswith(prefix.lower()):
+            return name
+    return assembly
+
+
+def native_kind(frames):
+    """What a sample with no managed frame was doing, from its frames' libraries and names."""
+    text = " ".join(frames)
+    if "libclrjit" in text:
+        return "runtime: JIT compiler"
+    if re.search(r"gc_heap|GCHeap|WKS::|SVR::|gc\.cpp", text):
+        return "runtime: GC"
+    if "libcoreclr" in text:
+        return "runtime: other native (thread pool waits and spins, stubs)"
+    if "kernel.kallsyms" in text:
+        return "kernel only (scheduling, interrupts)"
+    return "other native"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+
+    by_component = collections.Counter()
+    by_thread = collections.Counter()
+    by_leaf = collections.Counter()
+    in_kernel = 0
+    total = 0
+    thread = None
+    frames = []
+
+    def flush():
+        nonlocal total, in_kernel
+        if thread is None or not frames:
+            return
+        total += 1
+        by_thread[thread] += 1
+        leaf = frames[0]
+        if "kernel.kallsyms" in leaf:
+            in_kernel += 1
+        symbol = re.sub(r"^\s*[0-9a-f]+ ", "", leaf)
+        symbol = re.sub(r"\+0x[0-9a-f]+ ", " ", symbol)
+        by_leaf[symbol[:150]] += 1
+        owner = None
+        if any("libclrjit" in f for f in frames):
+            owner = "runtime: JIT compiler"
+        managed = [a for a in map(assembly_of, frames) if a]
+        for assembly, _ in managed if owner is None else []:
+            if assembly != "System.Private.CoreLib":
+                owner = component_of(assembly)
+                break
+        if owner is None and managed:
+            types = [t for _, t in managed if t]
+            owner = "CoreLib only: " + (".".join(types[-1].split(".")[:2]) if types else "precompiled")
+        if owner is None:
+            owner = native_kind(frames)
+        by_component[owner] += 1
+
+    for line in sys.stdin:
+        if not line.strip():
+            flush()
+            thread, frames = None, []
+        elif line[0] in " \t":
+            frames.append(line.strip())
+        else:
+            # "<comm> <pid>/<tid> <time>: <period> <event>:" — comm may contain spaces (".NET TP Worker").
+            thread = re.split(r"\s+\d+(/\d+)?\s+\d+\.\d+:", line, maxsplit=1)[0].strip()
+    flush()
+    if total == 0:
+        sys.exit("no samples: did perf record the gateway?")
+
+    def table(title, counter, limit):
+        print(f"\n| {title} | share of the gateway's CPU |\n|---|---:|")
+        for name, count in counter.most_common(limit):
+            print(f"| {name} | {100 * count / total:.1f}% |")
+
+    print(f"{total} samples; {100 * in_kernel / total:.1f}% of them in the kernel")
+    table("component (whose work)", by_component, 30)
+    table("thread", by_thread, 12)
+    table("function the CPU was in (self)", by_leaf, args.top)
+
+
+if __name__ == "__main__":
+    main()
