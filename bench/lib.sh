@@ -77,8 +77,8 @@ start_redis() {  # a Redis on REDIS_PORT (no persistence) for the template's sha
     die "redis-server did not accept on :$REDIS_PORT (log: $WORK/redis.log)"
 }
 
-start_gateway() {  # start_gateway CONFIG LOG PORT -> GATEWAY_PID, once it accepts on PORT
-    (cd "$REPO_DIR" && exec taskset -c "$SERVER_CPU" dotnet "$MESHGATE/meshgate.dll" gateway -c "$1") >"$2" 2>&1 &
+start_gateway() {  # start_gateway CONFIG LOG PORT -> GATEWAY_PID, once it accepts on PORT; GATEWAY_ENV: NAME=VALUE words to add
+    (cd "$REPO_DIR" && exec env ${GATEWAY_ENV[@]+"${GATEWAY_ENV[@]}"} taskset -c "$SERVER_CPU" dotnet "$MESHGATE/meshgate.dll" gateway -c "$1") >"$2" 2>&1 &
     GATEWAY_PID=$!
     STARTED+=("$GATEWAY_PID")
     for _ in $(seq 150); do

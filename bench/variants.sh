@@ -11,6 +11,11 @@
 #   tracing    1% of new traces exported over OTLP/HTTP (to the origin nginx, which answers 200)
 #   accesslog  the access log to a file rotating at 64 MiB
 #   observed   all three on: the issue-7 row of the bench table
+# and runtime settings (environment variables; the config as shipped, metrics on — compare with `metrics`):
+#   gen0-64m   DOTNET_GCgen0size=0x4000000: a 64 MiB gen0 budget, so fewer GCs
+#   no-pgo     DOTNET_TieredPGO=0: no instrumented tier (less JIT work, maybe slower steady-state code)
+#   no-spin    DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0: idle pool threads sleep at once instead of spinning
+#   wks-gc     DOTNET_gcServer=0 DOTNET_gcConcurrent=0: workstation GC without the background GC thread
 # Overridable by environment: MESHGATE, VARIANTS, ROUNDS, DURATION (s), WARMUP (s per variant before
 # round 1), CONNECTIONS, SERVER_CPU, LOAD_CPU. All gateways and the origin share the server core; only
 # the one under load works, so each round's CPU µs/request is its own process's utime+stime.
@@ -45,7 +50,17 @@ settings() {  # settings VARIANT: the YAML appended to the template for it
         tracing) printf '%s\n%s\n' "$off" "$tracing" ;;
         accesslog) printf '%s\n%s\n' "$off" "$accesslog" ;;
         observed) printf '%s\n%s\n%s\n' "metrics: { enabled: true }" "$tracing" "$accesslog" ;;
-        *) die "unknown variant '$1' (bare, metrics, tracing, accesslog, observed)" ;;
+        gen0-64m|no-pgo|no-spin|wks-gc) echo "metrics: { enabled: true }" ;;
+        *) die "unknown variant '$1' (bare, metrics, tracing, accesslog, observed, gen0-64m, no-pgo, no-spin, wks-gc)" ;;
+    esac
+}
+
+environment() {  # environment VARIANT: the runtime settings it starts with, as NAME=VALUE words
+    case $1 in
+        gen0-64m) echo "DOTNET_GCgen0size=0x4000000" ;;
+        no-pgo) echo "DOTNET_TieredPGO=0" ;;
+        no-spin) echo "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0" ;;
+        wks-gc) echo "DOTNET_gcServer=0 DOTNET_gcConcurrent=0" ;;
     esac
 }
 
@@ -57,6 +72,7 @@ for v in "${VARIANTS[@]}"; do
     free_port GATEWAY_PORT; free_port ADMIN_PORT
     render "$TEMPLATES/meshgate.yaml" "$WORK/gateway/$v.yaml"
     settings "$v" >>"$WORK/gateway/$v.yaml"
+    read -ra GATEWAY_ENV <<<"$(environment "$v")"
     start_gateway "$WORK/gateway/$v.yaml" "$WORK/gateway/$v.log" "$GATEWAY_PORT"
     PID[$v]=$GATEWAY_PID; PORT[$v]=$GATEWAY_PORT
     echo "$GATEWAY_PID" >"$WORK/$v.pid"
