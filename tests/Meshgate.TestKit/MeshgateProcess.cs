@@ -27,7 +27,10 @@ public sealed partial class MeshgateProcess : IAsyncDisposable
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 
-    public static MeshgateProcess Start(params string[] args)
+    public static MeshgateProcess Start(params string[] args) => StartWith(new Dictionary<string, string>(), args);
+
+    /// <summary>Starts it with extra environment variables (e.g. a token named by tokenEnv), without touching the test process's own.</summary>
+    public static MeshgateProcess StartWith(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -37,6 +40,7 @@ public sealed partial class MeshgateProcess : IAsyncDisposable
         };
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "meshgate.dll"));
         foreach (var arg in args) info.ArgumentList.Add(arg);
+        foreach (var (name, value) in environment) info.Environment[name] = value;
         return new MeshgateProcess(Process.Start(info)!);
     }
 
