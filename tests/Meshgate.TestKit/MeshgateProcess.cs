@@ -27,10 +27,13 @@ public sealed partial class MeshgateProcess : IAsyncDisposable
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 
-    public static MeshgateProcess Start(params string[] args) => StartIn(null, args);
+    public static MeshgateProcess Start(params string[] args) => Start(args, workingDirectory: null);
 
-    /// <summary>As <see cref="Start"/>, with <paramref name="workingDirectory"/> as the process's working directory (null: the test's).</summary>
-    public static MeshgateProcess StartIn(string? workingDirectory, params string[] args)
+    /// <summary>
+    /// As <see cref="Start(string[])"/>, in <paramref name="workingDirectory"/> (null: the test's) and with extra
+    /// <paramref name="environment"/> variables (e.g. a token named by tokenEnv), without touching the test process's own.
+    /// </summary>
+    public static MeshgateProcess Start(string[] args, string? workingDirectory = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -41,6 +44,7 @@ public sealed partial class MeshgateProcess : IAsyncDisposable
         };
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "meshgate.dll"));
         foreach (var arg in args) info.ArgumentList.Add(arg);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
         return new MeshgateProcess(Process.Start(info)!);
     }
 

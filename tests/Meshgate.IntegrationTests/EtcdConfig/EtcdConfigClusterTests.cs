@@ -99,6 +99,35 @@ public sealed class EtcdConfigClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AdminPut_WhileEtcdIsDown_Answers503NamingEtcd_WithRetryAfter_AndSucceedsOnceEtcdIsBack()
+    {
+        await using var nodes = await EtcdNodes.StartAsync(_etcd, _prefix, 1);
+        var revision = await nodes.RevisionAsync(0);
+        await _etcd.StopAsync();
+
+        using var put = await nodes.PutAsync(0, "/admin/routes/b", """{"match":{"pathPrefix":"/b"},"cluster":"b"}""", revision);
+
+        var body = await put.Content.ReadAsStringAsync();
+        Assert.True(put.StatusCode == HttpStatusCode.ServiceUnavailable, $"{(int)put.StatusCode}: {body}");
+        Assert.Equal("application/problem+json", put.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(TimeSpan.FromSeconds(5), put.Headers.RetryAfter?.Delta);
+        var problem = JsonDocument.Parse(body).RootElement;
+        Assert.Equal(503, problem.GetProperty("status").GetInt32());
+        Assert.Equal("Config store unavailable", problem.GetProperty("title").GetString());
+        Assert.Equal($"etcd at {_etcd.StoreUrl}", problem.GetProperty("store").GetString());
+        Assert.StartsWith("Unavailable", problem.GetProperty("reason").GetString());
+        Assert.Contains($"etcd at {_etcd.StoreUrl} is unavailable", problem.GetProperty("detail").GetString());
+        Assert.Equal(revision, problem.GetProperty("revision").GetString());
+        Assert.Equal("status 404", await nodes.UpstreamAsync(0, "/b/1"));
+
+        await _etcd.StartAgainAsync();
+        await Eventually.HoldsAsync(async () => (await nodes.ReadyAsync(0)).GetProperty("config").GetProperty("synced").GetBoolean(), TimeSpan.FromSeconds(20), "the node resyncs");
+        using var again = await nodes.PutAsync(0, "/admin/routes/b", """{"match":{"pathPrefix":"/b"},"cluster":"b"}""", revision);
+        Assert.Equal(HttpStatusCode.Created, again.StatusCode);
+        await Eventually.HoldsAsync(async () => await nodes.UpstreamAsync(0, "/b/1") == "B", TimeSpan.FromSeconds(5), "the retried write applies");
+    }
+
+    [Fact]
     public async Task InvalidStateWrittenStraightIntoEtcd_IsRejectedByEveryNode_WhichKeepServing()
     {
         await using var nodes = await EtcdNodes.StartAsync(_etcd, _prefix, 3);

@@ -36,7 +36,7 @@ public sealed class ProcessLifecycleTests
         for (var i = 0; i < 30; i++) Directory.CreateDirectory(Path.Combine(dir, $"logs-{i}", "archive"));
         var config = Path.Combine(dir, "meshgate.yaml");
         await File.WriteAllTextAsync(config, Config("http://127.0.0.1:1"));
-        await using var process = MeshgateProcess.StartIn(dir, "gateway", "-c", config);
+        await using var process = MeshgateProcess.Start(["gateway", "-c", config], workingDirectory: dir);
         await process.WaitForListenersAsync(2, TimeSpan.FromSeconds(30));
 
         // One inotify watch per watched directory, listed as an "inotify wd:" line in the fdinfo of its descriptor.

@@ -9,11 +9,12 @@ using Meshgate.Proxy.Pipeline;
 namespace Meshgate.Admin.Api.ConfigWrites;
 
 /// <summary>What became of a write; the endpoint turns it into a response and an audit line.</summary>
-/// <param name="Outcome">applied, conflict, invalid, not-found or store-error (as in the audit line).</param>
+/// <param name="Outcome">applied, conflict, invalid, not-found, store-unavailable or store-error (as in the audit line).</param>
 /// <param name="Revision">The revision serving after the call: the new one when applied, else the unchanged one.</param>
 /// <param name="Errors">For invalid: messages by path, relative to the object written when inside it.</param>
+/// <param name="Unavailable">For store-unavailable: which store could not be reached, and why.</param>
 internal sealed record WriteResult(string Outcome, string OldRevision, string Revision, bool Created = false, string? Detail = null,
-    IDictionary<string, string[]>? Errors = null);
+    IDictionary<string, string[]>? Errors = null, ConfigStoreUnavailableException? Unavailable = null);
 
 /// <summary>
 /// Applies one object's PUT or DELETE as a whole new config: the running definition with the object replaced or removed
@@ -51,6 +52,10 @@ internal sealed partial class ConfigObjectWriter(ConfigReloader reloader, IConfi
             {
                 stored = await store.ReadAsync(cancel);
             }
+            catch (ConfigStoreUnavailableException e)
+            {
+                return (null, StoreUnavailable(e, "read", revision));
+            }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 return (null, new WriteResult("store-error", revision, revision, Detail: $"Cannot read the config from {store.Name}: {e.Message}. Nothing was changed."));
@@ -76,6 +81,10 @@ internal sealed partial class ConfigObjectWriter(ConfigReloader reloader, IConfi
             {
                 write = await store.WriteAsync(yaml, revision, cancel);
             }
+            catch (ConfigStoreUnavailableException e)
+            {
+                return (null, StoreUnavailable(e, "write", revision));
+            }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 return (null, new WriteResult("store-error", revision, revision, Detail: $"Cannot write the config to {store.Name}: {e.Message}. Nothing was changed."));
@@ -91,6 +100,10 @@ internal sealed partial class ConfigObjectWriter(ConfigReloader reloader, IConfi
             if (write.Current.Yaml != yaml && ConfigLoader.Load(write.Current.Yaml, store.Name, store.BaseDirectory).Snapshot is { } held) snapshot = held;
             return (snapshot, new WriteResult(ConfigWriteAudit.Applied, revision, snapshot.Version, Created: created));
         }, cancellationToken);
+
+    private WriteResult StoreUnavailable(ConfigStoreUnavailableException e, string verb, string revision) =>
+        new("store-unavailable", revision, revision, Unavailable: e,
+            Detail: $"Cannot {verb} the config {(verb == "read" ? "from" : "to")} {store.Name}: {e.Message}. Nothing was changed; the running config keeps serving. Retry when the store is back.");
 
     /// <summary>
     /// Every error by path: relative to the object when inside it ("" is the object itself), else the config path with

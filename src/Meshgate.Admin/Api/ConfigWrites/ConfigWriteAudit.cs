@@ -12,7 +12,7 @@ internal sealed partial class ConfigWriteAudit(ILogger logger)
     public const string Category = "Meshgate.Admin.ConfigWrites";
 
     /// <param name="target">The object as its URL names it: routes/orders, policies/cors/public.</param>
-    /// <param name="outcome">applied, or why it was refused: unauthorized, writes-need-token, precondition-required, conflict, invalid, not-found, store-error.</param>
+    /// <param name="outcome">applied, or why it was refused: unauthorized, writes-need-token, precondition-required, conflict, invalid, not-found, store-unavailable, store-error.</param>
     public void Write(HttpContext context, string target, string outcome, string? oldRevision, string? newRevision)
     {
         var client = context.Connection.RemoteIpAddress is { } address ? $"{address}:{context.Connection.RemotePort}" : "unknown";

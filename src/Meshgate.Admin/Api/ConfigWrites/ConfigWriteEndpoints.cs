@@ -130,6 +130,21 @@ internal static class ConfigWriteEndpoints
         return value.Trim('"');
     }
 
+    /// <summary>
+    /// How long a client should wait before retrying a write the store could not take. A node retries etcd every half
+    /// second and resyncs as soon as it answers; a few seconds lets a restarted member or a new leader settle.
+    /// </summary>
+    public static readonly TimeSpan StoreRetryAfter = TimeSpan.FromSeconds(5);
+
+    /// <summary>503: the store is down for now (not the write's fault, nor a defect); the problem names it and why.</summary>
+    private static IResult StoreUnavailable(HttpContext context, WriteResult result, Dictionary<string, object?> extensions)
+    {
+        context.Response.Headers.RetryAfter = ((int)StoreRetryAfter.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        extensions["store"] = result.Unavailable!.Store;
+        extensions["reason"] = result.Unavailable.Reason;
+        return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Config store unavailable", detail: result.Detail, extensions: extensions);
+    }
+
     private static IResult Respond(HttpContext context, ConfigWriteAudit audit, string target, WriteResult result)
     {
         audit.Write(context, target, result.Outcome, result.OldRevision, result.Outcome == ConfigWriteAudit.Applied ? result.Revision : null);
@@ -142,6 +157,7 @@ internal static class ConfigWriteEndpoints
             "conflict" => Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Revision conflict", detail: result.Detail, extensions: revision),
             "not-found" => Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Not found", detail: result.Detail, extensions: revision),
             "invalid" => Results.ValidationProblem(result.Errors!, title: "Invalid config", detail: result.Detail, extensions: revision),
+            "store-unavailable" => StoreUnavailable(context, result, revision),
             _ => Results.Problem(statusCode: StatusCodes.Status500InternalServerError, title: "Config store failed", detail: result.Detail, extensions: revision),
         };
     }

@@ -67,8 +67,8 @@ public sealed class EtcdConfigStore : IConfigStore, IDisposable
         return (ByteString.CopyFrom(start), ByteString.CopyFrom(end));
     }
 
-    /// <summary>An RPC failure as the IOException the admin API and the commands report.</summary>
-    private IOException Unavailable(RpcException e) => new($"etcd at {Display} is unavailable: {e.Status.StatusCode}: {e.Status.Detail}", e);
+    /// <summary>An RPC failure as the IOException the admin API (503) and the commands report.</summary>
+    private ConfigStoreUnavailableException Unavailable(RpcException e) => new($"etcd at {Display}", $"{e.Status.StatusCode}: {e.Status.Detail}", e);
 
     public async Task<StoredConfig> ReadAsync(CancellationToken cancellationToken = default) => (await ReadStateAsync(cancellationToken)).Assembled.Config;
 
