@@ -34,6 +34,9 @@ internal sealed class MeshDemo : IAsyncDisposable
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
     private readonly string _directory = Directory.CreateTempSubdirectory("meshgate-demo-mesh-").FullName;
     private readonly LogSetup _logs = new() { Level = LogLevel.Warning };
+
+    /// <summary>Errors only: the control plane warns when it makes a new root, which the demo does on every run by design.</summary>
+    private static readonly LogSetup ControlPlaneLogs = new() { Level = LogLevel.Error };
     private readonly List<(MeshDemoApp App, SidecarHost Sidecar)> _services = [];
     private readonly Dictionary<string, string> _tokens = [];
     private ControlPlaneServer? _controlPlane;
@@ -120,7 +123,7 @@ internal sealed class MeshDemo : IAsyncDisposable
             CertificateAuthority = ca,
             Tls = new ControlPlaneTlsOptions(),
             TrustBundleFile = ControlPlaneCaFile,
-        }, Policies(), logging => _logs.Apply(logging, Configuration.Model.LogFormat.Json));
+        }, Policies(), logging => ControlPlaneLogs.Apply(logging, Configuration.Model.LogFormat.Json));
         await _controlPlane.StartAsync(cancellationToken);
     }
 
