@@ -69,6 +69,12 @@ internal static class DemoCommand
             error.WriteLine($"cannot start the mesh demo: {e.Message}");
             return 1;
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Ctrl+C while starting: what had started is stopped already.
+            output.WriteLine("Stopped before the mesh demo was up.");
+            return 130;
+        }
         await using (demo)
         {
             output.WriteLine(MeshDemoSummary(demo));

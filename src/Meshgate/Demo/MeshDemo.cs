@@ -124,7 +124,22 @@ internal sealed class MeshDemo : IAsyncDisposable
             Tls = new ControlPlaneTlsOptions(),
             TrustBundleFile = ControlPlaneCaFile,
         }, Policies(), logging => ControlPlaneLogs.Apply(logging, Configuration.Model.LogFormat.Json));
-        await _controlPlane.StartAsync(cancellationToken);
+        await StartOrDisposeAsync(_controlPlane.StartAsync(cancellationToken), _controlPlane, () => _controlPlane = null);
+    }
+
+    /// <summary>A part whose start failed is disposed at once and forgotten: <see cref="DisposeAsync"/> stops only parts that started.</summary>
+    private static async Task StartOrDisposeAsync(Task start, IAsyncDisposable part, Action forget)
+    {
+        try
+        {
+            await start;
+        }
+        catch
+        {
+            forget();
+            await part.DisposeAsync();
+            throw;
+        }
     }
 
     private string ControlPlaneCaFile => Path.Combine(_directory, "control-plane-ca.pem");
@@ -154,7 +169,7 @@ internal sealed class MeshDemo : IAsyncDisposable
     private async Task StartServiceAsync(string service, string? next, CancellationToken cancellationToken)
     {
         var app = await MeshDemoApp.StartAsync(service, next);
-        SidecarHost sidecar;
+        SidecarHost? sidecar = null;
         try
         {
             sidecar = SidecarHost.Create(new SidecarOptions
@@ -171,14 +186,16 @@ internal sealed class MeshDemo : IAsyncDisposable
                 InstanceId = $"{service}-1",
                 LogLevel = Configuration.Model.LogLevelName.Warning,
             }, _logs);
+            await sidecar.StartAsync(cancellationToken);
         }
         catch
         {
+            // Not yet in _services: a part that did not start is disposed here, never stopped.
+            if (sidecar is not null) await sidecar.DisposeAsync();
             await app.DisposeAsync();
             throw;
         }
         _services.Add((app, sidecar));
-        await sidecar.StartAsync(cancellationToken);
         await sidecar.FirstSnapshotApplied.WaitAsync(StartTimeout, cancellationToken);
         app.UseSidecar(sidecar.ListenerUrl(SidecarConfig.OutboundListener));
     }
@@ -192,7 +209,7 @@ internal sealed class MeshDemo : IAsyncDisposable
             throw new InvalidOperationException("the demo's gateway config is invalid: " + string.Join("; ", result.Errors));
         }
         _gateway = GatewayHost.Create(snapshot, () => result, logs: _logs);
-        await _gateway.StartAsync(cancellationToken);
+        await StartOrDisposeAsync(_gateway.StartAsync(cancellationToken), _gateway, () => _gateway = null);
     }
 
     /// <summary>The ingress gateway's config: itself in the mesh as "gateway", /frontend to the frontend service's instances.</summary>
