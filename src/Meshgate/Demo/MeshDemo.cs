@@ -56,8 +56,6 @@ internal sealed class MeshDemo : IAsyncDisposable
     /// <summary>Each service's app and sidecar, in call order (frontend first).</summary>
     public IEnumerable<(MeshDemoApp App, SidecarHost Sidecar)> Parts => _services.OrderBy(s => Array.IndexOf(Services, s.App.Service));
 
-    public static string SpiffeIdOf(string service) => $"spiffe://{TrustDomain}/ns/{Namespace}/sa/{service}";
-
     /// <summary>
     /// Starts every part and waits until GET /frontend answers through the whole chain. A failure (a port in use, a part
     /// that does not come up) stops what was started and throws <see cref="MeshDemoStartException"/> with one line saying why.
@@ -98,6 +96,8 @@ internal sealed class MeshDemo : IAsyncDisposable
         try
         {
             using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            // As Kestrel binds (on Linux and macOS): a port only in TIME_WAIT from the last run is free, a listening one is not.
+            if (!OperatingSystem.IsWindows()) probe.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             probe.Bind(new IPEndPoint(IPAddress.Loopback, port));
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
@@ -196,7 +196,14 @@ internal sealed class MeshDemo : IAsyncDisposable
             throw;
         }
         _services.Add((app, sidecar));
-        await sidecar.FirstSnapshotApplied.WaitAsync(StartTimeout, cancellationToken);
+        try
+        {
+            await sidecar.FirstSnapshotApplied.WaitAsync(StartTimeout, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            throw new MeshDemoStartException($"{service}'s sidecar got no mesh snapshot from the control plane within {StartTimeout.TotalSeconds:0} s");
+        }
         app.UseSidecar(sidecar.ListenerUrl(SidecarConfig.OutboundListener));
     }
 
