@@ -3,6 +3,7 @@ using System.Reflection;
 using Meshgate.Configuration;
 using Meshgate.Configuration.Model;
 using Meshgate.Demo;
+using Meshgate.Mesh.Sidecar;
 using Meshgate.Roles.Edge;
 
 namespace Meshgate.Commands;
@@ -14,10 +15,12 @@ internal static class DemoCommand
     {
         var port = new Option<int>("--port") { Description = "Gateway port on 127.0.0.1.", DefaultValueFactory = _ => 8080 };
         var adminPort = new Option<int>("--admin-port") { Description = "Admin API port on 127.0.0.1.", DefaultValueFactory = _ => 9901 };
-        var command = new Command("demo", "Run a gateway on 127.0.0.1:8080 (admin on :9901) in front of built-in demo services.") { port, adminPort };
+        var mesh = new Option<bool>("--mesh") { Description = "Run a whole mesh instead: a control plane, the services frontend, orders and payments each with its sidecar, and the gateway in front as mesh ingress." };
+        var command = new Command("demo", "Run a gateway on 127.0.0.1:8080 (admin on :9901) in front of built-in demo services (with --mesh: a service mesh of three).") { port, adminPort, mesh };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var output = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(mesh)) return await RunMeshAsync(parse.GetValue(port), parse.GetValue(adminPort), output, parse.InvocationConfiguration.Error, cancellationToken);
             var planned = Load(parse.GetValue(port), parse.GetValue(adminPort), null);
             if (planned.Snapshot is null)
             {
@@ -50,6 +53,62 @@ internal static class DemoCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>`demo --mesh`: see <see cref="MeshDemo"/>. Prints what runs where and what to try; Ctrl+C stops every part.</summary>
+    private static async Task<int> RunMeshAsync(int port, int adminPort, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
+        output.WriteLine("Starting the mesh demo: a control plane, frontend, orders and payments with their sidecars, and the gateway ...");
+        MeshDemo demo;
+        try
+        {
+            demo = await MeshDemo.StartAsync(port, adminPort, cancellationToken);
+        }
+        catch (MeshDemoStartException e)
+        {
+            error.WriteLine($"cannot start the mesh demo: {e.Message}");
+            return 1;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Ctrl+C while starting: what had started is stopped already.
+            output.WriteLine("Stopped before the mesh demo was up.");
+            return 130;
+        }
+        await using (demo)
+        {
+            output.WriteLine(MeshDemoSummary(demo));
+            await demo.RunUntilShutdownAsync(cancellationToken);
+            output.WriteLine("Stopping the mesh demo ...");
+        }
+        output.WriteLine("Stopped.");
+        return 0;
+    }
+
+    private static string MeshDemoSummary(MeshDemo demo)
+    {
+        var gateway = demo.GatewayUrl;
+        var lines = new List<string>
+        {
+            $"Meshgate mesh demo is running, all in this process on 127.0.0.1 (trust domain {MeshDemo.TrustDomain}, namespace {MeshDemo.Namespace}).",
+            $"  gateway (mesh ingress)  {gateway}   admin {demo.Gateway.AdminUrl}",
+            $"  control plane           gRPC+TLS {demo.ControlPlane.GrpcAddress}   admin {demo.ControlPlane.AdminAddress}",
+        };
+        foreach (var (app, sidecar) in demo.Parts)
+        {
+            lines.Add($"  {app.Service,-9} app {app.Url}   sidecar inbound {sidecar.ListenerUrl(SidecarConfig.InboundListener)} (mTLS)   outbound {sidecar.ListenerUrl(SidecarConfig.OutboundListener)} (HTTP proxy)   admin {sidecar.Gateway.AdminUrl}");
+        }
+        var frontendOutbound = demo.Parts.First().Sidecar.ListenerUrl(SidecarConfig.OutboundListener);
+        lines.AddRange(
+        [
+            "Flow: curl -> gateway =mTLS=> frontend's sidecar -> frontend -> its sidecar (http://orders/orders) =mTLS=> orders' sidecar -> orders -> ... -> payments",
+            "Try:",
+            $"  curl -s {gateway}frontend                          # the chain, each hop with the SPIFFE id of its caller",
+            $"  curl -s -x {frontendOutbound} http://payments/payments   # 403: only orders may call payments",
+            $"  curl -s {demo.ControlPlane.AdminAddress}admin/services",
+            "Ctrl-C stops it.",
+        ]);
+        return string.Join(Environment.NewLine, lines);
     }
 
     /// <summary>The embedded copy of examples/demo.yaml, with the listener and admin ports the user chose, and each
