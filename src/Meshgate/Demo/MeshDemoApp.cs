@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Meshgate.Proxy.Errors;
+using Meshgate.Proxy.Hosting;
 using Meshgate.Proxy.Mesh;
 using Meshgate.Roles.Edge;
 
@@ -20,7 +21,7 @@ internal sealed class MeshDemoApp : IAsyncDisposable
     private MeshDemoApp(string service, string? next)
     {
         Service = service;
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = MeshgateWebApplication.CreateBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
         // The demo stops its parts itself, in order; the app must not stop on Ctrl+C before the sidecars in front of it.
