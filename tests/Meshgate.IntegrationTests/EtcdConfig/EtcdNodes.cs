@@ -59,7 +59,7 @@ internal sealed class EtcdNodes : IAsyncDisposable
             var store = Store(etcd, prefix);
             var state = await store.ReadStateAsync();
             var snapshot = EtcdConfigSync.Load(state, store).Snapshot ?? throw new InvalidOperationException("the config in etcd is invalid");
-            var sync = new EtcdConfigSync(store, state, retryInterval: TimeSpan.FromMilliseconds(200));
+            var sync = new EtcdConfigSync(store, state, retryInterval: TimeSpan.FromMilliseconds(200), canaryInterval: TimeSpan.FromMilliseconds(200));
             var host = GatewayHost.Create(snapshot, sync.Load, source: sync);
             await host.StartAsync();
             hosts.Add(host);
@@ -76,6 +76,8 @@ internal sealed class EtcdNodes : IAsyncDisposable
     public async Task<JsonElement> StatusAsync(int node) => JsonDocument.Parse(await Admins[node].GetStringAsync("/admin/config/status")).RootElement;
 
     public async Task<JsonElement> ReadyAsync(int node) => JsonDocument.Parse(await Admins[node].GetStringAsync("/admin/health/ready")).RootElement;
+
+    public async Task<JsonElement> CanaryAsync(int node) => JsonDocument.Parse(await Admins[node].GetStringAsync("/admin/canary")).RootElement;
 
     public async Task<string> RevisionAsync(int node) => (await StatusAsync(node)).GetProperty("revision").GetString()!;
 
