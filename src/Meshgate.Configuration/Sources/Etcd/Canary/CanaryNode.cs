@@ -42,6 +42,7 @@ public sealed partial class CanaryNode
     private volatile string? _role;
     private volatile string? _lastError;
     private long _lease;
+    private CanaryNodeReport? _published;
 
     public CanaryNode(EtcdCanaryStore store, string nodeId, TimeSpan interval, TimeProvider time)
     {
@@ -89,6 +90,7 @@ public sealed partial class CanaryNode
             {
                 _lastError = e.Message;
                 _lease = 0;
+                _published = null;
                 // etcd out of reach: the deadline still holds.
                 if (_plan is { } plan && _time.GetUtcNow() >= plan.Deadline) await TakeRoleAsync(null, resync, $"deadline {plan.Deadline:O} passed while etcd was out of reach", token);
             }
@@ -117,7 +119,11 @@ public sealed partial class CanaryNode
 
     private async Task TickAsync(Func<string, Task> resync, CancellationToken token)
     {
-        if (_lease == 0) _lease = await _store.GrantLeaseAsync(_interval * 3 + TimeSpan.FromSeconds(1), token);
+        if (_lease == 0)
+        {
+            _lease = await _store.GrantLeaseAsync(_interval * 3 + TimeSpan.FromSeconds(1), token);
+            _published = null;
+        }
         var (plan, modRevision) = await _store.ReadPlanAsync(token);
         var now = _time.GetUtcNow();
         if (plan is not null && now >= plan.Deadline)
@@ -132,8 +138,19 @@ public sealed partial class CanaryNode
 
         var current = _plan;
         var report = new CanaryNodeReport(NodeId, current?.Id, _role, _runningRevision(), current is not null && _figures is not null ? _figures.Read() : CanaryFigures.Empty(0), now);
-        await _store.PublishAsync(report, _lease, token);
-        if (!await _store.KeepAliveAsync(_lease, token)) _lease = 0;
+        // Outside a canary the report only changes with the running revision: the lease's renewal keeps it, and etcd
+        // sees no write every second from every node.
+        var first = _published is null;
+        if (first || current is not null || report.Revision != _published!.Revision || report.Canary != _published.Canary)
+        {
+            await _store.PublishAsync(report, _lease, token);
+            _published = report;
+        }
+        if (!first && !await _store.KeepAliveAsync(_lease, token))
+        {
+            _lease = 0;
+            _published = null;
+        }
     }
 
     private async Task TakeRoleAsync(CanaryPlan? plan, Func<string, Task> resync, string? why, CancellationToken token)
