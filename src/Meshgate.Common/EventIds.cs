@@ -28,5 +28,6 @@ public static class EventIds
     public const int AdminWrites = 3500;   // 3500-3599: admin API config writes: the audit line of every write and refused write
     public const int Sidecar = 3600;       // 3600-3699: the sidecar role: instance registration, config generated from mesh snapshots
     public const int EtcdConfig = 3700;    // 3700-3799: the gateway config in etcd: watch, outages, resyncs, rejected states
+    public const int ConfigCanary = 4100;  // 4100-4199: config canaries: a node's role, decisions, canaries rolled back by deadline
     public const int ControlPlaneTls = 3800; // 3800-3899: the control plane's TLS listener: serving certificate, trust bundle file, root rotation
 }

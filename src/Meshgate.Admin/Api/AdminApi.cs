@@ -53,6 +53,9 @@ public static class AdminApi
 
         /// <summary>A watched config source (etcd) and whether this node is in sync with it; null for a file or no source.</summary>
         public Configuration.Sources.IConfigSourceStatus? ConfigSource { get; init; }
+
+        /// <summary>This node's part in config canaries, for GET /admin/canary; null (no etcd) answers 404 there.</summary>
+        public Configuration.Sources.Etcd.Canary.CanaryNode? Canary { get; init; }
     }
 
     /// <summary>The body of POST /admin/cache/purge: exactly one of the three.</summary>
@@ -67,7 +70,7 @@ public static class AdminApi
         app.UseRouting();
         app.MapMeshgateDashboard();
         app.Use((context, next) => context.GetEndpoint() is not null ? next(context) : ProblemResponses.WriteAsync(context, StatusCodes.Status404NotFound, "Not found",
-            "Admin endpoints: /admin/health/live, /admin/health/ready, /admin/config, /admin/config/status, /admin/routes, /admin/clusters, GET/PUT/DELETE /admin/routes/{id}, /admin/clusters/{id} and /admin/policies/{section}/{name}, /admin/explain, /admin/accesslog, /admin/ratelimits, /admin/ratelimits/{policy}/{key}, /admin/cache, /admin/stats, /admin/dashboard, POST /admin/reload, POST /admin/cache/purge, /metrics", "not-found"));
+            "Admin endpoints: /admin/health/live, /admin/health/ready, /admin/config, /admin/config/status, /admin/routes, /admin/clusters, GET/PUT/DELETE /admin/routes/{id}, /admin/clusters/{id} and /admin/policies/{section}/{name}, /admin/explain, /admin/accesslog, /admin/ratelimits, /admin/ratelimits/{policy}/{key}, /admin/cache, /admin/stats, /admin/canary, /admin/dashboard, POST /admin/reload, POST /admin/cache/purge, /metrics", "not-found"));
 
         // Prometheus text format; behind the admin token like the rest (a scrape config sets it as bearer token).
         if (gateway.Metrics is { } meterProvider)
@@ -101,6 +104,7 @@ public static class AdminApi
             return Results.Ok(StatusView(status, gateway.Reloader.History, gateway.ConfigSource));
         });
         admin.MapConfigWrites(gateway, new ConfigObjectWriter(gateway.Reloader, store), audit);
+        Canary.CanaryEndpoints.MapCanary(admin, gateway.Canary);
         admin.MapGet("/stats", () => gateway.Statistics is { } statistics ? Results.Ok(statistics.View()) : Results.NotFound());
         admin.MapPost("/reload", async (HttpContext context) =>
         {

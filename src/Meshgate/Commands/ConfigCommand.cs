@@ -18,14 +18,36 @@ internal static class ConfigCommand
         var etcd = EtcdConfigOptions.Etcd("The etcd cluster to write to: etcd://host:port[,host:port...].");
         etcd.Required = true;
         var prefix = EtcdConfigOptions.Prefix("--prefix");
-        var command = new Command("push", "Validate a config file and write it to etcd in one transaction, replacing the config there; every gateway on the prefix applies it. Exits 2 with the errors when the file is invalid (nothing is written).")
+        var canary = new Option<string?>("--canary") { Description = "Run the config on this share of the gateway nodes first (like 10%: at least one node, never all), compare it with the other nodes, then promote it or roll it back. Needs --max-error-rate-increase, --max-p99-ratio and --duration." };
+        var maxErrorRateIncrease = new Option<string?>("--max-error-rate-increase") { Description = "With --canary: roll back when the canary's 5xx rate is more than this much higher than the other nodes' (percentage points, like 1%)." };
+        var maxP99Ratio = new Option<string?>("--max-p99-ratio") { Description = "With --canary: roll back when the canary's p99 latency is more than this many times the other nodes' (like 1.5)." };
+        var duration = new Option<string?>("--duration") { Description = "With --canary: how long to compare before promoting (like 5m)." };
+        var interval = new Option<string?>("--interval") { Description = "With --canary: how often to read the nodes' figures and check the thresholds (default 5s)." };
+        var minRequests = new Option<long?>("--min-requests") { Description = "With --canary: requests each side must have seen to be judged; fewer at the end rolls back (default 100)." };
+        var command = new Command("push", "Validate a config file and write it to etcd in one transaction, replacing the config there; every gateway on the prefix applies it. Exits 2 with the errors when the file is invalid (nothing is written). With --canary, a share of the nodes runs it first and it is promoted (exit 0) or rolled back (exit 3) by the thresholds.")
         {
-            config, etcd, prefix,
+            config, etcd, prefix, canary, maxErrorRateIncrease, maxP99Ratio, duration, interval, minRequests,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
+            var canaryOptions = new Option[] { maxErrorRateIncrease, maxP99Ratio, duration, interval, minRequests };
+            CanaryArguments? canaryArguments = null;
+            if (parse.GetValue(canary) is { } share)
+            {
+                canaryArguments = CanaryArguments.Parse(share, parse.GetValue(maxErrorRateIncrease), parse.GetValue(maxP99Ratio), parse.GetValue(duration), parse.GetValue(interval), parse.GetValue(minRequests), out var problems);
+                if (canaryArguments is null)
+                {
+                    foreach (var problem in problems) error.WriteLine(problem);
+                    return 1;
+                }
+            }
+            else if (canaryOptions.FirstOrDefault(o => parse.GetResult(o) is not null) is { } stray)
+            {
+                error.WriteLine($"{stray.Name} only applies with --canary");
+                return 1;
+            }
             var path = parse.GetValue(config)!;
             var loaded = ConfigLoader.LoadFile(path);
             if (!loaded.Ok)
@@ -37,6 +59,11 @@ internal static class ConfigCommand
             if (store is null) return 1;
             try
             {
+                if (canaryArguments is { } arguments)
+                {
+                    var rollout = new CanaryRollout(new Configuration.Sources.Etcd.Canary.EtcdCanaryStore(store), output, error, TimeProvider.System);
+                    return await rollout.RunAsync(path, await File.ReadAllTextAsync(path, cancellationToken), arguments.SharePercent, arguments.Thresholds, cancellationToken);
+                }
                 var current = await store.ReadAsync(cancellationToken);
                 var write = await store.WriteAsync(await File.ReadAllTextAsync(path, cancellationToken), current.Revision, cancellationToken);
                 if (!write.Written)

@@ -57,7 +57,10 @@ public sealed class EtcdConfigStore : IConfigStore, IDisposable
     public string BaseDirectory { get; }
     public bool Persistent => true;
 
-    private DateTime Deadline() => DateTime.UtcNow + _callTimeout;
+    internal DateTime Deadline() => DateTime.UtcNow + _callTimeout;
+
+    /// <summary>The connection, for the canary's keys beside the config's (<see cref="Canary.EtcdCanaryStore"/>).</summary>
+    internal EtcdClient Client => _client;
 
     private (ByteString Key, ByteString RangeEnd) PrefixRange()
     {
@@ -68,7 +71,7 @@ public sealed class EtcdConfigStore : IConfigStore, IDisposable
     }
 
     /// <summary>An RPC failure as the IOException the admin API (503) and the commands report.</summary>
-    private ConfigStoreUnavailableException Unavailable(RpcException e) => new($"etcd at {Display}", $"{e.Status.StatusCode}: {e.Status.Detail}", e);
+    internal ConfigStoreUnavailableException Unavailable(RpcException e) => new($"etcd at {Display}", $"{e.Status.StatusCode}: {e.Status.Detail}", e);
 
     public async Task<StoredConfig> ReadAsync(CancellationToken cancellationToken = default) => (await ReadStateAsync(cancellationToken)).Assembled.Config;
 
@@ -95,12 +98,13 @@ public sealed class EtcdConfigStore : IConfigStore, IDisposable
     }
 
     /// <summary>Writes <paramref name="yaml"/> (a config the caller validated) as keys; what a read returns afterwards is the assembled text, whose revision is in the result.</summary>
-    public async Task<ConfigStoreWrite> WriteAsync(string yaml, string expectedRevision, CancellationToken cancellationToken = default)
+    public Task<ConfigStoreWrite> WriteAsync(string yaml, string expectedRevision, CancellationToken cancellationToken = default) =>
+        WriteAsync(yaml, expectedRevision, [], cancellationToken);
+
+    /// <summary>As <see cref="WriteAsync(string, string, CancellationToken)"/>, and in the same transaction <paramref name="alsoDo"/> (on keys outside the prefix: a promoted canary's plan and decision).</summary>
+    internal async Task<ConfigStoreWrite> WriteAsync(string yaml, string expectedRevision, IReadOnlyList<RequestOp> alsoDo, CancellationToken cancellationToken)
     {
-        var read = ConfigReader.Read(yaml, Name);
-        if (read.Definition is not { } definition) throw new ArgumentException("the config to write is invalid: " + string.Join("; ", read.Errors), nameof(yaml));
-        var keys = EtcdConfigLayout.Split(definition);
-        var written = EtcdConfigLayout.Assemble(keys.ToList(), Name).Config;
+        var (keys, written) = Stored(yaml);
 
         var (current, kvs) = await ReadKeysAsync(cancellationToken);
         if (current.Assembled.Config.Revision != expectedRevision) return new ConfigStoreWrite(false, current.Assembled.Config);
@@ -131,6 +135,8 @@ public sealed class EtcdConfigStore : IConfigStore, IDisposable
             transaction.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = ByteString.CopyFromUtf8(Prefix + name), Value = ByteString.CopyFromUtf8(value) } });
         }
 
+        transaction.Success.AddRange(alsoDo);
+
         TxnResponse response;
         try
         {
@@ -142,6 +148,17 @@ public sealed class EtcdConfigStore : IConfigStore, IDisposable
         }
         if (!response.Succeeded) return new ConfigStoreWrite(false, (await ReadStateAsync(cancellationToken)).Assembled.Config);
         return new ConfigStoreWrite(true, written);
+    }
+
+    /// <summary>The text and revision <paramref name="yaml"/> (a config the caller validated) has once written: what every node then reads.</summary>
+    public StoredConfig AsStored(string yaml) => Stored(yaml).Config;
+
+    private (SortedDictionary<string, string> Keys, StoredConfig Config) Stored(string yaml)
+    {
+        var read = ConfigReader.Read(yaml, Name);
+        if (read.Definition is not { } definition) throw new ArgumentException("the config to write is invalid: " + string.Join("; ", read.Errors), nameof(yaml));
+        var keys = EtcdConfigLayout.Split(definition);
+        return (keys, EtcdConfigLayout.Assemble(keys.ToList(), Name).Config);
     }
 
     /// <summary>

@@ -20,19 +20,26 @@ public sealed partial class EtcdConfigSync : IConfigSourceStatus, IAsyncDisposab
     private readonly CancellationTokenSource _stop = new();
     private Func<string, Task>? _reload;
     private Task _loop = Task.CompletedTask;
+    private Task _canaryLoop = Task.CompletedTask;
     private volatile EtcdConfigState _latest;
     private volatile string? _notSynced;
     private long _lastSyncTicks;
 
     /// <param name="initial">The state the node started from (read by the command before the first load).</param>
-    public EtcdConfigSync(EtcdConfigStore store, EtcdConfigState initial, TimeProvider? time = null, TimeSpan? retryInterval = null)
+    /// <param name="nodeId">This node's id in config canaries; a new random one when null.</param>
+    /// <param name="canaryInterval">How often the node reports to and reads canaries in etcd (1 s when null).</param>
+    public EtcdConfigSync(EtcdConfigStore store, EtcdConfigState initial, TimeProvider? time = null, TimeSpan? retryInterval = null, string? nodeId = null, TimeSpan? canaryInterval = null)
     {
         _store = store;
         _latest = initial;
         _time = time ?? TimeProvider.System;
         _retryInterval = retryInterval ?? TimeSpan.FromMilliseconds(500);
         _lastSyncTicks = _time.GetUtcNow().UtcTicks;
+        Canary = new Canary.CanaryNode(new Canary.EtcdCanaryStore(store), nodeId ?? Etcd.Canary.CanaryNode.NewNodeId(), canaryInterval ?? TimeSpan.FromSeconds(1), _time);
     }
+
+    /// <summary>This node's part in config canaries (`config push --canary`).</summary>
+    public Canary.CanaryNode Canary { get; }
 
     public EtcdConfigStore Store => _store;
     public string Source => _store.Name;
@@ -40,8 +47,11 @@ public sealed partial class EtcdConfigSync : IConfigSourceStatus, IAsyncDisposab
     public DateTimeOffset LastSyncAt => new(Interlocked.Read(ref _lastSyncTicks), TimeSpan.Zero);
     public TimeSpan Stale => _notSynced is null ? TimeSpan.Zero : _time.GetUtcNow() - LastSyncAt;
 
-    /// <summary>The config as last read from etcd, for the reload path (which runs it through validation and compilation).</summary>
-    public ConfigLoader.Result Load() => Load(_latest, _store);
+    /// <summary>
+    /// The config as last read from etcd, for the reload path (which runs it through validation and compilation); on a
+    /// canary node while a canary runs, the candidate instead.
+    /// </summary>
+    public ConfigLoader.Result Load() => Canary.Load() ?? Load(_latest, _store);
 
     public static ConfigLoader.Result Load(EtcdConfigState state, EtcdConfigStore store)
     {
@@ -68,6 +78,7 @@ public sealed partial class EtcdConfigSync : IConfigSourceStatus, IAsyncDisposab
     {
         _reload = reload;
         _loop = Task.Run(RunAsync);
+        _canaryLoop = Task.Run(() => Canary.RunAsync(CanaryResyncAsync, _stop.Token));
     }
 
     private async Task RunAsync()
@@ -120,6 +131,19 @@ public sealed partial class EtcdConfigSync : IConfigSourceStatus, IAsyncDisposab
         Synced();
     }
 
+    /// <summary>A canary began or ended for this node: read etcd again and reload, or (etcd out of reach) reload what was last read.</summary>
+    private async Task CanaryResyncAsync(string trigger)
+    {
+        try
+        {
+            await PullAsync(trigger, _stop.Token);
+        }
+        catch (IOException)
+        {
+            await _reload!(trigger);
+        }
+    }
+
     private void Synced()
     {
         Interlocked.Exchange(ref _lastSyncTicks, _time.GetUtcNow().UtcTicks);
@@ -142,6 +166,13 @@ public sealed partial class EtcdConfigSync : IConfigSourceStatus, IAsyncDisposab
         try
         {
             await _loop;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        try
+        {
+            await _canaryLoop;
         }
         catch (OperationCanceledException)
         {

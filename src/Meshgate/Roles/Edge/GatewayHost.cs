@@ -56,6 +56,13 @@ public sealed class GatewayHost : IAsyncDisposable
         Reloader = Gateway.Services.GetRequiredService<ConfigReloader>();
         Reloader.Applied += s => logs.Level = s.LogLevel;
         source?.Attach(Gateway.Services.GetRequiredService<ILogger<Configuration.Sources.Etcd.EtcdConfigSync>>(), Gateway.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+        if (source is not null)
+        {
+            // Config canaries count this node's requests only while one runs.
+            var figures = new CanaryRequestFigures(Gateway.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+            _disposables.Add(figures);
+            source.Canary.Attach(Gateway.Services.GetRequiredService<ILogger<Configuration.Sources.Etcd.Canary.CanaryNode>>(), figures, () => Snapshots.Current.Version);
+        }
         var anyLimits = snapshot.Listeners.Any(l => l.MaxRequestBodySize is not null || l.MaxRequestHeadersSize is not null);
         Gateway.UseMeshgateGateway(anyLimits ? _listeners.ListenerOf : null);
 
@@ -93,6 +100,7 @@ public sealed class GatewayHost : IAsyncDisposable
             Statistics = Gateway.Services.GetRequiredService<RouteStatistics>(),
             ConfigStore = store ?? source?.Store,
             ConfigSource = source,
+            Canary = source?.Canary,
         });
 
         if (watchFile is not null)
