@@ -1,4 +1,4 @@
-# bench/lib.sh — shared by bench/ab.sh, variants.sh, alloc.sh and cpu.sh (sourced, not run).
+# bench/lib.sh — shared by bench/ab.sh, variants.sh, alloc.sh, cpu.sh and mesh.sh (sourced, not run).
 # Expects WORK and TEMPLATES to be set by the caller.
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -95,6 +95,18 @@ cpu_ticks() {  # cpu_ticks PID: utime+stime in clock ticks
     stat=${stat##*) }
     read -ra f <<<"$stat"
     echo $(( f[11] + f[12] ))
+}
+
+proc_tree() {  # proc_tree PID: PID and all its descendants, found through /proc (no procps needed)
+    local stat rest f p
+    echo "$1"
+    for stat in /proc/[0-9]*/stat; do
+        read -r rest 2>/dev/null <"$stat" || continue   # a process may vanish meanwhile
+        rest=${rest##*) }                                # comm may contain spaces: cut after the last ')'
+        read -ra f <<<"$rest"
+        if [[ ${f[1]} == "$1" ]]; then p=${stat#/proc/}; proc_tree "${p%/stat}"; fi
+    done
+    return 0
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

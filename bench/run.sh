@@ -207,6 +207,8 @@ free_port REDIS_PORT
 free_port BARE_PORT; free_port BARE_ADMIN_PORT
 free_port OBSERVED_PORT; free_port OBSERVED_ADMIN_PORT
 free_port NGINX_H2C_PORT; free_port HAPROXY_H2C_PORT; free_port YARP_H2C_PORT; free_port GATEWAY_H2C_PORT
+# The two-sidecar row (bench/mesh-up.sh): where the load enters the client sidecar, and the control plane's two listeners.
+free_port MESH_SERVICE_PORT; free_port MESH_CP_PORT; free_port MESH_CP_ADMIN_PORT
 
 render() {  # render TEMPLATE OUT: fill the placeholders between at-signs
     sed -e "s|@WORKDIR@|$WORK|g" \
@@ -300,6 +302,9 @@ if (( MESHGATE_OK )); then
         dotnet "$WORK/meshgate/meshgate.dll" gateway -c "$WORK/gateway/meshgate-bare.yaml"
     start meshgate-observed "$WORK/gateway/meshgate-observed.log" \
         dotnet "$WORK/meshgate/meshgate.dll" gateway -c "$WORK/gateway/meshgate-observed.yaml"
+    # A control plane and two sidecars, one process tree: load -> client sidecar -> mTLS -> app sidecar -> origin.
+    start sidecars "$WORK/mesh-up.log" \
+        "$BENCH_DIR/mesh-up.sh" "$WORK/meshgate/meshgate.dll" "$WORK/mesh" "$UPSTREAM_PORT" "$MESH_SERVICE_PORT" "$MESH_CP_PORT" "$MESH_CP_ADMIN_PORT"
 fi
 
 declare -A URL=(
@@ -313,6 +318,7 @@ declare -A URL=(
     [meshgate-shared]="http://127.0.0.1:$GATEWAY_PORT/shared-ratelimit/"
     [meshgate-bare]="http://127.0.0.1:$BARE_PORT/plain/"
     [meshgate-observed]="http://127.0.0.1:$OBSERVED_PORT/plain/"
+    [sidecars]="http://127.0.0.1:$MESH_SERVICE_PORT/"
     [nginx]="http://127.0.0.1:$NGINX_PROXY_PORT/"
     [haproxy]="http://127.0.0.1:$HAPROXY_PORT/"
     [yarp]="http://127.0.0.1:$YARP_PORT/"
@@ -327,7 +333,7 @@ declare -A H2URL=(
 declare -A LABEL=(
     [upstream]="upstream direct" [meshgate]="Meshgate" [meshgate-plain]="Meshgate /plain (baseline)" [meshgate-jwt]="Meshgate + JWT" [meshgate-retry]="Meshgate + retries"
     [meshgate-bare]="Meshgate /plain, metrics off" [meshgate-observed]="Meshgate /plain + metrics, 1% traces, access log"
-    [meshgate-ratelimit]="Meshgate + local rate limit" [meshgate-shared]="Meshgate + shared rate limit (Redis)" [meshgate-cache]="Meshgate + cache hit" [nginx]="nginx proxy"
+    [meshgate-ratelimit]="Meshgate + local rate limit" [meshgate-shared]="Meshgate + shared rate limit (Redis)" [meshgate-cache]="Meshgate + cache hit" [sidecars]="two sidecars (mTLS)" [nginx]="nginx proxy"
     [haproxy]="HAProxy" [yarp]="bare YARP"
 )
 # Request headers per target. The /plain, /jwt and /retry routes get the same request (the same
@@ -340,6 +346,7 @@ declare -A LOGFILE=(
     [meshgate-plain]="$WORK/gateway/meshgate.log" [meshgate-retry]="$WORK/gateway/meshgate.log" [meshgate-cache]="$WORK/gateway/meshgate.log"
     [meshgate-ratelimit]="$WORK/gateway/meshgate.log" [meshgate-shared]="$WORK/gateway/meshgate.log"
     [meshgate-bare]="$WORK/gateway/meshgate-bare.log" [meshgate-observed]="$WORK/gateway/meshgate-observed.log"
+    [sidecars]="$WORK/mesh-up.log (and $WORK/mesh/*.log)"
     [nginx]="$WORK/nginx-proxy/error.log" [haproxy]="$WORK/haproxy/stdout.log"
     [yarp]="$WORK/yarp.log"
 )
@@ -359,10 +366,26 @@ if (( MESHGATE_OK )); then
         PIDS[meshgate-ratelimit]=${PIDS[meshgate]}
         PIDS[meshgate-shared]=${PIDS[meshgate]}
         PIDS[meshgate-cache]=${PIDS[meshgate]}
+        # The mesh answers once both sidecars have certificates, the app sidecar is registered and the client has the snapshot.
+        mesh_up=0
+        for _ in $(seq 300); do
+            kill -0 "${PIDS[sidecars]}" 2>/dev/null || break
+            [[ $(curl -s -m 2 "${URL[sidecars]}" 2>/dev/null) == "${EXPECTED_BODY%$'\n'}" ]] && { mesh_up=1; break; }
+            sleep 0.3
+        done
+        if (( mesh_up )); then
+            with_mesh=()
+            for t in "${TARGETS[@]}"; do [[ $t == nginx ]] && with_mesh+=(sidecars); with_mesh+=("$t"); done
+            TARGETS=("${with_mesh[@]}")
+        else
+            tail -n 30 "$WORK/mesh-up.log" "$WORK"/mesh/*.log >&2 || true
+            warn "the two sidecars did not answer like the origin within 90 s (logs: ${LOGFILE[sidecars]}); the mesh row is skipped"
+            [[ -n ${PIDS[sidecars]:-} ]] && stop_one sidecars
+        fi
     else
         tail -30 "${LOGFILE[meshgate]}" >&2 || true
         warn "Meshgate failed to start: $WHY (log: ${LOGFILE[meshgate]}); Meshgate is skipped"
-        for t in meshgate meshgate-bare meshgate-observed; do [[ -n ${PIDS[$t]:-} ]] && stop_one "$t"; done
+        for t in meshgate meshgate-bare meshgate-observed sidecars; do [[ -n ${PIDS[$t]:-} ]] && stop_one "$t"; done
         MESHGATE_OK=0
     fi
 fi
@@ -646,7 +669,7 @@ TABLE="$WORK/table.md"
 {
     echo "| target | req/s | p50 | p99 | p99.9 | CPU µs/req | RSS MiB | req/s vs nginx | req/s vs YARP | p99 vs YARP | CPU vs YARP |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    for t in upstream meshgate meshgate-plain meshgate-jwt meshgate-retry meshgate-ratelimit meshgate-shared meshgate-cache meshgate-bare meshgate-observed nginx haproxy yarp; do
+    for t in upstream meshgate meshgate-plain meshgate-jwt meshgate-retry meshgate-ratelimit meshgate-shared meshgate-cache meshgate-bare meshgate-observed sidecars nginx haproxy yarp; do
         if [[ -z ${M_RPS[$t]:-} ]]; then
             echo "| ${LABEL[$t]} | not measured | | | | | | | | | |"
             continue
@@ -692,6 +715,7 @@ TABLE="$WORK/table.md"
 # The sections after the main table: body sizes, h2c, the open loop, memory. Only the peers and the
 # routing-only Meshgate; ratios to nginx, as the issue-10 aims are put.
 ms()  { awk -v v="$1" 'BEGIN { printf "%.2f ms", v / 1000 }'; }
+added() { awk -v v="$1" -v b="$2" 'BEGIN { printf "%+.2f ms", (v - b) / 1000 }'; }   # added VALUE_US BASE_US
 mib() { awk -v v="$1" 'BEGIN { printf "%.1f", v / 1024 }'; }
 scenario_table() {  # scenario_table SCENARIO TITLE
     local s=$1 t name
@@ -725,6 +749,18 @@ scenario_table() {  # scenario_table SCENARIO TITLE
     done
 }
 {
+    if [[ -n ${M_RPS[sidecars]:-} && -n ${M_RPS[upstream]:-} ]]; then
+        # Issue 8's benchmark: what two sidecar hops add to the direct call, beside one proxy hop.
+        echo
+        echo "Mesh, added to the direct call (p50 / p99 / req/s ratio): two sidecars with mTLS between them" \
+             "$(added "${M_P50[sidecars]}" "${M_P50[upstream]}") / $(added "${M_P99[sidecars]}" "${M_P99[upstream]}") / $(ratio "${M_RPS[sidecars]}" "${M_RPS[upstream]}");" \
+             "$( [[ -n ${M_RPS[meshgate]:-} ]] && echo "the gateway alone $(added "${M_P50[meshgate]}" "${M_P50[upstream]}") / $(added "${M_P99[meshgate]}" "${M_P99[upstream]}") / $(ratio "${M_RPS[meshgate]}" "${M_RPS[upstream]}");")" \
+             "$( [[ -n ${M_RPS[nginx]:-} ]] && echo "nginx proxy $(added "${M_P50[nginx]}" "${M_P50[upstream]}") / $(added "${M_P99[nginx]}" "${M_P99[upstream]}") / $(ratio "${M_RPS[nginx]}" "${M_RPS[upstream]}").")"
+        if [[ -n ${M_RPS[nginx]:-} ]]; then
+            echo "Issue-8 aim, two sidecar hops cost no more than one nginx hop (added p50 and p99): $(awk -v s50="${M_P50[sidecars]}" -v s99="${M_P99[sidecars]}" \
+                -v n50="${M_P50[nginx]}" -v n99="${M_P99[nginx]}" 'BEGIN { print (s50 <= n50 && s99 <= n99) ? "met" : "not met" }')."
+        fi
+    fi
     if [[ -n ${M_RPS[meshgate]:-} && -n ${M_RPS[nginx]:-} ]]; then
         echo
         echo "Issue-10 aims, routing-only Meshgate against nginx (HTTP/1.1, small body): req/s $(ratio "${M_RPS[meshgate]}" "${M_RPS[nginx]}") (aim ≥ 0.80×)," \

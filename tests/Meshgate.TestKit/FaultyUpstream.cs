@@ -29,6 +29,7 @@ public sealed class FaultyUpstream : IAsyncDisposable
     private int _active;
     private int _maxActive;
     private TestUpstream? _upstream;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<CancellationTokenSource> _held = new();
 
     private FaultyUpstream(string name) => Name = name;
 
@@ -56,6 +57,30 @@ public sealed class FaultyUpstream : IAsyncDisposable
 
     /// <summary>Completes when a request is aborted by the caller.</summary>
     public TaskCompletionSource AbortSeen { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Requests <see cref="UpstreamFault.Slow"/> holds right now.</summary>
+    public int Active => Volatile.Read(ref _active);
+
+    /// <summary>
+    /// Drops the connection of the oldest request <see cref="UpstreamFault.Slow"/> holds; false when it holds none.
+    /// One after another, as a dead process's callers see the requests they sent it one by one.
+    /// </summary>
+    public bool DropHeldRequest()
+    {
+        while (_held.TryDequeue(out var held))
+        {
+            try
+            {
+                held.Cancel();
+                return true;
+            }
+            catch (ObjectDisposedException)
+            {
+                // That request ended meanwhile.
+            }
+        }
+        return false;
+    }
 
     public static async Task<FaultyUpstream> StartAsync(string name, UpstreamFault fault = UpstreamFault.None)
     {
@@ -92,7 +117,14 @@ public sealed class FaultyUpstream : IAsyncDisposable
                 case UpstreamFault.Slow:
                     try
                     {
-                        await Task.Delay(Delay, context.RequestAborted);
+                        using var held = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+                        _held.Enqueue(held);
+                        await Task.Delay(Delay, held.Token);
+                    }
+                    catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
+                    {
+                        context.Abort();
+                        return;
                     }
                     catch (OperationCanceledException)
                     {

@@ -261,9 +261,9 @@ public sealed class MeshDiscoveryTests
         await WaitForUpstreamAsync(gateway, "orders-doomed");
         await WaitForUpstreamAsync(gateway, "orders-survivor");
 
-        // Three clients: a kill fails every request in flight on the instance's (HTTP/2) connection at once, and
-        // the retry budget allows at least three retries in flight whatever the load.
-        await using var load = UpstreamLoad.Start(gateway.Client, "/orders/1", loops: 3, requestsPerLoop: 200);
+        // Eight clients: a kill fails every request in flight on the instance's (HTTP/2) connection, more than the
+        // retry budget's floor of three; each is a failover off an ejected instance, which the budget does not limit.
+        await using var load = UpstreamLoad.Start(gateway.Client, "/orders/1", loops: 8, requestsPerLoop: 200);
         await Eventually.HoldsAsync(() => Task.FromResult(load.SeenFrom("orders-doomed") >= 20), TimeSpan.FromSeconds(10), "the load never reached the doomed instance");
         // Still registered: only ejection (and retries on another instance) keep requests from failing.
         await doomed.KillAsync();

@@ -61,6 +61,35 @@ public sealed class RetryTests
         Assert.Equal(600, a.Requests + b.Requests + c.Requests);
     }
 
+    // An endpoint that dies fails every request sent to it, one after another. The first failure ejects it; each
+    // request fails over to the other endpoint, though one retry in flight already fills the budget: moving a dead
+    // endpoint's requests elsewhere adds no load to the cluster.
+    [Fact]
+    public async Task Retries_EjectedEndpointsRequests_AllFailOverPastAFullBudget()
+    {
+        await using var a = await FaultyUpstream.StartAsync("a", UpstreamFault.Slow);
+        await using var b = await FaultyUpstream.StartAsync("b", UpstreamFault.Slow);
+        // b answers after a second, so the first retry is still in flight when the later requests fail.
+        b.Delay = TimeSpan.FromSeconds(1);
+        await using var gateway = await GatewayAsync("{ retries: { attempts: 2, on: [reset], backoff: { base: 1ms, max: 1ms } } }", """
+                outlierDetection: { consecutiveGatewayErrors: 1, baseEjectionTime: 30s }
+                retryBudget: { percent: 10, minConcurrent: 1 }
+            """, a, b);
+
+        var calls = Enumerable.Range(0, 12).Select(async _ =>
+        {
+            using var response = await gateway.Client.GetAsync("/x");
+            return $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+        }).ToList();
+        // Round robin: half of the requests are held by a.
+        await Eventually.HoldsAsync(() => Task.FromResult(a.Active == 6), TimeSpan.FromSeconds(10), "a never held its six requests");
+        while (a.DropHeldRequest()) await Task.Delay(50);
+        var answers = await Task.WhenAll(calls);
+
+        Assert.All(answers, answer => Assert.Equal("200 b", answer));
+        Assert.Equal(12, b.Requests);
+    }
+
     [Fact]
     public async Task Retries_ResetBeforeHeaders_RetriedOnAnotherEndpoint()
     {

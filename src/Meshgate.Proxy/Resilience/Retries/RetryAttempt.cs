@@ -5,6 +5,7 @@ using Meshgate.Proxy.Pipeline;
 using Meshgate.Proxy.Resilience.Timeouts;
 using Microsoft.AspNetCore.Http;
 using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Health;
 using Yarp.ReverseProxy.Model;
 
 namespace Meshgate.Proxy.Resilience.Retries;
@@ -126,7 +127,34 @@ internal sealed class RetryAttempt(HttpContext context, RequestDelegate next, Re
             _ => RetryOn.None,
         };
         if (cause == RetryOn.None || (policy.Retry!.On & cause) == 0) return AttemptVerdict.Done;
+        if (cause is RetryOn.ConnectFailure or RetryOn.Reset && FailsOver())
+        {
+            _retryReserved = true;
+            return AttemptVerdict.Retry;
+        }
         return TryReserveRetry() ? AttemptVerdict.Retry : AttemptVerdict.Done;
+    }
+
+    /// <summary>
+    /// Whether this retry moves the request off an endpoint that outlier detection has just ejected (it reset or refused
+    /// the connection) onto one it has not tried. Such a failover does not ask the retry budget: the budget keeps retries
+    /// from multiplying the load on a cluster that is failing as a whole, but the requests an instance held when it died
+    /// are that instance's share of the load, not extra load. They fail in a burst, and those sent to it before its
+    /// ejection fail while the first retries are still in flight, so a budget sized for the cluster's concurrency would
+    /// fail some of them. It stays bounded: a request fails over at most once per
+    /// endpoint and never past its attempts, and outlier detection ejects no more than maxEjectionPercent of the
+    /// cluster, so when most of it is failing the retries go back under the budget.
+    /// </summary>
+    private bool FailsOver()
+    {
+        if (context.GetReverseProxyFeature().ProxiedDestination is not { Health.Passive: DestinationHealth.Unhealthy } failed) return false;
+        // Health.Passive is set at once by the ejection, the available list a moment later: skip the failed one either way.
+        var available = context.GetRouteModel().Cluster?.DestinationsState.AvailableDestinations ?? [];
+        foreach (var destination in available)
+        {
+            if (destination != failed && _tried?.Contains(destination) != true) return true;
+        }
+        return false;
     }
 
     private bool TryReserveRetry()

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# bench/mesh.sh — the mesh rows of bench/run.sh on their own: a call through two sidecars (with mTLS between them)
+# next to the direct call, the call through the gateway alone and through nginx. See bench/README.md.
+#
+#   bench/mesh.sh                               build, then 3 interleaved rounds of 10 s per target
+#   MESHGATE=/tmp/mg ROUNDS=5 bench/mesh.sh     reuse a `dotnet publish src/Meshgate -c Release -o /tmp/mg`
+#
+# Overridable by environment: MESHGATE (publish dir; empty = build into bench/.work/mesh/meshgate), ROUNDS,
+# DURATION (s), WARMUP (s of load per target before round 1; .NET needs ~20-30 s on a busy core), CONNECTIONS,
+# THREADS, SERVER_CPU, LOAD_CPU. Prints every round, the medians of req/s, p50 and p99 per target, and what each
+# proxy adds to the direct call, with the aim "two sidecar hops cost no more than one nginx hop".
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(dirname "$BENCH_DIR")
+WORK="$BENCH_DIR/.work/mesh"
+TEMPLATES="$BENCH_DIR/templates"
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-30}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+source "$BENCH_DIR/lib.sh"
+for tool in nginx wrk taskset openssl curl sha256sum dotnet; do command -v "$tool" >/dev/null || die "$tool not found (bench/run.sh installs the tools)"; done
+
+mkdir -p "$WORK"/{gateway,nginx-proxy/tmp}
+publish_meshgate
+free_port UPSTREAM_PORT; free_port NGINX_PROXY_PORT; free_port GATEWAY_PORT; free_port ADMIN_PORT; free_port REDIS_PORT
+free_port MESH_SERVICE_PORT; free_port MESH_CP_PORT; free_port MESH_CP_ADMIN_PORT; free_port NGINX_H2C_PORT
+
+# The origin, the nginx proxy and the catch-all gateway of bench/run.sh (templates/).
+source "$BENCH_DIR/bench-jwt.sh"
+bench_jwt "$WORK/gateway/jwt.secret"
+render "$TEMPLATES/meshgate.yaml" "$WORK/gateway/meshgate.yaml"
+sed -e "s|@NGINX_PROXY_PORT@|$NGINX_PROXY_PORT|g" -e "s|@NGINX_H2C_PORT@|$NGINX_H2C_PORT|g" "$TEMPLATES/proxy-nginx.conf" >"$WORK/nginx-proxy/nginx.conf.in"
+render "$WORK/nginx-proxy/nginx.conf.in" "$WORK/nginx-proxy/nginx.conf"
+start_origin
+(exec taskset -c "$SERVER_CPU" nginx -p "$WORK/nginx-proxy" -e "$WORK/nginx-proxy/error.log" -c "$WORK/nginx-proxy/nginx.conf") >"$WORK/nginx-proxy/stdout.log" 2>&1 &
+STARTED+=($!)
+declare -A PID=([upstream]=${STARTED[0]} [nginx]=${STARTED[1]})
+start_gateway "$WORK/gateway/meshgate.yaml" "$WORK/gateway/meshgate.log" "$GATEWAY_PORT"
+PID[meshgate]=$GATEWAY_PID
+(exec taskset -c "$SERVER_CPU" "$BENCH_DIR/mesh-up.sh" "$MESHGATE/meshgate.dll" "$WORK/mesh" "$UPSTREAM_PORT" "$MESH_SERVICE_PORT" "$MESH_CP_PORT" "$MESH_CP_ADMIN_PORT") \
+    >"$WORK/mesh-up.log" 2>&1 &
+STARTED+=($!)
+PID[sidecars]=$!
+
+TARGETS=(upstream meshgate nginx sidecars)
+declare -A URL=(
+    [upstream]="http://127.0.0.1:$UPSTREAM_PORT/" [meshgate]="http://127.0.0.1:$GATEWAY_PORT/"
+    [nginx]="http://127.0.0.1:$NGINX_PROXY_PORT/" [sidecars]="http://127.0.0.1:$MESH_SERVICE_PORT/"
+)
+declare -A LABEL=([upstream]="upstream direct" [meshgate]="Meshgate gateway" [nginx]="nginx proxy" [sidecars]="two sidecars (mTLS)")
+
+# Every target answers the origin's body before it is loaded; the mesh needs its certificates, the registration and
+# the first snapshot first.
+for t in "${TARGETS[@]}"; do
+    for _ in $(seq 300); do
+        kill -0 "${PID[$t]}" 2>/dev/null || { tail -n 20 "$WORK/mesh-up.log" "$WORK"/mesh/*.log >&2 || true; die "${LABEL[$t]} exited"; }
+        [[ $(curl -s -m 2 "${URL[$t]}" 2>/dev/null) == "hello from upstream" ]] && continue 2
+        sleep 0.3
+    done
+    die "${LABEL[$t]} never answered like the origin (logs in $WORK)"
+done
+
+load() {  # load TARGET SECONDS: wrk output on stdout
+    taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2s" --latency -s "$BENCH_DIR/wrk-percentiles.lua" "${URL[$1]}"
+}
+log "warming up: ${WARMUP}s per target"
+for t in "${TARGETS[@]}"; do load "$t" "$WARMUP" >/dev/null; done
+
+RAW="$WORK/rounds.tsv"
+: >"$RAW"
+for (( r = 1; r <= ROUNDS; r++ )); do
+    n=${#TARGETS[@]}
+    for (( i = 0; i < n; i++ )); do
+        t=${TARGETS[$(( (i + r - 1) % n ))]}   # the order rotates from round to round
+        mapfile -t pids < <(proc_tree "${PID[$t]}")   # the mesh: both sidecars and the control plane, under mesh-up.sh
+        before=0; for p in "${pids[@]}"; do before=$(( before + $(cpu_ticks "$p" 2>/dev/null || echo 0) )); done
+        out=$(load "$t" "$DURATION")
+        after=0; for p in "${pids[@]}"; do after=$(( after + $(cpu_ticks "$p" 2>/dev/null || echo 0) )); done
+        if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then grep -E 'Non-2xx|Socket errors' <<<"$out" >&2; die "${LABEL[$t]} had errors"; fi
+        read -r requests rps p50 p99 < <(awk '/ requests in / { n = $1 } /^Requests\/sec:/ { rps = $2 }
+            /^Percentiles-us:/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); p[kv[1]] = kv[2] } }
+            END { print n, rps, p["p50"], p["p99"] }' <<<"$out")
+        cpu=$(awk -v d=$(( after - before )) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }')
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$r" "$rps" "$p50" "$p99" "$cpu" >>"$RAW"
+        printf '  round %d  %-20s %9.0f req/s  p50 %7d us  p99 %7d us  %7s us/req CPU\n' "$r" "${LABEL[$t]}" "$rps" "$p50" "$p99" "$cpu" >&2
+    done
+done
+
+col() { awk -v t="$1" -v c="$2" '$1 == t { print $c }' "$RAW" | median; }   # col TARGET COLUMN: median over rounds
+printf '\n| target | req/s | p50 | p99 | CPU us/req | added p50 | added p99 | req/s vs direct |\n|---|---:|---:|---:|---:|---:|---:|---:|\n'
+for t in "${TARGETS[@]}"; do
+    awk -v l="${LABEL[$t]}" -v rps="$(col "$t" 3)" -v p50="$(col "$t" 4)" -v p99="$(col "$t" 5)" -v cpu="$(col "$t" 6)" \
+        -v d50="$(col upstream 4)" -v d99="$(col upstream 5)" -v drps="$(col upstream 3)" \
+        'BEGIN { printf "| %s | %.0f | %.2f ms | %.2f ms | %.1f | %+.2f ms | %+.2f ms | %.2fx |\n", l, rps, p50 / 1000, p99 / 1000, cpu, (p50 - d50) / 1000, (p99 - d99) / 1000, rps / drps }'
+done
+awk -v s50="$(col sidecars 4)" -v s99="$(col sidecars 5)" -v n50="$(col nginx 4)" -v n99="$(col nginx 5)" -v d50="$(col upstream 4)" -v d99="$(col upstream 5)" '
+    BEGIN {
+        a50 = s50 - d50; a99 = s99 - d99; b50 = n50 - d50; b99 = n99 - d99
+        printf "\nAim, two sidecar hops cost no more than one nginx hop: added p50 %.2f ms against nginx %.2f ms, added p99 %.2f ms against %.2f ms: %s\n",
+            a50 / 1000, b50 / 1000, a99 / 1000, b99 / 1000, (a50 <= b50 && a99 <= b99) ? "met" : "not met"
+    }'
