@@ -198,6 +198,45 @@ public sealed class MeshMetricsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TopMeshLive_LaterTablesCoverTheirWindow_AndTheirRequestsAddUpToTheCallsMade()
+    {
+        var (frontend, orders) = await CallMixAsync();
+        await ScrapeAsync(frontend, Succeeding + Failing);
+        await Eventually.HoldsAsync(() => Task.FromResult(frontend.Registration?.Registered == true), TimeSpan.FromSeconds(10), "frontend registered");
+        using var text = new StringWriter();
+        // Read while top writes: its writes and the reads below take the synchronized writer's lock.
+        var output = TextWriter.Synchronized(text);
+        using var error = new StringWriter();
+        using var stop = new CancellationTokenSource();
+        var top = Cli.RunAsync(["top", "--mesh", "--admin", _mesh.Server.AdminAddress.ToString(), "--interval", "200ms"], output, error, stop.Token);
+        await Eventually.HoldsAsync(() => Task.FromResult(Tables(output, text).Count >= 2), TimeSpan.FromSeconds(10), "top drew two tables");
+
+        using var app = new HttpClient(new SocketsHttpHandler { Proxy = new WebProxy(frontend.ListenerUrl(SidecarConfig.OutboundListener)), UseProxy = true });
+        for (var i = 0; i < 10; i++) (await app.GetAsync("http://orders/more")).Dispose();
+        await ScrapeAsync(frontend, Succeeding + Failing + 10);
+        var drawn = Tables(output, text).Count;
+        await Eventually.HoldsAsync(() => Task.FromResult(Tables(output, text).Count >= drawn + 2), TimeSpan.FromSeconds(10), "top drew two more tables");
+        await stop.CancelAsync();
+
+        Assert.Equal(0, await top);
+        var tables = Tables(output, text);
+        Assert.Contains("since the sidecars started", tables[0]);
+        Assert.Equal((Succeeding + Failing).ToString(), Row(tables[0], "frontend -> orders")[1]);
+        Assert.All(tables.Skip(1), t => Assert.Matches(@"last \d+\.\ds per edge", t));
+        // Each later table counts what happened since the one before: together, exactly the ten calls made meanwhile.
+        Assert.Equal(10, tables.Skip(1).Sum(t => int.Parse(Row(t, "frontend -> orders")[1], System.Globalization.CultureInfo.InvariantCulture)));
+    }
+
+    /// <summary>The complete tables top has written so far: each ends with a blank line when not drawn on a terminal.</summary>
+    /// <param name="output">The synchronized writer top writes to (it locks itself for each write).</param>
+    private static List<string> Tables(TextWriter output, StringWriter written)
+    {
+        string text;
+        lock (output) text = written.ToString();
+        return text.Split("meshgate top --mesh", StringSplitOptions.RemoveEmptyEntries).Where(t => t.EndsWith("\n\n", StringComparison.Ordinal)).ToList();
+    }
+
+    [Fact]
     public async Task TopMesh_UnreachableOrUnlabelledSidecar_OneClearLineEach_TheRestStillShown()
     {
         var (frontend, _) = await CallMixAsync();
