@@ -9,7 +9,7 @@ namespace Meshgate.Proxy.Mesh;
 /// <summary>
 /// The mesh's golden metrics, per edge (source service → destination service): <c>meshgate.mesh.requests</c> and the
 /// latency histogram <c>meshgate.mesh.request.duration</c>, labelled by direction, both ends' service and namespace,
-/// and status class. Each request is recorded by the side that saw it: <c>inbound</c> when it arrived on a meshTls
+/// and status code. Each request is recorded by the side that saw it: <c>inbound</c> when it arrived on a meshTls
 /// listener (the source is the caller's SPIFFE id, <c>unknown</c> for a plaintext caller), <c>outbound</c> when it went
 /// to a <c>discovery: mesh</c> cluster (the destination is that cluster's service). Recorded by the observability step
 /// at completion, where the request already knows its listener's peer and its cluster; a process without a mesh
@@ -28,8 +28,6 @@ public sealed class MeshEdgeMetrics
     /// </summary>
     internal static readonly double[] DurationBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10];
 
-    private static readonly string[] StatusClasses = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-
     private readonly Counter<long>? _requests;
     private readonly Histogram<double>? _duration;
 
@@ -39,7 +37,7 @@ public sealed class MeshEdgeMetrics
         if (!enabled) return;
         var meter = meterFactory.Create(MeshgateMeter.Name);
         _requests = meter.CreateCounter<long>(RequestsName, "{request}",
-            "Requests between mesh services, by direction (inbound: as the callee's sidecar saw them; outbound: as the caller's), source and destination service and namespace, and status class.");
+            "Requests between mesh services, by direction (inbound: as the callee's sidecar saw them; outbound: as the caller's), source and destination service and namespace, and status code.");
         _duration = meter.CreateHistogram(DurationName, "s",
             "Time of requests between mesh services in this proxy, from the request's arrival until its response was relayed, by the labels of meshgate.mesh.requests.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
@@ -57,13 +55,14 @@ public sealed class MeshEdgeMetrics
         if (caller is null && callee is null) return;
 
         var seconds = (double)elapsedTicks / Stopwatch.Frequency;
-        var statusClass = StatusClassOf(status);
+        // The status as a label like every other request metric here (a 5xx share is a regular expression away): boxed once, not per request.
+        var statusCode = Observability.Metrics.BoxedStatusCodes.Boxed(status);
         var service = self.Service ?? MeshPeerFeature.Unknown;
-        if (caller is not null) Add(Inbound, caller.CallerNamespace, caller.CallerService, self.Namespace, service, statusClass, seconds);
-        if (callee is not null) Add(Outbound, self.Namespace, service, callee.Namespace, callee.Service, statusClass, seconds);
+        if (caller is not null) Add(Inbound, caller.CallerNamespace, caller.CallerService, self.Namespace, service, statusCode, seconds);
+        if (callee is not null) Add(Outbound, self.Namespace, service, callee.Namespace, callee.Service, statusCode, seconds);
     }
 
-    private void Add(string direction, string sourceNamespace, string sourceService, string destinationNamespace, string destinationService, string statusClass, double seconds)
+    private void Add(string direction, string sourceNamespace, string sourceService, string destinationNamespace, string destinationService, object statusCode, double seconds)
     {
         // Six tags fit TagList's inline storage: no allocation per request.
         var tags = new TagList
@@ -73,12 +72,9 @@ public sealed class MeshEdgeMetrics
             { "source.namespace", sourceNamespace },
             { "destination.service", destinationService },
             { "destination.namespace", destinationNamespace },
-            { "status_class", statusClass },
+            { "http.response.status_code", statusCode },
         };
         _requests!.Add(1, tags);
         _duration!.Record(seconds, tags);
     }
-
-    /// <summary>"2xx" for 200-299 and so on; anything outside 100-599 counts as 5xx (no answer a client could use).</summary>
-    internal static string StatusClassOf(int status) => status is >= 100 and < 600 ? StatusClasses[status / 100 - 1] : "5xx";
 }

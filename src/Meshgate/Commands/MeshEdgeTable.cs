@@ -13,24 +13,25 @@ internal readonly record struct MeshEdge(string Direction, string SourceNamespac
 }
 
 /// <summary>
-/// The figures of one edge: requests by status class and the latency histogram's cumulative bucket counts, summed over
-/// whatever was added (status classes, sidecars). Figures over a window are the difference of two of these.
+/// The figures of one edge: requests by status code and the latency histogram's cumulative bucket counts, summed over
+/// whatever was added (status codes, sidecars). Figures over a window are the difference of two of these.
 /// </summary>
 internal sealed class MeshEdgeFigures
 {
-    public Dictionary<string, double> ByStatusClass { get; } = new(StringComparer.Ordinal);
+    /// <summary>Requests by status code, as the label's text ("200", "503").</summary>
+    public Dictionary<string, double> ByStatus { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Cumulative bucket counts by upper bound (+Inf included), as Prometheus gives them.</summary>
     public SortedDictionary<double, double> Buckets { get; } = [];
 
-    public double Requests => ByStatusClass.Values.Sum();
+    public double Requests => ByStatus.Values.Sum();
 
     /// <summary>Requests that did not end in a 5xx (what `meshgate top` calls success).</summary>
-    public double Successes => Requests - ByStatusClass.GetValueOrDefault("5xx");
+    public double Successes => Requests - ByStatus.Where(s => s.Key.StartsWith('5')).Sum(s => s.Value);
 
     public void Add(MeshEdgeFigures other, double sign = 1)
     {
-        foreach (var (statusClass, count) in other.ByStatusClass) ByStatusClass[statusClass] = ByStatusClass.GetValueOrDefault(statusClass) + sign * count;
+        foreach (var (status, count) in other.ByStatus) ByStatus[status] = ByStatus.GetValueOrDefault(status) + sign * count;
         foreach (var (bound, count) in other.Buckets) Buckets[bound] = Buckets.GetValueOrDefault(bound) + sign * count;
     }
 
@@ -80,7 +81,7 @@ internal static class MeshEdgeTable
             var isBucket = suffix.StartsWith("_bucket{");
             if (!isBucket && !suffix.StartsWith("_count{")) continue;
             if (!TryParseSample(line, out var labels, out var value)) continue;
-            if (!labels.TryGetValue("direction", out var direction) || !labels.TryGetValue("status_class", out var statusClass)) continue;
+            if (!labels.TryGetValue("direction", out var direction) || !labels.TryGetValue("http_response_status_code", out var status)) continue;
             var edge = new MeshEdge(direction, labels.GetValueOrDefault("source_namespace", "?"), labels.GetValueOrDefault("source_service", "?"),
                 labels.GetValueOrDefault("destination_namespace", "?"), labels.GetValueOrDefault("destination_service", "?"));
             if (!edges.TryGetValue(edge, out var figures)) edges[edge] = figures = new MeshEdgeFigures();
@@ -92,7 +93,7 @@ internal static class MeshEdgeTable
             }
             else
             {
-                figures.ByStatusClass[statusClass] = figures.ByStatusClass.GetValueOrDefault(statusClass) + value;
+                figures.ByStatus[status] = figures.ByStatus.GetValueOrDefault(status) + value;
             }
         }
         return edges;

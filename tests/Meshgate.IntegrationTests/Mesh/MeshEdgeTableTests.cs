@@ -5,13 +5,13 @@ namespace Meshgate.IntegrationTests.Mesh;
 /// <summary>`meshgate top --mesh`'s arithmetic on scrapes: parsing, quantiles, which side an edge is shown from, windows.</summary>
 public sealed class MeshEdgeTableTests
 {
-    private const string Labels = "destination_namespace=\"default\",destination_service=\"orders\",direction=\"{0}\",otel_scope_name=\"Meshgate\",source_namespace=\"default\",source_service=\"frontend\",status_class=\"{1}\"";
+    private const string Labels = "destination_namespace=\"default\",destination_service=\"orders\",direction=\"{0}\",otel_scope_name=\"Meshgate\",source_namespace=\"default\",source_service=\"frontend\",http_response_status_code=\"{1}\"";
 
-    /// <summary>A scrape as the exporter writes it: <paramref name="ok"/> 2xx in the 1-2 ms bucket, <paramref name="failed"/> 5xx in the 5-10 ms bucket.</summary>
+    /// <summary>A scrape as the exporter writes it: <paramref name="ok"/> 200s in the 1-2 ms bucket, <paramref name="failed"/> 500s in the 5-10 ms bucket.</summary>
     private static string Scrape(string direction, int ok, int failed)
     {
         var text = "# TYPE meshgate_mesh_request_duration_seconds histogram\n";
-        foreach (var (statusClass, count, bucket) in new[] { ("2xx", ok, 0.002), ("5xx", failed, 0.01) })
+        foreach (var (statusClass, count, bucket) in new[] { ("200", ok, 0.002), ("500", failed, 0.01) })
         {
             var labels = string.Format(System.Globalization.CultureInfo.InvariantCulture, Labels, direction, statusClass);
             foreach (var bound in new[] { 0.001, 0.002, 0.005, 0.01 })
@@ -27,7 +27,7 @@ public sealed class MeshEdgeTableTests
     }
 
     [Fact]
-    public void Parse_ExporterText_EdgeWithCountsByStatusClassAndSummedBuckets()
+    public void Parse_ExporterText_EdgeWithCountsByStatusAndSummedBuckets()
     {
         var edges = MeshEdgeTable.Parse(Scrape("outbound", ok: 20, failed: 5));
 
@@ -57,7 +57,7 @@ public sealed class MeshEdgeTableTests
         foreach (var (edge, figures) in MeshEdgeTable.Parse(Scrape("inbound", 19, 5))) edges[edge] = figures;
         var unknown = new MeshEdge("inbound", "unknown", "unknown", "default", "orders");
         edges[unknown] = new MeshEdgeFigures();
-        edges[unknown].ByStatusClass["2xx"] = 3;
+        edges[unknown].ByStatus["200"] = 3;
 
         var rows = MeshEdgeTable.Rows(edges);
 

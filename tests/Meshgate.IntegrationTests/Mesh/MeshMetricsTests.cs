@@ -109,10 +109,10 @@ public sealed class MeshMetricsTests : IAsyncLifetime
         return scrape!;
     }
 
-    private static (string, string?)[] Edge(string direction, string source, string destination, string? statusClass) =>
+    private static (string, string?)[] Edge(string direction, string source, string destination, string? status) =>
     [
         ("direction", direction), ("source_service", source), ("source_namespace", "default"),
-        ("destination_service", destination), ("destination_namespace", "default"), ("status_class", statusClass),
+        ("destination_service", destination), ("destination_namespace", "default"), ("http_response_status_code", status),
     ];
 
     [Fact]
@@ -121,20 +121,20 @@ public sealed class MeshMetricsTests : IAsyncLifetime
         var (frontend, orders) = await CallMixAsync();
 
         var caller = await ScrapeAsync(frontend, Succeeding + Failing);
-        Assert.Equal(Succeeding, caller.Single(Requests, Edge("outbound", "frontend", "orders", "2xx")));
-        Assert.Equal(Failing, caller.Single(Requests, Edge("outbound", "frontend", "orders", "5xx")));
+        Assert.Equal(Succeeding, caller.Single(Requests, Edge("outbound", "frontend", "orders", "200")));
+        Assert.Equal(Failing, caller.Single(Requests, Edge("outbound", "frontend", "orders", "500")));
         Assert.Equal(Succeeding + Failing, caller.Sum(Requests));
-        Assert.Equal(Succeeding, caller.Single(Duration + "_count", Edge("outbound", "frontend", "orders", "2xx")));
-        Assert.Equal(Succeeding, caller.Single(Duration + "_bucket", [.. Edge("outbound", "frontend", "orders", "2xx"), ("le", "+Inf")]));
+        Assert.Equal(Succeeding, caller.Single(Duration + "_count", Edge("outbound", "frontend", "orders", "200")));
+        Assert.Equal(Succeeding, caller.Single(Duration + "_bucket", [.. Edge("outbound", "frontend", "orders", "200"), ("le", "+Inf")]));
 
         var callee = await ScrapeAsync(orders, Succeeding + Failing);
-        Assert.Equal(Succeeding, callee.Single(Requests, Edge("inbound", "frontend", "orders", "2xx")));
-        Assert.Equal(Failing, callee.Single(Requests, Edge("inbound", "frontend", "orders", "5xx")));
+        Assert.Equal(Succeeding, callee.Single(Requests, Edge("inbound", "frontend", "orders", "200")));
+        Assert.Equal(Failing, callee.Single(Requests, Edge("inbound", "frontend", "orders", "500")));
         Assert.Equal(Succeeding + Failing, callee.Sum(Requests));
-        Assert.Equal(Failing, callee.Single(Duration + "_count", Edge("inbound", "frontend", "orders", "5xx")));
+        Assert.Equal(Failing, callee.Single(Duration + "_count", Edge("inbound", "frontend", "orders", "500")));
         // Bounded labels only: no path, instance address or route in any mesh series.
         Assert.All(callee.Find(Requests).Concat(caller.Find(Requests)), s => Assert.Equal(
-            ["destination_namespace", "destination_service", "direction", "source_namespace", "source_service", "status_class"],
+            ["destination_namespace", "destination_service", "direction", "http_response_status_code", "source_namespace", "source_service"],
             s.Labels.Keys.Where(k => !k.StartsWith("otel_", StringComparison.Ordinal)).Order(StringComparer.Ordinal)));
 
         foreach (var scrape in new[] { caller, callee })
@@ -158,7 +158,7 @@ public sealed class MeshMetricsTests : IAsyncLifetime
 
         var scrape = await ScrapeAsync(orders, 3);
         Assert.Equal(3, scrape.Single(Requests,
-            ("direction", "inbound"), ("source_service", "unknown"), ("source_namespace", "unknown"), ("destination_service", "orders"), ("status_class", "2xx")));
+            ("direction", "inbound"), ("source_service", "unknown"), ("source_namespace", "unknown"), ("destination_service", "orders"), ("http_response_status_code", "200")));
     }
 
     [Fact]

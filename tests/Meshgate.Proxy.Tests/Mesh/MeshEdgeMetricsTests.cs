@@ -31,17 +31,6 @@ public sealed class MeshEdgeMetricsTests
         Assert.Equal(service, peer.CallerService);
     }
 
-    [Theory]
-    [InlineData(200, "2xx")]
-    [InlineData(204, "2xx")]
-    [InlineData(302, "3xx")]
-    [InlineData(403, "4xx")]
-    [InlineData(499, "4xx")]
-    [InlineData(503, "5xx")]
-    [InlineData(101, "1xx")]
-    [InlineData(0, "5xx")]
-    public void StatusClassOf_Status(int status, string statusClass) => Assert.Equal(statusClass, MeshEdgeMetrics.StatusClassOf(status));
-
     [Fact]
     public void Record_InboundAndOutbound_EachSideWithItsSourceAndDestination()
     {
@@ -54,10 +43,10 @@ public sealed class MeshEdgeMetricsTests
 
         Assert.Equal(
         [
-            "meshgate.mesh.requests 1 direction=inbound source.service=gateway source.namespace=shop destination.service=frontend destination.namespace=shop status_class=2xx",
-            "meshgate.mesh.request.duration 0.01 direction=inbound source.service=gateway source.namespace=shop destination.service=frontend destination.namespace=shop status_class=2xx",
-            "meshgate.mesh.requests 1 direction=outbound source.service=frontend source.namespace=shop destination.service=orders destination.namespace=billing status_class=5xx",
-            "meshgate.mesh.request.duration 0.02 direction=outbound source.service=frontend source.namespace=shop destination.service=orders destination.namespace=billing status_class=5xx",
+            "meshgate.mesh.requests 1 direction=inbound source.service=gateway source.namespace=shop destination.service=frontend destination.namespace=shop http.response.status_code=200",
+            "meshgate.mesh.request.duration 0.01 direction=inbound source.service=gateway source.namespace=shop destination.service=frontend destination.namespace=shop http.response.status_code=200",
+            "meshgate.mesh.requests 1 direction=outbound source.service=frontend source.namespace=shop destination.service=orders destination.namespace=billing http.response.status_code=503",
+            "meshgate.mesh.request.duration 0.02 direction=outbound source.service=frontend source.namespace=shop destination.service=orders destination.namespace=billing http.response.status_code=503",
         ], recorded.Lines);
     }
 
