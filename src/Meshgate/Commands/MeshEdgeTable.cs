@@ -6,10 +6,10 @@ namespace Meshgate.Commands;
 /// <summary>One edge of the mesh as one side saw it: who called whom, and which proxy reported it.</summary>
 internal readonly record struct MeshEdge(string Direction, string SourceNamespace, string SourceService, string DestinationNamespace, string DestinationService)
 {
-    /// <summary>"frontend -> orders"; a namespace other than default is written before its service ("shop/frontend").</summary>
+    /// <summary>"frontend -> orders"; a namespace other than default is written before its service ("shop/frontend"), a caller without identity is "unknown".</summary>
     public string Name => $"{Qualified(SourceNamespace, SourceService)} -> {Qualified(DestinationNamespace, DestinationService)}";
 
-    private static string Qualified(string ns, string service) => ns == "default" ? service : ns + "/" + service;
+    private static string Qualified(string ns, string service) => ns == "default" || (ns == "unknown" && service == "unknown") ? service : ns + "/" + service;
 }
 
 /// <summary>

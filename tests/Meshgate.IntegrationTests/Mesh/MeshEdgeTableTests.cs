@@ -56,12 +56,14 @@ public sealed class MeshEdgeTableTests
         var edges = MeshEdgeTable.Parse(Scrape("outbound", 20, 5));
         foreach (var (edge, figures) in MeshEdgeTable.Parse(Scrape("inbound", 19, 5))) edges[edge] = figures;
         var unknown = new MeshEdge("inbound", "unknown", "unknown", "default", "orders");
+        var elsewhere = new MeshEdge("outbound", "shop", "cart", "billing", "payments");
+        edges[elsewhere] = new MeshEdgeFigures();
         edges[unknown] = new MeshEdgeFigures();
         edges[unknown].ByStatus["200"] = 3;
 
         var rows = MeshEdgeTable.Rows(edges);
 
-        Assert.Equal(["frontend -> orders outbound 25", "unknown/unknown -> orders inbound 3"], rows.Select(r => $"{r.Edge.Name} {r.Edge.Direction} {r.Figures.Requests}"));
+        Assert.Equal(["frontend -> orders outbound 25", "shop/cart -> billing/payments outbound 0", "unknown -> orders inbound 3"], rows.Select(r => $"{r.Edge.Name} {r.Edge.Direction} {r.Figures.Requests}"));
     }
 
     [Fact]
