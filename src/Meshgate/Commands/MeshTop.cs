@@ -78,9 +78,10 @@ internal static class MeshTop
         {
             return await controlPlane.GetAsync("admin/services", cancellationToken);
         }
-        catch (AdminException e) when (e.Message.Contains("answered", StringComparison.Ordinal))
+        catch (AdminException e)
         {
-            throw new AdminException($"{e.Message} With --mesh, --admin is the control plane's admin URL (meshgate control-plane --admin, e.g. http://127.0.0.1:15011).");
+            // A gateway's or a sidecar's admin URL is the likely mistake: say which one --mesh wants.
+            throw new AdminException($"{e.Message.TrimEnd('.')}. With --mesh, --admin is the control plane's admin URL (meshgate control-plane --admin, e.g. http://127.0.0.1:15011).");
         }
     }
 
@@ -94,16 +95,18 @@ internal static class MeshTop
         var sidecars = new List<Sidecar>();
         foreach (var service in list.EnumerateArray())
         {
-            var name = service.GetProperty("name").GetString()!;
-            foreach (var instance in service.GetProperty("instances").EnumerateArray())
+            if (Text(service, "name") is not { } name || !service.TryGetProperty("instances", out var instances) || instances.ValueKind != JsonValueKind.Array) continue;
+            foreach (var instance in instances.EnumerateArray())
             {
-                var admin = instance.TryGetProperty("labels", out var labels) && labels.ValueKind == JsonValueKind.Object
-                    && labels.TryGetProperty(InstanceRegistration.AdminLabel, out var url) ? url.GetString() : null;
-                sidecars.Add(new Sidecar(name, instance.GetProperty("instanceId").GetString()!, admin));
+                var admin = instance.TryGetProperty("labels", out var labels) && labels.ValueKind == JsonValueKind.Object ? Text(labels, InstanceRegistration.AdminLabel) : null;
+                sidecars.Add(new Sidecar(name, Text(instance, "instanceId") ?? "?", admin));
             }
         }
         return sidecars;
     }
+
+    private static string? Text(JsonElement element, string property) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 
     /// <summary>The sidecar's edges, or one line saying why they could not be read.</summary>
     internal static async Task<(Sidecar Sidecar, Dictionary<MeshEdge, MeshEdgeFigures>? Edges, string? Problem)> ScrapeAsync(HttpClient http, Sidecar sidecar, CancellationToken cancellationToken)
