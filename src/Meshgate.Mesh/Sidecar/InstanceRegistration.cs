@@ -14,6 +14,12 @@ namespace Meshgate.Mesh.Sidecar;
 /// </summary>
 public sealed partial class InstanceRegistration(GrpcChannel channel, RegisterRequest instance, ILogger logger, TimeProvider? time = null)
 {
+    /// <summary>
+    /// The registry label holding the sidecar's admin URL (its /metrics), e.g. http://127.0.0.1:15000: how
+    /// `meshgate top --mesh` finds every sidecar of the mesh from the control plane's /admin/services.
+    /// </summary>
+    public const string AdminLabel = "meshgate.admin";
+
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
     private readonly Registry.RegistryClient _client = new(channel);
     private readonly TimeProvider _time = time ?? TimeProvider.System;
@@ -22,6 +28,18 @@ public sealed partial class InstanceRegistration(GrpcChannel channel, RegisterRe
 
     /// <summary>Registered at least once, and not lost since (a heartbeat that said NotFound clears it until the next registration).</summary>
     public bool Registered { get; private set; }
+
+    /// <summary>
+    /// The admin URL others reach the admin listener at: its bound address, with a wildcard host (0.0.0.0, ::) replaced
+    /// by <paramref name="advertiseAddress"/> (else 127.0.0.1) and localhost by 127.0.0.1.
+    /// </summary>
+    public static string AdvertisedAdminUrl(Uri bound, string? advertiseAddress)
+    {
+        var host = bound.Host.Trim('[', ']');
+        if (host is "0.0.0.0" or "::" or "+" or "*") host = advertiseAddress ?? "127.0.0.1";
+        else if (host == "localhost") host = "127.0.0.1";
+        return new UriBuilder(Uri.UriSchemeHttp, host, bound.Port).Uri.ToString().TrimEnd('/');
+    }
 
     /// <summary>Runs until cancelled; never throws for the control plane being away.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)

@@ -106,6 +106,7 @@ internal static class DemoCommand
             $"  curl -s {gateway}frontend                          # the chain, each hop with the SPIFFE id of its caller",
             $"  curl -s -x {frontendOutbound} http://payments/payments   # 403: only orders may call payments",
             $"  curl -s {demo.ControlPlane.AdminAddress}admin/services",
+            $"  meshgate top --mesh --admin {demo.ControlPlane.AdminAddress}   # requests, success and latency per edge, live",
             "Ctrl-C stops it.",
         ]);
         return string.Join(Environment.NewLine, lines);

@@ -10,23 +10,27 @@ namespace Meshgate.Commands;
 internal static class TopCommand
 {
     // Home the cursor, draw, then clear what an older, longer table left below.
-    private const string Home = "\u001b[H";
-    private const string ClearBelow = "\u001b[J";
-    private const string ClearScreen = "\u001b[2J";
+    internal const string Home = "\u001b[H";
+    internal const string ClearBelow = "\u001b[J";
+    internal const string ClearScreen = "\u001b[2J";
 
     public static Command Create()
     {
         var admin = AdminClient.AdminOption();
         var token = AdminClient.TokenOption();
         var once = new Option<bool>("--once") { Description = "Print one table and exit." };
+        var mesh = new Option<bool>("--mesh")
+        {
+            Description = "Show the mesh's edges (source -> destination service) instead of routes: --admin is then the control plane's admin URL, and every registered sidecar's /metrics is read.",
+        };
         var interval = new Option<string>("--interval")
         {
             Description = "How often the table refreshes: 500ms, 2s, 1m.",
             DefaultValueFactory = _ => "2s",
         };
-        var command = new Command("top", "Show live traffic per route (requests, requests/s, success rate, p50 and p99 latency over the last minute) from a running gateway's admin API; refreshes until Ctrl+C.")
+        var command = new Command("top", "Show live traffic per route (requests, requests/s, success rate, p50 and p99 latency over the last minute) from a running gateway's admin API, or with --mesh per edge between mesh services from every sidecar; refreshes until Ctrl+C.")
         {
-            admin, token, once, interval,
+            admin, token, once, interval, mesh,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -41,6 +45,7 @@ internal static class TopCommand
             if (client is null) return AdminClient.UsageExitCode;
             // Redraw in place only on a terminal; piped or captured output gets one plain table after another.
             var live = !parse.GetValue(once) && ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
+            if (parse.GetValue(mesh)) return await MeshTop.RunAsync(client, parse.GetValue(once), every, live, output, error, cancellationToken);
             try
             {
                 if (live) output.Write(ClearScreen);

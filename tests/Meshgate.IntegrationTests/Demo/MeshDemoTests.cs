@@ -63,6 +63,16 @@ public sealed partial class MeshDemoTests
             using var forbidden = await asFrontend.GetAsync("http://payments/payments");
             Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
 
+            // `meshgate top --mesh`, as the demo prints to try, finds every sidecar through the control plane and shows each edge.
+            await using (var top = MeshgateProcess.Start("top", "--mesh", "--once", "--admin", printed.ControlPlaneAdmin.ToString()))
+            {
+                Assert.Equal(0, await top.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+                Assert.Contains("3 sidecars", top.Output, StringComparison.Ordinal);
+                Assert.Matches(@"demo/gateway -> demo/frontend\s+inbound\s+[1-9]", top.Output);
+                Assert.Matches(@"demo/frontend -> demo/orders\s+outbound\s+[1-9]", top.Output);
+                Assert.Matches(@"demo/orders -> demo/payments\s+outbound\s+[1-9]", top.Output);
+            }
+
             // Ctrl+C takes the same path (SIGINT and SIGTERM both stop the hosts and cancel the command); TERM is sent
             // because a child of a test runner started in the background may inherit an ignored SIGINT.
             process.Signal("TERM");

@@ -252,8 +252,6 @@ public sealed class MetricsTests
     [Fact]
     public async Task Scrape_PassesPromtoolCheckMetrics()
     {
-        var promtool = FindOnPath("promtool") ?? throw new InvalidOperationException(
-            "promtool is missing: install Debian's prometheus package (apt-get install -y prometheus); scripts/test installs it when run as root.");
         await using var ok = await TestUpstream.NamedAsync("ok");
         await using var gateway = await TestGateway.StartAsync($$"""
             accessLog: { output: access.log }
@@ -273,18 +271,8 @@ public sealed class MetricsTests
         var scrape = await ScrapeWhenAsync(gateway, s => s.Sum(Duration + "_count") >= 6, "the requests recorded");
         Assert.Contains("# TYPE http_server_request_duration_seconds histogram", scrape.Text);
 
-        var start = new System.Diagnostics.ProcessStartInfo(promtool, ["check", "metrics"])
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = System.Diagnostics.Process.Start(start)!;
-        await process.StandardInput.WriteAsync(scrape.Text);
-        process.StandardInput.Close();
-        var output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, $"promtool check metrics exited {process.ExitCode}:\n{output}\n--- scrape ---\n{scrape.Text}");
+        var (exitCode, output) = await Promtool.CheckMetricsAsync(scrape.Text);
+        Assert.True(exitCode == 0, $"promtool check metrics exited {exitCode}:\n{output}\n--- scrape ---\n{scrape.Text}");
     }
 
     [Fact]
@@ -320,11 +308,6 @@ public sealed class MetricsTests
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         Assert.Contains("metrics.enabled", await response.Content.ReadAsStringAsync());
     }
-
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
-            .Select(directory => Path.Combine(directory, name))
-            .FirstOrDefault(File.Exists);
 
     private static void AssertCumulative(PrometheusScrape scrape, string histogram, (string, string?)[] labels, double count)
     {

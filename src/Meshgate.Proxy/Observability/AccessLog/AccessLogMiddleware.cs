@@ -17,7 +17,7 @@ namespace Meshgate.Proxy.Observability.AccessLog;
 /// <see cref="AccessLogEntry"/> to the queue. One counting serves both. With no accessLog section and
 /// metrics disabled it passes the request on untouched: no allocation, no async frame.
 /// </summary>
-internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor snapshots, AccessLogQueue queue, AccessLogSampler sampler, TimeProvider time, GatewayMetrics metrics)
+internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor snapshots, AccessLogQueue queue, AccessLogSampler sampler, TimeProvider time, GatewayMetrics metrics, Mesh.MeshEdgeMetrics meshEdges)
 {
     public Task InvokeAsync(HttpContext context)
     {
@@ -87,7 +87,12 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
         // The proxy feature's cluster is the one the request went to (a traffic split may have changed it);
         // a request refused before forwarding has none, and counts for its route's cluster.
         var clusterId = proxy?.Cluster?.Config.ClusterId ?? route?.Cluster?.ClusterId ?? route?.Config.ClusterId;
-        if (metrics.Enabled) RecordMetrics(context, route?.Config.RouteId, clusterId, state);
+        if (metrics.Enabled)
+        {
+            RecordMetrics(context, route?.Config.RouteId, clusterId, state);
+            // The mesh's golden metrics per edge: only requests on a meshTls listener or to a mesh cluster.
+            meshEdges.Record(context, snapshots.Current, clusterId, status, duration);
+        }
 
         if (state.Policy is not { } policy) return;
         if (status < 400 && !sampler.Keep(policy.SampleSuccesses))

@@ -32,6 +32,7 @@ public static class MetricsServiceCollectionExtensions
     {
         services.AddMetrics();
         services.TryAddSingleton(sp => new GatewayMetrics(sp.GetRequiredService<IMeterFactory>(), definition.Enabled));
+        services.TryAddSingleton(sp => new Mesh.MeshEdgeMetrics(sp.GetRequiredService<IMeterFactory>(), definition.Enabled));
         if (!definition.Enabled) return services;
 
         services.AddMetrics(metrics =>

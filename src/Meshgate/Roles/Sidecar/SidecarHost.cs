@@ -109,6 +109,8 @@ public sealed class SidecarHost : IAsyncDisposable
             Address = _options.AdvertiseAddress ?? (inbound.Host is "localhost" ? "127.0.0.1" : inbound.Host),
             Port = inbound.Port,
         };
+        // Where `meshgate top --mesh` scrapes this sidecar's /metrics; a --label of the same name (say, behind NAT) wins.
+        request.Labels[InstanceRegistration.AdminLabel] = InstanceRegistration.AdvertisedAdminUrl(Gateway.AdminUrl, _options.AdvertiseAddress);
         foreach (var (name, value) in _options.Labels) request.Labels[name] = value;
         var logger = Gateway.Gateway.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Meshgate.Sidecar");
         Registration = new InstanceRegistration(_channel, request, logger);

@@ -15,7 +15,8 @@ public sealed class AccessLogMiddlewareTests
         var meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
         queue = new AccessLogQueue(10, new AccessLogMetrics(meters));
         return new AccessLogMiddleware(next, new SnapshotAccessor(snapshot), queue, AccessLogSampler.Shared, TimeProvider.System,
-            new Proxy.Observability.Metrics.GatewayMetrics(meters, snapshot.Definition.Metrics.Enabled));
+            new Proxy.Observability.Metrics.GatewayMetrics(meters, snapshot.Definition.Metrics.Enabled),
+            new Proxy.Mesh.MeshEdgeMetrics(meters, snapshot.Definition.Metrics.Enabled));
     }
 
     [Fact]
