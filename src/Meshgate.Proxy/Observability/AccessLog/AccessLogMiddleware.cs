@@ -41,7 +41,7 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
             requestBody = new CountingRequestBody(context.Request.Body);
             context.Request.Body = requestBody;
         }
-        var responseBody = new CountingResponseBody(context.Features.Get<IHttpResponseBodyFeature>()!);
+        var responseBody = CountingResponseBody.For(context);
         context.Features.Set<IHttpResponseBodyFeature>(responseBody);
         var state = new RequestState(policy, started, startedAt, record, requestBody, responseBody);
 
