@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks.Sources;
 
 namespace Meshgate.Proxy.RequestHygiene;
 
@@ -14,39 +13,15 @@ namespace Meshgate.Proxy.RequestHygiene;
 /// Kestrel whole. In the body of a chunked request the same bytes are a bad chunk size or chunk end,
 /// which Kestrel refuses while RequestHygieneMiddleware reads the body ahead.
 /// </summary>
-/// <remarks>
-/// A read that has to wait completes through this reader itself (it is its own <see cref="IValueTaskSource{TResult}"/>):
-/// Kestrel waits for every next request on a keep-alive connection here, and an async method would allocate a
-/// state machine box for each of those waits (the pooling builder's few cached boxes do not cover many connections
-/// waiting at once). A PipeReader has at most one read outstanding, so one source per connection is enough.
-/// </remarks>
-internal sealed class RequestFramingPipeReader : PipeReader, IValueTaskSource<ReadResult>
+internal sealed class RequestFramingPipeReader(PipeReader inner, RequestFramingScanner scanner, Action<FramingViolation> onViolation) : PipeReader
 {
     /// <summary>NUL is not a token character, a hex digit, or CR: refused as a request line, a chunk size, a chunk end or a trailer line.</summary>
     private static readonly byte[] Refusal = "\0\r\n\r\n"u8.ToArray();
-
-    private readonly PipeReader _inner;
-    private readonly RequestFramingScanner _scanner;
-    private readonly Action<FramingViolation> _onViolation;
-    private readonly Action _onInnerReadCompleted;
 
     private ReadOnlySequence<byte> _buffer;
     private long _examined;
     private ReadOnlySequence<byte>? _refused;
     private bool _refusalExamined;
-
-    // The read Kestrel waits for: completed from the inner read's continuation.
-    private ManualResetValueTaskSourceCore<ReadResult> _waiting;
-    private ConfiguredValueTaskAwaitable<ReadResult>.ConfiguredValueTaskAwaiter _innerRead;
-    private CancellationToken _waitingToken;
-
-    public RequestFramingPipeReader(PipeReader inner, RequestFramingScanner scanner, Action<FramingViolation> onViolation)
-    {
-        _inner = inner;
-        _scanner = scanner;
-        _onViolation = onViolation;
-        _onInnerReadCompleted = OnInnerReadCompleted;
-    }
 
     public override bool TryRead(out ReadResult result)
     {
@@ -55,10 +30,10 @@ internal sealed class RequestFramingPipeReader : PipeReader, IValueTaskSource<Re
             result = Refused(refused);
             return true;
         }
-        while (_inner.TryRead(out var innerResult))
+        while (inner.TryRead(out var innerResult))
         {
             if (TryRelease(innerResult, out result)) return true;
-            _inner.AdvanceTo(_buffer.Start, _buffer.End);
+            inner.AdvanceTo(_buffer.Start, _buffer.End);
         }
         result = default;
         return false;
@@ -69,71 +44,36 @@ internal sealed class RequestFramingPipeReader : PipeReader, IValueTaskSource<Re
         if (_refused is { } refused) return new(Refused(refused));
         while (true)
         {
-            var pending = _inner.ReadAsync(cancellationToken);
-            if (!pending.IsCompletedSuccessfully) return Wait(pending, cancellationToken);
+            var pending = inner.ReadAsync(cancellationToken);
+            if (!pending.IsCompletedSuccessfully) return ReadAwaitedAsync(pending, cancellationToken);
             if (TryRelease(pending.Result, out var result)) return new(result);
             // Everything new is held (part of a head or a chunk-size line): wait for more.
-            _inner.AdvanceTo(_buffer.Start, _buffer.End);
+            inner.AdvanceTo(_buffer.Start, _buffer.End);
         }
     }
 
-    private ValueTask<ReadResult> Wait(ValueTask<ReadResult> pending, CancellationToken cancellationToken)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<ReadResult> ReadAwaitedAsync(ValueTask<ReadResult> pending, CancellationToken cancellationToken)
     {
-        _waiting.Reset();
-        _waitingToken = cancellationToken;
-        _innerRead = pending.ConfigureAwait(false).GetAwaiter();
-        _innerRead.UnsafeOnCompleted(_onInnerReadCompleted);
-        return new ValueTask<ReadResult>(this, _waiting.Version);
-    }
-
-    /// <summary>The inner read completed: release what the scanner allows, or read on while everything new is held.</summary>
-    private void OnInnerReadCompleted()
-    {
-        ReadResult result;
-        try
+        while (true)
         {
-            while (true)
-            {
-                var innerResult = _innerRead.GetResult();
-                _innerRead = default;
-                if (TryRelease(innerResult, out result)) break;
-                _inner.AdvanceTo(_buffer.Start, _buffer.End);
-                _innerRead = _inner.ReadAsync(_waitingToken).ConfigureAwait(false).GetAwaiter();
-                if (!_innerRead.IsCompleted)
-                {
-                    _innerRead.UnsafeOnCompleted(_onInnerReadCompleted);
-                    return;
-                }
-            }
+            if (TryRelease(await pending, out var result)) return result;
+            inner.AdvanceTo(_buffer.Start, _buffer.End);
+            pending = inner.ReadAsync(cancellationToken);
         }
-        catch (Exception e)
-        {
-            _innerRead = default;
-            _waiting.SetException(e);
-            return;
-        }
-        // Last: Kestrel's continuation runs inline from here and may start the next read.
-        _waiting.SetResult(result);
     }
-
-    ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _waiting.GetResult(token);
-
-    ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _waiting.GetStatus(token);
-
-    void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _waiting.OnCompleted(continuation, state, token, flags);
 
     /// <summary>Scans what is new; true when Kestrel has something to read (new released bytes, the end, a cancel, or the refusal).</summary>
     private bool TryRelease(in ReadResult innerResult, out ReadResult result)
     {
         _buffer = innerResult.Buffer;
-        _scanner.Scan(_buffer);
-        if (_scanner.Violation != FramingViolation.None)
+        scanner.Scan(_buffer);
+        if (scanner.Violation != FramingViolation.None)
         {
             result = Refused(Refuse());
             return true;
         }
-        var released = _scanner.Released;
+        var released = scanner.Released;
         if (released > _examined || innerResult.IsCompleted || innerResult.IsCanceled)
         {
             // At the end of the input a held, incomplete head or chunk-size line stays held: Kestrel sees the end.
@@ -154,14 +94,14 @@ internal sealed class RequestFramingPipeReader : PipeReader, IValueTaskSource<Re
     /// <summary>The only allocating path: a copy of what Kestrel has not consumed yet, followed by the refusal.</summary>
     private ReadOnlySequence<byte> Refuse()
     {
-        var released = _buffer.Slice(0, _scanner.Released);
+        var released = _buffer.Slice(0, scanner.Released);
         var bytes = new byte[released.Length + Refusal.Length];
         released.CopyTo(bytes);
         Refusal.CopyTo(bytes.AsSpan((int)released.Length));
-        _inner.AdvanceTo(_buffer.End);
+        inner.AdvanceTo(_buffer.End);
         _buffer = default;
         _refused = new ReadOnlySequence<byte>(bytes);
-        _onViolation(_scanner.Violation);
+        onViolation(scanner.Violation);
         return _refused.Value;
     }
 
@@ -179,16 +119,16 @@ internal sealed class RequestFramingPipeReader : PipeReader, IValueTaskSource<Re
         // Not _buffer.GetOffset: on a single segment it counts from the segment's start, not the buffer's.
         var consumedBytes = _buffer.Slice(0, consumed).Length;
         var examinedBytes = _buffer.Slice(0, examined).Length;
-        _scanner.Consumed(consumedBytes);
+        scanner.Consumed(consumedBytes);
         _examined = examinedBytes - consumedBytes;
         // Kestrel left released bytes unexamined: the next read must return at once. Otherwise everything in
         // the buffer has been looked at (by Kestrel, or by the scanner that holds it), and the next read waits for more.
-        _inner.AdvanceTo(consumed, _scanner.Released > _examined ? examined : _buffer.End);
+        inner.AdvanceTo(consumed, scanner.Released > _examined ? examined : _buffer.End);
     }
 
-    public override void CancelPendingRead() => _inner.CancelPendingRead();
+    public override void CancelPendingRead() => inner.CancelPendingRead();
 
-    public override void Complete(Exception? exception = null) => _inner.Complete(exception);
+    public override void Complete(Exception? exception = null) => inner.Complete(exception);
 
-    public override ValueTask CompleteAsync(Exception? exception = null) => _inner.CompleteAsync(exception);
+    public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
 }
