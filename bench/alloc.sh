@@ -5,11 +5,12 @@
 #   bench/alloc.sh                       /plain of templates/meshgate.yaml
 #   ROUTE=retry STACKS=30 bench/alloc.sh
 #   EXTRA_YAML='metrics: { enabled: false }' bench/alloc.sh
+#   EXTRA_YAML='tracing: { protocol: http/protobuf, endpoint: "http://127.0.0.1:@UPSTREAM_PORT@/v1/traces", sampling: 0.01 }' bench/alloc.sh
 #
-# It runs one gateway under wrk load and captures 8 s of dotnet-trace's gc-verbose profile (the runtime's
+# It runs one gateway under wrk load and captures LOAD_SECONDS (6) + 2 s of dotnet-trace's gc-verbose profile (the runtime's
 # allocation ticks with stacks), then divides by the requests served meanwhile. Allocation counts do not
 # depend on what else the machine is doing, so unlike the timing scripts this one can run on a busy machine.
-# Overridable by environment: MESHGATE, ROUTE, EXTRA_YAML, STACKS, CONNECTIONS, SERVER_CPU, LOAD_CPU.
+# Overridable by environment: MESHGATE, ROUTE, EXTRA_YAML, STACKS, STACK_DEPTH, LOAD_SECONDS, CONNECTIONS, SERVER_CPU, LOAD_CPU.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,6 +20,8 @@ TEMPLATES="$BENCH_DIR/templates"
 ROUTE=${ROUTE:-plain}
 STACKS=${STACKS:-15}
 CONNECTIONS=${CONNECTIONS:-32}
+# Seconds of measured load; more load means more allocation ticks, so steadier figures per type.
+LOAD_SECONDS=${LOAD_SECONDS:-6}
 source "$BENCH_DIR/lib.sh"
 for tool in nginx wrk taskset openssl dotnet; do command -v "$tool" >/dev/null || die "$tool not found (bench/run.sh installs the tools)"; done
 
@@ -33,8 +36,9 @@ publish_meshgate
 free_port UPSTREAM_PORT; free_port GATEWAY_PORT; free_port ADMIN_PORT; free_port REDIS_PORT
 source "$BENCH_DIR/bench-jwt.sh"
 bench_jwt "$WORK/gateway/jwt.secret"
-render "$TEMPLATES/meshgate.yaml" "$WORK/gateway/meshgate.yaml"
-printf '%s\n' "${EXTRA_YAML:-}" >>"$WORK/gateway/meshgate.yaml"
+# EXTRA_YAML is rendered with the template, so it may name @UPSTREAM_PORT@ (an OTLP endpoint) or @WORKDIR@ (a log file).
+{ cat "$TEMPLATES/meshgate.yaml"; printf '%s\n' "${EXTRA_YAML:-}"; } >"$WORK/gateway/meshgate.yaml.in"
+render "$WORK/gateway/meshgate.yaml.in" "$WORK/gateway/meshgate.yaml"
 start_origin
 start_redis || log "redis-server not found: the gateway retries its Redis connection in the background (install redis-server)"
 start_gateway "$WORK/gateway/meshgate.yaml" "$WORK/gateway/meshgate.log" "$GATEWAY_PORT"
@@ -43,10 +47,11 @@ load() { taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$1s" -H "Authorizati
 
 log "warming up /$ROUTE for 5 s"
 load 5 >/dev/null
-"$TRACE" collect -p "$GATEWAY_PID" --profile gc-verbose --duration 00:00:00:08 -o "$WORK/$ROUTE.nettrace" >"$WORK/trace.log" 2>&1 &
+printf -v capture '00:00:%02d:%02d' $(( (LOAD_SECONDS + 2) / 60 )) $(( (LOAD_SECONDS + 2) % 60 ))
+"$TRACE" collect -p "$GATEWAY_PID" --profile gc-verbose --duration "$capture" -o "$WORK/$ROUTE.nettrace" >"$WORK/trace.log" 2>&1 &
 trace_pid=$!
 sleep 1
-requests=$(load 6 | awk '/requests in/ { print $1 }')
+requests=$(load "$LOAD_SECONDS" | awk '/requests in/ { print $1 }')
 wait "$trace_pid" || { cat "$WORK/trace.log" >&2; die "dotnet-trace failed"; }
 log "/$ROUTE: $requests requests during the capture ($WORK/$ROUTE.nettrace)"
-dotnet "$WORK/allocations/allocations.dll" "$WORK/$ROUTE.nettrace" "$requests" "$STACKS"
+dotnet "$WORK/allocations/allocations.dll" "$WORK/$ROUTE.nettrace" "$requests" "$STACKS" "${STACK_DEPTH:-8}"

@@ -76,17 +76,12 @@ public static class RequestPipeline
             {
                 return ProblemResponses.WriteAsync(context, StatusCodes.Status404NotFound, "No route", $"No route matches {context.Request.Method} {context.Request.Host}{context.Request.Path}.", "no-route");
             }
+            // One metadata lookup for both uses below (each is a dictionary lookup by type).
+            if (endpoint.Metadata.GetMetadata<Yarp.ReverseProxy.Model.RouteModel>() is not { } route) return next(context);
             // ASP.NET Core's request-duration metric (and everything that reads it: /metrics, the dashboard)
             // is labelled with the route id; the feature is only there while something listens.
-            if (context.Features.Get<IHttpMetricsTagsFeature>() is { } metricsTags
-                && endpoint.Metadata.GetMetadata<Yarp.ReverseProxy.Model.RouteModel>() is { } route)
-            {
-                metricsTags.Tags.Add(new(MetricsTags.Route, route.Config.RouteId));
-            }
-            if (tracing && endpoint.Metadata.GetMetadata<Yarp.ReverseProxy.Model.RouteModel>() is { } traced)
-            {
-                Observability.Tracing.ServerSpan.NameAfterRoute(context, traced);
-            }
+            context.Features.Get<IHttpMetricsTagsFeature>()?.Tags.Add(new(MetricsTags.Route, route.Config.RouteId));
+            if (tracing) Observability.Tracing.ServerSpan.NameAfterRoute(context, route);
             return next(context);
         });
 

@@ -12,7 +12,7 @@ using Yarp.ReverseProxy.Model;
 namespace Meshgate.Proxy.Observability.AccessLog;
 
 /// <summary>
-/// The outermost step: puts a <see cref="RequestRecord"/> on the request for the other steps to fill,
+/// The outermost step: with the access log on, puts a <see cref="RequestRecord"/> on the request for the other steps to fill;
 /// counts body bytes, and at completion records the request's metrics and hands one
 /// <see cref="AccessLogEntry"/> to the queue. One counting serves both. With no accessLog section and
 /// metrics disabled it passes the request on untouched: no allocation, no async frame.
@@ -24,17 +24,26 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
         var policy = snapshots.Current.AccessLog;
         if (policy is null && !metrics.Enabled) return next(context);
 
-        var record = new RequestRecord();
-        context.Features.Set(record);
+        // Only the access log reads the record and the start times: with metrics alone, none is made or read.
+        RequestRecord? record = null;
+        long started = 0;
+        DateTimeOffset startedAt = default;
+        if (policy is not null)
+        {
+            record = new RequestRecord();
+            context.Features.Set(record);
+            started = Stopwatch.GetTimestamp();
+            startedAt = time.GetUtcNow();
+        }
         CountingRequestBody? requestBody = null;
         if (context.Features.Get<IHttpRequestBodyDetectionFeature>() is not { CanHaveBody: false })
         {
             requestBody = new CountingRequestBody(context.Request.Body);
             context.Request.Body = requestBody;
         }
-        var responseBody = new CountingResponseBody(context.Features.Get<IHttpResponseBodyFeature>()!);
+        var responseBody = CountingResponseBody.For(context);
         context.Features.Set<IHttpResponseBodyFeature>(responseBody);
-        var state = new RequestState(policy, Stopwatch.GetTimestamp(), time.GetUtcNow(), record, requestBody, responseBody);
+        var state = new RequestState(policy, started, startedAt, record, requestBody, responseBody);
 
         Task task;
         try
@@ -71,7 +80,6 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
 
     private void Complete(HttpContext context, RequestState state, bool failed)
     {
-        var duration = Stopwatch.GetTimestamp() - state.Started;
         var request = context.Request;
         var response = context.Response;
         if (state.RequestBody is { } requestBody) request.Body = requestBody.Inner;
@@ -95,13 +103,14 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
         }
 
         if (state.Policy is not { } policy) return;
+        var duration = Stopwatch.GetTimestamp() - state.Started;
         if (status < 400 && !sampler.Keep(policy.SampleSuccesses))
         {
             queue.SampledOut();
             return;
         }
 
-        var record = state.Record;
+        var record = state.Record!;
         var activity = Activity.Current;
         // Without tracing there is no Activity; the caller's trace id (W3C traceparent) still correlates the line.
         var traceId = activity?.TraceId ?? (policy.Logs(AccessLogField.TraceId) ? CallerTraceId(request.Headers.TraceParent) : default);
@@ -151,8 +160,8 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
     }
 
     /// <summary>What the step took at entry; a struct, so the synchronous path allocates nothing for it.</summary>
-    /// <param name="Policy">The access log's policy; null when only metrics are on.</param>
-    private readonly record struct RequestState(AccessLogPolicy? Policy, long Started, DateTimeOffset StartedAt, RequestRecord Record,
+    /// <param name="Policy">The access log's policy; null when only metrics are on, and then so are the record and the start times.</param>
+    private readonly record struct RequestState(AccessLogPolicy? Policy, long Started, DateTimeOffset StartedAt, RequestRecord? Record,
         CountingRequestBody? RequestBody, CountingResponseBody ResponseBody);
 
     /// <summary>The trace id of a well-formed <c>traceparent</c> (version 00: <c>00-{32 hex}-{16 hex}-{2 hex}</c>); default otherwise.</summary>

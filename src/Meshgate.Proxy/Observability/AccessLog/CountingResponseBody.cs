@@ -1,21 +1,54 @@
 using Meshgate.Proxy.Pipeline;
 using System.IO.Pipelines;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Connections.Features;
 
 namespace Meshgate.Proxy.Observability.AccessLog;
 
 /// <summary>
-/// The response body feature while the access log is on: counts the body bytes the steps and the
+/// The response body feature while the access log or metrics are on: counts the body bytes the steps and the
 /// forwarder write, through the stream, the pipe writer or SendFile. One object is both the feature
 /// and the stream, because proxied responses (the common case) are written through the stream; a
 /// writer is made only for steps that ask for one.
 /// </summary>
-internal sealed class CountingResponseBody(IHttpResponseBodyFeature inner) : WriteOnlyStream, IHttpResponseBodyFeature
+/// <remarks>
+/// One per connection, reset for each request (<see cref="For"/>): the requests of a connection come one after
+/// another (an HTTP/2 stream's state is kept per pooled stream), and the access-log step takes this feature off
+/// the request before the request ends, so a keep-alive connection's requests make no new one.
+/// </remarks>
+internal sealed class CountingResponseBody : WriteOnlyStream, IHttpResponseBodyFeature
 {
-    private readonly Stream _stream = inner.Stream;
+    private static readonly object PersistentStateKey = new();
+
+    private readonly IHttpResponseBodyFeature _inner;
+    private Stream _stream;
     private PipeWriter? _writer;
 
-    public IHttpResponseBodyFeature Inner => inner;
+    public CountingResponseBody(IHttpResponseBodyFeature inner)
+    {
+        _inner = inner;
+        _stream = inner.Stream;
+    }
+
+    /// <summary>The connection's counting body around the request's response body feature, reset; a new one when the connection has none for it.</summary>
+    public static CountingResponseBody For(HttpContext context)
+    {
+        var inner = context.Features.Get<IHttpResponseBodyFeature>()!;
+        var state = context.Features.Get<IPersistentStateFeature>()?.State;
+        if (state is not null && state.TryGetValue(PersistentStateKey, out var kept) && kept is CountingResponseBody body && ReferenceEquals(body._inner, inner))
+        {
+            body._stream = inner.Stream;
+            body._writer = null;
+            body.BytesWritten = 0;
+            return body;
+        }
+        body = new CountingResponseBody(inner);
+        if (state is not null) state[PersistentStateKey] = body;
+        return body;
+    }
+
+    public IHttpResponseBodyFeature Inner => _inner;
 
     public long BytesWritten { get; private set; }
 
@@ -27,21 +60,21 @@ internal sealed class CountingResponseBody(IHttpResponseBodyFeature inner) : Wri
 
     public PipeWriter Writer => _writer ??= PipeWriter.Create(this, new StreamPipeWriterOptions(leaveOpen: true));
 
-    public void DisableBuffering() => inner.DisableBuffering();
+    public void DisableBuffering() => _inner.DisableBuffering();
 
-    public Task StartAsync(CancellationToken cancellationToken = default) => inner.StartAsync(cancellationToken);
+    public Task StartAsync(CancellationToken cancellationToken = default) => _inner.StartAsync(cancellationToken);
 
     public async Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default)
     {
         if (_writer is not null) await _writer.FlushAsync(cancellationToken);
-        await inner.SendFileAsync(path, offset, count, cancellationToken);
+        await _inner.SendFileAsync(path, offset, count, cancellationToken);
         BytesWritten += count ?? new FileInfo(path).Length - offset;
     }
 
     public async Task CompleteAsync()
     {
         await FinishAsync();
-        await inner.CompleteAsync();
+        await _inner.CompleteAsync();
     }
 
     /// <summary>Pushes what a step left in the writer to the stream, before the feature is taken off the request.</summary>

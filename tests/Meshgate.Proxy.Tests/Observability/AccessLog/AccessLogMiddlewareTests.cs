@@ -9,10 +9,12 @@ namespace Meshgate.Proxy.Tests.Observability.AccessLog;
 
 public sealed class AccessLogMiddlewareTests
 {
-    private static AccessLogMiddleware Middleware(RequestDelegate next, string yaml, out AccessLogQueue queue)
+    private static AccessLogMiddleware Middleware(RequestDelegate next, string yaml, out AccessLogQueue queue) => Middleware(next, yaml, out queue, out _);
+
+    private static AccessLogMiddleware Middleware(RequestDelegate next, string yaml, out AccessLogQueue queue, out IMeterFactory meters)
     {
         var snapshot = ConfigLoader.Load("listeners: [{ name: public, address: 127.0.0.1:0 }]\n" + yaml, null, TestKit.TempDirectory.Create()).Snapshot!;
-        var meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
+        meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
         queue = new AccessLogQueue(10, new AccessLogMetrics(meters));
         return new AccessLogMiddleware(next, new SnapshotAccessor(snapshot), queue, AccessLogSampler.Shared, TimeProvider.System,
             new Proxy.Observability.Metrics.GatewayMetrics(meters, snapshot.Definition.Metrics.Enabled),
@@ -31,6 +33,34 @@ public sealed class AccessLogMiddlewareTests
         Assert.Same(pending, middleware.InvokeAsync(context));
         Assert.Null(context.Features.Get<RequestRecord>());
         Assert.Same(body, context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>());
+        Assert.Equal(0, queue.Counters.Queued);
+    }
+
+    [Fact]
+    public async Task InvokeAsync_MetricsOnly_RecordsTheBodySizesAndPutsNoRecordOnTheRequest()
+    {
+        RequestRecord? seen = null;
+        var middleware = Middleware(async context =>
+        {
+            seen = context.Features.Get<RequestRecord>();
+            await context.Response.Body.WriteAsync(new byte[7]);
+        }, "metrics: { enabled: true }\n", out var queue, out var meters);
+        long? responseBytes = null;
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Name == "http.server.response.body.size" && ReferenceEquals(instrument.Meter.Scope, meters)) l.EnableMeasurementEvents(instrument);
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => responseBytes = value);
+        listener.Start();
+
+        await middleware.InvokeAsync(new DefaultHttpContext());
+
+        // Only the access log reads the record: with metrics alone nothing is made for it, and the sizes are still counted.
+        Assert.Null(seen);
+        Assert.Equal(7, responseBytes);
         Assert.Equal(0, queue.Counters.Queued);
     }
 
