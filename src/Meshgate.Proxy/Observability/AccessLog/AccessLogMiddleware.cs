@@ -21,10 +21,12 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
 {
     public Task InvokeAsync(HttpContext context)
     {
-        var policy = snapshots.Current.AccessLog;
+        var snapshot = snapshots.Current;
+        var policy = snapshot.AccessLog;
         if (policy is null && !metrics.Enabled) return next(context);
 
-        // Only the access log reads the record and the start times: with metrics alone, none is made or read.
+        // Only the access log reads the record and the wall-clock start, and only it and the mesh's edge metrics the
+        // duration: with metrics alone on a plain gateway, none of them is made or read.
         RequestRecord? record = null;
         long started = 0;
         DateTimeOffset startedAt = default;
@@ -32,9 +34,9 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
         {
             record = new RequestRecord();
             context.Features.Set(record);
-            started = Stopwatch.GetTimestamp();
             startedAt = time.GetUtcNow();
         }
+        if (policy is not null || (metrics.Enabled && snapshot.Definition.Mesh is not null)) started = Stopwatch.GetTimestamp();
         CountingRequestBody? requestBody = null;
         if (context.Features.Get<IHttpRequestBodyDetectionFeature>() is not { CanHaveBody: false })
         {
@@ -95,15 +97,15 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
         // The proxy feature's cluster is the one the request went to (a traffic split may have changed it);
         // a request refused before forwarding has none, and counts for its route's cluster.
         var clusterId = proxy?.Cluster?.Config.ClusterId ?? route?.Cluster?.ClusterId ?? route?.Config.ClusterId;
+        var duration = state.Started == 0 ? 0 : Stopwatch.GetTimestamp() - state.Started;
         if (metrics.Enabled)
         {
             RecordMetrics(context, route?.Config.RouteId, clusterId, state);
             // The mesh's golden metrics per edge: only requests on a meshTls listener or to a mesh cluster.
-            meshEdges.Record(context, snapshots.Current, clusterId, status, duration);
+            if (state.Started != 0) meshEdges.Record(context, snapshots.Current, clusterId, status, duration);
         }
 
         if (state.Policy is not { } policy) return;
-        var duration = Stopwatch.GetTimestamp() - state.Started;
         if (status < 400 && !sampler.Keep(policy.SampleSuccesses))
         {
             queue.SampledOut();
