@@ -33,17 +33,7 @@ if [[ ! -x $TRACE ]]; then
 fi
 dotnet build "$BENCH_DIR/allocations" -c Release -o "$WORK/allocations" >"$WORK/allocations-build.log" 2>&1 || { tail -20 "$WORK/allocations-build.log" >&2; die "allocations build failed"; }
 publish_meshgate
-free_port UPSTREAM_PORT; free_port GATEWAY_PORT; free_port ADMIN_PORT; free_port REDIS_PORT
-source "$BENCH_DIR/bench-jwt.sh"
-bench_jwt "$WORK/gateway/jwt.secret"
-# EXTRA_YAML is rendered with the template, so it may name @UPSTREAM_PORT@ (an OTLP endpoint) or @WORKDIR@ (a log file).
-{ cat "$TEMPLATES/meshgate.yaml"; printf '%s\n' "${EXTRA_YAML:-}"; } >"$WORK/gateway/meshgate.yaml.in"
-render "$WORK/gateway/meshgate.yaml.in" "$WORK/gateway/meshgate.yaml"
-start_origin
-start_redis || log "redis-server not found: the gateway retries its Redis connection in the background (install redis-server)"
-start_gateway "$WORK/gateway/meshgate.yaml" "$WORK/gateway/meshgate.log" "$GATEWAY_PORT"
-url="http://127.0.0.1:$GATEWAY_PORT/$ROUTE/"
-load() { taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$1s" -H "Authorization: Bearer $JWT_TOKEN" "$url"; }
+start_template_gateway
 
 log "warming up /$ROUTE for 5 s"
 load 5 >/dev/null

@@ -27,19 +27,10 @@ for tool in nginx wrk taskset openssl dotnet perf python3; do command -v "$tool"
 
 mkdir -p "$WORK/gateway"
 publish_meshgate
-free_port UPSTREAM_PORT; free_port GATEWAY_PORT; free_port ADMIN_PORT; free_port REDIS_PORT
-source "$BENCH_DIR/bench-jwt.sh"
-bench_jwt "$WORK/gateway/jwt.secret"
-render "$TEMPLATES/meshgate.yaml" "$WORK/gateway/meshgate.yaml"
-printf '%s\n' "${EXTRA_YAML:-}" >>"$WORK/gateway/meshgate.yaml"
-start_origin
-start_redis || log "redis-server not found: the gateway retries its Redis connection in the background (install redis-server)"
 # The perf map names JIT-compiled code; without it managed frames are bare addresses.
 # W^X off, or JIT code runs from a memfd double mapping that perf cannot match with the map.
-export DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0
-start_gateway "$WORK/gateway/meshgate.yaml" "$WORK/gateway/meshgate.log" "$GATEWAY_PORT"
-url="http://127.0.0.1:$GATEWAY_PORT/$ROUTE/"
-load() { taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$1s" -H "Authorization: Bearer $JWT_TOKEN" "$url"; }
+GATEWAY_ENV=(DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0)
+start_template_gateway
 
 # Long enough for tiered compilation to finish (instrumented and quick-jitted code would be profiled otherwise).
 log "warming up /$ROUTE for $WARMUP s"
