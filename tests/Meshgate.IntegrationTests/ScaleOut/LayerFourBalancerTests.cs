@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using Meshgate.IntegrationTests.Caching;
 using Meshgate.TestKit;
 
 namespace Meshgate.IntegrationTests.ScaleOut;
@@ -16,34 +15,20 @@ public sealed class LayerFourBalancerTests : IAsyncLifetime
     // What HAProxy may take to notice a dead node: `inter 1s fall 3` is about 3 s; the rest is a loaded test machine.
     private static readonly TimeSpan DetectionBound = TimeSpan.FromSeconds(15);
 
-    private EtcdServer _etcd = null!;
-    private RedisServer _redis = null!;
-    private RecordingUpstream _partner = null!;
-    private CacheUpstream _catalog = null!;
-    private readonly string _prefix = $"/test-{Guid.NewGuid():N}/config/";
+    private ScaleOutBackends _backends = null!;
 
     public async Task InitializeAsync()
     {
-        _etcd = await EtcdServer.StartAsync();
-        _redis = await RedisServer.StartAsync();
-        _partner = await RecordingUpstream.StartAsync();
-        _catalog = await CacheUpstream.StartAsync();
-        await GatewayProcesses.PushAsync(_etcd, _prefix, ScaleOutExamples.GatewayYamlForTest(_redis.Connection, _partner.Endpoint, _catalog.Endpoint));
+        _backends = await ScaleOutBackends.StartAsync();
     }
 
-    public async Task DisposeAsync()
-    {
-        await _catalog.DisposeAsync();
-        await _partner.DisposeAsync();
-        await _redis.DisposeAsync();
-        await _etcd.DisposeAsync();
-    }
+    public Task DisposeAsync() => _backends.DisposeAsync().AsTask();
 
     [Fact]
     public async Task HaproxyExample_ReachesAllThreeNodes_AndTakesAKilledNodeOut_WithNoFailedRequestAfterDetection()
     {
         var binary = await DebianServerBinary.FindOrInstallAsync("haproxy", "haproxy", "your platform's haproxy 2.4+ package", "the layer-4 balancer test");
-        await using var nodes = await GatewayProcesses.StartAsync(_etcd, _prefix, 3);
+        await using var nodes = await _backends.StartNodesAsync(3);
         var port = DebianServerBinary.FreePort();
         var config = Path.Combine(TempDirectory.Create(), "haproxy.cfg");
         await File.WriteAllTextAsync(config, ScaleOutExamples.HaproxyConfigForTest(port, nodes.Urls));

@@ -1,5 +1,4 @@
 using System.Net;
-using Meshgate.IntegrationTests.Caching;
 using Meshgate.TestKit;
 using StackExchange.Redis;
 
@@ -15,29 +14,15 @@ public sealed class SharedStateAcrossProcessesTests : IAsyncLifetime
     // The nodes see the Host the clients sent (a layer-4 balancer passes it through), so they build the same cache keys.
     private const string Host = "api.example.com";
 
-    private EtcdServer _etcd = null!;
-    private RedisServer _redis = null!;
-    private RecordingUpstream _partner = null!;
-    private CacheUpstream _catalog = null!;
-    private readonly string _prefix = $"/test-{Guid.NewGuid():N}/config/";
+    private ScaleOutBackends _backends = null!;
 
     public async Task InitializeAsync()
     {
-        _etcd = await EtcdServer.StartAsync();
-        _redis = await RedisServer.StartAsync();
-        _partner = await RecordingUpstream.StartAsync();
-        _catalog = await CacheUpstream.StartAsync();
-        _catalog.Answer(("Cache-Control", "max-age=300"));
-        await GatewayProcesses.PushAsync(_etcd, _prefix, ScaleOutExamples.GatewayYamlForTest(_redis.Connection, _partner.Endpoint, _catalog.Endpoint));
+        _backends = await ScaleOutBackends.StartAsync();
+        _backends.Catalog.Answer(("Cache-Control", "max-age=300"));
     }
 
-    public async Task DisposeAsync()
-    {
-        await _catalog.DisposeAsync();
-        await _partner.DisposeAsync();
-        await _redis.DisposeAsync();
-        await _etcd.DisposeAsync();
-    }
+    public Task DisposeAsync() => _backends.DisposeAsync().AsTask();
 
     private static async Task<HttpResponseMessage> GetAsync(HttpClient node, string path)
     {
@@ -51,7 +36,7 @@ public sealed class SharedStateAcrossProcessesTests : IAsyncLifetime
     [Fact]
     public async Task SharedRateLimit_RequestsSpreadOverThreeProcesses_AllowExactlyTheLimitInTotal()
     {
-        await using var nodes = await GatewayProcesses.StartAsync(_etcd, _prefix, 3);
+        await using var nodes = await _backends.StartNodesAsync(3);
         await nodes.Processes[0].CheckAsync(async () =>
         {
             const int limit = ScaleOutExamples.PartnerLimit;
@@ -67,7 +52,7 @@ public sealed class SharedStateAcrossProcessesTests : IAsyncLifetime
             var all = statuses.SelectMany(s => s).ToList();
             Assert.Equal(limit, all.Count(s => s == HttpStatusCode.OK));
             Assert.Equal(limit / 2, all.Count(s => s == HttpStatusCode.TooManyRequests));
-            Assert.Equal(limit, _partner.Requests);
+            Assert.Equal(limit, _backends.Partner.Requests);
             for (var node = 0; node < 3; node++)
             {
                 Assert.True(statuses[node].Contains(HttpStatusCode.OK) && statuses[node].Contains(HttpStatusCode.TooManyRequests),
@@ -79,20 +64,20 @@ public sealed class SharedStateAcrossProcessesTests : IAsyncLifetime
     [Fact]
     public async Task SharedCache_ResponseCachedThroughNode1_IsAHitOnNodes2And3()
     {
-        await using var nodes = await GatewayProcesses.StartAsync(_etcd, _prefix, 3);
+        await using var nodes = await _backends.StartNodesAsync(3);
         await nodes.Processes[0].CheckAsync(async () =>
         {
             // Every node serves one request of its own first: on a loaded machine a process's first Redis call can take
             // longer than the store's timeout, and that request would be forwarded as a bypass, not looked up.
             for (var node = 0; node < 3; node++) (await GetAsync(nodes.Clients[node], $"/catalog/warm-up/{node}")).Dispose();
-            var upstreamBefore = _catalog.Requests;
+            var upstreamBefore = _backends.Catalog.Requests;
 
             using var first = await GetAsync(nodes.Clients[0], "/catalog/items/7");
             Assert.Equal(HttpStatusCode.OK, first.StatusCode);
             var body = await first.Content.ReadAsStringAsync();
 
             // Node 1 finishes its write to Redis after its client has the body: wait for the entry before asking the others.
-            await using var redis = await ConnectionMultiplexer.ConnectAsync(new ConfigurationOptions { EndPoints = { _redis.Connection }, AbortOnConnectFail = false });
+            await using var redis = await ConnectionMultiplexer.ConnectAsync(new ConfigurationOptions { EndPoints = { _backends.Redis.Connection }, AbortOnConnectFail = false });
             await Eventually.HoldsAsync(() => redis.GetDatabase().KeyExistsAsync($"meshgate:cache:shared:e:GET http://{Host}/catalog/items/7"),
                 TimeSpan.FromSeconds(10), "node 1 stored the response in Redis");
 
@@ -103,7 +88,7 @@ public sealed class SharedStateAcrossProcessesTests : IAsyncLifetime
                 var cacheStatus = string.Join(", ", response.Headers.GetValues("Cache-Status"));
                 Assert.True((body, "Meshgate; hit") == (await response.Content.ReadAsStringAsync(), cacheStatus), $"node {node}: {cacheStatus}");
             }
-            Assert.Equal(upstreamBefore + 1, _catalog.Requests);
+            Assert.Equal(upstreamBefore + 1, _backends.Catalog.Requests);
         });
     }
 }
