@@ -16,6 +16,7 @@
 #   no-pgo     DOTNET_TieredPGO=0: no instrumented tier (less JIT work, maybe slower steady-state code)
 #   no-spin    DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0: idle pool threads sleep at once instead of spinning
 #   wks-gc     DOTNET_gcServer=0 DOTNET_gcConcurrent=0: workstation GC without the background GC thread
+#   no-datas   DOTNET_GCDynamicAdaptationMode=0: Server GC with a heap per core from the start instead of DATAS
 # Overridable by environment: MESHGATE, VARIANTS, ROUNDS, DURATION (s), WARMUP (s per variant before
 # round 1), CONNECTIONS, SERVER_CPU, LOAD_CPU. All gateways and the origin share the server core; only
 # the one under load works, so each round's CPU µs/request is its own process's utime+stime.
@@ -50,8 +51,8 @@ settings() {  # settings VARIANT: the YAML appended to the template for it
         tracing) printf '%s\n%s\n' "$off" "$tracing" ;;
         accesslog) printf '%s\n%s\n' "$off" "$accesslog" ;;
         observed) printf '%s\n%s\n%s\n' "metrics: { enabled: true }" "$tracing" "$accesslog" ;;
-        gen0-64m|no-pgo|no-spin|wks-gc) echo "metrics: { enabled: true }" ;;
-        *) die "unknown variant '$1' (bare, metrics, tracing, accesslog, observed, gen0-64m, no-pgo, no-spin, wks-gc)" ;;
+        gen0-64m|no-pgo|no-spin|wks-gc|no-datas) echo "metrics: { enabled: true }" ;;
+        *) die "unknown variant '$1' (bare, metrics, tracing, accesslog, observed, gen0-64m, no-pgo, no-spin, wks-gc, no-datas)" ;;
     esac
 }
 
@@ -61,6 +62,7 @@ environment() {  # environment VARIANT: the runtime settings it starts with, as 
         no-pgo) echo "DOTNET_TieredPGO=0" ;;
         no-spin) echo "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0" ;;
         wks-gc) echo "DOTNET_gcServer=0 DOTNET_gcConcurrent=0" ;;
+        no-datas) echo "DOTNET_GCDynamicAdaptationMode=0" ;;
     esac
 }
 
