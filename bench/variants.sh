@@ -17,6 +17,8 @@
 #   no-spin    DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0: idle pool threads sleep at once instead of spinning
 #   wks-gc     DOTNET_gcServer=0 DOTNET_gcConcurrent=0: workstation GC without the background GC thread
 #   no-datas   DOTNET_GCDynamicAdaptationMode=0: Server GC with a heap per core from the start instead of DATAS
+#   inline-sockets  DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1: socket completions run on the epoll thread
+#              instead of being queued to the thread pool (fewer thread hops; blocking work there stalls sockets)
 # Overridable by environment: MESHGATE, VARIANTS, ROUNDS, DURATION (s), WARMUP (s per variant before
 # round 1), CONNECTIONS, SERVER_CPU, LOAD_CPU. All gateways and the origin share the server core; only
 # the one under load works, so each round's CPU µs/request is its own process's utime+stime.
@@ -51,8 +53,8 @@ settings() {  # settings VARIANT: the YAML appended to the template for it
         tracing) printf '%s\n%s\n' "$off" "$tracing" ;;
         accesslog) printf '%s\n%s\n' "$off" "$accesslog" ;;
         observed) printf '%s\n%s\n%s\n' "metrics: { enabled: true }" "$tracing" "$accesslog" ;;
-        gen0-64m|no-pgo|no-spin|wks-gc|no-datas) echo "metrics: { enabled: true }" ;;
-        *) die "unknown variant '$1' (bare, metrics, tracing, accesslog, observed, gen0-64m, no-pgo, no-spin, wks-gc, no-datas)" ;;
+        gen0-64m|no-pgo|no-spin|wks-gc|no-datas|inline-sockets) echo "metrics: { enabled: true }" ;;
+        *) die "unknown variant '$1' (bare, metrics, tracing, accesslog, observed, gen0-64m, no-pgo, no-spin, wks-gc, no-datas, inline-sockets)" ;;
     esac
 }
 
@@ -63,6 +65,7 @@ environment() {  # environment VARIANT: the runtime settings it starts with, as 
         no-spin) echo "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0" ;;
         wks-gc) echo "DOTNET_gcServer=0 DOTNET_gcConcurrent=0" ;;
         no-datas) echo "DOTNET_GCDynamicAdaptationMode=0" ;;
+        inline-sockets) echo "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1" ;;
     esac
 }
 
