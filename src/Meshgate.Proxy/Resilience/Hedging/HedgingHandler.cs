@@ -36,10 +36,18 @@ internal sealed class HedgingHandler(HttpMessageHandler inner, TimeProvider time
                 var list = (List<Attempt>)state!;
                 lock (list) list.ForEach(a => a.Cancel());
             }, attempts);
-            while (winner is null)
+            while (true)
             {
                 List<Task> pending;
-                lock (attempts) pending = attempts.Where(a => !a.Task.IsCompleted).Select(a => (Task)a.Task).ToList();
+                lock (attempts)
+                {
+                    // Checked before anything else on every turn: an attempt may have answered while the delay fired or
+                    // before the first turn (a pooled connection answers fast). Without this, "nothing pending" looked
+                    // like "all failed", a hedge went out at once, and the answer waited for it.
+                    winner = attempts.FirstOrDefault(a => a.Task.IsCompletedSuccessfully);
+                    if (winner is not null) break;
+                    pending = attempts.Where(a => !a.Task.IsCompleted).Select(a => (Task)a.Task).ToList();
+                }
                 var canHedge = alternatives < hedges.Count && !cancellationToken.IsCancellationRequested;
                 if (pending.Count == 0 && !canHedge) break;
                 Task? delay = null;
@@ -52,11 +60,14 @@ internal sealed class HedgingHandler(HttpMessageHandler inner, TimeProvider time
                 var completed = await Task.WhenAny(pending);
                 if (completed == delay)
                 {
+                    lock (attempts)
+                    {
+                        // An attempt that answered as the delay ended wins; no hedge for it.
+                        if (attempts.Any(a => a.Task.IsCompletedSuccessfully)) continue;
+                    }
                     var hedge = Start(hedges[alternatives++], plan);
                     lock (attempts) attempts.Add(hedge);
-                    continue;
                 }
-                lock (attempts) winner = attempts.FirstOrDefault(a => a.Task.IsCompletedSuccessfully);
             }
             stopHedging.Cancel();
         }
