@@ -80,7 +80,8 @@ done
 log "gateways: $(for v in "${VARIANTS[@]}"; do printf '%s pid %s on :%s; ' "$v" "${PID[$v]}" "${PORT[$v]}"; done)"
 
 ctx_switches() {  # ctx_switches PID: context switches of all its threads (a thread hop or timer wake-up per request shows here)
-    cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
+    # A thread can end between the glob and cat: cat then fails, and under pipefail and set -e so would the script, silently.
+    { cat /proc/"$1"/task/*/status 2>/dev/null || true; } | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
 }
 load() {  # load VARIANT SECONDS: wrk output on stdout
     taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$2s" "http://127.0.0.1:${PORT[$1]}/plain/"
