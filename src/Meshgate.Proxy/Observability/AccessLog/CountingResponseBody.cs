@@ -41,8 +41,8 @@ internal sealed class CountingResponseBody : WriteOnlyStream, IHttpResponseBodyF
         var state = context.Features.Get<IPersistentStateFeature>()?.State;
         if (state is not null && state.TryGetValue(PersistentStateKey, out var kept) && kept is CountingResponseBody body && ReferenceEquals(body._inner, inner))
         {
+            body.Clear();
             body._stream = inner.Stream;
-            body._writer = null;
             body.BytesWritten = 0;
             return body;
         }
