@@ -49,7 +49,8 @@ echo "$GATEWAY_PID" >"$WORK/gateway.pid"
 log "gateway pid $GATEWAY_PID on 127.0.0.1:$GATEWAY_PORT, origin on :$UPSTREAM_PORT"
 
 ctx_switches() {  # context switches of all the gateway's threads (a thread hop or timer wake-up per request shows here)
-    cat /proc/"$GATEWAY_PID"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
+    # A thread can end between the glob and cat: cat then fails, and under pipefail and set -e so would the script, silently.
+    { cat /proc/"$GATEWAY_PID"/task/*/status 2>/dev/null || true; } | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
 }
 url() { echo "http://127.0.0.1:$GATEWAY_PORT/$1/"; }
 load() {  # load ROUTE SECONDS: wrk output on stdout

@@ -125,16 +125,20 @@ proc_tree() {  # proc_tree PID: PID and all its descendants, found through /proc
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-median_table() {  # median_table KIND RAW NAME...: medians of req/s (column 3) and CPU µs/req (column 4) per NAME, and their ratio to the first
-    local kind=$1 raw=$2 name rps cpu base_rps base_cpu
+median_table() {  # median_table KIND RAW NAME...: medians of req/s (column 3), CPU µs/req (column 4) and, when there, context switches/req (column 5) per NAME, and ratios to the first
+    local kind=$1 raw=$2 name rps cpu switches base_rps base_cpu
     shift 2
     base_rps=$(awk -v t="$1" '$1 == t { print $3 }' "$raw" | median)
     base_cpu=$(awk -v t="$1" '$1 == t { print $4 }' "$raw" | median)
-    printf '\n| %s | req/s | CPU us/req | req/s vs %s | CPU vs %s |\n|---|---:|---:|---:|---:|\n' "$kind" "$1" "$1"
+    printf '\n| %s | req/s | CPU us/req | req/s vs %s | CPU vs %s | context switches/req |\n|---|---:|---:|---:|---:|---:|\n' "$kind" "$1" "$1"
     for name in "$@"; do
         rps=$(awk -v t="$name" '$1 == t { print $3 }' "$raw" | median)
         cpu=$(awk -v t="$name" '$1 == t { print $4 }' "$raw" | median)
-        awk -v t="$name" -v rps="$rps" -v cpu="$cpu" -v brps="$base_rps" -v bcpu="$base_cpu" \
-            'BEGIN { printf "| %s | %.0f | %.1f | %.2fx | %.2fx |\n", t, rps, cpu, rps / brps, cpu / bcpu }'
+        switches=
+        if awk -v t="$name" '$1 == t && NF >= 5 { found = 1 } END { exit !found }' "$raw"; then
+            switches=$(awk -v t="$name" '$1 == t && NF >= 5 { print $5 }' "$raw" | median)
+        fi
+        awk -v t="$name" -v rps="$rps" -v cpu="$cpu" -v brps="$base_rps" -v bcpu="$base_cpu" -v sw="${switches:-}" \
+            'BEGIN { printf "| %s | %.0f | %.1f | %.2fx | %.2fx | %s |\n", t, rps, cpu, rps / brps, cpu / bcpu, (sw == "" ? "-" : sprintf("%.2f", sw)) }'
     done
 }

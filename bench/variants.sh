@@ -84,6 +84,10 @@ for v in "${VARIANTS[@]}"; do
 done
 log "gateways: $(for v in "${VARIANTS[@]}"; do printf '%s pid %s on :%s; ' "$v" "${PID[$v]}" "${PORT[$v]}"; done)"
 
+ctx_switches() {  # ctx_switches PID: context switches of all its threads (a thread hop or timer wake-up per request shows here)
+    # A thread can end between the glob and cat: cat then fails, and under pipefail and set -e so would the script, silently.
+    { cat /proc/"$1"/task/*/status 2>/dev/null || true; } | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
+}
 load() {  # load VARIANT SECONDS: wrk output on stdout
     taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$2s" "http://127.0.0.1:${PORT[$1]}/plain/"
 }
@@ -100,15 +104,16 @@ for (( r = 1; r <= ROUNDS; r++ )); do
     n=${#VARIANTS[@]}
     for (( i = 0; i < n; i++ )); do
         v=${VARIANTS[$(( (i + r - 1) % n ))]}   # the order rotates from round to round
-        before=$(cpu_ticks "${PID[$v]}")
+        before=$(cpu_ticks "${PID[$v]}"); switches_before=$(ctx_switches "${PID[$v]}")
         out=$(load "$v" "$DURATION")
-        after=$(cpu_ticks "${PID[$v]}")
+        after=$(cpu_ticks "${PID[$v]}"); switches_after=$(ctx_switches "${PID[$v]}")
         requests=$(awk '/requests in/ { print $1 }' <<<"$out")
         rps=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
         if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then grep -E 'Non-2xx|Socket errors' <<<"$out" >&2; die "$v had errors"; fi
         cpu=$(awk -v d=$(( after - before )) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }')
-        printf '%s\t%s\t%s\t%s\n' "$v" "$r" "$rps" "$cpu" >>"$RAW"
-        printf '  round %d  %-10s %9.0f req/s  %6s us/req CPU\n' "$r" "$v" "$rps" "$cpu" >&2
+        switches=$(awk -v d=$(( switches_after - switches_before )) -v n="$requests" 'BEGIN { printf "%.2f", d / n }')
+        printf '%s\t%s\t%s\t%s\t%s\n' "$v" "$r" "$rps" "$cpu" "$switches" >>"$RAW"
+        printf '  round %d  %-10s %9.0f req/s  %6s us/req CPU  %5s context switches/req\n' "$r" "$v" "$rps" "$cpu" "$switches" >&2
     done
 done
 

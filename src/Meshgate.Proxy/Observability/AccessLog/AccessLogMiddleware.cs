@@ -13,113 +13,128 @@ namespace Meshgate.Proxy.Observability.AccessLog;
 
 /// <summary>
 /// The outermost step: with the access log on, puts a <see cref="RequestRecord"/> on the request for the other steps to fill;
-/// counts body bytes, and at completion records the request's metrics and hands one
+/// counts body bytes, and when the request completes records the request's metrics and hands one
 /// <see cref="AccessLogEntry"/> to the queue. One counting serves both. With no accessLog section and
 /// metrics disabled it passes the request on untouched: no allocation, no async frame.
 /// </summary>
-internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor snapshots, AccessLogQueue queue, AccessLogSampler sampler, TimeProvider time, GatewayMetrics metrics, Mesh.MeshEdgeMetrics meshEdges)
+/// <remarks>
+/// The completion work runs in the server's completion callback (<c>HttpResponse.OnCompleted</c>), not after an await
+/// of the rest of the pipeline: an await made every request pay for an async state machine (about 200 bytes) and its
+/// continuation. The server calls the callback after the response has ended (a request that failed with an exception
+/// has its 500, or 499 when the client had gone, by then) and before ASP.NET Core records
+/// <c>http.server.request.duration</c>, so the cluster label added here is still on that measurement. What the step took
+/// at entry is kept on the connection's <see cref="CountingResponseBody"/>, so the callback's state is no new object.
+/// </remarks>
+internal sealed class AccessLogMiddleware
 {
-    public Task InvokeAsync(HttpContext context)
+    private readonly RequestDelegate _next;
+    private readonly SnapshotAccessor _snapshots;
+    private readonly AccessLogQueue _queue;
+    private readonly AccessLogSampler _sampler;
+    private readonly TimeProvider _time;
+    private readonly GatewayMetrics _metrics;
+    private readonly Mesh.MeshEdgeMetrics _meshEdges;
+    private readonly Func<object, Task> _onCompleted;
+
+    public AccessLogMiddleware(RequestDelegate next, SnapshotAccessor snapshots, AccessLogQueue queue, AccessLogSampler sampler, TimeProvider time, GatewayMetrics metrics, Mesh.MeshEdgeMetrics meshEdges)
     {
-        var snapshot = snapshots.Current;
-        var policy = snapshot.AccessLog;
-        if (policy is null && !metrics.Enabled) return next(context);
-
-        // Only the access log reads the record and the wall-clock start, and only it and the mesh's edge metrics the
-        // duration: with metrics alone on a plain gateway, none of them is made or read.
-        RequestRecord? record = null;
-        long started = 0;
-        DateTimeOffset startedAt = default;
-        if (policy is not null)
-        {
-            record = new RequestRecord();
-            context.Features.Set(record);
-            startedAt = time.GetUtcNow();
-        }
-        if (policy is not null || (metrics.Enabled && snapshot.Definition.Mesh is not null)) started = Stopwatch.GetTimestamp();
-        CountingRequestBody? requestBody = null;
-        if (context.Features.Get<IHttpRequestBodyDetectionFeature>() is not { CanHaveBody: false })
-        {
-            requestBody = new CountingRequestBody(context.Request.Body);
-            context.Request.Body = requestBody;
-        }
-        var responseBody = CountingResponseBody.For(context);
-        context.Features.Set<IHttpResponseBodyFeature>(responseBody);
-        var state = new RequestState(policy, started, startedAt, record, requestBody, responseBody);
-
-        Task task;
-        try
-        {
-            task = next(context);
-        }
-        catch
-        {
-            Complete(context, state, failed: true);
-            throw;
-        }
-        if (task.IsCompletedSuccessfully && !responseBody.HasWriter)
-        {
-            Complete(context, state, failed: false);
-            return Task.CompletedTask;
-        }
-        return AwaitAsync(context, state, task);
+        _next = next;
+        _snapshots = snapshots;
+        _queue = queue;
+        _sampler = sampler;
+        _time = time;
+        _metrics = metrics;
+        _meshEdges = meshEdges;
+        _onCompleted = OnCompleted;
     }
 
-    private async Task AwaitAsync(HttpContext context, RequestState state, Task task)
+    public Task InvokeAsync(HttpContext context)
     {
-        var failed = true;
+        var snapshot = _snapshots.Current;
+        var policy = snapshot.AccessLog;
+        if (policy is null && !_metrics.Enabled) return _next(context);
+
+        var responseBody = CountingResponseBody.For(context);
+        responseBody.Context = context;
+        responseBody.Policy = policy;
+        responseBody.Started = 0;
+        // Only the access log reads the record and the wall-clock start, and only it and the mesh's edge metrics the
+        // duration: with metrics alone on a plain gateway, none of them is made or read.
+        if (policy is not null)
+        {
+            var record = new RequestRecord();
+            context.Features.Set(record);
+            responseBody.Record = record;
+            responseBody.StartedAt = _time.GetUtcNow();
+        }
+        if (policy is not null || (_metrics.Enabled && snapshot.Definition.Mesh is not null)) responseBody.Started = Stopwatch.GetTimestamp();
+        if (context.Features.Get<IHttpRequestBodyDetectionFeature>() is not { CanHaveBody: false })
+        {
+            var requestBody = new CountingRequestBody(context.Request.Body);
+            context.Request.Body = requestBody;
+            responseBody.RequestBody = requestBody;
+        }
+        context.Features.Set<IHttpResponseBodyFeature>(responseBody);
+        // Registered before any other step's callback: the server runs them last registered first, so this one sees their work.
+        context.Response.OnCompleted(_onCompleted, responseBody);
+        return _next(context);
+    }
+
+    private Task OnCompleted(object state)
+    {
+        var responseBody = (CountingResponseBody)state;
+        var context = responseBody.Context!;
         try
         {
-            await task;
-            await state.ResponseBody.FinishAsync();
-            failed = false;
+            Complete(context, responseBody);
         }
         finally
         {
-            Complete(context, state, failed);
+            responseBody.Clear();
         }
+        return Task.CompletedTask;
     }
 
-    private void Complete(HttpContext context, RequestState state, bool failed)
+    private void Complete(HttpContext context, CountingResponseBody responseBody)
     {
         var request = context.Request;
         var response = context.Response;
-        if (state.RequestBody is { } requestBody) request.Body = requestBody.Inner;
-        context.Features.Set(state.ResponseBody.Inner);
+        var requestBody = responseBody.RequestBody;
+        if (requestBody is not null) request.Body = requestBody.Inner;
+        context.Features.Set(responseBody.Inner);
 
-        // An exception that got past the error step means no answer was made: 499 when the client had
-        // gone (nginx's "client closed request"), else the 500 the server is about to send.
-        var status = failed && !response.HasStarted
-            ? context.RequestAborted.IsCancellationRequested ? 499 : StatusCodes.Status500InternalServerError
-            : response.StatusCode;
+        // The server has set the final status by now: 500 for an exception that got past the error step before any
+        // answer, 499 (nginx's "client closed request") when the client had gone before any answer.
+        var status = response.StatusCode;
         var route = context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>();
         var proxy = context.Features.Get<IReverseProxyFeature>();
         // The proxy feature's cluster is the one the request went to (a traffic split may have changed it);
         // a request refused before forwarding has none, and counts for its route's cluster.
         var clusterId = proxy?.Cluster?.Config.ClusterId ?? route?.Cluster?.ClusterId ?? route?.Config.ClusterId;
-        var duration = state.Started == 0 ? 0 : Stopwatch.GetTimestamp() - state.Started;
-        if (metrics.Enabled)
+        var started = responseBody.Started;
+        var duration = started == 0 ? 0 : Stopwatch.GetTimestamp() - started;
+        if (_metrics.Enabled)
         {
-            RecordMetrics(context, route?.Config.RouteId, clusterId, state);
+            RecordMetrics(context, route?.Config.RouteId, clusterId, requestBody, responseBody);
             // The mesh's golden metrics per edge: only requests on a meshTls listener or to a mesh cluster.
-            if (state.Started != 0) meshEdges.Record(context, snapshots.Current, clusterId, status, duration);
+            if (started != 0) _meshEdges.Record(context, _snapshots.Current, clusterId, status, duration);
         }
 
-        if (state.Policy is not { } policy) return;
-        if (status < 400 && !sampler.Keep(policy.SampleSuccesses))
+        if (responseBody.Policy is not { } policy) return;
+        if (status < 400 && !_sampler.Keep(policy.SampleSuccesses))
         {
-            queue.SampledOut();
+            _queue.SampledOut();
             return;
         }
 
-        var record = state.Record!;
-        var activity = Activity.Current;
+        var record = responseBody.Record!;
+        var activity = context.Features.Get<IHttpActivityFeature>()?.Activity;
         // Without tracing there is no Activity; the caller's trace id (W3C traceparent) still correlates the line.
         var traceId = activity?.TraceId ?? (policy.Logs(AccessLogField.TraceId) ? CallerTraceId(request.Headers.TraceParent) : default);
-        queue.Enqueue(new AccessLogEntry
+        _queue.Enqueue(new AccessLogEntry
         {
             Policy = policy,
-            Time = state.StartedAt,
+            Time = responseBody.StartedAt,
             DurationTicks = duration,
             UpstreamTicks = record.UpstreamTicks,
             Route = route?.Config.RouteId,
@@ -129,8 +144,8 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
             Path = request.Path.Value,
             Query = policy.Query && request.QueryString.HasValue ? request.QueryString.Value : null,
             Status = status,
-            BytesIn = state.RequestBody?.BytesRead ?? 0,
-            BytesOut = state.ResponseBody.BytesWritten,
+            BytesIn = requestBody?.BytesRead ?? 0,
+            BytesOut = responseBody.BytesWritten,
             ClientIp = context.Features.Get<IClientAddressFeature>()?.ClientAddress ?? context.Connection.RemoteIpAddress,
             Consumer = policy.Logs(AccessLogField.Consumer) ? ConsumerOf(context) : null,
             TraceId = traceId,
@@ -142,15 +157,15 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
         });
     }
 
-    private void RecordMetrics(HttpContext context, string? routeId, string? clusterId, RequestState state)
+    private void RecordMetrics(HttpContext context, string? routeId, string? clusterId, CountingRequestBody? requestBody, CountingResponseBody responseBody)
     {
-        // ASP.NET Core records its request duration after this step returns, with the tags on this feature
+        // ASP.NET Core records its request duration after the completion callbacks, with the tags on this feature
         // (present only while something listens): the routing step put the route there, the cluster goes here.
         if (clusterId is not null && context.Features.Get<IHttpMetricsTagsFeature>() is { } tags)
         {
             tags.Tags.Add(new(MetricsTags.Cluster, clusterId));
         }
-        metrics.RecordBodySizes(context.Request.Method, routeId, clusterId, state.RequestBody?.BytesRead ?? 0, state.ResponseBody.BytesWritten);
+        _metrics.RecordBodySizes(context.Request.Method, routeId, clusterId, requestBody?.BytesRead ?? 0, responseBody.BytesWritten);
     }
 
     /// <summary>The consumer the authentication step named, else the subject; null for anonymous requests.</summary>
@@ -160,11 +175,6 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, SnapshotAccessor
         if (context.Features.Get<IHttpAuthenticationFeature>()?.User is not { Identity.IsAuthenticated: true } user) return null;
         return user.FindFirst(MeshgateClaims.Consumer)?.Value ?? user.FindFirst(MeshgateClaims.Subject)?.Value;
     }
-
-    /// <summary>What the step took at entry; a struct, so the synchronous path allocates nothing for it.</summary>
-    /// <param name="Policy">The access log's policy; null when only metrics are on, and then so are the record and the start times.</param>
-    private readonly record struct RequestState(AccessLogPolicy? Policy, long Started, DateTimeOffset StartedAt, RequestRecord? Record,
-        CountingRequestBody? RequestBody, CountingResponseBody ResponseBody);
 
     /// <summary>The trace id of a well-formed <c>traceparent</c> (version 00: <c>00-{32 hex}-{16 hex}-{2 hex}</c>); default otherwise.</summary>
     internal static ActivityTraceId CallerTraceId(Microsoft.Extensions.Primitives.StringValues traceparent)

@@ -21,17 +21,58 @@ public sealed class AccessLogMiddlewareTests
             new Proxy.Mesh.MeshEdgeMetrics(meters, snapshot.Definition.Metrics.Enabled));
     }
 
+    /// <summary>The response feature of a server: keeps the completion callbacks and runs them as Kestrel does, last registered first.</summary>
+    private sealed class ServerResponse : Microsoft.AspNetCore.Http.Features.HttpResponseFeature
+    {
+        private readonly Stack<(Func<object, Task> Callback, object State)> _onCompleted = new();
+
+        public int Registered => _onCompleted.Count;
+
+        public override void OnCompleted(Func<object, Task> callback, object state) => _onCompleted.Push((callback, state));
+
+        public async Task CompleteAsync()
+        {
+            while (_onCompleted.TryPop(out var entry)) await entry.Callback(entry.State);
+        }
+    }
+
+    private static (DefaultHttpContext Context, ServerResponse Response) Request()
+    {
+        var context = new DefaultHttpContext();
+        var response = new ServerResponse();
+        context.Features.Set<Microsoft.AspNetCore.Http.Features.IHttpResponseFeature>(response);
+        return (context, response);
+    }
+
+    /// <summary>The request as a server runs it: the pipeline, then (as Kestrel does for an exception before any answer) a 500, then the completion callbacks.</summary>
+    private static async Task<Exception?> RunAsync(AccessLogMiddleware middleware, DefaultHttpContext context, ServerResponse response)
+    {
+        Exception? failure = null;
+        try
+        {
+            await middleware.InvokeAsync(context);
+        }
+        catch (Exception e)
+        {
+            failure = e;
+            response.StatusCode = StatusCodes.Status500InternalServerError;
+        }
+        await response.CompleteAsync();
+        return failure;
+    }
+
     [Fact]
     public void InvokeAsync_NoAccessLogAndMetricsOff_PassesTheRequestOnUntouched()
     {
         var pending = new TaskCompletionSource().Task;
         var middleware = Middleware(_ => pending, "metrics: { enabled: false }\n", out var queue);
-        var context = new DefaultHttpContext();
+        var (context, response) = Request();
         var body = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>();
 
-        // The very task of the next step: no async frame of ours, nothing set on the request.
+        // The very task of the next step: no async frame of ours, nothing set on the request, no callback.
         Assert.Same(pending, middleware.InvokeAsync(context));
         Assert.Null(context.Features.Get<RequestRecord>());
+        Assert.Equal(0, response.Registered);
         Assert.Same(body, context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>());
         Assert.Equal(0, queue.Counters.Queued);
     }
@@ -56,12 +97,30 @@ public sealed class AccessLogMiddlewareTests
         listener.SetMeasurementEventCallback<long>((_, value, _, _) => responseBytes = value);
         listener.Start();
 
-        await middleware.InvokeAsync(new DefaultHttpContext());
+        var (context, response) = Request();
+        await RunAsync(middleware, context, response);
 
         // Only the access log reads the record: with metrics alone nothing is made for it, and the sizes are still counted.
         Assert.Null(seen);
         Assert.Equal(7, responseBytes);
         Assert.Equal(0, queue.Counters.Queued);
+    }
+
+    [Fact]
+    public async Task InvokeAsync_On_CompletesWithoutAnAsyncFrameOfItsOwn()
+    {
+        var pending = new TaskCompletionSource();
+        var middleware = Middleware(_ => pending.Task, "accessLog: stdout\n", out var queue);
+        var (context, response) = Request();
+
+        // The next step's own task: the line is made in the completion callback, not after an await here.
+        Assert.Same(pending.Task, middleware.InvokeAsync(context));
+        Assert.Equal(1, response.Registered);
+        pending.SetResult();
+        await response.CompleteAsync();
+
+        Assert.True(queue.Reader.TryRead(out var entry));
+        Assert.Equal(200, entry.Status);
     }
 
     [Fact]
@@ -75,14 +134,14 @@ public sealed class AccessLogMiddlewareTests
             await context.Response.Body.WriteAsync(new byte[7]);
             await context.Response.BodyWriter.WriteAsync(new byte[3]);
         }, "accessLog: stdout\n", out var queue);
-        var context = new DefaultHttpContext();
+        var (context, response) = Request();
         context.Request.Method = "PUT";
         context.Request.Path = "/x";
         context.Request.Body = new MemoryStream(new byte[11]);
         var requestBody = context.Request.Body;
         var responseBody = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>();
 
-        await middleware.InvokeAsync(context);
+        await RunAsync(middleware, context, response);
 
         Assert.Same(requestBody, context.Request.Body);
         Assert.Same(responseBody, context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>());
@@ -99,11 +158,12 @@ public sealed class AccessLogMiddlewareTests
     }
 
     [Fact]
-    public async Task InvokeAsync_ExceptionPastTheErrorStep_IsLoggedAs500AndRethrown()
+    public async Task InvokeAsync_ExceptionPastTheErrorStep_IsPassedOnAndLoggedWithTheServersStatus()
     {
         var middleware = Middleware(_ => throw new InvalidOperationException("boom"), "accessLog: stdout\n", out var queue);
+        var (context, response) = Request();
 
-        await Assert.ThrowsAsync<InvalidOperationException>(() => middleware.InvokeAsync(new DefaultHttpContext()));
+        Assert.IsType<InvalidOperationException>(await RunAsync(middleware, context, response));
 
         Assert.True(queue.Reader.TryRead(out var entry));
         Assert.Equal(500, entry.Status);

@@ -28,15 +28,31 @@ public sealed class CountingResponseBodyTests
 
         var first = CountingResponseBody.For(Request(connection, kestrelBody));
         await first.WriteAsync(new byte[5]);
-        _ = first.Writer;
-        await first.FinishAsync();
+        var firstWriter = first.Writer;
         var second = CountingResponseBody.For(Request(connection, kestrelBody));
 
         Assert.Same(first, second);
         Assert.Equal(0, second.BytesWritten);
-        Assert.False(second.HasWriter);
+        Assert.NotSame(firstWriter, second.Writer);
         await second.WriteAsync(new byte[3]);
         Assert.Equal(3, second.BytesWritten);
+    }
+
+    [Fact]
+    public async Task Writer_CountsWhatItPassesToTheServersWriter_InOrderWithTheStream()
+    {
+        var output = new MemoryStream();
+        var body = CountingResponseBody.For(Request(new ConnectionState(), new StreamResponseBodyFeature(output)));
+
+        await body.Writer.WriteAsync("ab"u8.ToArray());
+        await body.WriteAsync("cd"u8.ToArray());
+        var span = body.Writer.GetSpan(2);
+        "ef"u8.CopyTo(span);
+        body.Writer.Advance(2);
+        await body.Writer.CompleteAsync();
+
+        Assert.Equal(6, body.BytesWritten);
+        Assert.Equal("abcdef", System.Text.Encoding.ASCII.GetString(output.ToArray()));
     }
 
     [Fact]
