@@ -142,7 +142,7 @@ median_table() {  # median_table KIND RAW NAME...: medians of req/s (column 3) a
 
 # The variants of variants.sh and memory.sh: each is templates/meshgate.yaml with a few lines added and, for the
 # runtime settings, environment variables (the config as shipped, metrics on: compare them with `metrics`).
-VARIANT_NAMES="bare metrics tracing accesslog observed gen0-64m gen0-2m no-pgo no-spin wks-gc no-wx arenas-2"
+VARIANT_NAMES="bare metrics tracing accesslog observed gen0-64m no-pgo no-spin wks-gc"
 variant_settings() {  # variant_settings VARIANT: the YAML appended to the template for it
     local off="metrics: { enabled: false }"
     local tracing="tracing: { protocol: http/protobuf, endpoint: \"http://127.0.0.1:$UPSTREAM_PORT/v1/traces\", sampling: 0.01 }"
@@ -153,7 +153,7 @@ variant_settings() {  # variant_settings VARIANT: the YAML appended to the templ
         tracing) printf '%s\n%s\n' "$off" "$tracing" ;;
         accesslog) printf '%s\n%s\n' "$off" "$accesslog" ;;
         observed) printf '%s\n%s\n%s\n' "metrics: { enabled: true }" "$tracing" "$accesslog" ;;
-        gen0-64m|gen0-2m|no-pgo|no-spin|wks-gc|no-wx|arenas-2) echo "metrics: { enabled: true }" ;;
+        gen0-64m|no-pgo|no-spin|wks-gc) echo "metrics: { enabled: true }" ;;
         *) die "unknown variant '$1' (${VARIANT_NAMES// /, })" ;;
     esac
 }
@@ -161,12 +161,9 @@ variant_settings() {  # variant_settings VARIANT: the YAML appended to the templ
 variant_environment() {  # variant_environment VARIANT: the runtime settings it starts with, as NAME=VALUE words
     case $1 in
         gen0-64m) echo "DOTNET_GCgen0size=0x4000000" ;;
-        gen0-2m) echo "DOTNET_GCgen0size=0x200000" ;;
         no-pgo) echo "DOTNET_TieredPGO=0" ;;
         no-spin) echo "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0" ;;
         wks-gc) echo "DOTNET_gcServer=0 DOTNET_gcConcurrent=0" ;;
-        no-wx) echo "DOTNET_EnableWriteXorExecute=0" ;;
-        arenas-2) echo "MALLOC_ARENA_MAX=2" ;;
     esac
 }
 

@@ -3,7 +3,7 @@
 # connections), with what its RSS is made of, for the variants of variants.sh. See bench/README.md.
 #
 #   bench/memory.sh                                        build, then the template gateway as shipped (`metrics`)
-#   MESHGATE=/tmp/mg VARIANTS="metrics bare arenas-2" ROUNDS=3 bench/memory.sh
+#   MESHGATE=/tmp/mg VARIANTS="metrics bare wks-gc" ROUNDS=3 bench/memory.sh
 #
 # Overridable by environment: MESHGATE, VARIANTS, ROUNDS (1: gateways started per variant, interleaved; medians),
 # IDLE_CONNECTIONS (1000), SERVER_CPU, LOAD_CPU, GATEWAY_START_SECONDS.

@@ -16,8 +16,6 @@
 #   no-pgo     DOTNET_TieredPGO=0: no instrumented tier (less JIT work, maybe slower steady-state code)
 #   no-spin    DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0: idle pool threads sleep at once instead of spinning
 #   wks-gc     DOTNET_gcServer=0 DOTNET_gcConcurrent=0: workstation GC without the background GC thread
-#   gen0-2m    DOTNET_GCgen0size=0x200000: a 2 MiB gen0 budget: less idle RSS and less per idle connection, more GCs
-#   no-wx      DOTNET_EnableWriteXorExecute=0: JIT-compiled code written in place, without W^X's double mapping
 # (the variants are defined in lib.sh, shared with memory.sh)
 # Overridable by environment: MESHGATE, VARIANTS, ROUNDS, DURATION (s), WARMUP (s per variant before
 # round 1), CONNECTIONS, SERVER_CPU, LOAD_CPU. All gateways and the origin share the server core; only
