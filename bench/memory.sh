@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/memory.sh — the gateway's memory as bench/run.sh measures it (idle RSS; RSS per 1,000 idle keep-alive client
-# connections), with what its RSS is made of, for the variants of variants.sh. See bench/README.md.
+# connections), with what its RSS is made of (bench/rss_breakdown.py), for the variants of variants.sh. See bench/README.md.
 #
 #   bench/memory.sh                                        build, then the template gateway as shipped (`metrics`)
 #   MESHGATE=/tmp/mg VARIANTS="metrics bare wks-gc" ROUNDS=3 bench/memory.sh
@@ -19,7 +19,7 @@ read -ra VARIANTS <<<"${VARIANTS:-metrics}"
 ROUNDS=${ROUNDS:-1}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-1000}
 source "$BENCH_DIR/lib.sh"
-for tool in nginx curl taskset openssl dotnet gcc; do command -v "$tool" >/dev/null || die "$tool not found (bench/run.sh installs the tools)"; done
+for tool in nginx curl taskset openssl dotnet gcc python3; do command -v "$tool" >/dev/null || die "$tool not found (bench/run.sh installs the tools)"; done
 
 mkdir -p "$WORK/gateway"
 publish_meshgate
@@ -51,6 +51,7 @@ measure_variant() {  # measure_variant VARIANT ROUND: one gateway, started, prob
     sleep 1
     idle=$(rss_kib "$GATEWAY_PID")
     breakdown=$(memory_breakdown "$GATEWAY_PID")
+    python3 "$BENCH_DIR/rss_breakdown.py" "$GATEWAY_PID" >"$WORK/breakdown-$v.md"
     figures=$(idle_connections_rss "$WORK/openloop" "$IDLE_CONNECTIONS" "http://127.0.0.1:$GATEWAY_PORT/" "" "$WORK/idle-$v.txt" rss_kib "$GATEWAY_PID") \
         || die "$v: could not hold $IDLE_CONNECTIONS idle connections: $(tail -2 "$WORK/idle-$v.txt")"
     read -r before with per <<<"$figures"
@@ -73,4 +74,8 @@ printf '|---|---:|---:|---:|---:|---:|---:|---:|\n'
 for v in "${VARIANTS[@]}"; do
     printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$v" "$(mib "$(column_median "$v" 3)")" "$(mib "$(column_median "$v" 4)")" \
         "$(mib "$(column_median "$v" 5)")" "$(mib "$(column_median "$v" 6)")" "$(column_median "$v" 7)" "$(column_median "$v" 8)" "$(mib "$(column_median "$v" 11)")"
+done
+for v in "${VARIANTS[@]}"; do
+    printf '\nIdle RSS of %s by kind of mapping (its last round; bench/rss_breakdown.py):\n\n' "$v"
+    cat "$WORK/breakdown-$v.md"
 done
