@@ -10,7 +10,7 @@ namespace Meshgate.IntegrationTests.Lifecycle;
 public sealed class IdleMemoryTests
 {
     [Fact]
-    public async Task Gateway_AfterStartAndRequests_LoadsNeitherXmlNorExpressionCompiler()
+    public async Task Gateway_AfterStartAndRequests_LoadsNeitherXmlNorExpressionCompilerNorOpenSsl()
     {
         await using var upstream = await TestUpstream.StartAsync(app => app.MapGet("/hello", () => "hello"));
         var dir = TempDirectory.Create();
@@ -57,6 +57,8 @@ public sealed class IdleMemoryTests
             Assert.DoesNotContain("System.Private.Xml.dll", mapped);
             // The CORS step is placed without UseMiddleware's compiled expression tree.
             Assert.DoesNotContain("System.Linq.Expressions.dll", mapped);
+            // No TLS, JWT or API keys in this config: nothing needs OpenSSL (the config's revision is not a SHA-256).
+            Assert.DoesNotContain("libcrypto", mapped);
             return Task.CompletedTask;
         });
     }
