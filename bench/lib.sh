@@ -1,4 +1,4 @@
-# bench/lib.sh — shared by bench/ab.sh, variants.sh, alloc.sh, cpu.sh and mesh.sh (sourced, not run).
+# bench/lib.sh — shared by bench/ab.sh, variants.sh, memory.sh, alloc.sh, cpu.sh and mesh.sh (sourced, not run).
 # Expects WORK and TEMPLATES to be set by the caller.
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -92,10 +92,11 @@ start_template_gateway() {  # the gateway of templates/meshgate.yaml (+ EXTRA_YA
 }
 
 start_gateway() {  # start_gateway CONFIG LOG PORT -> GATEWAY_PID, once it accepts on PORT; GATEWAY_ENV: NAME=VALUE words to add
+    # GATEWAY_START_SECONDS (60): a busy machine can take 40 s to start a gateway pinned to one core.
     (cd "$REPO_DIR" && exec env ${GATEWAY_ENV[@]+"${GATEWAY_ENV[@]}"} taskset -c "$SERVER_CPU" dotnet "$MESHGATE/meshgate.dll" gateway -c "$1") >"$2" 2>&1 &
     GATEWAY_PID=$!
     STARTED+=("$GATEWAY_PID")
-    for _ in $(seq 150); do
+    for _ in $(seq $(( ${GATEWAY_START_SECONDS:-60} * 5 ))); do
         kill -0 "$GATEWAY_PID" 2>/dev/null || die "the gateway exited (log: $2)"
         (exec 3<>"/dev/tcp/127.0.0.1/$3") 2>/dev/null && return 0
         sleep 0.2
@@ -142,3 +143,35 @@ median_table() {  # median_table KIND RAW NAME...: medians of req/s (column 3), 
             'BEGIN { printf "| %s | %.0f | %.1f | %.2fx | %.2fx | %s |\n", t, rps, cpu, rps / brps, cpu / bcpu, (sw == "" ? "-" : sprintf("%.2f", sw)) }'
     done
 }
+
+# The variants of variants.sh and memory.sh: each is templates/meshgate.yaml with a few lines added and, for the
+# runtime settings, environment variables (the config as shipped, metrics on: compare them with `metrics`).
+VARIANT_NAMES="bare metrics tracing accesslog observed gen0-64m no-pgo no-spin wks-gc no-datas inline-sockets"
+variant_settings() {  # variant_settings VARIANT: the YAML appended to the template for it
+    local off="metrics: { enabled: false }"
+    local tracing="tracing: { protocol: http/protobuf, endpoint: \"http://127.0.0.1:$UPSTREAM_PORT/v1/traces\", sampling: 0.01 }"
+    local accesslog="accessLog: { output: $WORK/gateway/access-$1.log, maxFileSize: 64MiB, maxFiles: 2 }"
+    case $1 in
+        bare) echo "$off" ;;
+        metrics) echo "metrics: { enabled: true }" ;;
+        tracing) printf '%s\n%s\n' "$off" "$tracing" ;;
+        accesslog) printf '%s\n%s\n' "$off" "$accesslog" ;;
+        observed) printf '%s\n%s\n%s\n' "metrics: { enabled: true }" "$tracing" "$accesslog" ;;
+        gen0-64m|no-pgo|no-spin|wks-gc|no-datas|inline-sockets) echo "metrics: { enabled: true }" ;;
+        *) die "unknown variant '$1' (${VARIANT_NAMES// /, })" ;;
+    esac
+}
+
+variant_environment() {  # variant_environment VARIANT: the runtime settings it starts with, as NAME=VALUE words
+    case $1 in
+        gen0-64m) echo "DOTNET_GCgen0size=0x4000000" ;;
+        no-pgo) echo "DOTNET_TieredPGO=0" ;;
+        no-spin) echo "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0" ;;
+        wks-gc) echo "DOTNET_gcServer=0 DOTNET_gcConcurrent=0" ;;
+        no-datas) echo "DOTNET_GCDynamicAdaptationMode=0" ;;
+        inline-sockets) echo "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1" ;;
+    esac
+}
+
+# rss_kib, idle_connections_rss, memory_breakdown: shared with run.sh.
+source "$BENCH_DIR/memory-lib.sh"

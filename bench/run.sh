@@ -442,14 +442,8 @@ cpu_ticks() {  # sum of utime+stime (clock ticks) over the given PIDs
     echo "$total"
 }
 
-rss_kib() {  # sum of VmRSS (KiB) over the given PIDs
-    local total=0 pid kb
-    for pid in "$@"; do
-        kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || kb=0
-        total=$(( total + ${kb:-0} ))
-    done
-    echo "$total"
-}
+# rss_kib and idle_connections_rss: shared with bench/memory.sh.
+source "$BENCH_DIR/memory-lib.sh"
 
 target_rss() {  # target_rss TARGET: RSS (KiB) of the target's processes now
     local pids
@@ -472,18 +466,8 @@ printf 'target\tidle_rss_kib\trss_before_kib\trss_with_conns_kib\tconnections\tr
 if (( IDLE_CONNECTIONS > 0 )); then
     log "memory: $IDLE_CONNECTIONS idle keep-alive connections per target"
     for t in "${MEM_TARGETS[@]}"; do
-        before=$(target_rss "$t")
-        taskset -c "$LOAD_CPU" "$WORK/openloop" -i "$IDLE_CONNECTIONS" -d 60 ${HEADER[$t]:+-H "${HEADER[$t]}"} "${URL[$t]}" >"$WORK/raw/idle-$t.txt" 2>&1 &
-        WRK_PID=$!
-        for _ in $(seq 300); do
-            grep -q '^ready' "$WORK/raw/idle-$t.txt" 2>/dev/null && break
-            kill -0 "$WRK_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        if grep -q '^ready' "$WORK/raw/idle-$t.txt"; then
-            sleep 1   # let the proxy settle (buffers returned to pools)
-            with=$(target_rss "$t")
-            per=$(awk -v a="$before" -v b="$with" -v n="$IDLE_CONNECTIONS" 'BEGIN { printf "%.0f", (b - a) * 1000 / n }')
+        if figures=$(idle_connections_rss "$WORK/openloop" "$IDLE_CONNECTIONS" "${URL[$t]}" "${HEADER[$t]:-}" "$WORK/raw/idle-$t.txt" target_rss "$t"); then
+            read -r before with per <<<"$figures"
             printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "${IDLE_RSS[$t]}" "$before" "$with" "$IDLE_CONNECTIONS" "$per" >>"$MEM"
             printf '    %-16s idle %6.1f MiB, %6.1f MiB before, %6.1f MiB with %d connections: %6.1f MiB per 1,000\n' "${LABEL[$t]}" \
                 "$(awk -v k="${IDLE_RSS[$t]}" 'BEGIN{print k/1024}')" "$(awk -v k="$before" 'BEGIN{print k/1024}')" \
@@ -492,9 +476,6 @@ if (( IDLE_CONNECTIONS > 0 )); then
             warn "${LABEL[$t]}: could not hold $IDLE_CONNECTIONS idle connections: $(tail -2 "$WORK/raw/idle-$t.txt")"
             printf '%s\t%s\t\t\t%s\t\n' "$t" "${IDLE_RSS[$t]}" "$IDLE_CONNECTIONS" >>"$MEM"
         fi
-        kill -TERM "$WRK_PID" 2>/dev/null || true
-        wait "$WRK_PID" 2>/dev/null || true
-        WRK_PID=""
     done
 else
     for t in "${MEM_TARGETS[@]}"; do printf '%s\t%s\t\t\t0\t\n' "$t" "${IDLE_RSS[$t]}" >>"$MEM"; done

@@ -19,6 +19,7 @@
 #   no-datas   DOTNET_GCDynamicAdaptationMode=0: Server GC with a heap per core from the start instead of DATAS
 #   inline-sockets  DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1: socket completions run on the epoll thread
 #              instead of being queued to the thread pool (fewer thread hops; blocking work there stalls sockets)
+# (the variants are defined in lib.sh, shared with memory.sh)
 # Overridable by environment: MESHGATE, VARIANTS, ROUNDS, DURATION (s), WARMUP (s per variant before
 # round 1), CONNECTIONS, SERVER_CPU, LOAD_CPU. All gateways and the origin share the server core; only
 # the one under load works, so each round's CPU µs/request is its own process's utime+stime.
@@ -43,32 +44,6 @@ free_port UPSTREAM_PORT
 source "$BENCH_DIR/bench-jwt.sh"
 bench_jwt "$WORK/gateway/jwt.secret"
 
-settings() {  # settings VARIANT: the YAML appended to the template for it
-    local off="metrics: { enabled: false }"
-    local tracing="tracing: { protocol: http/protobuf, endpoint: \"http://127.0.0.1:$UPSTREAM_PORT/v1/traces\", sampling: 0.01 }"
-    local accesslog="accessLog: { output: $WORK/gateway/access-$1.log, maxFileSize: 64MiB, maxFiles: 2 }"
-    case $1 in
-        bare) echo "$off" ;;
-        metrics) echo "metrics: { enabled: true }" ;;
-        tracing) printf '%s\n%s\n' "$off" "$tracing" ;;
-        accesslog) printf '%s\n%s\n' "$off" "$accesslog" ;;
-        observed) printf '%s\n%s\n%s\n' "metrics: { enabled: true }" "$tracing" "$accesslog" ;;
-        gen0-64m|no-pgo|no-spin|wks-gc|no-datas|inline-sockets) echo "metrics: { enabled: true }" ;;
-        *) die "unknown variant '$1' (bare, metrics, tracing, accesslog, observed, gen0-64m, no-pgo, no-spin, wks-gc, no-datas, inline-sockets)" ;;
-    esac
-}
-
-environment() {  # environment VARIANT: the runtime settings it starts with, as NAME=VALUE words
-    case $1 in
-        gen0-64m) echo "DOTNET_GCgen0size=0x4000000" ;;
-        no-pgo) echo "DOTNET_TieredPGO=0" ;;
-        no-spin) echo "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0" ;;
-        wks-gc) echo "DOTNET_gcServer=0 DOTNET_gcConcurrent=0" ;;
-        no-datas) echo "DOTNET_GCDynamicAdaptationMode=0" ;;
-        inline-sockets) echo "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1" ;;
-    esac
-}
-
 start_origin
 free_port REDIS_PORT
 start_redis || log "redis-server not found: the gateways retry their Redis connection in the background (install redis-server)"
@@ -76,8 +51,8 @@ declare -A PID PORT
 for v in "${VARIANTS[@]}"; do
     free_port GATEWAY_PORT; free_port ADMIN_PORT
     render "$TEMPLATES/meshgate.yaml" "$WORK/gateway/$v.yaml"
-    settings "$v" >>"$WORK/gateway/$v.yaml"
-    read -ra GATEWAY_ENV <<<"$(environment "$v")"
+    variant_settings "$v" >>"$WORK/gateway/$v.yaml"
+    read -ra GATEWAY_ENV <<<"$(variant_environment "$v")"
     start_gateway "$WORK/gateway/$v.yaml" "$WORK/gateway/$v.log" "$GATEWAY_PORT"
     PID[$v]=$GATEWAY_PID; PORT[$v]=$GATEWAY_PORT
     echo "$GATEWAY_PID" >"$WORK/$v.pid"

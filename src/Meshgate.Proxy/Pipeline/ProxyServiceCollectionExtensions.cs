@@ -39,6 +39,8 @@ public static class ProxyServiceCollectionExtensions
             .AddMeshgateLoadBalancing()
             .AddMeshgateHealth()
             .AddMeshgateOutlierDetection();
+        // YARP's session affinity (never configured by Meshgate) needs Data Protection, not its key ring at start.
+        Hosting.DataProtectionPreload.RemoveDataProtectionPreload(services);
         services.AddMeshgateCircuitBreaking();
         services.AddSingleton<IForwarderHttpClientFactory, UpstreamHttpClientFactory>();
         services.AddMeshgateCors();

@@ -89,7 +89,7 @@ public static class RequestPipeline
         // Only for routes with a CORS policy: ASP.NET Core's CORS middleware resolves its policy provider from
         // the request's services and writes HttpContext.Items on every request it sees, which made every
         // route pay for a service scope and an Items dictionary.
-        app.UseWhen(static context => context.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.Cors.Infrastructure.ICorsMetadata>() is not null, static cors => cors.UseCors());
+        app.UseWhen(static context => context.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.Cors.Infrastructure.ICorsMetadata>() is not null, static cors => Cors.CorsEndpoints.UseMeshgateCors(cors));
         app.UseMiddleware<Cors.UpstreamCorsHeadersMiddleware>();
 
         // 5b. Authentication: the route's providers, any of them (edge security).
