@@ -82,13 +82,15 @@ internal sealed class ForwarderChoice
     /// The per-request part: what only YARP forwards. Upgrades (WebSockets over HTTP/1.1, SPDY), CONNECT (HTTP/2
     /// WebSockets come as extended CONNECT) and gRPC, which needs HTTP/2 and trailers.
     /// </summary>
-    public static bool TakesRequest(HttpRequest request)
+    public static bool TakesRequest(HttpRequest request) => YarpOnly(request.Method, request.Headers.Upgrade, request.Headers.ContentType) is null;
+
+    /// <summary>Why YARP must forward this request even on a direct route; null when the direct path can.</summary>
+    public static string? YarpOnly(string method, StringValues upgrade, StringValues contentType)
     {
-        if (HttpMethods.IsConnect(request.Method)) return false;
-        var headers = request.Headers;
-        if (!StringValues.IsNullOrEmpty(headers.Upgrade)) return false;
-        var contentType = headers.ContentType;
-        return contentType.Count == 0 || !contentType.ToString().StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
+        if (HttpMethods.IsConnect(method)) return "CONNECT request (HTTP/2 WebSockets come as extended CONNECT)";
+        if (!StringValues.IsNullOrEmpty(upgrade)) return "upgrade request (WebSocket)";
+        if (contentType.Count > 0 && contentType.ToString().StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase)) return "gRPC request";
+        return null;
     }
 
     /// <summary>Header changes of one direction, for the direct path.</summary>
