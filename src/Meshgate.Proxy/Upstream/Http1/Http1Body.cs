@@ -65,6 +65,7 @@ internal static class Http1Body
     }
 
     /// <summary>Flushes the connection's writer; an upstream that is gone is <paramref name="error"/>.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public static async ValueTask FlushAsync(PipeWriter writer, ForwarderError error, CancellationToken cancellationToken)
     {
         try
@@ -141,6 +142,7 @@ internal static class Http1Body
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<ReadResult> ReadAsync(PipeReader reader, CancellationToken cancellationToken)
     {
         try
@@ -153,6 +155,7 @@ internal static class Http1Body
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<long> ReadChunkSizeAsync(PipeReader reader, Http1Connection connection, TimeSpan activityTimeout, CancellationToken cancellationToken)
     {
         while (true)

@@ -32,31 +32,19 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
         var proxy = context.GetReverseProxyFeature();
         var destinations = proxy.AvailableDestinations;
         // No destination: YARP's forwarder answers it (503, NoAvailableDestinations), as on the other path.
-        if (destinations.Count == 0 || !string.Equals(proxy.Cluster.Config.ClusterId, choice.ClusterId, StringComparison.Ordinal)) return next(context);
+        if (destinations.Count == 0 || !string.Equals(proxy.Cluster.Config.ClusterId, choice.ClusterId, StringComparison.OrdinalIgnoreCase)) return next(context);
         // As YARP's forwarder step: load balancing leaves one; should it leave several, one at random.
         var destination = destinations.Count == 1 ? destinations[0] : destinations[Random.Shared.Next(destinations.Count)];
         if (!destination.Model.Config.Address.StartsWith("http://", StringComparison.OrdinalIgnoreCase)) return next(context);
         proxy.ProxiedDestination = destination;
-        return ForwardAsync(context, proxy, destination, choice);
+        return ForwardAsync(context, proxy.Cluster.Config, destination, choice);
     }
 
-    private async Task ForwardAsync(HttpContext context, IReverseProxyFeature proxy, DestinationState destination, ForwarderChoice choice)
-    {
-        var cluster = context.GetRouteModel().Cluster ?? throw new InvalidOperationException("the route has no cluster");
-        YarpCounters.Increment(cluster, destination);
-        try
-        {
-            await ExchangeAsync(context, proxy.Cluster.Config, destination, choice);
-        }
-        finally
-        {
-            YarpCounters.Decrement(cluster, destination);
-        }
-    }
-
-    private async Task ExchangeAsync(HttpContext context, ClusterConfig cluster, DestinationState destination, ForwarderChoice choice)
+    private async Task ForwardAsync(HttpContext context, ClusterConfig cluster, DestinationState destination, ForwarderChoice choice)
     {
         pool.CountRequest();
+        // As YARP's forwarder step: the cluster's and the destination's requests in flight, around the exchange.
+        var clusterState = context.GetRouteModel().Cluster ?? throw new InvalidOperationException("the route has no cluster");
         var activityTimeout = cluster.HttpRequest?.ActivityTimeout ?? DefaultActivityTimeout;
         var connectTimeout = snapshots.Current.ClusterPolicies.GetValueOrDefault(cluster.ClusterId)?.ConnectTimeout ?? DefaultConnectTimeout;
         var upstream = pool.For(destination.Model.Config.Address);
@@ -67,6 +55,7 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
         Http1Connection? connection = null;
         CancellationTokenRegistration aborted = default;
         var reusable = false;
+        YarpCounters.Increment(clusterState, destination);
         try
         {
             for (var attempt = 0; ; attempt++)
@@ -119,6 +108,7 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
                 if (reusable && connection.ResetActivity()) upstream.Return(connection);
                 else connection.Dispose();
             }
+            YarpCounters.Decrement(clusterState, destination);
         }
     }
 
