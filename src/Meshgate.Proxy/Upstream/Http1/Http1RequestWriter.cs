@@ -40,11 +40,9 @@ internal static class Http1RequestWriter
         // Request line: method, (prefix-replaced) path behind the endpoint's base path, query.
         Ascii(writer, request.Method);
         Bytes(writer, " "u8);
-        var path = request.Path;
-        if (choice.StripPrefix.HasValue && path.StartsWithSegments(choice.StripPrefix, out var rest)) path = rest;
-        if (choice.ReplacePrefix is { } replace) path = replace.Apply(path);
         Bytes(writer, destination.BasePath);
-        if (path.HasValue && path.Value!.Length > 0) WritePath(writer, path.Value);
+        var path = Path(request.Path, choice);
+        if (path.Length > 0) WritePath(writer, path);
         else if (destination.BasePath.Length == 0) Bytes(writer, "/"u8);
         if (request.QueryString.Value is { Length: > 0 } query) Latin1(writer, query);
         Bytes(writer, " HTTP/1.1\r\nHost: "u8);
@@ -107,6 +105,19 @@ internal static class Http1RequestWriter
                 break;
         }
         return body;
+    }
+
+    /// <summary>The path after the route's stripPrefix and replacePrefix (YARP's PathRemovePrefix, then ours); stripping slices, it makes no string.</summary>
+    private static ReadOnlySpan<char> Path(PathString path, ForwarderChoice choice)
+    {
+        var value = path.Value.AsSpan();
+        if (choice.StripPrefix.HasValue && path.StartsWithSegments(choice.StripPrefix))
+        {
+            value = value[choice.StripPrefix.Value!.Length..];
+            if (choice.ReplacePrefix is null) return value;
+            path = new PathString(value.ToString());
+        }
+        return choice.ReplacePrefix is { } replace ? replace.Apply(path).Value.AsSpan() : value;
     }
 
     /// <summary>Whether the request has a body and how to frame it: YARP's decision (the server's body detection), then the client's own framing.</summary>
@@ -196,28 +207,28 @@ internal static class Http1RequestWriter
     }
 
     /// <summary>YARP's path encoding: characters outside the valid set are percent-encoded as UTF-8.</summary>
-    private static void WritePath(PipeWriter writer, string path)
+    private static void WritePath(PipeWriter writer, ReadOnlySpan<char> path)
     {
-        var first = path.AsSpan().IndexOfAnyExcept(ValidPathChars);
+        var first = path.IndexOfAnyExcept(ValidPathChars);
         if (first < 0)
         {
             Ascii(writer, path);
             return;
         }
-        Ascii(writer, path.AsSpan(0, first));
+        Ascii(writer, path[..first]);
         Span<byte> utf8 = stackalloc byte[4];
         var i = first;
         while (i < path.Length)
         {
-            var next = path.AsSpan(i).IndexOfAnyExcept(ValidPathChars);
+            var next = path[i..].IndexOfAnyExcept(ValidPathChars);
             if (next != 0)
             {
                 var run = next < 0 ? path.Length - i : next;
-                Ascii(writer, path.AsSpan(i, run));
+                Ascii(writer, path.Slice(i, run));
                 i += run;
                 continue;
             }
-            if (Rune.DecodeFromUtf16(path.AsSpan(i), out var rune, out var consumed) != OperationStatus.Done) rune = Rune.ReplacementChar;
+            if (Rune.DecodeFromUtf16(path[i..], out var rune, out var consumed) != OperationStatus.Done) rune = Rune.ReplacementChar;
             var length = rune.EncodeToUtf8(utf8);
             var span = writer.GetSpan(length * 3);
             for (var b = 0; b < length; b++)
