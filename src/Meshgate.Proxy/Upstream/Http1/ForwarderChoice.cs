@@ -36,6 +36,9 @@ internal sealed class ForwarderChoice
 
     public bool PreserveHost { get; private init; }
 
+    /// <summary>The cluster's connect timeout (timeouts.connect).</summary>
+    public TimeSpan ConnectTimeout { get; private init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>The route retries or has a per-try timeout: response heads go to its retry step (the YARP path's RetryResponseTransform).</summary>
     public bool ChecksRetry { get; private init; }
 
@@ -72,6 +75,7 @@ internal sealed class ForwarderChoice
             StripPrefix = transforms?.StripPrefix is { } strip ? new PathString(strip.TrimEnd('/')) : default,
             ReplacePrefix = policy?.ReplacePrefix is { } replace ? new ReplacePrefixTransform(replace.From!, replace.To!) : null,
             PreserveHost = transforms?.PreserveHost == true,
+            ConnectTimeout = cluster!.ConnectTimeout,
             ChecksRetry = policy?.Resilience is { Retry.Attempts: > 1 } or { PerTryTimeout: not null },
             RequestHeaders = HeaderRules.From(transforms?.RequestHeaders),
             ResponseHeaders = HeaderRules.From(transforms?.ResponseHeaders),

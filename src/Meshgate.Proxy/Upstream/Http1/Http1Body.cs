@@ -17,7 +17,8 @@ internal sealed class Http1ForwardException(ForwarderError error, Exception inne
 /// The two body copies of the direct path: the client's request body onto the upstream connection (Content-Length
 /// as it came, or re-chunked when the length is unknown), and the upstream's response body (Content-Length, chunked or
 /// close-delimited) onto the client's response. Each read counts as activity: the cluster's activity timeout is
-/// restarted, as YARP's stream copier does.
+/// restarted, as YARP's stream copier does (for the response, before each wait rather than after each read, which is the
+/// same clock with fewer timer changes).
 /// </summary>
 internal static class Http1Body
 {
@@ -116,14 +117,18 @@ internal static class Http1Body
         var remaining = length;
         while (remaining > 0)
         {
-            var result = await ReadAsync(reader, cancellationToken);
+            // The activity timeout counts from the last bytes received: its clock restarts only before a wait for more.
+            if (!reader.TryRead(out var result))
+            {
+                connection.Activity.CancelAfter(activityTimeout);
+                result = await ReadAsync(reader, cancellationToken);
+            }
             var buffer = result.Buffer;
             if (buffer.IsEmpty && result.IsCompleted)
             {
                 if (length == long.MaxValue) return;
                 throw new Http1ForwardException(ForwarderError.ResponseBodyDestination, new HttpRequestException(HttpRequestError.ResponseEnded, "The upstream closed the connection before the end of the response body."));
             }
-            connection.Activity.CancelAfter(activityTimeout);
             var take = buffer.Length > remaining ? buffer.Slice(0, remaining) : buffer;
             try
             {

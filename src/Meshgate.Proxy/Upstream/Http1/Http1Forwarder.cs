@@ -23,7 +23,6 @@ namespace Meshgate.Proxy.Upstream.Http1;
 internal sealed partial class Http1Forwarder(RequestDelegate next, Http1ConnectionPool pool, SnapshotAccessor snapshots, ILogger<Http1Forwarder> logger)
 {
     private static readonly TimeSpan DefaultActivityTimeout = TimeSpan.FromSeconds(100);
-    private static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromSeconds(5);
 
     public Task InvokeAsync(HttpContext context)
     {
@@ -46,7 +45,7 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
         // As YARP's forwarder step: the cluster's and the destination's requests in flight, around the exchange.
         var clusterState = context.GetRouteModel().Cluster ?? throw new InvalidOperationException("the route has no cluster");
         var activityTimeout = cluster.HttpRequest?.ActivityTimeout ?? DefaultActivityTimeout;
-        var connectTimeout = snapshots.Current.ClusterPolicies.GetValueOrDefault(cluster.ClusterId)?.ConnectTimeout ?? DefaultConnectTimeout;
+        var connectTimeout = choice.ConnectTimeout;
         var upstream = pool.For(destination.Model.Config.Address);
         var requestAborted = context.RequestAborted;
         var trusted = ForwardedHeadersRule.FromTrustedProxy(context, snapshots);
@@ -73,13 +72,14 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
                     if (body == RequestBody.None) await Http1Body.FlushAsync(connection.Writer, ForwarderError.Request, token);
                     else await Http1Body.SendAsync(context, connection, body, activityTimeout, token);
                     stage = Stage.ResponseHeaders;
-                    connection.Activity.CancelAfter(activityTimeout);
+                    // Sending a body was activity: the wait for the answer starts anew (a bodiless request's clock started above).
+                    if (body != RequestBody.None) connection.Activity.CancelAfter(activityTimeout);
                     var head = await Http1ResponseReader.ReadHeadAsync(connection, context, token);
                     if (!choice.ResponseHeaders.IsEmpty) choice.ResponseHeaders.ApplyTo(context.Response.Headers);
                     // The retry step's response transform on the YARP path: a status to retry drops this body.
                     if (choice.ChecksRetry && context.Features.Get<RetryAttempt>() is { } retry && retry.OnResponseHeaders(head.Status)) return;
                     stage = Stage.ResponseBody;
-                    connection.Activity.CancelAfter(activityTimeout);
+                    // The body copy restarts the activity timeout before it waits for bytes (as YARP restarts it once the headers are in).
                     var complete = await Http1Body.CopyResponseAsync(context, connection, head, activityTimeout, token);
                     reusable = complete && head.KeepAlive;
                     return;
