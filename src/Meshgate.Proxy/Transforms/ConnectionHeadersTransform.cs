@@ -53,16 +53,6 @@ internal static class ConnectionHeadersTransform
         return false;
     }
 
-    /// <summary>Whether a Connection value names anything beyond the keep-alive and close options.</summary>
-    public static bool NamesHeaders(Microsoft.Extensions.Primitives.StringValues connection)
-    {
-        foreach (var value in connection)
-        {
-            if (Named(value).Count > 0) return true;
-        }
-        return false;
-    }
-
     private sealed class RequestSide : RequestTransform
     {
         public override ValueTask ApplyAsync(RequestTransformContext context)

@@ -39,9 +39,6 @@ internal sealed class Http1ConnectionPool : IDisposable
 
     public void CountRequest() => Interlocked.Increment(ref _requests);
 
-    /// <summary>Idle connections, all destinations together (for tests and the explain view).</summary>
-    public int IdleCount => _destinations.Values.Sum(d => d.IdleCount);
-
     /// <summary>Connections opened since the start, all destinations together.</summary>
     public long Opened => _destinations.Values.Sum(d => d.Opened);
 
@@ -81,14 +78,6 @@ internal sealed class Http1Destination
 
     /// <summary>The endpoint URL's path without a trailing slash; empty for none.</summary>
     public byte[] BasePath { get; }
-
-    public int IdleCount
-    {
-        get
-        {
-            lock (_idle) return _idle.Count;
-        }
-    }
 
     public long Opened => Interlocked.Read(ref _opened);
 

@@ -97,7 +97,7 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
         }
         catch (Exception e)
         {
-            Fail(context, Classify(e, stage, body, context, requestAborted), e);
+            Fail(context, Classify(e, stage, body, requestAborted), e);
         }
         finally
         {
@@ -136,7 +136,7 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
     }
 
     /// <summary>YARP's error value and status for a failure at a stage (see its HttpForwarder).</summary>
-    private static (ForwarderError Error, int Status) Classify(Exception e, Stage stage, RequestBody body, HttpContext context, CancellationToken requestAborted)
+    private static (ForwarderError Error, int Status) Classify(Exception e, Stage stage, RequestBody body, CancellationToken requestAborted)
     {
         var bodyStarted = body != RequestBody.None && stage >= Stage.Send;
         if (requestAborted.IsCancellationRequested)
@@ -166,7 +166,6 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
         }
         if (stage == Stage.ResponseBody) return (ForwarderError.ResponseBodyDestination, StatusCodes.Status502BadGateway);
         // Connect, send and response-head failures: HttpClient's SendAsync would have thrown, which YARP reports as Request.
-        _ = context;
         return (ForwarderError.Request, StatusCodes.Status502BadGateway);
     }
 
