@@ -45,7 +45,13 @@ COMPONENTS = [
 ]
 
 
-def component_of(assembly):
+# Types of our own assembly that are the upstream side, told apart from the rest of Meshgate's middleware.
+DIRECT_PATH = ("Meshgate.Proxy.Upstream.Http1", "Meshgate's direct HTTP/1.1 upstream path")
+
+
+def component_of(assembly, type_name=None):
+    if type_name and type_name.startswith(DIRECT_PATH[0]):
+        return DIRECT_PATH[1]
     for prefix, name in COMPONENTS:
         if assembly.lower().startswith(prefix.lower()):
             return name
@@ -95,9 +101,9 @@ def main():
         if any("libclrjit" in f for f in frames):
             owner = "runtime: JIT compiler"
         managed = [a for a in map(assembly_of, frames) if a]
-        for assembly, _ in managed if owner is None else []:
+        for assembly, type_name in managed if owner is None else []:
             if assembly != "System.Private.CoreLib":
-                owner = component_of(assembly)
+                owner = component_of(assembly, type_name)
                 break
         if owner is None and managed:
             types = [t for _, t in managed if t]

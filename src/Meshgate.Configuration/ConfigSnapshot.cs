@@ -90,6 +90,12 @@ public sealed record ClusterPolicy(string ClusterId, TimeSpan ConnectTimeout, X5
 
     /// <summary>How many retries may be in flight to the cluster.</summary>
     public Compilation.RetryBudgetPolicy RetryBudget { get; init; } = Compilation.RetryBudgetPolicy.Default;
+
+    /// <summary>The cluster's forwarder setting (auto, yarp or direct).</summary>
+    public Model.ForwarderMode Forwarder { get; init; }
+
+    /// <summary>Why the cluster cannot use the direct HTTP/1.1 path; null when it can (see <see cref="Compilation.ForwarderObstacles"/>).</summary>
+    public string? DirectObstacle { get; init; }
 }
 
 public sealed record ListenerPolicy(string Name, ListenAddress Address, HttpProtocols Protocols, X509Certificate2? Certificate, long? MaxRequestHeadersSize, long? MaxRequestBodySize, long? MaxConcurrentConnections)

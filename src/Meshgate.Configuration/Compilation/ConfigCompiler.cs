@@ -355,6 +355,8 @@ public static class ConfigCompiler
             OutlierDetection = ClusterResilienceCompiler.CompileOutlierDetection(outlierDetection),
             Mesh = mesh,
             RetryBudget = new RetryBudgetPolicy(cluster.RetryBudget.Percent, cluster.RetryBudget.MinConcurrent),
+            Forwarder = cluster.Forwarder,
+            DirectObstacle = ForwarderObstacles.OfCluster(cluster),
         });
     }
 }

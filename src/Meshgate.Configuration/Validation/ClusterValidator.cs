@@ -42,6 +42,10 @@ internal static class ClusterValidator
                 if (active.HealthyThreshold < 1) context.Error($"{activePath}.healthyThreshold", "must be at least 1");
                 if (active.UnhealthyThreshold < 1) context.Error($"{activePath}.unhealthyThreshold", "must be at least 1");
             }
+            if (cluster.Forwarder == ForwarderMode.Direct && Compilation.ForwarderObstacles.OfCluster(cluster) is { } obstacle)
+            {
+                context.Error($"{path}.forwarder", $"direct needs a cluster of plain http:// endpoints over HTTP/1.1, but this one cannot: {obstacle}; use auto or yarp");
+            }
             ClusterResilienceValidator.Validate(cluster, path, context);
             Positive(cluster.Timeouts.Connect, $"{path}.timeouts.connect", context);
             Positive(cluster.Timeouts.Request, $"{path}.timeouts.request", context);

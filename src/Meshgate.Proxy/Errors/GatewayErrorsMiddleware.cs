@@ -65,9 +65,23 @@ internal sealed partial class GatewayErrorsMiddleware(RequestDelegate next, ILog
             _ when context.Response.StatusCode == StatusCodes.Status504GatewayTimeout => (StatusCodes.Status504GatewayTimeout, "Upstream timed out", "The upstream did not answer in time.", "upstream-timeout"),
             // E.g. a mesh instance presenting another service's SPIFFE id; the log names what was expected and presented.
             _ when IsTlsRefusal(exception) => (StatusCodes.Status502BadGateway, "Bad gateway", "The upstream's TLS certificate was refused (untrusted, or not the identity expected); the gateway log says why.", "upstream-unavailable"),
+            // Both forwarders report a broken or oversized response head as HttpClient does.
+            _ when HttpError(exception) is System.Net.Http.HttpRequestError.ConfigurationLimitExceeded
+                => (StatusCodes.Status502BadGateway, "Bad gateway", "The upstream's response headers are larger than the gateway accepts (64 KiB).", "upstream-unavailable"),
+            _ when HttpError(exception) is System.Net.Http.HttpRequestError.InvalidResponse
+                => (StatusCodes.Status502BadGateway, "Bad gateway", "The upstream's response is not valid HTTP (status line, headers or framing).", "upstream-unavailable"),
             _ => (StatusCodes.Status502BadGateway, "Bad gateway", $"The upstream could not be reached or failed mid-request ({error}).", "upstream-unavailable"),
         };
         return ProblemResponses.WriteAsync(context, status, title, detail, code);
+    }
+
+    private static System.Net.Http.HttpRequestError? HttpError(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is System.Net.Http.HttpRequestException { HttpRequestError: not System.Net.Http.HttpRequestError.Unknown } http) return http.HttpRequestError;
+        }
+        return null;
     }
 
     private static bool IsTlsRefusal(Exception? exception)

@@ -43,6 +43,8 @@ public static class ProxyServiceCollectionExtensions
         Hosting.DataProtectionPreload.RemoveDataProtectionPreload(services);
         services.AddMeshgateCircuitBreaking();
         services.AddSingleton<IForwarderHttpClientFactory, UpstreamHttpClientFactory>();
+        // The direct HTTP/1.1 upstream path's keep-alive connections (see Upstream/Http1).
+        services.TryAddSingleton<Upstream.Http1.Http1ConnectionPool>();
         services.AddMeshgateCors();
         services.AddMeshgateAuthentication();
         services.AddMeshgateAccessLog();

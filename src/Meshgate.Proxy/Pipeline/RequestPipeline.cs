@@ -134,6 +134,8 @@ public static class RequestPipeline
             proxy.UsePassiveHealthChecks();
             // Around the forwarder: one upstream attempt per forward, for the access log and the metrics.
             proxy.UseMiddleware<Observability.AccessLog.UpstreamAttempts>();
+            // The direct HTTP/1.1 upstream path: forwards the routes it can serve itself, hands the rest to YARP's forwarder.
+            proxy.UseMiddleware<Upstream.Http1.Http1Forwarder>();
         }).ConfigureEndpoints((endpoint, route) =>
         {
             var policy = snapshots.Current.RoutePolicies.GetValueOrDefault(route.RouteId);
@@ -142,6 +144,7 @@ public static class RequestPipeline
             Mesh.Discovery.MeshDiscoveryServiceCollectionExtensions.ApplyToEndpoint(endpoint, route, policy, app.Services, snapshots.Current);
             RateLimiting.RateLimitingServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services, snapshots.Current);
             Caching.CachingServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services);
+            endpoint.WithMetadata(Upstream.Http1.ForwarderChoice.Decide(snapshots.Current, route.RouteId, route.ClusterId ?? ""));
             if (policy is null) return;
             if (policy.HeaderRegexes.Count > 0) endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
             if (policy.Listeners is { } listeners) endpoint.WithMetadata(new ListenerMatchMetadata(listeners));

@@ -110,6 +110,14 @@ public sealed class RouteExplainer(RouteExplainer.PipelineEntry entry, SnapshotA
             if (faults.Abort is { } abort) parts.Add($"abort with {abort.Status} for {abort.Percent:0.##}%");
             policies["faults"] = string.Join(", ", parts) + (faults.Header is { } header ? $" of requests with header {header}" : " of requests");
         }
+        if (endpoint?.Metadata.GetMetadata<Upstream.Http1.ForwarderChoice>() is { } forwarder)
+        {
+            IHeaderDictionary headers = new HeaderDictionary();
+            foreach (var (name, value) in request.Headers) headers.Append(name, value);
+            policies["forwarder"] = forwarder.Direct && Upstream.Http1.ForwarderChoice.YarpOnly(request.Method.ToUpperInvariant(), headers.Upgrade, headers.ContentType) is { } why
+                ? "yarp: " + why
+                : forwarder.Reason;
+        }
         if (cluster?.Model.Config.HealthCheck?.Active is { Enabled: true } active) policies["activeHealthCheck"] = $"GET {active.Path} every {active.Interval}";
         if (cluster?.Model.Config.HealthCheck?.Passive is { Enabled: true } passive) policies["outlierDetection"] = "on";
 

@@ -36,6 +36,23 @@ internal static class ConnectionHeadersTransform
     // The upgrade handshake is YARP's to forward; it re-adds Connection: Upgrade itself.
     private static bool Removable(string name) => !name.Equals(HeaderNames.Upgrade, StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>
+    /// Whether a Connection value names a header to drop, without allocating: the direct HTTP/1.1 path asks this of
+    /// every header it copies, the YARP path removes the same names with <see cref="Named"/>.
+    /// </summary>
+    public static bool Lists(Microsoft.Extensions.Primitives.StringValues connection, string name)
+    {
+        if (!Removable(name)) return false;
+        foreach (var value in connection)
+        {
+            foreach (var range in value.AsSpan().Split(','))
+            {
+                if (value.AsSpan()[range].Trim().Equals(name, StringComparison.OrdinalIgnoreCase)) return true;
+            }
+        }
+        return false;
+    }
+
     private sealed class RequestSide : RequestTransform
     {
         public override ValueTask ApplyAsync(RequestTransformContext context)

@@ -1,3 +1,4 @@
+using System.Net;
 using Meshgate.Proxy.ForwardedHeaders;
 using Microsoft.AspNetCore.Http;
 using Yarp.ReverseProxy.Transforms;
@@ -9,6 +10,7 @@ namespace Meshgate.Proxy.Transforms;
 /// and the peer appended, as nginx and Envoy do; from anyone else incoming X-Forwarded-* and
 /// Forwarded headers are dropped and replaced, so a client cannot make the upstream believe a
 /// forged address. YARP's own X-Forwarded transforms are turned off: they cannot decide per peer.
+/// The decision is <see cref="ForwardedHeadersRule"/>'s, shared with the direct HTTP/1.1 path.
 /// </summary>
 internal sealed class ForwardedHeadersTransform(Pipeline.SnapshotAccessor snapshots) : RequestTransform
 {
@@ -16,30 +18,63 @@ internal sealed class ForwardedHeadersTransform(Pipeline.SnapshotAccessor snapsh
     {
         var http = context.HttpContext;
         var request = http.Request;
-        var peer = http.Connection.RemoteIpAddress;
-        var peerText = peer is null ? null : (peer.IsIPv4MappedToIPv6 ? peer.MapToIPv4() : peer).ToString();
+        var peer = ForwardedHeadersRule.Peer(http);
+        var peerText = peer?.ToString();
         var headers = context.ProxyRequest.Headers;
 
-        // Read per request: a reload may change trustedProxies without touching any route.
-        if (snapshots.TrustedProxies.Contains(peer))
+        if (ForwardedHeadersRule.FromTrustedProxy(http, snapshots))
         {
-            var incomingFor = request.Headers["X-Forwarded-For"].ToString();
-            headers.Remove("X-Forwarded-For");
-            headers.TryAddWithoutValidation("X-Forwarded-For", incomingFor.Length == 0 ? peerText : $"{incomingFor}, {peerText}");
-            if (!request.Headers.ContainsKey("X-Forwarded-Proto")) headers.TryAddWithoutValidation("X-Forwarded-Proto", request.Scheme);
-            if (!request.Headers.ContainsKey("X-Forwarded-Host") && request.Host.HasValue) headers.TryAddWithoutValidation("X-Forwarded-Host", request.Host.Value);
+            var incomingFor = request.Headers[ForwardedHeadersRule.For].ToString();
+            headers.Remove(ForwardedHeadersRule.For);
+            headers.TryAddWithoutValidation(ForwardedHeadersRule.For, incomingFor.Length == 0 ? peerText : $"{incomingFor}, {peerText}");
+            if (!request.Headers.ContainsKey(ForwardedHeadersRule.Proto)) headers.TryAddWithoutValidation(ForwardedHeadersRule.Proto, request.Scheme);
+            if (!request.Headers.ContainsKey(ForwardedHeadersRule.Host) && request.Host.HasValue) headers.TryAddWithoutValidation(ForwardedHeadersRule.Host, request.Host.Value);
             return default;
         }
 
-        foreach (var name in Untrusted)
+        foreach (var name in ForwardedHeadersRule.Untrusted)
         {
             headers.Remove(name);
         }
-        if (peerText is not null) headers.TryAddWithoutValidation("X-Forwarded-For", peerText);
-        headers.TryAddWithoutValidation("X-Forwarded-Proto", request.Scheme);
-        if (request.Host.HasValue) headers.TryAddWithoutValidation("X-Forwarded-Host", request.Host.Value);
+        if (peerText is not null) headers.TryAddWithoutValidation(ForwardedHeadersRule.For, peerText);
+        headers.TryAddWithoutValidation(ForwardedHeadersRule.Proto, request.Scheme);
+        if (request.Host.HasValue) headers.TryAddWithoutValidation(ForwardedHeadersRule.Host, request.Host.Value);
         return default;
     }
+}
 
-    private static readonly string[] Untrusted = ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Prefix", "X-Real-IP", "Forwarded"];
+/// <summary>
+/// The forwarded-headers decision, used by both forwarders: whom to believe, and which incoming headers a
+/// client that is not a trusted proxy may not pass on.
+/// From a trusted proxy: X-Forwarded-For = incoming chain + ", " + peer; X-Forwarded-Proto and -Host kept when present,
+/// else the request's scheme and Host. From anyone else: every name in <see cref="Untrusted"/> dropped, then
+/// X-Forwarded-For = peer, -Proto = scheme, -Host = Host.
+/// </summary>
+internal static class ForwardedHeadersRule
+{
+    public const string For = "X-Forwarded-For";
+    public const string Proto = "X-Forwarded-Proto";
+    public const string Host = "X-Forwarded-Host";
+
+    public static readonly string[] Untrusted = [For, Proto, Host, "X-Forwarded-Prefix", "X-Real-IP", "Forwarded"];
+
+    /// <summary>The peer's address as the upstream is told it (an IPv4-mapped IPv6 address as IPv4).</summary>
+    public static IPAddress? Peer(HttpContext context)
+    {
+        var peer = context.Connection.RemoteIpAddress;
+        return peer is { IsIPv4MappedToIPv6: true } ? peer.MapToIPv4() : peer;
+    }
+
+    /// <summary>Read per request: a reload may change trustedProxies without touching any route.</summary>
+    public static bool FromTrustedProxy(HttpContext context, Pipeline.SnapshotAccessor snapshots) =>
+        snapshots.TrustedProxies.Contains(context.Connection.RemoteIpAddress);
+
+    public static bool IsUntrusted(string name)
+    {
+        foreach (var untrusted in Untrusted)
+        {
+            if (string.Equals(name, untrusted, StringComparison.OrdinalIgnoreCase)) return true;
+        }
+        return false;
+    }
 }

@@ -11,11 +11,15 @@ internal sealed class ReplacePrefixTransform(string from, string to) : RequestTr
 
     public override ValueTask ApplyAsync(RequestTransformContext context)
     {
-        if (context.Path.StartsWithSegments(_from, StringComparison.OrdinalIgnoreCase, out var rest))
-        {
-            var path = _to.Add(rest);
-            context.Path = path.HasValue ? path : new PathString("/");
-        }
+        context.Path = Apply(context.Path);
         return default;
+    }
+
+    /// <summary>The rule itself, shared with the direct HTTP/1.1 path.</summary>
+    public PathString Apply(PathString path)
+    {
+        if (!path.StartsWithSegments(_from, StringComparison.OrdinalIgnoreCase, out var rest)) return path;
+        var replaced = _to.Add(rest);
+        return replaced.HasValue ? replaced : new PathString("/");
     }
 }

@@ -53,6 +53,7 @@ public sealed class ConfigReaderTests
         { "listeners:\n  - name: a\n    address: 127.0.0.1:1\n    limits: { maxRequestHeadersSize: 64kib }\n", 4, "listeners[0].limits.maxRequestHeadersSize", "found '64kib'" },
         { "clusters:\n  - id: a\n    endpoints: [http://a]\n    loadBalancing: round_robin\n", 4, "clusters[0].loadBalancing", "expected one of round-robin, least-requests, power-of-two-choices, random, consistent-hash, found 'round_robin'" },
         { "clusters:\n  - id: a\n    endpoints: [http://a]\n    httpVersion: 3\n", 4, "clusters[0].httpVersion", "expected one of auto, 1.1, 2, found '3'" },
+        { "clusters:\n  - id: a\n    endpoints: [http://a]\n    forwarder: httpclient\n", 4, "clusters[0].forwarder", "expected one of auto, yarp, direct, found 'httpclient'" },
         { "logging: { level: information }\n", 1, "logging.level", "expected one of trace, debug, info, warning, error, critical, none, found 'information'" },
         { "logging: { format: xml }\n", 1, "logging.format", "expected one of json, text, found 'xml'" },
         { "listeners:\n  - name: a\n    address: 127.0.0.1:1\n    protocols: [http3]\n", 4, "listeners[0].protocols[0]", "expected one of http1, http2, found 'http3'" },

@@ -43,6 +43,11 @@ public sealed class ClusterValidatorTests
         { Head + "clusters:\n  - id: a\n    endpoints: [http://10.0.0.1]\n    timeouts:\n      connect: 0s\n", 7, "clusters[0].timeouts.connect", "must be greater than zero, found 0s" },
         { Head + "clusters:\n  - id: a\n    endpoints: [http://10.0.0.1]\n    timeouts:\n      request: -100ms\n", 7, "clusters[0].timeouts.request", "must be greater than zero, found -100ms" },
 
+        // Forwarder: direct needs a cluster the direct HTTP/1.1 path can serve.
+        { Head + "clusters:\n  - id: a\n    endpoints: [https://10.0.0.1]\n    forwarder: direct\n", 6, "clusters[0].forwarder", "direct needs a cluster of plain http:// endpoints over HTTP/1.1, but this one cannot: cluster uses TLS (https://10.0.0.1); use auto or yarp" },
+        { Head + "clusters:\n  - id: a\n    endpoints: [http://10.0.0.1]\n    httpVersion: \"2\"\n    forwarder: direct\n", 7, "clusters[0].forwarder", "cannot: cluster asks for HTTP/2" },
+        { Head + "clusters:\n  - id: a\n    endpoints: [http://10.0.0.1]\n    circuitBreaker: { maxConnectionsPerEndpoint: 10 }\n    forwarder: direct\n", 7, "clusters[0].forwarder", "cannot: cluster limits connections per endpoint" },
+
         // Upstream TLS.
         { Head + "clusters:\n  - id: a\n    endpoints: [http://10.0.0.1]\n    tls: { insecureSkipVerify: true }\n", 6, "clusters[0].tls", "has no effect: the cluster has no https:// endpoints" },
         { Head + "clusters:\n  - id: a\n    endpoints: [https://10.0.0.1]\n    tls:\n      ca: certs/missing-ca.pem\n", 7, "clusters[0].tls.ca", "file 'certs/missing-ca.pem' does not exist" },

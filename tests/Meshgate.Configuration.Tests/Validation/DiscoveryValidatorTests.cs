@@ -18,6 +18,7 @@ public sealed class DiscoveryValidatorTests
         { Head + "  - id: a\n    endpoints: [http://10.0.0.1]\n    service: orders\n", 10, "clusters[0].service", "only used with discovery: mesh" },
         { Head + "  - id: a\n    endpoints: [http://10.0.0.1]\n    namespace: shop\n", 10, "clusters[0].namespace", "only used with discovery: mesh" },
         { Head + "  - id: a\n    discovery: dns\n    service: orders\n", 9, "clusters[0].discovery", "static" },
+        { Head + "  - id: a\n    discovery: mesh\n    service: orders\n    forwarder: direct\n", 11, "clusters[0].forwarder", "cannot: mesh cluster (mutual TLS to the instances); use auto or yarp" },
     };
 
     [Theory]

@@ -30,23 +30,26 @@ public sealed class ErrorResponseTests
         return port;
     }
 
-    [Fact]
-    public async Task UpstreamRefusesConnection_Is502ProblemJson()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task UpstreamRefusesConnection_Is502ProblemJson(string forwarder)
     {
         await using var gateway = await TestGateway.StartAsync($$"""
             routes:
               - { id: all, match: { path: "/{**rest}" }, cluster: dead }
             clusters:
-              - { id: dead, endpoints: ["http://127.0.0.1:{{UnusedPort()}}"] }
+              - { id: dead, endpoints: ["http://127.0.0.1:{{UnusedPort()}}"], forwarder: {{forwarder}} }
             """);
 
         using var response = await gateway.Client.GetAsync("/x");
 
         await AssertProblemAsync(response, HttpStatusCode.BadGateway);
+        gateway.AssertServedBy(forwarder);
     }
 
-    [Fact]
-    public async Task UpstreamSlowerThanRequestTimeout_Is504AndUpstreamSeesCancellation()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task UpstreamSlowerThanRequestTimeout_Is504AndUpstreamSeesCancellation(string forwarder)
     {
         var cancelled = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var slow = await TestUpstream.StartAsync(app => app.Run(async context =>
@@ -66,7 +69,7 @@ public sealed class ErrorResponseTests
             routes:
               - { id: all, match: { path: "/{**rest}" }, cluster: slow }
             clusters:
-              - { id: slow, endpoints: ["{{slow.Endpoint}}"], timeouts: { request: 300ms } }
+              - { id: slow, endpoints: ["{{slow.Endpoint}}"], timeouts: { request: 300ms }, forwarder: {{forwarder}} }
             """);
 
         var clock = Stopwatch.StartNew();
@@ -77,10 +80,12 @@ public sealed class ErrorResponseTests
         Assert.InRange(answeredAfter, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(5));
         var upstreamCancelledAfter = await cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5));
         Assert.InRange(upstreamCancelledAfter, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(5));
+        gateway.AssertServedBy(forwarder);
     }
 
-    [Fact]
-    public async Task AllEndpointsUnhealthy_Is503ProblemJson()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task AllEndpointsUnhealthy_Is503ProblemJson(string forwarder)
     {
         await using var sick = await TestUpstream.StartAsync(app =>
         {
@@ -93,6 +98,7 @@ public sealed class ErrorResponseTests
             clusters:
               - id: sick
                 endpoints: ["{{sick.Endpoint}}"]
+                forwarder: {{forwarder}}
                 healthCheck: { path: /healthz, interval: 200ms, timeout: 200ms, unhealthyThreshold: 1, healthyThreshold: 1 }
             """);
 
@@ -106,15 +112,16 @@ public sealed class ErrorResponseTests
         await AssertProblemAsync(response, HttpStatusCode.ServiceUnavailable);
     }
 
-    [Fact]
-    public async Task PathMatchesButMethodDoesNot_Is405WithAllowAndProblemJson()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task PathMatchesButMethodDoesNot_Is405WithAllowAndProblemJson(string forwarder)
     {
         await using var upstream = await TestUpstream.NamedAsync("a");
         await using var gateway = await TestGateway.StartAsync($$"""
             routes:
               - { id: read-only, match: { path: "/orders/{id}", methods: [GET, HEAD] }, cluster: a }
             clusters:
-              - { id: a, endpoints: ["{{upstream.Endpoint}}"] }
+              - { id: a, endpoints: ["{{upstream.Endpoint}}"], forwarder: {{forwarder}} }
             """);
 
         using var response = await gateway.Client.DeleteAsync("/orders/7");
@@ -125,5 +132,6 @@ public sealed class ErrorResponseTests
         Assert.Contains("HEAD", allow);
         Assert.False(response.Headers.Contains("x-upstream"));
         Assert.Equal("a", await gateway.UpstreamForAsync("/orders/7"));
+        gateway.AssertServedBy(forwarder);
     }
 }

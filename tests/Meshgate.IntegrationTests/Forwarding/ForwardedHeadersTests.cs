@@ -14,12 +14,12 @@ public sealed class ForwardedHeadersTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _echo.DisposeAsync();
 
-    private Task<TestGateway> StartAsync(bool trusted) => TestGateway.StartAsync($$"""
+    private Task<TestGateway> StartAsync(bool trusted, string forwarder) => TestGateway.StartAsync($$"""
         {{(trusted ? "trustedProxies: [127.0.0.1]" : "")}}
         routes:
           - { id: all, match: { path: "/{**rest}" }, cluster: echo }
         clusters:
-          - { id: echo, endpoints: ["{{_echo.Endpoint}}"] }
+          - { id: echo, endpoints: ["{{_echo.Endpoint}}"], forwarder: {{forwarder}} }
         """);
 
     private static async Task<EchoedRequest> SendSpoofedAsync(TestGateway gateway)
@@ -31,10 +31,11 @@ public sealed class ForwardedHeadersTests : IAsyncLifetime
         return await EchoedRequest.ReadAsync(response);
     }
 
-    [Fact]
-    public async Task UntrustedClient_SpoofedHeaders_ReplacedByWhatTheGatewaySaw()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task UntrustedClient_SpoofedHeaders_ReplacedByWhatTheGatewaySaw(string forwarder)
     {
-        await using var gateway = await StartAsync(trusted: false);
+        await using var gateway = await StartAsync(trusted: false, forwarder);
 
         var echoed = await SendSpoofedAsync(gateway);
 
@@ -42,24 +43,28 @@ public sealed class ForwardedHeadersTests : IAsyncLifetime
         Assert.Null(echoed.Header("Forwarded"));
         Assert.Equal("http", echoed.Header("X-Forwarded-Proto"));
         Assert.Equal(gateway.Url.Authority, echoed.Header("X-Forwarded-Host"));
+        gateway.AssertServedBy(forwarder);
     }
 
-    [Fact]
-    public async Task TrustedProxy_ForwardedForChain_PassedOnWithPeerAppended()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task TrustedProxy_ForwardedForChain_PassedOnWithPeerAppended(string forwarder)
     {
-        await using var gateway = await StartAsync(trusted: true);
+        await using var gateway = await StartAsync(trusted: true, forwarder);
 
         var echoed = await SendSpoofedAsync(gateway);
 
         Assert.Equal("1.2.3.4, 127.0.0.1", echoed.Header("X-Forwarded-For"));
         Assert.Equal("http", echoed.Header("X-Forwarded-Proto"));
         Assert.Equal(gateway.Url.Authority, echoed.Header("X-Forwarded-Host"));
+        gateway.AssertServedBy(forwarder);
     }
 
-    [Fact]
-    public async Task TrustedProxy_IncomingProtoAndHost_Kept()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task TrustedProxy_IncomingProtoAndHost_Kept(string forwarder)
     {
-        await using var gateway = await StartAsync(trusted: true);
+        await using var gateway = await StartAsync(trusted: true, forwarder);
         using var request = new HttpRequestMessage(HttpMethod.Get, "/who");
         request.Headers.TryAddWithoutValidation("X-Forwarded-Proto", "https");
         request.Headers.TryAddWithoutValidation("X-Forwarded-Host", "shop.example.com");
@@ -70,6 +75,7 @@ public sealed class ForwardedHeadersTests : IAsyncLifetime
         Assert.Equal("https", echoed.Header("X-Forwarded-Proto"));
         Assert.Equal("shop.example.com", echoed.Header("X-Forwarded-Host"));
         Assert.Equal("127.0.0.1", echoed.Header("X-Forwarded-For"));
+        gateway.AssertServedBy(forwarder);
     }
 
     private static async Task<TestGateway> StartHashingAsync(bool trusted, TestUpstream[] upstreams) => await TestGateway.StartAsync($$"""

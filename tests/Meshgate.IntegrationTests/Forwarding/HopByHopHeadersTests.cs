@@ -12,7 +12,7 @@ namespace Meshgate.IntegrationTests.Forwarding;
 public sealed class HopByHopHeadersTests : IAsyncLifetime
 {
     private TestUpstream _echo = null!;
-    private TestGateway _gateway = null!;
+    private readonly Dictionary<string, TestGateway> _gateways = [];
 
     public async Task InitializeAsync()
     {
@@ -27,29 +27,34 @@ public sealed class HopByHopHeadersTests : IAsyncLifetime
             headers["x-upstream-hop"] = "connection-scoped";
             headers["x-end-to-end"] = "kept";
         });
-        _gateway = await TestGateway.StartAsync($$"""
-            routes:
-              - { id: all, match: { path: "/{**rest}" }, cluster: echo }
-            clusters:
-              - { id: echo, endpoints: ["{{_echo.Endpoint}}"] }
-            """);
+        foreach (var forwarder in new[] { "auto", "yarp" })
+        {
+            _gateways[forwarder] = await TestGateway.StartAsync($$"""
+                routes:
+                  - { id: all, match: { path: "/{**rest}" }, cluster: echo }
+                clusters:
+                  - { id: echo, endpoints: ["{{_echo.Endpoint}}"], forwarder: {{forwarder}} }
+                """);
+        }
     }
 
     public async Task DisposeAsync()
     {
-        await _gateway.DisposeAsync();
+        foreach (var gateway in _gateways.Values) await gateway.DisposeAsync();
         await _echo.DisposeAsync();
     }
 
-    [Fact]
-    public async Task RequestHopByHopHeaders_NotForwardedUpstream()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task RequestHopByHopHeaders_NotForwardedUpstream(string forwarder)
     {
+        var gateway = _gateways[forwarder];
         // Kestrel reduces "Connection: close, x" and "keep-alive, x" to the keep-alive token alone (the
         // gateway never sees x named), so the request under test names only its own header, and a
         // second, pipelined request closes the connection.
-        var response = await RawHttp.SendAsync(_gateway.Url, $"""
+        var response = await RawHttp.SendAsync(gateway.Url, $"""
             POST /hop-request HTTP/1.1
-            Host: {_gateway.Url.Authority}
+            Host: {gateway.Url.Authority}
             Connection: x-client-hop
             Keep-Alive: timeout=5
             TE: gzip
@@ -64,7 +69,7 @@ public sealed class HopByHopHeadersTests : IAsyncLifetime
             0
 
             HEAD /done HTTP/1.1
-            Host: {_gateway.Url.Authority}
+            Host: {gateway.Url.Authority}
             Connection: close
 
 
@@ -83,14 +88,17 @@ public sealed class HopByHopHeadersTests : IAsyncLifetime
         {
             Assert.False(received.ContainsKey(name), $"the upstream received the client's hop-by-hop header {name}: {received.GetValueOrDefault(name)}");
         }
+        gateway.AssertServedBy(forwarder);
     }
 
-    [Fact]
-    public async Task ResponseHopByHopHeaders_NotPassedToClient()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task ResponseHopByHopHeaders_NotPassedToClient(string forwarder)
     {
-        var response = await RawHttp.SendAsync(_gateway.Url, $"""
+        var gateway = _gateways[forwarder];
+        var response = await RawHttp.SendAsync(gateway.Url, $"""
             GET /hop-response HTTP/1.1
-            Host: {_gateway.Url.Authority}
+            Host: {gateway.Url.Authority}
             Connection: close
 
 
@@ -104,5 +112,6 @@ public sealed class HopByHopHeadersTests : IAsyncLifetime
         }
         // Connection may only be the gateway's own (close, as the client asked), never the upstream's list.
         Assert.All(response.Values("Connection"), v => Assert.DoesNotContain("x-upstream-hop", v, StringComparison.OrdinalIgnoreCase));
+        gateway.AssertServedBy(forwarder);
     }
 }

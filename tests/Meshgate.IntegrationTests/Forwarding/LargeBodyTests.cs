@@ -24,7 +24,7 @@ public sealed class LargeBodyTests(ITestOutputHelper output) : IAsyncLifetime
     private const long MaxWorkingSetGrowth = 60L * 1024 * 1024;
 
     private TestUpstream _upstream = null!;
-    private TestGateway _gateway = null!;
+    private readonly Dictionary<string, TestGateway> _gateways = [];
 
     public async Task InitializeAsync()
     {
@@ -44,71 +44,81 @@ public sealed class LargeBodyTests(ITestOutputHelper output) : IAsyncLifetime
                 await GeneratedContent.WriteAsync(context.Response.Body, length, context.RequestAborted);
             });
         });
-        _gateway = await TestGateway.StartAsync($$"""
-            listeners:
-              - name: big
-                address: 127.0.0.1:0
-                limits: { maxRequestBodySize: 0 }
-            routes:
-              - { id: all, match: { path: "/{**rest}" }, cluster: sink }
-            clusters:
-              - { id: sink, endpoints: ["{{_upstream.Endpoint}}"] }
-            """);
-        _gateway.Client.Timeout = TimeSpan.FromSeconds(60);
+        foreach (var forwarder in new[] { "auto", "yarp" })
+        {
+            var gateway = await TestGateway.StartAsync($$"""
+                listeners:
+                  - name: big
+                    address: 127.0.0.1:0
+                    limits: { maxRequestBodySize: 0 }
+                routes:
+                  - { id: all, match: { path: "/{**rest}" }, cluster: sink }
+                clusters:
+                  - { id: sink, endpoints: ["{{_upstream.Endpoint}}"], forwarder: {{forwarder}} }
+                """);
+            gateway.Client.Timeout = TimeSpan.FromSeconds(60);
+            _gateways[forwarder] = gateway;
+        }
     }
 
     public async Task DisposeAsync()
     {
-        await _gateway.DisposeAsync();
+        foreach (var gateway in _gateways.Values) await gateway.DisposeAsync();
         await _upstream.DisposeAsync();
     }
 
-    [Fact]
-    public async Task Upload_100MiB_AllBytesArriveWithBoundedMemory()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task Upload_100MiB_AllBytesArriveWithBoundedMemory(string forwarder)
     {
+        var gateway = _gateways[forwarder];
         // Warm up the path (JIT, connection pools) so the baseline holds everything but the transfer.
-        await UploadAsync(1024 * 1024);
+        await UploadAsync(gateway, 1024 * 1024);
         var expected = GeneratedContent.Sha256(UploadBytes);
 
         await using var sampler = WorkingSetSampler.Start();
-        var (count, sha256) = await UploadAsync(UploadBytes);
+        var (count, sha256) = await UploadAsync(gateway, UploadBytes);
         var growth = await sampler.StopAsync();
         output.WriteLine($"working set growth during upload: {growth / (1024 * 1024)} MiB");
 
         Assert.Equal(UploadBytes, count);
         Assert.Equal(expected, sha256);
+        gateway.AssertServedBy(forwarder);
         Assert.True(growth < MaxWorkingSetGrowth, $"working set grew by {growth / (1024 * 1024)} MiB while uploading {UploadBytes / (1024 * 1024)} MiB; the limit is {MaxWorkingSetGrowth / (1024 * 1024)} MiB");
     }
 
-    [Fact]
-    public async Task Download_50MiB_AllBytesArriveWithBoundedMemory()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task Download_50MiB_AllBytesArriveWithBoundedMemory(string forwarder)
     {
-        await DownloadAsync(1024 * 1024);
+        var gateway = _gateways[forwarder];
+        await DownloadAsync(gateway, 1024 * 1024);
         var expected = GeneratedContent.Sha256(DownloadBytes);
 
         await using var sampler = WorkingSetSampler.Start();
-        var (count, sha256, contentLength) = await DownloadAsync(DownloadBytes);
+        var (count, sha256, contentLength) = await DownloadAsync(gateway, DownloadBytes);
         var growth = await sampler.StopAsync();
         output.WriteLine($"working set growth during download: {growth / (1024 * 1024)} MiB");
 
         Assert.Equal(DownloadBytes, contentLength);
         Assert.Equal(DownloadBytes, count);
         Assert.Equal(expected, sha256);
+        gateway.AssertServedBy(forwarder);
         Assert.True(growth < MaxWorkingSetGrowth, $"working set grew by {growth / (1024 * 1024)} MiB while downloading {DownloadBytes / (1024 * 1024)} MiB; the limit is {MaxWorkingSetGrowth / (1024 * 1024)} MiB");
     }
 
-    private async Task<(long Count, string Sha256)> UploadAsync(long bytes)
+    private static async Task<(long Count, string Sha256)> UploadAsync(TestGateway gateway, long bytes)
     {
         using var content = new GeneratedContent(bytes);
-        using var response = await _gateway.Client.PostAsync("/upload", content);
+        using var response = await gateway.Client.PostAsync("/upload", content);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var count = long.Parse(await response.Content.ReadAsStringAsync(), CultureInfo.InvariantCulture);
         return (count, response.Headers.GetValues("x-body-sha256").Single());
     }
 
-    private async Task<(long Count, string Sha256, long? ContentLength)> DownloadAsync(long bytes)
+    private static async Task<(long Count, string Sha256, long? ContentLength)> DownloadAsync(TestGateway gateway, long bytes)
     {
-        using var response = await _gateway.Client.GetAsync($"/download?bytes={bytes}", HttpCompletionOption.ResponseHeadersRead);
+        using var response = await gateway.Client.GetAsync($"/download?bytes={bytes}", HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         await using var body = await response.Content.ReadAsStreamAsync();
         var (count, sha256) = await GeneratedContent.DrainAsync(body, CancellationToken.None);

@@ -105,6 +105,8 @@ public sealed class WebSocketTests : IAsyncLifetime
             Assert.Equal(type, gotType);
             Assert.Equal(payload, gotPayload);
         }
+        // The route's cluster is plain http:// (forwarder: auto), yet an upgrade is YARP's to forward.
+        Assert.Equal(0, _gateway.DirectRequests());
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Net;
+using Meshgate.IntegrationTests.Forwarding;
 using Meshgate.TestKit;
 
 namespace Meshgate.IntegrationTests.Transforms;
@@ -7,7 +8,7 @@ namespace Meshgate.IntegrationTests.Transforms;
 public sealed class RouteTransformsTests : IAsyncLifetime
 {
     private TestUpstream _echo = null!;
-    private TestGateway _gateway = null!;
+    private readonly Dictionary<string, TestGateway> _gateways = [];
 
     public async Task InitializeAsync()
     {
@@ -17,7 +18,9 @@ public sealed class RouteTransformsTests : IAsyncLifetime
             context.Response.Headers["x-upstream-append"] = "from-upstream";
             if (context.Request.Path.StartsWithSegments("/fail")) context.Response.StatusCode = 503;
         });
-        _gateway = await TestGateway.StartAsync($$"""
+        foreach (var forwarder in new[] { "auto", "yarp" })
+        {
+            _gateways[forwarder] = await TestGateway.StartAsync($$"""
             routes:
               - id: strip
                 match: { pathPrefix: /api }
@@ -58,56 +61,70 @@ public sealed class RouteTransformsTests : IAsyncLifetime
                 match: { pathPrefix: /plain }
                 cluster: echo
             clusters:
-              - { id: echo, endpoints: ["{{_echo.Endpoint}}"] }
+              - { id: echo, endpoints: ["{{_echo.Endpoint}}"], forwarder: {{forwarder}} }
             """);
+        }
     }
 
     public async Task DisposeAsync()
     {
-        await _gateway.DisposeAsync();
+        foreach (var gateway in _gateways.Values) await gateway.DisposeAsync();
         await _echo.DisposeAsync();
     }
 
-    private async Task<EchoedRequest> ForwardedAsync(string path, Action<HttpRequestMessage>? setup = null)
+    /// <summary>Sends through the gateway of <paramref name="forwarder"/> and checks that the path it asks for served it.</summary>
+    private async Task<EchoedRequest> ForwardedAsync(string forwarder, string path, Action<HttpRequestMessage>? setup = null, bool directRoute = true)
     {
+        var gateway = _gateways[forwarder];
+        var before = gateway.DirectRequests();
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
         setup?.Invoke(request);
-        using var response = await _gateway.Client.SendAsync(request);
-        return await EchoedRequest.ReadAsync(response);
+        using var response = await gateway.Client.SendAsync(request);
+        var echoed = await EchoedRequest.ReadAsync(response);
+        Assert.Equal(forwarder == "auto" && directRoute ? before + 1 : before, gateway.DirectRequests());
+        return echoed;
     }
 
     [Theory]
-    [InlineData("/api/orders", "/orders", "")]
-    [InlineData("/api/orders/7?x=1", "/orders/7", "?x=1")]
-    [InlineData("/api", "/", "")]
-    [InlineData("/api/", "/", "")]
-    public async Task StripPrefix_RemovesPrefix(string path, string upstreamPath, string query)
+    [InlineData("/api/orders", "/orders", "", "auto")]
+    [InlineData("/api/orders", "/orders", "", "yarp")]
+    [InlineData("/api/orders/7?x=1", "/orders/7", "?x=1", "auto")]
+    [InlineData("/api/orders/7?x=1", "/orders/7", "?x=1", "yarp")]
+    [InlineData("/api", "/", "", "auto")]
+    [InlineData("/api", "/", "", "yarp")]
+    [InlineData("/api/", "/", "", "auto")]
+    [InlineData("/api/", "/", "", "yarp")]
+    public async Task StripPrefix_RemovesPrefix(string path, string upstreamPath, string query, string forwarder)
     {
-        var echoed = await ForwardedAsync(path);
+        var echoed = await ForwardedAsync(forwarder, path);
         Assert.Equal(upstreamPath, echoed.Path);
         Assert.Equal(query, echoed.Query);
     }
 
     [Theory]
-    [InlineData("/v1/users", "/v2/users")]
-    [InlineData("/v1", "/v2")]
-    public async Task ReplacePrefix_SwapsPrefix(string path, string upstreamPath)
+    [InlineData("/v1/users", "/v2/users", "auto")]
+    [InlineData("/v1/users", "/v2/users", "yarp")]
+    [InlineData("/v1", "/v2", "auto")]
+    [InlineData("/v1", "/v2", "yarp")]
+    public async Task ReplacePrefix_SwapsPrefix(string path, string upstreamPath, string forwarder)
     {
-        Assert.Equal(upstreamPath, (await ForwardedAsync(path)).Path);
+        Assert.Equal(upstreamPath, (await ForwardedAsync(forwarder, path)).Path);
     }
 
-    [Fact]
-    public async Task PathTemplate_RewritesPathAndKeepsQuery()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task PathTemplate_RewritesPathAndKeepsQuery(string forwarder)
     {
-        var echoed = await ForwardedAsync("/items/42?color=red&size=m");
+        var echoed = await ForwardedAsync(forwarder, "/items/42?color=red&size=m", directRoute: false);
         Assert.Equal("/catalog/items/42", echoed.Path);
         Assert.Equal("?color=red&size=m", echoed.Query);
     }
 
-    [Fact]
-    public async Task RequestHeaders_SetAppendRemove_SeenByUpstream()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task RequestHeaders_SetAppendRemove_SeenByUpstream(string forwarder)
     {
-        var echoed = await ForwardedAsync("/headers", r =>
+        var echoed = await ForwardedAsync(forwarder, "/headers", r =>
         {
             r.Headers.Add("x-set", "client");
             r.Headers.Add("x-append", "client");
@@ -121,18 +138,21 @@ public sealed class RouteTransformsTests : IAsyncLifetime
         Assert.Equal("client", echoed.Header("x-untouched"));
     }
 
-    [Fact]
-    public async Task RequestHeaders_SetWithoutClientValue_Added()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task RequestHeaders_SetWithoutClientValue_Added(string forwarder)
     {
-        var echoed = await ForwardedAsync("/headers");
+        var echoed = await ForwardedAsync(forwarder, "/headers");
         Assert.Equal("gateway", echoed.Header("x-set"));
         Assert.Equal("gateway", echoed.Header("x-append"));
     }
 
-    [Fact]
-    public async Task ResponseHeaders_SetAppendRemove_SeenByClient()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task ResponseHeaders_SetAppendRemove_SeenByClient(string forwarder)
     {
-        using var response = await _gateway.Client.GetAsync("/headers");
+        using var response = await _gateways[forwarder].Client.GetAsync("/headers");
+        _gateways[forwarder].AssertServedBy(forwarder);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(["meshgate"], response.Headers.GetValues("x-served-by"));
@@ -140,10 +160,12 @@ public sealed class RouteTransformsTests : IAsyncLifetime
         Assert.False(response.Headers.Contains("x-upstream-internal"));
     }
 
-    [Fact]
-    public async Task ResponseHeaders_AppliedOnUpstreamErrorStatus()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task ResponseHeaders_AppliedOnUpstreamErrorStatus(string forwarder)
     {
-        using var response = await _gateway.Client.GetAsync("/fail");
+        using var response = await _gateways[forwarder].Client.GetAsync("/fail");
+        _gateways[forwarder].AssertServedBy(forwarder);
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.True(response.Headers.Contains(EchoUpstream.Marker), "the 503 should be the upstream's own");
@@ -151,17 +173,19 @@ public sealed class RouteTransformsTests : IAsyncLifetime
         Assert.False(response.Headers.Contains("x-upstream-internal"));
     }
 
-    [Fact]
-    public async Task PreserveHost_True_UpstreamSeesClientHost()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task PreserveHost_True_UpstreamSeesClientHost(string forwarder)
     {
-        var echoed = await ForwardedAsync("/preserve", r => r.Headers.Host = "shop.example.com");
+        var echoed = await ForwardedAsync(forwarder, "/preserve", r => r.Headers.Host = "shop.example.com");
         Assert.Equal("shop.example.com", echoed.Host);
     }
 
-    [Fact]
-    public async Task PreserveHost_Default_UpstreamSeesEndpointHost()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task PreserveHost_Default_UpstreamSeesEndpointHost(string forwarder)
     {
-        var echoed = await ForwardedAsync("/plain", r => r.Headers.Host = "shop.example.com");
+        var echoed = await ForwardedAsync(forwarder, "/plain", r => r.Headers.Host = "shop.example.com");
         Assert.Equal(_echo.Url.Authority, echoed.Host);
         Assert.Equal("shop.example.com", echoed.Header("X-Forwarded-Host"));
     }

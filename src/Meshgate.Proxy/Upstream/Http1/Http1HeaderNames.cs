@@ -1,0 +1,64 @@
+using System.Collections.Frozen;
+using System.Text;
+using Microsoft.Net.Http.Headers;
+
+namespace Meshgate.Proxy.Upstream.Http1;
+
+/// <summary>
+/// Header names on the direct path: the hop-by-hop set both directions leave out (the same list as YARP's
+/// forwarder, so both paths forward the same headers), and the response header names an upstream commonly
+/// sends, mapped from the bytes on the wire to the framework's own string instances so that reading them
+/// allocates no name. A known name also has a slot in its connection's value cache (<see cref="Http1Connection"/>).
+/// </summary>
+internal static class Http1HeaderNames
+{
+    /// <summary>Not forwarded in either direction (YARP's RequestUtilities list): they describe one connection.</summary>
+    public static readonly FrozenSet<string> HopByHop = new[]
+    {
+        HeaderNames.Connection, HeaderNames.TransferEncoding, HeaderNames.KeepAlive, HeaderNames.Upgrade, HeaderNames.ProxyConnection,
+        HeaderNames.ProxyAuthenticate, "Proxy-Authentication-Info", HeaderNames.ProxyAuthorization, "Proxy-Features", "Proxy-Instruction",
+        "Security-Scheme", "ALPN", "Close", "HTTP2-Settings", HeaderNames.UpgradeInsecureRequests, HeaderNames.TE, HeaderNames.AltSvc,
+    }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Response header names with a value-cache slot; the index is the slot.</summary>
+    private static readonly string[] Known =
+    [
+        HeaderNames.ContentType, HeaderNames.ContentLength, HeaderNames.Date, HeaderNames.Server, HeaderNames.CacheControl,
+        HeaderNames.ETag, HeaderNames.LastModified, HeaderNames.Expires, HeaderNames.Vary, HeaderNames.Location,
+        HeaderNames.SetCookie, HeaderNames.ContentEncoding, HeaderNames.ContentLanguage, HeaderNames.AcceptRanges, HeaderNames.Age,
+        HeaderNames.TransferEncoding, HeaderNames.Connection, HeaderNames.KeepAlive, HeaderNames.Pragma, HeaderNames.Allow,
+        HeaderNames.ContentDisposition, HeaderNames.ContentRange, HeaderNames.WWWAuthenticate, HeaderNames.RetryAfter,
+        HeaderNames.AccessControlAllowOrigin, HeaderNames.StrictTransportSecurity, HeaderNames.XContentTypeOptions,
+        HeaderNames.XFrameOptions, HeaderNames.Upgrade, HeaderNames.ProxyConnection, HeaderNames.Trailer, HeaderNames.AltSvc,
+        HeaderNames.ProxyAuthenticate, HeaderNames.XPoweredBy,
+    ];
+
+    public const int KnownCount = 34;
+
+    public const int ContentLength = 1;
+    public const int TransferEncoding = 15;
+    public const int Connection = 16;
+
+    private static readonly byte[][] KnownBytes = Known.Select(Encoding.ASCII.GetBytes).ToArray();
+
+    /// <summary>The slot of a known name, or -1.</summary>
+    public static int Find(ReadOnlySpan<byte> name)
+    {
+        for (var i = 0; i < KnownBytes.Length; i++)
+        {
+            var known = KnownBytes[i];
+            if (known.Length == name.Length && System.Text.Ascii.EqualsIgnoreCase(known, name)) return i;
+        }
+        return -1;
+    }
+
+    public static string Name(int slot) => Known[slot];
+
+    /// <summary>Whether a response header is hop-by-hop; checked on bytes for known names, by the set for others.</summary>
+    public static bool IsHopByHop(int slot, string name) => slot switch
+    {
+        TransferEncoding or Connection or 17 or 28 or 29 or 31 or 32 => true,
+        >= 0 => false,
+        _ => HopByHop.Contains(name),
+    };
+}

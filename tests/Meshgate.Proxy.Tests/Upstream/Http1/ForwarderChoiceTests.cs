@@ -1,0 +1,80 @@
+using Meshgate.Configuration;
+using Meshgate.Proxy.Upstream.Http1;
+using Microsoft.Extensions.Primitives;
+
+namespace Meshgate.Proxy.Tests.Upstream.Http1;
+
+public sealed class ForwarderChoiceTests
+{
+    private const string Head = "listeners: [{ name: public, address: 127.0.0.1:8080 }]\n";
+
+    private static ForwarderChoice Decide(string yaml, string route = "r", string cluster = "a")
+    {
+        var result = ConfigLoader.Load(Head + yaml, null, Path.GetTempPath());
+        Assert.True(result.Snapshot is not null, string.Join("\n", result.Errors));
+        return ForwarderChoice.Decide(result.Snapshot, route, cluster);
+    }
+
+    public static TheoryData<string, string> Reasons => new()
+    {
+        { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1] }]\n", "direct: HTTP/1.1 upstream path" },
+        { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1], forwarder: direct }]\n", "direct: HTTP/1.1 upstream path" },
+        { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1], forwarder: yarp }]\n", "yarp: cluster 'a' sets forwarder: yarp" },
+        { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1, https://10.0.0.2] }]\n", "yarp: cluster uses TLS (https://10.0.0.2)" },
+        { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1], httpVersion: \"2\" }]\n", "yarp: cluster asks for HTTP/2" },
+        { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1], circuitBreaker: { maxConnectionsPerEndpoint: 4 } }]\n", "yarp: cluster limits connections per endpoint" },
+        { "routes: [{ id: r, match: { path: \"/r/{id}\" }, cluster: a, transforms: { pathTemplate: \"/x/{id}\" } }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1] }]\n", "yarp: the route rewrites the path with pathTemplate" },
+        { "routes: [{ id: r, match: { path: /r }, split: [{ cluster: a, weight: 1 }, { cluster: b, weight: 1 }] }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1] }, { id: b, endpoints: [http://10.0.0.2] }]\n", "yarp: the route splits traffic between clusters" },
+        { "tracing: { endpoint: http://127.0.0.1:4318/v1/traces, sampling: 0.01 }\nroutes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1] }]\n", "yarp: tracing is on" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Reasons))]
+    public void Decide_RouteAndCluster_ChoiceWithReason(string yaml, string reason)
+    {
+        var choice = Decide(yaml);
+        Assert.StartsWith(reason, choice.Reason, StringComparison.Ordinal);
+        Assert.Equal(reason.StartsWith("direct", StringComparison.Ordinal), choice.Direct);
+    }
+
+    [Fact]
+    public void Decide_DirectRoute_CarriesItsTransformsAndTimeouts()
+    {
+        var choice = Decide("""
+            routes:
+              - id: r
+                match: { pathPrefix: /api }
+                cluster: a
+                resilience: retrying
+                transforms:
+                  stripPrefix: /api/
+                  preserveHost: true
+                  requestHeaders: { set: { x-a: "1" }, append: { x-b: "2" }, remove: [x-c] }
+                  responseHeaders: { remove: [server] }
+            clusters: [{ id: a, endpoints: [http://10.0.0.1], timeouts: { connect: 750ms } }]
+            resilience:
+              retrying: { retries: { attempts: 2 } }
+            """);
+
+        Assert.True(choice.Direct);
+        Assert.Equal("/api", choice.StripPrefix.Value);
+        Assert.True(choice.PreserveHost);
+        Assert.True(choice.ChecksRetry);
+        Assert.Equal(TimeSpan.FromMilliseconds(750), choice.ConnectTimeout);
+        Assert.True(choice.RequestHeaders.Replaces("X-A"));
+        Assert.True(choice.RequestHeaders.Replaces("x-c"));
+        Assert.Equal("2", choice.RequestHeaders.Appended("x-b"));
+        Assert.False(choice.ResponseHeaders.IsEmpty);
+    }
+
+    [Theory]
+    [InlineData("GET", "", "", null)]
+    [InlineData("POST", "", "application/json", null)]
+    [InlineData("GET", "websocket", "", "upgrade request (WebSocket)")]
+    [InlineData("CONNECT", "", "", "CONNECT request (HTTP/2 WebSockets come as extended CONNECT)")]
+    [InlineData("POST", "", "application/grpc+proto", "gRPC request")]
+    public void YarpOnly_PerRequest(string method, string upgrade, string contentType, string? reason)
+    {
+        Assert.Equal(reason, ForwarderChoice.YarpOnly(method, upgrade.Length == 0 ? StringValues.Empty : upgrade, contentType.Length == 0 ? StringValues.Empty : contentType));
+    }
+}
