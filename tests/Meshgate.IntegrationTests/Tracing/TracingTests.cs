@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
 using Meshgate.IntegrationTests.AccessLog;
+using Meshgate.IntegrationTests.Forwarding;
 using Meshgate.IntegrationTests.Tracing.Otlp;
 using Meshgate.TestKit;
 using Microsoft.Extensions.DependencyInjection;
@@ -22,8 +23,9 @@ public sealed class TracingTests
 {
     private const string Server = "Microsoft.AspNetCore";
 
-    [Fact]
-    public async Task Request_ExportsServerSpanAndClientSpan_UpstreamSeesTheClientSpanAsParent()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task Request_ExportsServerSpanAndClientSpan_UpstreamSeesTheClientSpanAsParent(string forwarder)
     {
         await using var receiver = await OtlpReceiver.StartAsync();
         await using var upstream = await TraceHeadersUpstream.StartAsync();
@@ -38,7 +40,7 @@ public sealed class TracingTests
             routes:
               - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
             clusters:
-              - { id: backend, endpoints: ["{{upstream.Endpoint}}"] }
+              - { id: backend, endpoints: ["{{upstream.Endpoint}}"], forwarder: {{forwarder}} }
             """);
         using var caller = ClientOf(gateway);
 
@@ -80,10 +82,12 @@ public sealed class TracingTests
         Assert.DoesNotContain("s3cret", config);
         using var document = JsonDocument.Parse(config);
         Assert.Equal("[redacted]", FindProperty(document.RootElement, "tracing").GetProperty("headers").GetString());
+        gateway.AssertServedBy(forwarder);
     }
 
-    [Fact]
-    public async Task IncomingTraceparent_IsContinued_AndTracestateAndBaggageReachTheUpstream()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task IncomingTraceparent_IsContinued_AndTracestateAndBaggageReachTheUpstream(string forwarder)
     {
         await using var receiver = await OtlpReceiver.StartAsync();
         await using var upstream = await TraceHeadersUpstream.StartAsync();
@@ -92,7 +96,7 @@ public sealed class TracingTests
             routes:
               - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
             clusters:
-              - { id: backend, endpoints: ["{{upstream.Endpoint}}"] }
+              - { id: backend, endpoints: ["{{upstream.Endpoint}}"], forwarder: {{forwarder}} }
             """);
         using var caller = ClientOf(gateway);
         const string traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -116,10 +120,12 @@ public sealed class TracingTests
         Assert.Equal($"00-{traceId}-{client.SpanId}-01", Assert.Single(sent.Traceparent));
         Assert.Equal("vendor=abc,other=1", Assert.Single(sent.Tracestate));
         Assert.Equal(["plan=gold", "tenant=acme"], Assert.Single(sent.Baggage).Split(',').Select(b => b.Replace(" ", "", StringComparison.Ordinal)).Order());
+        gateway.AssertServedBy(forwarder);
     }
 
-    [Fact]
-    public async Task RetriedRequest_HasOneClientSpanPerAttempt()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task RetriedRequest_HasOneClientSpanPerAttempt(string forwarder)
     {
         await using var receiver = await OtlpReceiver.StartAsync();
         await using var upstream = await TraceHeadersUpstream.StartAsync();
@@ -133,7 +139,7 @@ public sealed class TracingTests
             routes:
               - { id: app, match: { path: "/app/{**rest}" }, cluster: pair, resilience: retrying }
             clusters:
-              - { id: pair, loadBalancing: round-robin, endpoints: ["{{dead}}", "{{upstream.Endpoint}}"] }
+              - { id: pair, loadBalancing: round-robin, endpoints: ["{{dead}}", "{{upstream.Endpoint}}"], forwarder: {{forwarder}} }
             """);
         using var caller = ClientOf(gateway);
 
@@ -159,6 +165,7 @@ public sealed class TracingTests
         // The upstream saw only the attempt that reached it, with that attempt's span as parent.
         var reached = Assert.Single(attempts, a => a.Status != Status.Types.StatusCode.Error);
         Assert.Contains(upstream.Requests, r => r.Traceparent.SequenceEqual([$"00-{retried}-{reached.SpanId}-01"]));
+        gateway.AssertServedBy(forwarder);
     }
 
     [Fact]
@@ -212,8 +219,9 @@ public sealed class TracingTests
         }
     }
 
-    [Fact]
-    public async Task SamplingZero_ExportsNothing_ButStillPropagatesTheTraceId()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task SamplingZero_ExportsNothing_ButStillPropagatesTheTraceId(string forwarder)
     {
         await using var receiver = await OtlpReceiver.StartAsync();
         await using var upstream = await TraceHeadersUpstream.StartAsync();
@@ -223,7 +231,7 @@ public sealed class TracingTests
             routes:
               - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
             clusters:
-              - { id: backend, endpoints: ["{{upstream.Endpoint}}"] }
+              - { id: backend, endpoints: ["{{upstream.Endpoint}}"], forwarder: {{forwarder}} }
             """);
         using var caller = ClientOf(gateway);
 
@@ -239,10 +247,12 @@ public sealed class TracingTests
 
         Assert.True(TracerProviderOf(gateway).ForceFlush(5000));
         Assert.Empty(receiver.Spans);
+        gateway.AssertServedBy(forwarder);
     }
 
-    [Fact]
-    public async Task TracingOff_TheCallersTraceIdStillReachesTheUpstreamAndTheAccessLog()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task TracingOff_TheCallersTraceIdStillReachesTheUpstreamAndTheAccessLog(string forwarder)
     {
         await using var upstream = await TraceHeadersUpstream.StartAsync();
         await using var gateway = await TestGateway.StartAsync($$"""
@@ -250,7 +260,7 @@ public sealed class TracingTests
             routes:
               - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
             clusters:
-              - { id: backend, endpoints: ["{{upstream.Endpoint}}"] }
+              - { id: backend, endpoints: ["{{upstream.Endpoint}}"], forwarder: {{forwarder}} }
             """);
         using var caller = ClientOf(gateway);
         using var request = new HttpRequestMessage(HttpMethod.Get, "/app/x");
@@ -262,6 +272,7 @@ public sealed class TracingTests
         Assert.StartsWith("00-4bf92f3577b34da6a3ce929d0e0e4736-", Assert.Single(Assert.Single(upstream.Requests).Traceparent));
         var line = Assert.Single(await AccessLogFiles.WaitForLinesAsync(Path.Combine(gateway.Directory, "access.log"), 1));
         Assert.Equal("4bf92f3577b34da6a3ce929d0e0e4736", line.GetProperty("traceId").GetString());
+        gateway.AssertServedBy(forwarder);
     }
 
     [Fact]

@@ -31,7 +31,7 @@ public static class TracingServiceCollectionExtensions
         // Its own builder call, so the metrics' AddOpenTelemetry() and this one add to the same providers without clashing.
         services.AddOpenTelemetry().WithTracing(tracing => tracing
             .ConfigureResource(resource => resource.AddService(policy.ServiceName))
-            .AddSource(ServerSource, UpstreamSpanHandler.SourceName)
+            .AddSource(ServerSource, UpstreamSpans.SourceName)
             .SetSampler(new GatewaySampler(snapshots))
             .AddOtlpExporter(otlp =>
             {

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 
 namespace Meshgate.Proxy.Observability.Tracing;
 
@@ -18,9 +17,6 @@ namespace Meshgate.Proxy.Observability.Tracing;
 /// </remarks>
 internal sealed class UpstreamSpanHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
 {
-    public const string SourceName = "Meshgate.Upstream";
-
-    private static readonly ActivitySource Source = new(SourceName);
     private static readonly DistributedContextPropagator Propagator = new Yarp.ReverseProxy.Forwarder.ReverseProxyPropagator(DistributedContextPropagator.Current);
     private static readonly DistributedContextPropagator.PropagatorSetterCallback SetHeader =
         static (carrier, name, value) => ((HttpRequestMessage)carrier!).Headers.TryAddWithoutValidation(name, value);
@@ -43,51 +39,19 @@ internal sealed class UpstreamSpanHandler(HttpMessageHandler inner) : Delegating
 
     private async Task<HttpResponseMessage> SendRecordedAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        using var span = Source.StartActivity(request.Method.Method, ActivityKind.Client);
+        using var span = UpstreamSpans.Start(request.Method.Method);
         Propagator.Inject(span ?? Activity.Current, request, SetHeader);
-        if (span is { IsAllDataRequested: true } && request.RequestUri is { } uri)
-        {
-            span.SetTag("http.request.method", request.Method.Method);
-            span.SetTag("server.address", uri.Host);
-            span.SetTag("server.port", uri.Port);
-            span.SetTag("url.full", RedactedUrl(uri));
-        }
+        if (UpstreamSpans.Describes(span) && request.RequestUri is { } uri) UpstreamSpans.Describe(span!, request.Method.Method, uri);
         try
         {
             var response = await base.SendAsync(request, cancellationToken);
-            if (span is { IsAllDataRequested: true })
-            {
-                var status = (int)response.StatusCode;
-                span.SetTag("http.response.status_code", status);
-                span.SetTag("network.protocol.version", response.Version.ToString(2));
-                // On a client span every status of 400 and up is an error (the server span counts only 5xx).
-                if (status >= 400)
-                {
-                    span.SetTag("error.type", status.ToString(CultureInfo.InvariantCulture));
-                    span.SetStatus(ActivityStatusCode.Error);
-                }
-            }
+            if (UpstreamSpans.Describes(span)) UpstreamSpans.Answered(span!, (int)response.StatusCode, response.Version.ToString(2));
             return response;
         }
-        catch (Exception e) when (span is { IsAllDataRequested: true })
+        catch (Exception e) when (UpstreamSpans.Describes(span))
         {
-            span.SetTag("error.type", e is OperationCanceledException ? "cancelled" : e.GetType().FullName);
-            span.SetStatus(ActivityStatusCode.Error, e.Message);
+            UpstreamSpans.Failed(span!, e);
             throw;
         }
-    }
-
-    /// <summary>The URL without user info, and with query values replaced by '*': queries often carry tokens.</summary>
-    internal static string RedactedUrl(Uri uri)
-    {
-        var withoutQuery = uri.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped);
-        if (uri.Query.Length <= 1) return withoutQuery;
-        var pairs = uri.Query[1..].Split('&');
-        for (var i = 0; i < pairs.Length; i++)
-        {
-            var equals = pairs[i].IndexOf('=');
-            if (equals >= 0) pairs[i] = pairs[i][..(equals + 1)] + "*";
-        }
-        return withoutQuery + "?" + string.Join('&', pairs);
     }
 }

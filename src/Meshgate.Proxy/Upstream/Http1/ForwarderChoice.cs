@@ -42,6 +42,9 @@ internal sealed class ForwarderChoice
     /// <summary>The route retries or has a per-try timeout: response heads go to its retry step (the YARP path's RetryResponseTransform).</summary>
     public bool ChecksRetry { get; private init; }
 
+    /// <summary>Tracing is on: each attempt sends the trace context (and, for a recorded request, is a client span of its own).</summary>
+    public bool Traces { get; private init; }
+
     /// <summary>transforms.requestHeaders: set replaces, append adds a value, remove drops (YARP's RequestHeader transforms).</summary>
     public HeaderRules RequestHeaders { get; private init; } = HeaderRules.None;
 
@@ -61,7 +64,6 @@ internal sealed class ForwarderChoice
             null => $"cluster '{clusterId}' is not in the config",
             { Forwarder: ForwarderMode.Yarp } => $"cluster '{clusterId}' sets forwarder: yarp",
             { DirectObstacle: { } reason } => reason,
-            _ when snapshot.Tracing is not null => "tracing is on (the span of each upstream attempt is made around HttpClient)",
             _ when policy?.Resilience?.Hedging is not null => "the route hedges requests (hedging runs inside HttpClient)",
             _ when policy?.Split is not null => "the route splits traffic between clusters",
             _ when route?.Transforms?.PathTemplate is not null => "the route rewrites the path with pathTemplate",
@@ -77,6 +79,7 @@ internal sealed class ForwarderChoice
             PreserveHost = transforms?.PreserveHost == true,
             ConnectTimeout = cluster!.ConnectTimeout,
             ChecksRetry = policy?.Resilience is { Retry.Attempts: > 1 } or { PerTryTimeout: not null },
+            Traces = snapshot.Tracing is not null,
             RequestHeaders = HeaderRules.From(transforms?.RequestHeaders),
             ResponseHeaders = HeaderRules.From(transforms?.ResponseHeaders),
         };

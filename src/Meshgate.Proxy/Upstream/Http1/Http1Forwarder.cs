@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Net.Http;
+using Meshgate.Proxy.Observability.Tracing;
 using Meshgate.Proxy.Pipeline;
 using Meshgate.Proxy.Resilience.Retries;
 using Meshgate.Proxy.Transforms;
@@ -54,6 +56,10 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
         Http1Connection? connection = null;
         CancellationTokenRegistration aborted = default;
         var reusable = false;
+        // Tracing: the attempt's client span (a recorded request) and the trace context sent with it (any request).
+        using var span = choice.Traces ? UpstreamSpans.Start(context.Request.Method) : null;
+        var trace = choice.Traces ? span ?? Activity.Current : null;
+        if (UpstreamSpans.Describes(span)) UpstreamSpans.Describe(span!, context.Request.Method, Http1RequestWriter.TargetUrl(context.Request, destination.Model.Config.Address, choice));
         YarpCounters.Increment(clusterState, destination);
         try
         {
@@ -68,13 +74,14 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
                 try
                 {
                     stage = Stage.Send;
-                    body = Http1RequestWriter.WriteHead(connection.Writer, context, upstream, destination.Model.Config.Host, choice, trusted);
+                    body = Http1RequestWriter.WriteHead(connection.Writer, context, upstream, destination.Model.Config.Host, choice, trusted, trace);
                     if (body == RequestBody.None) await Http1Body.FlushAsync(connection.Writer, ForwarderError.Request, token);
                     else await Http1Body.SendAsync(context, connection, body, activityTimeout, token);
                     stage = Stage.ResponseHeaders;
                     // Sending a body was activity: the wait for the answer starts anew (a bodiless request's clock started above).
                     if (body != RequestBody.None) connection.Activity.CancelAfter(activityTimeout);
                     var head = await Http1ResponseReader.ReadHeadAsync(connection, context, token);
+                    if (UpstreamSpans.Describes(span)) UpstreamSpans.Answered(span!, head.Status, "1.1");
                     if (!choice.ResponseHeaders.IsEmpty) choice.ResponseHeaders.ApplyTo(context.Response.Headers);
                     // The retry step's response transform on the YARP path: a status to retry drops this body.
                     if (choice.ChecksRetry && context.Features.Get<RetryAttempt>() is { } retry && retry.OnResponseHeaders(head.Status)) return;
@@ -97,6 +104,7 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
         }
         catch (Exception e)
         {
+            if (UpstreamSpans.Describes(span)) UpstreamSpans.Failed(span!, e);
             Fail(context, Classify(e, stage, body, requestAborted), e);
         }
         finally

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Text;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using System.Text;
@@ -31,7 +32,10 @@ internal static class Http1RequestWriter
         SearchValues.Create("!$&'()*+,-./0123456789:;=@ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~");
 
     /// <summary>Writes the head (not flushed) and says how the body follows.</summary>
-    public static RequestBody WriteHead(PipeWriter writer, HttpContext context, Http1Destination destination, string? destinationHost, ForwarderChoice choice, bool trustedPeer)
+    /// <param name="trace">With tracing on, the Activity whose context goes upstream (the attempt's span, or the server span of
+    /// an unrecorded request): the propagator's headers are written from it and a caller's copies are not forwarded, as
+    /// YARP's ReverseProxyPropagator does on the other path. Null: headers are copied as they came.</param>
+    public static RequestBody WriteHead(PipeWriter writer, HttpContext context, Http1Destination destination, string? destinationHost, ForwarderChoice choice, bool trustedPeer, Activity? trace = null)
     {
         var request = context.Request;
         var headers = request.Headers;
@@ -72,6 +76,7 @@ internal static class Http1RequestWriter
             if (listsNames && ConnectionHeadersTransform.Lists(connection, name)) continue;
             if (ForwardedHeadersRule.IsUntrusted(name) && (!trustedPeer || string.Equals(name, ForwardedHeadersRule.For, StringComparison.OrdinalIgnoreCase))) continue;
             if (!rules.IsEmpty && rules.Replaces(name)) continue;
+            if (trace is not null && IsPropagated(name)) continue;
             Ascii(writer, name);
             Bytes(writer, ": "u8);
             Values(writer, header.Value, string.Equals(name, HeaderNames.Cookie, StringComparison.OrdinalIgnoreCase) ? "; "u8 : ", "u8);
@@ -87,6 +92,7 @@ internal static class Http1RequestWriter
         if (http2 && HasTrailersTe(headers)) Bytes(writer, "TE: trailers\r\n"u8);
 
         WriteForwarded(writer, context, trustedPeer);
+        if (trace is not null) DistributedContextPropagator.Current.Inject(trace, writer, WritePropagated);
 
         var body = Framing(context);
         switch (body)
@@ -107,7 +113,33 @@ internal static class Http1RequestWriter
         return body;
     }
 
+    private static readonly DistributedContextPropagator.PropagatorSetterCallback WritePropagated = static (carrier, name, value) =>
+    {
+        if (value is null) return;
+        var writer = (PipeWriter)carrier!;
+        Ascii(writer, name);
+        Bytes(writer, ": "u8);
+        Latin1(writer, value);
+        Bytes(writer, "\r\n"u8);
+    };
+
+    // traceparent, tracestate, baggage (W3C); read once, like the YARP path's propagator.
+    private static readonly string[] PropagatedFields = [.. DistributedContextPropagator.Current.Fields];
+
+    private static bool IsPropagated(string name)
+    {
+        foreach (var field in PropagatedFields)
+        {
+            if (string.Equals(field, name, StringComparison.OrdinalIgnoreCase)) return true;
+        }
+        return false;
+    }
+
     /// <summary>The path after the route's stripPrefix and replacePrefix (YARP's PathRemovePrefix, then ours); stripping slices, it makes no string.</summary>
+    /// <summary>The URL the request goes to (for a sampled span's url.full): the endpoint's address, the rewritten path, the query.</summary>
+    public static Uri TargetUrl(HttpRequest request, string address, ForwarderChoice choice) =>
+        new(string.Concat(address.TrimEnd('/'), Path(request.Path, choice), request.QueryString.Value));
+
     private static ReadOnlySpan<char> Path(PathString path, ForwarderChoice choice)
     {
         var value = path.Value.AsSpan();

@@ -25,7 +25,7 @@ public sealed class ForwarderChoiceTests
         { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1], circuitBreaker: { maxConnectionsPerEndpoint: 4 } }]\n", "yarp: cluster limits connections per endpoint" },
         { "routes: [{ id: r, match: { path: \"/r/{id}\" }, cluster: a, transforms: { pathTemplate: \"/x/{id}\" } }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1] }]\n", "yarp: the route rewrites the path with pathTemplate" },
         { "routes: [{ id: r, match: { path: /r }, split: [{ cluster: a, weight: 1 }, { cluster: b, weight: 1 }] }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1] }, { id: b, endpoints: [http://10.0.0.2] }]\n", "yarp: the route splits traffic between clusters" },
-        { "tracing: { endpoint: http://127.0.0.1:4318/v1/traces, sampling: 0.01 }\nroutes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1] }]\n", "yarp: tracing is on" },
+        { "tracing: { endpoint: http://127.0.0.1:4318/v1/traces, sampling: 0.01 }\nroutes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1] }]\n", "direct: HTTP/1.1 upstream path" },
     };
 
     [Theory]

@@ -2,7 +2,7 @@ using Meshgate.Proxy.Observability.Tracing;
 
 namespace Meshgate.Proxy.Tests.Observability.Tracing;
 
-public sealed class UpstreamSpanHandlerTests
+public sealed class UpstreamSpansTests
 {
     [Theory]
     [InlineData("http://10.0.0.5:8080/orders/42", "http://10.0.0.5:8080/orders/42")]
@@ -10,5 +10,5 @@ public sealed class UpstreamSpanHandlerTests
     [InlineData("https://user:pass@api.internal/x?flag", "https://api.internal/x?flag")]
     [InlineData("http://h/p?", "http://h/p")]
     public void RedactedUrl_DropsUserInfoAndQueryValues(string url, string expected) =>
-        Assert.Equal(expected, UpstreamSpanHandler.RedactedUrl(new Uri(url)));
+        Assert.Equal(expected, UpstreamSpans.RedactedUrl(new Uri(url)));
 }
