@@ -40,14 +40,16 @@ internal static class ConnectionHeadersTransform
     /// Whether a Connection value names a header to drop, without allocating: the direct HTTP/1.1 path asks this of
     /// every header it copies, the YARP path removes the same names with <see cref="Named"/>.
     /// </summary>
-    public static bool Lists(Microsoft.Extensions.Primitives.StringValues connection, string name)
+    public static bool Lists(Microsoft.Extensions.Primitives.StringValues connection, string name) => Removable(name) && ListContains(connection, name);
+
+    /// <summary>Whether a comma-separated header (Connection, TE) has the token, case-insensitively, without allocating.</summary>
+    public static bool ListContains(Microsoft.Extensions.Primitives.StringValues values, string token)
     {
-        if (!Removable(name)) return false;
-        foreach (var value in connection)
+        foreach (var value in values)
         {
             foreach (var range in value.AsSpan().Split(','))
             {
-                if (value.AsSpan()[range].Trim().Equals(name, StringComparison.OrdinalIgnoreCase)) return true;
+                if (value.AsSpan()[range].Trim().Equals(token, StringComparison.OrdinalIgnoreCase)) return true;
             }
         }
         return false;

@@ -69,6 +69,13 @@ internal static class ForwardedHeadersRule
     public static bool FromTrustedProxy(HttpContext context, Pipeline.SnapshotAccessor snapshots) =>
         snapshots.TrustedProxies.Contains(context.Connection.RemoteIpAddress);
 
+    /// <summary>
+    /// Whether the rule writes this header itself, so neither the client's copy nor a route's header transform is
+    /// forwarded: the For chain always, and from a peer that is not a trusted proxy every name in <see cref="Untrusted"/>.
+    /// </summary>
+    public static bool Owns(string name, bool trustedPeer) =>
+        IsUntrusted(name) && (!trustedPeer || string.Equals(name, For, StringComparison.OrdinalIgnoreCase));
+
     public static bool IsUntrusted(string name)
     {
         foreach (var untrusted in Untrusted)

@@ -42,9 +42,12 @@ internal sealed class Http1ConnectionPool : IDisposable
     /// <summary>Connections opened since the start, all destinations together.</summary>
     public long Opened => _destinations.Values.Sum(d => d.Opened);
 
+    /// <summary>The timestamp before which an idle connection has been idle too long.</summary>
+    public static long IdleCutoff() => Stopwatch.GetTimestamp() - (long)(IdleTimeout.TotalSeconds * Stopwatch.Frequency);
+
     private void CloseExpired()
     {
-        var cutoff = Stopwatch.GetTimestamp() - (long)(IdleTimeout.TotalSeconds * Stopwatch.Frequency);
+        var cutoff = IdleCutoff();
         foreach (var destination in _destinations.Values) destination.CloseIdleBefore(cutoff);
     }
 
@@ -84,7 +87,7 @@ internal sealed class Http1Destination
     /// <summary>The most recently used idle connection that has not timed out, or null.</summary>
     public Http1Connection? RentIdle()
     {
-        var cutoff = Stopwatch.GetTimestamp() - (long)(Http1ConnectionPool.IdleTimeout.TotalSeconds * Stopwatch.Frequency);
+        var cutoff = Http1ConnectionPool.IdleCutoff();
         while (true)
         {
             Http1Connection? connection;

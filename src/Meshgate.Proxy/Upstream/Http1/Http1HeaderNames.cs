@@ -33,13 +33,18 @@ internal static class Http1HeaderNames
         HeaderNames.ProxyAuthenticate, HeaderNames.XPoweredBy,
     ];
 
-    public const int KnownCount = 34;
+    public static int KnownCount => Known.Length;
 
+    // Slots the reader treats apart (indexes into Known).
     public const int ContentLength = 1;
     public const int TransferEncoding = 15;
     public const int Connection = 16;
+    public const int StrictTransportSecurity = 25;
 
     private static readonly byte[][] KnownBytes = Known.Select(Encoding.ASCII.GetBytes).ToArray();
+
+    // Which known names are hop-by-hop, read from the one list above.
+    private static readonly bool[] KnownHopByHop = Known.Select(HopByHop.Contains).ToArray();
 
     /// <summary>The slot of a known name, or -1.</summary>
     public static int Find(ReadOnlySpan<byte> name)
@@ -54,11 +59,6 @@ internal static class Http1HeaderNames
 
     public static string Name(int slot) => Known[slot];
 
-    /// <summary>Whether a response header is hop-by-hop; checked on bytes for known names, by the set for others.</summary>
-    public static bool IsHopByHop(int slot, string name) => slot switch
-    {
-        TransferEncoding or Connection or 17 or 28 or 29 or 31 or 32 => true,
-        >= 0 => false,
-        _ => HopByHop.Contains(name),
-    };
+    /// <summary>Whether a response header is hop-by-hop; by its slot for known names, by the set for others.</summary>
+    public static bool IsHopByHop(int slot, string name) => slot >= 0 ? KnownHopByHop[slot] : HopByHop.Contains(name);
 }

@@ -74,7 +74,7 @@ internal static class Http1RequestWriter
                 continue;
             }
             if (listsNames && ConnectionHeadersTransform.Lists(connection, name)) continue;
-            if (ForwardedHeadersRule.IsUntrusted(name) && (!trustedPeer || string.Equals(name, ForwardedHeadersRule.For, StringComparison.OrdinalIgnoreCase))) continue;
+            if (ForwardedHeadersRule.Owns(name, trustedPeer)) continue;
             if (!rules.IsEmpty && rules.Replaces(name)) continue;
             if (trace is not null && IsPropagated(name)) continue;
             Ascii(writer, name);
@@ -89,7 +89,7 @@ internal static class Http1RequestWriter
         }
         if (!rules.IsEmpty) WriteRuleHeaders(writer, headers, rules, trustedPeer);
         // HTTP/2 allows TE: trailers; YARP passes that one value on.
-        if (http2 && HasTrailersTe(headers)) Bytes(writer, "TE: trailers\r\n"u8);
+        if (http2 && ConnectionHeadersTransform.ListContains(headers.TE, "trailers")) Bytes(writer, "TE: trailers\r\n"u8);
 
         WriteForwarded(writer, context, trustedPeer);
         if (trace is not null) DistributedContextPropagator.Current.Inject(trace, writer, WritePropagated);
@@ -115,12 +115,7 @@ internal static class Http1RequestWriter
 
     private static readonly DistributedContextPropagator.PropagatorSetterCallback WritePropagated = static (carrier, name, value) =>
     {
-        if (value is null) return;
-        var writer = (PipeWriter)carrier!;
-        Ascii(writer, name);
-        Bytes(writer, ": "u8);
-        Latin1(writer, value);
-        Bytes(writer, "\r\n"u8);
+        if (value is not null) Header((PipeWriter)carrier!, name, value);
     };
 
     // traceparent, tracestate, baggage (W3C); read once, like the YARP path's propagator.
@@ -170,12 +165,12 @@ internal static class Http1RequestWriter
         {
             if (string.Equals(name, HeaderNames.Host, StringComparison.OrdinalIgnoreCase) || Removed(rules, name) || rules.Appended(name) is not null) continue;
             // X-Forwarded-* are the forwarded-headers rule's, which YARP runs after the route's header transforms.
-            if (ForwardedHeadersRule.IsUntrusted(name) && (!trustedPeer || string.Equals(name, ForwardedHeadersRule.For, StringComparison.OrdinalIgnoreCase))) continue;
+            if (ForwardedHeadersRule.Owns(name, trustedPeer)) continue;
             Header(writer, name, value);
         }
         foreach (var (name, value) in rules.Append)
         {
-            if (ForwardedHeadersRule.IsUntrusted(name) && (!trustedPeer || string.Equals(name, ForwardedHeadersRule.For, StringComparison.OrdinalIgnoreCase))) continue;
+            if (ForwardedHeadersRule.Owns(name, trustedPeer)) continue;
             // Appended to an incoming value above; here only for headers the client did not send.
             if (incoming.ContainsKey(name) && !rules.Replaces(name)) continue;
             if (Removed(rules, name)) continue;
@@ -224,18 +219,6 @@ internal static class Http1RequestWriter
         }
         Header(writer, ForwardedHeadersRule.Proto, request.Scheme);
         if (request.Host.HasValue) Header(writer, ForwardedHeadersRule.Host, request.Host.Value!);
-    }
-
-    private static bool HasTrailersTe(IHeaderDictionary headers)
-    {
-        foreach (var value in headers.TE)
-        {
-            foreach (var range in value.AsSpan().Split(','))
-            {
-                if (value.AsSpan()[range].Trim().Equals("trailers", StringComparison.OrdinalIgnoreCase)) return true;
-            }
-        }
-        return false;
     }
 
     /// <summary>YARP's path encoding: characters outside the valid set are percent-encoded as UTF-8.</summary>

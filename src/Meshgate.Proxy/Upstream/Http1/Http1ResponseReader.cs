@@ -200,7 +200,7 @@ internal static class Http1ResponseReader
             if (Http1HeaderNames.IsHopByHop(slot, headerName)) continue;
             var current = headers[headerName];
             // As YARP (dotnet/yarp#2269): a Strict-Transport-Security the gateway set is not doubled.
-            if (current.Count > 0 && slot == 25) continue;
+            if (current.Count > 0 && slot == Http1HeaderNames.StrictTransportSecurity) continue;
             headers[headerName] = StringValues.Concat(current, connection.Value(slot, value));
         }
         if (interim) return;
