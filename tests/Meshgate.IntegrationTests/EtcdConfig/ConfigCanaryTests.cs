@@ -78,8 +78,14 @@ public sealed class ConfigCanaryTests : IAsyncLifetime
 
             // While it runs, exactly one node (30% of 3, rounded up) serves the candidate, and says so.
             await Eventually.HoldsAsync(async () => push.IsCompleted || await CountAsync(nodes, "B") == 1, TimeSpan.FromSeconds(10), "one node runs the candidate");
+            // Each node learns its role from its own etcd watch, so the baseline nodes may say so a moment after the canary serves.
             var roles = new List<string?>();
-            for (var node = 0; node < 3; node++) roles.Add((await nodes.CanaryAsync(node)).GetProperty("role").GetString());
+            await Eventually.HoldsAsync(async () =>
+            {
+                roles.Clear();
+                for (var node = 0; node < 3; node++) roles.Add((await nodes.CanaryAsync(node)).GetProperty("role").GetString());
+                return push.IsCompleted || (roles.Count(r => r == "canary") == 1 && roles.Count(r => r == "baseline") == 2);
+            }, TimeSpan.FromSeconds(10), "one canary and two baseline nodes");
             Assert.False(push.IsCompleted, $"the canary ran for its duration: {output}{error}");
             Assert.Equal(1, roles.Count(r => r == "canary"));
             Assert.Equal(2, roles.Count(r => r == "baseline"));
