@@ -10,7 +10,7 @@
 # SKIP_BUILD=1 (reuse the builds already in bench/.work), and for the
 # body-size, h2c, open-loop and memory sections: SCENARIOS, EXTRA_ROUNDS,
 # EXTRA_DURATION (s), H2_INITIAL_WARMUP (s), H2_CONNECTIONS, H2_STREAMS,
-# OPENLOOP_FRACTION, OPENLOOP_RATE, OPENLOOP_CONNECTIONS, IDLE_CONNECTIONS.
+# OPENLOOP_FRACTION, OPENLOOP_RATE, OPENLOOP_CONNECTIONS, IDLE_CONNECTIONS, MESH_RATE.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -42,9 +42,9 @@ fi
 CONNECTIONS=${CONNECTIONS:-64}
 # The sections after the main table (README: "Body sizes, h2c, open loop, memory"). An empty
 # SCENARIOS= skips them all; the idle-connection memory figures are always taken.
-SCENARIOS=${SCENARIOS-h1-1k h1-64k h2c open}
+SCENARIOS=${SCENARIOS-h1-1k h1-64k h2c open mesh-rate}
 for s in $SCENARIOS; do
-    case $s in h1-1k|h1-64k|h2c|open) ;; *) echo "unknown scenario in SCENARIOS: $s (known: h1-1k h1-64k h2c open)" >&2; exit 2 ;; esac
+    case $s in h1-1k|h1-64k|h2c|open|mesh-rate) ;; *) echo "unknown scenario in SCENARIOS: $s (known: h1-1k h1-64k h2c open mesh-rate)" >&2; exit 2 ;; esac
 done
 H2_CONNECTIONS=${H2_CONNECTIONS:-8}      # h2load -c
 H2_STREAMS=${H2_STREAMS:-8}              # h2load -m: concurrent streams per connection
@@ -52,6 +52,9 @@ OPENLOOP_FRACTION=${OPENLOOP_FRACTION:-0.5}   # open-loop rate as a fraction of 
 OPENLOOP_RATE=${OPENLOOP_RATE:-}              # or a fixed rate (req/s), which wins
 OPENLOOP_RATE_FIXED=$OPENLOOP_RATE
 OPENLOOP_CONNECTIONS=${OPENLOOP_CONNECTIONS:-$CONNECTIONS}
+# Issue 8's latency at a fixed, moderate rate (open loop), below every target's maximum: what a hop adds to a request
+# when nothing queues, as service-mesh benchmarks measure it, beside the saturated figures of the main table.
+MESH_RATE=${MESH_RATE:-1000}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-1000}
 THREADS=${THREADS:-2}
 # Servers (origin and proxy under test) share one core and the load generator
@@ -411,6 +414,7 @@ EXTRA=()
 for s in $SCENARIOS; do
     case $s in
         h2c) ts=(meshgate nginx haproxy yarp) ;;
+        mesh-rate) ts=(upstream sidecars meshgate nginx) ;;
         *)   ts=(upstream meshgate nginx haproxy yarp) ;;
     esac
     for t in "${ts[@]}"; do has_target "$t" && EXTRA+=("$s:$t"); done
@@ -534,13 +538,14 @@ load_run() {  # load_run SCENARIO TARGET SECONDS OUTFILE: SCENARIO's load agains
         h1-64k) wrk_run "$3" "${URL[$2]}bodies/64k" "$4" "${HEADER[$2]:-}" ;;
         h2c)    tool_run "$4" h2load -c"$H2_CONNECTIONS" -m"$H2_STREAMS" -t"$THREADS" -D"$3" --log-file="$4.log" "${H2URL[$2]}" ;;
         open)   tool_run "$4" "$WORK/openloop" -r "$OPENLOOP_RATE" -d "$3" -c "$OPENLOOP_CONNECTIONS" ${HEADER[$2]:+-H "${HEADER[$2]}"} "${URL[$2]}" ;;
+        mesh-rate) tool_run "$4" "$WORK/openloop" -r "$MESH_RATE" -d "$3" -c "$OPENLOOP_CONNECTIONS" ${HEADER[$2]:+-H "${HEADER[$2]}"} "${URL[$2]}" ;;
     esac
 }
 
 parse_run() {  # parse_run SCENARIO OUTFILE
     case $1 in
         h2c)  parse_h2load "$2.log" <"$2" ;;
-        open) parse_openloop <"$2" ;;
+        open|mesh-rate) parse_openloop <"$2" ;;
         *)    parse_wrk <"$2" ;;
     esac
 }
@@ -571,7 +576,7 @@ measure() {  # measure TARGET ROUND [SCENARIO [SECONDS]]
     fi
     if (( unfinished > 0 )); then
         # Not a warning: an overloaded target is a result of the open loop, not a broken measurement.
-        log "${LABEL[$t]} (open loop) round $r: $unfinished requests unanswered 2 s after the last one was due: it cannot sustain $OPENLOOP_RATE req/s"
+        log "${LABEL[$t]} ($s) round $r: $unfinished requests unanswered 2 s after the last one was due: it cannot sustain $( [[ $s == mesh-rate ]] && echo "$MESH_RATE" || echo "$OPENLOOP_RATE") req/s"
     fi
     if ! kill -0 "${PIDS[$t]}" 2>/dev/null; then
         die "${LABEL[$t]} died during the run (log: ${LOGFILE[$t]})"
@@ -704,13 +709,13 @@ scenario_table() {  # scenario_table SCENARIO TITLE
     echo
     echo "### $2"
     echo
-    if [[ $s == open ]]; then
+    if [[ $s == open || $s == mesh-rate ]]; then
         echo "| target | req/s achieved | p50 | p99 | p99.9 | CPU µs/req | unanswered | p50 vs nginx | p99 vs nginx | p99.9 vs nginx |"
     else
         echo "| target | req/s | p50 | p99 | p99.9 | CPU µs/req | RSS MiB | req/s vs nginx | CPU vs nginx | p99 vs nginx |"
     fi
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    for t in upstream meshgate nginx haproxy yarp; do
+    for t in upstream sidecars meshgate nginx haproxy yarp; do
         local rps p50 p99 p999 cpu rss unanswered
         rps=$(median 3 "$t" "$s"); [[ -n $rps ]] || continue
         p50=$(median 4 "$t" "$s"); p99=$(median 5 "$t" "$s"); p999=$(median 11 "$t" "$s")
@@ -719,10 +724,10 @@ scenario_table() {  # scenario_table SCENARIO TITLE
         if awk -F'\t' -v t="$t" -v s="$s" 'NR > 1 && $1 == t && $12 == s && ($9 > 0 || $10 > 0) { f = 1 } END { exit !f }' "$RAW"; then
             name="$name ⚠ errors"
         fi
-        if [[ $s == open ]]; then
-            unanswered=$(awk -F'\t' -v t="$t" 'NR > 1 && $1 == t && $12 == "open" { n += $13 } END { print n + 0 }' "$RAW")
+        if [[ $s == open || $s == mesh-rate ]]; then
+            unanswered=$(awk -F'\t' -v t="$t" -v s="$s" 'NR > 1 && $1 == t && $12 == s { n += $13 } END { print n + 0 }' "$RAW")
             printf '| %s | %.0f | %s | %s | %s | %.1f | %s | %s | %s | %s |\n' "$name" "$rps" "$(ms "$p50")" "$(ms "$p99")" "$(ms "$p999")" "$cpu" \
-                "$unanswered" "$(ratio "$p50" "$(median 4 nginx open)")" "$(ratio "$p99" "$(median 5 nginx open)")" "$(ratio "$p999" "$(median 11 nginx open)")"
+                "$unanswered" "$(ratio "$p50" "$(median 4 nginx "$s")")" "$(ratio "$p99" "$(median 5 nginx "$s")")" "$(ratio "$p999" "$(median 11 nginx "$s")")"
         else
             printf '| %s | %.0f | %s | %s | %s | %.1f | %s | %s | %s | %s |\n' "$name" "$rps" "$(ms "$p50")" "$(ms "$p99")" "$(ms "$p999")" "$cpu" \
                 "$(mib "$rss")" "$(ratio "$rps" "$(median 3 nginx "$s")")" "$(ratio "$cpu" "$(median 6 nginx "$s")")" "$(ratio "$p99" "$(median 5 nginx "$s")")"
@@ -741,6 +746,19 @@ scenario_table() {  # scenario_table SCENARIO TITLE
             echo "Issue-8 aim, two sidecar hops cost no more than one nginx hop (added p50 and p99): $(awk -v s50="${M_P50[sidecars]}" -v s99="${M_P99[sidecars]}" \
                 -v n50="${M_P50[nginx]}" -v n99="${M_P99[nginx]}" 'BEGIN { print (s50 <= n50 && s99 <= n99) ? "met" : "not met" }')."
         fi
+        if [[ -n $(median 4 sidecars mesh-rate) && -n $(median 4 upstream mesh-rate) ]]; then
+            # The same question without saturation: at MESH_RATE every target keeps up, so the added latency is the hops'
+            # own work and wire time rather than each target's queue at its maximum.
+            u50=$(median 4 upstream mesh-rate); u99=$(median 5 upstream mesh-rate)
+            mesh_rate_added() { echo "$(added "$(median 4 "$1" mesh-rate)" "$u50") / $(added "$(median 5 "$1" mesh-rate)" "$u99")"; }
+            echo "At a fixed $MESH_RATE req/s (open loop, $OPENLOOP_CONNECTIONS connections; added p50 / p99): two sidecars $(mesh_rate_added sidecars);" \
+                 "$( [[ -n $(median 4 meshgate mesh-rate) ]] && echo "the gateway alone $(mesh_rate_added meshgate);")" \
+                 "$( [[ -n $(median 4 nginx mesh-rate) ]] && echo "nginx proxy $(mesh_rate_added nginx).")"
+            if [[ -n $(median 4 nginx mesh-rate) ]]; then
+                echo "Issue-8 aim at $MESH_RATE req/s: $(awk -v s50="$(median 4 sidecars mesh-rate)" -v s99="$(median 5 sidecars mesh-rate)" \
+                    -v n50="$(median 4 nginx mesh-rate)" -v n99="$(median 5 nginx mesh-rate)" 'BEGIN { print (s50 <= n50 && s99 <= n99) ? "met" : "not met" }')."
+            fi
+        fi
     fi
     if [[ -n ${M_RPS[meshgate]:-} && -n ${M_RPS[nginx]:-} ]]; then
         echo
@@ -752,7 +770,8 @@ scenario_table() {  # scenario_table SCENARIO TITLE
     scenario_table h1-64k "HTTP/1.1, 64 KiB body (wrk, as above)"
     scenario_table h2c "h2c, small body (h2load -c$H2_CONNECTIONS -m$H2_STREAMS -t$THREADS; to the origin over HTTP/1.1)"
     scenario_table open "Open loop at ${OPENLOOP_RATE:-?} req/s, small body (constant arrival over $OPENLOOP_CONNECTIONS connections; latency from each request's due time)"
-    if awk -F'\t' 'NR > 1 && $12 == "open" { f = 1 } END { exit !f }' "$RAW"; then
+    scenario_table mesh-rate "Mesh at a fixed $MESH_RATE req/s, small body (open loop as above; issue 8's hops without saturation)"
+    if awk -F'\t' 'NR > 1 && ($12 == "open" || $12 == "mesh-rate") { f = 1 } END { exit !f }' "$RAW"; then
         echo
         echo "A target whose achieved req/s stays below the rate cannot sustain it: its requests queue, and its latency is mostly" \
              "that queue (which a closed-loop tool like wrk would hide). \"unanswered\": requests still waiting 2 s after the last one was due, summed over rounds."

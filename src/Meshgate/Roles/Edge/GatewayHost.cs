@@ -16,7 +16,7 @@ namespace Meshgate.Roles.Edge;
 /// The gateway role: the proxy on the config's listeners and the admin API on its own listener, in
 /// one process, sharing one snapshot. Tests start it in-process exactly as the command does.
 /// </summary>
-public sealed class GatewayHost : IAsyncDisposable
+public sealed partial class GatewayHost : IAsyncDisposable
 {
     private readonly KestrelListeners _listeners = new();
     private readonly List<IDisposable> _disposables = [];
@@ -177,8 +177,14 @@ public sealed class GatewayHost : IAsyncDisposable
         Started();
     }
 
+    [LoggerMessage(EventId = Common.EventIds.Host + 10, Level = LogLevel.Information,
+        Message = "Socket work runs inline on the runtime's socket-event threads (DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1): one event loop per core, no thread-pool hop per read")]
+    private static partial void LogInlineScheduling(ILogger logger);
+
     private void Started()
     {
+        // Said once, at start: an operator reading a stalled process's log should see that it runs as an event loop.
+        if (MeshgateWebApplication.InlineScheduling) LogInlineScheduling(Gateway.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Meshgate.Host"));
         Gateway.Lifetime.ApplicationStopping.Register(() => _ready = false);
         _disposables.Add(PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
