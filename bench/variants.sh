@@ -21,7 +21,8 @@
 #              instead of being queued to the thread pool (fewer thread hops; blocking work there stalls sockets)
 # (the variants are defined in lib.sh, shared with memory.sh)
 # Overridable by environment: MESHGATE, VARIANTS, ROUNDS, DURATION (s), WARMUP (s per variant before
-# round 1), CONNECTIONS, SERVER_CPU, LOAD_CPU. All gateways and the origin share the server core; only
+# round 1), CONNECTIONS, SERVER_CPU, LOAD_CPU; SYSCALLS=1 also counts the process's system calls per request
+# (perf's syscall tracepoints; counts, valid on a busy machine, though counting costs a little time). All gateways and the origin share the server core; only
 # the one under load works, so each round's CPU µs/request is its own process's utime+stime.
 set -euo pipefail
 
@@ -63,6 +64,13 @@ ctx_switches() {  # ctx_switches PID: context switches of all its threads (a thr
     # A thread can end between the glob and cat: cat then fails, and under pipefail and set -e so would the script, silently.
     { cat /proc/"$1"/task/*/status 2>/dev/null || true; } | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
 }
+SYSCALL_EVENTS=raw_syscalls:sys_enter,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_recvmsg,syscalls:sys_enter_write,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_futex
+syscalls_per_request() {  # syscalls_per_request PERF_CSV REQUESTS: "all N (reads R, writes W, epoll E, futex F)"
+    awk -F, -v n="$2" '{ c = $1 + 0; e = $3 }
+        e ~ /raw_syscalls/ { all += c } e ~ /_(read|recvfrom|recvmsg)$/ { rd += c } e ~ /_(write|sendto|sendmsg)$/ { wr += c }
+        e ~ /_epoll_(wait|pwait|ctl)$/ { ep += c } e ~ /_futex$/ { fx += c }
+        END { printf "%.2f (reads %.2f, writes %.2f, epoll %.2f, futex %.2f)", all / n, rd / n, wr / n, ep / n, fx / n }' "$1"
+}
 load() {  # load VARIANT SECONDS: wrk output on stdout
     taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$2s" "http://127.0.0.1:${PORT[$1]}/plain/"
 }
@@ -79,9 +87,15 @@ for (( r = 1; r <= ROUNDS; r++ )); do
     n=${#VARIANTS[@]}
     for (( i = 0; i < n; i++ )); do
         v=${VARIANTS[$(( (i + r - 1) % n ))]}   # the order rotates from round to round
+        if [[ -n ${SYSCALLS:-} ]]; then
+            perf stat -x, -e "$SYSCALL_EVENTS" -p "${PID[$v]}" -o "$WORK/syscalls-$v-$r.csv" 2>/dev/null &
+            PERF_PID=$!
+            sleep 0.5
+        fi
         before=$(cpu_ticks "${PID[$v]}"); switches_before=$(ctx_switches "${PID[$v]}")
         out=$(load "$v" "$DURATION")
         after=$(cpu_ticks "${PID[$v]}"); switches_after=$(ctx_switches "${PID[$v]}")
+        if [[ -n ${SYSCALLS:-} ]]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
         requests=$(awk '/requests in/ { print $1 }' <<<"$out")
         rps=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
         if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then grep -E 'Non-2xx|Socket errors' <<<"$out" >&2; die "$v had errors"; fi
@@ -89,6 +103,8 @@ for (( r = 1; r <= ROUNDS; r++ )); do
         switches=$(awk -v d=$(( switches_after - switches_before )) -v n="$requests" 'BEGIN { printf "%.2f", d / n }')
         printf '%s\t%s\t%s\t%s\t%s\n' "$v" "$r" "$rps" "$cpu" "$switches" >>"$RAW"
         printf '  round %d  %-10s %9.0f req/s  %6s us/req CPU  %5s context switches/req\n' "$r" "$v" "$rps" "$cpu" "$switches" >&2
+        # The count window opens half a second before the load and closes just after it: idle time adds a few timer wake-ups.
+        [[ -n ${SYSCALLS:-} ]] && printf '           system calls per request: %s\n' "$(syscalls_per_request "$WORK/syscalls-$v-$r.csv" "$requests")" >&2
     done
 done
 
