@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
 
 namespace Meshgate.Proxy.RequestHygiene;
 
@@ -13,7 +14,7 @@ namespace Meshgate.Proxy.RequestHygiene;
 /// Kestrel whole. In the body of a chunked request the same bytes are a bad chunk size or chunk end,
 /// which Kestrel refuses while RequestHygieneMiddleware reads the body ahead.
 /// </summary>
-internal sealed class RequestFramingPipeReader(PipeReader inner, RequestFramingScanner scanner, Action<FramingViolation> onViolation) : PipeReader
+internal sealed class RequestFramingPipeReader(PipeReader inner, RequestFramingScanner scanner, Action<FramingViolation> onViolation) : PipeReader, IValueTaskSource<ReadResult>
 {
     /// <summary>NUL is not a token character, a hex digit, or CR: refused as a request line, a chunk size, a chunk end or a trailer line.</summary>
     private static readonly byte[] Refusal = "\0\r\n\r\n"u8.ToArray();
@@ -22,6 +23,13 @@ internal sealed class RequestFramingPipeReader(PipeReader inner, RequestFramingS
     private long _examined;
     private ReadOnlySequence<byte>? _refused;
     private bool _refusalExamined;
+
+    // The one wait in progress (see Wait): its result for Kestrel, the inner read it waits on, and that read's token.
+    // The continuation runs where the inner read completed, as the pipe's own continuations do.
+    private ManualResetValueTaskSourceCore<ReadResult> _waiting;
+    private ValueTaskAwaiter<ReadResult> _pending;
+    private CancellationToken _waitToken;
+    private Action? _onInnerRead;
 
     public override bool TryRead(out ReadResult result)
     {
@@ -45,23 +53,60 @@ internal sealed class RequestFramingPipeReader(PipeReader inner, RequestFramingS
         while (true)
         {
             var pending = inner.ReadAsync(cancellationToken);
-            if (!pending.IsCompletedSuccessfully) return ReadAwaitedAsync(pending, cancellationToken);
+            if (!pending.IsCompletedSuccessfully) return Wait(pending, cancellationToken);
             if (TryRelease(pending.Result, out var result)) return new(result);
             // Everything new is held (part of a head or a chunk-size line): wait for more.
             inner.AdvanceTo(_buffer.Start, _buffer.End);
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<ReadResult> ReadAwaitedAsync(ValueTask<ReadResult> pending, CancellationToken cancellationToken)
+    /// <summary>
+    /// Kestrel waits on this reader itself (it is the value-task source), so a wait costs no object: an async method
+    /// here boxed its state machine whenever more connections waited at once than the per-core pools hold, and an
+    /// idle keep-alive connection kept that box for as long as it waited. One wait at a time, as a pipe allows.
+    /// </summary>
+    private ValueTask<ReadResult> Wait(ValueTask<ReadResult> pending, CancellationToken cancellationToken)
     {
-        while (true)
+        _waiting.Reset();
+        _waitToken = cancellationToken;
+        _pending = pending.GetAwaiter();
+        _pending.UnsafeOnCompleted(_onInnerRead ??= OnInnerRead);
+        return new(this, _waiting.Version);
+    }
+
+    /// <summary>The inner read ended: release what the scanner allows, or read on until it allows something.</summary>
+    private void OnInnerRead()
+    {
+        try
         {
-            if (TryRelease(await pending, out var result)) return result;
-            inner.AdvanceTo(_buffer.Start, _buffer.End);
-            pending = inner.ReadAsync(cancellationToken);
+            while (true)
+            {
+                if (TryRelease(_pending.GetResult(), out var result))
+                {
+                    _waiting.SetResult(result);
+                    return;
+                }
+                inner.AdvanceTo(_buffer.Start, _buffer.End);
+                _pending = inner.ReadAsync(_waitToken).GetAwaiter();
+                if (!_pending.IsCompleted)
+                {
+                    _pending.UnsafeOnCompleted(_onInnerRead!);
+                    return;
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            _waiting.SetException(e);
         }
     }
+
+    ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _waiting.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _waiting.GetStatus(token);
+
+    void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _waiting.OnCompleted(continuation, state, token, flags);
 
     /// <summary>Scans what is new; true when Kestrel has something to read (new released bytes, the end, a cancel, or the refusal).</summary>
     private bool TryRelease(in ReadResult innerResult, out ReadResult result)

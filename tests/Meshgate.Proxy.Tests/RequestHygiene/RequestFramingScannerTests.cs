@@ -292,4 +292,58 @@ public sealed class RequestFramingScannerTests
         Assert.Equal("GET / HTTP/1.1\r\nHost: a\r\n\r\n", Encoding.ASCII.GetString(result.Buffer));
         Assert.False(result.IsCompleted);
     }
+
+    [Fact]
+    public async Task Reader_HeadArrivingInThreePiecesDuringOneWait_OneResultWhenWholeAndTheNextWaitWorksToo()
+    {
+        var pipe = new Pipe();
+        var reader = new RequestFramingPipeReader(pipe.Reader, new RequestFramingScanner(8192), _ => { });
+
+        var read = reader.ReadAsync();
+        await pipe.Writer.WriteAsync("GET / HTTP/1.1\r\n"u8.ToArray());
+        Assert.False(read.IsCompleted);
+        await pipe.Writer.WriteAsync("Host: a\r\n"u8.ToArray());
+        Assert.False(read.IsCompleted);
+        await pipe.Writer.WriteAsync("\r\n"u8.ToArray());
+        var result = await read.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("GET / HTTP/1.1\r\nHost: a\r\n\r\n", Encoding.ASCII.GetString(result.Buffer));
+        reader.AdvanceTo(result.Buffer.End);
+
+        // The same reader waits again (its one wait is reused), now for a second request.
+        read = reader.ReadAsync();
+        Assert.False(read.IsCompleted);
+        await pipe.Writer.WriteAsync("GET /2 HTTP/1.1\r\nHost: a\r\n\r\n"u8.ToArray());
+        result = await read.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("GET /2 HTTP/1.1\r\nHost: a\r\n\r\n", Encoding.ASCII.GetString(result.Buffer));
+    }
+
+    [Fact]
+    public async Task Reader_WaitCanceled_ReturnsCanceledAndTheNextReadStillWorks()
+    {
+        var pipe = new Pipe();
+        var reader = new RequestFramingPipeReader(pipe.Reader, new RequestFramingScanner(8192), _ => { });
+
+        var read = reader.ReadAsync();
+        reader.CancelPendingRead();
+        var result = await read.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(result.IsCanceled);
+        reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+
+        await pipe.Writer.WriteAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n"u8.ToArray());
+        result = await reader.ReadAsync();
+        Assert.Equal("GET / HTTP/1.1\r\nHost: a\r\n\r\n", Encoding.ASCII.GetString(result.Buffer));
+    }
+
+    [Fact]
+    public async Task Reader_InputFailsDuringAWait_TheWaitThrowsThatError()
+    {
+        var pipe = new Pipe();
+        var reader = new RequestFramingPipeReader(pipe.Reader, new RequestFramingScanner(8192), _ => { });
+
+        var read = reader.ReadAsync();
+        await pipe.Writer.CompleteAsync(new IOException("connection reset"));
+
+        var error = await Assert.ThrowsAsync<IOException>(async () => await read.AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal("connection reset", error.Message);
+    }
 }
