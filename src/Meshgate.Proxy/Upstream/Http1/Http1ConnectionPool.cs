@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Http;
 using System.Net.Security;
 using System.Net.Sockets;
-using System.Security.Authentication;
 using System.Text;
 
 namespace Meshgate.Proxy.Upstream.Http1;
@@ -185,9 +184,9 @@ internal sealed class Http1Destination
             {
                 throw new HttpRequestException(HttpRequestError.ConnectionError, $"Connecting to {EndPoint} timed out after {timeout.TotalSeconds:0.###}s.", new TimeoutException());
             }
-            if (stream is SslStream && e is AuthenticationException or IOException)
+            if (stream is SslStream)
             {
-                // HttpClient's words and error for the same failure.
+                // The handshake failed (a refused certificate, an alert, an identity not there yet): HttpClient's words and error.
                 throw new HttpRequestException(HttpRequestError.SecureConnectionError, "The SSL connection could not be established, see inner exception.", e);
             }
             throw new HttpRequestException(HttpRequestError.ConnectionError, $"{(e as SocketException)?.SocketErrorCode.ToString() ?? e.Message} ({EndPoint})", e);
