@@ -4,6 +4,9 @@
 #
 #   bench/mesh.sh                               build, then 3 interleaved rounds of 10 s per target
 #   MESHGATE=/tmp/mg ROUNDS=5 bench/mesh.sh     reuse a `dotnet publish src/Meshgate -c Release -o /tmp/mg`
+#   MESH_YARP=1 bench/mesh.sh                   also a second two-sidecar mesh whose mesh hop goes through YARP's forwarder
+#                                               (--mesh-forwarder yarp: HTTP/2 over mTLS), interleaved with the first
+#                                               (the direct HTTP/1.1 path over mTLS), so one run compares the two
 #
 # Overridable by environment: MESHGATE (publish dir; empty = build into bench/.work/mesh/meshgate), ROUNDS,
 # DURATION (s), WARMUP (s of load per target before round 1; .NET needs ~20-30 s on a busy core), CONNECTIONS,
@@ -28,6 +31,8 @@ mkdir -p "$WORK"/{gateway,nginx-proxy/tmp}
 publish_meshgate
 free_port UPSTREAM_PORT; free_port NGINX_PROXY_PORT; free_port GATEWAY_PORT; free_port ADMIN_PORT; free_port REDIS_PORT
 free_port MESH_SERVICE_PORT; free_port MESH_CP_PORT; free_port MESH_CP_ADMIN_PORT; free_port NGINX_H2C_PORT
+MESH_YARP=${MESH_YARP:-0}
+if (( MESH_YARP )); then free_port MESH_YARP_SERVICE_PORT; free_port MESH_YARP_CP_PORT; free_port MESH_YARP_CP_ADMIN_PORT; fi
 
 # The origin, the nginx proxy and the catch-all gateway of bench/run.sh (templates/).
 source "$BENCH_DIR/bench-jwt.sh"
@@ -52,6 +57,17 @@ declare -A URL=(
     [nginx]="http://127.0.0.1:$NGINX_PROXY_PORT/" [sidecars]="http://127.0.0.1:$MESH_SERVICE_PORT/"
 )
 declare -A LABEL=([upstream]="upstream direct" [meshgate]="Meshgate gateway" [nginx]="nginx proxy" [sidecars]="two sidecars (mTLS)")
+if (( MESH_YARP )); then
+    # The same mesh once more (its own control plane and sidecars), the mesh hop on YARP's forwarder.
+    (export MESH_FORWARDER=yarp; exec taskset -c "$SERVER_CPU" "$BENCH_DIR/mesh-up.sh" "$MESHGATE/meshgate.dll" "$WORK/mesh-yarp" "$UPSTREAM_PORT" \
+        "$MESH_YARP_SERVICE_PORT" "$MESH_YARP_CP_PORT" "$MESH_YARP_CP_ADMIN_PORT") >"$WORK/mesh-up-yarp.log" 2>&1 &
+    STARTED+=($!)
+    PID[sidecars-yarp]=$!
+    TARGETS+=(sidecars-yarp)
+    URL[sidecars-yarp]="http://127.0.0.1:$MESH_YARP_SERVICE_PORT/"
+    LABEL[sidecars]="two sidecars (mTLS), direct hop"
+    LABEL[sidecars-yarp]="two sidecars (mTLS), YARP hop"
+fi
 
 # Every target answers the origin's body before it is loaded; the mesh needs its certificates, the registration and
 # the first snapshot first.
