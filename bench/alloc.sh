@@ -8,13 +8,14 @@
 #   EXTRA_YAML='tracing: { protocol: http/protobuf, endpoint: "http://127.0.0.1:@UPSTREAM_PORT@/v1/traces", sampling: 0.01 }' bench/alloc.sh
 #   MESH=1 bench/alloc.sh                  the client sidecar of bench/mesh-up.sh's two-sidecar mesh (the mesh hop, mTLS)
 #   MESH=1 MESH_FORWARDER=yarp bench/alloc.sh   the same with the mesh hop on YARP's forwarder (--mesh-forwarder yarp)
+#   MESH=1 MESH_SIDECAR=app bench/alloc.sh      the called sidecar instead (mTLS inbound -> the origin)
 #
 # It runs one gateway under wrk load and captures LOAD_SECONDS (6) + 2 s of dotnet-trace's gc-verbose profile (the runtime's
 # allocation ticks with stacks), then divides by the requests served meanwhile. Allocation counts do not
 # depend on what else the machine is doing, so unlike the timing scripts this one can run on a busy machine.
 # With MESH=1 the profiled process is the calling sidecar of the mesh bench/mesh.sh loads (its fixed service port ->
 # the mesh cluster -> mTLS to the app sidecar), not a template gateway.
-# Overridable by environment: MESHGATE, ROUTE, EXTRA_YAML, MESH, MESH_FORWARDER, STACKS, STACK_DEPTH, LOAD_SECONDS, CONNECTIONS, SERVER_CPU, LOAD_CPU.
+# Overridable by environment: MESHGATE, ROUTE, EXTRA_YAML, MESH, MESH_FORWARDER, MESH_SIDECAR, STACKS, STACK_DEPTH, LOAD_SECONDS, CONNECTIONS, SERVER_CPU, LOAD_CPU.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -52,10 +53,10 @@ if (( ${MESH:-0} )); then
     done
     GATEWAY_PID=
     for p in $(proc_tree "$mesh_pid"); do
-        tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- '--service client ' && GATEWAY_PID=$p
+        tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "--service ${MESH_SIDECAR:-client} " && GATEWAY_PID=$p
     done
-    [[ -n $GATEWAY_PID ]] || die "no client sidecar under the mesh (logs in $WORK/mesh)"
-    ROUTE="mesh-${MESH_FORWARDER:-auto}"
+    [[ -n $GATEWAY_PID ]] || die "no ${MESH_SIDECAR:-client} sidecar under the mesh (logs in $WORK/mesh)"
+    ROUTE="mesh-${MESH_FORWARDER:-auto}-${MESH_SIDECAR:-client}"
     load() { taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$1s" "$url"; }
 else
     start_template_gateway
