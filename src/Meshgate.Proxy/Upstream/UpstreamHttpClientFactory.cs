@@ -5,8 +5,8 @@ namespace Meshgate.Proxy.Upstream;
 
 /// <summary>
 /// Applies the cluster settings YARP's HttpClientConfig has no key for: connect timeout, and the cluster's TLS (a private
-/// CA bundle, a client certificate, mesh mTLS for discovery: mesh clusters) from <see cref="UpstreamTlsPolicy"/>. YARP calls this when a cluster's
-/// client settings change.
+/// CA bundle, a client certificate, mesh mTLS for discovery: mesh clusters) from <see cref="UpstreamTlsPolicy"/>, which
+/// the direct path's connections take too. YARP calls this when a cluster's client settings change.
 /// </summary>
 internal sealed class UpstreamHttpClientFactory(SnapshotAccessor snapshots, TimeProvider time, UpstreamTlsPolicies tls) : ForwarderHttpClientFactory
 {

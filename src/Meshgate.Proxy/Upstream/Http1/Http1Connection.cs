@@ -5,9 +5,9 @@ using System.Text;
 namespace Meshgate.Proxy.Upstream.Http1;
 
 /// <summary>
-/// One keep-alive HTTP/1.1 connection to an upstream: the socket, its stream (the socket's, or TLS over it), its pipes, and what one request at a time on
-/// it needs again and again (the activity timeout's cancellation source, the last value seen per known response
-/// header), so that a request over a pooled connection makes none of these anew.
+/// One keep-alive HTTP/1.1 connection to an upstream: the socket, its stream (the socket's, or TLS over it), its pipes,
+/// and what one request at a time on it needs again and again (the activity timeout's cancellation source, the last
+/// value seen per known response header), so that a request over a pooled connection makes none of these anew.
 /// </summary>
 internal sealed class Http1Connection : IDisposable
 {

@@ -98,8 +98,6 @@ internal sealed class Http1Destination
 
     public EndPoint EndPoint { get; }
 
-    public bool Tls => _tls is not null;
-
     /// <summary>host[:port] as the Host header carries it.</summary>
     public byte[] Authority { get; }
 
