@@ -5,6 +5,7 @@
 #   bench/ab.sh                     build, then 5 interleaved rounds of plain, retry, jwt
 #   MESHGATE=/tmp/mg bench/ab.sh    use an existing `dotnet publish` output instead of building
 #   ROUTES="plain retry" ROUNDS=7 bench/ab.sh
+#   ROUTES="plain-tls-yarp plain-tls" bench/ab.sh   an https origin: the direct path over TLS against YARP's forwarder
 #
 # Overridable by environment: MESHGATE (publish dir; empty = build into bench/.work/ab/meshgate),
 # ROUTES (first one is the baseline), ROUNDS, DURATION (s), WARMUP (s of load per route before
@@ -44,6 +45,27 @@ if ! start_redis && [[ " ${ROUTES[*]} " == *" shared-ratelimit "* ]]; then
     die "redis-server not found: the shared-ratelimit route needs it"
 fi
 start_origin
+
+# Routes to an https origin, added when ROUTES names one: plain-tls (the direct HTTP/1.1 path over TLS) and
+# plain-tls-yarp (the same through YARP's forwarder, which takes HTTP/1.1 too: nginx here offers no h2). A second nginx
+# on the server core with a self-signed certificate for 127.0.0.1, which the clusters trust as their tls.ca.
+if [[ " ${ROUTES[*]} " == *" plain-tls"* ]]; then
+    free_port UPSTREAM_TLS_PORT
+    mkdir -p "$WORK/upstream-tls/tmp"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=origin.bench" -addext "subjectAltName=IP:127.0.0.1" \
+        -keyout "$WORK/upstream-tls/origin.key" -out "$WORK/upstream-tls/origin.crt" >"$WORK/upstream-tls/openssl.log" 2>&1 \
+        || { cat "$WORK/upstream-tls/openssl.log" >&2; die "openssl could not make the origin's certificate"; }
+    sed -e "s|@WORKDIR@/upstream/|@WORKDIR@/upstream-tls/|g" \
+        -e "s|listen 127.0.0.1:@UPSTREAM_PORT@;|listen 127.0.0.1:$UPSTREAM_TLS_PORT ssl; ssl_certificate $WORK/upstream-tls/origin.crt; ssl_certificate_key $WORK/upstream-tls/origin.key;|" \
+        "$TEMPLATES/upstream-nginx.conf" >"$WORK/upstream-tls/nginx.conf.in"
+    render "$WORK/upstream-tls/nginx.conf.in" "$WORK/upstream-tls/nginx.conf"
+    (exec taskset -c "$SERVER_CPU" nginx -p "$WORK/upstream-tls" -e "$WORK/upstream-tls/error.log" -c "$WORK/upstream-tls/nginx.conf") >"$WORK/upstream-tls/stdout.log" 2>&1 &
+    STARTED+=($!)
+    tls_routes='  - { id: plain-tls, match: { pathPrefix: /plain-tls }, cluster: upstream-tls, transforms: { stripPrefix: /plain-tls } }\n  - { id: plain-tls-yarp, match: { pathPrefix: /plain-tls-yarp }, cluster: upstream-tls-yarp, transforms: { stripPrefix: /plain-tls-yarp } }'
+    tls_clusters="  - { id: upstream-tls, endpoints: [\"https://127.0.0.1:$UPSTREAM_TLS_PORT\"], tls: { ca: \"$WORK/upstream-tls/origin.crt\" } }\n  - { id: upstream-tls-yarp, endpoints: [\"https://127.0.0.1:$UPSTREAM_TLS_PORT\"], tls: { ca: \"$WORK/upstream-tls/origin.crt\" }, forwarder: yarp }"
+    sed -i -e "s|^routes:\$|routes:\n$tls_routes|" -e "s|^clusters:\$|clusters:\n$tls_clusters|" "$WORK/gateway/meshgate.yaml"
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$UPSTREAM_TLS_PORT") 2>/dev/null && break; sleep 0.1; done
+fi
 start_gateway "$WORK/gateway/meshgate.yaml" "$WORK/gateway/meshgate.log" "$GATEWAY_PORT"
 echo "$GATEWAY_PID" >"$WORK/gateway.pid"
 log "gateway pid $GATEWAY_PID on 127.0.0.1:$GATEWAY_PORT, origin on :$UPSTREAM_PORT"

@@ -6,11 +6,16 @@
 #   ROUTE=retry STACKS=30 bench/alloc.sh
 #   EXTRA_YAML='metrics: { enabled: false }' bench/alloc.sh
 #   EXTRA_YAML='tracing: { protocol: http/protobuf, endpoint: "http://127.0.0.1:@UPSTREAM_PORT@/v1/traces", sampling: 0.01 }' bench/alloc.sh
+#   MESH=1 bench/alloc.sh                  the client sidecar of bench/mesh-up.sh's two-sidecar mesh (the mesh hop, mTLS)
+#   MESH=1 MESH_FORWARDER=yarp bench/alloc.sh   the same with the mesh hop on YARP's forwarder (--mesh-forwarder yarp)
+#   MESH=1 MESH_SIDECAR=app bench/alloc.sh      the called sidecar instead (mTLS inbound -> the origin)
 #
 # It runs one gateway under wrk load and captures LOAD_SECONDS (6) + 2 s of dotnet-trace's gc-verbose profile (the runtime's
 # allocation ticks with stacks), then divides by the requests served meanwhile. Allocation counts do not
 # depend on what else the machine is doing, so unlike the timing scripts this one can run on a busy machine.
-# Overridable by environment: MESHGATE, ROUTE, EXTRA_YAML, STACKS, STACK_DEPTH, LOAD_SECONDS, CONNECTIONS, SERVER_CPU, LOAD_CPU.
+# With MESH=1 the profiled process is the calling sidecar of the mesh bench/mesh.sh loads (its fixed service port ->
+# the mesh cluster -> mTLS to the app sidecar), not a template gateway.
+# Overridable by environment: MESHGATE, ROUTE, EXTRA_YAML, MESH, MESH_FORWARDER, MESH_SIDECAR, STACKS, STACK_DEPTH, LOAD_SECONDS, CONNECTIONS, SERVER_CPU, LOAD_CPU.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,7 +38,29 @@ if [[ ! -x $TRACE ]]; then
 fi
 dotnet build "$BENCH_DIR/allocations" -c Release -o "$WORK/allocations" >"$WORK/allocations-build.log" 2>&1 || { tail -20 "$WORK/allocations-build.log" >&2; die "allocations build failed"; }
 publish_meshgate
-start_template_gateway
+if (( ${MESH:-0} )); then
+    free_port UPSTREAM_PORT; free_port MESH_SERVICE_PORT; free_port MESH_CP_PORT; free_port MESH_CP_ADMIN_PORT
+    start_origin
+    (exec taskset -c "$SERVER_CPU" "$BENCH_DIR/mesh-up.sh" "$MESHGATE/meshgate.dll" "$WORK/mesh" "$UPSTREAM_PORT" "$MESH_SERVICE_PORT" "$MESH_CP_PORT" "$MESH_CP_ADMIN_PORT") \
+        >"$WORK/mesh-up.log" 2>&1 &
+    STARTED+=($!)
+    mesh_pid=$!
+    url="http://127.0.0.1:$MESH_SERVICE_PORT/"
+    for _ in $(seq 300); do
+        kill -0 "$mesh_pid" 2>/dev/null || { tail -n 20 "$WORK/mesh-up.log" "$WORK"/mesh/*.log >&2 || true; die "the mesh exited"; }
+        [[ $(curl -s -m 2 "$url" 2>/dev/null) == "hello from upstream" ]] && break
+        sleep 0.3
+    done
+    GATEWAY_PID=
+    for p in $(proc_tree "$mesh_pid"); do
+        tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "--service ${MESH_SIDECAR:-client} " && GATEWAY_PID=$p
+    done
+    [[ -n $GATEWAY_PID ]] || die "no ${MESH_SIDECAR:-client} sidecar under the mesh (logs in $WORK/mesh)"
+    ROUTE="mesh-${MESH_FORWARDER:-auto}-${MESH_SIDECAR:-client}"
+    load() { taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$1s" "$url"; }
+else
+    start_template_gateway
+fi
 
 log "warming up /$ROUTE for 5 s"
 load 5 >/dev/null

@@ -12,6 +12,9 @@
 # cannot use an HTTP proxy; the route, cluster and mTLS are the same as for a call through HTTP_PROXY. The app sidecar
 # forwards to the origin. Both sidecars find each other through the control plane's registry, as in production.
 #
+# MESH_FORWARDER=yarp (or direct) in the environment starts the client sidecar with --mesh-forwarder yarp: the mesh hop
+# then goes through YARP's forwarder (HTTP/2 over mTLS) instead of the direct HTTP/1.1 path (auto, the default).
+#
 # It runs until SIGTERM or SIGINT, then stops its three processes. run.sh and mesh.sh start it pinned to the server
 # core (taskset is inherited), so its whole tree is one target: CPU and RSS are both sidecars' plus the (idle) control
 # plane's. Logs: DIR/control-plane.log, DIR/sidecar-client.log, DIR/sidecar-app.log.
@@ -65,7 +68,7 @@ sidecar() {  # sidecar SERVICE APP_PORT [ARGS...]
 }
 sidecar app "$APP_PORT"
 # The client sidecar's own app is never called; it needs a port, and the origin's is as good as any.
-sidecar client "$APP_PORT" --service-port "app=$SERVICE_PORT"
+sidecar client "$APP_PORT" --service-port "app=$SERVICE_PORT" --mesh-forwarder "${MESH_FORWARDER:-auto}"
 
 # Until stopped; if any of the three exits, the others are stopped too (the caller sees this process gone).
 wait -n "${CHILDREN[@]}" || true

@@ -4,6 +4,9 @@
 #
 #   bench/mesh.sh                               build, then 3 interleaved rounds of 10 s per target
 #   MESHGATE=/tmp/mg ROUNDS=5 bench/mesh.sh     reuse a `dotnet publish src/Meshgate -c Release -o /tmp/mg`
+#   MESH_YARP=1 bench/mesh.sh                   also a second two-sidecar mesh whose mesh hop goes through YARP's forwarder
+#                                               (--mesh-forwarder yarp: HTTP/2 over mTLS), interleaved with the first
+#                                               (the direct HTTP/1.1 path over mTLS), so one run compares the two
 #
 # Overridable by environment: MESHGATE (publish dir; empty = build into bench/.work/mesh/meshgate), ROUNDS,
 # DURATION (s), WARMUP (s of load per target before round 1; .NET needs ~20-30 s on a busy core), CONNECTIONS,
@@ -28,6 +31,8 @@ mkdir -p "$WORK"/{gateway,nginx-proxy/tmp}
 publish_meshgate
 free_port UPSTREAM_PORT; free_port NGINX_PROXY_PORT; free_port GATEWAY_PORT; free_port ADMIN_PORT; free_port REDIS_PORT
 free_port MESH_SERVICE_PORT; free_port MESH_CP_PORT; free_port MESH_CP_ADMIN_PORT; free_port NGINX_H2C_PORT
+MESH_YARP=${MESH_YARP:-0}
+if (( MESH_YARP )); then free_port MESH_YARP_SERVICE_PORT; free_port MESH_YARP_CP_PORT; free_port MESH_YARP_CP_ADMIN_PORT; fi
 
 # The origin, the nginx proxy and the catch-all gateway of bench/run.sh (templates/).
 source "$BENCH_DIR/bench-jwt.sh"
@@ -52,6 +57,17 @@ declare -A URL=(
     [nginx]="http://127.0.0.1:$NGINX_PROXY_PORT/" [sidecars]="http://127.0.0.1:$MESH_SERVICE_PORT/"
 )
 declare -A LABEL=([upstream]="upstream direct" [meshgate]="Meshgate gateway" [nginx]="nginx proxy" [sidecars]="two sidecars (mTLS)")
+if (( MESH_YARP )); then
+    # The same mesh once more (its own control plane and sidecars), the mesh hop on YARP's forwarder.
+    (export MESH_FORWARDER=yarp; exec taskset -c "$SERVER_CPU" "$BENCH_DIR/mesh-up.sh" "$MESHGATE/meshgate.dll" "$WORK/mesh-yarp" "$UPSTREAM_PORT" \
+        "$MESH_YARP_SERVICE_PORT" "$MESH_YARP_CP_PORT" "$MESH_YARP_CP_ADMIN_PORT") >"$WORK/mesh-up-yarp.log" 2>&1 &
+    STARTED+=($!)
+    PID[sidecars-yarp]=$!
+    TARGETS+=(sidecars-yarp)
+    URL[sidecars-yarp]="http://127.0.0.1:$MESH_YARP_SERVICE_PORT/"
+    LABEL[sidecars]="two sidecars (mTLS), direct hop"
+    LABEL[sidecars-yarp]="two sidecars (mTLS), YARP hop"
+fi
 
 # Every target answers the origin's body before it is loaded; the mesh needs its certificates, the registration and
 # the first snapshot first.
@@ -70,6 +86,9 @@ load() {  # load TARGET SECONDS: wrk output on stdout
 log "warming up: ${WARMUP}s per target"
 for t in "${TARGETS[@]}"; do load "$t" "$WARMUP" >/dev/null; done
 
+# Voluntary context switches of a process's threads (a thread waking up for a socket or a hand-off; preemption by the
+# rest of a busy machine is left out, so this count holds up where timings do not).
+wakeups() { { cat /proc/"$1"/task/*/status 2>/dev/null || true; } | awk '/^voluntary_ctxt_switches/ { n += $2 } END { print n + 0 }'; }
 RAW="$WORK/rounds.tsv"
 : >"$RAW"
 for (( r = 1; r <= ROUNDS; r++ )); do
@@ -78,24 +97,27 @@ for (( r = 1; r <= ROUNDS; r++ )); do
         t=${TARGETS[$(( (i + r - 1) % n ))]}   # the order rotates from round to round
         mapfile -t pids < <(proc_tree "${PID[$t]}")   # the mesh: both sidecars and the control plane, under mesh-up.sh
         before=0; for p in "${pids[@]}"; do before=$(( before + $(cpu_ticks "$p" 2>/dev/null || echo 0) )); done
+        woken=0; for p in "${pids[@]}"; do woken=$(( woken - $(wakeups "$p") )); done
         out=$(load "$t" "$DURATION")
         after=0; for p in "${pids[@]}"; do after=$(( after + $(cpu_ticks "$p" 2>/dev/null || echo 0) )); done
+        for p in "${pids[@]}"; do woken=$(( woken + $(wakeups "$p") )); done
         if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then grep -E 'Non-2xx|Socket errors' <<<"$out" >&2; die "${LABEL[$t]} had errors"; fi
         read -r requests rps p50 p99 < <(awk '/ requests in / { n = $1 } /^Requests\/sec:/ { rps = $2 }
             /^Percentiles-us:/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); p[kv[1]] = kv[2] } }
             END { print n, rps, p["p50"], p["p99"] }' <<<"$out")
         cpu=$(awk -v d=$(( after - before )) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }')
-        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$r" "$rps" "$p50" "$p99" "$cpu" >>"$RAW"
-        printf '  round %d  %-20s %9.0f req/s  p50 %7d us  p99 %7d us  %7s us/req CPU\n' "$r" "${LABEL[$t]}" "$rps" "$p50" "$p99" "$cpu" >&2
+        switches=$(awk -v d="$woken" -v n="$requests" 'BEGIN { printf "%.2f", d / n }')
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$r" "$rps" "$p50" "$p99" "$cpu" "$switches" >>"$RAW"
+        printf '  round %d  %-20s %9.0f req/s  p50 %7d us  p99 %7d us  %7s us/req CPU  %5s wake-ups/req\n' "$r" "${LABEL[$t]}" "$rps" "$p50" "$p99" "$cpu" "$switches" >&2
     done
 done
 
 col() { awk -v t="$1" -v c="$2" '$1 == t { print $c }' "$RAW" | median; }   # col TARGET COLUMN: median over rounds
-printf '\n| target | req/s | p50 | p99 | CPU us/req | added p50 | added p99 | req/s vs direct |\n|---|---:|---:|---:|---:|---:|---:|---:|\n'
+printf '\n| target | req/s | p50 | p99 | CPU us/req | wake-ups/req | added p50 | added p99 | req/s vs direct |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 for t in "${TARGETS[@]}"; do
-    awk -v l="${LABEL[$t]}" -v rps="$(col "$t" 3)" -v p50="$(col "$t" 4)" -v p99="$(col "$t" 5)" -v cpu="$(col "$t" 6)" \
+    awk -v l="${LABEL[$t]}" -v rps="$(col "$t" 3)" -v p50="$(col "$t" 4)" -v p99="$(col "$t" 5)" -v cpu="$(col "$t" 6)" -v sw="$(col "$t" 7)" \
         -v d50="$(col upstream 4)" -v d99="$(col upstream 5)" -v drps="$(col upstream 3)" \
-        'BEGIN { printf "| %s | %.0f | %.2f ms | %.2f ms | %.1f | %+.2f ms | %+.2f ms | %.2fx |\n", l, rps, p50 / 1000, p99 / 1000, cpu, (p50 - d50) / 1000, (p99 - d99) / 1000, rps / drps }'
+        'BEGIN { printf "| %s | %.0f | %.2f ms | %.2f ms | %.1f | %.2f | %+.2f ms | %+.2f ms | %.2fx |\n", l, rps, p50 / 1000, p99 / 1000, cpu, sw, (p50 - d50) / 1000, (p99 - d99) / 1000, rps / drps }'
 done
 awk -v s50="$(col sidecars 4)" -v s99="$(col sidecars 5)" -v n50="$(col nginx 4)" -v n99="$(col nginx 5)" -v d50="$(col upstream 4)" -v d99="$(col upstream 5)" '
     BEGIN {

@@ -8,14 +8,13 @@ namespace Meshgate.Configuration.Compilation;
 /// </summary>
 public static class ForwarderObstacles
 {
-    /// <summary>Why the cluster cannot use the direct path ("cluster uses TLS"), or null when it can.</summary>
+    /// <summary>
+    /// Why the cluster cannot use the direct path ("cluster asks for HTTP/2"), or null when it can. TLS (https://
+    /// endpoints with the cluster's tls settings) and mesh clusters (mutual TLS with the workload identity) are no
+    /// obstacle: the direct path speaks HTTP/1.1 over TLS with the same checks as YARP's client.
+    /// </summary>
     public static string? OfCluster(ClusterDefinition cluster)
     {
-        if (cluster.Discovery == ClusterDiscovery.Mesh) return "mesh cluster (mutual TLS to the instances)";
-        if (cluster.Endpoints.FirstOrDefault(e => e.Url?.StartsWith("https://", StringComparison.OrdinalIgnoreCase) == true) is { } tls)
-        {
-            return $"cluster uses TLS ({tls.Url})";
-        }
         if (cluster.HttpVersion == UpstreamHttpVersion.Http2) return "cluster asks for HTTP/2 (httpVersion: \"2\")";
         if (cluster.CircuitBreaker?.MaxConnectionsPerEndpoint is not null) return "cluster limits connections per endpoint (circuitBreaker.maxConnectionsPerEndpoint)";
         return null;

@@ -31,11 +31,11 @@ public enum UpstreamHttpVersion
 /// <summary>Which code forwards a cluster's requests.</summary>
 public enum ForwarderMode
 {
-    /// <summary>The direct HTTP/1.1 path where the cluster and route allow it, YARP's forwarder otherwise.</summary>
+    /// <summary>The direct HTTP/1.1 path (plain or TLS) where the cluster and route allow it, YARP's forwarder otherwise.</summary>
     Auto,
     /// <summary>Always YARP's forwarder (HttpClient).</summary>
     Yarp,
-    /// <summary>The direct HTTP/1.1 path; the cluster must allow it (plain http:// endpoints, HTTP/1.1).</summary>
+    /// <summary>The direct HTTP/1.1 path (also over TLS); the cluster must allow it (not httpVersion "2", no maxConnectionsPerEndpoint).</summary>
     Direct,
 }
 
@@ -72,7 +72,7 @@ public sealed record ClusterDefinition
     [Description("HTTP version toward the upstream: auto (HTTP/2 if TLS ALPN offers it, else 1.1; the default), \"1.1\", or \"2\" (HTTP/2 only; h2c for http:// endpoints, as gRPC needs).")]
     public UpstreamHttpVersion HttpVersion { get; init; } = UpstreamHttpVersion.Auto;
 
-    [Description("Which code forwards requests: auto (the direct HTTP/1.1 path when every endpoint is plain http:// and the route needs nothing only YARP has, else YARP; the default), yarp (always YARP's forwarder), or direct (the direct path; refused for clusters that cannot use it). /admin/explain shows the choice and why.")]
+    [Description("Which code forwards requests: auto (the direct HTTP/1.1 path, over TLS for https:// and mesh clusters, unless the cluster asks for HTTP/2 or limits connections per endpoint or the route needs something only YARP has; else YARP; the default), yarp (always YARP's forwarder), or direct (the direct path; refused for clusters that cannot use it). /admin/explain shows the choice and why.")]
     public ForwarderMode Forwarder { get; init; } = ForwarderMode.Auto;
 
     [Description("Upstream timeouts.")]

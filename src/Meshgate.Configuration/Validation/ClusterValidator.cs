@@ -44,7 +44,7 @@ internal static class ClusterValidator
             }
             if (cluster.Forwarder == ForwarderMode.Direct && Compilation.ForwarderObstacles.OfCluster(cluster) is { } obstacle)
             {
-                context.Error($"{path}.forwarder", $"direct needs a cluster of plain http:// endpoints over HTTP/1.1, but this one cannot: {obstacle}; use auto or yarp");
+                context.Error($"{path}.forwarder", $"direct needs a cluster it can reach over HTTP/1.1, but this one cannot: {obstacle}; use auto or yarp");
             }
             ClusterResilienceValidator.Validate(cluster, path, context);
             Positive(cluster.Timeouts.Connect, $"{path}.timeouts.connect", context);

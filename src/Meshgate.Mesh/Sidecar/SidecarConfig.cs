@@ -66,7 +66,7 @@ public static class SidecarConfig
         y.AppendLine($"  - {{ id: app, endpoints: [{Q("http://127.0.0.1:" + options.AppPort)}] }}");
         foreach (var service in callees)
         {
-            y.AppendLine($"  - {{ id: {Q(MeshCluster(service))}, discovery: mesh, service: {Q(service)} }}");
+            y.AppendLine($"  - {{ id: {Q(MeshCluster(service))}, discovery: mesh, service: {Q(service)}{Forwarder(options.MeshForwarder)} }}");
         }
 
         if (rules is { Count: 0 }) return y.ToString();
@@ -106,6 +106,14 @@ public static class SidecarConfig
     }
 
     public static string MeshCluster(string service) => "mesh-" + service;
+
+    /// <summary>The mesh clusters' forwarder key; nothing for auto, the default.</summary>
+    private static string Forwarder(ForwarderMode mode) => mode switch
+    {
+        ForwarderMode.Yarp => ", forwarder: yarp",
+        ForwarderMode.Direct => ", forwarder: direct",
+        _ => "",
+    };
 
     private static string PortListener(string service) => "port-" + service;
 

@@ -47,6 +47,9 @@ public sealed record SidecarOptions
 
     public MeshTlsMode Mode { get; init; } = MeshTlsMode.Strict;
 
+    /// <summary>The forwarder of the calls to other services (the mesh clusters' <c>forwarder</c> key): auto takes the direct HTTP/1.1 path.</summary>
+    public ForwarderMode MeshForwarder { get; init; } = ForwarderMode.Auto;
+
     /// <summary>Written into the generated config's logging section.</summary>
     public LogLevelName LogLevel { get; init; } = LogLevelName.Information;
 }

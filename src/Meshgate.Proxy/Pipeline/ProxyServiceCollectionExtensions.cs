@@ -42,6 +42,8 @@ public static class ProxyServiceCollectionExtensions
         // YARP's session affinity (never configured by Meshgate) needs Data Protection, not its key ring at start.
         Hosting.DataProtectionPreload.RemoveDataProtectionPreload(services);
         services.AddMeshgateCircuitBreaking();
+        // The clusters' TLS settings, one place for both forwarders (YARP's client and the direct path).
+        services.TryAddSingleton<UpstreamTlsPolicies>();
         services.AddSingleton<IForwarderHttpClientFactory, UpstreamHttpClientFactory>();
         // The direct HTTP/1.1 upstream path's keep-alive connections (see Upstream/Http1).
         services.TryAddSingleton<Upstream.Http1.Http1ConnectionPool>();

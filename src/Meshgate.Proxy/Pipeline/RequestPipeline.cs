@@ -144,7 +144,7 @@ public static class RequestPipeline
             Mesh.Discovery.MeshDiscoveryServiceCollectionExtensions.ApplyToEndpoint(endpoint, route, policy, app.Services, snapshots.Current);
             RateLimiting.RateLimitingServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services, snapshots.Current);
             Caching.CachingServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services);
-            endpoint.WithMetadata(Upstream.Http1.ForwarderChoice.Decide(snapshots.Current, route.RouteId, route.ClusterId ?? ""));
+            endpoint.WithMetadata(Upstream.Http1.ForwarderChoice.Decide(snapshots.Current, route.RouteId, route.ClusterId ?? "", app.Services.GetRequiredService<Upstream.UpstreamTlsPolicies>()));
             if (policy is null) return;
             if (policy.HeaderRegexes.Count > 0) endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
             if (policy.Listeners is { } listeners) endpoint.WithMetadata(new ListenerMatchMetadata(listeners));

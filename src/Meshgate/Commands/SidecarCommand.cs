@@ -28,9 +28,10 @@ internal static class SidecarCommand
         var instanceId = new Option<string?>("--instance-id") { Description = "Unique id of this instance in the registry. Default: service, host name, process id and port." };
         var label = new Option<string[]>("--label") { Description = "NAME=VALUE registry label, e.g. version=v2 (what traffic splits select on; repeatable)." };
         var mode = new Option<string>("--mode") { Description = "Inbound mTLS: strict (only mesh workloads with certificates) or permissive (plaintext too).", DefaultValueFactory = _ => "strict" };
+        var meshForwarder = new Option<string>("--mesh-forwarder") { Description = "Which code forwards calls to other services over mTLS: auto (the direct HTTP/1.1 path), yarp (YARP's forwarder; HTTP/2 when the callee's sidecar offers it) or direct. The mesh clusters' forwarder key (docs/configuration.md).", DefaultValueFactory = _ => "auto" };
         var command = new Command("sidecar", "Run a sidecar beside one app instance: mTLS inbound to the app, outbound discovery, load balancing, retries and mTLS to other services, with a workload certificate from the control plane.")
         {
-            service, ns, appPort, controlPlane, controlPlaneCa, token, tokenFile, tokenEnv, inbound, outbound, admin, servicePort, advertise, instanceId, label, mode,
+            service, ns, appPort, controlPlane, controlPlaneCa, token, tokenFile, tokenEnv, inbound, outbound, admin, servicePort, advertise, instanceId, label, mode, meshForwarder,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -61,6 +62,11 @@ internal static class SidecarCommand
                 error.WriteLine($"--mode: expected strict or permissive, got '{parse.GetValue(mode)}'");
                 return ConfigOption.InvalidConfigExitCode;
             }
+            if (parse.GetValue(meshForwarder) is not ("auto" or "yarp" or "direct"))
+            {
+                error.WriteLine($"--mesh-forwarder: expected auto, yarp or direct, got '{parse.GetValue(meshForwarder)}'");
+                return ConfigOption.InvalidConfigExitCode;
+            }
             var options = new SidecarOptions
             {
                 Service = parse.GetValue(service)!,
@@ -78,6 +84,7 @@ internal static class SidecarCommand
                 InstanceId = parse.GetValue(instanceId),
                 Labels = labels,
                 Mode = parse.GetValue(mode) == "strict" ? MeshTlsMode.Strict : MeshTlsMode.Permissive,
+                MeshForwarder = parse.GetValue(meshForwarder) switch { "yarp" => ForwarderMode.Yarp, "direct" => ForwarderMode.Direct, _ => ForwarderMode.Auto },
             };
             SidecarHost host;
             try

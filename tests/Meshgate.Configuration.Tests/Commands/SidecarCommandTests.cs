@@ -13,6 +13,7 @@ public sealed class SidecarCommandTests
         { ["--token-env", "PATH", "--service-port", "orders=http"], "--service-port orders=http: the port must be a number from 1 to 65535" },
         { ["--token-env", "PATH", "--label", "=v2"], "--label =v2: expected NAME=VALUE" },
         { ["--token-env", "PATH", "--mode", "lenient"], "--mode: expected strict or permissive, got 'lenient'" },
+        { ["--token-env", "PATH", "--mesh-forwarder", "fast"], "--mesh-forwarder: expected auto, yarp or direct, got 'fast'" },
         { ["--token-env", "PATH", "--inbound", "nowhere"], "listeners[0].address" },
         { ["--token-env", "MESHGATE_TEST_UNSET_VARIABLE"], "mesh.tokenEnv: environment variable 'MESHGATE_TEST_UNSET_VARIABLE' is not set or empty" },
         { ["--token-file", "/nonexistent/token"], "mesh.tokenFile: file '/nonexistent/token' does not exist" },

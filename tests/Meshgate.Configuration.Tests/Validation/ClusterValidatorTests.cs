@@ -44,8 +44,7 @@ public sealed class ClusterValidatorTests
         { Head + "clusters:\n  - id: a\n    endpoints: [http://10.0.0.1]\n    timeouts:\n      request: -100ms\n", 7, "clusters[0].timeouts.request", "must be greater than zero, found -100ms" },
 
         // Forwarder: direct needs a cluster the direct HTTP/1.1 path can serve.
-        { Head + "clusters:\n  - id: a\n    endpoints: [https://10.0.0.1]\n    forwarder: direct\n", 6, "clusters[0].forwarder", "direct needs a cluster of plain http:// endpoints over HTTP/1.1, but this one cannot: cluster uses TLS (https://10.0.0.1); use auto or yarp" },
-        { Head + "clusters:\n  - id: a\n    endpoints: [http://10.0.0.1]\n    httpVersion: \"2\"\n    forwarder: direct\n", 7, "clusters[0].forwarder", "cannot: cluster asks for HTTP/2" },
+        { Head + "clusters:\n  - id: a\n    endpoints: [http://10.0.0.1]\n    httpVersion: \"2\"\n    forwarder: direct\n", 7, "clusters[0].forwarder", "direct needs a cluster it can reach over HTTP/1.1, but this one cannot: cluster asks for HTTP/2 (httpVersion: \"2\"); use auto or yarp" },
         { Head + "clusters:\n  - id: a\n    endpoints: [http://10.0.0.1]\n    circuitBreaker: { maxConnectionsPerEndpoint: 10 }\n    forwarder: direct\n", 7, "clusters[0].forwarder", "cannot: cluster limits connections per endpoint" },
 
         // Upstream TLS.
@@ -97,5 +96,18 @@ public sealed class ClusterValidatorTests
                 hashOn: { cookie: sid }
             """);
         Assert.Equal(3, snapshot.Clusters[0].Destinations!.Count);
+    }
+
+    [Fact]
+    public void Validate_ForwarderDirectOnATlsCluster_IsValid()
+    {
+        var snapshot = ConfigText.Snapshot(Head + """
+            clusters:
+              - id: a
+                endpoints: [https://10.0.0.1]
+                tls: { insecureSkipVerify: true }
+                forwarder: direct
+            """);
+        Assert.Null(snapshot.ClusterPolicies["a"].DirectObstacle);
     }
 }

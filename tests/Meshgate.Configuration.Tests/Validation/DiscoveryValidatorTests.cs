@@ -18,13 +18,20 @@ public sealed class DiscoveryValidatorTests
         { Head + "  - id: a\n    endpoints: [http://10.0.0.1]\n    service: orders\n", 10, "clusters[0].service", "only used with discovery: mesh" },
         { Head + "  - id: a\n    endpoints: [http://10.0.0.1]\n    namespace: shop\n", 10, "clusters[0].namespace", "only used with discovery: mesh" },
         { Head + "  - id: a\n    discovery: dns\n    service: orders\n", 9, "clusters[0].discovery", "static" },
-        { Head + "  - id: a\n    discovery: mesh\n    service: orders\n    forwarder: direct\n", 11, "clusters[0].forwarder", "cannot: mesh cluster (mutual TLS to the instances); use auto or yarp" },
+        { Head + "  - id: a\n    discovery: mesh\n    service: orders\n    httpVersion: \"2\"\n    forwarder: direct\n", 12, "clusters[0].forwarder", "cannot: cluster asks for HTTP/2" },
     };
 
     [Theory]
     [MemberData(nameof(Errors))]
     public void Validate_InvalidMeshCluster_ReportsPathLineAndMessage(string yaml, int? line, string path, string fragment) =>
         ConfigText.AssertSingleError(yaml, line, path, fragment);
+
+    [Fact]
+    public void Validate_MeshClusterWithForwarderDirect_IsValid()
+    {
+        var snapshot = ConfigText.Snapshot(Head + "  - id: a\n    discovery: mesh\n    service: orders\n    forwarder: direct\n");
+        Assert.Null(snapshot.ClusterPolicies["a"].DirectObstacle);
+    }
 
     [Fact]
     public void Compile_MeshCluster_HasNoDestinationsAndTheMeshNamespaceAndOutlierDetection()

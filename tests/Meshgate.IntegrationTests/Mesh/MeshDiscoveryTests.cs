@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using Meshgate.Mesh.V1;
 using Meshgate.TestKit;
+using Meshgate.IntegrationTests.Forwarding;
 using Meshgate.TestKit.Mesh;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -10,13 +11,14 @@ namespace Meshgate.IntegrationTests.Mesh;
 
 /// <summary>
 /// The gateway as mesh ingress: a real control plane with its CA, mTLS instances registered with it, and a gateway
-/// whose cluster has discovery: mesh, given a static identity issued by the same CA.
+/// whose cluster has discovery: mesh, given a static identity issued by the same CA. The tests of what crosses the mesh
+/// hop (mTLS, SPIFFE-id checks, renewal, retries, timeouts) run on both forwarders (<see cref="Forwarders.Both"/>).
 /// </summary>
 public sealed class MeshDiscoveryTests
 {
     private const string GatewaySpiffeId = "spiffe://test.mesh/ns/default/sa/gateway";
 
-    private static string Config(DiscoveryTestMesh mesh, string extraCluster = "") =>
+    private static string Config(DiscoveryTestMesh mesh, string extraCluster = "", string forwarder = "auto") =>
         mesh.MeshSection() + """
             routes:
               - id: orders
@@ -26,11 +28,12 @@ public sealed class MeshDiscoveryTests
               - id: orders
                 discovery: mesh
                 service: orders
+                forwarder: FORWARDER
 
-            """ + extraCluster;
+            """.Replace("FORWARDER", forwarder) + extraCluster;
 
-    private static Task<TestGateway> StartGatewayAsync(DiscoveryTestMesh mesh, string? yaml = null) =>
-        TestGateway.StartAsync(yaml ?? Config(mesh), identity: mesh.IssueIdentity("gateway"));
+    private static Task<TestGateway> StartGatewayAsync(DiscoveryTestMesh mesh, string? yaml = null, string forwarder = "auto") =>
+        TestGateway.StartAsync(yaml ?? Config(mesh, forwarder: forwarder), identity: mesh.IssueIdentity("gateway"));
 
     private static async Task<(HttpStatusCode Status, string? Upstream, string Body, string? ContentType)> GetAsync(TestGateway gateway, string path = "/orders/1")
     {
@@ -42,24 +45,30 @@ public sealed class MeshDiscoveryTests
     private static Task WaitForUpstreamAsync(TestGateway gateway, string upstream) =>
         Eventually.HoldsAsync(async () => (await GetAsync(gateway)).Upstream == upstream, TimeSpan.FromSeconds(10), $"{upstream} never answered through the gateway");
 
-    [Fact]
-    public async Task MeshCluster_RoutesToRegisteredInstances_WithTheGatewaysSpiffeIdAsClientCertificate()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task MeshCluster_RoutesToRegisteredInstances_WithTheGatewaysSpiffeIdAsClientCertificate(string forwarder)
     {
         await using var mesh = await DiscoveryTestMesh.StartAsync();
         var one = await mesh.StartInstanceAsync("orders", "orders-1");
         var two = await mesh.StartInstanceAsync("orders", "orders-2");
-        await using var gateway = await StartGatewayAsync(mesh);
+        await using var gateway = await StartGatewayAsync(mesh, forwarder: forwarder);
         await WaitForUpstreamAsync(gateway, "orders-1");
 
         var seen = new HashSet<string>();
+        var protocols = new HashSet<string>();
         for (var i = 0; i < 20; i++)
         {
-            var (status, upstream, _, _) = await GetAsync(gateway);
-            Assert.Equal(HttpStatusCode.OK, status);
-            seen.Add(upstream!);
+            using var response = await gateway.Client.GetAsync("/orders/1");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            seen.Add(response.Headers.GetValues("x-upstream").Single());
+            protocols.Add(response.Headers.GetValues("x-protocol").Single());
         }
         Assert.Equal(["orders-1", "orders-2"], seen.Order());
         Assert.All(one.Callers.Concat(two.Callers), caller => Assert.Equal(GatewaySpiffeId, caller));
+        // The hop's protocol: YARP's client negotiates h2 with the instance (ALPN); the direct path speaks HTTP/1.1.
+        Assert.Equal([forwarder == "yarp" ? "HTTP/2" : "HTTP/1.1"], protocols);
+        gateway.AssertServedBy(forwarder);
     }
 
     [Fact]
@@ -131,12 +140,13 @@ public sealed class MeshDiscoveryTests
         Assert.Equal(before, expiring.Requests);
     }
 
-    [Fact]
-    public async Task Instance_PresentingAnotherServicesSpiffeId_IsRefusedWith502_AndTheLogNamesBothIds()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task Instance_PresentingAnotherServicesSpiffeId_IsRefusedWith502_AndTheLogNamesBothIds(string forwarder)
     {
         await using var mesh = await DiscoveryTestMesh.StartAsync();
         var impostor = await mesh.StartInstanceAsync("orders", "orders-impostor", presentAs: "payments");
-        await using var gateway = await StartGatewayAsync(mesh);
+        await using var gateway = await StartGatewayAsync(mesh, forwarder: forwarder);
         var logs = new LogCapture();
         gateway.Host.Gateway.Services.GetRequiredService<ILoggerFactory>().AddProvider(logs);
 
@@ -149,19 +159,82 @@ public sealed class MeshDiscoveryTests
         Assert.Contains("TLS certificate was refused", body);
         Assert.Equal(0, impostor.Requests);
         Assert.Contains(logs.Lines, line => line.Contains("expected SPIFFE id spiffe://test.mesh/ns/default/sa/orders") && line.Contains("presented spiffe://test.mesh/ns/default/sa/payments"));
+        gateway.AssertServedBy(forwarder);
     }
 
-    [Fact]
-    public async Task Instance_WithACertificateFromAnotherCa_IsRefusedWith502()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task Instance_WithACertificateFromAnotherCa_IsRefusedWith502(string forwarder)
     {
         await using var mesh = await DiscoveryTestMesh.StartAsync();
         await using var other = await DiscoveryTestMesh.StartAsync();
         var stranger = await mesh.StartInstanceAsync("orders", "orders-stranger", otherCa: other.Authority);
-        await using var gateway = await StartGatewayAsync(mesh);
+        await using var gateway = await StartGatewayAsync(mesh, forwarder: forwarder);
 
         await Eventually.HoldsAsync(async () => (await GetAsync(gateway)).Status == HttpStatusCode.BadGateway, TimeSpan.FromSeconds(10), "the instance from another CA was never refused");
         Assert.Contains("TLS certificate was refused", (await GetAsync(gateway)).Body);
         Assert.Equal(0, stranger.Requests);
+        gateway.AssertServedBy(forwarder);
+    }
+
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task Instance_WhoseCertificateHasExpired_IsRefusedOnTheNextConnection(string forwarder)
+    {
+        await using var mesh = await DiscoveryTestMesh.StartAsync();
+        var instance = await mesh.StartInstanceAsync("orders", "orders-1");
+        var clock = new ShiftedClock();
+        await using var gateway = await TestGateway.StartAsync(Config(mesh, forwarder: forwarder), time: clock, identity: mesh.IssueIdentity("gateway"));
+        var logs = new LogCapture();
+        gateway.Host.Gateway.Services.GetRequiredService<ILoggerFactory>().AddProvider(logs);
+        await WaitForUpstreamAsync(gateway, "orders-1");
+
+        // Two days on, the instances' one-day certificates have expired; a new instance means a new handshake.
+        clock.Set(DateTimeOffset.UtcNow.AddDays(2));
+        var next = await mesh.StartInstanceAsync("orders", "orders-2");
+        await mesh.DeregisterAsync(instance);
+
+        await Eventually.HoldsAsync(async () => (await GetAsync(gateway)).Status == HttpStatusCode.BadGateway, TimeSpan.FromSeconds(10), "the expired certificate was never refused");
+        Assert.Contains("TLS certificate was refused", (await GetAsync(gateway)).Body);
+        Assert.Equal(0, next.Requests);
+        Assert.Contains(logs.Lines, line => line.Contains("of cluster orders refused") && line.Contains("does not chain to the mesh trust bundle or is expired"));
+        gateway.AssertServedBy(forwarder);
+    }
+
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task GatewayWithoutItsCertificateYet_FailsClosedWith502_AndNoRequestReachesTheInstance(string forwarder)
+    {
+        await using var mesh = await DiscoveryTestMesh.StartAsync();
+        var instance = await mesh.StartInstanceAsync("orders", "orders-1");
+        await using var gateway = await TestGateway.StartAsync(Config(mesh, forwarder: forwarder), identity: new IdentityNotYetIssued());
+
+        await Eventually.HoldsAsync(async () => (await GetAsync(gateway)).Status == HttpStatusCode.BadGateway, TimeSpan.FromSeconds(10), "no 502 without a workload certificate");
+        var (_, upstream, _, contentType) = await GetAsync(gateway);
+        Assert.Null(upstream);
+        Assert.Equal("application/problem+json", contentType);
+        Assert.Equal(0, instance.Requests);
+        gateway.AssertServedBy(forwarder);
+    }
+
+    /// <summary>A workload identity still waiting for its first certificate (as a sidecar whose CA has not answered yet).</summary>
+    private sealed class IdentityNotYetIssued : Proxy.Mesh.IWorkloadIdentity
+    {
+        private static Exception NotYet() => new InvalidOperationException("no workload certificate yet");
+        public System.Security.Cryptography.X509Certificates.X509Certificate2 Certificate => throw NotYet();
+        public System.Security.Cryptography.X509Certificates.X509Certificate2Collection Chain => throw NotYet();
+        public System.Security.Cryptography.X509Certificates.X509Certificate2Collection TrustBundle => throw NotYet();
+        public string SpiffeId => throw NotYet();
+        public string SpiffeIdOf(string service, string ns) => $"spiffe://{DiscoveryTestMesh.TrustDomain}/ns/{ns}/sa/{service}";
+    }
+
+    [Fact]
+    public async Task Explain_MeshClusterOnAuto_TakesTheDirectPathWithMeshMtls()
+    {
+        await using var mesh = await DiscoveryTestMesh.StartAsync();
+        await using var gateway = await StartGatewayAsync(mesh);
+        using var explain = System.Text.Json.JsonDocument.Parse(await gateway.Admin.GetStringAsync("/admin/explain?path=/orders/1"));
+        Assert.StartsWith("direct: HTTP/1.1 upstream path with mesh mTLS (", explain.RootElement.GetProperty("policies").GetProperty("forwarder").GetString());
     }
 
     [Fact]
@@ -184,13 +257,14 @@ public sealed class MeshDiscoveryTests
         Assert.InRange(v2, requests * 8 / 100, requests * 35 / 100);
     }
 
-    [Fact]
-    public async Task TimeoutPolicy_FromTheControlPlane_Answers504()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task TimeoutPolicy_FromTheControlPlane_Answers504(string forwarder)
     {
         var policies = new MeshPolicies { Services = { new ServicePolicy { Service = "orders", TimeoutMs = 300 } } };
         await using var mesh = await DiscoveryTestMesh.StartAsync(policies: policies);
         var slow = await mesh.StartInstanceAsync("orders", "orders-slow");
-        await using var gateway = await StartGatewayAsync(mesh);
+        await using var gateway = await StartGatewayAsync(mesh, forwarder: forwarder);
         await WaitForUpstreamAsync(gateway, "orders-slow");
         slow.Behaviour = async context => { await Task.Delay(TimeSpan.FromSeconds(5), context.RequestAborted); return false; };
 
@@ -201,13 +275,14 @@ public sealed class MeshDiscoveryTests
         Assert.InRange(started.Elapsed, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(3));
     }
 
-    [Fact]
-    public async Task RetryPolicy_FromTheControlPlane_RetriesGatewayErrors()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task RetryPolicy_FromTheControlPlane_RetriesGatewayErrors(string forwarder)
     {
         var policies = new MeshPolicies { Services = { new ServicePolicy { Service = "orders", RetryAttempts = 2 } } };
         await using var mesh = await DiscoveryTestMesh.StartAsync(policies: policies);
         var flaky = await mesh.StartInstanceAsync("orders", "orders-flaky");
-        await using var gateway = await StartGatewayAsync(mesh);
+        await using var gateway = await StartGatewayAsync(mesh, forwarder: forwarder);
         await WaitForUpstreamAsync(gateway, "orders-flaky");
         var failuresLeft = 2;
         flaky.Behaviour = context =>
@@ -223,6 +298,7 @@ public sealed class MeshDiscoveryTests
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal("orders-flaky", upstream);
         Assert.Equal(3, flaky.Requests - before);
+        gateway.AssertServedBy(forwarder);
     }
 
     [Fact]
@@ -251,17 +327,18 @@ public sealed class MeshDiscoveryTests
                 p.GetProperty("kind").GetString() == "gateway" && p.GetProperty("connected").GetBoolean() && p.GetProperty("versionAcked").GetInt64() == version);
         }, TimeSpan.FromSeconds(20), "the gateway never ACKed the control plane's current version");
 
-    [Fact]
-    public async Task InstanceKilledMidLoad_IsEjected_WithNoFailedIdempotentRequest()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task InstanceKilledMidLoad_IsEjected_WithNoFailedIdempotentRequest(string forwarder)
     {
         await using var mesh = await DiscoveryTestMesh.StartAsync();
         var doomed = await mesh.StartInstanceAsync("orders", "orders-doomed");
         await mesh.StartInstanceAsync("orders", "orders-survivor");
-        await using var gateway = await StartGatewayAsync(mesh);
+        await using var gateway = await StartGatewayAsync(mesh, forwarder: forwarder);
         await WaitForUpstreamAsync(gateway, "orders-doomed");
         await WaitForUpstreamAsync(gateway, "orders-survivor");
 
-        // Eight clients: a kill fails every request in flight on the instance's (HTTP/2) connection, more than the
+        // Eight clients: a kill fails every request in flight on the instance's connections (one HTTP/2 connection on YARP), more than the
         // retry budget's floor of three; each is a failover off an ejected instance, which the budget does not limit.
         await using var load = UpstreamLoad.Start(gateway.Client, "/orders/1", loops: 8, requestsPerLoop: 200);
         await Eventually.HoldsAsync(() => Task.FromResult(load.SeenFrom("orders-doomed") >= 20), TimeSpan.FromSeconds(10), "the load never reached the doomed instance");
@@ -316,13 +393,14 @@ public sealed class MeshDiscoveryTests
         Assert.Equal("orders-leaving", body);
     }
 
-    [Fact]
-    public async Task RenewedCertificate_IsPresentedOnNewConnections()
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task RenewedCertificate_IsPresentedOnNewConnections(string forwarder)
     {
         await using var mesh = await DiscoveryTestMesh.StartAsync();
         var instance = await mesh.StartInstanceAsync("orders", "orders-1");
         var identity = mesh.IssueIdentity("gateway");
-        await using var gateway = await TestGateway.StartAsync(Config(mesh), identity: identity);
+        await using var gateway = await TestGateway.StartAsync(Config(mesh, forwarder: forwarder), identity: identity);
         await WaitForUpstreamAsync(gateway, "orders-1");
         Assert.Equal(GatewaySpiffeId, (await GatewayCallerAsync(gateway)));
 
@@ -335,6 +413,7 @@ public sealed class MeshDiscoveryTests
 
         Assert.Equal("spiffe://test.mesh/ns/default/sa/gateway-renewed", await GatewayCallerAsync(gateway));
         Assert.All(next.Callers, caller => Assert.Equal("spiffe://test.mesh/ns/default/sa/gateway-renewed", caller));
+        gateway.AssertServedBy(forwarder);
     }
 
     private static async Task<string?> GatewayCallerAsync(TestGateway gateway)

@@ -5,6 +5,8 @@ using Meshgate.TestKit;
 using Meshgate.TestKit.Mesh;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Meshgate.Configuration.Model;
 
 namespace Meshgate.IntegrationTests.Mesh;
 
@@ -35,7 +37,7 @@ public sealed class SidecarTests : IAsyncLifetime
         return app;
     }
 
-    private async Task<SidecarHost> StartSidecarAsync(string service, int appPort, IReadOnlyDictionary<string, int>? servicePorts = null)
+    private async Task<SidecarHost> StartSidecarAsync(string service, int appPort, IReadOnlyDictionary<string, int>? servicePorts = null, ForwarderMode meshForwarder = ForwarderMode.Auto)
     {
         var sidecar = SidecarHost.Create(new SidecarOptions
         {
@@ -48,6 +50,7 @@ public sealed class SidecarTests : IAsyncLifetime
             Outbound = "127.0.0.1:0",
             Admin = "127.0.0.1:0",
             ServicePorts = servicePorts ?? new Dictionary<string, int>(),
+            MeshForwarder = meshForwarder,
         });
         _owned.Add(sidecar);
         await sidecar.StartAsync();
@@ -83,6 +86,28 @@ public sealed class SidecarTests : IAsyncLifetime
         Assert.StartsWith("orders GET /orders/42 ", body);
         Assert.Contains($"URI={_mesh.SpiffeIdOf("frontend")}", body);
         Assert.Contains($"By={_mesh.SpiffeIdOf("orders")}", body);
+    }
+
+    [Theory]
+    [InlineData(ForwarderMode.Auto)]
+    [InlineData(ForwarderMode.Yarp)]
+    public async Task MeshForwarderOption_ChoosesWhoCarriesTheMeshHop_AndBothReachTheCallee(ForwarderMode meshForwarder)
+    {
+        var orders = await StartAppAsync("orders");
+        await StartSidecarAsync("orders", orders.Url.Port);
+        var frontendSidecar = await StartSidecarAsync("frontend", (await StartAppAsync("frontend")).Url.Port, meshForwarder: meshForwarder);
+        using var client = ClientThrough(frontendSidecar);
+        await WaitUntilRoutableAsync(client, "http://orders/warm-up");
+
+        var body = await client.GetStringAsync("http://orders/orders/9");
+
+        Assert.StartsWith("orders GET /orders/9 ", body);
+        Assert.Contains($"URI={_mesh.SpiffeIdOf("frontend")}", body);
+        // The calling sidecar's only cluster in use is the mesh one: its direct path forwarded the calls, or nothing.
+        var direct = frontendSidecar.Gateway.Gateway.Services.GetRequiredService<Proxy.Upstream.Http1.Http1ConnectionPool>().Requests;
+        if (meshForwarder == ForwarderMode.Yarp) Assert.Equal(0, direct);
+        else Assert.True(direct > 0, "the mesh hop did not take the direct path");
+        Assert.Contains(meshForwarder == ForwarderMode.Yarp ? "forwarder: yarp" : "discovery: mesh, service: \"orders\" }", frontendSidecar.ConfigYaml);
     }
 
     [Fact]

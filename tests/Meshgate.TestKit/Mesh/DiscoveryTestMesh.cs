@@ -156,7 +156,7 @@ public sealed class RenewableTestIdentity(X509Certificate2 certificate, X509Cert
 /// <summary>
 /// A mesh instance as its sidecar's inbound listener looks to callers: https on 127.0.0.1 port 0 presenting a
 /// workload certificate and requiring a client certificate from the mesh CA. Answers with its name in
-/// <c>x-upstream</c> and the caller's SPIFFE id in <c>x-caller</c>; <see cref="Behaviour"/> can delay or fail answers.
+/// <c>x-upstream</c>, the caller's SPIFFE id in <c>x-caller</c> and the HTTP version of the hop in <c>x-protocol</c>; <see cref="Behaviour"/> can delay or fail answers.
 /// </summary>
 public sealed class MeshTestInstance : IAsyncDisposable
 {
@@ -200,6 +200,7 @@ public sealed class MeshTestInstance : IAsyncDisposable
             self.Callers.Enqueue(caller);
             context.Response.Headers["x-upstream"] = self.Name;
             context.Response.Headers["x-caller"] = caller;
+            context.Response.Headers["x-protocol"] = context.Request.Protocol;
             if (self.Behaviour is { } behaviour && await behaviour(context)) return;
             await context.Response.WriteAsync(self.Name);
         });

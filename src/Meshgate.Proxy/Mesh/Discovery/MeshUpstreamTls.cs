@@ -16,23 +16,23 @@ namespace Meshgate.Proxy.Mesh.Discovery;
 /// </summary>
 internal static partial class MeshUpstreamTls
 {
-    public static void Configure(SocketsHttpHandler handler, MeshClusterPolicy mesh, string clusterId, IWorkloadIdentity? identity, TimeProvider time, ILogger logger)
+    /// <summary>The handshake's checks and client certificate for a mesh cluster (both forwarders take them through <see cref="Upstream.UpstreamTlsPolicy"/>).</summary>
+    public static (RemoteCertificateValidationCallback Validation, LocalCertificateSelectionCallback? ClientCertificate) Callbacks(MeshClusterPolicy mesh, string clusterId, IWorkloadIdentity? identity, TimeProvider time, ILogger logger)
     {
         if (identity is null)
         {
             // Fail closed: without an identity the gateway can neither prove who it is nor check who answers.
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) =>
+            return ((_, _, _, _) =>
             {
                 LogNoIdentity(logger, clusterId, mesh.Service);
                 return false;
-            };
-            return;
+            }, null);
         }
         // The expected id is worked out per handshake too: the trust domain comes with the first certificate, which a
         // sidecar's fixed-port cluster may be configured before.
-        handler.SslOptions.LocalCertificateSelectionCallback = (_, _, _, _, _) => identity.Certificate;
-        handler.SslOptions.RemoteCertificateValidationCallback = (sender, certificate, _, _) =>
-            Verify(certificate, identity.TrustBundle, identity.SpiffeIdOf(mesh.Service, mesh.Namespace), time.GetUtcNow(), (sender as HttpRequestMessage)?.RequestUri?.Authority, clusterId, logger);
+        return ((sender, certificate, _, _) =>
+            Verify(certificate, identity.TrustBundle, identity.SpiffeIdOf(mesh.Service, mesh.Namespace), time.GetUtcNow(), (sender as SslStream)?.TargetHostName, clusterId, logger),
+            (_, _, _, _, _) => identity.Certificate);
     }
 
     /// <summary>Whether <paramref name="certificate"/> chains to <paramref name="bundle"/> and names exactly <paramref name="expected"/>.</summary>

@@ -54,7 +54,10 @@ internal sealed class ForwarderChoice
     /// <summary>What the direct path says for requests it leaves to YARP even on a direct route.</summary>
     public const string PerRequestFallback = "upgrades (WebSockets), CONNECT and gRPC requests still go through YARP";
 
-    public static ForwarderChoice Decide(ConfigSnapshot snapshot, string routeId, string clusterId)
+    /// <summary>The cluster's TLS settings (the same as YARP's client gets), for its https:// endpoints; null for a plain cluster.</summary>
+    public UpstreamTlsPolicy? Tls { get; private init; }
+
+    public static ForwarderChoice Decide(ConfigSnapshot snapshot, string routeId, string clusterId, UpstreamTlsPolicies tls)
     {
         var route = snapshot.Definition.Routes.FirstOrDefault(r => string.Equals(r.Id, routeId, StringComparison.OrdinalIgnoreCase));
         var policy = snapshot.RoutePolicies.GetValueOrDefault(routeId);
@@ -72,13 +75,18 @@ internal sealed class ForwarderChoice
         if (obstacle is not null) return new ForwarderChoice(clusterId, false, "yarp: " + obstacle);
 
         var transforms = route?.Transforms;
-        return new ForwarderChoice(clusterId, true, "direct: HTTP/1.1 upstream path (" + PerRequestFallback + ")")
+        return new ForwarderChoice(clusterId, true, "direct: HTTP/1.1 upstream path" + (cluster!.Mesh is not null ? " with mesh mTLS" : "") + " (" + PerRequestFallback + ")")
         {
             StripPrefix = transforms?.StripPrefix is { } strip ? new PathString(strip.TrimEnd('/')) : default,
             ReplacePrefix = policy?.ReplacePrefix is { } replace ? new ReplacePrefixTransform(replace.From!, replace.To!) : null,
             PreserveHost = transforms?.PreserveHost == true,
             ConnectTimeout = cluster!.ConnectTimeout,
-            ChecksRetry = policy?.Resilience is { Retry.Attempts: > 1 } or { PerTryTimeout: not null },
+            // A mesh cluster's retry policy comes with mesh snapshots and may retry statuses (as the YARP path's transform).
+            ChecksRetry = policy?.Resilience is { Retry.Attempts: > 1 } or { PerTryTimeout: not null } || (policy?.Resilience is null && cluster.Mesh is not null),
+            Tls = cluster.Mesh is not null || snapshot.Clusters.FirstOrDefault(c => string.Equals(c.ClusterId, clusterId, StringComparison.OrdinalIgnoreCase))?.Destinations?.Values
+                .Any(d => d.Address.StartsWith("https://", StringComparison.OrdinalIgnoreCase)) == true
+                ? tls.For(snapshot, clusterId)
+                : null,
             Traces = snapshot.Tracing is not null,
             RequestHeaders = HeaderRules.From(transforms?.RequestHeaders),
             ResponseHeaders = HeaderRules.From(transforms?.ResponseHeaders),
@@ -133,6 +141,16 @@ internal sealed class ForwarderChoice
                 if (string.Equals(removed, name, StringComparison.OrdinalIgnoreCase)) return true;
             }
             return false;
+        }
+
+        /// <summary>The value a set rule gives the header, or null.</summary>
+        public string? SetValue(string name)
+        {
+            foreach (var rule in Set)
+            {
+                if (string.Equals(rule.Key, name, StringComparison.OrdinalIgnoreCase)) return rule.Value;
+            }
+            return null;
         }
 
         /// <summary>The value an append rule adds to the header, or null.</summary>

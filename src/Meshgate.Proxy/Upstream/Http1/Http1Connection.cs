@@ -5,9 +5,9 @@ using System.Text;
 namespace Meshgate.Proxy.Upstream.Http1;
 
 /// <summary>
-/// One keep-alive HTTP/1.1 connection to an upstream: the socket, its pipes, and what one request at a time on
-/// it needs again and again (the activity timeout's cancellation source, the last value seen per known response
-/// header), so that a request over a pooled connection makes none of these anew.
+/// One keep-alive HTTP/1.1 connection to an upstream: the socket, its stream (the socket's, or TLS over it), its pipes,
+/// and what one request at a time on it needs again and again (the activity timeout's cancellation source, the last
+/// value seen per known response header), so that a request over a pooled connection makes none of these anew.
 /// </summary>
 internal sealed class Http1Connection : IDisposable
 {
@@ -15,14 +15,15 @@ internal sealed class Http1Connection : IDisposable
     private static readonly StreamPipeWriterOptions WriterOptions = new(minimumBufferSize: 4096, leaveOpen: true);
 
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly string?[] _values = new string?[Http1HeaderNames.KnownCount];
     private bool _disposed;
 
-    public Http1Connection(Socket socket, Http1Destination destination, CancellationTokenSource activity)
+    /// <param name="stream">The socket's NetworkStream (owning the socket), or an SslStream over it.</param>
+    public Http1Connection(Socket socket, Stream stream, Http1Destination destination, CancellationTokenSource activity)
     {
         _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _stream = stream;
         Reader = PipeReader.Create(_stream, ReaderOptions);
         Writer = PipeWriter.Create(_stream, WriterOptions);
         Destination = destination;

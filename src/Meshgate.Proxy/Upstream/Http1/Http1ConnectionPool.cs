@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
 
@@ -11,7 +12,11 @@ namespace Meshgate.Proxy.Upstream.Http1;
 /// Keep-alive connections of the direct path, per destination address. Idle connections wait on a stack
 /// (the most recently used first, so a quiet period lets the others time out), at most
 /// <see cref="MaxIdlePerDestination"/> of them, each for at most <see cref="IdleTimeout"/>; a timer closes the
-/// expired ones. Keyed by address, so a config reload that keeps an endpoint keeps its connections.
+/// expired ones. Keyed by address and, for TLS, by what makes a connection's identity: the cluster's TLS policy (trust,
+/// client certificate; a reload that changes them gets new connections, as YARP builds a new client) and the name the
+/// handshake is for (SNI and the certificate's name, as SocketsHttpHandler keys its pools by it). So a config reload
+/// that keeps an endpoint keeps its connections. A mesh identity's renewed certificate goes out on new connections
+/// only; pooled ones keep the one they were made with until they close (as with SocketsHttpHandler).
 /// </summary>
 internal sealed class Http1ConnectionPool : IDisposable
 {
@@ -20,7 +25,7 @@ internal sealed class Http1ConnectionPool : IDisposable
 
     public const int MaxIdlePerDestination = 512;
 
-    private readonly ConcurrentDictionary<string, Http1Destination> _destinations = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<DestinationKey, Http1Destination> _destinations = new();
     private readonly Timer _scavenger;
 
     public Http1ConnectionPool()
@@ -29,8 +34,16 @@ internal sealed class Http1ConnectionPool : IDisposable
     }
 
     /// <summary>The pool of one destination address (http://host:port[/base]).</summary>
-    public Http1Destination For(string address) =>
-        _destinations.TryGetValue(address, out var destination) ? destination : _destinations.GetOrAdd(address, static a => new Http1Destination(a));
+    public Http1Destination For(string address) => For(address, null, null);
+
+    /// <summary>The pool of one destination address; for https://, with the cluster's TLS policy and the handshake's name (null: the address's host).</summary>
+    public Http1Destination For(string address, UpstreamTlsPolicy? tls, string? tlsName)
+    {
+        var key = new DestinationKey(address, tls, tlsName);
+        return _destinations.TryGetValue(key, out var destination) ? destination : _destinations.GetOrAdd(key, static k => new Http1Destination(k.Address, k.Tls, k.TlsName));
+    }
+
+    private readonly record struct DestinationKey(string Address, UpstreamTlsPolicy? Tls, string? TlsName);
 
     private long _requests;
 
@@ -64,9 +77,18 @@ internal sealed class Http1Destination
     private readonly Stack<Http1Connection> _idle = new();
     private long _opened;
 
-    public Http1Destination(string address)
+    /// <summary>The handshake's settings for an https:// address (made once, SslStream copies them); null for http://.</summary>
+    private readonly SslClientAuthenticationOptions? _tls;
+
+    public Http1Destination(string address, UpstreamTlsPolicy? tls = null, string? tlsName = null)
     {
         var uri = new Uri(address);
+        if (uri.Scheme == Uri.UriSchemeHttps)
+        {
+            // As SocketsHttpHandler: the handshake is for the Host header's name, else the URI's host; HTTP/1.1 only.
+            _tls = new SslClientAuthenticationOptions { TargetHost = tlsName ?? uri.IdnHost, ApplicationProtocols = [SslApplicationProtocol.Http11] };
+            tls?.ApplyTo(_tls);
+        }
         EndPoint = IPAddress.TryParse(uri.DnsSafeHost, out var ip) ? new IPEndPoint(ip, uri.Port) : new DnsEndPoint(uri.DnsSafeHost, uri.Port);
         // As HttpClient writes it from the request URI: the port only when it is not the scheme's default.
         Authority = Encoding.ASCII.GetBytes(uri.Authority);
@@ -119,32 +141,51 @@ internal sealed class Http1Destination
         connection.Dispose();
     }
 
-    /// <summary>A new connection; connect failures come as HttpClient reports them (HttpRequestException, ConnectionError), so retries and the error page treat both paths alike.</summary>
+    /// <summary>
+    /// A new connection, and for https:// its TLS handshake (the connect timeout covers both). Failures come as
+    /// HttpClient reports them (HttpRequestException: ConnectionError, or SecureConnectionError for a handshake that
+    /// failed or a certificate refused), so retries and the error page treat both paths alike.
+    /// </summary>
     public async ValueTask<Http1Connection> ConnectAsync(TimeSpan timeout, CancellationToken requestAborted)
     {
         var activity = new CancellationTokenSource(timeout);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Stream? stream = null;
         try
         {
             using (requestAborted.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), activity))
             {
                 await socket.ConnectAsync(EndPoint, activity.Token);
+                stream = new NetworkStream(socket, ownsSocket: true);
+                if (_tls is not null)
+                {
+                    var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                    stream = ssl;
+                    await ssl.AuthenticateAsClientAsync(_tls, activity.Token);
+                }
             }
             if (!activity.TryReset())
             {
                 throw new OperationCanceledException(activity.Token);
             }
             Interlocked.Increment(ref _opened);
-            return new Http1Connection(socket, this, activity);
+            return new Http1Connection(socket, stream, this, activity);
         }
         catch (Exception e)
         {
+            stream?.Dispose();
             socket.Dispose();
+            var timedOut = activity.IsCancellationRequested;
             activity.Dispose();
             if (requestAborted.IsCancellationRequested) throw new OperationCanceledException(requestAborted);
-            if (e is OperationCanceledException)
+            if (e is OperationCanceledException || timedOut)
             {
                 throw new HttpRequestException(HttpRequestError.ConnectionError, $"Connecting to {EndPoint} timed out after {timeout.TotalSeconds:0.###}s.", new TimeoutException());
+            }
+            if (stream is SslStream)
+            {
+                // The handshake failed (a refused certificate, an alert, an identity not there yet): HttpClient's words and error.
+                throw new HttpRequestException(HttpRequestError.SecureConnectionError, "The SSL connection could not be established, see inner exception.", e);
             }
             throw new HttpRequestException(HttpRequestError.ConnectionError, $"{(e as SocketException)?.SocketErrorCode.ToString() ?? e.Message} ({EndPoint})", e);
         }

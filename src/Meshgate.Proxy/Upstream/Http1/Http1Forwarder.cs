@@ -36,7 +36,8 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
         if (destinations.Count == 0 || !string.Equals(proxy.Cluster.Config.ClusterId, choice.ClusterId, StringComparison.OrdinalIgnoreCase)) return next(context);
         // As YARP's forwarder step: load balancing leaves one; should it leave several, one at random.
         var destination = destinations.Count == 1 ? destinations[0] : destinations[Random.Shared.Next(destinations.Count)];
-        if (!destination.Model.Config.Address.StartsWith("http://", StringComparison.OrdinalIgnoreCase)) return next(context);
+        // https:// only with the cluster's TLS settings (every https:// cluster's choice has them).
+        if (!destination.Model.Config.Address.StartsWith("http://", StringComparison.OrdinalIgnoreCase) && choice.Tls is null) return next(context);
         proxy.ProxiedDestination = destination;
         return ForwardAsync(context, proxy.Cluster.Config, destination, choice);
     }
@@ -48,7 +49,9 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
         var clusterState = context.GetRouteModel().Cluster ?? throw new InvalidOperationException("the route has no cluster");
         var activityTimeout = cluster.HttpRequest?.ActivityTimeout ?? DefaultActivityTimeout;
         var connectTimeout = choice.ConnectTimeout;
-        var upstream = pool.For(destination.Model.Config.Address);
+        var upstream = choice.Tls is null
+            ? pool.For(destination.Model.Config.Address)
+            : pool.For(destination.Model.Config.Address, choice.Tls, TlsName(context.Request, destination.Model.Config.Host, choice));
         var requestAborted = context.RequestAborted;
         var trusted = ForwardedHeadersRule.FromTrustedProxy(context, snapshots);
         var stage = Stage.Connect;
@@ -118,6 +121,22 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
             }
             YarpCounters.Decrement(clusterState, destination);
         }
+    }
+
+    /// <summary>
+    /// The name a TLS connection is for (SNI and the certificate's name check): as SocketsHttpHandler takes it, the host of
+    /// the Host header the request will carry (a Host the route sets, the client's with preserveHost, the endpoint's
+    /// tls.sni), or null for the address's own host.
+    /// </summary>
+    internal static string? TlsName(HttpRequest request, string? destinationHost, ForwarderChoice choice)
+    {
+        var host = choice.RequestHeaders.SetValue(Microsoft.Net.Http.Headers.HeaderNames.Host)
+            ?? (choice.PreserveHost && request.Host.HasValue ? request.Host.Value : null)
+            ?? destinationHost;
+        if (host is null) return null;
+        // Without its port (an IPv6 literal keeps its colons).
+        var colon = host.LastIndexOf(':');
+        return colon >= 0 && colon > host.IndexOf(']') ? host[..colon] : host;
     }
 
     /// <summary>An idle connection; one that looks closed is dropped first when the request has a body, which could not be sent twice.</summary>

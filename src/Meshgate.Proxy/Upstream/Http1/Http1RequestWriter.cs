@@ -52,7 +52,7 @@ internal static class Http1RequestWriter
         Bytes(writer, " HTTP/1.1\r\nHost: "u8);
 
         // Host: the endpoint's authority unless the route preserves the client's; a Host set by the route wins.
-        var host = Set(rules, HeaderNames.Host);
+        var host = rules.SetValue(HeaderNames.Host);
         if (host is not null) Latin1(writer, host);
         else if (choice.PreserveHost && request.Host.HasValue) Latin1(writer, request.Host.Value!);
         else if (destinationHost is not null) Latin1(writer, destinationHost);
@@ -174,20 +174,11 @@ internal static class Http1RequestWriter
             // Appended to an incoming value above; here only for headers the client did not send.
             if (incoming.ContainsKey(name) && !rules.Replaces(name)) continue;
             if (Removed(rules, name)) continue;
-            Header(writer, name, Set(rules, name) is { } set ? set + ", " + value : value);
+            Header(writer, name, rules.SetValue(name) is { } set ? set + ", " + value : value);
         }
     }
 
     private static bool Removed(ForwarderChoice.HeaderRules rules, string name) => rules.Remove.Contains(name, StringComparer.OrdinalIgnoreCase);
-
-    private static string? Set(ForwarderChoice.HeaderRules rules, string name)
-    {
-        foreach (var (key, value) in rules.Set)
-        {
-            if (string.Equals(key, name, StringComparison.OrdinalIgnoreCase)) return value;
-        }
-        return null;
-    }
 
     private static void WriteForwarded(PipeWriter writer, HttpContext context, bool trustedPeer)
     {

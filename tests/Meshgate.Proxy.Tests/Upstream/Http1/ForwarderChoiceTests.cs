@@ -12,7 +12,7 @@ public sealed class ForwarderChoiceTests
     {
         var result = ConfigLoader.Load(Head + yaml, null, Path.GetTempPath());
         Assert.True(result.Snapshot is not null, string.Join("\n", result.Errors));
-        return ForwarderChoice.Decide(result.Snapshot, route, cluster);
+        return ForwarderChoice.Decide(result.Snapshot, route, cluster, new Proxy.Upstream.UpstreamTlsPolicies(TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<Proxy.Upstream.UpstreamTlsPolicy>.Instance));
     }
 
     public static TheoryData<string, string> Reasons => new()
@@ -20,7 +20,8 @@ public sealed class ForwarderChoiceTests
         { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1] }]\n", "direct: HTTP/1.1 upstream path" },
         { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1], forwarder: direct }]\n", "direct: HTTP/1.1 upstream path" },
         { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1], forwarder: yarp }]\n", "yarp: cluster 'a' sets forwarder: yarp" },
-        { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1, https://10.0.0.2] }]\n", "yarp: cluster uses TLS (https://10.0.0.2)" },
+        { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1, https://10.0.0.2] }]\n", "direct: HTTP/1.1 upstream path" },
+        { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [https://10.0.0.2], tls: { sni: a.example } }]\n", "direct: HTTP/1.1 upstream path" },
         { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1], httpVersion: \"2\" }]\n", "yarp: cluster asks for HTTP/2" },
         { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1], circuitBreaker: { maxConnectionsPerEndpoint: 4 } }]\n", "yarp: cluster limits connections per endpoint" },
         { "routes: [{ id: r, match: { path: \"/r/{id}\" }, cluster: a, transforms: { pathTemplate: \"/x/{id}\" } }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1] }]\n", "yarp: the route rewrites the path with pathTemplate" },
@@ -65,6 +66,48 @@ public sealed class ForwarderChoiceTests
         Assert.True(choice.RequestHeaders.Replaces("x-c"));
         Assert.Equal("2", choice.RequestHeaders.Appended("x-b"));
         Assert.False(choice.ResponseHeaders.IsEmpty);
+    }
+
+    [Fact]
+    public void Decide_TlsCluster_GetsTheClustersTlsPolicy_TheSameAcrossAReloadThatKeepsIt()
+    {
+        const string Yaml = "routes: [{ id: r, match: { path: /r }, cluster: a }, { id: p, match: { path: /p }, cluster: plain }]\n"
+            + "clusters: [{ id: a, endpoints: [https://10.0.0.2], tls: { sni: a.example } }, { id: plain, endpoints: [http://10.0.0.3] }]\n";
+        var policies = new Proxy.Upstream.UpstreamTlsPolicies(TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<Proxy.Upstream.UpstreamTlsPolicy>.Instance);
+        ForwarderChoice Load(string yaml, string route, string cluster) =>
+            ForwarderChoice.Decide(ConfigLoader.Load(Head + yaml, null, Path.GetTempPath()).Snapshot!, route, cluster, policies);
+
+        var first = Load(Yaml, "r", "a");
+        var reloaded = Load(Yaml + "# a comment: another config version\n", "r", "a");
+        var insecure = Load(Yaml.Replace("sni: a.example", "sni: a.example, insecureSkipVerify: true"), "r", "a");
+
+        Assert.NotNull(first.Tls);
+        // Same settings, same policy: the direct path's pooled connections (keyed by it) survive the reload.
+        Assert.Same(first.Tls, reloaded.Tls);
+        Assert.NotSame(first.Tls, insecure.Tls);
+        Assert.Null(Load(Yaml, "p", "plain").Tls);
+    }
+
+    [Theory]
+    [InlineData(null, false, null, "client.example", null)]
+    [InlineData("a.example", false, null, "client.example", "a.example")]
+    [InlineData("a.example", true, null, "client.example:8443", "client.example")]
+    [InlineData(null, true, null, "[::1]:8443", "[::1]")]
+    [InlineData("a.example", true, "set.example:444", "client.example", "set.example")]
+    public void TlsName_IsTheHostOfTheHostHeaderSent(string? sni, bool preserveHost, string? setHost, string clientHost, string? expected)
+    {
+        var choice = Decide($$"""
+            routes:
+              - id: r
+                match: { path: /r }
+                cluster: a
+                transforms: { preserveHost: {{(preserveHost ? "true" : "false")}}{{(setHost is null ? "" : $", requestHeaders: {{ set: {{ Host: \"{setHost}\" }} }}")}} }
+            clusters: [{ id: a, endpoints: [https://10.0.0.2] }]
+            """);
+        var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        context.Request.Host = new Microsoft.AspNetCore.Http.HostString(clientHost);
+
+        Assert.Equal(expected, Http1Forwarder.TlsName(context.Request, sni, choice));
     }
 
     [Theory]
