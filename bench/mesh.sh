@@ -3,7 +3,7 @@
 # next to the direct call, the call through the gateway alone and through nginx. See bench/README.md.
 #
 #   bench/mesh.sh                               build, then 3 interleaved rounds of 10 s per target
-#   MESHGATE=/tmp/mg ROUNDS=5 bench/mesh.sh     reuse a `dotnet publish src/Meshgate -c Release -o /tmp/mg`
+#   MESHGATE=/tmp/mg ROUNDS=5 bench/mesh.sh     reuse a `scripts/publish /tmp/mg`
 #
 # Overridable by environment: MESHGATE (publish dir; empty = build into bench/.work/mesh/meshgate), ROUNDS,
 # DURATION (s), WARMUP (s of load per target before round 1; .NET needs ~20-30 s on a busy core), CONNECTIONS,
