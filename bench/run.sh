@@ -7,7 +7,8 @@
 #
 # Overridable by environment: ROUNDS, DURATION (s), WARMUP (s),
 # INITIAL_WARMUP (s), CONNECTIONS, THREADS, SERVER_CPU, LOAD_CPU,
-# SKIP_BUILD=1 (reuse the builds already in bench/.work), and for the
+# SKIP_BUILD=1 (reuse the builds already in bench/.work), MESHGATE_BUILD=il (the IL-only
+# publish instead of the shipped one of scripts/publish), and for the
 # body-size, h2c, open-loop and memory sections: SCENARIOS, EXTRA_ROUNDS,
 # EXTRA_DURATION (s), H2_INITIAL_WARMUP (s), H2_CONNECTIONS, H2_STREAMS,
 # OPENLOOP_FRACTION, OPENLOOP_RATE, OPENLOOP_CONNECTIONS, IDLE_CONNECTIONS.
