@@ -3,7 +3,7 @@
 # route costs against the same request on the plain route. See bench/README.md.
 #
 #   bench/ab.sh                     build, then 5 interleaved rounds of plain, retry, jwt
-#   MESHGATE=/tmp/mg bench/ab.sh    use an existing `dotnet publish` output instead of building
+#   MESHGATE=/tmp/mg bench/ab.sh    use an existing publish (scripts/publish, or MESHGATE_BUILD=il scripts/publish) instead of building
 #   ROUTES="plain retry" ROUNDS=7 bench/ab.sh
 #   ROUTES="plain-tls-yarp plain-tls" bench/ab.sh   an https origin: the direct path over TLS against YARP's forwarder
 #

@@ -44,14 +44,19 @@ render() {  # render TEMPLATE OUT: fill the placeholders between at-signs from t
     if grep -q '@[A-Z_]*@' "$2"; then die "unfilled placeholder in $2"; fi
 }
 
-publish_meshgate() {  # MESHGATE: an existing publish dir, or built here into $WORK/meshgate
+publish_meshgate() {  # MESHGATE: an existing publish dir, or built here into $WORK/meshgate by scripts/publish (MESHGATE_BUILD=il: the IL-only publish)
     export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
     if [[ -z ${MESHGATE:-} ]]; then
         MESHGATE="$WORK/meshgate"
-        log "building Meshgate into $MESHGATE"
-        dotnet publish "$REPO_DIR/src/Meshgate" -c Release -o "$MESHGATE" >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log" >&2; die "build failed"; }
+        log "building Meshgate (${MESHGATE_BUILD:-shipped}) into $MESHGATE"
+        rm -rf "$MESHGATE"   # a self-contained publish and an IL-only one must not mix
+        "$REPO_DIR/scripts/publish" "$MESHGATE" >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log" >&2; die "build failed"; }
     fi
     [[ -f $MESHGATE/meshgate.dll ]] || die "no meshgate.dll in $MESHGATE"
+}
+
+meshgate_command() {  # meshgate_command DIR: how to start the publish in DIR (a self-contained one has no shared runtime to run it with)
+    if grep -q '"includedFrameworks"' "$1/meshgate.runtimeconfig.json"; then echo "$1/meshgate"; else echo "dotnet $1/meshgate.dll"; fi
 }
 
 start_origin() {  # the nginx origin of templates/upstream-nginx.conf, on the server core
@@ -93,7 +98,7 @@ start_template_gateway() {  # the gateway of templates/meshgate.yaml (+ EXTRA_YA
 
 start_gateway() {  # start_gateway CONFIG LOG PORT -> GATEWAY_PID, once it accepts on PORT; GATEWAY_ENV: NAME=VALUE words to add
     # GATEWAY_START_SECONDS (60): a busy machine can take 40 s to start a gateway pinned to one core.
-    (cd "$REPO_DIR" && exec env ${GATEWAY_ENV[@]+"${GATEWAY_ENV[@]}"} taskset -c "$SERVER_CPU" dotnet "$MESHGATE/meshgate.dll" gateway -c "$1") >"$2" 2>&1 &
+    (cd "$REPO_DIR" && exec env ${GATEWAY_ENV[@]+"${GATEWAY_ENV[@]}"} taskset -c "$SERVER_CPU" $(meshgate_command "$MESHGATE") gateway -c "$1") >"$2" 2>&1 &
     GATEWAY_PID=$!
     STARTED+=("$GATEWAY_PID")
     for _ in $(seq $(( ${GATEWAY_START_SECONDS:-60} * 5 ))); do

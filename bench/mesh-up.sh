@@ -22,6 +22,8 @@ set -euo pipefail
 
 (( $# == 6 )) || { echo "usage: $0 MESHGATE_DLL DIR APP_PORT SERVICE_PORT CP_PORT CP_ADMIN_PORT" >&2; exit 2; }
 DLL=$1 DIR=$2 APP_PORT=$3 SERVICE_PORT=$4 CP_PORT=$5 CP_ADMIN_PORT=$6
+# A self-contained publish (scripts/publish) runs as its own executable next to the DLL, an IL-only one with dotnet.
+if grep -q '"includedFrameworks"' "$(dirname "$DLL")/meshgate.runtimeconfig.json"; then MESHGATE_CMD=("$(dirname "$DLL")/meshgate"); else MESHGATE_CMD=(dotnet "$DLL"); fi
 
 rm -rf "$DIR"
 mkdir -p "$DIR"
@@ -47,7 +49,7 @@ for service in client app; do
 done
 umask 022
 
-dotnet "$DLL" control-plane --listen "127.0.0.1:$CP_PORT" --admin "127.0.0.1:$CP_ADMIN_PORT" \
+"${MESHGATE_CMD[@]}" control-plane --listen "127.0.0.1:$CP_PORT" --admin "127.0.0.1:$CP_ADMIN_PORT" \
     --ca-state-dir "$DIR/ca" --ca-trust-domain bench.mesh --ca-tokens-file "$DIR/ca-tokens.txt" \
     --write-trust-bundle "$DIR/control-plane-ca.pem" >"$DIR/control-plane.log" 2>&1 &
 CHILDREN+=($!)
@@ -61,7 +63,7 @@ done
 sidecar() {  # sidecar SERVICE APP_PORT [ARGS...]
     local service=$1 port=$2
     shift 2
-    dotnet "$DLL" sidecar --service "$service" --app-port "$port" --instance-id "$service-1" \
+    "${MESHGATE_CMD[@]}" sidecar --service "$service" --app-port "$port" --instance-id "$service-1" \
         --control-plane "https://127.0.0.1:$CP_PORT" --control-plane-ca "$DIR/control-plane-ca.pem" --token-file "$DIR/$service.token" \
         --inbound 127.0.0.1:0 --outbound 127.0.0.1:0 --admin 127.0.0.1:0 "$@" >"$DIR/sidecar-$service.log" 2>&1 &
     CHILDREN+=($!)

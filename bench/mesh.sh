@@ -3,7 +3,7 @@
 # next to the direct call, the call through the gateway alone and through nginx. See bench/README.md.
 #
 #   bench/mesh.sh                               build, then 3 interleaved rounds of 10 s per target
-#   MESHGATE=/tmp/mg ROUNDS=5 bench/mesh.sh     reuse a `dotnet publish src/Meshgate -c Release -o /tmp/mg`
+#   MESHGATE=/tmp/mg ROUNDS=5 bench/mesh.sh     reuse a `scripts/publish /tmp/mg`
 #   MESH_YARP=1 bench/mesh.sh                   also a second two-sidecar mesh whose mesh hop goes through YARP's forwarder
 #                                               (--mesh-forwarder yarp: HTTP/2 over mTLS), interleaved with the first
 #                                               (the direct HTTP/1.1 path over mTLS), so one run compares the two

@@ -7,7 +7,8 @@
 #
 # Overridable by environment: ROUNDS, DURATION (s), WARMUP (s),
 # INITIAL_WARMUP (s), CONNECTIONS, THREADS, SERVER_CPU, LOAD_CPU,
-# SKIP_BUILD=1 (reuse the builds already in bench/.work), and for the
+# SKIP_BUILD=1 (reuse the builds already in bench/.work), MESHGATE_BUILD=il (the IL-only
+# publish instead of the shipped one of scripts/publish), and for the
 # body-size, h2c, open-loop and memory sections: SCENARIOS, EXTRA_ROUNDS,
 # EXTRA_DURATION (s), H2_INITIAL_WARMUP (s), H2_CONNECTIONS, H2_STREAMS,
 # OPENLOOP_FRACTION, OPENLOOP_RATE, OPENLOOP_CONNECTIONS, IDLE_CONNECTIONS, MESH_RATE.
@@ -167,9 +168,10 @@ if (( ! SKIP_BUILD )); then
     dotnet publish "$BENCH_DIR/yarp-minimal" -c Release -o "$WORK/yarp" \
         >"$WORK/yarp-build.log" 2>&1 || { tail -30 "$WORK/yarp-build.log" >&2; die "bare YARP build failed"; }
 
-    log "building Meshgate (src/Meshgate)"
-    if ! dotnet publish "$REPO_DIR/src/Meshgate" -c Release -o "$WORK/meshgate" \
-        >"$WORK/meshgate-build.log" 2>&1; then
+    # As it ships (scripts/publish: self-contained, the framework trimmed); MESHGATE_BUILD=il for the IL-only publish.
+    log "building Meshgate (src/Meshgate, ${MESHGATE_BUILD:-shipped})"
+    rm -rf "$WORK/meshgate"
+    if ! "$REPO_DIR/scripts/publish" "$WORK/meshgate" >"$WORK/meshgate-build.log" 2>&1; then
         tail -30 "$WORK/meshgate-build.log" >&2
         warn "Meshgate build failed (log: $WORK/meshgate-build.log); Meshgate is skipped"
         MESHGATE_OK=0
@@ -299,12 +301,14 @@ start yarp "$WORK/yarp.log" \
 start redis "$WORK/redis/stdout.log" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no
 wait_port redis "$REDIS_PORT" 10 || { cat "$WORK/redis/stdout.log" >&2; die "redis-server did not start: $WHY"; }
 if (( MESHGATE_OK )); then
+    # A self-contained publish runs as its own executable, an IL-only one with dotnet.
+    if grep -q '"includedFrameworks"' "$WORK/meshgate/meshgate.runtimeconfig.json"; then MESHGATE_CMD=("$WORK/meshgate/meshgate"); else MESHGATE_CMD=(dotnet "$WORK/meshgate/meshgate.dll"); fi
     start meshgate "$WORK/gateway/meshgate.log" \
-        dotnet "$WORK/meshgate/meshgate.dll" gateway -c "$WORK/gateway/meshgate.yaml"
+        "${MESHGATE_CMD[@]}" gateway -c "$WORK/gateway/meshgate.yaml"
     start meshgate-bare "$WORK/gateway/meshgate-bare.log" \
-        dotnet "$WORK/meshgate/meshgate.dll" gateway -c "$WORK/gateway/meshgate-bare.yaml"
+        "${MESHGATE_CMD[@]}" gateway -c "$WORK/gateway/meshgate-bare.yaml"
     start meshgate-observed "$WORK/gateway/meshgate-observed.log" \
-        dotnet "$WORK/meshgate/meshgate.dll" gateway -c "$WORK/gateway/meshgate-observed.yaml"
+        "${MESHGATE_CMD[@]}" gateway -c "$WORK/gateway/meshgate-observed.yaml"
     # A control plane and two sidecars, one process tree: load -> client sidecar -> mTLS -> app sidecar -> origin.
     start sidecars "$WORK/mesh-up.log" \
         "$BENCH_DIR/mesh-up.sh" "$WORK/meshgate/meshgate.dll" "$WORK/mesh" "$UPSTREAM_PORT" "$MESH_SERVICE_PORT" "$MESH_CP_PORT" "$MESH_CP_ADMIN_PORT"

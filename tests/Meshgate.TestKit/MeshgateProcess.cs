@@ -35,14 +35,18 @@ public sealed partial class MeshgateProcess : IAsyncDisposable
     /// </summary>
     public static MeshgateProcess Start(string[] args, string? workingDirectory = null, IReadOnlyDictionary<string, string>? environment = null)
     {
-        var info = new ProcessStartInfo("dotnet")
+        // MESHGATE_PUBLISH names a publish to run instead of the build's meshgate.dll: these tests against the shipped,
+        // trimmed build of scripts/publish (docs/performance.md#memory).
+        var publish = Environment.GetEnvironmentVariable("MESHGATE_PUBLISH");
+        var selfContained = publish is not null && File.ReadAllText(Path.Combine(publish, "meshgate.runtimeconfig.json")).Contains("\"includedFrameworks\"");
+        var info = new ProcessStartInfo(selfContained ? Path.Combine(publish!, "meshgate") : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? "",
         };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "meshgate.dll"));
+        if (!selfContained) info.ArgumentList.Add(Path.Combine(publish ?? AppContext.BaseDirectory, "meshgate.dll"));
         foreach (var arg in args) info.ArgumentList.Add(arg);
         foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
         return new MeshgateProcess(Process.Start(info)!);

@@ -37,6 +37,7 @@ public static class ConfigValidator
         TrafficValidator.Validate(definition.Routes, definition.Clusters, context);
         AccessLogValidator.Validate(definition.AccessLog, context);
         TracingValidator.Validate(definition.Tracing, context);
+        MetricsValidator.Validate(definition.Metrics, context);
         ResilienceValidator.Validate(definition, context);
         CacheValidator.Validate(definition.Caches, definition.Routes, definition.Stores.Redis, context);
         RateLimitValidator.Validate(definition, context);

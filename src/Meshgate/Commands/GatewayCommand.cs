@@ -71,7 +71,7 @@ internal static class GatewayCommand
         {
             await host.StartAsync();
         }
-        catch (Exception e) when (e is IOException or Mesh.Identity.WorkloadIdentityUnavailableException)
+        catch (Exception e) when (e is IOException || GatewayMesh.IsIdentityUnavailable(e))
         {
             error.WriteLine($"cannot start: {e.Message}");
             return 1;

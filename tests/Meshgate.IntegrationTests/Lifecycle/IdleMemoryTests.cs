@@ -10,7 +10,7 @@ namespace Meshgate.IntegrationTests.Lifecycle;
 public sealed class IdleMemoryTests
 {
     [Fact]
-    public async Task Gateway_AfterStartAndRequests_LoadsNeitherXmlNorExpressionCompilerNorOpenSsl()
+    public async Task Gateway_AfterStartAndRequests_LoadsNoAssemblyItsConfigDoesNotUse()
     {
         await using var upstream = await TestUpstream.StartAsync(app => app.MapGet("/hello", () => "hello"));
         var dir = TempDirectory.Create();
@@ -59,6 +59,12 @@ public sealed class IdleMemoryTests
             Assert.DoesNotContain("System.Linq.Expressions.dll", mapped);
             // No TLS, JWT or API keys in this config: nothing needs OpenSSL (the config's revision is not a SHA-256).
             Assert.DoesNotContain("libcrypto", mapped);
+            // No mesh section: the mesh's assembly and gRPC's protobuf stay out (GatewayHost names mesh types only in GatewayMesh).
+            Assert.DoesNotContain("Meshgate.Mesh.dll", mapped);
+            Assert.DoesNotContain("Google.Protobuf.dll", mapped);
+            // Metrics are on, but OpenTelemetry's default resource (its service name from the process's name) is not used.
+            Assert.Contains("OpenTelemetry.dll", mapped);
+            Assert.DoesNotContain("System.Diagnostics.Process.dll", mapped);
             return Task.CompletedTask;
         });
     }

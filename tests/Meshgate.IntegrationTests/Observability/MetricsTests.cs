@@ -309,6 +309,62 @@ public sealed class MetricsTests
         Assert.Contains("metrics.enabled", await response.Content.ReadAsStringAsync());
     }
 
+    [Fact]
+    public async Task CardinalityLimit_CombinationsPastIt_CountedInTheOverflowSeries_TotalsStayRight()
+    {
+        await using var upstream = await TestUpstream.NamedAsync("one");
+        // Two series per metric. Requests: by route and method, a's GET and POST fit and b's, c's and the 404's overflow;
+        // upstream attempts are by route (and status), so a's and b's fit and c's overflow.
+        await using var gateway = await TestGateway.StartAsync($$"""
+            metrics: { cardinalityLimit: 2 }
+            routes:
+              - { id: a, match: { pathPrefix: /a }, cluster: c }
+              - { id: b, match: { pathPrefix: /b }, cluster: c }
+              - { id: c, match: { pathPrefix: /c }, cluster: c }
+            clusters:
+              - { id: c, endpoints: ["{{upstream.Endpoint}}"] }
+            """);
+        for (var i = 0; i < 3; i++)
+        {
+            using var get = await gateway.Client.GetAsync("/a");
+            Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        }
+        using (var post = await gateway.Client.PostAsync("/a", new ByteArrayContent([1, 2, 3])))
+        {
+            Assert.Equal(HttpStatusCode.OK, post.StatusCode);
+        }
+        for (var i = 0; i < 4; i++)
+        {
+            using var b = await gateway.Client.GetAsync("/b");
+            Assert.Equal(HttpStatusCode.OK, b.StatusCode);
+        }
+        for (var i = 0; i < 2; i++)
+        {
+            using var c = await gateway.Client.GetAsync("/c");
+            Assert.Equal(HttpStatusCode.OK, c.StatusCode);
+        }
+        using (var none = await gateway.Client.GetAsync("/nope"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, none.StatusCode);
+        }
+
+        var scrape = await ScrapeWhenAsync(gateway, s => s.Sum(Duration + "_count") >= 11, "all 11 requests recorded");
+        // The combinations within the limit keep their labels and counts; the rest are in the overflow series, so the total is right.
+        Assert.Equal(11, scrape.Sum(Duration + "_count"));
+        Assert.Equal(3, scrape.Single(Duration + "_count", ("meshgate_route", "a"), ("http_request_method", "GET")));
+        Assert.Equal(1, scrape.Single(Duration + "_count", ("meshgate_route", "a"), ("http_request_method", "POST")));
+        Assert.Empty(scrape.Find(Duration + "_count", ("meshgate_route", "b")));
+        Assert.Equal(7, scrape.Single(Duration + "_count", ("otel_metric_overflow", "true")));
+        AssertCumulative(scrape, Duration, [("otel_metric_overflow", "true")], 7);
+        // Every metric has the limit, ours too.
+        const string Upstream = "meshgate_upstream_duration_seconds";
+        Assert.Equal(10, scrape.Sum(Upstream + "_count"));
+        Assert.Equal(4, scrape.Single(Upstream + "_count", ("route", "a")));
+        Assert.Equal(4, scrape.Single(Upstream + "_count", ("route", "b")));
+        Assert.Empty(scrape.Find(Upstream + "_count", ("route", "c")));
+        Assert.Equal(2, scrape.Single(Upstream + "_count", ("otel_metric_overflow", "true")));
+    }
+
     private static void AssertCumulative(PrometheusScrape scrape, string histogram, (string, string?)[] labels, double count)
     {
         var buckets = scrape.Find(histogram + "_bucket", labels).ToList();

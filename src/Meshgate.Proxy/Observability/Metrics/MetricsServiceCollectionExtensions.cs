@@ -41,8 +41,14 @@ public static class MetricsServiceCollectionExtensions
         });
         // No AddMeter here: meters added to the SDK directly would bypass the scope rules above.
         // Every scrape collects afresh: Prometheus scrapes rarely, and a cached answer would hide a change for a scrape interval.
+        // Every metric gets the config's cardinality limit instead of the SDK's 2,000: the SDK allocates that many points
+        // per metric up front (docs/performance.md#memory). A view that sets only the limit keeps the metric's name and
+        // buckets; combinations past the limit are counted in the SDK's otel.metric.overflow series.
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .ConfigureResource(resource => resource.AddService("meshgate"))
+            // CreateDefault's attributes less its default service name, which it takes from Process.GetCurrentProcess():
+            // that loads System.Diagnostics.Process (0.4 MiB of RSS) for a name AddService replaces anyway.
+            .SetResourceBuilder(ResourceBuilder.CreateEmpty().AddTelemetrySdk().AddEnvironmentVariableDetector().AddService("meshgate"))
+            .AddView(_ => new MetricStreamConfiguration { CardinalityLimit = definition.CardinalityLimit })
             .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
         services.TryAddSingleton<ProxyStateMetrics>();
         services.AddHostedService<ObservableGaugesStart>();

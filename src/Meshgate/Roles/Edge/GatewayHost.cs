@@ -21,10 +21,11 @@ public sealed partial class GatewayHost : IAsyncDisposable
     private readonly KestrelListeners _listeners = new();
     private readonly List<IDisposable> _disposables = [];
     private readonly Configuration.Sources.Etcd.EtcdConfigSync? _source;
+    private readonly bool _ownIdentity;
     private volatile bool _ready;
 
     private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs, TimeProvider? time, Proxy.Mesh.IWorkloadIdentity? identity, IConfigStore? store, string meshKind,
-        Func<Mesh.V1.MeshSnapshot, CancellationToken, Task<string?>>? meshApplied, Configuration.Sources.Etcd.EtcdConfigSync? source)
+        MeshSnapshotApplied? meshApplied, Configuration.Sources.Etcd.EtcdConfigSync? source)
     {
         _source = source;
         var definition = snapshot.Definition;
@@ -43,14 +44,12 @@ public sealed partial class GatewayHost : IAsyncDisposable
         else if (definition.Mesh is { } mesh)
         {
             // This process's own workload identity from the mesh section; StartAsync waits for its first certificate.
-            var options = Mesh.Identity.WorkloadIdentityOptions.FromDefinition(mesh, configDirectory);
-            builder.Services.AddSingleton(services => new Mesh.Identity.WorkloadIdentity(options,
-                services.GetService<TimeProvider>() ?? TimeProvider.System, services.GetRequiredService<ILogger<Mesh.Identity.WorkloadIdentity>>()));
-            builder.Services.AddSingleton<Proxy.Mesh.IWorkloadIdentity>(services => services.GetRequiredService<Mesh.Identity.WorkloadIdentity>());
+            GatewayMesh.AddOwnIdentity(builder.Services, mesh, configDirectory);
+            _ownIdentity = true;
         }
         builder.Services.AddSingleton<Proxy.Routing.IRequestListeners>(_listeners);
         builder.Services.AddMeshgateProxy(Snapshots, reload);
-        if (definition.Mesh is { } meshSection) Mesh.Discovery.MeshWatchServiceCollectionExtensions.AddMeshWatch(builder.Services, meshSection, meshKind, applied: meshApplied, baseDirectory: configDirectory);
+        if (definition.Mesh is { } meshSection) GatewayMesh.AddWatch(builder.Services, meshSection, meshKind, meshApplied, configDirectory);
         builder.Services.AddMeshgateRouteStatistics();
         Gateway = builder.Build();
         Reloader = Gateway.Services.GetRequiredService<ConfigReloader>();
@@ -133,7 +132,7 @@ public sealed partial class GatewayHost : IAsyncDisposable
     /// </param>
     public static GatewayHost Create(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? configFile = null, LogSetup? logs = null, TimeProvider? time = null,
         Proxy.Mesh.IWorkloadIdentity? identity = null, IConfigStore? store = null, string meshKind = "gateway",
-        Func<Mesh.V1.MeshSnapshot, CancellationToken, Task<string?>>? meshApplied = null, Configuration.Sources.Etcd.EtcdConfigSync? source = null) =>
+        MeshSnapshotApplied? meshApplied = null, Configuration.Sources.Etcd.EtcdConfigSync? source = null) =>
         new(snapshot, reload, configFile, logs ?? new LogSetup(), time, identity, store, meshKind, meshApplied, source);
 
     /// <summary>How long <see cref="StartAsync"/> waits for the first workload certificate before it fails (mesh section only).</summary>
@@ -147,13 +146,13 @@ public sealed partial class GatewayHost : IAsyncDisposable
     /// </summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
-        if (Gateway.Services.GetService<Mesh.Identity.WorkloadIdentity>() is { } own)
+        if (_ownIdentity)
         {
-            own.Start();
+            GatewayMesh.StartOwnIdentity(Gateway.Services);
             await Admin.StartAsync(cancellationToken);
             try
             {
-                await own.WaitForCertificateAsync(IdentityStartupTimeout, cancellationToken);
+                await GatewayMesh.WaitForCertificateAsync(Gateway.Services, IdentityStartupTimeout, cancellationToken);
                 await Gateway.StartAsync(cancellationToken);
             }
             catch
