@@ -46,7 +46,7 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
     private async Task ForwardAsync(HttpContext context, ClusterConfig cluster, DestinationState destination, ForwarderChoice choice)
     {
         // The attempt's time for the access log and meshgate.upstream.duration, recorded at the very end (see UpstreamAttempts).
-        var attemptStarted = UpstreamAttempts.Start(context, metrics, out var record);
+        var attemptStarted = UpstreamAttempts.Start(context, metrics);
         pool.CountRequest();
         // As YARP's forwarder step: the cluster's and the destination's requests in flight, around the exchange.
         var clusterState = context.GetRouteModel().Cluster ?? throw new InvalidOperationException("the route has no cluster");
@@ -121,7 +121,7 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
                 else connection.Dispose();
             }
             YarpCounters.Decrement(clusterState, destination);
-            if (attemptStarted != 0) UpstreamAttempts.Record(context, record, metrics, attemptStarted);
+            if (attemptStarted != 0) UpstreamAttempts.Record(context, context.Features.Get<RequestRecord>(), metrics, attemptStarted);
         }
     }
 

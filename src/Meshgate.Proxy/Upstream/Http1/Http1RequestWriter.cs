@@ -120,7 +120,7 @@ internal static class Http1RequestWriter
     /// Activity.Id, a 55-character string made for this one header (about 130 bytes per request, sampled or not).
     /// Anything else goes through the propagator.
     /// </remarks>
-    private static void WriteTraceContext(PipeWriter writer, Activity trace)
+    internal static void WriteTraceContext(PipeWriter writer, Activity trace)
     {
         var propagator = DistributedContextPropagator.Current;
         if (propagator.GetType() != W3CPropagatorType || trace.IdFormat != ActivityIdFormat.W3C || trace.SpanId == default
