@@ -5,12 +5,13 @@
 #   bench/alloc.sh                       /plain of templates/meshgate.yaml
 #   ROUTE=retry STACKS=30 bench/alloc.sh
 #   EXTRA_YAML='metrics: { enabled: false }' bench/alloc.sh
+#   VARIANT=observed bench/alloc.sh      a variant of variants.sh (bare, metrics, tracing, accesslog, observed, ...)
 #   EXTRA_YAML='tracing: { protocol: http/protobuf, endpoint: "http://127.0.0.1:@UPSTREAM_PORT@/v1/traces", sampling: 0.01 }' bench/alloc.sh
 #
 # It runs one gateway under wrk load and captures LOAD_SECONDS (6) + 2 s of dotnet-trace's gc-verbose profile (the runtime's
 # allocation ticks with stacks), then divides by the requests served meanwhile. Allocation counts do not
 # depend on what else the machine is doing, so unlike the timing scripts this one can run on a busy machine.
-# Overridable by environment: MESHGATE, ROUTE, EXTRA_YAML, STACKS, STACK_DEPTH, LOAD_SECONDS, CONNECTIONS, SERVER_CPU, LOAD_CPU.
+# Overridable by environment: MESHGATE, ROUTE, VARIANT, EXTRA_YAML, STACKS, STACK_DEPTH, LOAD_SECONDS, CONNECTIONS, SERVER_CPU, LOAD_CPU.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
