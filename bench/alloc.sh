@@ -5,6 +5,7 @@
 #   bench/alloc.sh                       /plain of templates/meshgate.yaml
 #   ROUTE=retry STACKS=30 bench/alloc.sh
 #   EXTRA_YAML='metrics: { enabled: false }' bench/alloc.sh
+#   VARIANT=observed bench/alloc.sh      a variant of variants.sh (bare, metrics, tracing, accesslog, observed, ...)
 #   EXTRA_YAML='tracing: { protocol: http/protobuf, endpoint: "http://127.0.0.1:@UPSTREAM_PORT@/v1/traces", sampling: 0.01 }' bench/alloc.sh
 #   MESH=1 bench/alloc.sh                  the client sidecar of bench/mesh-up.sh's two-sidecar mesh (the mesh hop, mTLS)
 #   MESH=1 MESH_FORWARDER=yarp bench/alloc.sh   the same with the mesh hop on YARP's forwarder (--mesh-forwarder yarp)
@@ -15,7 +16,7 @@
 # depend on what else the machine is doing, so unlike the timing scripts this one can run on a busy machine.
 # With MESH=1 the profiled process is the calling sidecar of the mesh bench/mesh.sh loads (its fixed service port ->
 # the mesh cluster -> mTLS to the app sidecar), not a template gateway.
-# Overridable by environment: MESHGATE, ROUTE, EXTRA_YAML, MESH, MESH_FORWARDER, MESH_SIDECAR, STACKS, STACK_DEPTH, LOAD_SECONDS, CONNECTIONS, SERVER_CPU, LOAD_CPU.
+# Overridable by environment: MESHGATE, ROUTE, VARIANT, EXTRA_YAML, MESH, MESH_FORWARDER, MESH_SIDECAR, STACKS, STACK_DEPTH, LOAD_SECONDS, CONNECTIONS, SERVER_CPU, LOAD_CPU.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -5,12 +5,13 @@
 #   bench/cpu.sh                                /plain of templates/meshgate.yaml
 #   ROUTE=retry TOP=40 bench/cpu.sh
 #   EXTRA_YAML='metrics: { enabled: false }' bench/cpu.sh
+#   VARIANT=observed bench/cpu.sh               a variant of variants.sh (bare, metrics, tracing, accesslog, observed, ...)
 #
 # It samples the gateway with Linux perf (call stacks, 999 Hz) under wrk load, with the runtime writing a
 # perf map so JIT-compiled methods have names, and sorts each sample into a component by its stack
 # (bench/cpu_components.py). Shares of the gateway's own CPU hardly depend on what else the machine does,
 # so, unlike the timing scripts, this one can run on a busy machine; its absolute figures cannot.
-# Overridable by environment: MESHGATE, ROUTE, EXTRA_YAML, TOP, SECONDS_SAMPLED, WARMUP, CONNECTIONS, SERVER_CPU, LOAD_CPU.
+# Overridable by environment: MESHGATE, ROUTE, VARIANT, EXTRA_YAML, TOP, SECONDS_SAMPLED, WARMUP, CONNECTIONS, SERVER_CPU, LOAD_CPU.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

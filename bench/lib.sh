@@ -82,13 +82,20 @@ start_redis() {  # a Redis on REDIS_PORT (no persistence) for the template's sha
     die "redis-server did not accept on :$REDIS_PORT (log: $WORK/redis.log)"
 }
 
-start_template_gateway() {  # the gateway of templates/meshgate.yaml (+ EXTRA_YAML) with its origin and Redis; defines url and load SECONDS for ROUTE
+start_template_gateway() {  # the gateway of templates/meshgate.yaml (+ VARIANT's settings + EXTRA_YAML) with its origin and Redis; defines url and load SECONDS for ROUTE
     free_port UPSTREAM_PORT; free_port GATEWAY_PORT; free_port ADMIN_PORT; free_port REDIS_PORT
     source "$BENCH_DIR/bench-jwt.sh"
     bench_jwt "$WORK/gateway/jwt.secret"
     # EXTRA_YAML is rendered with the template, so it may name @UPSTREAM_PORT@ (an OTLP endpoint) or @WORKDIR@ (a log file).
     { cat "$TEMPLATES/meshgate.yaml"; printf '%s\n' "${EXTRA_YAML:-}"; } >"$WORK/gateway/meshgate.yaml.in"
     render "$WORK/gateway/meshgate.yaml.in" "$WORK/gateway/meshgate.yaml"
+    # VARIANT (one of variants.sh's, e.g. bare, metrics, observed): its lines and runtime settings, as variants.sh starts it.
+    if [[ -n ${VARIANT:-} ]]; then
+        variant_settings "$VARIANT" >>"$WORK/gateway/meshgate.yaml"
+        local environment
+        read -ra environment <<<"$(variant_environment "$VARIANT")"
+        GATEWAY_ENV+=(${environment[@]+"${environment[@]}"})
+    fi
     start_origin
     start_redis || log "redis-server not found: the gateway retries its Redis connection in the background (install redis-server)"
     start_gateway "$WORK/gateway/meshgate.yaml" "$WORK/gateway/meshgate.log" "$GATEWAY_PORT"

@@ -132,10 +132,11 @@ public static class RequestPipeline
             // outlier detection, which is YARP's passive health step below.
             proxy.UsePendingRequestsLimit();
             proxy.UsePassiveHealthChecks();
-            // Around the forwarder: one upstream attempt per forward, for the access log and the metrics.
-            proxy.UseMiddleware<Observability.AccessLog.UpstreamAttempts>();
-            // The direct HTTP/1.1 upstream path: forwards the routes it can serve itself, hands the rest to YARP's forwarder.
+            // The direct HTTP/1.1 upstream path: forwards the routes it can serve itself (timing each attempt for the access
+            // log and the metrics), hands the rest to YARP's forwarder.
             proxy.UseMiddleware<Upstream.Http1.Http1Forwarder>();
+            // Around YARP's forwarder: one upstream attempt per forward, for the access log and the metrics.
+            proxy.UseMiddleware<Observability.AccessLog.UpstreamAttempts>();
         }).ConfigureEndpoints((endpoint, route) =>
         {
             var policy = snapshots.Current.RoutePolicies.GetValueOrDefault(route.RouteId);

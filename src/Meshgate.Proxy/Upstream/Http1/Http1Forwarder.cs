@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Net.Http;
+using Meshgate.Proxy.Observability.AccessLog;
+using Meshgate.Proxy.Observability.Metrics;
 using Meshgate.Proxy.Observability.Tracing;
 using Meshgate.Proxy.Pipeline;
 using Meshgate.Proxy.Resilience.Retries;
@@ -22,7 +24,7 @@ namespace Meshgate.Proxy.Upstream.Http1;
 /// <see cref="IForwarderErrorFeature"/> with YARP's error values and status codes, which the error page, retries,
 /// outlier detection and the cache read.
 /// </summary>
-internal sealed partial class Http1Forwarder(RequestDelegate next, Http1ConnectionPool pool, SnapshotAccessor snapshots, ILogger<Http1Forwarder> logger)
+internal sealed partial class Http1Forwarder(RequestDelegate next, Http1ConnectionPool pool, SnapshotAccessor snapshots, GatewayMetrics metrics, ILogger<Http1Forwarder> logger)
 {
     private static readonly TimeSpan DefaultActivityTimeout = TimeSpan.FromSeconds(100);
 
@@ -44,6 +46,8 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
 
     private async Task ForwardAsync(HttpContext context, ClusterConfig cluster, DestinationState destination, ForwarderChoice choice)
     {
+        // The attempt's time for the access log and meshgate.upstream.duration, recorded at the very end (see UpstreamAttempts).
+        var attemptStarted = UpstreamAttempts.Start(context, metrics);
         pool.CountRequest();
         // As YARP's forwarder step: the cluster's and the destination's requests in flight, around the exchange.
         var clusterState = context.GetRouteModel().Cluster ?? throw new InvalidOperationException("the route has no cluster");
@@ -120,6 +124,7 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
                 else connection.Dispose();
             }
             YarpCounters.Decrement(clusterState, destination);
+            if (attemptStarted != 0) UpstreamAttempts.Record(context, context.Features.Get<RequestRecord>(), metrics, attemptStarted);
         }
     }
 

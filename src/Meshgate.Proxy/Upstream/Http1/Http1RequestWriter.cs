@@ -92,7 +92,7 @@ internal static class Http1RequestWriter
         if (http2 && ConnectionHeadersTransform.ListContains(headers.TE, "trailers")) Bytes(writer, "TE: trailers\r\n"u8);
 
         WriteForwarded(writer, context, trustedPeer);
-        if (trace is not null) DistributedContextPropagator.Current.Inject(trace, writer, WritePropagated);
+        if (trace is not null) WriteTraceContext(writer, trace);
 
         var body = Framing(context);
         switch (body)
@@ -112,6 +112,35 @@ internal static class Http1RequestWriter
         }
         return body;
     }
+
+    /// <summary>The trace context headers of <paramref name="trace"/>, as the process's propagator writes them.</summary>
+    /// <remarks>
+    /// With .NET's W3C propagator (the default) and no tracestate or baggage, which is almost every request, the
+    /// traceparent is written here from the Activity's ids, which it holds as text already: the propagator would read
+    /// Activity.Id, a 55-character string made for this one header (about 130 bytes per request, sampled or not).
+    /// Anything else goes through the propagator.
+    /// </remarks>
+    internal static void WriteTraceContext(PipeWriter writer, Activity trace)
+    {
+        var propagator = DistributedContextPropagator.Current;
+        if (propagator.GetType() != W3CPropagatorType || trace.IdFormat != ActivityIdFormat.W3C || trace.SpanId == default
+            || trace.TraceStateString is { Length: > 0 } || trace.Baggage is not ICollection<KeyValuePair<string, string?>> { Count: 0 })
+        {
+            propagator.Inject(trace, writer, WritePropagated);
+            return;
+        }
+        // version 00, trace id, parent id, flags: what Activity.Id would be.
+        Bytes(writer, "traceparent: 00-"u8);
+        Ascii(writer, trace.TraceId.ToHexString());
+        Bytes(writer, "-"u8);
+        Ascii(writer, trace.SpanId.ToHexString());
+        var flags = (byte)trace.ActivityTraceFlags;
+        ReadOnlySpan<byte> hex = "0123456789abcdef"u8;
+        Span<byte> end = [(byte)'-', hex[flags >> 4], hex[flags & 0xF], (byte)'\r', (byte)'\n'];
+        Bytes(writer, end);
+    }
+
+    private static readonly Type W3CPropagatorType = DistributedContextPropagator.CreateW3CPropagator().GetType();
 
     private static readonly DistributedContextPropagator.PropagatorSetterCallback WritePropagated = static (carrier, name, value) =>
     {
