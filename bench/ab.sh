@@ -46,7 +46,7 @@ if ! start_redis && [[ " ${ROUTES[*]} " == *" shared-ratelimit "* ]]; then
 fi
 start_origin
 
-# Routes to an https origin, added when ROUTES names one: plain-tls (the direct HTTP/1.1 path over TLS) and
+# Routes to an https origin, added when ROUTES names one: plain-tls (the direct HTTP/1.1 path over TLS, forwarder: direct) and
 # plain-tls-yarp (the same through YARP's forwarder, which takes HTTP/1.1 too: nginx here offers no h2). A second nginx
 # on the server core with a self-signed certificate for 127.0.0.1, which the clusters trust as their tls.ca.
 if [[ " ${ROUTES[*]} " == *" plain-tls"* ]]; then
@@ -62,7 +62,7 @@ if [[ " ${ROUTES[*]} " == *" plain-tls"* ]]; then
     (exec taskset -c "$SERVER_CPU" nginx -p "$WORK/upstream-tls" -e "$WORK/upstream-tls/error.log" -c "$WORK/upstream-tls/nginx.conf") >"$WORK/upstream-tls/stdout.log" 2>&1 &
     STARTED+=($!)
     tls_routes='  - { id: plain-tls, match: { pathPrefix: /plain-tls }, cluster: upstream-tls, transforms: { stripPrefix: /plain-tls } }\n  - { id: plain-tls-yarp, match: { pathPrefix: /plain-tls-yarp }, cluster: upstream-tls-yarp, transforms: { stripPrefix: /plain-tls-yarp } }'
-    tls_clusters="  - { id: upstream-tls, endpoints: [\"https://127.0.0.1:$UPSTREAM_TLS_PORT\"], tls: { ca: \"$WORK/upstream-tls/origin.crt\" } }\n  - { id: upstream-tls-yarp, endpoints: [\"https://127.0.0.1:$UPSTREAM_TLS_PORT\"], tls: { ca: \"$WORK/upstream-tls/origin.crt\" }, forwarder: yarp }"
+    tls_clusters="  - { id: upstream-tls, endpoints: [\"https://127.0.0.1:$UPSTREAM_TLS_PORT\"], tls: { ca: \"$WORK/upstream-tls/origin.crt\" }, forwarder: direct }\n  - { id: upstream-tls-yarp, endpoints: [\"https://127.0.0.1:$UPSTREAM_TLS_PORT\"], tls: { ca: \"$WORK/upstream-tls/origin.crt\" }, forwarder: yarp }"
     sed -i -e "s|^routes:\$|routes:\n$tls_routes|" -e "s|^clusters:\$|clusters:\n$tls_clusters|" "$WORK/gateway/meshgate.yaml"
     for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$UPSTREAM_TLS_PORT") 2>/dev/null && break; sleep 0.1; done
 fi

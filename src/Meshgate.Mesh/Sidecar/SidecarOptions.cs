@@ -47,7 +47,7 @@ public sealed record SidecarOptions
 
     public MeshTlsMode Mode { get; init; } = MeshTlsMode.Strict;
 
-    /// <summary>The forwarder of the calls to other services (the mesh clusters' <c>forwarder</c> key): auto takes the direct HTTP/1.1 path.</summary>
+    /// <summary>The forwarder of the calls to other services (the mesh clusters' <c>forwarder</c> key): auto leaves them to YARP (HTTP/2 over mTLS), direct takes the direct HTTP/1.1 path.</summary>
     public ForwarderMode MeshForwarder { get; init; } = ForwarderMode.Auto;
 
     /// <summary>Written into the generated config's logging section.</summary>

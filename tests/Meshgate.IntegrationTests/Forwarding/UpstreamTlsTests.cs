@@ -16,8 +16,8 @@ namespace Meshgate.IntegrationTests.Forwarding;
 /// <summary>
 /// TLS toward upstreams served by their own test CA: a private CA bundle, the system store,
 /// a client certificate for mTLS, and SNI. Each upstream echoes what it saw of the handshake.
-/// Every test runs on both forwarders: one gateway with <c>forwarder: auto</c> (the direct HTTP/1.1 path over TLS) and one
-/// with <c>forwarder: yarp</c> on every cluster; both must accept and refuse the same certificates the same way.
+/// Every test runs on both forwarders: one gateway with <c>forwarder: direct</c> (the direct HTTP/1.1 path over TLS) and one
+/// with <c>forwarder: yarp</c> on every cluster (and a third on <c>auto</c>, which leaves TLS to YARP); both must accept and refuse the same certificates the same way.
 /// </summary>
 public sealed class UpstreamTlsTests : IAsyncLifetime
 {
@@ -60,7 +60,7 @@ public sealed class UpstreamTlsTests : IAsyncLifetime
 
         _expired = await StartUpstreamAsync(new HttpsConnectionAdapterOptions { ServerCertificate = expiredCertificate });
 
-        foreach (var forwarder in new[] { "auto", "yarp" })
+        foreach (var forwarder in new[] { "direct", "yarp", "auto" })
         {
             // A directory each: the gateway watches its config file there.
             var gateway = await TestGateway.StartAsync(Config.Replace("    endpoints:", $"    forwarder: {forwarder}\n    endpoints:"), Directory.CreateDirectory(Path.Combine(_directory, forwarder)).FullName);
@@ -151,7 +151,7 @@ public sealed class UpstreamTlsTests : IAsyncLifetime
         Assert.Contains(_logs[forwarder].Lines, line => line.Contains($" 4250 Upstream ") && line.Contains($"of cluster {cluster} refused") && line.Contains(reason));
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task PrivateCa_UpstreamCertFromThatCa_Is200_OverHttp11OnTheDirectPath(string forwarder)
     {
         var gateway = _gateways[forwarder];
@@ -165,11 +165,11 @@ public sealed class UpstreamTlsTests : IAsyncLifetime
         }
         gateway.AssertServedBy(forwarder);
         // One handshake, then the pooled connection (the requests run one after another).
-        if (forwarder == "auto") Assert.Equal(opened + 1, gateway.DirectConnectionsOpened());
+        if (forwarder == "direct") Assert.Equal(opened + 1, gateway.DirectConnectionsOpened());
     }
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task SystemTrust_UpstreamCertFromPrivateCa_Is502ProblemJson(string forwarder)
     {
         using var response = await _gateways[forwarder].Client.GetAsync("/system/x");
@@ -180,7 +180,7 @@ public sealed class UpstreamTlsTests : IAsyncLifetime
     }
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task PrivateCa_UpstreamCertFromAnotherCa_Is502(string forwarder)
     {
         using var response = await _gateways[forwarder].Client.GetAsync("/other-ca/x");
@@ -190,7 +190,7 @@ public sealed class UpstreamTlsTests : IAsyncLifetime
     }
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task PrivateCa_ExpiredUpstreamCert_Is502(string forwarder)
     {
         using var response = await _gateways[forwarder].Client.GetAsync("/expired/x");
@@ -199,7 +199,7 @@ public sealed class UpstreamTlsTests : IAsyncLifetime
     }
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task InsecureSkipVerify_UntrustedUpstreamCert_Is200(string forwarder)
     {
         using var response = await _gateways[forwarder].Client.GetAsync("/insecure/x");
@@ -208,7 +208,7 @@ public sealed class UpstreamTlsTests : IAsyncLifetime
     }
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task ClientCertificate_UpstreamRequiresOne_Is200AndUpstreamSeesSubject(string forwarder)
     {
         using var response = await _gateways[forwarder].Client.GetAsync("/mtls/x");
@@ -218,7 +218,7 @@ public sealed class UpstreamTlsTests : IAsyncLifetime
     }
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task ClientCertificate_NoneConfigured_UpstreamRefusesAnd502(string forwarder)
     {
         using var response = await _gateways[forwarder].Client.GetAsync("/no-client-cert/x");
@@ -226,7 +226,7 @@ public sealed class UpstreamTlsTests : IAsyncLifetime
     }
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task Sni_MatchesUpstreamCert_Is200AndUpstreamSawTheName(string forwarder)
     {
         using var response = await _gateways[forwarder].Client.GetAsync("/sni/x");
@@ -239,7 +239,7 @@ public sealed class UpstreamTlsTests : IAsyncLifetime
     }
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task Sni_DoesNotMatchUpstreamCert_Is502(string forwarder)
     {
         using var response = await _gateways[forwarder].Client.GetAsync("/wrong-sni/x");
@@ -249,12 +249,23 @@ public sealed class UpstreamTlsTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData("/ca/x", "direct: HTTP/1.1 upstream path (")]
-    [InlineData("/mtls/x", "direct: HTTP/1.1 upstream path (")]
-    [InlineData("/sni/x", "direct: HTTP/1.1 upstream path (")]
-    public async Task Explain_TlsClusterOnAuto_TakesTheDirectPath(string path, string forwarder)
+    [InlineData("auto", "/ca/x", "yarp: cluster uses TLS under forwarder: auto (")]
+    [InlineData("auto", "/mtls/x", "yarp: cluster uses TLS under forwarder: auto (")]
+    [InlineData("direct", "/ca/x", "direct: HTTP/1.1 upstream path (")]
+    [InlineData("direct", "/mtls/x", "direct: HTTP/1.1 upstream path (")]
+    [InlineData("direct", "/sni/x", "direct: HTTP/1.1 upstream path (")]
+    public async Task Explain_TlsCluster_YarpOnAutoDirectWhenAskedFor(string gateway, string path, string forwarder)
     {
-        using var explain = System.Text.Json.JsonDocument.Parse(await _gateways["auto"].Admin.GetStringAsync("/admin/explain?path=" + path));
+        using var explain = System.Text.Json.JsonDocument.Parse(await _gateways[gateway].Admin.GetStringAsync("/admin/explain?path=" + path));
         Assert.StartsWith(forwarder, explain.RootElement.GetProperty("policies").GetProperty("forwarder").GetString());
+    }
+
+    [Fact]
+    public async Task TlsClusterOnAuto_ServedByYarpOverHttp2()
+    {
+        using var response = await _gateways["auto"].Client.GetAsync("/ca/x");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("tls HTTP/2 /ca/x", await response.Content.ReadAsStringAsync());
+        _gateways["auto"].AssertServedBy("yarp");
     }
 }

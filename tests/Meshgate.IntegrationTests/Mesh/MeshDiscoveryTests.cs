@@ -12,7 +12,7 @@ namespace Meshgate.IntegrationTests.Mesh;
 /// <summary>
 /// The gateway as mesh ingress: a real control plane with its CA, mTLS instances registered with it, and a gateway
 /// whose cluster has discovery: mesh, given a static identity issued by the same CA. The tests of what crosses the mesh
-/// hop (mTLS, SPIFFE-id checks, renewal, retries, timeouts) run on both forwarders (<see cref="Forwarders.Both"/>).
+/// hop (mTLS, SPIFFE-id checks, renewal, retries, timeouts) run on both forwarders (<see cref="Forwarders.BothOverTls"/>).
 /// </summary>
 public sealed class MeshDiscoveryTests
 {
@@ -46,7 +46,7 @@ public sealed class MeshDiscoveryTests
         Eventually.HoldsAsync(async () => (await GetAsync(gateway)).Upstream == upstream, TimeSpan.FromSeconds(10), $"{upstream} never answered through the gateway");
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task MeshCluster_RoutesToRegisteredInstances_WithTheGatewaysSpiffeIdAsClientCertificate(string forwarder)
     {
         await using var mesh = await DiscoveryTestMesh.StartAsync();
@@ -141,7 +141,7 @@ public sealed class MeshDiscoveryTests
     }
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task Instance_PresentingAnotherServicesSpiffeId_IsRefusedWith502_AndTheLogNamesBothIds(string forwarder)
     {
         await using var mesh = await DiscoveryTestMesh.StartAsync();
@@ -163,7 +163,7 @@ public sealed class MeshDiscoveryTests
     }
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task Instance_WithACertificateFromAnotherCa_IsRefusedWith502(string forwarder)
     {
         await using var mesh = await DiscoveryTestMesh.StartAsync();
@@ -178,7 +178,7 @@ public sealed class MeshDiscoveryTests
     }
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task Instance_WhoseCertificateHasExpired_IsRefusedOnTheNextConnection(string forwarder)
     {
         await using var mesh = await DiscoveryTestMesh.StartAsync();
@@ -202,7 +202,7 @@ public sealed class MeshDiscoveryTests
     }
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task GatewayWithoutItsCertificateYet_FailsClosedWith502_AndNoRequestReachesTheInstance(string forwarder)
     {
         await using var mesh = await DiscoveryTestMesh.StartAsync();
@@ -229,12 +229,15 @@ public sealed class MeshDiscoveryTests
     }
 
     [Fact]
-    public async Task Explain_MeshClusterOnAuto_TakesTheDirectPathWithMeshMtls()
+    public async Task Explain_MeshCluster_YarpOnAutoDirectWhenAskedFor()
     {
         await using var mesh = await DiscoveryTestMesh.StartAsync();
-        await using var gateway = await StartGatewayAsync(mesh);
-        using var explain = System.Text.Json.JsonDocument.Parse(await gateway.Admin.GetStringAsync("/admin/explain?path=/orders/1"));
-        Assert.StartsWith("direct: HTTP/1.1 upstream path with mesh mTLS (", explain.RootElement.GetProperty("policies").GetProperty("forwarder").GetString());
+        await using var onAuto = await StartGatewayAsync(mesh);
+        await using var direct = await StartGatewayAsync(mesh, forwarder: "direct");
+        using var auto = System.Text.Json.JsonDocument.Parse(await onAuto.Admin.GetStringAsync("/admin/explain?path=/orders/1"));
+        using var asked = System.Text.Json.JsonDocument.Parse(await direct.Admin.GetStringAsync("/admin/explain?path=/orders/1"));
+        Assert.StartsWith("yarp: mesh cluster under forwarder: auto (", auto.RootElement.GetProperty("policies").GetProperty("forwarder").GetString());
+        Assert.StartsWith("direct: HTTP/1.1 upstream path with mesh mTLS (", asked.RootElement.GetProperty("policies").GetProperty("forwarder").GetString());
     }
 
     [Fact]
@@ -258,7 +261,7 @@ public sealed class MeshDiscoveryTests
     }
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task TimeoutPolicy_FromTheControlPlane_Answers504(string forwarder)
     {
         var policies = new MeshPolicies { Services = { new ServicePolicy { Service = "orders", TimeoutMs = 300 } } };
@@ -276,7 +279,7 @@ public sealed class MeshDiscoveryTests
     }
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task RetryPolicy_FromTheControlPlane_RetriesGatewayErrors(string forwarder)
     {
         var policies = new MeshPolicies { Services = { new ServicePolicy { Service = "orders", RetryAttempts = 2 } } };
@@ -328,7 +331,7 @@ public sealed class MeshDiscoveryTests
         }, TimeSpan.FromSeconds(20), "the gateway never ACKed the control plane's current version");
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task InstanceKilledMidLoad_IsEjected_WithNoFailedIdempotentRequest(string forwarder)
     {
         await using var mesh = await DiscoveryTestMesh.StartAsync();
@@ -394,7 +397,7 @@ public sealed class MeshDiscoveryTests
     }
 
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task RenewedCertificate_IsPresentedOnNewConnections(string forwarder)
     {
         await using var mesh = await DiscoveryTestMesh.StartAsync();

@@ -24,7 +24,7 @@ namespace Meshgate.IntegrationTests.Mesh;
 public sealed class MeshGrpcTests
 {
     [Theory]
-    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    [MemberData(nameof(Forwarders.BothOverTls), MemberType = typeof(Forwarders))]
     public async Task GrpcCall_ThroughAMeshCluster_ReplyTrailersAndStatusArrive(string forwarder)
     {
         await using var mesh = await DiscoveryTestMesh.StartAsync();

@@ -344,7 +344,7 @@ public sealed class DirectHttp1Tests
 
         Assert.StartsWith("direct: HTTP/1.1 upstream path", await ForwarderOf("path=/direct/x"));
         Assert.Equal("yarp: cluster 'forced' sets forwarder: yarp", await ForwarderOf("path=/forced/x"));
-        Assert.StartsWith("direct: HTTP/1.1 upstream path", await ForwarderOf("path=/tls/x"));
+        Assert.StartsWith("yarp: cluster uses TLS under forwarder: auto", await ForwarderOf("path=/tls/x"));
         Assert.StartsWith("yarp: the route hedges requests", await ForwarderOf("path=/hedged/x"));
         Assert.Equal("yarp: upgrade request (WebSocket)", await ForwarderOf("path=/direct/x&header=Upgrade:websocket"));
         Assert.Equal("yarp: gRPC request", await ForwarderOf("path=/direct/x&header=Content-Type:application/grpc"));

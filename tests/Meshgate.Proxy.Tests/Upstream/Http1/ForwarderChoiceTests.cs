@@ -20,8 +20,9 @@ public sealed class ForwarderChoiceTests
         { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1] }]\n", "direct: HTTP/1.1 upstream path" },
         { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1], forwarder: direct }]\n", "direct: HTTP/1.1 upstream path" },
         { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1], forwarder: yarp }]\n", "yarp: cluster 'a' sets forwarder: yarp" },
-        { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1, https://10.0.0.2] }]\n", "direct: HTTP/1.1 upstream path" },
-        { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [https://10.0.0.2], tls: { sni: a.example } }]\n", "direct: HTTP/1.1 upstream path" },
+        { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1, https://10.0.0.2] }]\n", "yarp: cluster uses TLS under forwarder: auto" },
+        { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [https://10.0.0.2], tls: { sni: a.example } }]\n", "yarp: cluster uses TLS under forwarder: auto" },
+        { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [https://10.0.0.2], tls: { sni: a.example }, forwarder: direct }]\n", "direct: HTTP/1.1 upstream path" },
         { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1], httpVersion: \"2\" }]\n", "yarp: cluster asks for HTTP/2" },
         { "routes: [{ id: r, match: { path: /r }, cluster: a }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1], circuitBreaker: { maxConnectionsPerEndpoint: 4 } }]\n", "yarp: cluster limits connections per endpoint" },
         { "routes: [{ id: r, match: { path: \"/r/{id}\" }, cluster: a, transforms: { pathTemplate: \"/x/{id}\" } }]\nclusters: [{ id: a, endpoints: [http://10.0.0.1] }]\n", "yarp: the route rewrites the path with pathTemplate" },
@@ -72,7 +73,7 @@ public sealed class ForwarderChoiceTests
     public void Decide_TlsCluster_GetsTheClustersTlsPolicy_TheSameAcrossAReloadThatKeepsIt()
     {
         const string Yaml = "routes: [{ id: r, match: { path: /r }, cluster: a }, { id: p, match: { path: /p }, cluster: plain }]\n"
-            + "clusters: [{ id: a, endpoints: [https://10.0.0.2], tls: { sni: a.example } }, { id: plain, endpoints: [http://10.0.0.3] }]\n";
+            + "clusters: [{ id: a, endpoints: [https://10.0.0.2], tls: { sni: a.example }, forwarder: direct }, { id: plain, endpoints: [http://10.0.0.3] }]\n";
         var policies = new Proxy.Upstream.UpstreamTlsPolicies(TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<Proxy.Upstream.UpstreamTlsPolicy>.Instance);
         ForwarderChoice Load(string yaml, string route, string cluster) =>
             ForwarderChoice.Decide(ConfigLoader.Load(Head + yaml, null, Path.GetTempPath()).Snapshot!, route, cluster, policies);
@@ -102,7 +103,7 @@ public sealed class ForwarderChoiceTests
                 match: { path: /r }
                 cluster: a
                 transforms: { preserveHost: {{(preserveHost ? "true" : "false")}}{{(setHost is null ? "" : $", requestHeaders: {{ set: {{ Host: \"{setHost}\" }} }}")}} }
-            clusters: [{ id: a, endpoints: [https://10.0.0.2] }]
+            clusters: [{ id: a, endpoints: [https://10.0.0.2], forwarder: direct }]
             """);
         var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
         context.Request.Host = new Microsoft.AspNetCore.Http.HostString(clientHost);
