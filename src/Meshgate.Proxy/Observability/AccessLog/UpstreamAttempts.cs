@@ -22,21 +22,19 @@ internal sealed class UpstreamAttempts(RequestDelegate next, GatewayMetrics metr
 {
     public Task InvokeAsync(HttpContext context)
     {
-        var record = context.Features.Get<RequestRecord>();
-        if (record is null && !metrics.Enabled) return next(context);
-        return TimedAsync(context, record);
+        var started = Start(context, metrics);
+        return started == 0 ? next(context) : TimedAsync(context, started);
     }
 
-    private async Task TimedAsync(HttpContext context, RequestRecord? record)
+    private async Task TimedAsync(HttpContext context, long started)
     {
-        var started = Stopwatch.GetTimestamp();
         try
         {
             await next(context);
         }
         finally
         {
-            Record(context, record, metrics, started);
+            Record(context, context.Features.Get<RequestRecord>(), metrics, started);
         }
     }
 

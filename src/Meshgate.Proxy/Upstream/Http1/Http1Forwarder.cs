@@ -135,10 +135,7 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
     /// </summary>
     internal static string? TlsName(HttpRequest request, string? destinationHost, ForwarderChoice choice)
     {
-        var host = choice.RequestHeaders.SetValue(Microsoft.Net.Http.Headers.HeaderNames.Host)
-            ?? (choice.PreserveHost && request.Host.HasValue ? request.Host.Value : null)
-            ?? destinationHost;
-        if (host is null) return null;
+        if (Http1RequestWriter.HostHeader(request, destinationHost, choice) is not { } host) return null;
         // Without its port (an IPv6 literal keeps its colons).
         var colon = host.LastIndexOf(':');
         return colon >= 0 && colon > host.IndexOf(']') ? host[..colon] : host;

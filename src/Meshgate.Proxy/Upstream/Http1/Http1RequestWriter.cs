@@ -51,11 +51,7 @@ internal static class Http1RequestWriter
         if (request.QueryString.Value is { Length: > 0 } query) Latin1(writer, query);
         Bytes(writer, " HTTP/1.1\r\nHost: "u8);
 
-        // Host: the endpoint's authority unless the route preserves the client's; a Host set by the route wins.
-        var host = rules.SetValue(HeaderNames.Host);
-        if (host is not null) Latin1(writer, host);
-        else if (choice.PreserveHost && request.Host.HasValue) Latin1(writer, request.Host.Value!);
-        else if (destinationHost is not null) Latin1(writer, destinationHost);
+        if (HostHeader(request, destinationHost, choice) is { } host) Latin1(writer, host);
         else Bytes(writer, destination.Authority);
         Bytes(writer, "\r\n"u8);
 
@@ -159,11 +155,20 @@ internal static class Http1RequestWriter
         return false;
     }
 
-    /// <summary>The path after the route's stripPrefix and replacePrefix (YARP's PathRemovePrefix, then ours); stripping slices, it makes no string.</summary>
+    /// <summary>
+    /// The Host header the request carries upstream: a Host the route sets, else the client's with preserveHost, else the
+    /// endpoint's host (tls.sni); null for the endpoint address's own authority. The TLS handshake's name is its host too.
+    /// </summary>
+    public static string? HostHeader(HttpRequest request, string? destinationHost, ForwarderChoice choice) =>
+        choice.RequestHeaders.SetValue(HeaderNames.Host)
+        ?? (choice.PreserveHost && request.Host.HasValue ? request.Host.Value : null)
+        ?? destinationHost;
+
     /// <summary>The URL the request goes to (for a sampled span's url.full): the endpoint's address, the rewritten path, the query.</summary>
     public static Uri TargetUrl(HttpRequest request, string address, ForwarderChoice choice) =>
         new(string.Concat(address.TrimEnd('/'), Path(request.Path, choice), request.QueryString.Value));
 
+    /// <summary>The path after the route's stripPrefix and replacePrefix (YARP's PathRemovePrefix, then ours); stripping slices, it makes no string.</summary>
     private static ReadOnlySpan<char> Path(PathString path, ForwarderChoice choice)
     {
         var value = path.Value.AsSpan();
