@@ -40,25 +40,7 @@ fi
 dotnet build "$BENCH_DIR/allocations" -c Release -o "$WORK/allocations" >"$WORK/allocations-build.log" 2>&1 || { tail -20 "$WORK/allocations-build.log" >&2; die "allocations build failed"; }
 publish_meshgate
 if (( ${MESH:-0} )); then
-    free_port UPSTREAM_PORT; free_port MESH_SERVICE_PORT; free_port MESH_CP_PORT; free_port MESH_CP_ADMIN_PORT
-    start_origin
-    (exec taskset -c "$SERVER_CPU" "$BENCH_DIR/mesh-up.sh" "$MESHGATE/meshgate.dll" "$WORK/mesh" "$UPSTREAM_PORT" "$MESH_SERVICE_PORT" "$MESH_CP_PORT" "$MESH_CP_ADMIN_PORT") \
-        >"$WORK/mesh-up.log" 2>&1 &
-    STARTED+=($!)
-    mesh_pid=$!
-    url="http://127.0.0.1:$MESH_SERVICE_PORT/"
-    for _ in $(seq 300); do
-        kill -0 "$mesh_pid" 2>/dev/null || { tail -n 20 "$WORK/mesh-up.log" "$WORK"/mesh/*.log >&2 || true; die "the mesh exited"; }
-        [[ $(curl -s -m 2 "$url" 2>/dev/null) == "hello from upstream" ]] && break
-        sleep 0.3
-    done
-    GATEWAY_PID=
-    for p in $(proc_tree "$mesh_pid"); do
-        tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "--service ${MESH_SIDECAR:-client} " && GATEWAY_PID=$p
-    done
-    [[ -n $GATEWAY_PID ]] || die "no ${MESH_SIDECAR:-client} sidecar under the mesh (logs in $WORK/mesh)"
-    ROUTE="mesh-${MESH_FORWARDER:-auto}-${MESH_SIDECAR:-client}"
-    load() { taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$1s" "$url"; }
+    start_mesh_sidecar
 else
     start_template_gateway
 fi

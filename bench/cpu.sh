@@ -6,12 +6,14 @@
 #   ROUTE=retry TOP=40 bench/cpu.sh
 #   EXTRA_YAML='metrics: { enabled: false }' bench/cpu.sh
 #   VARIANT=observed bench/cpu.sh               a variant of variants.sh (bare, metrics, tracing, accesslog, observed, ...)
+#   MESH=1 bench/cpu.sh                         the calling sidecar of bench/mesh-up.sh's mesh (MESH_SIDECAR=app: the called one;
+#                                               MESH_FORWARDER=direct|yarp as for alloc.sh)
 #
 # It samples the gateway with Linux perf (call stacks, 999 Hz) under wrk load, with the runtime writing a
 # perf map so JIT-compiled methods have names, and sorts each sample into a component by its stack
 # (bench/cpu_components.py). Shares of the gateway's own CPU hardly depend on what else the machine does,
 # so, unlike the timing scripts, this one can run on a busy machine; its absolute figures cannot.
-# Overridable by environment: MESHGATE, ROUTE, VARIANT, EXTRA_YAML, TOP, SECONDS_SAMPLED, WARMUP, CONNECTIONS, SERVER_CPU, LOAD_CPU.
+# Overridable by environment: MESHGATE, ROUTE, VARIANT, EXTRA_YAML, MESH, MESH_FORWARDER, MESH_SIDECAR, TOP, SECONDS_SAMPLED, WARMUP, CONNECTIONS, SERVER_CPU, LOAD_CPU.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,7 +33,11 @@ publish_meshgate
 # The perf map names JIT-compiled code; without it managed frames are bare addresses.
 # W^X off, or JIT code runs from a memfd double mapping that perf cannot match with the map.
 GATEWAY_ENV=(DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0)
-start_template_gateway
+if (( ${MESH:-0} )); then
+    start_mesh_sidecar
+else
+    start_template_gateway
+fi
 
 # Long enough for tiered compilation to finish (instrumented and quick-jitted code would be profiled otherwise).
 log "warming up /$ROUTE for $WARMUP s"
@@ -39,7 +45,7 @@ load "$WARMUP" >/dev/null
 load $(( SECONDS_SAMPLED + 2 )) >"$WORK/wrk.txt" &
 load_pid=$!
 sleep 1
-perf record -e cpu-clock -F 999 -g -p "$GATEWAY_PID" -o "$WORK/perf.data" -- sleep "$SECONDS_SAMPLED" >"$WORK/perf.log" 2>&1 || { cat "$WORK/perf.log" >&2; die "perf record failed"; }
+perf record -e cpu-clock -F 999 -g -p "$GATEWAY_PID" -o "$WORK/perf.data" -- sleep "$SECONDS_SAMPLED" >"$WORK/perf.log" 2>&1 || { rc=$?; cat "$WORK/perf.log" >&2; die "perf record failed (exit $rc)"; }
 wait "$load_pid"
 log "/$ROUTE: $(awk '/Requests\/sec/ { print $2 }' "$WORK/wrk.txt") req/s under the profiler (not a benchmark figure)"
 perf script -i "$WORK/perf.data" --no-demangle 2>/dev/null | python3 "$BENCH_DIR/cpu_components.py" --top "$TOP"
