@@ -4,14 +4,19 @@
 #
 #   bench/mesh.sh                               build, then 3 interleaved rounds of 10 s per target
 #   MESHGATE=/tmp/mg ROUNDS=5 bench/mesh.sh     reuse a `scripts/publish /tmp/mg`
-#   MESH_YARP=1 bench/mesh.sh                   also a second two-sidecar mesh whose mesh hop goes through YARP's forwarder
-#                                               (--mesh-forwarder yarp: HTTP/2 over mTLS), interleaved with the first
-#                                               (the direct HTTP/1.1 path over mTLS), so one run compares the two
+#   MESH_VARIANT="MESH_FORWARDER=direct" bench/mesh.sh
+#                                               also a second two-sidecar mesh whose control plane and sidecars start with
+#                                               these NAME=VALUE words in their environment (here: the mesh hop on the direct
+#                                               HTTP/1.1 path; or e.g. DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1),
+#                                               interleaved with the first, so one run compares the two
+#   MESH_RATE=0 bench/mesh.sh                   skip the fixed-rate (open-loop) rounds
 #
 # Overridable by environment: MESHGATE (publish dir; empty = build into bench/.work/mesh/meshgate), ROUNDS,
 # DURATION (s), WARMUP (s of load per target before round 1; .NET needs ~20-30 s on a busy core), CONNECTIONS,
-# THREADS, SERVER_CPU, LOAD_CPU. Prints every round, the medians of req/s, p50 and p99 per target, and what each
-# proxy adds to the direct call, with the aim "two sidecar hops cost no more than one nginx hop".
+# THREADS, SERVER_CPU, LOAD_CPU, MESH_VARIANT, MESH_RATE (req/s of the open-loop rounds; 1000), RATE_DURATION (s; 10).
+# Prints every round, the medians of req/s, p50 and p99 per target, and what each proxy adds to the direct call, with
+# the aim "two sidecar hops cost no more than one nginx hop": saturated (wrk, closed loop), then at MESH_RATE req/s
+# (bench/openloop, constant arrival), where nothing queues and the added latency is the hops' own.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,14 +30,17 @@ WARMUP=${WARMUP:-30}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 source "$BENCH_DIR/lib.sh"
-for tool in nginx wrk taskset openssl curl sha256sum dotnet; do command -v "$tool" >/dev/null || die "$tool not found (bench/run.sh installs the tools)"; done
+for tool in nginx wrk taskset openssl curl sha256sum dotnet gcc; do command -v "$tool" >/dev/null || die "$tool not found (bench/run.sh installs the tools)"; done
 
 mkdir -p "$WORK"/{gateway,nginx-proxy/tmp}
 publish_meshgate
 free_port UPSTREAM_PORT; free_port NGINX_PROXY_PORT; free_port GATEWAY_PORT; free_port ADMIN_PORT; free_port REDIS_PORT
 free_port MESH_SERVICE_PORT; free_port MESH_CP_PORT; free_port MESH_CP_ADMIN_PORT; free_port NGINX_H2C_PORT
-MESH_YARP=${MESH_YARP:-0}
-if (( MESH_YARP )); then free_port MESH_YARP_SERVICE_PORT; free_port MESH_YARP_CP_PORT; free_port MESH_YARP_CP_ADMIN_PORT; fi
+MESH_VARIANT=${MESH_VARIANT:-}
+MESH_RATE=${MESH_RATE:-1000}
+RATE_DURATION=${RATE_DURATION:-10}
+if [[ -n $MESH_VARIANT ]]; then free_port MESH_B_SERVICE_PORT; free_port MESH_B_CP_PORT; free_port MESH_B_CP_ADMIN_PORT; fi
+gcc -O2 -Wall -o "$WORK/openloop" "$BENCH_DIR/openloop/openloop.c" || die "building bench/openloop/openloop.c failed"
 
 # The origin, the nginx proxy and the catch-all gateway of bench/run.sh (templates/).
 source "$BENCH_DIR/bench-jwt.sh"
@@ -57,16 +65,17 @@ declare -A URL=(
     [nginx]="http://127.0.0.1:$NGINX_PROXY_PORT/" [sidecars]="http://127.0.0.1:$MESH_SERVICE_PORT/"
 )
 declare -A LABEL=([upstream]="upstream direct" [meshgate]="Meshgate gateway" [nginx]="nginx proxy" [sidecars]="two sidecars (mTLS)")
-if (( MESH_YARP )); then
-    # The same mesh once more (its own control plane and sidecars), the mesh hop on YARP's forwarder.
-    (export MESH_FORWARDER=yarp; exec taskset -c "$SERVER_CPU" "$BENCH_DIR/mesh-up.sh" "$MESHGATE/meshgate.dll" "$WORK/mesh-yarp" "$UPSTREAM_PORT" \
-        "$MESH_YARP_SERVICE_PORT" "$MESH_YARP_CP_PORT" "$MESH_YARP_CP_ADMIN_PORT") >"$WORK/mesh-up-yarp.log" 2>&1 &
+if [[ -n $MESH_VARIANT ]]; then
+    # The same mesh once more (its own control plane and sidecars), started with MESH_VARIANT in its environment.
+    read -ra variant_environment <<<"$MESH_VARIANT"
+    (for word in "${variant_environment[@]}"; do export "$word"; done
+     exec taskset -c "$SERVER_CPU" "$BENCH_DIR/mesh-up.sh" "$MESHGATE/meshgate.dll" "$WORK/mesh-b" "$UPSTREAM_PORT" \
+        "$MESH_B_SERVICE_PORT" "$MESH_B_CP_PORT" "$MESH_B_CP_ADMIN_PORT") >"$WORK/mesh-up-b.log" 2>&1 &
     STARTED+=($!)
-    PID[sidecars-yarp]=$!
-    TARGETS+=(sidecars-yarp)
-    URL[sidecars-yarp]="http://127.0.0.1:$MESH_YARP_SERVICE_PORT/"
-    LABEL[sidecars]="two sidecars (mTLS), direct hop"
-    LABEL[sidecars-yarp]="two sidecars (mTLS), YARP hop"
+    PID[sidecars-b]=$!
+    TARGETS+=(sidecars-b)
+    URL[sidecars-b]="http://127.0.0.1:$MESH_B_SERVICE_PORT/"
+    LABEL[sidecars-b]="two sidecars, $MESH_VARIANT"
 fi
 
 # Every target answers the origin's body before it is loaded; the mesh needs its certificates, the registration and
@@ -112,16 +121,54 @@ for (( r = 1; r <= ROUNDS; r++ )); do
     done
 done
 
-col() { awk -v t="$1" -v c="$2" '$1 == t { print $c }' "$RAW" | median; }   # col TARGET COLUMN: median over rounds
-printf '\n| target | req/s | p50 | p99 | CPU us/req | wake-ups/req | added p50 | added p99 | req/s vs direct |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+col() { awk -v t="$1" -v c="$2" '$1 == t { print $c }' "$RAW" | median; }   # col TARGET COLUMN: median over rounds (of RAW)
+# aim TARGET: the issue-8 aim for one two-sidecar target against nginx, from RAW's medians
+aim() {
+    awk -v l="${LABEL[$1]}" -v s50="$(col "$1" 4)" -v s99="$(col "$1" 5)" -v n50="$(col nginx 4)" -v n99="$(col nginx 5)" -v d50="$(col upstream 4)" -v d99="$(col upstream 5)" '
+        BEGIN {
+            a50 = s50 - d50; a99 = s99 - d99; b50 = n50 - d50; b99 = n99 - d99
+            printf "Aim, two sidecar hops cost no more than one nginx hop (%s): added p50 %.2f ms against nginx %.2f ms, added p99 %.2f ms against %.2f ms: %s\n",
+                l, a50 / 1000, b50 / 1000, a99 / 1000, b99 / 1000, (a50 <= b50 && a99 <= b99) ? "met" : "not met"
+        }'
+}
+printf '\nSaturated (wrk, %d connections, closed loop):\n\n' "$CONNECTIONS"
+printf '| target | req/s | p50 | p99 | CPU us/req | wake-ups/req | added p50 | added p99 | req/s vs direct |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 for t in "${TARGETS[@]}"; do
     awk -v l="${LABEL[$t]}" -v rps="$(col "$t" 3)" -v p50="$(col "$t" 4)" -v p99="$(col "$t" 5)" -v cpu="$(col "$t" 6)" -v sw="$(col "$t" 7)" \
         -v d50="$(col upstream 4)" -v d99="$(col upstream 5)" -v drps="$(col upstream 3)" \
         'BEGIN { printf "| %s | %.0f | %.2f ms | %.2f ms | %.1f | %.2f | %+.2f ms | %+.2f ms | %.2fx |\n", l, rps, p50 / 1000, p99 / 1000, cpu, sw, (p50 - d50) / 1000, (p99 - d99) / 1000, rps / drps }'
 done
-awk -v s50="$(col sidecars 4)" -v s99="$(col sidecars 5)" -v n50="$(col nginx 4)" -v n99="$(col nginx 5)" -v d50="$(col upstream 4)" -v d99="$(col upstream 5)" '
-    BEGIN {
-        a50 = s50 - d50; a99 = s99 - d99; b50 = n50 - d50; b99 = n99 - d99
-        printf "\nAim, two sidecar hops cost no more than one nginx hop: added p50 %.2f ms against nginx %.2f ms, added p99 %.2f ms against %.2f ms: %s\n",
-            a50 / 1000, b50 / 1000, a99 / 1000, b99 / 1000, (a50 <= b50 && a99 <= b99) ? "met" : "not met"
-    }'
+echo
+for t in "${TARGETS[@]}"; do if [[ $t == sidecars* ]]; then aim "$t"; fi; done
+(( MESH_RATE > 0 )) || exit 0
+
+# The same question at a fixed rate every target sustains: constant arrival (bench/openloop), so a stall shows in
+# every request due meanwhile, and nothing queues behind saturation.
+log "open loop at $MESH_RATE req/s: ${RATE_DURATION}s per target per round, $ROUNDS round(s)"
+RAW="$WORK/rate-rounds.tsv"
+: >"$RAW"
+for (( r = 1; r <= ROUNDS; r++ )); do
+    n=${#TARGETS[@]}
+    for (( i = 0; i < n; i++ )); do
+        t=${TARGETS[$(( (i + r - 1) % n ))]}
+        mapfile -t pids < <(proc_tree "${PID[$t]}")
+        before=0; for p in "${pids[@]}"; do before=$(( before + $(cpu_ticks "$p" 2>/dev/null || echo 0) )); done
+        out=$(taskset -c "$LOAD_CPU" "$WORK/openloop" -r "$MESH_RATE" -d "$RATE_DURATION" -c "$CONNECTIONS" "${URL[$t]}") || die "${LABEL[$t]}: openloop failed: $out"
+        after=0; for p in "${pids[@]}"; do after=$(( after + $(cpu_ticks "$p" 2>/dev/null || echo 0) )); done
+        read -r achieved p50 p99 completed failed < <(awk '/^scheduled=/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+            print v["achieved_rps"], v["p50_us"], v["p99_us"], v["completed"], v["errors"] + v["non2xx"] + v["unfinished"] }' <<<"$out")
+        (( failed == 0 )) || die "${LABEL[$t]} at $MESH_RATE req/s: $failed requests failed or unanswered ($out)"
+        cpu=$(awk -v d=$(( after - before )) -v hz="$CLK_TCK" -v n="$completed" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }')
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$r" "$achieved" "$p50" "$p99" "$cpu" >>"$RAW"
+        printf '  round %d  %-20s %9.0f req/s  p50 %7d us  p99 %7d us  %7s us/req CPU\n' "$r" "${LABEL[$t]}" "$achieved" "$p50" "$p99" "$cpu" >&2
+    done
+done
+printf '\nAt a fixed %d req/s (open loop, %d connections):\n\n' "$MESH_RATE" "$CONNECTIONS"
+printf '| target | p50 | p99 | CPU us/req | added p50 | added p99 |\n|---|---:|---:|---:|---:|---:|\n'
+for t in "${TARGETS[@]}"; do
+    awk -v l="${LABEL[$t]}" -v p50="$(col "$t" 4)" -v p99="$(col "$t" 5)" -v cpu="$(col "$t" 6)" -v d50="$(col upstream 4)" -v d99="$(col upstream 5)" \
+        'BEGIN { printf "| %s | %.2f ms | %.2f ms | %.1f | %+.2f ms | %+.2f ms |\n", l, p50 / 1000, p99 / 1000, cpu, (p50 - d50) / 1000, (p99 - d99) / 1000 }'
+done
+echo
+for t in "${TARGETS[@]}"; do if [[ $t == sidecars* ]]; then aim "$t"; fi; done
+exit 0
