@@ -37,12 +37,66 @@ public static class DebianServerBinary
         }
     }
 
-    /// <summary>A loopback port nothing listens on now.</summary>
+    /// <summary>A loopback port nothing listens on now, for a server another process will start on it.</summary>
+    /// <remarks>
+    /// Taken below the kernel's ephemeral range (net.ipv4.ip_local_port_range): a port the kernel picks for port 0 is
+    /// one it also gives to outgoing connections, and a process that takes seconds to start in a loaded suite lost its
+    /// port to one of the suite's own client connections now and then (a sidecar that never registered). Below the
+    /// range only a listener can take it; this process hands each port out once, and checks it is free by binding it.
+    /// </remarks>
     public static int FreePort()
+    {
+        var (first, last) = PortsBelowEphemeralRange.Value;
+        if (first > last) return KernelPickedPort();   // an ephemeral range reaching down to 10000: nothing to gain
+        lock (HandedOut)
+        {
+            var start = Random.Shared.Next(first, last + 1);
+            for (var i = 0; i <= last - first; i++)
+            {
+                var port = first + (start - first + i) % (last - first + 1);
+                if (HandedOut.Contains(port) || !Bindable(port)) continue;
+                HandedOut.Add(port);
+                return port;
+            }
+        }
+        throw new InvalidOperationException($"no free loopback port between {first} and {last}");
+    }
+
+    private static readonly HashSet<int> HandedOut = [];
+
+    private static readonly Lazy<(int First, int Last)> PortsBelowEphemeralRange = new(() =>
+    {
+        var low = 32768;   // Linux's default when the setting cannot be read
+        try
+        {
+            low = int.Parse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries)[0], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+            // Not Linux, or no /proc: keep the default.
+        }
+        return (Math.Max(10000, low - 12000), low - 1);
+    });
+
+    private static int KernelPickedPort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static bool Bindable(int port)
+    {
+        try
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
     }
 
     private static string? Find(string binary) =>

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Meshgate.TestKit;
 using Microsoft.AspNetCore.Builder;
@@ -21,14 +20,6 @@ public sealed class ErrorResponseTests
         Assert.False(string.IsNullOrEmpty(problem.RootElement.GetProperty("title").GetString()));
     }
 
-    private static int UnusedPort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     [Theory]
     [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
@@ -38,7 +29,7 @@ public sealed class ErrorResponseTests
             routes:
               - { id: all, match: { path: "/{**rest}" }, cluster: dead }
             clusters:
-              - { id: dead, endpoints: ["http://127.0.0.1:{{UnusedPort()}}"], forwarder: {{forwarder}} }
+              - { id: dead, endpoints: ["http://127.0.0.1:{{DebianServerBinary.FreePort()}}"], forwarder: {{forwarder}} }
             """);
 
         using var response = await gateway.Client.GetAsync("/x");

@@ -1,5 +1,4 @@
-using System.Net;
-using System.Net.Sockets;
+using Meshgate.TestKit;
 
 namespace Meshgate.IntegrationTests.Observability;
 
@@ -104,11 +103,8 @@ public sealed class CliTests(LiveTrafficGateway live) : IClassFixture<LiveTraffi
     [Fact]
     public async Task Top_AdminUnreachable_SaysTheUrlAndTheReason()
     {
-        // A port that was just free: nothing listens there.
-        using var socket = new TcpListener(IPAddress.Loopback, 0);
-        socket.Start();
-        var port = ((IPEndPoint)socket.LocalEndpoint).Port;
-        socket.Stop();
+        // A free port: nothing listens there.
+        var port = DebianServerBinary.FreePort();
 
         var (code, _, error) = await RunAsync("top", "--admin", $"http://127.0.0.1:{port}", "--once");
 
