@@ -159,6 +159,20 @@ public sealed class SidecarGrpcTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task GrpcWithTheSidecarAsHttpProxy_FailsInTheClientAtOnce_WithAClearReason()
+    {
+        // HTTP clients send proxied http:// requests as HTTP/1.1; .NET refuses a gRPC call (HTTP/2 exact) that way.
+        // (A SocketsHttpHandler gets Grpc.Net.Client's own connection balancer, which dials the address itself, proxy or not.)
+        var outbound = _frontendSidecar.ListenerUrl(SidecarConfig.OutboundListener);
+        using var channel = GrpcChannel.ForAddress("http://orders", new GrpcChannelOptions { HttpHandler = new HttpClientHandler { Proxy = new WebProxy(outbound), UseProxy = true } });
+
+        var error = await Assert.ThrowsAsync<RpcException>(async () => await new Greeter.GreeterClient(channel).SayHelloAsync(new HelloRequest { Name = "proxy" }, Deadline()));
+
+        Assert.Equal(StatusCode.Internal, error.StatusCode);
+        Assert.True(error.ToString().Contains("unable to establish HTTP/2 connection", StringComparison.Ordinal), error.ToString());
+    }
+
+    [Fact]
     public async Task Explain_OnTheCalleesSidecar_SaysGrpcTakesYarpAndH2cToTheApp_AndPlainRequestsTheDirectPath()
     {
         using var admin = new HttpClient { BaseAddress = _ordersSidecar.Gateway.AdminUrl };
