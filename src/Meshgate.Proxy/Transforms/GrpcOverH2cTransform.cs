@@ -20,9 +20,11 @@ internal sealed class GrpcOverH2cTransform : RequestTransform
 
     private GrpcOverH2cTransform() { }
 
-    /// <summary>Whether a cluster is under httpVersion: auto, the only setting where HTTP/1.1 is chosen for a plaintext endpoint without being asked for.</summary>
+    /// <summary>Whether a cluster has http:// endpoints under httpVersion: auto, the only setting where HTTP/1.1 is chosen
+    /// for a plaintext endpoint without being asked for. TLS and mesh clusters never get the transform, so cost nothing.</summary>
     public static bool AppliesTo(ClusterConfig? cluster) =>
-        cluster?.HttpRequest is { } request && request.Version == HttpVersion.Version20 && request.VersionPolicy == HttpVersionPolicy.RequestVersionOrLower;
+        cluster?.HttpRequest is { } request && request.Version == HttpVersion.Version20 && request.VersionPolicy == HttpVersionPolicy.RequestVersionOrLower
+        && cluster.Destinations?.Values.Any(d => d.Address.StartsWith("http://", StringComparison.OrdinalIgnoreCase)) == true;
 
     public override ValueTask ApplyAsync(RequestTransformContext context)
     {
