@@ -69,7 +69,7 @@ public sealed record ClusterDefinition
     [Description("Replaced by outlierDetection; kept only to name the equivalent setting in its error.")]
     public PassiveHealthDefinition? PassiveHealth { get; init; }
 
-    [Description("HTTP version toward the upstream: auto (HTTP/2 if TLS ALPN offers it, else 1.1; the default), \"1.1\", or \"2\" (HTTP/2 only; h2c for http:// endpoints, as gRPC needs).")]
+    [Description("HTTP version toward the upstream: auto (HTTP/2 if TLS ALPN offers it, else 1.1, except gRPC requests to http:// endpoints, which go as h2c; the default), \"1.1\", or \"2\" (HTTP/2 only; h2c for http:// endpoints, as gRPC needs).")]
     public UpstreamHttpVersion HttpVersion { get; init; } = UpstreamHttpVersion.Auto;
 
     [Description("Which code forwards requests: auto (the direct HTTP/1.1 path for plain http:// clusters, unless the cluster asks for HTTP/2 or limits connections per endpoint or the route needs something only YARP has; YARP for everything else, https:// and mesh clusters included, where HTTP/2 multiplexes; the default), yarp (always YARP's forwarder), or direct (the direct path, also over TLS for https:// and mesh clusters; refused for clusters that cannot use it). /admin/explain shows the choice and why.")]

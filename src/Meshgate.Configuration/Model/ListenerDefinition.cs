@@ -20,7 +20,7 @@ public sealed record ListenerDefinition
     [Description("Mesh mTLS with this process's workload certificate (needs the mesh: section; instead of tls): strict (only mTLS from workloads of the mesh's trust domain) or permissive (mTLS and plaintext on the same port, told apart by the first byte). Absent: no mesh mTLS.")]
     public MeshTlsMode? MeshTls { get; init; }
 
-    [Description("HTTP versions offered: [http1, http2]. With TLS the default is both (chosen by ALPN); in plaintext the default is http1, and listing http2 enables h2c (prior knowledge).")]
+    [Description("HTTP versions offered: [http1, http2]. With TLS the default is both (chosen by ALPN); in plaintext the default is http1, [http2] is h2c (prior knowledge) only, and [http1, http2] serves both on the port, told apart by the HTTP/2 preface (as gRPC clients speak to a local port).")]
     public List<ListenerProtocol>? Protocols { get; init; }
 
     [Description("Request and connection limits.")]

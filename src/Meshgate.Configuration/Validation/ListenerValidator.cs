@@ -20,11 +20,6 @@ internal static class ListenerValidator
             {
                 context.Error($"{path}.protocols", "must list at least one of http1, http2");
             }
-            else if (listener.Tls is null && listener.MeshTls is null && listener.Protocols is { } protocols && protocols.Contains(ListenerProtocol.Http1) && protocols.Contains(ListenerProtocol.Http2))
-            {
-                // Kestrel would silently serve HTTP/1.1 only: without TLS there is no ALPN to choose by.
-                context.Error($"{path}.protocols", "a plaintext listener offers http1 or http2 (h2c), not both: without TLS there is no ALPN to choose between them; use two listeners, or add tls");
-            }
             var limits = listener.Limits;
             if (limits.MaxRequestHeadersSize is { Bytes: < 1024 } h)
             {

@@ -12,7 +12,8 @@ namespace Meshgate.Mesh.Sidecar;
 /// <item>listener <c>inbound</c> (meshTls) with route <c>inbound</c> to the app on localhost, guarded by the mesh's
 /// allow rules for this service as an authorization policy on the callers' SPIFFE ids;</item>
 /// <item>listener <c>outbound</c> (loopback, the app's HTTP proxy) with a route per mesh service matching its name
-/// as the Host, to a cluster with <c>discovery: mesh</c>; and a listener per fixed service port.</item>
+/// as the Host, to a cluster with <c>discovery: mesh</c>; and a listener per fixed service port. Both take HTTP/1.1
+/// and h2c (gRPC); gRPC requests leave for the app as h2c (the app cluster's httpVersion: auto).</item>
 /// </list>
 /// Before the first snapshot the inbound side refuses every caller (nothing is known about who may call), and the
 /// instance is not registered until the first snapshot is applied, so no caller is sent to it meanwhile.
@@ -42,10 +43,12 @@ public static class SidecarConfig
         var callees = (snapshot?.Services.Select(s => s.Name) ?? []).Union(options.ServicePorts.Keys).Order(StringComparer.Ordinal).ToList();
         y.AppendLine("listeners:");
         y.AppendLine($"  - {{ name: {InboundListener}, address: {Q(options.Inbound)}, meshTls: {(options.Mode == MeshTlsMode.Strict ? "strict" : "permissive")} }}");
-        y.AppendLine($"  - {{ name: {OutboundListener}, address: {Q(options.Outbound)} }}");
+        // The app's side speaks HTTP/1.1 and h2c on the same ports, told apart by the HTTP/2 preface: gRPC clients
+        // call a local port with h2c prior knowledge.
+        y.AppendLine($"  - {{ name: {OutboundListener}, address: {Q(options.Outbound)}, protocols: [http1, http2] }}");
         foreach (var (service, port) in options.ServicePorts.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
-            y.AppendLine($"  - {{ name: {Q(PortListener(service))}, address: {Q("127.0.0.1:" + port)} }}");
+            y.AppendLine($"  - {{ name: {Q(PortListener(service))}, address: {Q("127.0.0.1:" + port)}, protocols: [http1, http2] }}");
         }
 
         // null: no snapshot yet, refuse everyone; empty: the mesh sets no rules for this service, so any workload

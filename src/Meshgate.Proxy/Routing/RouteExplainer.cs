@@ -118,6 +118,11 @@ public sealed class RouteExplainer(RouteExplainer.PipelineEntry entry, SnapshotA
                 ? "yarp: " + why
                 : forwarder.Reason;
         }
+        if (cluster is not null)
+        {
+            var contentType = request.Headers.FirstOrDefault(h => string.Equals(h.Key, "Content-Type", StringComparison.OrdinalIgnoreCase)).Value;
+            policies["upstreamProtocol"] = Transforms.GrpcOverH2cTransform.Describe(cluster.Model.Config, contentType);
+        }
         if (cluster?.Model.Config.HealthCheck?.Active is { Enabled: true } active) policies["activeHealthCheck"] = $"GET {active.Path} every {active.Interval}";
         if (cluster?.Model.Config.HealthCheck?.Passive is { Enabled: true } passive) policies["outlierDetection"] = "on";
 

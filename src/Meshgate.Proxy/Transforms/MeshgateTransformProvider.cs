@@ -17,6 +17,7 @@ internal sealed class MeshgateTransformProvider(SnapshotAccessor snapshots) : IT
         context.RequestTransforms.Insert(0, ConnectionHeadersTransform.Request);
         context.ResponseTransforms.Insert(0, ConnectionHeadersTransform.Response);
         context.RequestTransforms.Add(new ForwardedHeadersTransform(snapshots));
+        if (GrpcOverH2cTransform.AppliesTo(context.Cluster)) context.RequestTransforms.Add(GrpcOverH2cTransform.Instance);
         if (snapshot.RoutePolicies.TryGetValue(context.Route.RouteId, out var policy) && policy.ReplacePrefix is { } replace)
         {
             context.RequestTransforms.Add(new ReplacePrefixTransform(replace.From!, replace.To!));

@@ -44,14 +44,23 @@ public sealed class KestrelListeners : Proxy.Routing.IRequestListeners
 
         foreach (var listener in listeners)
         {
+            // Plaintext connections with both protocols: h2c is told from HTTP/1.1 by its preface (Http2PriorKnowledge).
+            // Kestrel is told HTTP/1.1 for the endpoint (its own choice there anyway, with a warning that HTTP/2 is off)
+            // and HTTP/2 per connection.
+            var plaintextBoth = listener.Protocols == HttpProtocols.Http1AndHttp2 && listener.Certificate is null && listener.MeshTls is not MeshTlsMode.Strict;
             void Setup(ListenOptions options)
             {
-                options.Protocols = listener.Protocols;
+                options.Protocols = plaintextBoth && listener.MeshTls is null ? HttpProtocols.Http1 : listener.Protocols;
                 if (listener.Certificate is { } certificate) options.UseHttps(Https(listener, certificate));
                 if (listener.MeshTls is { } meshTls) MeshTlsListener.Use(options, listener, meshTls, MeshIdentity(kestrel, listener), time, meshMetrics.Value);
                 if (listener.MaxConcurrentConnections is { } max) options.Use(ConnectionLimit(max));
-                // After UseHttps, so it reads plaintext; HTTP/1.1 only (HTTP/2 by ALPN or prior knowledge passes untouched).
-                if ((listener.Protocols & HttpProtocols.Http1) != 0) options.Use(Proxy.RequestHygiene.RequestFramingConnectionFilter.Create(framingLogger, maxHeldHead));
+                // After UseHttps, so it reads plaintext; HTTP/1.1 only (HTTP/2 by ALPN passes untouched, h2c by prior
+                // knowledge is sent past it).
+                if ((listener.Protocols & HttpProtocols.Http1) != 0)
+                {
+                    var framing = Proxy.RequestHygiene.RequestFramingConnectionFilter.Create(framingLogger, maxHeldHead);
+                    options.Use(plaintextBoth ? next => Http2PriorKnowledge.Detect(http2: next, http1: framing(next)) : framing);
+                }
                 _bound.Add((listener, options));
             }
 

@@ -11,6 +11,14 @@ public sealed class ListenerValidatorTests
         Assert.Empty(ConfigText.Errors($"listeners: [{{ name: public, address: '{address}' }}]\n"));
     }
 
+    [Fact]
+    public void Validate_PlaintextListenerWithBothProtocols_IsAcceptedAsHttp1AndH2c()
+    {
+        var snapshot = ConfigText.Snapshot("listeners: [{ name: local, address: 127.0.0.1:0, protocols: [http1, http2] }]\n");
+
+        Assert.Equal(Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1AndHttp2, snapshot.Listeners.Single().Protocols);
+    }
+
     [Theory]
     [InlineData("8080")]
     [InlineData(":8080")]
@@ -32,7 +40,6 @@ public sealed class ListenerValidatorTests
         { "listeners:\n  - { name: public, address: 127.0.0.1:8080 }\n  - { name: Public, address: 127.0.0.1:8081 }\n", 3, "listeners[1]", "duplicate id 'Public' (also listeners[0])" },
         { "listeners:\n  - { name: a, address: 127.0.0.1:8080 }\n  - { name: b, address: 127.0.0.1:8080 }\n", 3, "listeners[1].address", "'127.0.0.1:8080' is already used by listeners[0]" },
         { "listeners:\n  - name: a\n    address: 127.0.0.1:8080\n    protocols: []\n", 4, "listeners[0].protocols", "must list at least one of http1, http2" },
-        { "listeners:\n  - name: a\n    address: 127.0.0.1:8080\n    protocols: [http1, http2]\n", 4, "listeners[0].protocols", "a plaintext listener offers http1 or http2 (h2c), not both" },
         { "listeners:\n  - name: a\n    address: 127.0.0.1:8080\n    limits:\n      maxRequestHeadersSize: 512\n", 5, "listeners[0].limits.maxRequestHeadersSize", "512 is too small to hold a request line; use at least 1KiB" },
         { "listeners:\n  - name: a\n    address: 127.0.0.1:8080\n    limits:\n      maxConcurrentConnections: 0\n", 5, "listeners[0].limits.maxConcurrentConnections", "must be at least 1" },
 

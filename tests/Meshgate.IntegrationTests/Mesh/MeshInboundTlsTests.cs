@@ -119,6 +119,13 @@ public sealed class MeshInboundTlsTests : IAsyncLifetime
         var (plainStatus, plainBody) = await SendAsync(plain, Plain(gateway.Url), forgedXfcc: $"By=x;URI={_mesh.SpiffeIdOf("frontend")}");
         Assert.Equal(HttpStatusCode.OK, plainStatus);
         Assert.Equal("xfcc=[]", plainBody); // a plaintext caller has no identity, and its forged one is removed
+        // Plaintext HTTP/2 with prior knowledge (h2c, as gRPC clients speak) is told from HTTP/1.1 by its preface.
+        using (var h2c = await plain.SendAsync(new HttpRequestMessage(HttpMethod.Get, Plain(gateway.Url)) { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact }))
+        {
+            Assert.Equal(HttpStatusCode.OK, h2c.StatusCode);
+            Assert.Equal(HttpVersion.Version20, h2c.Version);
+            Assert.Equal("xfcc=[]", await h2c.Content.ReadAsStringAsync());
+        }
 
         using var mtls = TestMesh.Client(frontend, keepAlive: false);
         for (var i = 0; i < 2; i++)
@@ -142,7 +149,7 @@ public sealed class MeshInboundTlsTests : IAsyncLifetime
             return scrape.Sum("meshgate_mesh_inbound_connections_total", ("mode", "mtls")) >= 2;
         }, TimeSpan.FromSeconds(10), "two mTLS connections are counted");
         Assert.Equal(2, scrape.Sum("meshgate_mesh_inbound_connections_total", ("mode", "mtls"), ("listener", "inbound")));
-        Assert.Equal(1, scrape.Sum("meshgate_mesh_inbound_connections_total", ("mode", "plaintext"), ("listener", "inbound")));
+        Assert.Equal(2, scrape.Sum("meshgate_mesh_inbound_connections_total", ("mode", "plaintext"), ("listener", "inbound")));
     }
 
     [Fact]
