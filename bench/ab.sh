@@ -6,9 +6,11 @@
 #   MESHGATE=/tmp/mg bench/ab.sh    use an existing publish (scripts/publish, or MESHGATE_BUILD=il scripts/publish) instead of building
 #   ROUTES="plain retry" ROUNDS=7 bench/ab.sh
 #   ROUTES="plain-tls-yarp plain-tls" bench/ab.sh   an https origin: the direct path over TLS against YARP's forwarder
+#   ROUTES="all plain" bench/ab.sh  the catch-all route (GET /all/) against the prefix route with stripPrefix
+#   BEARER=0 ROUTES="all plain" bench/ab.sh   the same without the bench's Authorization header on every request
 #
 # Overridable by environment: MESHGATE (publish dir; empty = build into bench/.work/ab/meshgate),
-# ROUTES (first one is the baseline), ROUNDS, DURATION (s), WARMUP (s of load per route before
+# ROUTES (first one is the baseline), BEARER (0: no Authorization header), ROUNDS, DURATION (s), WARMUP (s of load per route before
 # round 1), CONNECTIONS, SERVER_CPU, LOAD_CPU.
 # Prints per-round figures and, per route, the median CPU us/request and req/s and their ratio to
 # the baseline. The gateway's PID is in bench/.work/ab/gateway.pid while it runs (for dotnet-trace
@@ -75,12 +77,15 @@ ctx_switches() {  # context switches of all the gateway's threads (a thread hop 
     { cat /proc/"$GATEWAY_PID"/task/*/status 2>/dev/null || true; } | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
 }
 url() { echo "http://127.0.0.1:$GATEWAY_PORT/$1/"; }
+# The bench's bearer token goes with every request (only /jwt checks it); BEARER=0 leaves it off (not for /jwt).
+LOAD_HEADERS=(-H "Authorization: Bearer $JWT_TOKEN")
+(( ${BEARER:-1} )) || LOAD_HEADERS=()
 load() {  # load ROUTE SECONDS: wrk output on stdout
-    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$2s" -H "Authorization: Bearer $JWT_TOKEN" "$(url "$1")"
+    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$2s" ${LOAD_HEADERS[@]+"${LOAD_HEADERS[@]}"} "$(url "$1")"
 }
 
 for route in "${ROUTES[@]}"; do
-    body=$(curl -s -H "Authorization: Bearer $JWT_TOKEN" "$(url "$route")") || die "/$route does not answer"
+    body=$(curl -s ${LOAD_HEADERS[@]+"${LOAD_HEADERS[@]}"} "$(url "$route")") || die "/$route does not answer"
     [[ $body == "hello from upstream" ]] || die "/$route answered '$body'"
 done
 log "warming up: ${WARMUP}s per route"

@@ -3,6 +3,8 @@
 # "bytes per request" figures in docs/performance.md and the issue notes. See bench/README.md.
 #
 #   bench/alloc.sh                       /plain of templates/meshgate.yaml
+#   ROUTE=all bench/alloc.sh             the catch-all route (GET /all/) against the default /plain (pathPrefix + stripPrefix)
+#   BEARER=0 bench/alloc.sh              without the bench's Authorization header (run.sh sends none to its catch-all row)
 #   ROUTE=retry STACKS=30 bench/alloc.sh
 #   EXTRA_YAML='metrics: { enabled: false }' bench/alloc.sh
 #   VARIANT=observed bench/alloc.sh      a variant of variants.sh (bare, metrics, tracing, accesslog, observed, ...)
@@ -16,7 +18,7 @@
 # depend on what else the machine is doing, so unlike the timing scripts this one can run on a busy machine.
 # With MESH=1 the profiled process is the calling sidecar of the mesh bench/mesh.sh loads (its fixed service port ->
 # the mesh cluster -> mTLS to the app sidecar), not a template gateway.
-# Overridable by environment: MESHGATE, ROUTE, VARIANT, EXTRA_YAML, MESH, MESH_FORWARDER, MESH_SIDECAR, STACKS, STACK_DEPTH, LOAD_SECONDS, CONNECTIONS, SERVER_CPU, LOAD_CPU.
+# Overridable by environment: MESHGATE, ROUTE, BEARER, VARIANT, EXTRA_YAML, MESH, MESH_FORWARDER, MESH_SIDECAR, STACKS, STACK_DEPTH, LOAD_SECONDS, CONNECTIONS, SERVER_CPU, LOAD_CPU.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

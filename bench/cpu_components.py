@@ -8,6 +8,8 @@ Three views of the same samples:
   the thread pool's native side) and are told apart by their leaf.
 - by thread: the thread's name (.NET TP Worker, .NET Sockets, .NET Server GC, ...).
 - by leaf: the functions the CPU was in (self time).
+- with --inclusive "A B ...": the share of samples with a frame whose text contains A (B, ...) anywhere on the stack
+  (inclusive time of a method or type, e.g. DfaMatcher, or one step of ours).
 """
 import argparse
 import collections
@@ -75,7 +77,10 @@ def native_kind(frames):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--inclusive", default="", help="space-separated substrings of frames: inclusive share of each")
     args = parser.parse_args()
+    inclusive_patterns = args.inclusive.split()
+    inclusive = collections.Counter()
 
     by_component = collections.Counter()
     by_thread = collections.Counter()
@@ -94,6 +99,9 @@ def main():
         leaf = frames[0]
         if "kernel.kallsyms" in leaf:
             in_kernel += 1
+        for pattern in inclusive_patterns:
+            if any(pattern in f for f in frames):
+                inclusive[pattern] += 1
         symbol = re.sub(r"^\s*[0-9a-f]+ ", "", leaf)
         symbol = re.sub(r"\+0x[0-9a-f]+ ", " ", symbol)
         by_leaf[symbol[:150]] += 1
@@ -134,6 +142,10 @@ def main():
     table("component (whose work)", by_component, 30)
     table("thread", by_thread, 12)
     table("function the CPU was in (self)", by_leaf, args.top)
+    if inclusive_patterns:
+        print("\n| frame (inclusive: anywhere on the stack) | share of the gateway's CPU |\n|---|---:|")
+        for pattern in inclusive_patterns:
+            print(f"| {pattern} | {100 * inclusive[pattern] / total:.1f}% |")
 
 
 if __name__ == "__main__":

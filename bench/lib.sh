@@ -126,7 +126,11 @@ start_template_gateway() {  # the gateway of templates/meshgate.yaml (+ VARIANT'
     start_redis || log "redis-server not found: the gateway retries its Redis connection in the background (install redis-server)"
     start_gateway "$WORK/gateway/meshgate.yaml" "$WORK/gateway/meshgate.log" "$GATEWAY_PORT"
     url="http://127.0.0.1:$GATEWAY_PORT/$ROUTE/"
-    load() { taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$1s" -H "Authorization: Bearer $JWT_TOKEN" "$url"; }
+    # The bench's bearer token goes with every request (only /jwt checks it), as run.sh sends it to /plain and the feature
+    # routes; BEARER=0 leaves it off, as run.sh's routing-only row (the catch-all, GET /) has none.
+    LOAD_HEADERS=(-H "Authorization: Bearer $JWT_TOKEN")
+    (( ${BEARER:-1} )) || LOAD_HEADERS=()
+    load() { taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$1s" ${LOAD_HEADERS[@]+"${LOAD_HEADERS[@]}"} "$url"; }
 }
 
 start_gateway() {  # start_gateway CONFIG LOG PORT -> GATEWAY_PID, once it accepts on PORT; GATEWAY_ENV: NAME=VALUE words to add

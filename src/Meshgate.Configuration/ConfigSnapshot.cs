@@ -96,6 +96,19 @@ public sealed record ClusterPolicy(string ClusterId, TimeSpan ConnectTimeout, X5
 
     /// <summary>Why the cluster cannot use the direct HTTP/1.1 path; null when it can (see <see cref="Compilation.ForwarderObstacles"/>).</summary>
     public string? DirectObstacle { get; init; }
+
+    /// <summary>tls.insecureSkipVerify: any upstream certificate is accepted.</summary>
+    public bool InsecureSkipVerify { get; init; }
+
+    /// <summary>Requests to the cluster go over TLS: a mesh cluster (mTLS), or one with an https:// endpoint.</summary>
+    public bool UsesTls { get; init; }
+
+    /// <summary>
+    /// What makes the cluster's TLS client settings (tls.insecureSkipVerify, the CA bundle's and the client certificate's
+    /// thumbprints, the mesh service): equal strings mean the same checks and client certificate, so a reload that keeps
+    /// it keeps the cluster's TLS policy and the direct path's connections made with it.
+    /// </summary>
+    public string TlsFingerprint { get; init; } = "";
 }
 
 public sealed record ListenerPolicy(string Name, ListenAddress Address, HttpProtocols Protocols, X509Certificate2? Certificate, long? MaxRequestHeadersSize, long? MaxRequestBodySize, long? MaxConcurrentConnections)

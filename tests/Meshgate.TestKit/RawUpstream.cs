@@ -33,14 +33,14 @@ public sealed record RawAnswer(byte[] Bytes, bool Close = false, bool Abort = fa
 public sealed class RawUpstream : IAsyncDisposable
 {
     private readonly TcpListener _listener;
-    private readonly Func<RawRequest, RawAnswer> _answer;
+    private readonly Func<RawRequest, Task<RawAnswer>> _answer;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _tasks = [];
     private int _connections;
     private int _requests;
     private int _closed;
 
-    private RawUpstream(Func<RawRequest, RawAnswer> answer)
+    private RawUpstream(Func<RawRequest, Task<RawAnswer>> answer)
     {
         _answer = answer;
         _listener = new TcpListener(IPAddress.Loopback, 0);
@@ -63,7 +63,10 @@ public sealed class RawUpstream : IAsyncDisposable
     /// <summary>Every request read, in order.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<RawRequest> Received { get; } = new();
 
-    public static RawUpstream Start(Func<RawRequest, RawAnswer> answer) => new(answer);
+    public static RawUpstream Start(Func<RawRequest, RawAnswer> answer) => new(r => Task.FromResult(answer(r)));
+
+    /// <summary>An upstream whose answers may wait (a request kept in flight until the test lets it go).</summary>
+    public static RawUpstream Start(Func<RawRequest, Task<RawAnswer>> answer) => new(answer);
 
     private async Task AcceptAsync()
     {
@@ -99,7 +102,7 @@ public sealed class RawUpstream : IAsyncDisposable
                 var request = new RawRequest(connection, number, parts[0], parts.Length > 1 ? parts[1] : "", head, body);
                 Received.Enqueue(request);
                 Interlocked.Increment(ref _requests);
-                var answer = _answer(request);
+                var answer = await _answer(request);
                 await socket.SendAsync(answer.Bytes, SocketFlags.None, _stop.Token);
                 if (answer.Abort)
                 {

@@ -277,13 +277,14 @@ public static class ConfigCompiler
         {
             context.Error($"{path}.tls", $"cannot load a certificate: {e.Message}");
         }
-        // The HTTP client is rebuilt only when its config or metadata change; a fingerprint of the
-        // settings we apply ourselves makes a changed CA, client certificate or timeout count as a change.
-        metadata[MetadataKeys.UpstreamFingerprint] = string.Join('|',
-            cluster.Timeouts.Connect.Ticks,
+        var tlsFingerprint = string.Join('|',
+            tls?.InsecureSkipVerify == true,
             cas is null ? "" : string.Join(',', cas.Select(c => c.Thumbprint)),
             clientCertificate?.Thumbprint ?? "",
             mesh is null ? "" : $"mesh:{mesh.Namespace}/{mesh.Service}");
+        // The HTTP client is rebuilt only when its config or metadata change; a fingerprint of the
+        // settings we apply ourselves makes a changed CA, client certificate or timeout count as a change.
+        metadata[MetadataKeys.UpstreamFingerprint] = string.Join('|', cluster.Timeouts.Connect.Ticks, tlsFingerprint);
 
         var (version, policy) = cluster.HttpVersion switch
         {
@@ -357,6 +358,9 @@ public static class ConfigCompiler
             RetryBudget = new RetryBudgetPolicy(cluster.RetryBudget.Percent, cluster.RetryBudget.MinConcurrent),
             Forwarder = cluster.Forwarder,
             DirectObstacle = ForwarderObstacles.OfCluster(cluster),
+            UsesTls = mesh is not null || cluster.Endpoints.Any(e => e.Url?.StartsWith("https://", StringComparison.OrdinalIgnoreCase) == true),
+            InsecureSkipVerify = tls?.InsecureSkipVerify == true,
+            TlsFingerprint = tlsFingerprint,
         });
     }
 }

@@ -25,6 +25,6 @@ internal sealed class UpstreamHttpClientFactory(SnapshotAccessor snapshots, Time
 
         handler.ConnectTimeout = policy.ConnectTimeout;
         // The same checks and client certificate as the direct path's connections (one place builds them).
-        tls.For(policy, context.NewConfig, context.NewMetadata).ApplyTo(handler.SslOptions);
+        tls.For(policy).ApplyTo(handler.SslOptions);
     }
 }

@@ -91,27 +91,38 @@ internal sealed partial class UpstreamTlsPolicy
 }
 
 /// <summary>
-/// The clusters' TLS policies, built once per cluster and kept while the settings that make it (the fingerprint YARP
-/// rebuilds its client on, and insecureSkipVerify) stay the same: a config reload that does not touch a cluster's TLS
-/// keeps its policy, and so the direct path's pooled connections, which are keyed by it.
+/// The clusters' TLS policies, built once per cluster and kept while the settings that make it
+/// (<see cref="ClusterPolicy.TlsFingerprint"/>) stay the same: a config reload that does not touch a cluster's TLS keeps
+/// its policy, and so the direct path's pooled connections, which are keyed by it. After each config swap
+/// <see cref="Retain"/> drops the policies no cluster of the new snapshot has (a changed fingerprint, a removed cluster),
+/// so reloads do not pile them up; the connections made with a dropped one are closed by the direct path's pool.
 /// </summary>
 internal sealed class UpstreamTlsPolicies(TimeProvider time, ILogger<UpstreamTlsPolicy> logger, Mesh.IWorkloadIdentity? identity = null)
 {
     private readonly ConcurrentDictionary<string, UpstreamTlsPolicy> _policies = new(StringComparer.Ordinal);
 
-    /// <summary>The policy of a cluster in <paramref name="snapshot"/>; null when it has no such cluster.</summary>
-    public UpstreamTlsPolicy? For(ConfigSnapshot snapshot, string clusterId)
+    /// <summary>The policy of the cluster <paramref name="policy"/> belongs to.</summary>
+    public UpstreamTlsPolicy For(ClusterPolicy policy)
     {
-        if (snapshot.ClusterPolicies.GetValueOrDefault(clusterId) is not { } policy) return null;
-        var config = snapshot.Clusters.FirstOrDefault(c => string.Equals(c.ClusterId, clusterId, StringComparison.OrdinalIgnoreCase));
-        return For(policy, config?.HttpClient, config?.Metadata);
+        var key = KeyOf(policy);
+        return _policies.TryGetValue(key, out var existing) ? existing : _policies.GetOrAdd(key, _ => UpstreamTlsPolicy.Create(policy, policy.InsecureSkipVerify, identity, time, logger));
     }
 
-    /// <summary>The policy of the cluster <paramref name="policy"/> belongs to, with YARP's client settings and metadata for it.</summary>
-    public UpstreamTlsPolicy For(ClusterPolicy policy, HttpClientConfig? client, IReadOnlyDictionary<string, string>? metadata)
+    /// <summary>Policies kept (for tests and the pool's pruning).</summary>
+    public int Count => _policies.Count;
+
+    /// <summary>The policies kept now: those of the last retained snapshot's clusters, and any made since.</summary>
+    public IReadOnlySet<UpstreamTlsPolicy> Current() => new HashSet<UpstreamTlsPolicy>(_policies.Values, ReferenceEqualityComparer.Instance);
+
+    /// <summary>Drops the policies of clusters <paramref name="snapshot"/> does not have with the same TLS settings.</summary>
+    public void Retain(ConfigSnapshot snapshot)
     {
-        var acceptAny = client?.DangerousAcceptAnyServerCertificate == true;
-        var key = string.Join('|', policy.ClusterId, acceptAny, metadata?.GetValueOrDefault(MetadataKeys.UpstreamFingerprint));
-        return _policies.TryGetValue(key, out var existing) ? existing : _policies.GetOrAdd(key, _ => UpstreamTlsPolicy.Create(policy, acceptAny, identity, time, logger));
+        var live = snapshot.ClusterPolicies.Values.Select(KeyOf).ToHashSet(StringComparer.Ordinal);
+        foreach (var key in _policies.Keys)
+        {
+            if (!live.Contains(key)) _policies.TryRemove(key, out _);
+        }
     }
+
+    private static string KeyOf(ClusterPolicy policy) => policy.ClusterId + "|" + policy.TlsFingerprint;
 }

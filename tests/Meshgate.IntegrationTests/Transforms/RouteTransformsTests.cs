@@ -94,6 +94,16 @@ public sealed class RouteTransformsTests : IAsyncLifetime
     [InlineData("/api", "/", "", "yarp")]
     [InlineData("/api/", "/", "", "auto")]
     [InlineData("/api/", "/", "", "yarp")]
+    // The remainder keeps a trailing slash, the prefix matches in any case (as the route does), an empty remainder with a
+    // query gets "/", and percent-encoded characters go upstream as they came (the echo shows them decoded).
+    [InlineData("/api/orders/", "/orders/", "", "auto")]
+    [InlineData("/api/orders/", "/orders/", "", "yarp")]
+    [InlineData("/API/orders", "/orders", "", "auto")]
+    [InlineData("/API/orders", "/orders", "", "yarp")]
+    [InlineData("/api?x=1&y=%20", "/", "?x=1&y=%20", "auto")]
+    [InlineData("/api?x=1&y=%20", "/", "?x=1&y=%20", "yarp")]
+    [InlineData("/api/a%20b/c%C3%A9", "/a b/cé", "", "auto")]
+    [InlineData("/api/a%20b/c%C3%A9", "/a b/cé", "", "yarp")]
     public async Task StripPrefix_RemovesPrefix(string path, string upstreamPath, string query, string forwarder)
     {
         var echoed = await ForwardedAsync(forwarder, path);

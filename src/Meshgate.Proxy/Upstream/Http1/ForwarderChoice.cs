@@ -62,8 +62,7 @@ internal sealed class ForwarderChoice
         var route = snapshot.Definition.Routes.FirstOrDefault(r => string.Equals(r.Id, routeId, StringComparison.OrdinalIgnoreCase));
         var policy = snapshot.RoutePolicies.GetValueOrDefault(routeId);
         var cluster = snapshot.ClusterPolicies.GetValueOrDefault(clusterId);
-        var overTls = cluster?.Mesh is not null || snapshot.Clusters.FirstOrDefault(c => string.Equals(c.ClusterId, clusterId, StringComparison.OrdinalIgnoreCase))?.Destinations?.Values
-            .Any(d => d.Address.StartsWith("https://", StringComparison.OrdinalIgnoreCase)) == true;
+        var overTls = cluster?.UsesTls == true;
         var obstacle = cluster switch
         {
             null => $"cluster '{clusterId}' is not in the config",
@@ -90,7 +89,7 @@ internal sealed class ForwarderChoice
             ConnectTimeout = cluster!.ConnectTimeout,
             // A mesh cluster's retry policy comes with mesh snapshots and may retry statuses (as the YARP path's transform).
             ChecksRetry = policy?.Resilience is { Retry.Attempts: > 1 } or { PerTryTimeout: not null } || (policy?.Resilience is null && cluster.Mesh is not null),
-            Tls = overTls ? tls.For(snapshot, clusterId) : null,
+            Tls = overTls ? tls.For(cluster) : null,
             Traces = snapshot.Tracing is not null,
             RequestHeaders = HeaderRules.From(transforms?.RequestHeaders),
             ResponseHeaders = HeaderRules.From(transforms?.ResponseHeaders),

@@ -5,6 +5,9 @@ using System.Net.Http;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
+using Meshgate.Proxy.Pipeline;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Primitives;
 
 namespace Meshgate.Proxy.Upstream.Http1;
 
@@ -12,25 +15,45 @@ namespace Meshgate.Proxy.Upstream.Http1;
 /// Keep-alive connections of the direct path, per destination address. Idle connections wait on a stack
 /// (the most recently used first, so a quiet period lets the others time out), at most
 /// <see cref="MaxIdlePerDestination"/> of them, each for at most <see cref="IdleTimeout"/>; a timer closes the
-/// expired ones. Keyed by address and, for TLS, by what makes a connection's identity: the cluster's TLS policy (trust,
-/// client certificate; a reload that changes them gets new connections, as YARP builds a new client) and the name the
-/// handshake is for (SNI and the certificate's name, as SocketsHttpHandler keys its pools by it). So a config reload
-/// that keeps an endpoint keeps its connections. A mesh identity's renewed certificate goes out on new connections
-/// only; pooled ones keep the one they were made with until they close (as with SocketsHttpHandler).
+/// expired ones. Keyed by address (its scheme and host compared case-insensitively) and, for TLS, by what makes a
+/// connection's identity: the cluster's TLS policy (trust, client certificate; a reload that changes them gets new
+/// connections, as YARP builds a new client) and the name the handshake is for (SNI and the certificate's name, as
+/// SocketsHttpHandler keys its pools by it). So a config reload that keeps an endpoint keeps its connections. A mesh
+/// identity's renewed certificate goes out on new connections only; pooled ones keep the one they were made with until
+/// they close (as with SocketsHttpHandler).
 /// </summary>
-internal sealed class Http1ConnectionPool : IDisposable
+/// <remarks>
+/// After every config swap (a reload, a mesh snapshot: both publish the clusters' destinations through the config
+/// provider), and on each timer tick, the destinations no cluster has any more, and those made with a TLS policy no
+/// cluster has any more, are retired (as SocketsHttpHandler's pool manager drops its pools): their idle connections are
+/// closed and they leave the table. A request already holding one (it picked its destination before the swap) goes
+/// on: it connects anew when nothing idle is left, finishes, and its connection is closed instead of pooled. A request
+/// that looks a retired address up again gets a fresh destination, which the next tick retires.
+/// </remarks>
+internal sealed partial class Http1ConnectionPool : IDisposable
 {
     /// <summary>As SocketsHttpHandler's PooledConnectionIdleTimeout default.</summary>
     public static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(1);
 
     public const int MaxIdlePerDestination = 512;
 
-    private readonly ConcurrentDictionary<DestinationKey, Http1Destination> _destinations = new();
+    private readonly ConcurrentDictionary<DestinationKey, Http1Destination> _destinations = new(new DestinationKeyComparer());
+    private readonly SnapshotAccessor _snapshots;
+    private readonly UpstreamTlsPolicies _tls;
+    private readonly ILogger _logger;
+    private readonly IDisposable _configChanges;
+    private readonly Lock _retiring = new();
     private readonly Timer _scavenger;
+    private long _opened;
 
-    public Http1ConnectionPool()
+    public Http1ConnectionPool(SnapshotAccessor snapshots, UpstreamTlsPolicies tls, ILogger<Http1ConnectionPool> logger)
     {
-        _scavenger = new Timer(static state => ((Http1ConnectionPool)state!).CloseExpired(), this, TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(15));
+        _snapshots = snapshots;
+        _tls = tls;
+        _logger = logger;
+        // The change token fires inside the publisher's lock: closing sockets waits for the thread pool.
+        _configChanges = ChangeToken.OnChange(() => _snapshots.GetConfig().ChangeToken, () => ThreadPool.UnsafeQueueUserWorkItem(static pool => pool.RetireRemoved(), this, preferLocal: false));
+        _scavenger = new Timer(static state => ((Http1ConnectionPool)state!).Scavenge(), this, TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(15));
     }
 
     /// <summary>The pool of one destination address (http://host:port[/base]).</summary>
@@ -40,10 +63,20 @@ internal sealed class Http1ConnectionPool : IDisposable
     public Http1Destination For(string address, UpstreamTlsPolicy? tls, string? tlsName)
     {
         var key = new DestinationKey(address, tls, tlsName);
-        return _destinations.TryGetValue(key, out var destination) ? destination : _destinations.GetOrAdd(key, static k => new Http1Destination(k.Address, k.Tls, k.TlsName));
+        return _destinations.TryGetValue(key, out var destination) ? destination : _destinations.GetOrAdd(key, static (k, pool) => new Http1Destination(k.Address, k.Tls, k.TlsName, pool), this);
     }
 
     private readonly record struct DestinationKey(string Address, UpstreamTlsPolicy? Tls, string? TlsName);
+
+    /// <summary>Addresses and handshake names are URLs and host names: scheme and host compare case-insensitively, a base path does not.</summary>
+    private sealed class DestinationKeyComparer : IEqualityComparer<DestinationKey>
+    {
+        public bool Equals(DestinationKey x, DestinationKey y) =>
+            ReferenceEquals(x.Tls, y.Tls) && string.Equals(x.TlsName, y.TlsName, StringComparison.OrdinalIgnoreCase) && AddressComparer.Instance.Equals(x.Address, y.Address);
+
+        public int GetHashCode(DestinationKey key) =>
+            HashCode.Combine(AddressComparer.Instance.GetHashCode(key.Address), key.Tls, key.TlsName is null ? 0 : StringComparer.OrdinalIgnoreCase.GetHashCode(key.TlsName));
+    }
 
     private long _requests;
 
@@ -52,22 +85,99 @@ internal sealed class Http1ConnectionPool : IDisposable
 
     public void CountRequest() => Interlocked.Increment(ref _requests);
 
-    /// <summary>Connections opened since the start, all destinations together.</summary>
-    public long Opened => _destinations.Values.Sum(d => d.Opened);
+    /// <summary>Connections opened since the start, all destinations together (retired ones too).</summary>
+    public long Opened => Interlocked.Read(ref _opened);
+
+    internal void CountOpened() => Interlocked.Increment(ref _opened);
+
+    /// <summary>Destinations in the table (for tests).</summary>
+    public int Destinations => _destinations.Count;
 
     /// <summary>The timestamp before which an idle connection has been idle too long.</summary>
     public static long IdleCutoff() => Stopwatch.GetTimestamp() - (long)(IdleTimeout.TotalSeconds * Stopwatch.Frequency);
 
-    private void CloseExpired()
+    private void Scavenge()
     {
+        RetireRemoved();
         var cutoff = IdleCutoff();
         foreach (var destination in _destinations.Values) destination.CloseIdleBefore(cutoff);
     }
 
+    /// <summary>
+    /// Drops the TLS policies no cluster of the current snapshot has, then retires the destinations whose address no
+    /// cluster lists (config endpoints and mesh instances alike) or whose TLS policy was dropped.
+    /// </summary>
+    internal void RetireRemoved()
+    {
+        try
+        {
+            lock (_retiring)
+            {
+                _tls.Retain(_snapshots.Current);
+                var policies = _tls.Current();
+                var addresses = new HashSet<string>(AddressComparer.Instance);
+                foreach (var cluster in _snapshots.GetConfig().Clusters)
+                {
+                    foreach (var destination in cluster.Destinations?.Values ?? []) addresses.Add(destination.Address);
+                }
+                foreach (var (key, destination) in _destinations)
+                {
+                    if (addresses.Contains(key.Address) && (key.Tls is null || policies.Contains(key.Tls))) continue;
+                    if (!_destinations.TryRemove(new KeyValuePair<DestinationKey, Http1Destination>(key, destination))) continue;
+                    var closed = destination.Retire();
+                    LogRetired(_logger, key.Address, addresses.Contains(key.Address) ? "its cluster's TLS settings changed" : "no cluster has it any more", closed);
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            // A timer's or the thread pool's callback: an escaping exception would end the process.
+            LogRetireFailed(_logger, e);
+        }
+    }
+
     public void Dispose()
     {
+        _configChanges.Dispose();
         _scavenger.Dispose();
-        foreach (var destination in _destinations.Values) destination.CloseIdleBefore(long.MaxValue);
+        foreach (var destination in _destinations.Values) destination.Retire();
+    }
+
+    [LoggerMessage(EventId = Common.EventIds.UpstreamPools, Level = LogLevel.Debug, Message = "Dropped the direct path's connections to {Address}: {Reason}; {Closed} idle ones closed, those in use close when their request ends")]
+    private static partial void LogRetired(ILogger logger, string address, string reason, int closed);
+
+    [LoggerMessage(EventId = Common.EventIds.UpstreamPools + 1, Level = LogLevel.Error, Message = "Dropping the direct path's connections to removed endpoints failed")]
+    private static partial void LogRetireFailed(ILogger logger, Exception exception);
+}
+
+/// <summary>Compares endpoint URLs as URLs: scheme and authority (host, port) case-insensitively, the rest (a base path) exactly.</summary>
+internal sealed class AddressComparer : IEqualityComparer<string>
+{
+    public static readonly AddressComparer Instance = new();
+
+    public bool Equals(string? x, string? y)
+    {
+        if (ReferenceEquals(x, y)) return true;
+        if (x is null || y is null || x.Length != y.Length) return false;
+        var end = AuthorityEnd(x);
+        return end == AuthorityEnd(y)
+            && x.AsSpan(0, end).Equals(y.AsSpan(0, end), StringComparison.OrdinalIgnoreCase)
+            && x.AsSpan(end).SequenceEqual(y.AsSpan(end));
+    }
+
+    public int GetHashCode(string address)
+    {
+        var end = AuthorityEnd(address);
+        return HashCode.Combine(string.GetHashCode(address.AsSpan(0, end), StringComparison.OrdinalIgnoreCase), string.GetHashCode(address.AsSpan(end)));
+    }
+
+    /// <summary>Where the path starts: the first '/' after "scheme://", else the end.</summary>
+    private static int AuthorityEnd(string address)
+    {
+        var scheme = address.IndexOf("://", StringComparison.Ordinal);
+        var start = scheme < 0 ? 0 : scheme + 3;
+        var slash = address.IndexOf('/', start);
+        return slash < 0 ? address.Length : slash;
     }
 }
 
@@ -75,13 +185,16 @@ internal sealed class Http1ConnectionPool : IDisposable
 internal sealed class Http1Destination
 {
     private readonly Stack<Http1Connection> _idle = new();
-    private long _opened;
+    private readonly Http1ConnectionPool? _pool;
+    private bool _retired;
 
     /// <summary>The handshake's settings for an https:// address (made once, SslStream copies them); null for http://.</summary>
     private readonly SslClientAuthenticationOptions? _tls;
 
-    public Http1Destination(string address, UpstreamTlsPolicy? tls = null, string? tlsName = null)
+    /// <param name="pool">Counts the connections opened; null in unit tests.</param>
+    public Http1Destination(string address, UpstreamTlsPolicy? tls = null, string? tlsName = null, Http1ConnectionPool? pool = null)
     {
+        _pool = pool;
         var uri = new Uri(address);
         if (uri.Scheme == Uri.UriSchemeHttps)
         {
@@ -104,8 +217,6 @@ internal sealed class Http1Destination
     /// <summary>The endpoint URL's path without a trailing slash; empty for none.</summary>
     public byte[] BasePath { get; }
 
-    public long Opened => Interlocked.Read(ref _opened);
-
     /// <summary>The most recently used idle connection that has not timed out, or null.</summary>
     public Http1Connection? RentIdle()
     {
@@ -126,13 +237,13 @@ internal sealed class Http1Destination
         }
     }
 
-    /// <summary>Back to the pool after a response read to its end on a connection that stays open.</summary>
+    /// <summary>Back to the pool after a response read to its end on a connection that stays open; closed instead once the destination is retired.</summary>
     public void Return(Http1Connection connection)
     {
         connection.IdleSince = Stopwatch.GetTimestamp();
         lock (_idle)
         {
-            if (_idle.Count < Http1ConnectionPool.MaxIdlePerDestination)
+            if (!_retired && _idle.Count < Http1ConnectionPool.MaxIdlePerDestination)
             {
                 _idle.Push(connection);
                 return;
@@ -168,7 +279,7 @@ internal sealed class Http1Destination
             {
                 throw new OperationCanceledException(activity.Token);
             }
-            Interlocked.Increment(ref _opened);
+            _pool?.CountOpened();
             return new Http1Connection(socket, stream, this, activity);
         }
         catch (Exception e)
@@ -189,6 +300,23 @@ internal sealed class Http1Destination
             }
             throw new HttpRequestException(HttpRequestError.ConnectionError, $"{(e as SocketException)?.SocketErrorCode.ToString() ?? e.Message} ({EndPoint})", e);
         }
+    }
+
+    /// <summary>
+    /// No cluster has this destination any more: closes its idle connections (returns how many) and every connection
+    /// returned after this, so nothing stays open for it once its requests in flight end.
+    /// </summary>
+    public int Retire()
+    {
+        Http1Connection[] idle;
+        lock (_idle)
+        {
+            _retired = true;
+            idle = [.. _idle];
+            _idle.Clear();
+        }
+        foreach (var connection in idle) connection.Dispose();
+        return idle.Length;
     }
 
     public void CloseIdleBefore(long cutoff)

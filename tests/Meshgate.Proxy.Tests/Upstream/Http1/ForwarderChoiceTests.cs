@@ -89,6 +89,44 @@ public sealed class ForwarderChoiceTests
         Assert.Null(Load(Yaml, "p", "plain").Tls);
     }
 
+    [Fact]
+    public void Retain_AfterReloadsChangingTls_KeepsOnlyTheCurrentClustersPolicies_AndATimeoutChangeKeepsThePolicy()
+    {
+        const string Yaml = "routes: [{ id: r, match: { path: /r }, cluster: a }]\n"
+            + "clusters: [{ id: a, endpoints: [https://10.0.0.2], tls: { insecureSkipVerify: SKIP }, forwarder: direct, timeouts: { connect: CONNECT } }]\n";
+        var policies = new Proxy.Upstream.UpstreamTlsPolicies(TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<Proxy.Upstream.UpstreamTlsPolicy>.Instance);
+        (ConfigSnapshot Snapshot, ForwarderChoice Choice) Load(bool skip, string connect)
+        {
+            var snapshot = ConfigLoader.Load(Head + Yaml.Replace("SKIP", skip ? "true" : "false").Replace("CONNECT", connect), null, Path.GetTempPath()).Snapshot!;
+            return (snapshot, ForwarderChoice.Decide(snapshot, "r", "a", policies));
+        }
+
+        var first = Load(false, "5s");
+        Assert.True(first.Snapshot.ClusterPolicies["a"].UsesTls);
+        // The connect timeout is no TLS setting: same policy, so the pooled connections stay.
+        Assert.Same(first.Choice.Tls, Load(false, "2s").Choice.Tls);
+        var last = first;
+        for (var i = 0; i < 5; i++) last = Load(i % 2 == 0, "5s");
+        Assert.Equal(2, policies.Count);
+
+        policies.Retain(last.Snapshot);
+
+        Assert.Equal(1, policies.Count);
+        Assert.Equal([last.Choice.Tls!], policies.Current());
+    }
+
+    [Theory]
+    [InlineData("http://Backend:8080/base", "http://backend:8080/base", true)]
+    [InlineData("HTTP://BACKEND", "http://backend", true)]
+    [InlineData("http://backend/Base", "http://backend/base", false)]
+    [InlineData("http://backend:8080", "http://backend:8081", false)]
+    [InlineData("https://backend", "http://backend", false)]
+    public void AddressComparer_HostCaseInsensitive_PathExact(string x, string y, bool equal)
+    {
+        Assert.Equal(equal, AddressComparer.Instance.Equals(x, y));
+        if (equal) Assert.Equal(AddressComparer.Instance.GetHashCode(x), AddressComparer.Instance.GetHashCode(y));
+    }
+
     [Theory]
     [InlineData(null, false, null, "client.example", null)]
     [InlineData("a.example", false, null, "client.example", "a.example")]
