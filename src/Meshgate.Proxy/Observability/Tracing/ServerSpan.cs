@@ -27,7 +27,7 @@ internal static class ServerSpan
     public static Activity? Start(HttpContext context, TraceContextFeature trace)
     {
         var request = context.Request;
-        var parent = trace.Continued ? trace.CallerContext(TraceStateOf(request)) : default;
+        var parent = trace.Continued ? trace.CallerContext(TraceStateOf(request)) : trace.NewTraceContext();
         // Named after the method until routing names it after the route (the convention's name without a route).
         var span = Source.CreateActivity(request.Method, ActivityKind.Server, parent);
         if (span is null) return null;

@@ -57,7 +57,7 @@ internal sealed class TraceContextFeature
         if (!Continued)
         {
             traceId = TraceId.CreateRandom();
-            sampled = ratio >= 1 || (ratio > 0 && Random.Shared.NextDouble() < ratio);
+            sampled = IsSampled(traceId, ratio);
         }
         TraceId = traceId;
         ParentId = parentId;
@@ -65,11 +65,20 @@ internal sealed class TraceContextFeature
         SpanId = TraceParent.NewSpanId();
     }
 
-    /// <summary>The sampled request's server span: its ids become the context's (a new trace's id is the span's own).</summary>
+    /// <summary>
+    /// OpenTelemetry's TraceIdRatioBasedSampler's rule: the trace id's first 8 bytes (sign bit cleared) below
+    /// <paramref name="ratio"/> of their range. A function of the trace id, so gateways with the same ratio agree.
+    /// </summary>
+    internal static bool IsSampled(TraceId traceId, double ratio)
+    {
+        var bound = ratio <= 0 ? long.MinValue : ratio >= 1 ? long.MaxValue : (long)(ratio * long.MaxValue);
+        return ((long)traceId.High & long.MaxValue) < bound;
+    }
+
+    /// <summary>The sampled request's server span: its span id becomes the context's (the trace id is the span's already).</summary>
     public void Recording(Activity span)
     {
         ServerSpan = span;
-        TraceId = TraceId.From(span.TraceId);
         SpanId = TraceParent.SpanIdOf(span.SpanId);
     }
 
@@ -78,6 +87,12 @@ internal sealed class TraceContextFeature
 
     /// <summary>The request has left the gateway: the span is no longer the request's.</summary>
     public void Ended() => ServerSpan = null;
+
+    /// <summary>
+    /// The parent context for the server span of a new trace: the trace id decided here and no span id, which .NET takes as
+    /// "this trace, no parent span", so the span is a root under the id the sampling decision was made for.
+    /// </summary>
+    public ActivityContext NewTraceContext() => new(TraceId.ToActivityTraceId(), default, ActivityTraceFlags.Recorded);
 
     /// <summary>The remote parent for the server span of a continued trace.</summary>
     public ActivityContext CallerContext(string? tracestate)

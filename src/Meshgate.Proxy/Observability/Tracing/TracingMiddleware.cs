@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Meshgate.Proxy.Pipeline;
 using Microsoft.AspNetCore.Http;
 
@@ -45,8 +44,6 @@ internal sealed class TracingMiddleware
     /// </summary>
     private async Task RecordAsync(HttpContext context, TraceContextFeature trace)
     {
-        // A new trace is a root, even under an Activity ASP.NET Core made for its own logging (debug logging only).
-        if (!trace.Continued && Activity.Current is not null) Activity.Current = null;
         using var span = ServerSpan.Start(context, trace);
         if (span is null)
         {
