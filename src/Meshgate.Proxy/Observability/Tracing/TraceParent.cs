@@ -55,7 +55,7 @@ internal static class TraceParent
         "00-"u8.CopyTo(utf8);
         traceId.Format(utf8[3..]);
         utf8[35] = (byte)'-';
-        spanId.TryFormat(utf8[36..], out _, "x16", CultureInfo.InvariantCulture);
+        TraceId.Hex(spanId, utf8[36..]);
         utf8[52] = (byte)'-';
         utf8[53] = (byte)'0';
         utf8[54] = sampled ? (byte)'1' : (byte)'0';
@@ -68,7 +68,7 @@ internal static class TraceParent
             "00-".CopyTo(chars);
             s.traceId.Format(chars[3..]);
             chars[35] = '-';
-            s.spanId.TryFormat(chars[36..], out _, "x16", CultureInfo.InvariantCulture);
+            TraceId.Hex(s.spanId, chars[36..]);
             chars[52] = '-';
             chars[53] = '0';
             chars[54] = s.sampled ? '1' : '0';
