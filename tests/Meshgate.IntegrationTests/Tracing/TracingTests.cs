@@ -425,6 +425,33 @@ public sealed class TracingTests
     }
 
     [Fact]
+    public async Task DebugLogging_ANewTraceIsStillARootUnderItsOwnId()
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        await using var upstream = await TraceHeadersUpstream.StartAsync();
+        // At debug level ASP.NET Core makes an Activity of its own for its request log: the server span must not adopt it.
+        await using var gateway = await TestGateway.StartAsync($$"""
+            logging: { level: debug }
+            tracing: { endpoint: {{receiver.GrpcEndpoint}}, responseHeader: x-trace-id }
+            routes:
+              - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
+            clusters:
+              - { id: backend, endpoints: ["{{upstream.Endpoint}}"] }
+            """);
+        using var caller = ClientOf(gateway);
+
+        using var response = await caller.GetAsync("/app/x");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var traceId = Assert.Single(response.Headers.GetValues("x-trace-id"));
+        var spans = await ExportedAsync(gateway, receiver, traceId, 2);
+        var server = Assert.Single(spans, s => s.Kind == Span.Types.SpanKind.Server);
+        Assert.Null(server.ParentSpanId);
+        var client = Assert.Single(spans, s => s.Kind == Span.Types.SpanKind.Client);
+        Assert.Equal($"00-{traceId}-{client.SpanId}-01", Assert.Single(Assert.Single(upstream.Requests).Traceparent));
+    }
+
+    [Fact]
     public async Task Reload_SamplingApplies_ExporterChangeNeedsARestart()
     {
         await using var receiver = await OtlpReceiver.StartAsync();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Meshgate.Proxy.Pipeline;
 using Microsoft.AspNetCore.Http;
 
@@ -44,6 +45,9 @@ internal sealed class TracingMiddleware
     /// </summary>
     private async Task RecordAsync(HttpContext context, TraceContextFeature trace)
     {
+        // A new trace's root has no parent span id, so Activity.Start would adopt Activity.Current as its parent: ASP.NET
+        // Core's own Activity, made only for its logging at debug level. Cleared here, inside this async method's flow.
+        if (!trace.Continued && Activity.Current is not null) Activity.Current = null;
         using var span = ServerSpan.Start(context, trace);
         if (span is null)
         {
