@@ -28,8 +28,8 @@ public static class RequestPipeline
         // 2. Observability: the access log. Placed before step 1 so that it sees the final answer, the
         //    problem+json that step 1 writes for exceptions and failed forwards included, and every rejection after it.
         app.UseMiddleware<Observability.AccessLog.AccessLogMiddleware>();
-        // 2. Observability: tracing. The server span itself is ASP.NET Core's, started before any middleware;
-        //    this step adds its HTTP attributes and the trace-id response header.
+        // 2. Observability: tracing. Decides the request's trace context (sampled or not) and starts the server span of a
+        //    sampled request; the trace-id response header.
         var snapshots = app.Services.GetRequiredService<SnapshotAccessor>();
         var tracing = Observability.Tracing.TracingServiceCollectionExtensions.IsOn(snapshots);
         if (tracing) app.UseMiddleware<Observability.Tracing.TracingMiddleware>();

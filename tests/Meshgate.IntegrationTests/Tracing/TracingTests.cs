@@ -21,7 +21,8 @@ namespace Meshgate.IntegrationTests.Tracing;
 /// </remarks>
 public sealed class TracingTests
 {
-    private const string Server = "Microsoft.AspNetCore";
+    /// <summary>The server span's instrumentation scope: the gateway's own source (it was ASP.NET Core's, Microsoft.AspNetCore).</summary>
+    private const string Server = "Meshgate.Server";
 
     [Theory]
     [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
@@ -268,11 +269,186 @@ public sealed class TracingTests
         using var response = await caller.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
+        using var withoutTrace = await caller.GetAsync("/app/y");
+        Assert.Equal(HttpStatusCode.OK, withoutTrace.StatusCode);
+
+        // Tracing off adds nothing: no provider, no listener on any source, the caller's header passed on as it came,
+        // none made up for a request without one.
         Assert.Null(gateway.Host.Gateway.Services.GetService<TracerProvider>());
-        Assert.StartsWith("00-4bf92f3577b34da6a3ce929d0e0e4736-", Assert.Single(Assert.Single(upstream.Requests).Traceparent));
-        var line = Assert.Single(await AccessLogFiles.WaitForLinesAsync(Path.Combine(gateway.Directory, "access.log"), 1));
+        Assert.False(HostingSourceOf(gateway).HasListeners());
+        Assert.False(new System.Diagnostics.ActivitySource("Meshgate.Server").HasListeners());
+        Assert.Equal(["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"], upstream.Requests[0].Traceparent);
+        Assert.Empty(upstream.Requests[1].Traceparent);
+        var line = (await AccessLogFiles.WaitForLinesAsync(Path.Combine(gateway.Directory, "access.log"), 2))[0];
         Assert.Equal("4bf92f3577b34da6a3ce929d0e0e4736", line.GetProperty("traceId").GetString());
         gateway.AssertServedBy(forwarder);
+    }
+
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task IncomingUnsampledTraceparent_IsNotRecorded_ButItsTraceIdGoesOnEverywhere(string forwarder)
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        await using var upstream = await TraceHeadersUpstream.StartAsync();
+        await using var gateway = await TestGateway.StartAsync($$"""
+            tracing: { endpoint: {{receiver.GrpcEndpoint}}, protocol: grpc, sampling: 1, responseHeader: x-trace-id }
+            accessLog: { output: access.log }
+            routes:
+              - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
+            clusters:
+              - { id: backend, endpoints: ["{{upstream.Endpoint}}"], forwarder: {{forwarder}} }
+            """);
+        using var caller = ClientOf(gateway);
+        const string traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+        const string callerSpan = "00f067aa0ba902b7";
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/app/x");
+        request.Headers.Add("traceparent", $"00-{traceId}-{callerSpan}-00");
+        request.Headers.Add("tracestate", "vendor=abc");
+        using var response = await caller.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        // Sampling 1 is for new traces only: the caller said not sampled, so nothing is recorded.
+        Assert.Equal(traceId, Assert.Single(response.Headers.GetValues("x-trace-id")));
+        var sent = Assert.Single(upstream.Requests);
+        var traceparent = Assert.Single(sent.Traceparent);
+        Assert.Matches($"^00-{traceId}-[0-9a-f]{{16}}-00$", traceparent);
+        Assert.DoesNotContain(callerSpan, traceparent);
+        Assert.Equal("vendor=abc", Assert.Single(sent.Tracestate));
+        var line = Assert.Single(await AccessLogFiles.WaitForLinesAsync(Path.Combine(gateway.Directory, "access.log"), 1));
+        Assert.Equal(traceId, line.GetProperty("traceId").GetString());
+        Assert.True(TracerProviderOf(gateway).ForceFlush(5000));
+        Assert.Empty(receiver.Spans);
+        gateway.AssertServedBy(forwarder);
+    }
+
+    public static TheoryData<string, string> MalformedTraceparents()
+    {
+        var data = new TheoryData<string, string>();
+        string[] headers =
+        [
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",          // wrong length
+            "00-4bf92f3577b34da6a3ce929d0e0e47zz-00f067aa0ba902b7-01",         // bad hex
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",         // all-zero trace id
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",         // all-zero parent id
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",         // version ff
+        ];
+        foreach (var forwarder in new[] { "auto", "yarp" })
+        {
+            foreach (var header in headers) data.Add(forwarder, header);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(MalformedTraceparents))]
+    public async Task MalformedTraceparent_StartsANewTrace(string forwarder, string malformed)
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        await using var upstream = await TraceHeadersUpstream.StartAsync();
+        await using var gateway = await TestGateway.StartAsync($$"""
+            tracing: { endpoint: {{receiver.GrpcEndpoint}}, protocol: grpc, sampling: 1, responseHeader: x-trace-id }
+            accessLog: { output: access.log }
+            routes:
+              - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
+            clusters:
+              - { id: backend, endpoints: ["{{upstream.Endpoint}}"], forwarder: {{forwarder}} }
+            """);
+        using var caller = ClientOf(gateway);
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/app/x");
+        request.Headers.TryAddWithoutValidation("traceparent", malformed);
+        request.Headers.Add("tracestate", "vendor=abc");
+        request.Headers.Add("baggage", "tenant=acme");
+        using var response = await caller.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        // A new trace (a root span, sampled at ratio 1) under a new id; the caller's tracestate belonged to its broken
+        // traceparent and is dropped, its baggage goes on.
+        var traceId = Assert.Single(response.Headers.GetValues("x-trace-id"));
+        Assert.Matches("^[0-9a-f]{32}$", traceId);
+        Assert.DoesNotContain(traceId, malformed);
+        var spans = await ExportedAsync(gateway, receiver, traceId, 2);
+        var server = Assert.Single(spans, s => s.Kind == Span.Types.SpanKind.Server);
+        Assert.Null(server.ParentSpanId);
+        var client = Assert.Single(spans, s => s.Kind == Span.Types.SpanKind.Client);
+        var sent = Assert.Single(upstream.Requests);
+        Assert.Equal($"00-{traceId}-{client.SpanId}-01", Assert.Single(sent.Traceparent));
+        Assert.Empty(sent.Tracestate);
+        Assert.Equal("tenant=acme", Assert.Single(sent.Baggage));
+        var line = Assert.Single(await AccessLogFiles.WaitForLinesAsync(Path.Combine(gateway.Directory, "access.log"), 1));
+        Assert.Equal(traceId, line.GetProperty("traceId").GetString());
+        gateway.AssertServedBy(forwarder);
+    }
+
+    [Theory]
+    [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
+    public async Task TracingOn_AspNetCoreCreatesNoActivity_AndAnUnsampledRequestHasNone(string forwarder)
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        await using var upstream = await TraceHeadersUpstream.StartAsync();
+        // The default log level: what a gateway runs with.
+        await using var gateway = await TestGateway.StartAsync($$"""
+            logging: { level: info }
+            tracing: { endpoint: {{receiver.GrpcEndpoint}}, sampling: 0, responseHeader: x-trace-id }
+            routes:
+              - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
+            clusters:
+              - { id: backend, endpoints: ["{{upstream.Endpoint}}"], forwarder: {{forwarder}} }
+            """);
+        using var caller = ClientOf(gateway);
+        // Every Activity the gateway's own sources start (sampled or not) would show here; a listener of them is what
+        // OpenTelemetry's is, and it is there too.
+        var started = new ConcurrentQueue<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name is "Meshgate.Server" or "Meshgate.Upstream",
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.PropagationData,
+            ActivityStarted = started.Enqueue,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+
+        using var response = await caller.GetAsync("/app/x");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Matches($"^00-{Assert.Single(response.Headers.GetValues("x-trace-id"))}-[0-9a-f]{{16}}-00$", Assert.Single(Assert.Single(upstream.Requests).Traceparent));
+
+        // The three things that make ASP.NET Core's hosting create its Activity for a request are all off: a listener
+        // of its ActivitySource, its DiagnosticListener's request event, its diagnostics logger at any level.
+        var services = gateway.Host.Gateway.Services;
+        Assert.False(HostingSourceOf(gateway).HasListeners());
+        Assert.False(services.GetRequiredService<System.Diagnostics.DiagnosticListener>().IsEnabled("Microsoft.AspNetCore.Hosting.HttpRequestIn"));
+        Assert.False(services.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>()
+            .CreateLogger("Microsoft.AspNetCore.Hosting.Diagnostics").IsEnabled(Microsoft.Extensions.Logging.LogLevel.Critical));
+        // And the gateway's own sources started nothing for the unsampled request.
+        Assert.Empty(started);
+        gateway.AssertServedBy(forwarder);
+    }
+
+    [Fact]
+    public async Task DebugLogging_ANewTraceIsStillARootUnderItsOwnId()
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        await using var upstream = await TraceHeadersUpstream.StartAsync();
+        // At debug level ASP.NET Core makes an Activity of its own for its request log: the server span must not adopt it.
+        await using var gateway = await TestGateway.StartAsync($$"""
+            logging: { level: debug }
+            tracing: { endpoint: {{receiver.GrpcEndpoint}}, responseHeader: x-trace-id }
+            routes:
+              - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
+            clusters:
+              - { id: backend, endpoints: ["{{upstream.Endpoint}}"] }
+            """);
+        using var caller = ClientOf(gateway);
+
+        using var response = await caller.GetAsync("/app/x");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var traceId = Assert.Single(response.Headers.GetValues("x-trace-id"));
+        var spans = await ExportedAsync(gateway, receiver, traceId, 2);
+        var server = Assert.Single(spans, s => s.Kind == Span.Types.SpanKind.Server);
+        Assert.Null(server.ParentSpanId);
+        var client = Assert.Single(spans, s => s.Kind == Span.Types.SpanKind.Client);
+        Assert.Equal($"00-{traceId}-{client.SpanId}-01", Assert.Single(Assert.Single(upstream.Requests).Traceparent));
     }
 
     [Fact]
@@ -320,6 +496,10 @@ public sealed class TracingTests
     /// </summary>
     private static HttpClient ClientOf(TestGateway gateway) =>
         new(new SocketsHttpHandler { ActivityHeadersPropagator = System.Diagnostics.DistributedContextPropagator.CreateNoOutputPropagator() }) { BaseAddress = gateway.Url };
+
+    /// <summary>ASP.NET Core's hosting source of the gateway's host (one per host; listeners match it by name).</summary>
+    private static System.Diagnostics.ActivitySource HostingSourceOf(TestGateway gateway) =>
+        gateway.Host.Gateway.Services.GetRequiredService<System.Diagnostics.ActivitySource>();
 
     private static TracerProvider TracerProviderOf(TestGateway gateway) => gateway.Host.Gateway.Services.GetRequiredService<TracerProvider>();
 

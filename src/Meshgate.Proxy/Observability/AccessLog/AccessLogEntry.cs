@@ -40,10 +40,10 @@ internal readonly struct AccessLogEntry
     public IPAddress? ClientIp { get; init; }
     public string? Consumer { get; init; }
 
-    /// <summary>The W3C trace id of <see cref="Activity.Current"/>; default when there was no activity.</summary>
-    public ActivityTraceId TraceId { get; init; }
+    /// <summary>The request's W3C trace id (tracing's context, or without tracing the caller's traceparent); default when there was none.</summary>
+    public Tracing.TraceId TraceId { get; init; }
 
-    /// <summary>The request's <c>HttpContext.TraceIdentifier</c>, taken only when there was no activity.</summary>
+    /// <summary>The request's <c>HttpContext.TraceIdentifier</c>, taken only when there was no trace id.</summary>
     public string? RequestId { get; init; }
 
     public string? Cache { get; init; }

@@ -75,13 +75,14 @@ internal sealed class AccessLogFormatter
     private void TraceId(in AccessLogEntry e)
     {
         var name = Names[(int)AccessLogField.TraceId];
-        if (e.TraceId == default)
+        if (e.TraceId.IsEmpty)
         {
             String(AccessLogField.TraceId, e.RequestId);
             return;
         }
-        // An ActivityTraceId keeps its lower-case hex text: writing that is cheaper than parsing it to bytes and back.
-        _json.WriteString(name, e.TraceId.ToHexString());
+        Span<char> hex = stackalloc char[Tracing.TraceId.HexLength];
+        e.TraceId.Format(hex);
+        _json.WriteString(name, hex);
     }
 
     private static double Milliseconds(long ticks) => Math.Round(ticks * 1000.0 / Stopwatch.Frequency, 3);

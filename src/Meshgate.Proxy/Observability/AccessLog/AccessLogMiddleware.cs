@@ -3,6 +3,7 @@ using Meshgate.Configuration.Compilation;
 using Meshgate.Proxy.Authentication;
 using Meshgate.Proxy.ForwardedHeaders;
 using Meshgate.Proxy.Observability.Metrics;
+using Meshgate.Proxy.Observability.Tracing;
 using Meshgate.Proxy.Pipeline;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -128,9 +129,8 @@ internal sealed class AccessLogMiddleware
         }
 
         var record = responseBody.Record!;
-        var activity = context.Features.Get<IHttpActivityFeature>()?.Activity;
-        // Without tracing there is no Activity; the caller's trace id (W3C traceparent) still correlates the line.
-        var traceId = activity?.TraceId ?? (policy.Logs(AccessLogField.TraceId) ? CallerTraceId(request.Headers.TraceParent) : default);
+        // With tracing on, the request's trace id (sampled or not); without, the caller's (W3C traceparent) still correlates the line.
+        var traceId = context.Features.Get<TraceContextFeature>()?.TraceId ?? (policy.Logs(AccessLogField.TraceId) ? CallerTraceId(request.Headers.TraceParent) : default);
         _queue.Enqueue(new AccessLogEntry
         {
             Policy = policy,
@@ -176,19 +176,7 @@ internal sealed class AccessLogMiddleware
         return user.FindFirst(MeshgateClaims.Consumer)?.Value ?? user.FindFirst(MeshgateClaims.Subject)?.Value;
     }
 
-    /// <summary>The trace id of a well-formed <c>traceparent</c> (version 00: <c>00-{32 hex}-{16 hex}-{2 hex}</c>); default otherwise.</summary>
-    internal static ActivityTraceId CallerTraceId(Microsoft.Extensions.Primitives.StringValues traceparent)
-    {
-        if (traceparent.Count != 1 || traceparent[0] is not { Length: 55 } value || !value.StartsWith("00-", StringComparison.Ordinal)
-            || value[35] != '-' || value[52] != '-')
-        {
-            return default;
-        }
-        var id = value.AsSpan(3, 32);
-        foreach (var c in id)
-        {
-            if (!char.IsAsciiHexDigitLower(c) && !char.IsAsciiDigit(c)) return default;
-        }
-        return id.ContainsAnyExcept('0') ? ActivityTraceId.CreateFromString(id) : default;
-    }
+    /// <summary>The trace id of a well-formed <c>traceparent</c>; default otherwise.</summary>
+    internal static TraceId CallerTraceId(Microsoft.Extensions.Primitives.StringValues traceparent) =>
+        TraceParent.TryParse(traceparent, out var traceId, out _, out _) ? traceId : default;
 }

@@ -3,11 +3,10 @@ using System.Diagnostics;
 namespace Meshgate.Proxy.Observability.Tracing;
 
 /// <summary>
-/// Trace context toward the upstream, and one client span per upstream attempt of a recorded request. It sits in
-/// YARP's forwarder client below the hedging handler, so every retry (which goes through the forwarder again) and
-/// every hedge (a separate send below that handler) gets a span of its own. It writes traceparent, tracestate and
-/// baggage itself, through YARP's ReverseProxyPropagator (which first removes the caller's copies), naming the
-/// attempt's span as parent, or the server span when the request is not recorded.
+/// One client span per upstream attempt of a sampled request on YARP's path. It sits in YARP's forwarder client below the
+/// hedging handler, so every retry (which goes through the forwarder again) and every hedge (a separate send below that
+/// handler) gets a span of its own, named in the attempt's traceparent as the upstream's parent. The trace context of an
+/// unsampled request is already on the request (<see cref="TraceContextTransform"/>): this handler passes it through.
 /// </summary>
 /// <remarks>
 /// The SocketsHttpHandler's own propagation is switched off (<see cref="DisablePropagation"/>): it made a
@@ -17,30 +16,22 @@ namespace Meshgate.Proxy.Observability.Tracing;
 /// </remarks>
 internal sealed class UpstreamSpanHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
 {
-    private static readonly DistributedContextPropagator Propagator = new Yarp.ReverseProxy.Forwarder.ReverseProxyPropagator(DistributedContextPropagator.Current);
-    private static readonly DistributedContextPropagator.PropagatorSetterCallback SetHeader =
-        static (carrier, name, value) => ((HttpRequestMessage)carrier!).Headers.TryAddWithoutValidation(name, value);
-
     /// <summary>For the handler this one wraps: its propagation would make an Activity per attempt (see remarks).</summary>
     public static void DisablePropagation(SocketsHttpHandler handler) => handler.ActivityHeadersPropagator = null;
 
-    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-    {
-        switch (Activity.Current)
-        {
-            case { Recorded: true }:
-                return SendRecordedAsync(request, cancellationToken);
-            case { } unrecorded:
-                Propagator.Inject(unrecorded, request, SetHeader);
-                break;
-        }
-        return base.SendAsync(request, cancellationToken);
-    }
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+        // Only a sampled request's server span is ever the current Activity here (an unsampled request has none).
+        Activity.Current is { Recorded: true } ? SendRecordedAsync(request, cancellationToken) : base.SendAsync(request, cancellationToken);
 
     private async Task<HttpResponseMessage> SendRecordedAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         using var span = UpstreamSpans.Start(request.Method.Method);
-        Propagator.Inject(span ?? Activity.Current, request, SetHeader);
+        if (span is not null)
+        {
+            // 00-{trace id}-{the attempt's span id}-01: the span's W3C id is exactly the traceparent value.
+            request.Headers.Remove(TraceParent.Header);
+            request.Headers.TryAddWithoutValidation(TraceParent.Header, span.Id);
+        }
         if (UpstreamSpans.Describes(span) && request.RequestUri is { } uri) UpstreamSpans.Describe(span!, request.Method.Method, uri);
         try
         {

@@ -6,7 +6,8 @@ namespace Meshgate.Proxy.Observability.Tracing;
 /// <summary>
 /// The client span of one upstream attempt, for both forwarders: YARP's (through <see cref="UpstreamSpanHandler"/>)
 /// and the direct HTTP/1.1 path. A span is made only for a recorded request; an unrecorded one still sends its trace
-/// context, naming the server span as parent. Attributes follow OpenTelemetry's HTTP client conventions.
+/// context (<see cref="TraceContextFeature"/>), naming the gateway's span id as parent. Attributes follow OpenTelemetry's
+/// HTTP client conventions.
 /// </summary>
 internal static class UpstreamSpans
 {

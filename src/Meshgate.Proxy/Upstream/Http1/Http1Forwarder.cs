@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.Http;
 using Meshgate.Proxy.Observability.AccessLog;
 using Meshgate.Proxy.Observability.Metrics;
@@ -64,8 +63,8 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
         CancellationTokenRegistration aborted = default;
         var reusable = false;
         // Tracing: the attempt's client span (a recorded request) and the trace context sent with it (any request).
-        using var span = choice.Traces ? UpstreamSpans.Start(context.Request.Method) : null;
-        var trace = choice.Traces ? span ?? Activity.Current : null;
+        var trace = choice.Traces ? context.Features.Get<TraceContextFeature>() : null;
+        using var span = trace is { ServerSpan: not null } ? UpstreamSpans.Start(context.Request.Method) : null;
         if (UpstreamSpans.Describes(span)) UpstreamSpans.Describe(span!, context.Request.Method, Http1RequestWriter.TargetUrl(context.Request, destination.Model.Config.Address, choice));
         YarpCounters.Increment(clusterState, destination);
         try
@@ -81,7 +80,7 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
                 try
                 {
                     stage = Stage.Send;
-                    body = Http1RequestWriter.WriteHead(connection.Writer, context, upstream, destination.Model.Config.Host, choice, trusted, trace);
+                    body = Http1RequestWriter.WriteHead(connection.Writer, context, upstream, destination.Model.Config.Host, choice, trusted, trace, span);
                     if (body == RequestBody.None) await Http1Body.FlushAsync(connection.Writer, ForwarderError.Request, token);
                     else await Http1Body.SendAsync(context, connection, body, activityTimeout, token);
                     stage = Stage.ResponseHeaders;

@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using System.Text;
+using Meshgate.Proxy.Observability.Tracing;
 using Meshgate.Proxy.Transforms;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -32,10 +33,12 @@ internal static class Http1RequestWriter
         SearchValues.Create("!$&'()*+,-./0123456789:;=@ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~");
 
     /// <summary>Writes the head (not flushed) and says how the body follows.</summary>
-    /// <param name="trace">With tracing on, the Activity whose context goes upstream (the attempt's span, or the server span of
-    /// an unrecorded request): the propagator's headers are written from it and a caller's copies are not forwarded, as
-    /// YARP's ReverseProxyPropagator does on the other path. Null: headers are copied as they came.</param>
-    public static RequestBody WriteHead(PipeWriter writer, HttpContext context, Http1Destination destination, string? destinationHost, ForwarderChoice choice, bool trustedPeer, Activity? trace = null)
+    /// <param name="trace">With tracing on, the request's trace context: its traceparent is written here, naming
+    /// <paramref name="attempt"/> (the attempt's client span of a sampled request) or the gateway's span as parent, and the
+    /// caller's is not forwarded (nor its tracestate when the gateway started a new trace), as the YARP path's transform
+    /// does. Null: headers are copied as they came.</param>
+    public static RequestBody WriteHead(PipeWriter writer, HttpContext context, Http1Destination destination, string? destinationHost, ForwarderChoice choice, bool trustedPeer,
+        TraceContextFeature? trace = null, Activity? attempt = null)
     {
         var request = context.Request;
         var headers = request.Headers;
@@ -72,7 +75,7 @@ internal static class Http1RequestWriter
             if (listsNames && ConnectionHeadersTransform.Lists(connection, name)) continue;
             if (ForwardedHeadersRule.Owns(name, trustedPeer)) continue;
             if (!rules.IsEmpty && rules.Replaces(name)) continue;
-            if (trace is not null && IsPropagated(name)) continue;
+            if (trace is not null && Replaced(name, trace)) continue;
             Ascii(writer, name);
             Bytes(writer, ": "u8);
             Values(writer, header.Value, string.Equals(name, HeaderNames.Cookie, StringComparison.OrdinalIgnoreCase) ? "; "u8 : ", "u8);
@@ -88,7 +91,7 @@ internal static class Http1RequestWriter
         if (http2 && ConnectionHeadersTransform.ListContains(headers.TE, "trailers")) Bytes(writer, "TE: trailers\r\n"u8);
 
         WriteForwarded(writer, context, trustedPeer);
-        if (trace is not null) WriteTraceContext(writer, trace);
+        if (trace is not null) WriteTraceParent(writer, trace, attempt);
 
         var body = Framing(context);
         switch (body)
@@ -109,51 +112,26 @@ internal static class Http1RequestWriter
         return body;
     }
 
-    /// <summary>The trace context headers of <paramref name="trace"/>, as the process's propagator writes them.</summary>
-    /// <remarks>
-    /// With .NET's W3C propagator (the default) and no tracestate or baggage, which is almost every request, the
-    /// traceparent is written here from the Activity's ids, which it holds as text already: the propagator would read
-    /// Activity.Id, a 55-character string made for this one header (about 130 bytes per request, sampled or not).
-    /// Anything else goes through the propagator.
-    /// </remarks>
-    internal static void WriteTraceContext(PipeWriter writer, Activity trace)
+    /// <summary>
+    /// <c>traceparent: 00-{trace id}-{parent}-{flags}</c> from the request's trace context, formatted straight into the
+    /// connection's buffer: no Activity, no string (an unsampled request has neither). The parent is the attempt's span
+    /// when the request is sampled, else the gateway's span id for the request.
+    /// </summary>
+    internal static void WriteTraceParent(PipeWriter writer, TraceContextFeature trace, Activity? attempt)
     {
-        var propagator = DistributedContextPropagator.Current;
-        if (propagator.GetType() != W3CPropagatorType || trace.IdFormat != ActivityIdFormat.W3C || trace.SpanId == default
-            || trace.TraceStateString is { Length: > 0 } || trace.Baggage is not ICollection<KeyValuePair<string, string?>> { Count: 0 })
-        {
-            propagator.Inject(trace, writer, WritePropagated);
-            return;
-        }
-        // version 00, trace id, parent id, flags: what Activity.Id would be.
-        Bytes(writer, "traceparent: 00-"u8);
-        Ascii(writer, trace.TraceId.ToHexString());
-        Bytes(writer, "-"u8);
-        Ascii(writer, trace.SpanId.ToHexString());
-        var flags = (byte)trace.ActivityTraceFlags;
-        ReadOnlySpan<byte> hex = "0123456789abcdef"u8;
-        Span<byte> end = [(byte)'-', hex[flags >> 4], hex[flags & 0xF], (byte)'\r', (byte)'\n'];
-        Bytes(writer, end);
+        var parent = attempt is null ? trace.SpanId : TraceParent.SpanIdOf(attempt.SpanId);
+        Bytes(writer, "traceparent: "u8);
+        Span<byte> value = stackalloc byte[TraceParent.Length + 2];
+        TraceParent.Format(value, trace.TraceId, parent, trace.Sampled);
+        value[TraceParent.Length] = (byte)'\r';
+        value[TraceParent.Length + 1] = (byte)'\n';
+        Bytes(writer, value);
     }
 
-    private static readonly Type W3CPropagatorType = DistributedContextPropagator.CreateW3CPropagator().GetType();
-
-    private static readonly DistributedContextPropagator.PropagatorSetterCallback WritePropagated = static (carrier, name, value) =>
-    {
-        if (value is not null) Header((PipeWriter)carrier!, name, value);
-    };
-
-    // traceparent, tracestate, baggage (W3C); read once, like the YARP path's propagator.
-    private static readonly string[] PropagatedFields = [.. DistributedContextPropagator.Current.Fields];
-
-    private static bool IsPropagated(string name)
-    {
-        foreach (var field in PropagatedFields)
-        {
-            if (string.Equals(field, name, StringComparison.OrdinalIgnoreCase)) return true;
-        }
-        return false;
-    }
+    /// <summary>The caller's traceparent, and its tracestate when the gateway did not continue its trace: both replaced by the gateway's.</summary>
+    private static bool Replaced(string name, TraceContextFeature trace) =>
+        string.Equals(name, TraceParent.Header, StringComparison.OrdinalIgnoreCase)
+        || (!trace.Continued && string.Equals(name, TraceParent.StateHeader, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
     /// The Host header the request carries upstream: a Host the route sets, else the client's with preserveHost, else the

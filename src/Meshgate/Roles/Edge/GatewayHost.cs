@@ -77,9 +77,6 @@ public sealed partial class GatewayHost : IAsyncDisposable
         });
         // The gateway's host owns the signals; the admin API stays up through the drain so probes can watch it.
         adminBuilder.Services.AddSingleton<IHostLifetime, PassiveHostLifetime>();
-        // The admin listener's requests (scrapes, dashboard polls) are not traced: its host gets an ActivitySource of its
-        // own name instead of ASP.NET Core's, which tracing listens to (ActivityListeners match sources by name).
-        adminBuilder.Services.AddSingleton(new System.Diagnostics.ActivitySource("Meshgate.Admin"));
         adminBuilder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
         Admin = adminBuilder.Build();
         Admin.MapMeshgateAdmin(new AdminApi.GatewayServices(

@@ -23,9 +23,10 @@ public sealed class AccessLogFormatterTests
         Assert.Equal(expected, AccessLogFormatter.Redact(query, new HashSet<string>(["api_key"], StringComparer.OrdinalIgnoreCase)));
 
     [Fact]
-    public void Format_EscapesWhatCouldBreakTheLine_AndWritesTheActivityTraceId()
+    public void Format_EscapesWhatCouldBreakTheLine_AndWritesTheTraceId()
     {
-        var traceId = ActivityTraceId.CreateRandom();
+        var activityTraceId = ActivityTraceId.CreateRandom();
+        var traceId = Meshgate.Proxy.Observability.Tracing.TraceId.From(activityTraceId);
         var entry = new AccessLogEntry
         {
             Policy = Policy(query: true, "token"),
@@ -51,11 +52,11 @@ public sealed class AccessLogFormatterTests
         Assert.Equal(250, json.GetProperty("durationMs").GetDouble());
         Assert.Equal(125, json.GetProperty("upstreamMs").GetDouble());
         Assert.Equal("10.1.2.3", json.GetProperty("clientIp").GetString());
-        Assert.Equal(traceId.ToHexString(), json.GetProperty("traceId").GetString());
+        Assert.Equal(activityTraceId.ToHexString(), json.GetProperty("traceId").GetString());
     }
 
     [Fact]
-    public void Format_NoActivity_UsesTheRequestId()
+    public void Format_NoTraceId_UsesTheRequestId()
     {
         var entry = new AccessLogEntry { Policy = Policy(), Time = DateTimeOffset.UnixEpoch, DurationTicks = 0, Method = "GET", Status = 404, RequestId = "0HN:00000001" };
 

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Text;
+using Meshgate.Proxy.Observability.Tracing;
 using Meshgate.Proxy.Upstream.Http1;
 
 namespace Meshgate.Proxy.Tests.Upstream.Http1;
@@ -9,46 +10,50 @@ namespace Meshgate.Proxy.Tests.Upstream.Http1;
 public sealed class Http1RequestWriterTests
 {
     [Theory]
-    [InlineData(ActivityTraceFlags.None)]
-    [InlineData(ActivityTraceFlags.Recorded)]
-    public void WriteTraceContext_W3CActivityWithoutStateOrBaggage_WritesItsIdAsTraceparent(ActivityTraceFlags flags)
+    [InlineData("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "-01")]
+    [InlineData("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", "-00")]
+    public void WriteTraceParent_ContinuedTrace_KeepsTheTraceIdAndFlags_NamesTheGatewaysSpan(string incoming, string flags)
     {
-        using var activity = new Activity("server");
-        activity.SetIdFormat(ActivityIdFormat.W3C);
-        activity.ActivityTraceFlags = flags;
-        activity.Start();
+        var trace = new TraceContextFeature();
+        trace.Begin(incoming, ratio: 0);
 
-        var written = Written(activity);
+        var written = Written(trace, attempt: null);
 
-        Assert.Equal($"traceparent: {activity.Id}\r\n", written);
-        Assert.EndsWith(flags == ActivityTraceFlags.Recorded ? "-01\r\n" : "-00\r\n", written);
+        Assert.Equal($"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-{trace.SpanId:x16}{flags}\r\n", written);
+        Assert.NotEqual(0UL, trace.SpanId);
     }
 
     [Fact]
-    public void WriteTraceContext_WithRemoteParentTracestateAndBaggage_WritesWhatThePropagatorWrites()
+    public void WriteTraceParent_WithTheAttemptsSpan_IsWhatThatActivitysIdWouldBe()
     {
-        using var activity = new Activity("server");
-        activity.SetIdFormat(ActivityIdFormat.W3C);
-        activity.SetParentId(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded);
-        activity.TraceStateString = "vendor=abc,other=1";
-        activity.AddBaggage("tenant", "acme");
-        activity.Start();
+        using var attempt = new Activity("attempt");
+        attempt.SetIdFormat(ActivityIdFormat.W3C);
+        attempt.SetParentId(ActivityTraceId.CreateFromString("4bf92f3577b34da6a3ce929d0e0e4736"), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded);
+        attempt.Start();
+        var trace = new TraceContextFeature();
+        trace.Begin("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", ratio: 0);
 
-        var expected = new StringBuilder();
-        DistributedContextPropagator.Current.Inject(activity, expected,
-            static (carrier, name, value) => ((StringBuilder)carrier!).Append(name).Append(": ").Append(value).Append("\r\n"));
-
-        var written = Written(activity);
-
-        Assert.Equal(expected.ToString(), written);
-        Assert.Contains("tracestate: vendor=abc,other=1\r\n", written);
-        Assert.Contains("baggage: ", written);
+        Assert.Equal($"traceparent: {attempt.Id}\r\n", Written(trace, attempt));
     }
 
-    private static string Written(Activity activity)
+    [Fact]
+    public void WriteTraceParent_NewTrace_HasANewTraceIdAndTheRatiosDecision()
+    {
+        var sampled = new TraceContextFeature();
+        sampled.Begin(default, ratio: 1);
+        var dropped = new TraceContextFeature();
+        dropped.Begin("00-00000000000000000000000000000000-00f067aa0ba902b7-01", ratio: 0);
+
+        Assert.Matches($"^traceparent: 00-{sampled.TraceId}-[0-9a-f]{{16}}-01\r\n$", Written(sampled, null));
+        Assert.Matches($"^traceparent: 00-{dropped.TraceId}-[0-9a-f]{{16}}-00\r\n$", Written(dropped, null));
+        Assert.False(dropped.Continued);
+        Assert.NotEqual(sampled.TraceId, dropped.TraceId);
+    }
+
+    private static string Written(TraceContextFeature trace, Activity? attempt)
     {
         var pipe = new Pipe();
-        Http1RequestWriter.WriteTraceContext(pipe.Writer, activity);
+        Http1RequestWriter.WriteTraceParent(pipe.Writer, trace, attempt);
         pipe.Writer.Complete();
         Assert.True(pipe.Reader.TryRead(out var result));
         var text = Encoding.Latin1.GetString(result.Buffer.ToArray());
