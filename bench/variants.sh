@@ -34,7 +34,8 @@ TEMPLATES="$BENCH_DIR/templates"
 read -ra VARIANTS <<<"${VARIANTS:-bare metrics tracing accesslog observed}"
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
-WARMUP=${WARMUP:-10}
+# The shipped build JIT-compiles the framework (trimmed, not ReadyToRun): 10 s left the first rounds still tiering up.
+WARMUP=${WARMUP:-40}
 CONNECTIONS=${CONNECTIONS:-32}
 source "$BENCH_DIR/lib.sh"
 for tool in nginx wrk taskset openssl dotnet; do command -v "$tool" >/dev/null || die "$tool not found (bench/run.sh installs the tools)"; done
