@@ -48,20 +48,8 @@ public sealed class MeshMetricsTests : IAsyncLifetime
 
     private async Task<SidecarHost> StartSidecarAsync(string service, MeshTlsMode mode = MeshTlsMode.Strict)
     {
-        var sidecar = SidecarHost.Create(new SidecarOptions
-        {
-            Service = service,
-            AppPort = (await StartAppAsync()).Url.Port,
-            ControlPlane = _mesh.ControlPlaneUrl.ToString(),
-            TokenFile = _mesh.TokenFile(service),
-            Inbound = "127.0.0.1:0",
-            Outbound = "127.0.0.1:0",
-            Admin = "127.0.0.1:0",
-            Mode = mode,
-        });
+        var sidecar = await _mesh.StartSidecarAsync(service, (await StartAppAsync()).Url.Port, o => o with { Mode = mode });
         _owned.Add(sidecar);
-        await sidecar.StartAsync();
-        await sidecar.FirstSnapshotApplied.WaitAsync(TimeSpan.FromSeconds(20));
         return sidecar;
     }
 

@@ -61,20 +61,8 @@ public sealed class SidecarGrpcTests : IAsyncLifetime
 
     private async Task<SidecarHost> StartSidecarAsync(string service, int appPort, IReadOnlyDictionary<string, int> servicePorts)
     {
-        var sidecar = SidecarHost.Create(new SidecarOptions
-        {
-            Service = service,
-            AppPort = appPort,
-            ControlPlane = _mesh.ControlPlaneUrl.ToString(),
-            TokenFile = _mesh.TokenFile(service),
-            Inbound = "127.0.0.1:0",
-            Outbound = "127.0.0.1:0",
-            Admin = "127.0.0.1:0",
-            ServicePorts = servicePorts,
-        });
+        var sidecar = await _mesh.StartSidecarAsync(service, appPort, o => o with { ServicePorts = servicePorts });
         _owned.Add(sidecar);
-        await sidecar.StartAsync();
-        await sidecar.FirstSnapshotApplied.WaitAsync(TimeSpan.FromSeconds(20));
         return sidecar;
     }
 

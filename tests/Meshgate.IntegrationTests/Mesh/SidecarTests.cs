@@ -39,22 +39,8 @@ public sealed class SidecarTests : IAsyncLifetime
 
     private async Task<SidecarHost> StartSidecarAsync(string service, int appPort, IReadOnlyDictionary<string, int>? servicePorts = null, ForwarderMode meshForwarder = ForwarderMode.Auto)
     {
-        var sidecar = SidecarHost.Create(new SidecarOptions
-        {
-            Service = service,
-            AppPort = appPort,
-            ControlPlane = _mesh.ControlPlaneUrl.ToString(),
-            ControlPlaneCa = _mesh.ControlPlaneCaFile,
-            TokenFile = _mesh.TokenFile(service),
-            Inbound = "127.0.0.1:0",
-            Outbound = "127.0.0.1:0",
-            Admin = "127.0.0.1:0",
-            ServicePorts = servicePorts ?? new Dictionary<string, int>(),
-            MeshForwarder = meshForwarder,
-        });
+        var sidecar = await _mesh.StartSidecarAsync(service, appPort, o => o with { ServicePorts = servicePorts ?? new Dictionary<string, int>(), MeshForwarder = meshForwarder });
         _owned.Add(sidecar);
-        await sidecar.StartAsync();
-        await sidecar.FirstSnapshotApplied.WaitAsync(TimeSpan.FromSeconds(20));
         return sidecar;
     }
 

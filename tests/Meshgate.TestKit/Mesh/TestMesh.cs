@@ -90,6 +90,38 @@ public sealed class TestMesh : IAsyncDisposable
         $"mesh:\n  controlPlane: {ControlPlaneUrl}\n  service: {service}\n  namespace: {@namespace}\n  tokenFile: {TokenFile(service, @namespace)}\n"
         + (ControlPlaneCaFile is { } ca ? $"  controlPlaneCa: {ca}\n" : "");
 
+    /// <summary>
+    /// An in-process sidecar of <paramref name="service"/> on this mesh (its inbound, outbound and admin listeners on port
+    /// 0), started and past its first snapshot; <paramref name="configure"/> changes anything else (service ports, mode,
+    /// forwarder). The caller disposes it; a sidecar that fails to start is disposed here.
+    /// </summary>
+    public async Task<Meshgate.Roles.Sidecar.SidecarHost> StartSidecarAsync(string service, int appPort, Func<Meshgate.Mesh.Sidecar.SidecarOptions, Meshgate.Mesh.Sidecar.SidecarOptions>? configure = null)
+    {
+        var options = new Meshgate.Mesh.Sidecar.SidecarOptions
+        {
+            Service = service,
+            AppPort = appPort,
+            ControlPlane = ControlPlaneUrl.ToString(),
+            ControlPlaneCa = ControlPlaneCaFile,
+            TokenFile = TokenFile(service),
+            Inbound = "127.0.0.1:0",
+            Outbound = "127.0.0.1:0",
+            Admin = "127.0.0.1:0",
+        };
+        var sidecar = Meshgate.Roles.Sidecar.SidecarHost.Create(configure is null ? options : configure(options));
+        try
+        {
+            await sidecar.StartAsync();
+            await sidecar.FirstSnapshotApplied.WaitAsync(TimeSpan.FromSeconds(20));
+            return sidecar;
+        }
+        catch
+        {
+            await sidecar.DisposeAsync();
+            throw;
+        }
+    }
+
     /// <summary>Stops the control plane (CA included): workloads asking now find nobody listening.</summary>
     public async Task StopControlPlaneAsync()
     {
