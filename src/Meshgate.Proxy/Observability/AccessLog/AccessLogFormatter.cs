@@ -80,7 +80,7 @@ internal sealed class AccessLogFormatter
             String(AccessLogField.TraceId, e.RequestId);
             return;
         }
-        Span<char> hex = stackalloc char[Tracing.TraceId.HexLength];
+        Span<byte> hex = stackalloc byte[Tracing.TraceId.HexLength];
         e.TraceId.Format(hex);
         _json.WriteString(name, hex);
     }

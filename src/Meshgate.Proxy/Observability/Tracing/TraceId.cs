@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Text;
 
 namespace Meshgate.Proxy.Observability.Tracing;
 
@@ -42,13 +43,6 @@ internal readonly record struct TraceId(ulong High, ulong Low)
         return ActivityTraceId.CreateFromBytes(bytes);
     }
 
-    /// <summary>32 lower-case hex characters into <paramref name="destination"/>.</summary>
-    public void Format(Span<char> destination)
-    {
-        Hex(High, destination);
-        Hex(Low, destination[16..]);
-    }
-
     /// <summary>32 lower-case hex characters into <paramref name="utf8"/>.</summary>
     public void Format(Span<byte> utf8)
     {
@@ -67,12 +61,11 @@ internal readonly record struct TraceId(ulong High, ulong Low)
         for (var i = 15; i >= 0; i--, value >>= 4) utf8[i] = Digits[(int)(value & 0xF)];
     }
 
-    /// <inheritdoc cref="Hex(ulong, Span{byte})"/>
-    internal static void Hex(ulong value, Span<char> chars)
+    /// <summary>The 32 hex characters as text (the trace-id response header).</summary>
+    public override string ToString()
     {
-        chars = chars[..16];
-        for (var i = 15; i >= 0; i--, value >>= 4) chars[i] = (char)Digits[(int)(value & 0xF)];
+        Span<byte> utf8 = stackalloc byte[HexLength];
+        Format(utf8);
+        return Encoding.ASCII.GetString(utf8);
     }
-
-    public override string ToString() => string.Create(HexLength, this, static (chars, id) => id.Format(chars));
 }

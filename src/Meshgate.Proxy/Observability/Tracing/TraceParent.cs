@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
+using System.Text;
 using Microsoft.Extensions.Primitives;
 
 namespace Meshgate.Proxy.Observability.Tracing;
@@ -62,17 +63,12 @@ internal static class TraceParent
     }
 
     /// <summary>The same as text, for a header collection that takes strings (YARP's HttpRequestMessage).</summary>
-    public static string ToString(TraceId traceId, ulong spanId, bool sampled) =>
-        string.Create(Length, (traceId, spanId, sampled), static (chars, s) =>
-        {
-            "00-".CopyTo(chars);
-            s.traceId.Format(chars[3..]);
-            chars[35] = '-';
-            TraceId.Hex(s.spanId, chars[36..]);
-            chars[52] = '-';
-            chars[53] = '0';
-            chars[54] = s.sampled ? '1' : '0';
-        });
+    public static string ToString(TraceId traceId, ulong spanId, bool sampled)
+    {
+        Span<byte> utf8 = stackalloc byte[Length];
+        Format(utf8, traceId, spanId, sampled);
+        return Encoding.ASCII.GetString(utf8);
+    }
 
     /// <summary>A span id as the number it is (big-endian bytes).</summary>
     public static ulong SpanIdOf(ActivitySpanId id)
