@@ -44,8 +44,7 @@ internal sealed partial class UpstreamTlsPolicy
     /// <summary>The name a handshake was made for (the handshake's target host), for the refusal's log line.</summary>
     private static string? TargetOf(object sender) => (sender as SslStream)?.TargetHostName;
 
-    /// <param name="acceptAnyServerCertificate">tls.insecureSkipVerify (YARP's DangerousAcceptAnyServerCertificate).</param>
-    public static UpstreamTlsPolicy Create(ClusterPolicy cluster, bool acceptAnyServerCertificate, Mesh.IWorkloadIdentity? identity, TimeProvider time, ILogger logger)
+    public static UpstreamTlsPolicy Create(ClusterPolicy cluster, Mesh.IWorkloadIdentity? identity, TimeProvider time, ILogger logger)
     {
         var clusterId = cluster.ClusterId;
         if (cluster.Mesh is { } mesh)
@@ -55,7 +54,8 @@ internal sealed partial class UpstreamTlsPolicy
         }
         LocalCertificateSelectionCallback? clientCertificate = null;
         if (cluster.ClientCertificate is { } certificate) clientCertificate = (_, _, _, _, _) => certificate;
-        if (acceptAnyServerCertificate) return new UpstreamTlsPolicy(static (_, _, _, _) => true, clientCertificate, cluster.ClientCertificate);
+        // tls.insecureSkipVerify: any server certificate, but still the client certificate.
+        if (cluster.InsecureSkipVerify) return new UpstreamTlsPolicy(static (_, _, _, _) => true, clientCertificate, cluster.ClientCertificate);
         if (cluster.TrustedCas is { } cas)
         {
             return new UpstreamTlsPolicy((sender, presented, _, errors) =>
@@ -105,7 +105,7 @@ internal sealed class UpstreamTlsPolicies(TimeProvider time, ILogger<UpstreamTls
     public UpstreamTlsPolicy For(ClusterPolicy policy)
     {
         var key = KeyOf(policy);
-        return _policies.TryGetValue(key, out var existing) ? existing : _policies.GetOrAdd(key, _ => UpstreamTlsPolicy.Create(policy, policy.InsecureSkipVerify, identity, time, logger));
+        return _policies.TryGetValue(key, out var existing) ? existing : _policies.GetOrAdd(key, _ => UpstreamTlsPolicy.Create(policy, identity, time, logger));
     }
 
     /// <summary>Policies kept (for tests and the pool's pruning).</summary>

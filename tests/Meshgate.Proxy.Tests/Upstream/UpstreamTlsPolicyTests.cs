@@ -21,9 +21,9 @@ public sealed class UpstreamTlsPolicyTests
     public void MeshCluster_WithoutAWorkloadIdentity_RefusesEveryCertificate_AndSaysWhy()
     {
         var logger = new Lines();
-        var cluster = new ClusterPolicy("mesh-orders", TimeSpan.FromSeconds(5), null, null) { Mesh = new MeshClusterPolicy("orders", "default") };
+        var cluster = new ClusterPolicy("mesh-orders", TimeSpan.FromSeconds(5), null, null) { Mesh = new MeshClusterPolicy("orders", "default"), InsecureSkipVerify = true };
 
-        var policy = UpstreamTlsPolicy.Create(cluster, acceptAnyServerCertificate: true, identity: null, TimeProvider.System, logger);
+        var policy = UpstreamTlsPolicy.Create(cluster, identity: null, TimeProvider.System, logger);
 
         // Fail closed, whatever else the cluster says: no identity, no handshake.
         Assert.False(policy.Validation(new object(), null, null, SslPolicyErrors.None));
@@ -38,7 +38,7 @@ public sealed class UpstreamTlsPolicyTests
     public void SystemTrust_FollowsThePlatformsVerdict_AndLogsARefusal(SslPolicyErrors errors, bool accepted)
     {
         var logger = new Lines();
-        var policy = UpstreamTlsPolicy.Create(new ClusterPolicy("api", TimeSpan.FromSeconds(5), null, null), false, null, TimeProvider.System, logger);
+        var policy = UpstreamTlsPolicy.Create(new ClusterPolicy("api", TimeSpan.FromSeconds(5), null, null), null, TimeProvider.System, logger);
 
         Assert.Equal(accepted, policy.Validation(new object(), null, null, errors));
         Assert.Equal(accepted ? 0 : 1, logger.Logged.Count(l => l.Id == Common.EventIds.Http1Forwarder + 50 && l.Text.Contains("cluster api refused")));
@@ -49,7 +49,7 @@ public sealed class UpstreamTlsPolicyTests
     {
         using var ca = new TestKit.TestCertificates(TestKit.TempDirectory.Create());
         var (client, _, _) = ca.Issue("gw", server: false);
-        var policy = UpstreamTlsPolicy.Create(new ClusterPolicy("api", TimeSpan.FromSeconds(5), null, client), true, null, TimeProvider.System, new Lines());
+        var policy = UpstreamTlsPolicy.Create(new ClusterPolicy("api", TimeSpan.FromSeconds(5), null, client) { InsecureSkipVerify = true }, null, TimeProvider.System, new Lines());
         var options = new SslClientAuthenticationOptions();
 
         policy.ApplyTo(options);
