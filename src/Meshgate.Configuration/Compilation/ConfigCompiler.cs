@@ -358,7 +358,7 @@ public static class ConfigCompiler
             RetryBudget = new RetryBudgetPolicy(cluster.RetryBudget.Percent, cluster.RetryBudget.MinConcurrent),
             Forwarder = cluster.Forwarder,
             DirectObstacle = ForwarderObstacles.OfCluster(cluster),
-            UsesTls = mesh is not null || cluster.Endpoints.Any(e => e.Url?.StartsWith("https://", StringComparison.OrdinalIgnoreCase) == true),
+            UsesTls = mesh is not null || cluster.HasHttpsEndpoint(),
             InsecureSkipVerify = tls?.InsecureSkipVerify == true,
             TlsFingerprint = tlsFingerprint,
         });

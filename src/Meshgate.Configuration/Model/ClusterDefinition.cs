@@ -48,6 +48,9 @@ public sealed record ClusterDefinition
     [Description("Upstream endpoints: a URL, or {url, weight}. Empty with discovery: mesh.")]
     public List<EndpointDefinition> Endpoints { get; init; } = [];
 
+    /// <summary>Whether an endpoint is an https:// URL: what the tls section applies to (a method, so the schema and the binder pass it by).</summary>
+    public bool HasHttpsEndpoint() => Endpoints.Any(e => e.Url?.StartsWith("https://", StringComparison.OrdinalIgnoreCase) == true);
+
     [Description("Where the endpoints come from: static (the endpoints list; the default) or mesh (the live instances of service, from the control plane of the mesh section, reached with mutual TLS).")]
     public ClusterDiscovery Discovery { get; init; } = ClusterDiscovery.Static;
 

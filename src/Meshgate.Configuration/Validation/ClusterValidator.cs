@@ -53,7 +53,7 @@ internal static class ClusterValidator
             if (cluster.Tls is { } tls && cluster.Discovery == ClusterDiscovery.Static)
             {
                 var tlsPath = $"{path}.tls";
-                if (!cluster.Endpoints.Any(e => e.Url?.StartsWith("https://", StringComparison.OrdinalIgnoreCase) == true))
+                if (!cluster.HasHttpsEndpoint())
                 {
                     context.Error(tlsPath, "has no effect: the cluster has no https:// endpoints");
                 }
