@@ -184,6 +184,31 @@ median_table() {  # median_table KIND RAW NAME...: medians of req/s (column 3), 
         awk -v t="$name" -v rps="$rps" -v cpu="$cpu" -v brps="$base_rps" -v bcpu="$base_cpu" -v sw="${switches:-}" \
             'BEGIN { printf "| %s | %.0f | %.1f | %.2fx | %.2fx | %s |\n", t, rps, cpu, rps / brps, cpu / bcpu, (sw == "" ? "-" : sprintf("%.2f", sw)) }'
     done
+    paired_ratios "$raw" "$@"
+}
+
+# The same ratios taken round by round: each round's figure over the baseline's in the same round (they ran seconds
+# apart), then the median and the middle half (25th to 75th percentile) of those. A change in the machine's speed
+# between rounds moves both figures of a round alike and cancels here; in the ratio of two medians above it does not.
+paired_ratios() {  # paired_ratios RAW BASE NAME...
+    local raw=$1 base=$2 name column
+    shift 2
+    (( $# > 0 )) || return 0
+    printf '\n| round by round, vs %s | req/s: median | middle half | CPU us/req: median | middle half | rounds |\n|---|---:|---:|---:|---:|---:|\n' "$base"
+    for name in "$@"; do
+        [[ $name == "$base" ]] && continue
+        local -a cells=()
+        for column in 3 4; do
+            cells+=("$(awk -v b="$base" -v t="$name" -v c="$column" '
+                    $1 == b { base[$2] = $c } $1 == t { this[$2] = $c }
+                    END { for (r in this) if (r in base) print this[r] / base[r] }' "$raw" | sort -g |
+                awk '{ v[NR] = $1 }
+                    function q(f,   i, k) { i = 1 + (NR - 1) * f; k = int(i); return v[k] + (i - k) * (k < NR ? v[k + 1] - v[k] : 0) }
+                    END { if (NR) printf "%.2fx | %.2f-%.2fx | %d", q(0.5), q(0.25), q(0.75), NR; else printf "- | - | 0" }')")
+        done
+        # cells: "median | middle | n" for req/s and for CPU; the count is printed once.
+        printf '| %s | %s | %s |\n' "$name" "${cells[0]% | *}" "${cells[1]}"
+    done
 }
 
 # The variants of variants.sh and memory.sh: each is templates/meshgate.yaml with a few lines added and, for the
