@@ -650,6 +650,15 @@ for t in "${TARGETS[@]}"; do
     M_CPU[$t]=$(median 6 "$t"); M_RSS[$t]=$(median 7 "$t")
 done
 
+round_ratio() {  # round_ratio COLUMN TARGET BASE -> "0.85× (0.80–0.90×)": each round's TARGET over BASE in that round, median and middle half
+    # A round runs every target within minutes, so a change in the machine's speed between rounds cancels here.
+    awk -F'\t' -v t="$2" -v b="$3" -v c="$1" 'NR > 1 && $12 == "h1" && $1 == b { base[$2] = $c } NR > 1 && $12 == "h1" && $1 == t { this[$2] = $c }
+        END { for (r in this) if ((r in base) && base[r] > 0) print this[r] / base[r] }' "$RAW" | sort -g |
+        awk '{ v[NR] = $1 }
+            function q(f,   i, k) { i = 1 + (NR - 1) * f; k = int(i); return v[k] + (i - k) * (k < NR ? v[k + 1] - v[k] : 0) }
+            END { if (NR) printf "%.2f× (middle half %.2f–%.2f×)\n", q(0.5), q(0.25), q(0.75); else print "—" }'
+}
+
 ratio() {  # ratio VALUE BASE -> "0.85×", or "—" when there is no base
     [[ -n ${2:-} ]] || { echo "—"; return; }
     awk -v v="$1" -v b="$2" 'BEGIN { if (b == 0) print "—"; else printf "%.2f×\n", v / b }'
@@ -698,7 +707,7 @@ TABLE="$WORK/table.md"
         echo "Meshgate + cache hit (upstream not touched) against the proxied route (/plain): req/s $(ratio "${M_RPS[meshgate-cache]}" "${M_RPS[meshgate-plain]}"), p99 $(ratio "${M_P99[meshgate-cache]}" "${M_P99[meshgate-plain]}"), CPU µs/req $(ratio "${M_CPU[meshgate-cache]}" "${M_CPU[meshgate-plain]}") (aim: req/s >= 1.5x)"
     fi
     if [[ -n ${M_RPS[meshgate-observed]:-} && -n ${M_RPS[meshgate-bare]:-} ]]; then
-        echo "Meshgate /plain with metrics, 1% trace sampling and the access log against /plain with all three off (two more processes, same config otherwise): req/s $(ratio "${M_RPS[meshgate-observed]}" "${M_RPS[meshgate-bare]}"), p99 $(ratio "${M_P99[meshgate-observed]}" "${M_P99[meshgate-bare]}"), CPU µs/req $(ratio "${M_CPU[meshgate-observed]}" "${M_CPU[meshgate-bare]}") (aim: req/s >= 0.85x); the default (metrics on, /plain of the main process) against metrics off: req/s $(ratio "${M_RPS[meshgate-plain]:-}" "${M_RPS[meshgate-bare]}"), CPU µs/req $(ratio "${M_CPU[meshgate-plain]:-}" "${M_CPU[meshgate-bare]}")"
+        echo "Meshgate /plain with metrics, 1% trace sampling and the access log against /plain with all three off (two more processes, same config otherwise): req/s $(ratio "${M_RPS[meshgate-observed]}" "${M_RPS[meshgate-bare]}"), p99 $(ratio "${M_P99[meshgate-observed]}" "${M_P99[meshgate-bare]}"), CPU µs/req $(ratio "${M_CPU[meshgate-observed]}" "${M_CPU[meshgate-bare]}") (aim: req/s >= 0.85x); round by round: req/s $(round_ratio 3 meshgate-observed meshgate-bare), CPU µs/req $(round_ratio 6 meshgate-observed meshgate-bare); the default (metrics on, /plain of the main process) against metrics off: req/s $(ratio "${M_RPS[meshgate-plain]:-}" "${M_RPS[meshgate-bare]}"), CPU µs/req $(ratio "${M_CPU[meshgate-plain]:-}" "${M_CPU[meshgate-bare]}")"
     fi
 } >"$TABLE"
 
@@ -768,7 +777,8 @@ scenario_table() {  # scenario_table SCENARIO TITLE
         echo
         echo "Issue-10 aims, routing-only Meshgate against nginx (HTTP/1.1, small body): req/s $(ratio "${M_RPS[meshgate]}" "${M_RPS[nginx]}") (aim ≥ 0.80×)," \
              "CPU µs/req $(ratio "${M_CPU[meshgate]}" "${M_CPU[nginx]}") (aim ≤ 1.50×), p99 $(ratio "${M_P99[meshgate]}" "${M_P99[nginx]}") (aim ≤ 1.00×);" \
-             "idle RSS $( [[ -n ${IDLE_RSS[meshgate]:-} ]] && mib "${IDLE_RSS[meshgate]}" || echo "–") MiB (aim < 60)."
+             "idle RSS $( [[ -n ${IDLE_RSS[meshgate]:-} ]] && mib "${IDLE_RSS[meshgate]}" || echo "–") MiB (aim < 60)." \
+             "Round by round: req/s $(round_ratio 3 meshgate nginx), CPU µs/req $(round_ratio 6 meshgate nginx); against bare YARP: req/s $(round_ratio 3 meshgate yarp), CPU µs/req $(round_ratio 6 meshgate yarp)."
     fi
     scenario_table h1-1k "HTTP/1.1, 1 KiB body (wrk, as above)"
     scenario_table h1-64k "HTTP/1.1, 64 KiB body (wrk, as above)"
