@@ -122,6 +122,22 @@ for (( r = 1; r <= ROUNDS; r++ )); do
 done
 
 col() { awk -v t="$1" -v c="$2" '$1 == t { print $c }' "$RAW" | median; }   # col TARGET COLUMN: median over rounds (of RAW)
+# added_by_round TARGET COLUMN: what TARGET adds to the direct call in each round (both measured seconds apart), as
+# "median ms (middle half)": a change in the machine's speed between rounds moves both alike and cancels here.
+added_by_round() {
+    awk -v t="$1" -v c="$2" '$1 == "upstream" { d[$2] = $c } $1 == t { v[$2] = $c } END { for (r in v) if (r in d) print (v[r] - d[r]) / 1000 }' "$RAW" |
+        sort -g | awk '{ v[NR] = $1 }
+            function q(f,   i, k) { i = 1 + (NR - 1) * f; k = int(i); return v[k] + (i - k) * (k < NR ? v[k + 1] - v[k] : 0) }
+            END { if (NR) printf "%+.2f ms (%+.2f to %+.2f)", q(0.5), q(0.25), q(0.75); else printf "-" }'
+}
+by_round_table() {  # the added p50 and p99 of every proxy, round by round
+    printf '\nRound by round (each round against the direct call in that round; median, then the middle half):\n\n'
+    printf '| target | added p50 | added p99 |\n|---|---:|---:|\n'
+    for t in "${TARGETS[@]}"; do
+        [[ $t == upstream ]] && continue
+        printf '| %s | %s | %s |\n' "${LABEL[$t]}" "$(added_by_round "$t" 4)" "$(added_by_round "$t" 5)"
+    done
+}
 # aim TARGET: the issue-8 aim for one two-sidecar target against nginx, from RAW's medians
 aim() {
     awk -v l="${LABEL[$1]}" -v s50="$(col "$1" 4)" -v s99="$(col "$1" 5)" -v n50="$(col nginx 4)" -v n99="$(col nginx 5)" -v d50="$(col upstream 4)" -v d99="$(col upstream 5)" '
@@ -138,6 +154,7 @@ for t in "${TARGETS[@]}"; do
         -v d50="$(col upstream 4)" -v d99="$(col upstream 5)" -v drps="$(col upstream 3)" \
         'BEGIN { printf "| %s | %.0f | %.2f ms | %.2f ms | %.1f | %.2f | %+.2f ms | %+.2f ms | %.2fx |\n", l, rps, p50 / 1000, p99 / 1000, cpu, sw, (p50 - d50) / 1000, (p99 - d99) / 1000, rps / drps }'
 done
+by_round_table
 echo
 for t in "${TARGETS[@]}"; do if [[ $t == sidecars* ]]; then aim "$t"; fi; done
 (( MESH_RATE > 0 )) || exit 0
@@ -169,6 +186,7 @@ for t in "${TARGETS[@]}"; do
     awk -v l="${LABEL[$t]}" -v p50="$(col "$t" 4)" -v p99="$(col "$t" 5)" -v cpu="$(col "$t" 6)" -v d50="$(col upstream 4)" -v d99="$(col upstream 5)" \
         'BEGIN { printf "| %s | %.2f ms | %.2f ms | %.1f | %+.2f ms | %+.2f ms |\n", l, p50 / 1000, p99 / 1000, cpu, (p50 - d50) / 1000, (p99 - d99) / 1000 }'
 done
+by_round_table
 echo
 for t in "${TARGETS[@]}"; do if [[ $t == sidecars* ]]; then aim "$t"; fi; done
 exit 0
