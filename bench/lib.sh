@@ -214,10 +214,10 @@ paired_ratios() {  # paired_ratios RAW BASE NAME...
 # The variants of variants.sh and memory.sh: each is templates/meshgate.yaml with a few lines added and, for the
 # runtime settings, environment variables (the config as shipped, metrics on: compare them with `metrics`).
 VARIANT_NAMES="bare metrics tracing accesslog observed gen0-64m no-pgo no-spin wks-gc no-datas inline-sockets"
-variant_settings() {  # variant_settings VARIANT: the YAML appended to the template for it
+variant_settings() {  # variant_settings VARIANT [FILE]: the YAML appended to the template for it (FILE names its access log; VARIANT by default)
     local off="metrics: { enabled: false }"
     local tracing="tracing: { protocol: http/protobuf, endpoint: \"http://127.0.0.1:$UPSTREAM_PORT/v1/traces\", sampling: 0.01 }"
-    local accesslog="accessLog: { output: $WORK/gateway/access-$1.log, maxFileSize: 64MiB, maxFiles: 2 }"
+    local accesslog="accessLog: { output: $WORK/gateway/access-${2:-$1}.log, maxFileSize: 64MiB, maxFiles: 2 }"
     case $1 in
         bare) echo "$off" ;;
         metrics) echo "metrics: { enabled: true }" ;;

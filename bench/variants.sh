@@ -4,6 +4,8 @@
 #
 #   bench/variants.sh                         build, then 5 interleaved rounds of all variants
 #   MESHGATE=/tmp/mg VARIANTS="bare observed" ROUNDS=9 bench/variants.sh
+#   MESHGATE=/tmp/mg VARIANTS="bare@/tmp/mg-before bare" ROUNDS=15 bench/variants.sh
+#                                             VARIANT@DIR runs that variant from another publish: two builds, interleaved
 #
 # Variants (the first one given is the baseline):
 #   bare       metrics, tracing and the access log all off
@@ -50,14 +52,18 @@ start_origin
 free_port REDIS_PORT
 start_redis || log "redis-server not found: the gateways retry their Redis connection in the background (install redis-server)"
 declare -A PID PORT
+declare -A FILE   # a variant's name as a file name ("bare@/tmp/mg-before" holds slashes)
 for v in "${VARIANTS[@]}"; do
     free_port GATEWAY_PORT; free_port ADMIN_PORT
-    render "$TEMPLATES/meshgate.yaml" "$WORK/gateway/$v.yaml"
-    variant_settings "$v" >>"$WORK/gateway/$v.yaml"
-    read -ra GATEWAY_ENV <<<"$(variant_environment "$v")"
-    start_gateway "$WORK/gateway/$v.yaml" "$WORK/gateway/$v.log" "$GATEWAY_PORT"
+    setting=${v%%@*}; build=$MESHGATE
+    if [[ $v == *@* ]]; then build=${v#*@}; [[ -f $build/meshgate.dll ]] || die "variant $v: no meshgate.dll in $build"; fi
+    FILE[$v]=${v//\//_}
+    render "$TEMPLATES/meshgate.yaml" "$WORK/gateway/${FILE[$v]}.yaml"
+    variant_settings "$setting" "${FILE[$v]}" >>"$WORK/gateway/${FILE[$v]}.yaml"
+    read -ra GATEWAY_ENV <<<"$(variant_environment "$setting")"
+    MESHGATE=$build start_gateway "$WORK/gateway/${FILE[$v]}.yaml" "$WORK/gateway/${FILE[$v]}.log" "$GATEWAY_PORT"
     PID[$v]=$GATEWAY_PID; PORT[$v]=$GATEWAY_PORT
-    echo "$GATEWAY_PID" >"$WORK/$v.pid"
+    echo "$GATEWAY_PID" >"$WORK/${FILE[$v]}.pid"
 done
 log "gateways: $(for v in "${VARIANTS[@]}"; do printf '%s pid %s on :%s; ' "$v" "${PID[$v]}" "${PORT[$v]}"; done)"
 
@@ -89,7 +95,7 @@ for (( r = 1; r <= ROUNDS; r++ )); do
     for (( i = 0; i < n; i++ )); do
         v=${VARIANTS[$(( (i + r - 1) % n ))]}   # the order rotates from round to round
         if [[ -n ${SYSCALLS:-} ]]; then
-            perf stat -x, -e "$SYSCALL_EVENTS" -p "${PID[$v]}" -o "$WORK/syscalls-$v-$r.csv" 2>/dev/null &
+            perf stat -x, -e "$SYSCALL_EVENTS" -p "${PID[$v]}" -o "$WORK/syscalls-${FILE[$v]}-$r.csv" 2>/dev/null &
             PERF_PID=$!
             sleep 0.5
         fi
@@ -103,9 +109,9 @@ for (( r = 1; r <= ROUNDS; r++ )); do
         cpu=$(awk -v d=$(( after - before )) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }')
         switches=$(awk -v d=$(( switches_after - switches_before )) -v n="$requests" 'BEGIN { printf "%.2f", d / n }')
         printf '%s\t%s\t%s\t%s\t%s\n' "$v" "$r" "$rps" "$cpu" "$switches" >>"$RAW"
-        printf '  round %d  %-10s %9.0f req/s  %6s us/req CPU  %5s context switches/req\n' "$r" "$v" "$rps" "$cpu" "$switches" >&2
+        printf '  round %d  %-24s %9.0f req/s  %6s us/req CPU  %5s context switches/req\n' "$r" "$v" "$rps" "$cpu" "$switches" >&2
         # The count window opens half a second before the load and closes just after it: idle time adds a few timer wake-ups.
-        [[ -n ${SYSCALLS:-} ]] && printf '           system calls per request: %s\n' "$(syscalls_per_request "$WORK/syscalls-$v-$r.csv" "$requests")" >&2
+        [[ -n ${SYSCALLS:-} ]] && printf '           system calls per request: %s\n' "$(syscalls_per_request "$WORK/syscalls-${FILE[$v]}-$r.csv" "$requests")" >&2
     done
 done
 
