@@ -31,6 +31,5 @@ public static class EventIds
     public const int ConfigCanary = 4100;  // 4100-4199: config canaries: a node's role, decisions, canaries rolled back by deadline
     public const int Http1Forwarder = 4200; // 4200-4299: the direct HTTP/1.1 upstream path: forwarding failures, connections; 4250-4299 upstream TLS (UpstreamTlsPolicy, both forwarders): 4250 certificate refused
     public const int UpstreamPools = 4700;  // 4700-4799: the direct path's pools: destinations and TLS policies dropped after a config swap; routing cost
-    public const int SidecarLatency = 4900; // 4900-4999: the sidecar role's latency and CPU settings: 4900 thread-pool spinning at start
     public const int ControlPlaneTls = 3800; // 3800-3899: the control plane's TLS listener: serving certificate, trust bundle file, root rotation
 }

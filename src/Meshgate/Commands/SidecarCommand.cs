@@ -35,8 +35,6 @@ internal static class SidecarCommand
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            // First, before anything runs on the thread pool: the runtime reads the spin limit when its first worker starts.
-            ThreadPoolSpinning.TurnOff();
             var error = parse.InvocationConfiguration.Error;
             var tokens = new[] { parse.GetValue(token), parse.GetValue(tokenFile), parse.GetValue(tokenEnv) }.Count(t => t is not null);
             if (tokens != 1)

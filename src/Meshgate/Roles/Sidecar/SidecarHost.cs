@@ -79,7 +79,6 @@ public sealed class SidecarHost : IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         await Gateway.StartAsync(cancellationToken);
-        ThreadPoolSpinning.LogOutcome(Gateway.Gateway.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Meshgate.Sidecar"));
         Gateway.Gateway.Lifetime.ApplicationStopping.Register(() =>
         {
             _stopping.Cancel();
