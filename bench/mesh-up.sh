@@ -12,8 +12,8 @@
 # cannot use an HTTP proxy; the route, cluster and mTLS are the same as for a call through HTTP_PROXY. The app sidecar
 # forwards to the origin. Both sidecars find each other through the control plane's registry, as in production.
 #
-# MESH_FORWARDER=yarp (or direct) in the environment starts the client sidecar with --mesh-forwarder yarp: the mesh hop
-# then goes through YARP's forwarder (HTTP/2 over mTLS) instead of the direct HTTP/1.1 path (auto, the default).
+# MESH_FORWARDER=direct (or yarp) in the environment starts the client sidecar with --mesh-forwarder direct: the mesh hop
+# then goes over the direct HTTP/1.1 path (mTLS) instead of YARP's forwarder over HTTP/2 (auto, the default, and yarp).
 #
 # It runs until SIGTERM or SIGINT, then stops its three processes. run.sh and mesh.sh start it pinned to the server
 # core (taskset is inherited), so its whole tree is one target: CPU and RSS are both sidecars' plus the (idle) control
