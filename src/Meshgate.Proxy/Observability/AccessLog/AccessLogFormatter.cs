@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Text;
 using System.Diagnostics;
+using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Meshgate.Configuration.Compilation;
@@ -22,6 +23,9 @@ internal sealed class AccessLogFormatter
 {
     // "name": for every field, as UTF-8; the names are ASCII identifiers, so nothing in them is escaped.
     private static readonly byte[][] Names = AccessLogFields.Names.Select(n => System.Text.Encoding.UTF8.GetBytes($"\"{n}\":")).ToArray();
+
+    private static readonly SearchValues<char> PlainCharacters =
+        SearchValues.Create(Enumerable.Range(0x20, 0x7F - 0x20).Select(c => (char)c).Where(c => c is not ('"' or '\\')).ToArray());
 
     private byte[] _buffer = new byte[1024];
     private int _length;
@@ -85,7 +89,7 @@ internal sealed class AccessLogFormatter
         {
             var room = Room(value.Length + 2);
             room[0] = (byte)'"';
-            for (var i = 0; i < value.Length; i++) room[i + 1] = (byte)value[i];
+            Ascii.FromUtf16(value, room[1..], out _);
             room[value.Length + 1] = (byte)'"';
             _length += value.Length + 2;
             return;
@@ -98,14 +102,7 @@ internal sealed class AccessLogFormatter
     }
 
     /// <summary>Printable ASCII without a quote or a backslash: what the relaxed encoder leaves as it is, character for character.</summary>
-    internal static bool IsPlain(ReadOnlySpan<char> value)
-    {
-        foreach (var c in value)
-        {
-            if (c < 0x20 || c > 0x7E || c == '"' || c == '\\') return false;
-        }
-        return true;
-    }
+    internal static bool IsPlain(ReadOnlySpan<char> value) => value.IndexOfAnyExcept(PlainCharacters) < 0;
 
     private void Number(AccessLogField field, long value)
     {
