@@ -51,4 +51,5 @@ sleep 1
 perf record -e cpu-clock -F 999 -g -p "$GATEWAY_PID" -o "$WORK/perf.data" -- sleep "$SECONDS_SAMPLED" >"$WORK/perf.log" 2>&1 || { rc=$?; cat "$WORK/perf.log" >&2; die "perf record failed (exit $rc)"; }
 wait "$load_pid"
 log "/$ROUTE: $(awk '/Requests\/sec/ { print $2 }' "$WORK/wrk.txt") req/s under the profiler (not a benchmark figure)"
-perf script -i "$WORK/perf.data" --no-demangle 2>/dev/null | python3 "$BENCH_DIR/cpu_components.py" --top "$TOP" --inclusive "${INCLUSIVE:-}"
+# The text is kept for bench/cpu_compare.py (copy it away before the next run).
+perf script -i "$WORK/perf.data" --no-demangle 2>/dev/null | tee "$WORK/perf.txt" | python3 "$BENCH_DIR/cpu_components.py" --top "$TOP" --inclusive "${INCLUSIVE:-}"

@@ -60,9 +60,22 @@ def component_of(assembly, type_name=None):
     return assembly
 
 
+# System calls whose caller perf cannot unwind (the user-space side stops in libc), by what they are for.
+SYSCALL_KINDS = [
+    (("__x64_sys_sendto", "__x64_sys_sendmsg", "__x64_sys_recvfrom", "__x64_sys_recvmsg"), "sockets: send/recv system calls (caller not unwound)"),
+    (("__x64_sys_epoll_wait", "__x64_sys_epoll_pwait"), "sockets: epoll_wait (the socket-event thread)"),
+    (("__x64_sys_pwrite64", "__x64_sys_write"), "file writes (pwrite/write)"),
+    (("__x64_sys_futex",), "thread waits and wake-ups (futex)"),
+    (("__x64_sys_sched_yield",), "thread-pool spinning (sched_yield)"),
+]
+
+
 def native_kind(frames):
     """What a sample with no managed frame was doing, from its frames' libraries and names."""
     text = " ".join(frames)
+    for names, kind in SYSCALL_KINDS:
+        if any(name in text for name in names):
+            return kind
     if "libclrjit" in text:
         return "runtime: JIT compiler"
     if re.search(r"gc_heap|GCHeap|WKS::|SVR::|gc\.cpp", text):

@@ -24,6 +24,11 @@ public sealed class AccessLogQueue
     private long _sampledOut;
     private long _writeErrors;
 
+    // While the writer gathers lines (after a busy batch), the lines still to come before the enqueue that wakes it; 0 otherwise.
+    private int _gatherRemaining;
+    private TaskCompletionSource? _gathered;
+    private volatile bool _completing;
+
     /// <param name="capacity">Fixed for the life of the process: a channel cannot be resized.</param>
     internal AccessLogQueue(int capacity, AccessLogMetrics metrics)
     {
@@ -49,6 +54,30 @@ public sealed class AccessLogQueue
     {
         // A full queue calls the drop callback (DropWrite) and still returns true; false means the writer has stopped.
         if (!_channel.Writer.TryWrite(entry)) CountDrop();
+        // One interlocked decrement per line while the writer gathers; the line that completes the batch wakes it (once:
+        // only the decrement that reaches 0 does), through the thread pool, so the request does not write the batch.
+        if (Volatile.Read(ref _gatherRemaining) > 0 && Interlocked.Decrement(ref _gatherRemaining) == 0) Volatile.Read(ref _gathered)?.TrySetResult();
+    }
+
+    /// <summary>
+    /// For the writer only: completes once <paramref name="lines"/> more lines have been queued, or <see cref="EndGather"/>
+    /// was called (the writer's fallback timer, or <see cref="Complete"/>). Lines queued meanwhile are not waited for again.
+    /// </summary>
+    internal Task GatherAsync(int lines)
+    {
+        var gathered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _gathered, gathered);
+        Volatile.Write(ref _gatherRemaining, lines);
+        // No more lines will come: what is queued is written without waiting.
+        if (_completing) EndGather();
+        return gathered.Task;
+    }
+
+    /// <summary>Wakes the writer if it gathers lines.</summary>
+    internal void EndGather()
+    {
+        Volatile.Write(ref _gatherRemaining, 0);
+        Volatile.Read(ref _gathered)?.TrySetResult();
     }
 
     private void CountDrop()
@@ -72,5 +101,10 @@ public sealed class AccessLogQueue
     }
 
     /// <summary>No more lines: the writer drains what is queued and stops.</summary>
-    internal void Complete() => _channel.Writer.TryComplete();
+    internal void Complete()
+    {
+        _completing = true;
+        _channel.Writer.TryComplete();
+        EndGather();
+    }
 }
