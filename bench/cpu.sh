@@ -8,6 +8,7 @@
 #   ROUTE=retry TOP=40 bench/cpu.sh
 #   EXTRA_YAML='metrics: { enabled: false }' bench/cpu.sh
 #   INCLUSIVE="DfaMatcher Http1RequestWriter" bench/cpu.sh   also the inclusive share of frames containing each word
+#   METHODS=Meshgate bench/cpu.sh               also the shares of that assembly's own methods (innermost such frame, and inclusive)
 #   VARIANT=observed bench/cpu.sh               a variant of variants.sh (bare, metrics, tracing, accesslog, observed, ...)
 #   MESH=1 bench/cpu.sh                         the calling sidecar of bench/mesh-up.sh's mesh (MESH_SIDECAR=app: the called one;
 #                                               MESH_FORWARDER=direct|yarp as for alloc.sh)
@@ -16,7 +17,7 @@
 # perf map so JIT-compiled methods have names, and sorts each sample into a component by its stack
 # (bench/cpu_components.py). Shares of the gateway's own CPU hardly depend on what else the machine does,
 # so, unlike the timing scripts, this one can run on a busy machine; its absolute figures cannot.
-# Overridable by environment: MESHGATE, ROUTE, BEARER, VARIANT, EXTRA_YAML, MESH, MESH_FORWARDER, MESH_SIDECAR, TOP, INCLUSIVE, SECONDS_SAMPLED, WARMUP, CONNECTIONS, SERVER_CPU, LOAD_CPU.
+# Overridable by environment: MESHGATE, ROUTE, BEARER, VARIANT, EXTRA_YAML, MESH, MESH_FORWARDER, MESH_SIDECAR, TOP, INCLUSIVE, METHODS, SECONDS_SAMPLED, WARMUP, CONNECTIONS, SERVER_CPU, LOAD_CPU.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -52,4 +53,4 @@ perf record -e cpu-clock -F 999 -g -p "$GATEWAY_PID" -o "$WORK/perf.data" -- sle
 wait "$load_pid"
 log "/$ROUTE: $(awk '/Requests\/sec/ { print $2 }' "$WORK/wrk.txt") req/s under the profiler (not a benchmark figure)"
 # The text is kept for bench/cpu_compare.py (copy it away before the next run).
-perf script -i "$WORK/perf.data" --no-demangle 2>/dev/null | tee "$WORK/perf.txt" | python3 "$BENCH_DIR/cpu_components.py" --top "$TOP" --inclusive "${INCLUSIVE:-}"
+perf script -i "$WORK/perf.data" --no-demangle 2>/dev/null | tee "$WORK/perf.txt" | python3 "$BENCH_DIR/cpu_components.py" --top "$TOP" --inclusive "${INCLUSIVE:-}" --methods "${METHODS:-}"

@@ -51,6 +51,15 @@ COMPONENTS = [
 DIRECT_PATH = ("Meshgate.Proxy.Upstream.Http1", "Meshgate's direct HTTP/1.1 upstream path")
 
 
+METHOD = re.compile(r"\] ([\w.`<>+|]+)::([\w.`<>|]+)")
+
+
+def method_of(frame):
+    """Type::Method of a managed frame, namespaces dropped ("Http1Forwarder+<ForwardAsync>d__8::MoveNext"), or None."""
+    match = METHOD.search(frame)
+    return f"{match.group(1).split('.')[-1]}::{match.group(2)}" if match else None
+
+
 def component_of(assembly, type_name=None):
     if type_name and type_name.startswith(DIRECT_PATH[0]):
         return DIRECT_PATH[1]
@@ -91,7 +100,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--inclusive", default="", help="space-separated substrings of frames: inclusive share of each")
+    parser.add_argument("--methods", default="", help="an assembly prefix (e.g. Meshgate): its methods' shares, as the innermost such frame and anywhere on the stack")
     args = parser.parse_args()
+    methods_of = args.methods
+    by_method = collections.Counter()
+    by_method_inclusive = collections.Counter()
     inclusive_patterns = args.inclusive.split()
     inclusive = collections.Counter()
 
@@ -115,6 +128,13 @@ def main():
         for pattern in inclusive_patterns:
             if any(pattern in f for f in frames):
                 inclusive[pattern] += 1
+        if methods_of:
+            names = [method_of(f) for f in frames if (assembly_of(f) or ("",))[0].lower().startswith(methods_of.lower())]
+            names = [n for n in names if n]
+            if names:
+                by_method[names[0]] += 1
+                for name in set(names):
+                    by_method_inclusive[name] += 1
         symbol = re.sub(r"^\s*[0-9a-f]+ ", "", leaf)
         symbol = re.sub(r"\+0x[0-9a-f]+ ", " ", symbol)
         by_leaf[symbol[:150]] += 1
@@ -155,6 +175,9 @@ def main():
     table("component (whose work)", by_component, 30)
     table("thread", by_thread, 12)
     table("function the CPU was in (self)", by_leaf, args.top)
+    if methods_of:
+        table(f"innermost {methods_of} method (with the base library and native code it calls)", by_method, args.top)
+        table(f"{methods_of} method anywhere on the stack (inclusive)", by_method_inclusive, args.top)
     if inclusive_patterns:
         print("\n| frame (inclusive: anywhere on the stack) | share of the gateway's CPU |\n|---|---:|")
         for pattern in inclusive_patterns:

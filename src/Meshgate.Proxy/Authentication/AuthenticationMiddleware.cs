@@ -13,11 +13,15 @@ namespace Meshgate.Proxy.Authentication;
 /// </summary>
 internal sealed class AuthenticationMiddleware(RequestDelegate next, SnapshotAccessor snapshots, AuthenticationProviders providers, AuthenticationMetrics metrics)
 {
+    private readonly SnapshotFact<bool> _anyRoute = new(static snapshot => snapshot.RoutePolicies.Values.Any(r => r.Authentication is not null));
+
     public Task InvokeAsync(HttpContext context)
     {
         // The current snapshot by route id: a reload that only revokes a key applies to the next request.
+        var snapshot = snapshots.Current;
+        if (!_anyRoute.Of(snapshot)) return next(context);
         var routeId = context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>()?.Config.RouteId;
-        if (routeId is null || !snapshots.Current.RoutePolicies.TryGetValue(routeId, out var route) || route.Authentication is not { } policy)
+        if (routeId is null || !snapshot.RoutePolicies.TryGetValue(routeId, out var route) || route.Authentication is not { } policy)
         {
             return next(context);
         }

@@ -2,6 +2,7 @@ using Meshgate.Configuration;
 using Meshgate.Proxy.Errors;
 using Meshgate.Proxy.ForwardedHeaders;
 using Meshgate.Proxy.Resilience.CircuitBreaking;
+using Meshgate.Proxy.Resilience.OutlierDetection;
 using Meshgate.Proxy.Routing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -66,12 +67,10 @@ public static class RequestPipeline
         app.UseRouting();
         app.Use((context, next) =>
         {
-            var endpoint = context.GetEndpoint();
-            if (context.Features.Get<RouteExplainer.ExplainFeature>() is { } explain)
-            {
-                explain.Endpoint = endpoint;
-                return Task.CompletedTask;
-            }
+            // A synthetic request of /admin/explain: routing has set its endpoint in the explain feature; nothing more to do.
+            var endpointFeature = context.Features.Get<IEndpointFeature>();
+            if (endpointFeature is RouteExplainer.ExplainFeature) return Task.CompletedTask;
+            var endpoint = endpointFeature?.Endpoint;
             if (endpoint is null)
             {
                 return ProblemResponses.WriteAsync(context, StatusCodes.Status404NotFound, "No route", $"No route matches {context.Request.Method} {context.Request.Host}{context.Request.Path}.", "no-route");
@@ -131,7 +130,7 @@ public static class RequestPipeline
             // Circuit breaking: the chosen endpoint's maxPendingRequests; a refused attempt never reaches
             // outlier detection, which is YARP's passive health step below.
             proxy.UsePendingRequestsLimit();
-            proxy.UsePassiveHealthChecks();
+            proxy.UseMeshgatePassiveHealth();
             // The direct HTTP/1.1 upstream path: forwards the routes it can serve itself (timing each attempt for the access
             // log and the metrics), hands the rest to YARP's forwarder.
             proxy.UseMiddleware<Upstream.Http1.Http1Forwarder>();

@@ -25,8 +25,13 @@ public sealed class RouteExplainer(RouteExplainer.PipelineEntry entry, SnapshotA
         public RequestDelegate? Next { get; set; }
     }
 
-    /// <summary>Marks a synthetic request: the routing step records the endpoint and stops.</summary>
-    internal sealed class ExplainFeature
+    /// <summary>
+    /// Marks a synthetic request: the routing step stops after routing has set the endpoint, here. It is the request's
+    /// <see cref="IEndpointFeature"/> as well, so the routing step tells a synthetic request from traffic with the endpoint
+    /// lookup it makes anyway; a lookup of this type would miss on every real request, and a missed feature costs Kestrel a
+    /// search of its extra features and the connection's.
+    /// </summary>
+    internal sealed class ExplainFeature : IEndpointFeature
     {
         public Endpoint? Endpoint { get; set; }
 
@@ -162,6 +167,7 @@ public sealed class RouteExplainer(RouteExplainer.PipelineEntry entry, SnapshotA
         context.Connection.RemoteIpAddress = IPAddress.Loopback;
         var feature = new ExplainFeature { Listener = request.Listener };
         context.Features.Set(feature);
+        context.Features.Set<IEndpointFeature>(feature);
         await next(context);
         return feature.Endpoint;
     }

@@ -65,9 +65,9 @@ internal static class ForwardedHeadersRule
         return peer is { IsIPv4MappedToIPv6: true } ? peer.MapToIPv4() : peer;
     }
 
-    /// <summary>Read per request: a reload may change trustedProxies without touching any route.</summary>
+    /// <summary>Read per request: a reload may change trustedProxies without touching any route. With none configured, the peer's address is not looked up.</summary>
     public static bool FromTrustedProxy(HttpContext context, Pipeline.SnapshotAccessor snapshots) =>
-        snapshots.TrustedProxies.Contains(context.Connection.RemoteIpAddress);
+        snapshots.TrustedProxies is { IsEmpty: false } trusted && trusted.Contains(context.Connection.RemoteIpAddress);
 
     /// <summary>
     /// Whether the rule writes this header itself, so neither the client's copy nor a route's header transform is

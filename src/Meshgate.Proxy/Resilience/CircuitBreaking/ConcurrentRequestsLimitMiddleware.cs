@@ -10,11 +10,15 @@ namespace Meshgate.Proxy.Resilience.CircuitBreaking;
 /// </summary>
 internal sealed class ConcurrentRequestsLimitMiddleware(RequestDelegate next, SnapshotAccessor snapshots, CircuitBreakers breakers)
 {
+    private readonly SnapshotFact<bool> _anyCluster = new(static snapshot => snapshot.ClusterPolicies.Values.Any(p => p.CircuitBreaker?.MaxConcurrentRequests is not null));
+
     public Task InvokeAsync(HttpContext context)
     {
+        var snapshot = snapshots.Current;
+        if (!_anyCluster.Of(snapshot)) return next(context);
         // The cluster of this attempt: a traffic split before this step may have replaced the route's.
         var clusterId = context.GetReverseProxyFeature().Cluster.Config.ClusterId;
-        if (!snapshots.Current.ClusterPolicies.TryGetValue(clusterId, out var policy) || policy.CircuitBreaker?.MaxConcurrentRequests is not { } limit)
+        if (!snapshot.ClusterPolicies.TryGetValue(clusterId, out var policy) || policy.CircuitBreaker?.MaxConcurrentRequests is not { } limit)
         {
             return next(context);
         }

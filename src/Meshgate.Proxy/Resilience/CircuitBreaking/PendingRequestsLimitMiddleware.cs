@@ -17,11 +17,17 @@ namespace Meshgate.Proxy.Resilience.CircuitBreaking;
 /// </remarks>
 internal sealed class PendingRequestsLimitMiddleware(RequestDelegate next, SnapshotAccessor snapshots, CircuitBreakers breakers)
 {
+    private readonly SnapshotFact<bool> _anyCluster = new(static snapshot => snapshot.ClusterPolicies.Values.Any(Limits));
+
+    private static bool Limits(Configuration.ClusterPolicy policy) => policy.CircuitBreaker is { MaxPendingRequests: not null, MaxConnectionsPerEndpoint: not null };
+
     public Task InvokeAsync(HttpContext context)
     {
+        var snapshot = snapshots.Current;
+        if (!_anyCluster.Of(snapshot)) return next(context);
         var feature = context.GetReverseProxyFeature();
         var clusterId = feature.Cluster.Config.ClusterId;
-        if (!snapshots.Current.ClusterPolicies.TryGetValue(clusterId, out var policy)
+        if (!snapshot.ClusterPolicies.TryGetValue(clusterId, out var policy)
             || policy.CircuitBreaker is not { MaxPendingRequests: { } pending, MaxConnectionsPerEndpoint: { } connections })
         {
             return next(context);

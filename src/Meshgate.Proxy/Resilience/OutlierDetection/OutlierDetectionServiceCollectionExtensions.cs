@@ -1,4 +1,5 @@
 using Meshgate.Proxy.Pipeline;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -37,4 +38,11 @@ public static class OutlierDetectionServiceCollectionExtensions
         ]);
         return builder;
     }
+
+    /// <summary>
+    /// YARP's passive health step (outlier detection's input), skipped by requests whose cluster does not enable passive
+    /// health: see <see cref="PassiveHealthStep"/>. In place of YARP's UsePassiveHealthChecks.
+    /// </summary>
+    public static IApplicationBuilder UseMeshgatePassiveHealth(this IApplicationBuilder proxy) =>
+        proxy.UseMiddleware<PassiveHealthStep>();
 }

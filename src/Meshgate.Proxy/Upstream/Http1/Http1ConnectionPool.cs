@@ -57,7 +57,21 @@ internal sealed partial class Http1ConnectionPool : IDisposable
     }
 
     /// <summary>The pool of one destination address (http://host:port[/base]).</summary>
-    public Http1Destination For(string address) => For(address, null, null);
+    /// <remarks>
+    /// A destination's address is the same string object in every request until a config swap replaces it, so the
+    /// destination is first looked up by that object: no hashing and comparing of the URL per request. The table is
+    /// emptied after every swap (and timer tick, see <see cref="RetireRemoved"/>), so it holds only strings of recent
+    /// configs, and a retired destination found there is looked up again by value, as before.
+    /// </remarks>
+    public Http1Destination For(string address)
+    {
+        if (_byAddressObject.TryGetValue(address, out var known) && !known.Retired) return known;
+        var destination = For(address, null, null);
+        _byAddressObject[address] = destination;
+        return destination;
+    }
+
+    private readonly ConcurrentDictionary<string, Http1Destination> _byAddressObject = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>The pool of one destination address; for https://, with the cluster's TLS policy and the handshake's name (null: the address's host).</summary>
     public Http1Destination For(string address, UpstreamTlsPolicy? tls, string? tlsName)
@@ -127,6 +141,8 @@ internal sealed partial class Http1ConnectionPool : IDisposable
                     var closed = destination.Retire();
                     LogRetired(_logger, key.Address, addresses.Contains(key.Address) ? "its cluster's TLS settings changed" : "no cluster has it any more", closed);
                 }
+                // Strings of replaced configs go; the current ones' destinations are found again by value on their next request.
+                _byAddressObject.Clear();
             }
         }
         catch (Exception e)
@@ -190,6 +206,9 @@ internal sealed class Http1Destination
 
     /// <summary>The handshake's settings for an https:// address (made once, SslStream copies them); null for http://.</summary>
     private readonly SslClientAuthenticationOptions? _tls;
+
+    /// <summary>No cluster has it any more (<see cref="Retire"/>): its connections close after their request.</summary>
+    public bool Retired => Volatile.Read(ref _retired);
 
     /// <param name="pool">Counts the connections opened; null in unit tests.</param>
     public Http1Destination(string address, UpstreamTlsPolicy? tls = null, string? tlsName = null, Http1ConnectionPool? pool = null)
