@@ -13,7 +13,7 @@ import collections
 import re
 import sys
 
-from cpu_components import assembly_of, component_of, native_kind
+from cpu_components import owner_of, samples
 
 REFERENCE = ("Kestrel (HTTP/1.1 parsing, connections)", "Meshgate's direct HTTP/1.1 upstream path", "pipelines", "ASP.NET Core routing")
 SYSCALL = re.compile(r"\b__x64_sys_(\w+)")
@@ -21,31 +21,12 @@ SYSCALL = re.compile(r"\b__x64_sys_(\w+)")
 
 def read(path):
     by_component, by_kind = collections.Counter(), collections.Counter()
-    thread, frames = None, []
-
-    def flush():
-        if thread is None or not frames:
-            return
-        owner = "runtime: JIT compiler" if any("libclrjit" in f for f in frames) else None
-        for assembly, type_name in [a for a in map(assembly_of, frames) if a] if owner is None else []:
-            if assembly != "System.Private.CoreLib":
-                owner = component_of(assembly, type_name)
-                break
-        by_component[owner or native_kind(frames)] += 1
-        call = next((m.group(1) for m in map(SYSCALL.search, frames) if m), None)
-        kind = f"system call {call}" if call else ("kernel, no system call" if "kernel.kallsyms" in frames[0] else "user space")
-        by_kind[f"{thread}: {kind}"] += 1
-
     with open(path, errors="replace") as lines:
-        for line in lines:
-            if not line.strip():
-                flush()
-                thread, frames = None, []
-            elif line[0] in " \t":
-                frames.append(line.strip())
-            else:
-                thread = re.split(r"\s+\d+(/\d+)?\s+\d+\.\d+:", line, maxsplit=1)[0].strip()
-    flush()
+        for thread, frames in samples(lines):
+            by_component[owner_of(frames)] += 1
+            call = next((m.group(1) for m in map(SYSCALL.search, frames) if m), None)
+            kind = f"system call {call}" if call else ("kernel, no system call" if "kernel.kallsyms" in frames[0] else "user space")
+            by_kind[f"{thread}: {kind}"] += 1
     reference = sum(by_component[r] for r in REFERENCE)
     if reference == 0:
         sys.exit(f"{path}: no samples of the reference components")

@@ -96,6 +96,37 @@ def native_kind(frames):
     return "other native"
 
 
+def samples(lines):
+    """(thread name, frames innermost first) of each sample in `perf script` output."""
+    thread, frames = None, []
+    for line in lines:
+        if not line.strip():
+            if thread is not None and frames:
+                yield thread, frames
+            thread, frames = None, []
+        elif line[0] in " \t":
+            frames.append(line.strip())
+        else:
+            # "<comm> <pid>/<tid> <time>: <period> <event>:" — comm may contain spaces (".NET TP Worker").
+            thread = re.split(r"\s+\d+(/\d+)?\s+\d+\.\d+:", line, maxsplit=1)[0].strip()
+    if thread is not None and frames:
+        yield thread, frames
+
+
+def owner_of(frames):
+    """The component a sample's CPU is charged to: the JIT, else the innermost assembly that is not CoreLib."""
+    if any("libclrjit" in f for f in frames):
+        return "runtime: JIT compiler"
+    managed = [a for a in map(assembly_of, frames) if a]
+    for assembly, type_name in managed:
+        if assembly != "System.Private.CoreLib":
+            return component_of(assembly, type_name)
+    if managed:
+        types = [t for _, t in managed if t]
+        return "CoreLib only: " + (".".join(types[-1].split(".")[:2]) if types else "precompiled")
+    return native_kind(frames)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--top", type=int, default=25)
@@ -113,13 +144,9 @@ def main():
     by_leaf = collections.Counter()
     in_kernel = 0
     total = 0
-    thread = None
-    frames = []
 
-    def flush():
+    def count(thread, frames):
         nonlocal total, in_kernel
-        if thread is None or not frames:
-            return
         total += 1
         by_thread[thread] += 1
         leaf = frames[0]
@@ -138,31 +165,10 @@ def main():
         symbol = re.sub(r"^\s*[0-9a-f]+ ", "", leaf)
         symbol = re.sub(r"\+0x[0-9a-f]+ ", " ", symbol)
         by_leaf[symbol[:150]] += 1
-        owner = None
-        if any("libclrjit" in f for f in frames):
-            owner = "runtime: JIT compiler"
-        managed = [a for a in map(assembly_of, frames) if a]
-        for assembly, type_name in managed if owner is None else []:
-            if assembly != "System.Private.CoreLib":
-                owner = component_of(assembly, type_name)
-                break
-        if owner is None and managed:
-            types = [t for _, t in managed if t]
-            owner = "CoreLib only: " + (".".join(types[-1].split(".")[:2]) if types else "precompiled")
-        if owner is None:
-            owner = native_kind(frames)
-        by_component[owner] += 1
+        by_component[owner_of(frames)] += 1
 
-    for line in sys.stdin:
-        if not line.strip():
-            flush()
-            thread, frames = None, []
-        elif line[0] in " \t":
-            frames.append(line.strip())
-        else:
-            # "<comm> <pid>/<tid> <time>: <period> <event>:" — comm may contain spaces (".NET TP Worker").
-            thread = re.split(r"\s+\d+(/\d+)?\s+\d+\.\d+:", line, maxsplit=1)[0].strip()
-    flush()
+    for thread, frames in samples(sys.stdin):
+        count(thread, frames)
     if total == 0:
         sys.exit("no samples: did perf record the gateway?")
 
