@@ -24,6 +24,18 @@ public sealed class TracingTests
     /// <summary>The server span's instrumentation scope: the gateway's own source (it was ASP.NET Core's, Microsoft.AspNetCore).</summary>
     private const string Server = "Meshgate.Server";
 
+    /// <summary>A caller's trace: the W3C specification's example ids.</summary>
+    private const string CallerTraceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    private const string CallerSpanId = "00f067aa0ba902b7";
+
+    /// <summary>The route the tests trace: /app/** to the recording upstream, on <paramref name="forwarder"/>.</summary>
+    private static string AppRoute(TraceHeadersUpstream upstream, string forwarder = "auto") => $$"""
+        routes:
+          - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
+        clusters:
+          - { id: backend, endpoints: ["{{upstream.Endpoint}}"], forwarder: {{forwarder}} }
+        """;
+
     [Theory]
     [MemberData(nameof(Forwarders.Both), MemberType = typeof(Forwarders))]
     public async Task Request_ExportsServerSpanAndClientSpan_UpstreamSeesTheClientSpanAsParent(string forwarder)
@@ -38,10 +50,7 @@ public sealed class TracingTests
               responseHeader: x-trace-id
               headers: { x-api-key: "s3cret=value with spaces" }
             accessLog: { output: access.log }
-            routes:
-              - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
-            clusters:
-              - { id: backend, endpoints: ["{{upstream.Endpoint}}"], forwarder: {{forwarder}} }
+            {{AppRoute(upstream, forwarder)}}
             """);
         using var caller = ClientOf(gateway);
 
@@ -94,31 +103,26 @@ public sealed class TracingTests
         await using var upstream = await TraceHeadersUpstream.StartAsync();
         await using var gateway = await TestGateway.StartAsync($$"""
             tracing: { endpoint: {{receiver.GrpcEndpoint}}, protocol: grpc, sampling: 0 }
-            routes:
-              - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
-            clusters:
-              - { id: backend, endpoints: ["{{upstream.Endpoint}}"], forwarder: {{forwarder}} }
+            {{AppRoute(upstream, forwarder)}}
             """);
         using var caller = ClientOf(gateway);
-        const string traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
-        const string callerSpan = "00f067aa0ba902b7";
 
         using var request = new HttpRequestMessage(HttpMethod.Get, "/app/x");
-        request.Headers.Add("traceparent", $"00-{traceId}-{callerSpan}-01");
+        request.Headers.Add("traceparent", $"00-{CallerTraceId}-{CallerSpanId}-01");
         request.Headers.Add("tracestate", "vendor=abc,other=1");
         request.Headers.Add("baggage", "tenant=acme,plan=gold");
         using var response = await caller.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
         // Sampling 0 is for new traces only: the caller's sampled flag wins.
-        var spans = await ExportedAsync(gateway, receiver, traceId, 2);
-        var server = Assert.Single(spans, s => s.Kind == Span.Types.SpanKind.Server && s.ParentSpanId == callerSpan);
+        var spans = await ExportedAsync(gateway, receiver, CallerTraceId, 2);
+        var server = Assert.Single(spans, s => s.Kind == Span.Types.SpanKind.Server && s.ParentSpanId == CallerSpanId);
         var client = Assert.Single(spans, s => s.Kind == Span.Types.SpanKind.Client);
         Assert.Equal(server.SpanId, client.ParentSpanId);
         Assert.Equal("vendor=abc,other=1", server.TraceState);
 
         var sent = Assert.Single(upstream.Requests);
-        Assert.Equal($"00-{traceId}-{client.SpanId}-01", Assert.Single(sent.Traceparent));
+        Assert.Equal($"00-{CallerTraceId}-{client.SpanId}-01", Assert.Single(sent.Traceparent));
         Assert.Equal("vendor=abc,other=1", Assert.Single(sent.Tracestate));
         Assert.Equal(["plan=gold", "tenant=acme"], Assert.Single(sent.Baggage).Split(',').Select(b => b.Replace(" ", "", StringComparison.Ordinal)).Order());
         gateway.AssertServedBy(forwarder);
@@ -229,10 +233,7 @@ public sealed class TracingTests
         await using var gateway = await TestGateway.StartAsync($$"""
             tracing: { endpoint: {{receiver.HttpEndpoint}}, protocol: http/protobuf, sampling: 0, responseHeader: x-trace-id }
             accessLog: { output: access.log }
-            routes:
-              - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
-            clusters:
-              - { id: backend, endpoints: ["{{upstream.Endpoint}}"], forwarder: {{forwarder}} }
+            {{AppRoute(upstream, forwarder)}}
             """);
         using var caller = ClientOf(gateway);
 
@@ -258,14 +259,11 @@ public sealed class TracingTests
         await using var upstream = await TraceHeadersUpstream.StartAsync();
         await using var gateway = await TestGateway.StartAsync($$"""
             accessLog: { output: access.log }
-            routes:
-              - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
-            clusters:
-              - { id: backend, endpoints: ["{{upstream.Endpoint}}"], forwarder: {{forwarder}} }
+            {{AppRoute(upstream, forwarder)}}
             """);
         using var caller = ClientOf(gateway);
         using var request = new HttpRequestMessage(HttpMethod.Get, "/app/x");
-        request.Headers.Add("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        request.Headers.Add("traceparent", $"00-{CallerTraceId}-{CallerSpanId}-01");
         using var response = await caller.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
@@ -277,10 +275,10 @@ public sealed class TracingTests
         Assert.Null(gateway.Host.Gateway.Services.GetService<TracerProvider>());
         Assert.False(HostingSourceOf(gateway).HasListeners());
         Assert.False(new System.Diagnostics.ActivitySource("Meshgate.Server").HasListeners());
-        Assert.Equal(["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"], upstream.Requests[0].Traceparent);
+        Assert.Equal([$"00-{CallerTraceId}-{CallerSpanId}-01"], upstream.Requests[0].Traceparent);
         Assert.Empty(upstream.Requests[1].Traceparent);
         var line = (await AccessLogFiles.WaitForLinesAsync(Path.Combine(gateway.Directory, "access.log"), 2))[0];
-        Assert.Equal("4bf92f3577b34da6a3ce929d0e0e4736", line.GetProperty("traceId").GetString());
+        Assert.Equal(CallerTraceId, line.GetProperty("traceId").GetString());
         gateway.AssertServedBy(forwarder);
     }
 
@@ -293,30 +291,25 @@ public sealed class TracingTests
         await using var gateway = await TestGateway.StartAsync($$"""
             tracing: { endpoint: {{receiver.GrpcEndpoint}}, protocol: grpc, sampling: 1, responseHeader: x-trace-id }
             accessLog: { output: access.log }
-            routes:
-              - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
-            clusters:
-              - { id: backend, endpoints: ["{{upstream.Endpoint}}"], forwarder: {{forwarder}} }
+            {{AppRoute(upstream, forwarder)}}
             """);
         using var caller = ClientOf(gateway);
-        const string traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
-        const string callerSpan = "00f067aa0ba902b7";
 
         using var request = new HttpRequestMessage(HttpMethod.Get, "/app/x");
-        request.Headers.Add("traceparent", $"00-{traceId}-{callerSpan}-00");
+        request.Headers.Add("traceparent", $"00-{CallerTraceId}-{CallerSpanId}-00");
         request.Headers.Add("tracestate", "vendor=abc");
         using var response = await caller.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
         // Sampling 1 is for new traces only: the caller said not sampled, so nothing is recorded.
-        Assert.Equal(traceId, Assert.Single(response.Headers.GetValues("x-trace-id")));
+        Assert.Equal(CallerTraceId, Assert.Single(response.Headers.GetValues("x-trace-id")));
         var sent = Assert.Single(upstream.Requests);
         var traceparent = Assert.Single(sent.Traceparent);
-        Assert.Matches($"^00-{traceId}-[0-9a-f]{{16}}-00$", traceparent);
-        Assert.DoesNotContain(callerSpan, traceparent);
+        Assert.Matches($"^00-{CallerTraceId}-[0-9a-f]{{16}}-00$", traceparent);
+        Assert.DoesNotContain(CallerSpanId, traceparent);
         Assert.Equal("vendor=abc", Assert.Single(sent.Tracestate));
         var line = Assert.Single(await AccessLogFiles.WaitForLinesAsync(Path.Combine(gateway.Directory, "access.log"), 1));
-        Assert.Equal(traceId, line.GetProperty("traceId").GetString());
+        Assert.Equal(CallerTraceId, line.GetProperty("traceId").GetString());
         Assert.True(TracerProviderOf(gateway).ForceFlush(5000));
         Assert.Empty(receiver.Spans);
         gateway.AssertServedBy(forwarder);
@@ -349,10 +342,7 @@ public sealed class TracingTests
         await using var gateway = await TestGateway.StartAsync($$"""
             tracing: { endpoint: {{receiver.GrpcEndpoint}}, protocol: grpc, sampling: 1, responseHeader: x-trace-id }
             accessLog: { output: access.log }
-            routes:
-              - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
-            clusters:
-              - { id: backend, endpoints: ["{{upstream.Endpoint}}"], forwarder: {{forwarder}} }
+            {{AppRoute(upstream, forwarder)}}
             """);
         using var caller = ClientOf(gateway);
 
@@ -391,10 +381,7 @@ public sealed class TracingTests
         await using var gateway = await TestGateway.StartAsync($$"""
             logging: { level: info }
             tracing: { endpoint: {{receiver.GrpcEndpoint}}, sampling: 0, responseHeader: x-trace-id }
-            routes:
-              - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
-            clusters:
-              - { id: backend, endpoints: ["{{upstream.Endpoint}}"], forwarder: {{forwarder}} }
+            {{AppRoute(upstream, forwarder)}}
             """);
         using var caller = ClientOf(gateway);
         // Every Activity the gateway's own sources start (sampled or not) would show here; a listener of them is what
@@ -433,10 +420,7 @@ public sealed class TracingTests
         await using var gateway = await TestGateway.StartAsync($$"""
             logging: { level: debug }
             tracing: { endpoint: {{receiver.GrpcEndpoint}}, responseHeader: x-trace-id }
-            routes:
-              - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
-            clusters:
-              - { id: backend, endpoints: ["{{upstream.Endpoint}}"] }
+            {{AppRoute(upstream)}}
             """);
         using var caller = ClientOf(gateway);
 
@@ -458,10 +442,7 @@ public sealed class TracingTests
         await using var upstream = await TraceHeadersUpstream.StartAsync();
         string Config(string sampling, string service) => $$"""
             tracing: { endpoint: {{receiver.GrpcEndpoint}}, sampling: {{sampling}}, serviceName: {{service}}, responseHeader: x-trace-id }
-            routes:
-              - { id: app, match: { path: "/app/{**rest}" }, cluster: backend }
-            clusters:
-              - { id: backend, endpoints: ["{{upstream.Endpoint}}"] }
+            {{AppRoute(upstream)}}
             """;
         await using var gateway = await TestGateway.StartAsync(Config("0", "first"));
         using var caller = ClientOf(gateway);
