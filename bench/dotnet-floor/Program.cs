@@ -130,22 +130,48 @@ static class RawForwarder
     public static async Task ServeAsync(Socket client, IPEndPoint upstreamEndPoint)
     {
         using var _ = client;
-        using var upstream = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         var buffer = new byte[64 * 1024];
+        var upstream = await ConnectAsync(upstreamEndPoint);
         try
         {
-            await upstream.ConnectAsync(upstreamEndPoint);
-            while (await RelayMessageAsync(client, upstream, buffer) && await RelayMessageAsync(upstream, client, buffer))
+            while (true)
             {
+                var request = await ReceiveHeadAsync(client, buffer);
+                if (request <= 0)
+                {
+                    return;
+                }
+                // The origin closes idle keep-alive connections (after 60 s): a request that finds its connection
+                // closed before any answer goes again on a new one.
+                if (!await RelayExchangeAsync(new SocketSink(client), upstream, buffer, request))
+                {
+                    upstream.Dispose();
+                    upstream = await ConnectAsync(upstreamEndPoint);
+                    if (!await RelayExchangeAsync(new SocketSink(client), upstream, buffer, request))
+                    {
+                        return;
+                    }
+                }
             }
         }
         catch (SocketException)
         {
         }
+        finally
+        {
+            upstream.Dispose();
+        }
     }
 
-    // One message (head and Content-Length body) from one socket to the other; false when the source closed.
-    static async ValueTask<bool> RelayMessageAsync(Socket from, Socket to, byte[] buffer)
+    public static async Task<Socket> ConnectAsync(IPEndPoint endPoint)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(endPoint);
+        return socket;
+    }
+
+    // Reads one request head (GETs: the whole request) into buffer; its length, or 0 when the client closed.
+    static async ValueTask<int> ReceiveHeadAsync(Socket client, byte[] buffer)
     {
         var filled = 0;
         int headLength;
@@ -153,33 +179,52 @@ static class RawForwarder
         {
             if (filled == buffer.Length)
             {
-                return false;
+                return 0;
             }
-            var read = await from.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None);
+            var read = await client.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None);
             if (read == 0)
             {
-                return false;
+                return 0;
             }
             filled += read;
         }
-        var bodyLength = Http1.ContentLength(buffer.AsSpan(0, headLength));
-        if (bodyLength < 0)
+        return Http1.ContentLength(buffer.AsSpan(0, headLength)) == 0 && filled == headLength ? headLength : 0;
+    }
+
+    // Sends the request in buffer[..request] upstream and relays the answer; false when the upstream closed first.
+    public static async ValueTask<bool> RelayExchangeAsync<TClient>(TClient client, Socket upstream, byte[] buffer, int request)
+        where TClient : IClientSink
+    {
+        await upstream.SendAsync(buffer.AsMemory(0, request), SocketFlags.None);
+        var answer = buffer.AsMemory(request);
+        var filled = 0;
+        int headLength;
+        while ((headLength = Http1.HeadLength(answer.Span[..filled])) < 0)
         {
-            return false;
+            var read = await upstream.ReceiveAsync(answer[filled..], SocketFlags.None);
+            if (read == 0)
+            {
+                if (filled == 0)
+                {
+                    return false;
+                }
+                throw new SocketException((int)SocketError.ConnectionReset);
+            }
+            filled += read;
         }
-        var remaining = headLength + bodyLength;
+        long remaining = headLength + Http1.ContentLength(answer.Span[..headLength]);
         while (true)
         {
-            await to.SendAsync(buffer.AsMemory(0, filled), SocketFlags.None);
+            await client.SendAsync(answer[..filled]);
             remaining -= filled;
             if (remaining <= 0)
             {
                 return true;
             }
-            filled = await from.ReceiveAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, remaining)), SocketFlags.None);
+            filled = await upstream.ReceiveAsync(answer[..(int)Math.Min(answer.Length, remaining)], SocketFlags.None);
             if (filled == 0)
             {
-                return false;
+                throw new SocketException((int)SocketError.ConnectionReset);
             }
         }
     }
@@ -187,21 +232,45 @@ static class RawForwarder
     public static void ServeBlocking(Socket client, IPEndPoint upstreamEndPoint)
     {
         using var _ = client;
-        using var upstream = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         var buffer = new byte[64 * 1024];
+        var upstream = Connect(upstreamEndPoint);
         try
         {
-            upstream.Connect(upstreamEndPoint);
-            while (RelayMessage(client, upstream, buffer) && RelayMessage(upstream, client, buffer))
+            while (true)
             {
+                var request = ReceiveHead(client, buffer);
+                if (request <= 0)
+                {
+                    return;
+                }
+                if (!RelayExchange(client, upstream, buffer, request))
+                {
+                    upstream.Dispose();
+                    upstream = Connect(upstreamEndPoint);
+                    if (!RelayExchange(client, upstream, buffer, request))
+                    {
+                        return;
+                    }
+                }
             }
         }
         catch (SocketException)
         {
         }
+        finally
+        {
+            upstream.Dispose();
+        }
     }
 
-    static bool RelayMessage(Socket from, Socket to, byte[] buffer)
+    static Socket Connect(IPEndPoint endPoint)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        socket.Connect(endPoint);
+        return socket;
+    }
+
+    static int ReceiveHead(Socket client, byte[] buffer)
     {
         var filled = 0;
         int headLength;
@@ -209,36 +278,68 @@ static class RawForwarder
         {
             if (filled == buffer.Length)
             {
-                return false;
+                return 0;
             }
-            var read = from.Receive(buffer.AsSpan(filled));
+            var read = client.Receive(buffer.AsSpan(filled));
             if (read == 0)
             {
-                return false;
+                return 0;
             }
             filled += read;
         }
-        var bodyLength = Http1.ContentLength(buffer.AsSpan(0, headLength));
-        if (bodyLength < 0)
+        return Http1.ContentLength(buffer.AsSpan(0, headLength)) == 0 && filled == headLength ? headLength : 0;
+    }
+
+    static bool RelayExchange(Socket client, Socket upstream, byte[] buffer, int request)
+    {
+        upstream.Send(buffer.AsSpan(0, request));
+        var answer = buffer.AsSpan(request);
+        var filled = 0;
+        int headLength;
+        while ((headLength = Http1.HeadLength(answer[..filled])) < 0)
         {
-            return false;
+            var read = upstream.Receive(answer[filled..]);
+            if (read == 0)
+            {
+                if (filled == 0)
+                {
+                    return false;
+                }
+                throw new SocketException((int)SocketError.ConnectionReset);
+            }
+            filled += read;
         }
-        var remaining = headLength + bodyLength;
+        long remaining = headLength + Http1.ContentLength(answer[..headLength]);
         while (true)
         {
-            to.Send(buffer.AsSpan(0, filled));
+            client.Send(answer[..filled]);
             remaining -= filled;
             if (remaining <= 0)
             {
                 return true;
             }
-            filled = from.Receive(buffer.AsSpan(0, (int)Math.Min(buffer.Length, remaining)));
+            filled = upstream.Receive(answer[..(int)Math.Min(answer.Length, remaining)]);
             if (filled == 0)
             {
-                return false;
+                throw new SocketException((int)SocketError.ConnectionReset);
             }
         }
     }
+}
+
+interface IClientSink
+{
+    ValueTask SendAsync(ReadOnlyMemory<byte> bytes);
+}
+
+readonly struct SocketSink(Socket socket) : IClientSink
+{
+    public async ValueTask SendAsync(ReadOnlyMemory<byte> bytes) => await socket.SendAsync(bytes, SocketFlags.None);
+}
+
+readonly struct PipeSink(PipeWriter output) : IClientSink
+{
+    public async ValueTask SendAsync(ReadOnlyMemory<byte> bytes) => await output.WriteAsync(bytes);
 }
 
 static class TransportForwarder
@@ -246,59 +347,47 @@ static class TransportForwarder
     // Requests from the connection's input pipe to a raw upstream socket; answers from it into the output pipe.
     public static async Task ServeAsync(ConnectionContext connection, IPEndPoint upstreamEndPoint)
     {
-        using var upstream = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await upstream.ConnectAsync(upstreamEndPoint);
+        var upstream = await RawForwarder.ConnectAsync(upstreamEndPoint);
         var input = connection.Transport.Input;
-        var output = connection.Transport.Output;
+        var output = new PipeSink(connection.Transport.Output);
         var buffer = new byte[64 * 1024];
-        while (true)
+        try
         {
-            var result = await input.ReadAsync();
-            var readable = result.Buffer;
-            var headLength = readable.IsSingleSegment ? Http1.HeadLength(readable.FirstSpan) : Http1.HeadLength(readable.ToArray());
-            if (headLength < 0)
-            {
-                if (result.IsCompleted)
-                {
-                    return;
-                }
-                input.AdvanceTo(readable.Start, readable.End);
-                continue;
-            }
-            // GETs only: the head is the whole request.
-            var request = readable.Slice(0, headLength);
-            foreach (var segment in request)
-            {
-                await upstream.SendAsync(segment, SocketFlags.None);
-            }
-            input.AdvanceTo(request.End);
-
-            var filled = 0;
-            int responseHead;
-            while ((responseHead = Http1.HeadLength(buffer.AsSpan(0, filled))) < 0)
-            {
-                var read = await upstream.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None);
-                if (read == 0)
-                {
-                    return;
-                }
-                filled += read;
-            }
-            var remaining = responseHead + Http1.ContentLength(buffer.AsSpan(0, responseHead));
             while (true)
             {
-                await output.WriteAsync(buffer.AsMemory(0, filled));
-                remaining -= filled;
-                if (remaining <= 0)
+                var result = await input.ReadAsync();
+                var readable = result.Buffer;
+                var headLength = readable.IsSingleSegment ? Http1.HeadLength(readable.FirstSpan) : Http1.HeadLength(readable.ToArray());
+                if (headLength < 0)
                 {
-                    break;
+                    if (result.IsCompleted || readable.Length >= buffer.Length / 2)
+                    {
+                        return;
+                    }
+                    input.AdvanceTo(readable.Start, readable.End);
+                    continue;
                 }
-                filled = await upstream.ReceiveAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, remaining)), SocketFlags.None);
-                if (filled == 0)
+                // GETs only: the head is the whole request.
+                var request = readable.Slice(0, headLength);
+                request.CopyTo(buffer);
+                input.AdvanceTo(request.End);
+                if (!await RawForwarder.RelayExchangeAsync(output, upstream, buffer, headLength))
                 {
-                    return;
+                    upstream.Dispose();
+                    upstream = await RawForwarder.ConnectAsync(upstreamEndPoint);
+                    if (!await RawForwarder.RelayExchangeAsync(output, upstream, buffer, headLength))
+                    {
+                        return;
+                    }
                 }
             }
+        }
+        catch (SocketException)
+        {
+        }
+        finally
+        {
+            upstream.Dispose();
         }
     }
 }
@@ -321,23 +410,40 @@ static class KestrelForwarder
             connection = new UpstreamConnection(socket);
         }
         var buffer = connection.Buffer;
-        var request = context.Request;
-        var length = WriteRequestHead(buffer, request);
-        await connection.Socket.SendAsync(buffer.AsMemory(0, length), SocketFlags.None);
-
+        var length = WriteRequestHead(buffer, context.Request);
         var filled = 0;
         int headLength;
-        while ((headLength = Http1.HeadLength(buffer.AsSpan(0, filled))) < 0)
+        for (var attempt = 1; ; attempt++)
         {
-            var read = await connection.Socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None);
-            if (read == 0)
+            await connection.Socket.SendAsync(buffer.AsMemory(0, length), SocketFlags.None);
+            while ((headLength = Http1.HeadLength(buffer.AsSpan(length, filled))) < 0)
             {
-                connection.Socket.Dispose();
+                var read = await connection.Socket.ReceiveAsync(buffer.AsMemory(length + filled), SocketFlags.None);
+                if (read == 0)
+                {
+                    break;
+                }
+                filled += read;
+            }
+            if (headLength >= 0)
+            {
+                break;
+            }
+            // The origin closed an idle pooled connection (after 60 s): once more on a new one.
+            connection.Socket.Dispose();
+            if (attempt == 2 || filled > 0)
+            {
                 context.Response.StatusCode = StatusCodes.Status502BadGateway;
                 return;
             }
-            filled += read;
+            var socket = await RawForwarder.ConnectAsync(upstreamEndPoint);
+            var fresh = new UpstreamConnection(socket);
+            buffer.AsSpan(0, length).CopyTo(fresh.Buffer);
+            connection = fresh;
+            buffer = fresh.Buffer;
         }
+        // The answer starts after the request in buffer.
+        buffer.AsSpan(length, filled).CopyTo(buffer);
         var head = buffer.AsSpan(0, headLength);
         var bodyLength = Http1.ContentLength(head);
         var response = context.Response;
