@@ -213,7 +213,7 @@ paired_ratios() {  # paired_ratios RAW BASE NAME...
 
 # The variants of variants.sh and memory.sh: each is templates/meshgate.yaml with a few lines added and, for the
 # runtime settings, environment variables (the config as shipped, metrics on: compare them with `metrics`).
-VARIANT_NAMES="bare metrics tracing accesslog observed gen0-64m no-pgo no-spin wks-gc no-datas inline-sockets"
+VARIANT_NAMES="bare metrics tracing accesslog observed gen0-64m no-pgo no-spin wks-gc no-datas pool-sockets"
 variant_settings() {  # variant_settings VARIANT [FILE]: the YAML appended to the template for it (FILE names its access log; VARIANT by default)
     local off="metrics: { enabled: false }"
     local tracing="tracing: { protocol: http/protobuf, endpoint: \"http://127.0.0.1:$UPSTREAM_PORT/v1/traces\", sampling: 0.01 }"
@@ -224,7 +224,7 @@ variant_settings() {  # variant_settings VARIANT [FILE]: the YAML appended to th
         tracing) printf '%s\n%s\n' "$off" "$tracing" ;;
         accesslog) printf '%s\n%s\n' "$off" "$accesslog" ;;
         observed) printf '%s\n%s\n%s\n' "metrics: { enabled: true }" "$tracing" "$accesslog" ;;
-        gen0-64m|no-pgo|no-spin|wks-gc|no-datas|inline-sockets) echo "metrics: { enabled: true }" ;;
+        gen0-64m|no-pgo|no-spin|wks-gc|no-datas|pool-sockets) echo "metrics: { enabled: true }" ;;
         *) die "unknown variant '$1' (${VARIANT_NAMES// /, })" ;;
     esac
 }
@@ -236,7 +236,7 @@ variant_environment() {  # variant_environment VARIANT: the runtime settings it 
         no-spin) echo "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0" ;;
         wks-gc) echo "DOTNET_gcServer=0 DOTNET_gcConcurrent=0" ;;
         no-datas) echo "DOTNET_GCDynamicAdaptationMode=0" ;;
-        inline-sockets) echo "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1" ;;
+        pool-sockets) echo "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0" ;;
     esac
 }
 

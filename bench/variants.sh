@@ -19,8 +19,8 @@
 #   no-spin    DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0: idle pool threads sleep at once instead of spinning
 #   wks-gc     DOTNET_gcServer=0 DOTNET_gcConcurrent=0: workstation GC without the background GC thread
 #   no-datas   DOTNET_GCDynamicAdaptationMode=0: Server GC with a heap per core from the start instead of DATAS
-#   inline-sockets  DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1: socket completions run on the epoll thread
-#              instead of being queued to the thread pool (fewer thread hops; blocking work there stalls sockets)
+#   pool-sockets  DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0: socket completions and Kestrel's connection work
+#              go through the thread pool, as before the gateway role ran inline by default (seventh session)
 # (the variants are defined in lib.sh, shared with memory.sh)
 # Overridable by environment: MESHGATE, VARIANTS, ROUNDS, DURATION (s), WARMUP (s per variant before
 # round 1), CONNECTIONS, SERVER_CPU, LOAD_CPU; SYSCALLS=1 also counts the process's system calls per request

@@ -6,14 +6,18 @@ using Microsoft.AspNetCore.Http;
 namespace Meshgate.IntegrationTests.Lifecycle;
 
 /// <summary>
-/// The gateway process with the runtime's inline socket completions on (docs/performance.md#runtime-settings): Kestrel
-/// then runs its connections' work on the socket-event threads too. What must hold is that a request waiting on its
-/// upstream holds no thread: everything else keeps being served, bodies whole.
+/// The gateway process runs the runtime's socket completions inline by default (docs/performance.md#runtime-settings):
+/// Kestrel then runs its connections' work on the socket-event threads too. What must hold is that a request waiting on
+/// its upstream holds no thread: everything else keeps being served, bodies whole. <c>=0</c> in the environment keeps
+/// the thread pool, and the same must hold.
 /// </summary>
 public sealed class InlineSchedulingTests
 {
-    [Fact]
-    public async Task InlineCompletions_RequestHeldUpstream_OthersServedWholeAndItCompletes()
+    [Theory]
+    [InlineData(null, true)]
+    [InlineData("0", false)]
+    [InlineData("1", true)]
+    public async Task GatewayRole_RequestHeldUpstream_OthersServedWholeAndItCompletes(string? variable, bool inline)
     {
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -48,8 +52,9 @@ public sealed class InlineSchedulingTests
               - id: app
                 endpoints: ["{{upstream.Endpoint}}"]
             """);
-        await using var process = MeshgateProcess.Start(["gateway", "-c", config],
-            environment: new Dictionary<string, string> { ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1" });
+        var environment = new Dictionary<string, string>();
+        if (variable is not null) environment["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = variable;
+        await using var process = MeshgateProcess.Start(["gateway", "-c", config], environment: environment);
         var urls = await process.WaitForListenersAsync(2, TimeSpan.FromSeconds(60));
         using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 8 }) { BaseAddress = urls[0], Timeout = TimeSpan.FromSeconds(30) };
 
@@ -72,7 +77,7 @@ public sealed class InlineSchedulingTests
 
             release.SetResult();
             Assert.Equal("released", await heldRequest.WaitAsync(TimeSpan.FromSeconds(20)));
-            Assert.Contains("Socket work runs inline", process.Output);
+            Assert.Equal(inline, process.Output.Contains("Socket work runs inline"));
         });
     }
 }

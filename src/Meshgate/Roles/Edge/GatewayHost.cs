@@ -174,7 +174,7 @@ public sealed partial class GatewayHost : IAsyncDisposable
     }
 
     [LoggerMessage(EventId = Common.EventIds.Host + 10, Level = LogLevel.Information,
-        Message = "Socket work runs inline on the runtime's socket-event threads (DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1): one event loop per core, no thread-pool hop per read")]
+        Message = "Socket work runs inline on the runtime's socket-event threads (DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1, the gateway's default; =0 runs it on the thread pool): one event loop per core, no thread-pool hop per read")]
     private static partial void LogInlineScheduling(ILogger logger);
 
     private void Started()
