@@ -20,8 +20,11 @@
 #   floor-kestrel-transport  Kestrel's socket transport and pipes, no HTTP layer: a connection handler relays as floor-async
 #   TARGET-inline       any .NET target above (meshgate, yarp, floor-*) with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1
 #                       (Meshgate and the floor's Kestrel modes then also schedule Kestrel's work inline)
+#   TARGET-pool         the same with =0: the thread pool, which Meshgate's gateway role uses only when told so (it
+#                       runs inline by default since the seventh session; the other .NET targets use the pool anyway)
 # Overridable by environment: MESHGATE, TARGETS, ROUNDS, DURATION (s), WARMUP (s per target before round 1),
-# CONNECTIONS, THREADS, SERVER_CPU, LOAD_CPU, SYSCALLS. Every server and the origin share the server core; only the
+# CONNECTIONS, THREADS, SERVER_CPU, LOAD_CPU, SYSCALLS, REQUEST_PATH (/ by default: the origin's 20-byte body;
+# /bodies/1k and /bodies/64k as run.sh's body-size rows). Every server and the origin share the server core; only the
 # one under load works, so each round's CPU µs/request is its own process's utime+stime.
 set -euo pipefail
 
@@ -54,6 +57,11 @@ if needs floor-; then
 fi
 
 free_port UPSTREAM_PORT
+REQUEST_PATH=${REQUEST_PATH:-/}
+# The bodies of run.sh's body-size rows, served from /bodies/ by the origin.
+mkdir -p "$WORK/upstream/www/bodies"
+head -c 1024  /dev/zero | tr '\0' 'k' >"$WORK/upstream/www/bodies/1k"
+head -c 65536 /dev/zero | tr '\0' 'K' >"$WORK/upstream/www/bodies/64k"
 start_origin
 declare -A PID PORT
 start_server() {  # start_server TARGET PORT LOG ENV... -- COMMAND...: pinned to the server core, once it accepts on PORT
@@ -75,7 +83,9 @@ for t in "${TARGETS[@]}"; do
     free_port port
     environment=()
     [[ $t == *-inline ]] && environment=(DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1)
-    case ${t%-inline} in
+    [[ $t == *-pool ]] && environment=(DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0)
+    base=${t%-inline}
+    case ${base%-pool} in
         nginx)
             free_port NGINX_H2C_PORT
             sed -e "s|@NGINX_PROXY_PORT@|$port|g" -e "s|@NGINX_H2C_PORT@|$NGINX_H2C_PORT|g" "$TEMPLATES/proxy-nginx.conf" >"$WORK/nginx-proxy/nginx.conf.in"
@@ -98,20 +108,21 @@ for t in "${TARGETS[@]}"; do
             start_server "$t" "$port" "$WORK/$t.log" ${environment[@]+"${environment[@]}"} -- \
                 dotnet "$WORK/yarp/yarp-minimal.dll" "http://127.0.0.1:$port" "http://127.0.0.1:$UPSTREAM_PORT" ;;
         floor-async|floor-blocking|floor-kestrel|floor-kestrel-transport)
-            mode=${t#floor-}
+            mode=${base#floor-}
             start_server "$t" "$port" "$WORK/$t.log" ${environment[@]+"${environment[@]}"} -- \
-                dotnet "$WORK/floor/dotnet-floor.dll" "${mode%-inline}" "$port" "$UPSTREAM_PORT" ;;
+                dotnet "$WORK/floor/dotnet-floor.dll" "${mode%-pool}" "$port" "$UPSTREAM_PORT" ;;
         *) die "unknown target '$t' (see the head of $0)" ;;
     esac
 done
+expected=$(curl -s "http://127.0.0.1:$UPSTREAM_PORT$REQUEST_PATH" | sha256sum)
 for t in "${TARGETS[@]}"; do
-    body=$(curl -s "http://127.0.0.1:${PORT[$t]}/") || die "$t does not answer"
-    [[ $body == "hello from upstream" ]] || die "$t answered '$body'"
+    body=$(curl -s "http://127.0.0.1:${PORT[$t]}$REQUEST_PATH" | sha256sum) || die "$t does not answer"
+    [[ $body == "$expected" ]] || die "$t answered GET $REQUEST_PATH with another body than the origin's"
 done
 log "targets: $(for t in "${TARGETS[@]}"; do printf '%s pid %s on :%s; ' "$t" "${PID[$t]}" "${PORT[$t]}"; done)"
 
 load() {  # load TARGET SECONDS: wrk output on stdout
-    taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2s" --latency -s "$BENCH_DIR/wrk-percentiles.lua" "http://127.0.0.1:${PORT[$1]}/"
+    taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2s" --latency -s "$BENCH_DIR/wrk-percentiles.lua" "http://127.0.0.1:${PORT[$1]}$REQUEST_PATH"
 }
 log "warming up: ${WARMUP}s per target"
 for t in "${TARGETS[@]}"; do load "$t" "$WARMUP" >/dev/null; done
