@@ -196,25 +196,19 @@ by_round_table() {  # the added p50 and p99 of every proxy, round by round
         printf '| %s | %s | %s |\n' "${LABEL[$t]}" "$(added_by_round "$t" 4)" "$(added_by_round "$t" 5)"
     done
 }
-# aim TARGET: the issue-8 aim for one two-sidecar target against nginx, from RAW's medians
+# aim TARGET: the issue-8 aim for one two-sidecar target against nginx, from RAW's medians; for a peer pair, whether any
+# proxy here does two hops with mTLS for one nginx hop
 aim() {
-    awk -v l="${LABEL[$1]}" -v s50="$(col "$1" 4)" -v s99="$(col "$1" 5)" -v n50="$(col nginx 4)" -v n99="$(col nginx 5)" -v d50="$(col upstream 4)" -v d99="$(col upstream 5)" '
+    local intro="Aim, two sidecar hops cost no more than one nginx hop (${LABEL[$1]}): added" against="nginx"
+    [[ $1 == sidecars* ]] || { intro="The same aim for a peer pair: ${LABEL[$1]} add"; against="one nginx hop"; }
+    awk -v intro="$intro" -v against="$against" -v s50="$(col "$1" 4)" -v s99="$(col "$1" 5)" -v n50="$(col nginx 4)" -v n99="$(col nginx 5)" -v d50="$(col upstream 4)" -v d99="$(col upstream 5)" '
         BEGIN {
             a50 = s50 - d50; a99 = s99 - d99; b50 = n50 - d50; b99 = n99 - d99
-            printf "Aim, two sidecar hops cost no more than one nginx hop (%s): added p50 %.2f ms against nginx %.2f ms, added p99 %.2f ms against %.2f ms: %s\n",
-                l, a50 / 1000, b50 / 1000, a99 / 1000, b99 / 1000, (a50 <= b50 && a99 <= b99) ? "met" : "not met"
+            printf "%s p50 %.2f ms against %s %.2f ms, added p99 %.2f ms against %.2f ms: %s\n",
+                intro, a50 / 1000, against, b50 / 1000, a99 / 1000, b99 / 1000, (a50 <= b50 && a99 <= b99) ? "met" : "not met"
         }'
 }
-# peer_aim TARGET: the same aim for a peer pair, i.e. whether any proxy here does two hops with mTLS for one nginx hop
-peer_aim() {
-    awk -v l="${LABEL[$1]}" -v s50="$(col "$1" 4)" -v s99="$(col "$1" 5)" -v n50="$(col nginx 4)" -v n99="$(col nginx 5)" -v d50="$(col upstream 4)" -v d99="$(col upstream 5)" '
-        BEGIN {
-            a50 = s50 - d50; a99 = s99 - d99; b50 = n50 - d50; b99 = n99 - d99
-            printf "The same aim for a peer pair: %s add p50 %.2f ms against one nginx hop %.2f ms, p99 %.2f ms against %.2f ms: %s\n",
-                l, a50 / 1000, b50 / 1000, a99 / 1000, b99 / 1000, (a50 <= b50 && a99 <= b99) ? "met" : "not met"
-        }'
-}
-aims() { local t; for t in "${TARGETS[@]}"; do case $t in sidecars*) aim "$t" ;; *-hops) peer_aim "$t" ;; esac; done; }
+aims() { local t; for t in "${TARGETS[@]}"; do case $t in sidecars*|*-hops) aim "$t" ;; esac; done; }
 printf '\nSaturated (wrk, %d connections, closed loop):\n\n' "$CONNECTIONS"
 printf '| target | req/s | p50 | p99 | CPU us/req | wake-ups/req | added p50 | added p99 | req/s vs direct |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 for t in "${TARGETS[@]}"; do
