@@ -16,7 +16,7 @@ import collections
 import re
 import sys
 
-MANAGED = re.compile(r"\[([\w.]+)\] ([\w.`<>+]+)(?:\[[\w.,\[\]]*\])?::")
+MANAGED = re.compile(r"\[([\w.]+)\] ([\w.`<>+|]+)(?:\[[\w.,\[\]]*\])?::")
 # Precompiled (ReadyToRun) framework code is not in the perf map: perf names only its file.
 PRECOMPILED = re.compile(r"\[unknown\] \(.*/([\w.]+)\.dll\)$")
 
