@@ -50,7 +50,8 @@ fi
 log "warming up /$ROUTE for 5 s"
 load 5 >/dev/null
 printf -v capture '00:00:%02d:%02d' $(( (LOAD_SECONDS + 2) / 60 )) $(( (LOAD_SECONDS + 2) % 60 ))
-"$TRACE" collect -p "$GATEWAY_PID" --profile gc-verbose --duration "$capture" -o "$WORK/$ROUTE.nettrace" >"$WORK/trace.log" 2>&1 &
+# dotnet-trace is a .NET program too: with inline socket completions (exported for the gateway) its capture never ended.
+env -u DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS "$TRACE" collect -p "$GATEWAY_PID" --profile gc-verbose --duration "$capture" -o "$WORK/$ROUTE.nettrace" >"$WORK/trace.log" 2>&1 &
 trace_pid=$!
 sleep 1
 requests=$(load "$LOAD_SECONDS" | awk '/requests in/ { print $1 }')

@@ -16,7 +16,7 @@ import collections
 import re
 import sys
 
-MANAGED = re.compile(r"\[([\w.]+)\] ([\w.`<>+]+)::")
+MANAGED = re.compile(r"\[([\w.]+)\] ([\w.`<>+|]+)(?:\[[\w.,\[\]]*\])?::")
 # Precompiled (ReadyToRun) framework code is not in the perf map: perf names only its file.
 PRECOMPILED = re.compile(r"\[unknown\] \(.*/([\w.]+)\.dll\)$")
 
@@ -51,7 +51,7 @@ COMPONENTS = [
 DIRECT_PATH = ("Meshgate.Proxy.Upstream.Http1", "Meshgate's direct HTTP/1.1 upstream path")
 
 
-METHOD = re.compile(r"\] ([\w.`<>+|]+)::([\w.`<>|]+)")
+METHOD = re.compile(r"\] ([\w.`<>+|]+)(?:\[[\w.,\[\]]*\])?::([\w.`<>|]+)")
 
 
 def method_of(frame):

@@ -65,6 +65,8 @@ public static class RequestPipeline
 
         // 4. Routing.
         app.UseRouting();
+        // The step after slot 10, for a route none of slots 5a-10 acts on (PlainRoute); set as the pipeline is built.
+        RequestDelegate? afterRouteSteps = null;
         app.Use((context, next) =>
         {
             // A synthetic request of /admin/explain: routing has set its endpoint in the explain feature; nothing more to do.
@@ -81,7 +83,8 @@ public static class RequestPipeline
             // is labelled with the route id; the feature is only there while something listens.
             context.Features.Get<IHttpMetricsTagsFeature>()?.Tags.Add(new(MetricsTags.Route, route.Config.RouteId));
             if (tracing) Observability.Tracing.ServerSpan.NameAfterRoute(context, route);
-            return next(context);
+            // Each of slots 5a-10 would look itself up on the endpoint and pass a plain route on (PlainRoute).
+            return endpoint.Metadata.GetMetadata<PlainRoute>() is { } plain && plain.Holds(snapshots) ? afterRouteSteps!(context) : next(context);
         });
 
         // 5a. CORS: preflights answered here, per route (edge security).
@@ -108,6 +111,7 @@ public static class RequestPipeline
 
         // 10. Fault injection: the route's injected delays and aborts; outside retries, so an abort is not retried.
         app.UseMiddleware<FaultInjection.FaultInjectionMiddleware>();
+        app.Use(next => afterRouteSteps = next);
 
         // 11. YARP's proxy pipeline.
         var meshDiscovery = Mesh.Discovery.MeshDiscoveryServiceCollectionExtensions.IsOn(snapshots);
@@ -115,6 +119,11 @@ public static class RequestPipeline
         if (meshDiscovery) app.Services.GetRequiredService<Mesh.Discovery.MeshDirectory>();
         app.MapReverseProxy(proxy =>
         {
+            // A plain route whose cluster sets no concurrency limit goes straight to session affinity (PlainRoute).
+            RequestDelegate? atAffinity = null;
+            proxy.Use((context, next) => context.GetEndpoint()?.Metadata.GetMetadata<PlainRoute>() is { SkipsProxySteps: true } plain && plain.Holds(snapshots)
+                ? atAffinity!(context)
+                : next(context));
             proxy.UseMiddleware<TrafficSplit.TrafficSplitMiddleware>();
             // The server span's cluster tag: the one the split picked.
             if (tracing) proxy.Use(Observability.Tracing.ServerSpan.TagClusterAsync);
@@ -125,6 +134,7 @@ public static class RequestPipeline
             proxy.UseMiddleware<Resilience.ResilienceMiddleware>();
             // Circuit breaking: the cluster's maxConcurrentRequests, per attempt (fail fast, no queue).
             proxy.UseConcurrentRequestsLimit();
+            proxy.Use(next => atAffinity = next);
             proxy.UseSessionAffinity();
             proxy.UseLoadBalancing();
             // Circuit breaking: the chosen endpoint's maxPendingRequests; a refused attempt never reaches
@@ -138,20 +148,29 @@ public static class RequestPipeline
             proxy.UseMiddleware<Observability.AccessLog.UpstreamAttempts>();
         }).ConfigureEndpoints((endpoint, route) =>
         {
-            var policy = snapshots.Current.RoutePolicies.GetValueOrDefault(route.RouteId);
+            // One snapshot for every decision about this endpoint (PlainRoute is only good while it is the current one).
+            var snapshot = snapshots.Current;
+            var policy = snapshot.RoutePolicies.GetValueOrDefault(route.RouteId);
             Cors.CorsEndpoints.Apply(endpoint, route, policy);
             Resilience.ResilienceServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services);
-            Mesh.Discovery.MeshDiscoveryServiceCollectionExtensions.ApplyToEndpoint(endpoint, route, policy, app.Services, snapshots.Current);
-            RateLimiting.RateLimitingServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services, snapshots.Current);
+            Mesh.Discovery.MeshDiscoveryServiceCollectionExtensions.ApplyToEndpoint(endpoint, route, policy, app.Services, snapshot);
+            RateLimiting.RateLimitingServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services, snapshot);
             Caching.CachingServiceCollectionExtensions.ApplyToEndpoint(endpoint, policy, app.Services);
-            endpoint.WithMetadata(Upstream.Http1.ForwarderChoice.Decide(snapshots.Current, route.RouteId, route.ClusterId ?? "", app.Services.GetRequiredService<Upstream.UpstreamTlsPolicies>()));
-            if (policy is null) return;
-            if (policy.HeaderRegexes.Count > 0) endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
-            if (policy.Listeners is { } listeners) endpoint.WithMetadata(new ListenerMatchMetadata(listeners));
-            if (policy.Authorization is { } authorization) endpoint.WithMetadata(authorization);
-            if (policy.Split is { } split) endpoint.WithMetadata(split);
-            if (policy.Mirror is { } mirror) endpoint.WithMetadata(mirror);
-            if (policy.Faults is { } faults) endpoint.WithMetadata(faults);
+            endpoint.WithMetadata(Upstream.Http1.ForwarderChoice.Decide(snapshot, route.RouteId, route.ClusterId ?? "", app.Services.GetRequiredService<Upstream.UpstreamTlsPolicies>()));
+            if (policy is not null)
+            {
+                if (policy.HeaderRegexes.Count > 0) endpoint.WithMetadata(new HeaderRegexMetadata(policy.HeaderRegexes));
+                if (policy.Listeners is { } listeners) endpoint.WithMetadata(new ListenerMatchMetadata(listeners));
+                if (policy.Authorization is { } authorization) endpoint.WithMetadata(authorization);
+                if (policy.Split is { } split) endpoint.WithMetadata(split);
+                if (policy.Mirror is { } mirror) endpoint.WithMetadata(mirror);
+                if (policy.Faults is { } faults) endpoint.WithMetadata(faults);
+            }
+            // Last: it reads the metadata the steps would find.
+            endpoint.Add(builder =>
+            {
+                if (PlainRoute.For(builder, snapshot, route.RouteId, route.ClusterId, tracing) is { } plain) builder.Metadata.Add(plain);
+            });
         });
     }
 }
