@@ -21,9 +21,9 @@ public static class MeshgateWebApplication
     /// Makes the process an event loop per core unless its environment already chose (<c>=0</c> keeps the thread pool).
     /// The runtime has no other switch for it than this variable, read once when the first socket is made, so this must
     /// run before anything opens one: the executable's entry point calls it for the gateway role, and only there (tests
-    /// that run commands in their own process must not change it for everything else they start). The gateway role: its request path never blocks a thread, and on the
-    /// bench it costs 13-16 % less CPU per request (docs/performance.md#runtime-settings). Roles that do block (the
-    /// control plane's etcd writes) keep the thread pool.
+    /// that run commands in their own process must not change it for everything else they start). The gateway role's
+    /// request path never blocks a thread, and on the bench it costs 13-16 % less CPU per request
+    /// (docs/performance.md#runtime-settings). Roles that do block (the control plane's etcd writes) keep the thread pool.
     /// </summary>
     public static void PreferInlineSockets()
     {

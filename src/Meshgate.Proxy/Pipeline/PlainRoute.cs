@@ -54,7 +54,7 @@ internal sealed class PlainRoute
         var skipsProxySteps = !tracing
             && !metadata.Any(m => m is TrafficSplitPolicy or MirrorPolicy)
             // Mesh availability answers for a mesh cluster without instances; the concurrency limit is the cluster's.
-            && cluster is { Mesh: null, CircuitBreaker.MaxConcurrentRequests: null } or { Mesh: null, CircuitBreaker: null };
+            && cluster is { Mesh: null } && cluster.CircuitBreaker?.MaxConcurrentRequests is null;
         return new PlainRoute(snapshot, skipsProxySteps);
     }
 }

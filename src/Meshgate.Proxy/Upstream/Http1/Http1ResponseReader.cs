@@ -80,10 +80,7 @@ internal static class Http1ResponseReader
                 }
                 return head;
             }
-            if (buffer.Length > MaxHeadBytes)
-            {
-                throw new HttpRequestException(HttpRequestError.ConfigurationLimitExceeded, $"The upstream's response headers are longer than {MaxHeadBytes / 1024} KiB.");
-            }
+            if (buffer.Length > MaxHeadBytes) throw HeadTooLong();
             if (result.IsCompleted) throw new HttpRequestException(HttpRequestError.ResponseEnded, "The upstream closed the connection in the middle of the response headers.");
             reader.AdvanceTo(buffer.Start, buffer.End);
         }
@@ -92,26 +89,24 @@ internal static class Http1ResponseReader
     /// <summary>Parses a complete head from the buffer; null when it is not complete yet.</summary>
     private static SequencePosition? TryParse(ReadOnlySequence<byte> buffer, Http1Connection connection, HttpContext context, ref ResponseHead head)
     {
+        ReadOnlySequence<byte> headBytes;
+        SequencePosition afterHead;
         if (buffer.IsSingleSegment)
         {
             // Nearly every head arrives in one read: one vectorized search for its end. SequenceReader's search stops at
             // every CR (each header line) to compare the rest of the delimiter, which cost more than the parse itself.
-            var span = buffer.FirstSpan;
-            var end = span.IndexOf("\r\n\r\n"u8);
+            var end = buffer.FirstSpan.IndexOf("\r\n\r\n"u8);
             if (end < 0) return null;
-            if (end > MaxHeadBytes)
-            {
-                throw new HttpRequestException(HttpRequestError.ConfigurationLimitExceeded, $"The upstream's response headers are longer than {MaxHeadBytes / 1024} KiB.");
-            }
-            Parse(span[..end], connection, context, ref head);
-            return buffer.GetPosition(end + 4);
+            headBytes = buffer.Slice(0, end);
+            afterHead = buffer.GetPosition(end + 4);
         }
-        var sequence = new SequenceReader<byte>(buffer);
-        if (!sequence.TryReadTo(out ReadOnlySequence<byte> headBytes, "\r\n\r\n"u8, advancePastDelimiter: true)) return null;
-        if (headBytes.Length > MaxHeadBytes)
+        else
         {
-            throw new HttpRequestException(HttpRequestError.ConfigurationLimitExceeded, $"The upstream's response headers are longer than {MaxHeadBytes / 1024} KiB.");
+            var sequence = new SequenceReader<byte>(buffer);
+            if (!sequence.TryReadTo(out headBytes, "\r\n\r\n"u8, advancePastDelimiter: true)) return null;
+            afterHead = sequence.Position;
         }
+        if (headBytes.Length > MaxHeadBytes) throw HeadTooLong();
         if (headBytes.IsSingleSegment)
         {
             Parse(headBytes.FirstSpan, connection, context, ref head);
@@ -129,7 +124,7 @@ internal static class Http1ResponseReader
                 ArrayPool<byte>.Shared.Return(rented);
             }
         }
-        return sequence.Position;
+        return afterHead;
     }
 
     private static void Parse(ReadOnlySpan<byte> head, Http1Connection connection, HttpContext context, ref ResponseHead result)
@@ -262,6 +257,9 @@ internal static class Http1ResponseReader
     private static readonly SearchValues<byte> TokenBytes = SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
 
     private static HttpRequestException Invalid(string message) => new(HttpRequestError.InvalidResponse, message);
+
+    private static HttpRequestException HeadTooLong() =>
+        new(HttpRequestError.ConfigurationLimitExceeded, $"The upstream's response headers are longer than {MaxHeadBytes / 1024} KiB.");
 }
 
 /// <summary>The upstream closed the connection (FIN or reset) before any byte of the response.</summary>
