@@ -72,10 +72,6 @@ start_gateway "$WORK/gateway/meshgate.yaml" "$WORK/gateway/meshgate.log" "$GATEW
 echo "$GATEWAY_PID" >"$WORK/gateway.pid"
 log "gateway pid $GATEWAY_PID on 127.0.0.1:$GATEWAY_PORT, origin on :$UPSTREAM_PORT"
 
-ctx_switches() {  # context switches of all the gateway's threads (a thread hop or timer wake-up per request shows here)
-    # A thread can end between the glob and cat: cat then fails, and under pipefail and set -e so would the script, silently.
-    { cat /proc/"$GATEWAY_PID"/task/*/status 2>/dev/null || true; } | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
-}
 url() { echo "http://127.0.0.1:$GATEWAY_PORT/$1/"; }
 # The bench's bearer token goes with every request (only /jwt checks it); BEARER=0 leaves it off (not for /jwt).
 LOAD_HEADERS=(-H "Authorization: Bearer $JWT_TOKEN")
@@ -97,9 +93,9 @@ for (( r = 1; r <= ROUNDS; r++ )); do
     n=${#ROUTES[@]}
     for (( i = 0; i < n; i++ )); do
         route=${ROUTES[$(( (i + r - 1) % n ))]}   # the order rotates from round to round
-        before=$(cpu_ticks "$GATEWAY_PID"); switches_before=$(ctx_switches)
+        before=$(cpu_ticks "$GATEWAY_PID"); switches_before=$(ctx_switches "$GATEWAY_PID")
         out=$(load "$route" "$DURATION")
-        after=$(cpu_ticks "$GATEWAY_PID"); switches_after=$(ctx_switches)
+        after=$(cpu_ticks "$GATEWAY_PID"); switches_after=$(ctx_switches "$GATEWAY_PID")
         requests=$(awk '/requests in/ { print $1 }' <<<"$out")
         rps=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
         if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then grep -E 'Non-2xx|Socket errors' <<<"$out" >&2; die "/$route had errors"; fi

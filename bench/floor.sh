@@ -127,14 +127,6 @@ load() {  # load TARGET SECONDS: wrk output on stdout
 log "warming up: ${WARMUP}s per target"
 for t in "${TARGETS[@]}"; do load "$t" "$WARMUP" >/dev/null; done
 
-SYSCALL_EVENTS=raw_syscalls:sys_enter,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_recvmsg,syscalls:sys_enter_readv,syscalls:sys_enter_write,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_futex
-syscalls_per_request() {  # syscalls_per_request PERF_CSV REQUESTS
-    awk -F, -v n="$2" '{ c = $1 + 0; e = $3 }
-        e ~ /raw_syscalls/ { all += c } e ~ /_(read|readv|recvfrom|recvmsg)$/ { rd += c } e ~ /_(write|writev|sendto|sendmsg)$/ { wr += c }
-        e ~ /_epoll_(wait|pwait)$/ { ep += c } e ~ /_futex$/ { fx += c }
-        END { printf "%.2f\t%.2f\t%.2f\t%.2f\t%.2f", all / n, rd / n, wr / n, ep / n, fx / n }' "$1"
-}
-switches() { { cat /proc/"$1"/task/*/status 2>/dev/null || true; } | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'; }
 RAW="$WORK/rounds.tsv"
 : >"$RAW"; : >"$WORK/latency.tsv"; : >"$WORK/syscalls.tsv"
 for (( r = 1; r <= ROUNDS; r++ )); do
@@ -147,9 +139,9 @@ for (( r = 1; r <= ROUNDS; r++ )); do
             PERF_PID=$!
             sleep 0.5
         fi
-        before=0; sw=0; for p in "${pids[@]}"; do before=$(( before + $(cpu_ticks "$p") )); sw=$(( sw - $(switches "$p") )); done
+        before=0; sw=0; for p in "${pids[@]}"; do before=$(( before + $(cpu_ticks "$p") )); sw=$(( sw - $(ctx_switches "$p") )); done
         out=$(load "$t" "$DURATION")
-        after=0; for p in "${pids[@]}"; do after=$(( after + $(cpu_ticks "$p") )); sw=$(( sw + $(switches "$p") )); done
+        after=0; for p in "${pids[@]}"; do after=$(( after + $(cpu_ticks "$p") )); sw=$(( sw + $(ctx_switches "$p") )); done
         if [[ -n ${SYSCALLS:-} ]]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
         if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then grep -E 'Non-2xx|Socket errors' <<<"$out" >&2; die "$t had errors"; fi
         read -r requests rps p50 p99 < <(awk '/ requests in / { n = $1 } /^Requests\/sec:/ { rps = $2 }
@@ -175,7 +167,7 @@ for t in "${TARGETS[@]}"; do
         'BEGIN { printf "| %s | %.2f ms | %.2f ms | %.2fx |\n", l, p50 / 1000, p99 / 1000, p99 / b }'
 done
 if [[ -n ${SYSCALLS:-} ]]; then
-    printf '\n| target | system calls/req | reads | writes | epoll waits | futex |\n|---|---:|---:|---:|---:|---:|\n'
+    printf '\n| target | system calls/req | reads | writes | epoll | futex |\n|---|---:|---:|---:|---:|---:|\n'
     for t in "${TARGETS[@]}"; do
         printf '| %s |' "$t"
         for c in 3 4 5 6 7; do printf ' %.2f |' "$(awk -v t="$t" -v c="$c" '$1 == t { print $c }' "$WORK/syscalls.tsv" | median)"; done

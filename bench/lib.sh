@@ -166,6 +166,20 @@ proc_tree() {  # proc_tree PID: PID and all its descendants, found through /proc
     return 0
 }
 
+ctx_switches() {  # ctx_switches PID: context switches of all its threads (a thread hop or timer wake-up per request shows here)
+    # A thread can end between the glob and cat: cat then fails, and under pipefail and set -e so would the script, silently.
+    { cat /proc/"$1"/task/*/status 2>/dev/null || true; } | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
+}
+
+# System calls counted with perf's syscall tracepoints (perf stat -x, -e "$SYSCALL_EVENTS" -p PIDS -o PERF_CSV).
+SYSCALL_EVENTS=raw_syscalls:sys_enter,syscalls:sys_enter_read,syscalls:sys_enter_readv,syscalls:sys_enter_recvfrom,syscalls:sys_enter_recvmsg,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_futex
+syscalls_per_request() {  # syscalls_per_request PERF_CSV REQUESTS: all, reads, writes, epoll, futex per request, tab-separated
+    awk -F, -v n="$2" '{ c = $1 + 0; e = $3 }
+        e ~ /raw_syscalls/ { all += c } e ~ /_(read|readv|recvfrom|recvmsg)$/ { rd += c } e ~ /_(write|writev|sendto|sendmsg)$/ { wr += c }
+        e ~ /_epoll_(wait|pwait|ctl)$/ { ep += c } e ~ /_futex$/ { fx += c }
+        END { printf "%.2f\t%.2f\t%.2f\t%.2f\t%.2f", all / n, rd / n, wr / n, ep / n, fx / n }' "$1"
+}
+
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 median_table() {  # median_table KIND RAW NAME...: medians of req/s (column 3), CPU µs/req (column 4) and, when there, context switches/req (column 5) per NAME, and ratios to the first

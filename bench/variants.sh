@@ -67,17 +67,6 @@ for v in "${VARIANTS[@]}"; do
 done
 log "gateways: $(for v in "${VARIANTS[@]}"; do printf '%s pid %s on :%s; ' "$v" "${PID[$v]}" "${PORT[$v]}"; done)"
 
-ctx_switches() {  # ctx_switches PID: context switches of all its threads (a thread hop or timer wake-up per request shows here)
-    # A thread can end between the glob and cat: cat then fails, and under pipefail and set -e so would the script, silently.
-    { cat /proc/"$1"/task/*/status 2>/dev/null || true; } | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
-}
-SYSCALL_EVENTS=raw_syscalls:sys_enter,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_recvmsg,syscalls:sys_enter_write,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_futex
-syscalls_per_request() {  # syscalls_per_request PERF_CSV REQUESTS: "all N (reads R, writes W, epoll E, futex F)"
-    awk -F, -v n="$2" '{ c = $1 + 0; e = $3 }
-        e ~ /raw_syscalls/ { all += c } e ~ /_(read|recvfrom|recvmsg)$/ { rd += c } e ~ /_(write|sendto|sendmsg)$/ { wr += c }
-        e ~ /_epoll_(wait|pwait|ctl)$/ { ep += c } e ~ /_futex$/ { fx += c }
-        END { printf "%.2f (reads %.2f, writes %.2f, epoll %.2f, futex %.2f)", all / n, rd / n, wr / n, ep / n, fx / n }' "$1"
-}
 load() {  # load VARIANT SECONDS: wrk output on stdout
     taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$2s" "http://127.0.0.1:${PORT[$1]}/plain/"
 }
@@ -111,7 +100,7 @@ for (( r = 1; r <= ROUNDS; r++ )); do
         printf '%s\t%s\t%s\t%s\t%s\n' "$v" "$r" "$rps" "$cpu" "$switches" >>"$RAW"
         printf '  round %d  %-24s %9.0f req/s  %6s us/req CPU  %5s context switches/req\n' "$r" "$v" "$rps" "$cpu" "$switches" >&2
         # The count window opens half a second before the load and closes just after it: idle time adds a few timer wake-ups.
-        [[ -n ${SYSCALLS:-} ]] && printf '           system calls per request: %s\n' "$(syscalls_per_request "$WORK/syscalls-${FILE[$v]}-$r.csv" "$requests")" >&2
+        [[ -n ${SYSCALLS:-} ]] && printf '           system calls per request: %s (reads %s, writes %s, epoll %s, futex %s)\n' $(syscalls_per_request "$WORK/syscalls-${FILE[$v]}-$r.csv" "$requests") >&2
     done
 done
 

@@ -405,9 +405,7 @@ static class KestrelForwarder
     {
         if (!pool.TryPop(out var connection))
         {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            await socket.ConnectAsync(upstreamEndPoint);
-            connection = new UpstreamConnection(socket);
+            connection = new UpstreamConnection(await RawForwarder.ConnectAsync(upstreamEndPoint));
         }
         var buffer = connection.Buffer;
         var length = WriteRequestHead(buffer, context.Request);
@@ -436,8 +434,7 @@ static class KestrelForwarder
                 context.Response.StatusCode = StatusCodes.Status502BadGateway;
                 return;
             }
-            var socket = await RawForwarder.ConnectAsync(upstreamEndPoint);
-            var fresh = new UpstreamConnection(socket);
+            var fresh = new UpstreamConnection(await RawForwarder.ConnectAsync(upstreamEndPoint));
             buffer.AsSpan(0, length).CopyTo(fresh.Buffer);
             connection = fresh;
             buffer = fresh.Buffer;
