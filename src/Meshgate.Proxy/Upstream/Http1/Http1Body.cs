@@ -67,7 +67,7 @@ internal static class Http1Body
 
     /// <summary>Flushes the connection's writer; an upstream that is gone is <paramref name="error"/>.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public static async ValueTask FlushAsync(PipeWriter writer, ForwarderError error, CancellationToken cancellationToken)
+    public static async ValueTask FlushAsync(Http1ConnectionWriter writer, ForwarderError error, CancellationToken cancellationToken)
     {
         try
         {
@@ -112,7 +112,7 @@ internal static class Http1Body
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private static async ValueTask CopyAsync(PipeReader reader, Stream output, long length, Http1Connection connection, TimeSpan activityTimeout, CancellationToken cancellationToken)
+    private static async ValueTask CopyAsync(Http1ConnectionReader reader, Stream output, long length, Http1Connection connection, TimeSpan activityTimeout, CancellationToken cancellationToken)
     {
         var remaining = length;
         while (remaining > 0)
@@ -148,7 +148,7 @@ internal static class Http1Body
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<ReadResult> ReadAsync(PipeReader reader, CancellationToken cancellationToken)
+    private static async ValueTask<ReadResult> ReadAsync(Http1ConnectionReader reader, CancellationToken cancellationToken)
     {
         try
         {
@@ -161,7 +161,7 @@ internal static class Http1Body
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<long> ReadChunkSizeAsync(PipeReader reader, Http1Connection connection, TimeSpan activityTimeout, CancellationToken cancellationToken)
+    private static async ValueTask<long> ReadChunkSizeAsync(Http1ConnectionReader reader, Http1Connection connection, TimeSpan activityTimeout, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -214,7 +214,7 @@ internal static class Http1Body
         return size;
     }
 
-    private static async ValueTask ExpectCrlfAsync(PipeReader reader, CancellationToken cancellationToken)
+    private static async ValueTask ExpectCrlfAsync(Http1ConnectionReader reader, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -233,7 +233,7 @@ internal static class Http1Body
         }
     }
 
-    private static async ValueTask SkipTrailersAsync(PipeReader reader, CancellationToken cancellationToken)
+    private static async ValueTask SkipTrailersAsync(Http1ConnectionReader reader, CancellationToken cancellationToken)
     {
         while (true)
         {

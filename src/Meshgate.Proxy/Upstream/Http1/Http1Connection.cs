@@ -1,26 +1,19 @@
-using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Text;
 
 namespace Meshgate.Proxy.Upstream.Http1;
 
 /// <summary>
-/// One keep-alive HTTP/1.1 connection to an upstream: the socket, its stream (the socket's, or TLS over it), its pipes,
-/// and what one request at a time on it needs again and again (the activity timeout's cancellation source, the last
-/// value seen per known response header), so that a request over a pooled connection makes none of these anew.
+/// One keep-alive HTTP/1.1 connection to an upstream: the socket, its stream (the socket's, or TLS over it), its reader
+/// and writer, and what one request at a time on it needs again and again (the activity timeout's cancellation source,
+/// the last value seen per known response header), so that a request over a pooled connection makes none of these anew.
 /// </summary>
 internal sealed class Http1Connection : IDisposable
 {
-    // Reads of up to 64 KiB, as YARP's body copy uses: each read's bytes go to the client in one write, and in the gateway's
-    // event-loop mode (inline socket work) a write is a send at once, so 4 KiB reads made a 64 KiB body 16 receives and 16
-    // sends (1.5x the CPU per request of the thread pool, which merged the sends). Rented per read and returned when
-    // consumed, so an idle pooled connection holds none.
-    private static readonly StreamPipeReaderOptions ReaderOptions = new(bufferSize: 65536, minimumReadSize: 4096, leaveOpen: true);
-    private static readonly StreamPipeWriterOptions WriterOptions = new(minimumBufferSize: 4096, leaveOpen: true);
-
     private readonly Socket _socket;
     private readonly Stream _stream;
     private readonly string?[] _values = new string?[Http1HeaderNames.KnownCount];
+    private readonly CancellationTokenRegistration _closeOnActivity;
     private bool _disposed;
 
     /// <param name="stream">The socket's NetworkStream (owning the socket), or an SslStream over it.</param>
@@ -28,19 +21,29 @@ internal sealed class Http1Connection : IDisposable
     {
         _socket = socket;
         _stream = stream;
-        Reader = PipeReader.Create(_stream, ReaderOptions);
-        Writer = PipeWriter.Create(_stream, WriterOptions);
+        Reader = new Http1ConnectionReader(stream, activity.Token);
+        Writer = new Http1ConnectionWriter(stream, activity.Token);
         Destination = destination;
         Activity = activity;
+        // Once for the connection's life, not per read and write: the source fires only to end the connection (a request's
+        // abort or the upstream's silence), and closing the socket ends whatever read or write is pending on it.
+        _closeOnActivity = activity.Token.UnsafeRegister(static s => ((Socket)s!).Dispose(), socket);
     }
 
-    public PipeReader Reader { get; }
+    /// <summary>What a read or write reports when the activity source closed the connection under it.</summary>
+    internal static OperationCanceledException Closed(Exception e, CancellationToken activity) =>
+        new("The upstream connection's activity timeout or the request's abort closed it.", e, activity);
 
-    public PipeWriter Writer { get; }
+    public Http1ConnectionReader Reader { get; }
+
+    public Http1ConnectionWriter Writer { get; }
 
     public Http1Destination Destination { get; }
 
-    /// <summary>Cancelled by the request's abort token or when the upstream is silent for the cluster's activity timeout.</summary>
+    /// <summary>
+    /// Cancelled by the request's abort token or when the upstream is silent for the cluster's activity timeout; then the
+    /// socket is closed, and the connection is not used again.
+    /// </summary>
     public CancellationTokenSource Activity { get; private set; }
 
     /// <summary>When the connection went back to the pool (Stopwatch ticks).</summary>
@@ -90,16 +93,10 @@ internal sealed class Http1Connection : IDisposable
             // Already reset by the upstream.
         }
         _stream.Dispose();
-        // Completing returns the pipes' buffers to their pool; the writer would flush what a failed request left
-        // in it, which the closed stream refuses.
-        try
-        {
-            Writer.Complete();
-        }
-        catch (Exception e) when (e is IOException or ObjectDisposedException)
-        {
-        }
+        // Returns the reader's and writer's arrays to their pool (what a failed request left unsent is dropped).
+        Writer.Complete();
         Reader.Complete();
+        _closeOnActivity.Dispose();
         Activity.Dispose();
     }
 }
