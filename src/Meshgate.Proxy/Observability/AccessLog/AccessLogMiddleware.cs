@@ -59,6 +59,7 @@ internal sealed class AccessLogMiddleware
         responseBody.Context = context;
         responseBody.Policy = policy;
         responseBody.Started = 0;
+        responseBody.ActiveSlot = _metrics.Enabled ? _metrics.RequestStarted(context.Request.Method, context.Request.IsHttps) : -1;
         // Only the access log reads the record and the wall-clock start, and only it and the mesh's edge metrics the
         // duration: with metrics alone on a plain gateway, none of them is made or read.
         if (policy is not null)
@@ -85,6 +86,7 @@ internal sealed class AccessLogMiddleware
     {
         var responseBody = (CountingResponseBody)state;
         var context = responseBody.Context!;
+        if (responseBody.ActiveSlot >= 0) _metrics.RequestEnded(responseBody.ActiveSlot);
         try
         {
             Complete(context, responseBody);

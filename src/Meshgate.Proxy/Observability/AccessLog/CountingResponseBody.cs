@@ -59,6 +59,8 @@ internal sealed class CountingResponseBody : WriteOnlyStream, IHttpResponseBodyF
     public HttpContext? Context { get; set; }
     public AccessLogPolicy? Policy { get; set; }
     public long Started { get; set; }
+    /// <summary>The request's slot in http.server.active_requests (GatewayMetrics); -1 when not counted.</summary>
+    public int ActiveSlot { get; set; } = -1;
     public DateTimeOffset StartedAt { get; set; }
     public RequestRecord? Record { get; set; }
     public CountingRequestBody? RequestBody { get; set; }

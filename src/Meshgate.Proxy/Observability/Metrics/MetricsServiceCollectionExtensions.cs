@@ -12,12 +12,13 @@ namespace Meshgate.Proxy.Observability.Metrics;
 
 public static class MetricsServiceCollectionExtensions
 {
-    /// <summary>The meters whose instruments /metrics shows, as made by this gateway's own services.</summary>
-    private static readonly string[] GatewayMeters =
+    /// <summary>The meters (and, where given, the one instrument of it) whose instruments /metrics shows, as made by this gateway's own services.</summary>
+    private static readonly (string Meter, string? Instrument)[] GatewayMeters =
     [
-        MeshgateMeter.Name,
-        "Microsoft.AspNetCore.Hosting",          // http.server.request.duration, http.server.active_requests
-        "Microsoft.AspNetCore.Server.Kestrel",   // kestrel.active_connections, kestrel.connection.duration, ...
+        (MeshgateMeter.Name, null),
+        // Not ASP.NET Core's http.server.active_requests: GatewayMetrics counts it, with the same name and labels, for less.
+        ("Microsoft.AspNetCore.Hosting", "http.server.request.duration"),
+        ("Microsoft.AspNetCore.Server.Kestrel", null),   // kestrel.active_connections, kestrel.connection.duration, ...
         // Not System.Runtime: three of its names (dotnet.assembly.count, ...) end in _count, which
         // promtool's lint refuses for gauges; a scrape must pass it as it is.
     ];
@@ -37,7 +38,7 @@ public static class MetricsServiceCollectionExtensions
 
         services.AddMetrics(metrics =>
         {
-            foreach (var meter in GatewayMeters) metrics.EnableMetrics(meter, scopes: MeterScope.Local);
+            foreach (var (meter, instrument) in GatewayMeters) metrics.EnableMetrics(meter, instrument, scopes: MeterScope.Local);
         });
         // No AddMeter here: meters added to the SDK directly would bypass the scope rules above.
         // Every scrape collects afresh: Prometheus scrapes rarely, and a cached answer would hide a change for a scrape interval.
