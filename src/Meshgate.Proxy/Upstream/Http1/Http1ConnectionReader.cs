@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 
 namespace Meshgate.Proxy.Upstream.Http1;
 
@@ -60,6 +61,7 @@ internal sealed class Http1ConnectionReader(Stream stream, CancellationToken act
         return ReadPendingAsync(read);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<ReadResult> ReadPendingAsync(ValueTask<int> read)
     {
         int count;

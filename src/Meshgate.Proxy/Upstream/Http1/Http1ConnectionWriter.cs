@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 
 namespace Meshgate.Proxy.Upstream.Http1;
 
@@ -76,6 +77,7 @@ internal sealed class Http1ConnectionWriter(Stream stream, CancellationToken act
         return FlushPendingAsync(write);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<FlushResult> FlushPendingAsync(ValueTask write)
     {
         try
