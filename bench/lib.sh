@@ -44,7 +44,7 @@ render() {  # render TEMPLATE OUT: fill the placeholders between at-signs from t
     if grep -q '@[A-Z_]*@' "$2"; then die "unfilled placeholder in $2"; fi
 }
 
-publish_meshgate() {  # MESHGATE: an existing publish dir, or built here into $WORK/meshgate by scripts/publish (MESHGATE_BUILD=il: the IL-only publish)
+publish_meshgate() {  # MESHGATE: an existing publish dir, or built here into $WORK/meshgate by scripts/publish (MESHGATE_BUILD=il: the IL-only publish; aot: Native AOT)
     export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
     if [[ -z ${MESHGATE:-} ]]; then
         MESHGATE="$WORK/meshgate"
@@ -52,11 +52,12 @@ publish_meshgate() {  # MESHGATE: an existing publish dir, or built here into $W
         rm -rf "$MESHGATE"   # a self-contained publish and an IL-only one must not mix
         "$REPO_DIR/scripts/publish" "$MESHGATE" >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log" >&2; die "build failed"; }
     fi
-    [[ -f $MESHGATE/meshgate.dll ]] || die "no meshgate.dll in $MESHGATE"
+    [[ -f $MESHGATE/meshgate.dll || -x $MESHGATE/meshgate ]] || die "no meshgate.dll or meshgate executable in $MESHGATE"
 }
 
 meshgate_command() {  # meshgate_command DIR: how to start the publish in DIR (a self-contained one has no shared runtime to run it with)
-    if grep -q '"includedFrameworks"' "$1/meshgate.runtimeconfig.json"; then echo "$1/meshgate"; else echo "dotnet $1/meshgate.dll"; fi
+    # A Native AOT publish (MESHGATE_BUILD=aot) is the executable alone: no meshgate.dll, no runtimeconfig.
+    if [[ ! -f $1/meshgate.dll ]] || grep -q '"includedFrameworks"' "$1/meshgate.runtimeconfig.json"; then echo "$1/meshgate"; else echo "dotnet $1/meshgate.dll"; fi
 }
 
 start_origin() {  # the nginx origin of templates/upstream-nginx.conf, on the server core

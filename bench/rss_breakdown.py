@@ -40,6 +40,9 @@ FILE_KINDS = [
     ("System.Private.CoreLib", lambda p: p.endswith("/System.Private.CoreLib.dll")),
     ("OpenSSL and .NET's cryptography (libcrypto, libssl, System.Security.Cryptography, its native shim)",
      lambda p: any(k in p for k in ("libcrypto", "libssl", "Cryptography"))),
+    # A Native AOT publish (MESHGATE_BUILD=aot) is its executable alone: the compiled code, the runtime and their data.
+    ("the Native AOT executable (all code, the runtime, read-only data and metadata)",
+     lambda p: p.endswith("/meshgate") and not os.path.exists(p + ".dll")),
     ("the runtime's native code (libcoreclr, libclrjit, hostfxr, hostpolicy, System.Native, dotnet or the apphost)",
      lambda p: any(k in p for k in ("libcoreclr", "libclrjit", "libhostfxr", "libhostpolicy", "libSystem.", "libclrgc"))
      or p.endswith("/dotnet") or p.endswith("/meshgate")),   # the muxer, or a self-contained publish's own executable

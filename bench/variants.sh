@@ -56,7 +56,7 @@ declare -A FILE   # a variant's name as a file name ("bare@/tmp/mg-before" holds
 for v in "${VARIANTS[@]}"; do
     free_port GATEWAY_PORT; free_port ADMIN_PORT
     setting=${v%%@*}; build=$MESHGATE
-    if [[ $v == *@* ]]; then build=${v#*@}; [[ -f $build/meshgate.dll ]] || die "variant $v: no meshgate.dll in $build"; fi
+    if [[ $v == *@* ]]; then build=${v#*@}; [[ -f $build/meshgate.dll || -x $build/meshgate ]] || die "variant $v: no meshgate.dll or meshgate executable in $build"; fi
     FILE[$v]=${v//\//_}
     render "$TEMPLATES/meshgate.yaml" "$WORK/gateway/${FILE[$v]}.yaml"
     variant_settings "$setting" "${FILE[$v]}" >>"$WORK/gateway/${FILE[$v]}.yaml"

@@ -38,7 +38,9 @@ public sealed partial class MeshgateProcess : IAsyncDisposable
         // MESHGATE_PUBLISH names a publish to run instead of the build's meshgate.dll: these tests against the shipped,
         // trimmed build of scripts/publish (docs/performance.md#memory).
         var publish = Environment.GetEnvironmentVariable("MESHGATE_PUBLISH");
-        var selfContained = publish is not null && File.ReadAllText(Path.Combine(publish, "meshgate.runtimeconfig.json")).Contains("\"includedFrameworks\"");
+        // A Native AOT publish (MESHGATE_BUILD=aot scripts/publish) is the executable alone, with no meshgate.dll.
+        var selfContained = publish is not null && (!File.Exists(Path.Combine(publish, "meshgate.dll"))
+            || File.ReadAllText(Path.Combine(publish, "meshgate.runtimeconfig.json")).Contains("\"includedFrameworks\""));
         var info = new ProcessStartInfo(selfContained ? Path.Combine(publish!, "meshgate") : "dotnet")
         {
             RedirectStandardOutput = true,

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using Meshgate.Configuration.Model;
 using Meshgate.Configuration.Validation;
 
@@ -15,7 +14,9 @@ internal static class AuthenticationCompiler
         foreach (var (name, provider) in definition.Authentication)
         {
             var path = $"authentication.{name}";
-            var material = new StringBuilder(JsonSerializer.Serialize(provider));
+            // The definition as its stored JSON (secrets kept): reflection over the model the config reader already keeps,
+            // where JsonSerializer's reflection would need a source-generated context under Native AOT.
+            var material = new StringBuilder(DefinitionJson.ToStoredJson(provider)!.ToJsonString());
             JwtProviderPolicy? jwt = null;
             ApiKeysPolicy? apiKeys = null;
             if (provider.Jwt is { } j) jwt = CompileJwt(j, $"{path}.jwt", context, material);

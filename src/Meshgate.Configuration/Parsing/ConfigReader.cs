@@ -85,6 +85,13 @@ public static class ConfigReader
         return member?.Value ?? Kebab(name);
     }
 
+    /// <summary>
+    /// An enum's values, boxed as the enum, in Enum.GetValues' order. Enum.GetValues(Type) makes an array of the enum
+    /// type, which a Native AOT build has not compiled for an enum it only meets by reflection (the config model's).
+    /// </summary>
+    public static IEnumerable<object> EnumValues(Type enumType) =>
+        Enum.GetValuesAsUnderlyingType(enumType).Cast<object>().Select(v => Enum.ToObject(enumType, v));
+
     private static string Kebab(string name)
     {
         var chars = new List<char>(name.Length + 4);
@@ -141,7 +148,7 @@ public static class ConfigReader
 
         private object? ReadEnum(YamlNode node, Type type, string path)
         {
-            var names = Enum.GetValues(type).Cast<object>().Select(v => (Name: EnumName(type, v), Value: v)).ToList();
+            var names = EnumValues(type).Select(v => (Name: EnumName(type, v), Value: v)).ToList();
             var allowed = string.Join(", ", names.Select(n => n.Name));
             return Scalar(node, path, $"one of {allowed}", s =>
             {

@@ -84,7 +84,7 @@ public static class ConfigSchema
         }
         if (type.IsEnum)
         {
-            return new JsonObject { ["enum"] = new JsonArray(Enum.GetValues(type).Cast<object>().Select(v => (JsonNode)JsonValue.Create(ConfigReader.EnumName(type, v))!).ToArray()) };
+            return new JsonObject { ["enum"] = new JsonArray(ConfigReader.EnumValues(type).Select(v => (JsonNode)JsonValue.Create(ConfigReader.EnumName(type, v))!).ToArray()) };
         }
         if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(List<>))
         {

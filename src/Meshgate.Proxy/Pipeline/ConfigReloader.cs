@@ -156,7 +156,7 @@ public sealed partial class ConfigReloader
         public static readonly ListenerComparer Instance = new();
 
         public bool Equals(Configuration.Model.ListenerDefinition? x, Configuration.Model.ListenerDefinition? y) =>
-            System.Text.Json.JsonSerializer.Serialize(x) == System.Text.Json.JsonSerializer.Serialize(y);
+            System.Text.Json.Nodes.JsonNode.DeepEquals(Configuration.Model.DefinitionJson.ToStoredJson(x), Configuration.Model.DefinitionJson.ToStoredJson(y));
 
         public int GetHashCode(Configuration.Model.ListenerDefinition obj) => 0;
     }
