@@ -84,12 +84,12 @@ public static class AdminApi
         }
 
         var admin = app.MapGroup("/admin");
-        admin.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
+        admin.MapGet("/health/live", () => Results.Ok(new HealthView("live")));
         // Out of sync with etcd is not "not ready": every node loses etcd at once, and taking them all out of the
         // balancer would stop traffic that their last good config serves well. The body says it instead.
         admin.MapGet("/health/ready", () => gateway.Ready()
-            ? gateway.ConfigSource is { } source ? Results.Ok(new { status = "ready", config = SourceView(source) }) : Results.Ok(new { status = "ready" })
-            : Results.Json(new { status = "not ready" }, statusCode: StatusCodes.Status503ServiceUnavailable));
+            ? Results.Ok(new HealthView("ready", gateway.ConfigSource is { } source ? SourceView(source) : null))
+            : AdminJsonContext.Json(new HealthView("not ready"), StatusCodes.Status503ServiceUnavailable));
 
         admin.MapGet("/config", (HttpContext context) =>
         {
@@ -110,7 +110,7 @@ public static class AdminApi
         {
             var status = await gateway.Reloader.ReloadAsync("admin API", context.RequestAborted);
             var view = StatusView(status);
-            return status.LastErrors.Count == 0 ? Results.Ok(view) : Results.Json(view, statusCode: StatusCodes.Status422UnprocessableEntity);
+            return status.LastErrors.Count == 0 ? Results.Ok(view) : AdminJsonContext.Json(view, StatusCodes.Status422UnprocessableEntity);
         });
 
         admin.MapGet("/cache", () => gateway.Caches is { } caches ? Results.Ok(caches.View()) : Results.NotFound());
@@ -126,7 +126,7 @@ public static class AdminApi
             try
             {
                 var purged = body!.Url is { } url ? await caches.PurgeUrlAsync(url) : body.Prefix is { } prefix ? await caches.PurgePrefixAsync(prefix) : await caches.PurgeSurrogateKeyAsync(body.SurrogateKey!);
-                return Results.Ok(new { purged });
+                return Results.Ok(new CachePurgeView(purged));
             }
             catch (Proxy.Caching.CacheStoreUnavailableException e)
             {
@@ -139,58 +139,35 @@ public static class AdminApi
         {
             var snapshot = gateway.Snapshots.Current;
             context.Response.Headers.ETag = ConfigWriteEndpoints.ETagOf(snapshot.Version);
-            return Results.Ok(snapshot.Definition.Routes.Select(r => new
-            {
-                id = r.Id,
-                order = r.Order,
-                cluster = r.Cluster,
-                split = DefinitionJson.ToJson(r.Split),
-                match = DefinitionJson.ToJson(r.Match),
-                transforms = DefinitionJson.ToJson(r.Transforms),
-                mirror = r.Mirror is null ? null : new
-                {
-                    cluster = r.Mirror.Cluster,
-                    percent = r.Mirror.Percent,
-                    compare = r.Mirror.Compare,
-                    counts = gateway.Mirroring?.Find(r.Id!)?.View() ?? new Proxy.Mirroring.MirrorRouteCounts(r.Id!).View(),
-                },
-                faults = DefinitionJson.ToJson(r.Faults),
-            }));
+            return Results.Ok(snapshot.Definition.Routes.Select(r => new RouteView(
+                r.Id,
+                r.Order,
+                r.Cluster,
+                DefinitionJson.ToJson(r.Split),
+                DefinitionJson.ToJson(r.Match),
+                DefinitionJson.ToJson(r.Transforms),
+                r.Mirror is null ? null : new RouteMirrorView(r.Mirror.Cluster, r.Mirror.Percent, r.Mirror.Compare,
+                    gateway.Mirroring?.Find(r.Id!)?.View() ?? new Proxy.Mirroring.MirrorRouteCounts(r.Id!).View()),
+                DefinitionJson.ToJson(r.Faults))).ToList());
         });
 
-        admin.MapGet("/clusters", () => Results.Ok(gateway.ProxyState.GetClusters().OrderBy(c => c.ClusterId).Select(c => new
-        {
-            id = c.ClusterId,
-            loadBalancing = c.Model.Config.LoadBalancingPolicy,
-            availableEndpoints = c.DestinationsState.AvailableDestinations.Count,
-            endpoints = c.Destinations.Values.Select(RouteExplainer.DescribeDestination),
-            circuitBreaker = CircuitBreakerView(gateway, c.ClusterId),
-            outlierDetection = OutlierDetectionView(gateway, c),
-        })));
+        admin.MapGet("/clusters", () => Results.Ok(gateway.ProxyState.GetClusters().OrderBy(c => c.ClusterId).Select(c => new ClusterView(
+            c.ClusterId,
+            c.Model.Config.LoadBalancingPolicy,
+            c.DestinationsState.AvailableDestinations.Count,
+            c.Destinations.Values.Select(RouteExplainer.DescribeDestination),
+            CircuitBreakerOf(gateway, c.ClusterId),
+            OutlierDetectionOf(gateway, c))).ToList()));
 
         admin.MapGet("/accesslog", () =>
         {
             var policy = gateway.Snapshots.Current.AccessLog;
             var counters = gateway.AccessLog?.Counters;
-            return Results.Ok(new
-            {
-                enabled = policy is not null,
-                output = policy?.Output,
-                sampleSuccesses = policy?.SampleSuccesses,
-                queueCapacity = counters?.QueueCapacity,
-                queued = counters?.Queued,
-                written = counters?.Written,
-                dropped = counters?.Dropped,
-                sampledOut = counters?.SampledOut,
-                writeErrors = counters?.WriteErrors,
-            });
+            return Results.Ok(new AccessLogView(policy is not null, policy?.Output, policy?.SampleSuccesses,
+                counters?.QueueCapacity, counters?.Queued, counters?.Written, counters?.Dropped, counters?.SampledOut, counters?.WriteErrors));
         });
 
-        admin.MapGet("/ratelimits", () => Results.Ok(new
-        {
-            store = gateway.RateLimits?.Store(),
-            policies = gateway.RateLimits?.Policies() ?? [],
-        }));
+        admin.MapGet("/ratelimits", () => Results.Ok(new RateLimitsView(gateway.RateLimits?.Store(), gateway.RateLimits?.Policies() ?? [])));
         admin.MapGet("/ratelimits/{policy}/{**key}", async (string policy, string key) =>
             gateway.RateLimits is { } limits && await limits.KeyAsync(policy, Uri.UnescapeDataString(key)) is { } view
                 ? Results.Ok(view)
@@ -233,67 +210,49 @@ public static class AdminApi
                 return;
             }
             var request = new RouteExplainer.ExplainRequest(query["method"].FirstOrDefault() ?? "GET", path, queryString, query["host"].FirstOrDefault(), headers, listener);
-            await context.Response.WriteAsJsonAsync(await gateway.Explainer.ExplainAsync(request));
+            await Results.Ok(await gateway.Explainer.ExplainAsync(request)).ExecuteAsync(context);
         });
     }
 
     /// <summary>The cluster's limits, requests in flight and refusals per limit; null when it sets no limits.</summary>
-    private static object? CircuitBreakerView(GatewayServices gateway, string clusterId)
+    private static CircuitBreakerView? CircuitBreakerOf(GatewayServices gateway, string clusterId)
     {
         if (gateway.Snapshots.Current.ClusterPolicies.GetValueOrDefault(clusterId)?.CircuitBreaker is not { } limits) return null;
         var counters = gateway.CircuitBreakers?.DescribeCircuit(clusterId);
-        return new
-        {
-            limits = new { limits.MaxConcurrentRequests, limits.MaxPendingRequests, limits.MaxConnectionsPerEndpoint },
-            activeRequests = counters?.ActiveRequests ?? 0,
-            rejected = new
-            {
-                maxConcurrentRequests = counters?.RejectedMaxConcurrentRequests ?? 0,
-                maxPendingRequests = counters?.RejectedMaxPendingRequests ?? 0,
-            },
-        };
+        return new CircuitBreakerView(
+            new CircuitBreakerLimitsView(limits.MaxConcurrentRequests, limits.MaxPendingRequests, limits.MaxConnectionsPerEndpoint),
+            counters?.ActiveRequests ?? 0,
+            new CircuitBreakerRejectionsView(counters?.RejectedMaxConcurrentRequests ?? 0, counters?.RejectedMaxPendingRequests ?? 0));
     }
 
     /// <summary>Which endpoints are ejected until when, and every endpoint's ejection multiplier; null when the cluster has no outlierDetection.</summary>
-    private static object? OutlierDetectionView(GatewayServices gateway, ClusterState cluster)
+    private static OutlierDetectionView? OutlierDetectionOf(GatewayServices gateway, ClusterState cluster)
     {
         if (gateway.Snapshots.Current.ClusterPolicies.GetValueOrDefault(cluster.ClusterId)?.OutlierDetection is null) return null;
         var endpoints = cluster.Destinations.Values
             .Select(d => (Destination: d, Ejection: gateway.OutlierDetection?.DescribeEjection(cluster, d)))
             .Where(e => e.Ejection is not null)
-            .Select(e => new { address = e.Destination.Model.Config.Address, ejectedUntil = e.Ejection!.EjectedUntil, ejections = e.Ejection.Ejections, reason = e.Ejection.LastReason })
+            .Select(e => new EjectedEndpointView(e.Destination.Model.Config.Address, e.Ejection!.EjectedUntil, e.Ejection.Ejections, e.Ejection.LastReason))
             .ToList();
-        return new
-        {
-            ejected = endpoints.Count(e => e.ejectedUntil is not null),
-            endpoints,
-        };
+        return new OutlierDetectionView(endpoints.Count(e => e.EjectedUntil is not null), endpoints);
     }
 
-    private static object SourceView(Configuration.Sources.IConfigSourceStatus source) => new
-    {
-        source = source.Source,
-        synced = source.NotSyncedReason is null,
-        reason = source.NotSyncedReason,
-        lastSyncAt = source.LastSyncAt,
-        staleSeconds = Math.Round(source.Stale.TotalSeconds, 1),
-    };
+    private static ConfigSourceView SourceView(Configuration.Sources.IConfigSourceStatus source) =>
+        new(source.Source, source.NotSyncedReason is null, source.NotSyncedReason, source.LastSyncAt, Math.Round(source.Stale.TotalSeconds, 1));
 
-    private static object StatusView(ConfigStatus status, IReadOnlyList<ReloadAttempt>? history = null, Configuration.Sources.IConfigSourceStatus? source = null) => new
-    {
-        source = source is null ? null : SourceView(source),
-        version = status.Version,
+    private static ConfigStatusView StatusView(ConfigStatus status, IReadOnlyList<ReloadAttempt>? history = null, Configuration.Sources.IConfigSourceStatus? source = null) => new(
+        source is null ? null : SourceView(source),
+        status.Version,
         // The same value: the revision that config writes send back in If-Match.
-        revision = status.Version,
-        generation = status.Generation,
-        loadedAt = status.LoadedAt,
-        lastAttemptAt = status.LastAttemptAt,
-        lastTrigger = status.LastTrigger,
-        lastAttemptSucceeded = status.LastErrors.Count == 0,
-        lastErrors = status.LastErrors.Select(e => e.ToString()),
-        restartRequired = status.RestartRequired,
-        recentAttempts = history?.Reverse().Select(a => new { at = a.At, trigger = a.Trigger, applied = a.Applied, version = a.Version, errors = a.Errors.Select(e => e.ToString()) }),
-    };
+        status.Version,
+        status.Generation,
+        status.LoadedAt,
+        status.LastAttemptAt,
+        status.LastTrigger,
+        status.LastErrors.Count == 0,
+        status.LastErrors.Select(e => e.ToString()),
+        status.RestartRequired,
+        history?.Reverse().Select(a => new ReloadAttemptView(a.At, a.Trigger, a.Applied, a.Version, a.Errors.Select(e => e.ToString()))));
 
     private static Task Authorize(HttpContext context, RequestDelegate next, SnapshotAccessor snapshots, ConfigWriteAudit audit)
     {

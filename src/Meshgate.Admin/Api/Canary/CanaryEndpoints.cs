@@ -34,33 +34,19 @@ public static class CanaryEndpoints
                 etcdError = e.Message;
             }
             var plan = view.Plan;
-            return Results.Ok(new
-            {
-                node = view.Node,
-                running = plan is not null,
-                role = view.Role,
-                plan = plan is null ? null : new
-                {
-                    id = plan.Id,
-                    sharePercent = plan.SharePercent,
-                    nodes = plan.Nodes,
-                    candidateRevision = plan.CandidateRevision,
-                    baseRevision = plan.BaseRevision,
-                    startedAt = plan.StartedAt,
-                    deadline = plan.Deadline,
-                },
-                thisNode = view.Figures is { } figures ? new
-                {
-                    requests = figures.Requests,
-                    serverErrors = figures.ServerErrors,
-                    errorRate = figures.Requests == 0 ? 0 : Math.Round((double)figures.ServerErrors / figures.Requests, 4),
-                    p99Ms = LatencyHistogram.Percentile(figures.Histogram, 0.99),
-                } : null,
+            return Results.Ok(new CanaryView(
+                view.Node,
+                plan is not null,
+                view.Role,
+                plan is null ? null : new CanaryPlanView(plan.Id, plan.SharePercent, plan.Nodes, plan.CandidateRevision, plan.BaseRevision, plan.StartedAt, plan.Deadline),
+                view.Figures is { } figures
+                    ? new CanaryNodeFiguresView(figures.Requests, figures.ServerErrors,
+                        figures.Requests == 0 ? 0 : Math.Round((double)figures.ServerErrors / figures.Requests, 4), LatencyHistogram.Percentile(figures.Histogram, 0.99))
+                    : null,
                 // The command's last reading of the running canary; an older canary's is not shown as this one's.
-                progress = plan is not null && progress?.Id == plan.Id ? progress : null,
-                lastDecision = decision,
-                etcdError,
-            });
+                plan is not null && progress?.Id == plan.Id ? progress : null,
+                decision,
+                etcdError));
         });
     }
 }

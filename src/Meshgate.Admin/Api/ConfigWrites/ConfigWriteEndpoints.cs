@@ -152,8 +152,7 @@ internal static class ConfigWriteEndpoints
         var revision = new Dictionary<string, object?> { ["revision"] = result.Revision };
         return result.Outcome switch
         {
-            ConfigWriteAudit.Applied => Results.Json(new { revision = result.Revision, previousRevision = result.OldRevision },
-                statusCode: result.Created ? StatusCodes.Status201Created : StatusCodes.Status200OK),
+            ConfigWriteAudit.Applied => AdminJsonContext.Json(new ConfigWriteView(result.Revision, result.OldRevision), result.Created ? StatusCodes.Status201Created : StatusCodes.Status200OK),
             "conflict" => Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Revision conflict", detail: result.Detail, extensions: revision),
             "not-found" => Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Not found", detail: result.Detail, extensions: revision),
             "invalid" => Results.ValidationProblem(result.Errors!, title: "Invalid config", detail: result.Detail, extensions: revision),

@@ -77,7 +77,7 @@ public sealed partial class GatewayHost : IAsyncDisposable
         });
         // The gateway's host owns the signals; the admin API stays up through the drain so probes can watch it.
         adminBuilder.Services.AddSingleton<IHostLifetime, PassiveHostLifetime>();
-        adminBuilder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
+        adminBuilder.Services.AddMeshgateAdminJson();
         Admin = adminBuilder.Build();
         Admin.MapMeshgateAdmin(new AdminApi.GatewayServices(
             Snapshots,
