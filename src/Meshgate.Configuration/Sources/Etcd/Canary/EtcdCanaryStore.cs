@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Core;
@@ -13,8 +14,6 @@ namespace Meshgate.Configuration.Sources.Etcd.Canary;
 /// </summary>
 public sealed class EtcdCanaryStore(EtcdConfigStore config)
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-
     public EtcdConfigStore Config => config;
 
     /// <summary>The prefix of the canary's keys: the config prefix without its last '/', then "-canary/".</summary>
@@ -29,7 +28,7 @@ public sealed class EtcdCanaryStore(EtcdConfigStore config)
     public async Task<(CanaryPlan? Plan, long ModRevision)> ReadPlanAsync(CancellationToken cancellationToken = default)
     {
         var found = await CallAsync(kv => kv.RangeAsync(new RangeRequest { Key = Utf8(PlanKey) }, deadline: config.Deadline(), cancellationToken: cancellationToken).ResponseAsync);
-        return found.Kvs.Count == 0 ? (null, 0) : (Parse<CanaryPlan>(found.Kvs[0].Value), found.Kvs[0].ModRevision);
+        return found.Kvs.Count == 0 ? (null, 0) : (Parse(found.Kvs[0].Value, CanaryJsonContext.Default.CanaryPlan), found.Kvs[0].ModRevision);
     }
 
     /// <summary>Writes the plan under <paramref name="lease"/> if no plan is there; false when one is (another canary runs).</summary>
@@ -37,7 +36,7 @@ public sealed class EtcdCanaryStore(EtcdConfigStore config)
     {
         var transaction = new TxnRequest();
         transaction.Compare.Add(new Compare { Key = Utf8(PlanKey), Target = Compare.Types.CompareTarget.Version, Result = Compare.Types.CompareResult.Equal, Version = 0 });
-        transaction.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = Utf8(PlanKey), Value = Serialize(plan), Lease = lease } });
+        transaction.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = Utf8(PlanKey), Value = Serialize(plan, CanaryJsonContext.Default.CanaryPlan), Lease = lease } });
         var response = await CallAsync(kv => kv.TxnAsync(transaction, deadline: config.Deadline(), cancellationToken: cancellationToken).ResponseAsync);
         return response.Succeeded;
     }
@@ -69,11 +68,11 @@ public sealed class EtcdCanaryStore(EtcdConfigStore config)
 
     /// <summary>A decision for a canary whose plan vanished without one (its command's lease ran out); every node that notices writes the same.</summary>
     public async Task WriteDecisionAsync(CanaryReading decision, CancellationToken cancellationToken = default) =>
-        await CallAsync(kv => kv.PutAsync(new PutRequest { Key = Utf8(DecisionKey), Value = Serialize(decision) }, deadline: config.Deadline(), cancellationToken: cancellationToken).ResponseAsync);
+        await CallAsync(kv => kv.PutAsync(new PutRequest { Key = Utf8(DecisionKey), Value = Serialize(decision, CanaryJsonContext.Default.CanaryReading) }, deadline: config.Deadline(), cancellationToken: cancellationToken).ResponseAsync);
 
     private RequestOp DeletePlan() => new() { RequestDeleteRange = new DeleteRangeRequest { Key = Utf8(PlanKey) } };
 
-    private RequestOp PutDecision(CanaryReading decision) => new() { RequestPut = new PutRequest { Key = Utf8(DecisionKey), Value = Serialize(decision) } };
+    private RequestOp PutDecision(CanaryReading decision) => new() { RequestPut = new PutRequest { Key = Utf8(DecisionKey), Value = Serialize(decision, CanaryJsonContext.Default.CanaryReading) } };
 
     public async Task<IReadOnlyList<CanaryNodeReport>> ReadNodesAsync(CancellationToken cancellationToken = default)
     {
@@ -81,20 +80,20 @@ public sealed class EtcdCanaryStore(EtcdConfigStore config)
         var end = start.ToByteArray();
         end[^1]++;
         var found = await CallAsync(kv => kv.RangeAsync(new RangeRequest { Key = start, RangeEnd = ByteString.CopyFrom(end) }, deadline: config.Deadline(), cancellationToken: cancellationToken).ResponseAsync);
-        return found.Kvs.Select(kv => Parse<CanaryNodeReport>(kv.Value)).OfType<CanaryNodeReport>().ToList();
+        return found.Kvs.Select(kv => Parse(kv.Value, CanaryJsonContext.Default.CanaryNodeReport)).OfType<CanaryNodeReport>().ToList();
     }
 
     public async Task PublishAsync(CanaryNodeReport report, long lease, CancellationToken cancellationToken = default) =>
-        await CallAsync(kv => kv.PutAsync(new PutRequest { Key = Utf8(NodesFolder + report.Node), Value = Serialize(report), Lease = lease }, deadline: config.Deadline(), cancellationToken: cancellationToken).ResponseAsync);
+        await CallAsync(kv => kv.PutAsync(new PutRequest { Key = Utf8(NodesFolder + report.Node), Value = Serialize(report, CanaryJsonContext.Default.CanaryNodeReport), Lease = lease }, deadline: config.Deadline(), cancellationToken: cancellationToken).ResponseAsync);
 
     /// <summary>The running canary's figures so far, for every node's admin API.</summary>
     public async Task WriteProgressAsync(CanaryReading reading, CancellationToken cancellationToken = default) =>
-        await CallAsync(kv => kv.PutAsync(new PutRequest { Key = Utf8(ProgressKey), Value = Serialize(reading) }, deadline: config.Deadline(), cancellationToken: cancellationToken).ResponseAsync);
+        await CallAsync(kv => kv.PutAsync(new PutRequest { Key = Utf8(ProgressKey), Value = Serialize(reading, CanaryJsonContext.Default.CanaryReading) }, deadline: config.Deadline(), cancellationToken: cancellationToken).ResponseAsync);
 
     public async Task<CanaryReading?> ReadReadingAsync(string key, CancellationToken cancellationToken = default)
     {
         var found = await CallAsync(kv => kv.RangeAsync(new RangeRequest { Key = Utf8(key) }, deadline: config.Deadline(), cancellationToken: cancellationToken).ResponseAsync);
-        return found.Kvs.Count == 0 ? null : Parse<CanaryReading>(found.Kvs[0].Value);
+        return found.Kvs.Count == 0 ? null : Parse(found.Kvs[0].Value, CanaryJsonContext.Default.CanaryReading);
     }
 
     public async Task<long> GrantLeaseAsync(TimeSpan ttl, CancellationToken cancellationToken = default)
@@ -152,14 +151,14 @@ public sealed class EtcdCanaryStore(EtcdConfigStore config)
 
     private static ByteString Utf8(string text) => ByteString.CopyFromUtf8(text);
 
-    private static ByteString Serialize<T>(T value) => ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(value, Json));
+    private static ByteString Serialize<T>(T value, JsonTypeInfo<T> type) => ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(value, type));
 
     /// <summary>Null for a value that is not the expected JSON (written by hand, or by another version): treated as absent.</summary>
-    private static T? Parse<T>(ByteString value) where T : class
+    private static T? Parse<T>(ByteString value, JsonTypeInfo<T> type) where T : class
     {
         try
         {
-            return JsonSerializer.Deserialize<T>(value.Span, Json);
+            return JsonSerializer.Deserialize(value.Span, type);
         }
         catch (JsonException)
         {
@@ -167,3 +166,13 @@ public sealed class EtcdCanaryStore(EtcdConfigStore config)
         }
     }
 }
+
+/// <summary>
+/// Compiled System.Text.Json metadata for the canary's records in etcd (the web defaults, as every node and the push
+/// command read them): the Native AOT build cannot serialize them by reflection.
+/// </summary>
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(CanaryPlan))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(CanaryReading))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(CanaryNodeReport))]
+internal sealed partial class CanaryJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
