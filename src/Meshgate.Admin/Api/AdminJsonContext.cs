@@ -32,6 +32,10 @@ namespace Meshgate.Admin.Api;
 [JsonSerializable(typeof(ConfigWriteView))]
 [JsonSerializable(typeof(CanaryView))]
 [JsonSerializable(typeof(CanaryReading))]
+// Results.Problem and Results.ValidationProblem: under Native AOT the reflection resolver finds ProblemDetails trimmed
+// and writes {}. Their extensions are strings.
+[JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]
+[JsonSerializable(typeof(HttpValidationProblemDetails))]
 // The explanation's policies are a dictionary of objects: strings, and the route's YARP transforms as compiled.
 [JsonSerializable(typeof(string))]
 [JsonSerializable(typeof(List<Dictionary<string, string>>))]
