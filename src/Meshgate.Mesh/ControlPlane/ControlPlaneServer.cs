@@ -304,55 +304,48 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             (true, { } reason) => Results.Text($"not ready: {reason}\n", statusCode: 503),
             _ => Results.Text("ready\n"),
         });
-        admin.MapGet("/admin/services", () => Results.Json(new
-        {
-            version = Hub.Current.Version,
-            ttlSeconds = Registry.Ttl.TotalSeconds,
-            services = Registry.Instances.GroupBy(i => i.Service, StringComparer.Ordinal).Select(g => new
-            {
-                name = g.Key,
+        // Handlers name their answers' types through the helpers below, never the context's generated properties:
+        // the request-delegate generator does not see the JSON generator's output and would lose the return type.
+        admin.MapGet("/admin/services", () => Json(new ServicesView(
+            Hub.Current.Version,
+            Registry.Ttl.TotalSeconds,
+            Registry.Instances.GroupBy(i => i.Service, StringComparer.Ordinal).Select(g => new ServiceView(
+                g.Key,
                 // With etcd the lease lives in etcd and any replica renews it: this replica cannot tell when it runs out.
-                instances = g.Select(i => new { instanceId = i.InstanceId, address = i.Address, port = i.Port, labels = i.Labels, expiresAt = _etcd is null ? i.ExpiresAt : (DateTimeOffset?)null }),
-            }),
-        }));
+                g.Select(i => new ServiceInstanceView(i.InstanceId, i.Address, i.Port, i.Labels, _etcd is null ? i.ExpiresAt : null)))))));
         admin.MapPost("/admin/ca/rotate", (HttpContext context) =>
         {
             // The admin API has no authentication: a rotation is taken from this host only, whatever the listen address.
             if (context.Connection.RemoteIpAddress is not { } remote || !IPAddress.IsLoopback(remote))
-                return Results.Json(new { error = "root rotation is only accepted from loopback" }, statusCode: 403);
+                return Error("root rotation is only accepted from loopback", 403);
             var ca = _grpc.Services.GetService<CertificateAuthority.MeshCertificateAuthority>();
-            if (ca is null) return Results.Json(new { error = "this control plane has no certificate authority" }, statusCode: 404);
-            if (!ca.OwnsRoots) return Results.Json(new { error = "the CA signs with a supplied intermediate: rotate by replacing its files and restarting" }, statusCode: 409);
+            if (ca is null) return Error("this control plane has no certificate authority", 404);
+            if (!ca.OwnsRoots) return Error("the CA signs with a supplied intermediate: rotate by replacing its files and restarting", 409);
             var root = RotateRoot();
-            return Results.Json(new
-            {
-                root = new { subject = root.Subject, thumbprint = root.Thumbprint, notAfter = new DateTimeOffset(root.NotAfter.ToUniversalTime()) },
-                trustBundle = ca.TrustBundle().Select(r => new { subject = r.Subject, thumbprint = r.Thumbprint }),
-                servingCertificate = _serving is null ? null : new { serial = _serving.Certificate.SerialNumber, issuer = _serving.Certificate.Issuer },
-                trustBundleFile = _trustBundleFile,
-            });
+            return Json(new RootRotationView(
+                new CertificateView(root.Subject, root.Thumbprint, new DateTimeOffset(root.NotAfter.ToUniversalTime())),
+                ca.TrustBundle().Select(r => new TrustedRootView(r.Subject, r.Thumbprint)),
+                _serving is null ? null : new ServingCertificateView(_serving.Certificate.SerialNumber, _serving.Certificate.Issuer),
+                _trustBundleFile));
         });
-        admin.MapGet("/admin/proxies", () => Results.Json(new
-        {
-            version = Hub.Current.Version,
-            proxies = Hub.Proxies.Select(p =>
+        admin.MapGet("/admin/proxies", () => Json(new ProxiesView(
+            Hub.Current.Version,
+            Hub.Proxies.Select(p =>
             {
                 lock (p)
                 {
-                    return new
-                    {
-                        proxyId = p.ProxyId,
-                        kind = p.Kind,
-                        connected = p.Connected,
-                        versionSent = p.VersionSent,
-                        versionAcked = p.VersionAcked,
-                        lastNackVersion = p.LastNackVersion,
-                        lastNackReason = p.LastNackReason,
-                    };
+                    return new ProxyView(p.ProxyId, p.Kind, p.Connected, p.VersionSent, p.VersionAcked, p.LastNackVersion, p.LastNackReason);
                 }
-            }).ToList(),
-        }));
+            }).ToList())));
     }
+
+    private static IResult Json(ServicesView value) => Results.Json(value, MeshJsonContext.Default.ServicesView);
+
+    private static IResult Json(RootRotationView value) => Results.Json(value, MeshJsonContext.Default.RootRotationView);
+
+    private static IResult Json(ProxiesView value) => Results.Json(value, MeshJsonContext.Default.ProxiesView);
+
+    private static IResult Error(string error, int statusCode) => Results.Json(new AdminErrorView(error), MeshJsonContext.Default.AdminErrorView, statusCode: statusCode);
 
     private static Uri AddressOf(WebApplication app)
     {

@@ -14,8 +14,6 @@ public sealed class StateFile(string path)
 
     public sealed record State(long Version, List<Instance> Instances, string? PoliciesJson);
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
-
     public string Path { get; } = path;
 
     /// <summary>The saved state, or null when there is no file yet. A file that cannot be read is an error (refuse to start).</summary>
@@ -24,7 +22,7 @@ public sealed class StateFile(string path)
         if (!File.Exists(Path)) return null;
         try
         {
-            var state = JsonSerializer.Deserialize<State>(File.ReadAllText(Path), Json);
+            var state = JsonSerializer.Deserialize(File.ReadAllText(Path), StateFileJsonContext.Default.State);
             if (state?.Instances is null) throw new InvalidDataException($"state file {Path} is not valid: it has no Instances list");
             return state;
         }
@@ -54,7 +52,12 @@ public sealed class StateFile(string path)
             JsonFormatter.Default.Format(snapshot.Policies));
         var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!;
         var temp = System.IO.Path.Combine(directory, $".{System.IO.Path.GetFileName(Path)}.{Environment.ProcessId}.tmp");
-        File.WriteAllText(temp, JsonSerializer.Serialize(state, Json));
+        File.WriteAllText(temp, JsonSerializer.Serialize(state, StateFileJsonContext.Default.State));
         File.Move(temp, Path, overwrite: true);
     }
 }
+
+/// <summary>The state file's JSON: the serializer's defaults (property names as in C#), indented; compiled for the Native AOT build.</summary>
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(WriteIndented = true)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(StateFile.State))]
+internal sealed partial class StateFileJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -123,5 +123,5 @@ public static class SidecarConfig
     private static string LevelName(LogLevelName level) => level == LogLevelName.Information ? "info" : level.ToString().ToLowerInvariant();
 
     /// <summary>A YAML scalar in double quotes (JSON's quoting is valid YAML).</summary>
-    private static string Q(string value) => JsonSerializer.Serialize(value);
+    private static string Q(string value) => JsonSerializer.Serialize(value, ControlPlane.MeshJsonContext.Default.String);
 }

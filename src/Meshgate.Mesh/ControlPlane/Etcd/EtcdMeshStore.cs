@@ -26,7 +26,6 @@ public sealed class EtcdMeshStore : IMeshStore
 {
     private const string InstancesFolder = "instances/";
     private const string PoliciesKey = "policies";
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     private readonly EtcdStoreOptions _options;
     private readonly ServiceRegistry _registry;
@@ -108,7 +107,7 @@ public sealed class EtcdMeshStore : IMeshStore
             await kv.PutAsync(new PutRequest
             {
                 Key = InstanceKey(instanceId),
-                Value = ByteString.CopyFromUtf8(JsonSerializer.Serialize(stored, Json)),
+                Value = ByteString.CopyFromUtf8(JsonSerializer.Serialize(stored, MeshJsonContext.Default.StoredInstance)),
                 Lease = lease.ID,
             }, deadline: Deadline(), cancellationToken: cancellationToken);
             // The instance's earlier lease (a re-registration) is left to run out: the key is no longer attached to it.
@@ -301,7 +300,7 @@ public sealed class EtcdMeshStore : IMeshStore
         if (!name.StartsWith(Prefix + InstancesFolder, StringComparison.Ordinal)) return null;
         try
         {
-            var stored = JsonSerializer.Deserialize<StoredInstance>(kv.Value.Span, Json);
+            var stored = JsonSerializer.Deserialize(kv.Value.Span, MeshJsonContext.Default.StoredInstance);
             if (stored is null || ServiceRegistry.Validate(stored.Service, stored.InstanceId, stored.Address, stored.Port) is { } problem)
             {
                 EtcdStoreLog.BadKey(_logger, name, "not a registered instance");
@@ -356,7 +355,7 @@ public sealed class EtcdMeshStore : IMeshStore
         _stop.Dispose();
     }
 
-    private sealed record StoredInstance(string Service, string InstanceId, string Address, int Port, Dictionary<string, string>? Labels)
+    internal sealed record StoredInstance(string Service, string InstanceId, string Address, int Port, Dictionary<string, string>? Labels)
     {
         public RegisteredInstance ToInstance(DateTimeOffset expiresAt) =>
             new(Service, InstanceId, Address, Port, Labels ?? new Dictionary<string, string>(StringComparer.Ordinal), expiresAt);
