@@ -56,10 +56,10 @@ public sealed class DemoServices : IAsyncDisposable
             context.Response.Headers[InstanceHeader] = instance;
             return next(context);
         });
-        app.MapGet("/healthz", () => Results.Ok(new { status = "ok", instance }));
+        app.MapGet("/healthz", () => Json(new DemoHealth("ok", instance)));
         if (service == "service1")
         {
-            app.MapGet("/service1", () => Results.Ok(new { message = "Service 1 response" }));
+            app.MapGet("/service1", () => Json(new DemoMessage("Service 1 response")));
         }
         else
         {
@@ -81,6 +81,12 @@ public sealed class DemoServices : IAsyncDisposable
         return app;
     }
 
+    // Handlers call these rather than name the JSON context's generated properties, which the request-delegate
+    // generator does not see (it would lose the handler's return type).
+    private static IResult Json(DemoHealth value) => Results.Json(value, DemoJsonContext.Default.DemoHealth);
+
+    private static IResult Json(DemoMessage value) => Results.Json(value, DemoJsonContext.Default.DemoMessage);
+
     public async ValueTask DisposeAsync()
     {
         foreach (var app in _apps)
@@ -91,3 +97,13 @@ public sealed class DemoServices : IAsyncDisposable
         _apps.Clear();
     }
 }
+
+internal sealed record DemoHealth(string Status, string Instance);
+
+internal sealed record DemoMessage(string Message);
+
+/// <summary>The demo services' answers, compiled: under Native AOT the executable's anonymous types are trimmed and serialize as {}.</summary>
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(DemoHealth))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(DemoMessage))]
+internal sealed partial class DemoJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
