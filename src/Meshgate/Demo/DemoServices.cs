@@ -75,7 +75,7 @@ public sealed class DemoServices : IAsyncDisposable
                     await ProblemResponses.WriteAsync(context, StatusCodes.Status400BadRequest, "Body is not JSON", e.Message, "demo-bad-json");
                     return;
                 }
-                await context.Response.WriteAsJsonAsync(new JsonObject { ["message"] = "Service 2 response", ["echo"] = body });
+                await WriteAsync(context, new JsonObject { ["message"] = "Service 2 response", ["echo"] = body });
             });
         }
         return app;
@@ -86,6 +86,8 @@ public sealed class DemoServices : IAsyncDisposable
     private static IResult Json(DemoHealth value) => Results.Json(value, DemoJsonContext.Default.DemoHealth);
 
     private static IResult Json(DemoMessage value) => Results.Json(value, DemoJsonContext.Default.DemoMessage);
+
+    internal static Task WriteAsync(HttpContext context, JsonObject value) => context.Response.WriteAsJsonAsync(value, DemoJsonContext.Default.JsonObject, cancellationToken: context.RequestAborted);
 
     public async ValueTask DisposeAsync()
     {
@@ -102,8 +104,10 @@ internal sealed record DemoHealth(string Status, string Instance);
 
 internal sealed record DemoMessage(string Message);
 
-/// <summary>The demo services' answers, compiled: under Native AOT the executable's anonymous types are trimmed and serialize as {}.</summary>
+/// <summary>The demos' JSON (services' answers, the mesh demo's hops, YAML quoting), compiled: under Native AOT the executable's anonymous types are trimmed and serialize as {}.</summary>
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(DemoHealth))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(DemoMessage))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(JsonObject))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(string))]
 internal sealed partial class DemoJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -244,7 +244,7 @@ internal sealed class MeshDemo : IAsyncDisposable
             service: frontend
         """;
 
-    private static string Q(string value) => JsonSerializer.Serialize(value);
+    private static string Q(string value) => JsonSerializer.Serialize(value, DemoJsonContext.Default.String);
 
     /// <summary>
     /// Until every sidecar has the snapshot with the service it calls and the gateway has frontend's instance, a request

@@ -47,7 +47,7 @@ internal sealed class MeshDemoApp : IAsyncDisposable
 
     private async Task AnswerAsync(HttpContext context, string? next)
     {
-        var chain = new JsonArray { new JsonObject { ["service"] = Service, ["caller"] = CallerOf(context.Request.Headers[CallerIdentityMiddleware.HeaderName].ToString()) } };
+        var chain = new JsonArray(new JsonObject { ["service"] = Service, ["caller"] = CallerOf(context.Request.Headers[CallerIdentityMiddleware.HeaderName].ToString()) });
         if (next is not null)
         {
             var url = $"http://{next}/{next}";
@@ -70,7 +70,7 @@ internal sealed class MeshDemoApp : IAsyncDisposable
                 return;
             }
         }
-        await context.Response.WriteAsJsonAsync(new JsonObject { ["chain"] = chain }, context.RequestAborted);
+        await DemoServices.WriteAsync(context, new JsonObject { ["chain"] = chain });
     }
 
     /// <summary>The caller's SPIFFE id from <c>By=…;URI=…</c>; null when the sidecar named no caller.</summary>
