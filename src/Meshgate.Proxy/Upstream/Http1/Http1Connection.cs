@@ -1,3 +1,4 @@
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
 
@@ -21,8 +22,10 @@ internal sealed class Http1Connection : IDisposable
     {
         _socket = socket;
         _stream = stream;
-        Reader = new Http1ConnectionReader(stream, activity.Token);
-        Writer = new Http1ConnectionWriter(stream, activity.Token);
+        // Over TLS each read and write takes the token too: closing the socket does not end a pending SslStream read.
+        var streamTakesToken = stream is SslStream;
+        Reader = new Http1ConnectionReader(stream, activity.Token, streamTakesToken);
+        Writer = new Http1ConnectionWriter(stream, activity.Token, streamTakesToken);
         Destination = destination;
         Activity = activity;
         // Once for the connection's life, not per read and write: the source fires only to end the connection (a request's

@@ -7,16 +7,18 @@ namespace Meshgate.Proxy.Upstream.Http1;
 /// <summary>
 /// The upstream connection's reader: one array, rented while unread bytes are in it, that the stream reads into. It
 /// replaces the framework's StreamPipeReader, whose segments, memory-pool owners and two cancellation registrations per
-/// read (the pipe's and the socket's) were about 3 % of the gateway's CPU on a plain route. There is no cancellation per
-/// read: the connection closes its socket when its activity source fires, which ends a pending read, and the read then
-/// reports the cancellation as the token would have.
+/// read (the pipe's and the socket's) were about 3 % of the gateway's CPU on a plain route. Over plain TCP there is no
+/// cancellation per read: the connection closes its socket when its activity source fires, which ends a pending read, and
+/// the read then reports the cancellation as the token would have. Over TLS the stream takes the activity token with each
+/// read (<c>streamTakesToken</c>): closing the socket under a pending SslStream read did not end it (the mesh's timeout
+/// test waited for the upstream's late answer), so there the cancellation goes through SslStream as before.
 /// </summary>
 /// <remarks>
 /// PipeReader's contract as the direct path uses it: a read returns what is unread at once unless all of it was
 /// examined, else waits for more; <see cref="AdvanceTo(SequencePosition, SequencePosition)"/> takes positions of the
 /// last buffer returned. Positions of an array-backed sequence are indexes into that array.
 /// </remarks>
-internal sealed class Http1ConnectionReader(Stream stream, CancellationToken activity) : PipeReader
+internal sealed class Http1ConnectionReader(Stream stream, CancellationToken activity, bool streamTakesToken) : PipeReader
 {
     // Reads of up to 64 KiB, as YARP's body copy uses: each read's bytes go to the client in one write, and in the gateway's
     // event-loop mode (inline socket work) a write is a send at once, so 4 KiB reads made a 64 KiB body 16 receives and 16
@@ -51,7 +53,7 @@ internal sealed class Http1ConnectionReader(Stream stream, CancellationToken act
         ValueTask<int> read;
         try
         {
-            read = stream.ReadAsync(room);
+            read = stream.ReadAsync(room, streamTakesToken ? activity : default);
         }
         catch (Exception e) when (activity.IsCancellationRequested)
         {

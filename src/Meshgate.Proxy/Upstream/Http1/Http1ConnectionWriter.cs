@@ -10,7 +10,7 @@ namespace Meshgate.Proxy.Upstream.Http1;
 /// per flush). As for <see cref="Http1ConnectionReader"/>, the connection's activity token ends a pending write by closing
 /// the socket, and the flush then reports the cancellation.
 /// </summary>
-internal sealed class Http1ConnectionWriter(Stream stream, CancellationToken activity) : PipeWriter
+internal sealed class Http1ConnectionWriter(Stream stream, CancellationToken activity, bool streamTakesToken) : PipeWriter
 {
     private const int MinimumBuffer = 4096;
 
@@ -63,7 +63,7 @@ internal sealed class Http1ConnectionWriter(Stream stream, CancellationToken act
         ValueTask write;
         try
         {
-            write = stream.WriteAsync(_buffer.AsMemory(0, _written));
+            write = stream.WriteAsync(_buffer.AsMemory(0, _written), streamTakesToken ? activity : default);
         }
         catch (Exception e) when (activity.IsCancellationRequested)
         {
