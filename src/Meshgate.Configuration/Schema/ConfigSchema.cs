@@ -52,7 +52,7 @@ public static class ConfigSchema
             }
             if (DefaultOf(property.GetValue(defaults)) is { } value) schema["default"] = value;
             properties[key] = schema;
-            if (property.GetCustomAttribute<RequiredAttribute>() is not null) required.Add(key);
+            if (property.GetCustomAttribute<RequiredAttribute>() is not null) required.Add((JsonNode)key);
         }
         var result = new JsonObject
         {
