@@ -153,6 +153,7 @@ internal static class ControlPlaneCommand
                     error.WriteLine($"cannot start: {e.Message}");
                     return 1;
                 }
+                StartupGarbage.Collect();
                 // The command's token (Ctrl+C, or a test running the command in-process) stops it like SIGTERM does.
                 await using var stopOnCancel = cancellationToken.Register(() => _ = host.Server.StopAsync(CancellationToken.None));
                 await host.RunUntilShutdownAsync();

@@ -76,22 +76,9 @@ internal static class GatewayCommand
             error.WriteLine($"cannot start: {e.Message}");
             return 1;
         }
-        CollectStartupGarbage();
+        StartupGarbage.Collect();
         using var stop = cancellationToken.Register(() => host.Gateway.Lifetime.StopApplication());
         await host.RunUntilShutdownAsync();
         return 0;
-    }
-
-    /// <summary>
-    /// Under Native AOT (MESHGATE_BUILD=aot scripts/publish), start-up leaves about 9 MiB of garbage on the heap that no
-    /// collection returns while the gateway idles (the bench's template: 7 MiB live of 18 MiB of regions); one compacting
-    /// collection does. Under the JIT the same returns 0.3 MiB, not worth a pause (docs/performance.md#memory).
-    /// </summary>
-    private static void CollectStartupGarbage()
-    {
-        if (!System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported)
-        {
-            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        }
     }
 }

@@ -109,6 +109,7 @@ internal static class SidecarCommand
                     error.WriteLine($"cannot start: {e.Message}");
                     return 1;
                 }
+                StartupGarbage.Collect();
                 await host.RunUntilShutdownAsync();
             }
             return 0;
