@@ -36,7 +36,7 @@ internal sealed class MeshDemo : IAsyncDisposable
     private readonly LogSetup _logs = new() { Level = LogLevel.Warning };
 
     /// <summary>Errors only: the control plane warns when it makes a new root, which the demo does on every run by design.</summary>
-    private static readonly LogSetup ControlPlaneLogs = new() { Level = LogLevel.Error };
+    private readonly LogSetup _controlPlaneLogs = new() { Level = LogLevel.Error };
     private readonly List<(MeshDemoApp App, SidecarHost Sidecar)> _services = [];
     private readonly Dictionary<string, string> _tokens = [];
     private ControlPlaneServer? _controlPlane;
@@ -123,7 +123,7 @@ internal sealed class MeshDemo : IAsyncDisposable
             CertificateAuthority = ca,
             Tls = new ControlPlaneTlsOptions(),
             TrustBundleFile = ControlPlaneCaFile,
-        }, Policies(), logging => ControlPlaneLogs.Apply(logging, Configuration.Model.LogFormat.Json));
+        }, Policies(), logging => _controlPlaneLogs.Apply(logging, Configuration.Model.LogFormat.Json));
         await StartOrDisposeAsync(_controlPlane.StartAsync(cancellationToken), _controlPlane, () => _controlPlane = null);
     }
 
@@ -299,6 +299,9 @@ internal sealed class MeshDemo : IAsyncDisposable
             await _controlPlane.StopAsync();
             await _controlPlane.DisposeAsync();
         }
+        // After every part that logs through them (LogSetup).
+        _logs.Dispose();
+        _controlPlaneLogs.Dispose();
         try
         {
             Directory.Delete(_directory, recursive: true);

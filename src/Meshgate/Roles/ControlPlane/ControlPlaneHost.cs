@@ -13,12 +13,15 @@ namespace Meshgate.Roles.ControlPlane;
 public sealed class ControlPlaneHost : IAsyncDisposable
 {
     private readonly string? _policiesPath;
+    // A LogSetup made here rather than given: disposed after the server's hosts, so their last lines are written.
+    private readonly LogSetup? _ownLogs;
     private IDisposable? _sighup;
 
-    private ControlPlaneHost(ControlPlaneServer server, string? policiesPath)
+    private ControlPlaneHost(ControlPlaneServer server, string? policiesPath, LogSetup? ownLogs)
     {
         Server = server;
         _policiesPath = policiesPath;
+        _ownLogs = ownLogs;
     }
 
     public ControlPlaneServer Server { get; }
@@ -26,8 +29,9 @@ public sealed class ControlPlaneHost : IAsyncDisposable
     /// <param name="policies">The already validated content of <paramref name="policiesPath"/>, or null without a policies file.</param>
     public static ControlPlaneHost Create(ControlPlaneOptions options, MeshPolicies? policies, string? policiesPath, LogSetup? logs = null)
     {
-        logs ??= new LogSetup();
-        return new ControlPlaneHost(new ControlPlaneServer(options, policies, logging => logs.Apply(logging, LogFormat.Json)), policiesPath);
+        var ownLogs = logs is null ? new LogSetup() : null;
+        var setup = logs ?? ownLogs!;
+        return new ControlPlaneHost(new ControlPlaneServer(options, policies, logging => setup.Apply(logging, LogFormat.Json)), policiesPath, ownLogs);
     }
 
     public async Task StartAsync()
@@ -49,5 +53,6 @@ public sealed class ControlPlaneHost : IAsyncDisposable
     {
         _sighup?.Dispose();
         await Server.DisposeAsync();
+        _ownLogs?.Dispose();
     }
 }

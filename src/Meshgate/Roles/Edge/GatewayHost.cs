@@ -22,12 +22,15 @@ public sealed partial class GatewayHost : IAsyncDisposable
     private readonly List<IDisposable> _disposables = [];
     private readonly Configuration.Sources.Etcd.EtcdConfigSync? _source;
     private readonly bool _ownIdentity;
+    // The LogSetup made here rather than given (see Create): disposed after both apps, so their last lines are written.
+    private readonly LogSetup? _ownLogs;
     private volatile bool _ready;
 
     private GatewayHost(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? watchFile, LogSetup logs, TimeProvider? time, Proxy.Mesh.IWorkloadIdentity? identity, IConfigStore? store, string meshKind,
-        MeshSnapshotApplied? meshApplied, Configuration.Sources.Etcd.EtcdConfigSync? source)
+        MeshSnapshotApplied? meshApplied, Configuration.Sources.Etcd.EtcdConfigSync? source, bool ownsLogs)
     {
         _source = source;
+        if (ownsLogs) _ownLogs = logs;
         var definition = snapshot.Definition;
         logs.Level = snapshot.LogLevel;
         Snapshots = new SnapshotAccessor(snapshot);
@@ -130,7 +133,7 @@ public sealed partial class GatewayHost : IAsyncDisposable
     public static GatewayHost Create(ConfigSnapshot snapshot, Func<ConfigLoader.Result> reload, string? configFile = null, LogSetup? logs = null, TimeProvider? time = null,
         Proxy.Mesh.IWorkloadIdentity? identity = null, IConfigStore? store = null, string meshKind = "gateway",
         MeshSnapshotApplied? meshApplied = null, Configuration.Sources.Etcd.EtcdConfigSync? source = null) =>
-        new(snapshot, reload, configFile, logs ?? new LogSetup(), time, identity, store, meshKind, meshApplied, source);
+        new(snapshot, reload, configFile, logs ?? new LogSetup(), time, identity, store, meshKind, meshApplied, source, ownsLogs: logs is null);
 
     /// <summary>How long <see cref="StartAsync"/> waits for the first workload certificate before it fails (mesh section only).</summary>
     public TimeSpan IdentityStartupTimeout { get; set; } = TimeSpan.FromSeconds(30);
@@ -213,6 +216,7 @@ public sealed partial class GatewayHost : IAsyncDisposable
         if (_source is not null) await _source.DisposeAsync();
         await Gateway.DisposeAsync();
         await Admin.DisposeAsync();
+        _ownLogs?.Dispose();
     }
 }
 

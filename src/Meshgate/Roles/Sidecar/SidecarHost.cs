@@ -22,11 +22,14 @@ public sealed class SidecarHost : IAsyncDisposable
     private readonly TaskCompletionSource _firstSnapshot = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopping = new();
     private readonly GrpcChannel _channel;
+    // A LogSetup made here rather than given: disposed after the gateway host, so its last lines are written.
+    private readonly LogSetup? _ownLogs;
     private volatile string _yaml;
     private Task? _registrationLoop;
 
-    private SidecarHost(SidecarOptions options, string yaml, ConfigSnapshot snapshot, LogSetup logs, Proxy.Mesh.IWorkloadIdentity? identity)
+    private SidecarHost(SidecarOptions options, string yaml, ConfigSnapshot snapshot, LogSetup logs, bool ownsLogs, Proxy.Mesh.IWorkloadIdentity? identity)
     {
+        if (ownsLogs) _ownLogs = logs;
         _options = options;
         _yaml = yaml;
         Gateway = GatewayHost.Create(snapshot, Load, logs: logs, identity: identity, meshKind: "sidecar", meshApplied: OnSnapshotAsync);
@@ -57,7 +60,7 @@ public sealed class SidecarHost : IAsyncDisposable
         var yaml = SidecarConfig.Yaml(options, null, (_, _) => "");
         var result = ConfigLoader.Load(yaml, "sidecar", Directory.GetCurrentDirectory());
         if (result.Snapshot is not { } snapshot) throw new InvalidSidecarOptionsException(result.Errors);
-        return new SidecarHost(options, yaml, snapshot, logs ?? new LogSetup(), identity);
+        return new SidecarHost(options, yaml, snapshot, logs ?? new LogSetup(), ownsLogs: logs is null, identity);
     }
 
     private ConfigLoader.Result Load() => ConfigLoader.Load(_yaml, "sidecar", Directory.GetCurrentDirectory());
@@ -133,6 +136,7 @@ public sealed class SidecarHost : IAsyncDisposable
         await Gateway.DisposeAsync();
         _channel.Dispose();
         _stopping.Dispose();
+        _ownLogs?.Dispose();
     }
 }
 
