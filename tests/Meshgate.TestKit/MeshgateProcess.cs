@@ -29,6 +29,10 @@ public sealed partial class MeshgateProcess : IAsyncDisposable
 
     public static MeshgateProcess Start(params string[] args) => Start(args, workingDirectory: null);
 
+    /// <summary>Whether <see cref="Start(string[])"/> runs a Native AOT publish (MESHGATE_PUBLISH of <c>MESHGATE_BUILD=aot scripts/publish</c>): one executable, no assemblies.</summary>
+    public static bool NativeAot => Environment.GetEnvironmentVariable("MESHGATE_PUBLISH") is { } publish
+        && File.Exists(Path.Combine(publish, "meshgate")) && !File.Exists(Path.Combine(publish, "meshgate.dll"));
+
     /// <summary>
     /// As <see cref="Start(string[])"/>, in <paramref name="workingDirectory"/> (null: the test's) and with extra
     /// <paramref name="environment"/> variables (e.g. a token named by tokenEnv), without touching the test process's own.
