@@ -169,11 +169,15 @@ public sealed class EtcdConfigStore : IConfigStore, IDisposable
     public async Task WatchAsync(long fromRevision, Func<Task> watching, Func<Task> changed, CancellationToken cancellationToken)
     {
         var (key, rangeEnd) = PrefixRange();
+        // Until etcd says the watch is created, the call timeout bounds it, as it bounds every other call; once created,
+        // the watch runs as long as the sync does (keep-alive pings notice a dead connection).
+        using var setup = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        setup.CancelAfter(_callTimeout);
         try
         {
-            using var call = _client.GetConnection().WatchClient.Watch(cancellationToken: cancellationToken);
-            await call.RequestStream.WriteAsync(new WatchRequest { CreateRequest = new WatchCreateRequest { Key = key, RangeEnd = rangeEnd, StartRevision = fromRevision } }, cancellationToken);
-            while (await call.ResponseStream.MoveNext(cancellationToken))
+            using var call = _client.GetConnection().WatchClient.Watch(cancellationToken: setup.Token);
+            await call.RequestStream.WriteAsync(new WatchRequest { CreateRequest = new WatchCreateRequest { Key = key, RangeEnd = rangeEnd, StartRevision = fromRevision } }, setup.Token);
+            while (await call.ResponseStream.MoveNext(setup.Token))
             {
                 var response = call.ResponseStream.Current;
                 if (response.Canceled)
@@ -182,9 +186,22 @@ public sealed class EtcdConfigStore : IConfigStore, IDisposable
                         ? $"the watch of {Name} fell behind compaction (revision {response.CompactRevision})"
                         : $"the watch of {Name} was cancelled: {response.CancelReason}");
                 }
-                if (response.Created) await watching();
+                if (response.Created)
+                {
+                    setup.CancelAfter(Timeout.InfiniteTimeSpan);
+                    await watching();
+                }
                 if (response.Events.Count > 0) await changed();
             }
+        }
+        // A cancellation that is not the caller's is an outage too: the setup deadline, or the gRPC client's own when the
+        // call fails as it starts (etcd going away then made the request stream's first write throw
+        // TaskCanceledException, which used to escape as no IOException and end the sync's loop for good).
+        catch (Exception e) when (e is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled } && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ConfigStoreUnavailableException($"etcd at {Display}", setup.IsCancellationRequested
+                ? $"the watch was not created within {_callTimeout.TotalSeconds:0.#} s"
+                : "the watch call was cancelled as it started (etcd went away)", e);
         }
         catch (RpcException e) when (e.StatusCode != StatusCode.Cancelled || !cancellationToken.IsCancellationRequested)
         {

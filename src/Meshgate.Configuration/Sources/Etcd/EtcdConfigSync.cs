@@ -94,9 +94,12 @@ public sealed partial class EtcdConfigSync : IConfigSourceStatus, IAsyncDisposab
             {
                 return;
             }
-            catch (IOException e)
+            catch (Exception e) when (!token.IsCancellationRequested)
             {
-                Lost(e.Message);
+                // An outage is an IOException; anything else is reported and retried the same way, so the loop never ends
+                // while the node runs (it once did, on a TaskCanceledException the gRPC client threw, and the node said
+                // it was in sync for good).
+                Lost(e is IOException ? e.Message : $"{e.GetType().Name}: {e.Message}");
             }
             while (!token.IsCancellationRequested)
             {
@@ -110,9 +113,9 @@ public sealed partial class EtcdConfigSync : IConfigSourceStatus, IAsyncDisposab
                 {
                     return;
                 }
-                catch (IOException e)
+                catch (Exception e) when (!token.IsCancellationRequested)
                 {
-                    _notSynced = e.Message;
+                    _notSynced = e is IOException ? e.Message : $"{e.GetType().Name}: {e.Message}";
                 }
             }
         }

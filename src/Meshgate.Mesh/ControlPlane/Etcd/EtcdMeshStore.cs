@@ -226,6 +226,14 @@ public sealed class EtcdMeshStore : IMeshStore
             {
                 return;
             }
+            catch (OperationCanceledException)
+            {
+                // Not ours: the gRPC client's own, when the watch call fails as it starts (etcd going away then makes the
+                // request stream's first write throw TaskCanceledException). An outage like the others; it used to end
+                // this loop for good, and the replica then missed every later change.
+                _notReady = $"etcd at {_options.Display}: the watch call was cancelled as it started (etcd went away)";
+                EtcdStoreLog.Lost(_logger, _notReady);
+            }
             catch (RpcException e)
             {
                 if (_stop.IsCancellationRequested) return;
@@ -251,6 +259,10 @@ public sealed class EtcdMeshStore : IMeshStore
                 catch (OperationCanceledException) when (_stop.IsCancellationRequested)
                 {
                     return;
+                }
+                catch (OperationCanceledException)
+                {
+                    _notReady = $"etcd at {_options.Display}: a call was cancelled by the gRPC client (etcd went away)";
                 }
                 catch (RpcException e)
                 {
