@@ -120,24 +120,21 @@ internal sealed class Http1ConnectionReader(Stream stream, CancellationToken act
         if (_buffer is null) return;
         _start = consumed.GetInteger();
         _examinedAll = examined.GetInteger() >= _end;
-        if (_start == _end)
-        {
-            // Nothing unread: the array goes back, so an idle pooled connection holds none.
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-            _start = _end = 0;
-            _examinedAll = false;
-        }
+        // Nothing unread: the array goes back, so an idle pooled connection holds none.
+        if (_start == _end) ReturnBuffer();
     }
 
     /// <summary>Nothing on the direct path cancels a read this way (the activity token does, see the class).</summary>
     public override void CancelPendingRead() => throw new NotSupportedException();
 
-    public override void Complete(Exception? exception = null)
+    public override void Complete(Exception? exception = null) => ReturnBuffer();
+
+    private void ReturnBuffer()
     {
         if (_buffer is null) return;
         ArrayPool<byte>.Shared.Return(_buffer);
         _buffer = null;
         _start = _end = 0;
+        _examinedAll = false;
     }
 }
