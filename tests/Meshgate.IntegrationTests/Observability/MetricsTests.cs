@@ -115,14 +115,7 @@ public sealed class MetricsTests
     [Fact]
     public async Task RequestsInFlight_CountedByMethodAndScheme_BackToZeroWhenAnswered()
     {
-        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var arrived = 0;
-        await using var upstream = await TestUpstream.StartAsync(app => app.Run(async context =>
-        {
-            Interlocked.Increment(ref arrived);
-            await held.Task;
-            await context.Response.WriteAsync("done");
-        }));
+        await using var upstream = await HeldUpstream.StartAsync();
         await using var gateway = await TestGateway.StartAsync($$"""
             routes:
               - { id: a, match: { path: "/{**rest}" }, cluster: a }
@@ -132,14 +125,14 @@ public sealed class MetricsTests
 
         var gets = Enumerable.Range(0, 3).Select(i => gateway.Client.GetAsync($"/held/{i}")).ToList();
         var purge = gateway.Client.SendAsync(new HttpRequestMessage(new HttpMethod("PURGE"), "/held/purge"));
-        await Eventually.HoldsAsync(() => Task.FromResult(Volatile.Read(ref arrived) == 4), TimeSpan.FromSeconds(10), "all four requests reached the upstream");
+        await upstream.WaitForArrivalsAsync(4, "all four requests reached the upstream");
 
         var during = await PrometheusScrape.GetAsync(gateway.Admin);
         Assert.Equal(3, during.Single("http_server_active_requests", ("http_request_method", "GET"), ("url_scheme", "http")));
         // A method outside the known set is one label value for all of them, so a client cannot add series.
         Assert.Equal(1, during.Single("http_server_active_requests", ("http_request_method", "_OTHER"), ("url_scheme", "http")));
 
-        held.SetResult();
+        upstream.Release();
         foreach (var response in await Task.WhenAll([.. gets, purge]))
         {
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);

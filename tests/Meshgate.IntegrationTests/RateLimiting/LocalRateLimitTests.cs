@@ -175,14 +175,7 @@ public sealed class LocalRateLimitTests : IAsyncLifetime
     [Fact]
     public async Task Concurrency_LimitInFlight_ReleasedOnCompletion()
     {
-        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var arrived = 0;
-        await using var slow = await TestUpstream.StartAsync(app => app.Run(async context =>
-        {
-            Interlocked.Increment(ref arrived);
-            await gate.Task;
-            await context.Response.WriteAsync("done");
-        }));
+        await using var slow = await HeldUpstream.StartAsync();
         await using var gateway = await TestGateway.StartAsync($$"""
             rateLimits:
               in-flight: { algorithm: concurrency, limit: 2 }
@@ -193,9 +186,9 @@ public sealed class LocalRateLimitTests : IAsyncLifetime
             """);
 
         var held = new[] { gateway.Client.GetAsync("/slow"), gateway.Client.GetAsync("/slow") };
-        await Eventually.HoldsAsync(() => Task.FromResult(Volatile.Read(ref arrived) == 2), TimeSpan.FromSeconds(10), "both held requests reached the upstream");
+        await slow.WaitForArrivalsAsync(2, "both held requests reached the upstream");
         using var refused = await gateway.Client.GetAsync("/slow");
-        gate.SetResult();
+        slow.Release();
         foreach (var response in await Task.WhenAll(held)) using (response) Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         using var after = await gateway.Client.GetAsync("/slow");
 

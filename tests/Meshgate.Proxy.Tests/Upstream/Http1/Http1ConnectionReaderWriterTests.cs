@@ -15,7 +15,7 @@ public sealed class Http1ConnectionReaderWriterTests
     public async Task Read_PartlyConsumed_RestComesBackWithoutWaiting()
     {
         var upstream = new Pipe();
-        var reader = new Http1ConnectionReader(upstream.Reader.AsStream(), CancellationToken.None, streamTakesToken: false);
+        var reader = ReaderOf(upstream);
         await upstream.Writer.WriteAsync("HTTP/1.1 200 OK\r\n\r\nbody"u8.ToArray());
 
         var first = await reader.ReadAsync();
@@ -33,7 +33,7 @@ public sealed class Http1ConnectionReaderWriterTests
     public async Task Read_AllExamined_WaitsForMoreAndKeepsWhatWasThere()
     {
         var upstream = new Pipe();
-        var reader = new Http1ConnectionReader(upstream.Reader.AsStream(), CancellationToken.None, streamTakesToken: false);
+        var reader = ReaderOf(upstream);
         await upstream.Writer.WriteAsync("HTTP/1.1 2"u8.ToArray());
         var partial = await reader.ReadAsync();
         reader.AdvanceTo(partial.Buffer.Start, partial.Buffer.End);
@@ -50,7 +50,7 @@ public sealed class Http1ConnectionReaderWriterTests
     public async Task Read_HeadLongerThanTheArray_GrowsAndLosesNoByte()
     {
         var upstream = new Pipe();
-        var reader = new Http1ConnectionReader(upstream.Reader.AsStream(), CancellationToken.None, streamTakesToken: false);
+        var reader = ReaderOf(upstream);
         var sent = new byte[150_000];
         for (var i = 0; i < sent.Length; i++) sent[i] = (byte)('a' + i % 26);
         var writing = Task.Run(async () =>
@@ -75,7 +75,7 @@ public sealed class Http1ConnectionReaderWriterTests
     public async Task Read_UpstreamCloses_CompletedWithWhatWasLeft_ThenEmpty()
     {
         var upstream = new Pipe();
-        var reader = new Http1ConnectionReader(upstream.Reader.AsStream(), CancellationToken.None, streamTakesToken: false);
+        var reader = ReaderOf(upstream);
         await upstream.Writer.WriteAsync("last"u8.ToArray());
         await upstream.Writer.CompleteAsync();
 
@@ -106,6 +106,9 @@ public sealed class Http1ConnectionReaderWriterTests
         var received = await upstream.Reader.ReadAtLeastAsync(16 + 10_000);
         Assert.Equal("GET / HTTP/1.1\r\n" + header, Text(received.Buffer));
     }
+
+    /// <summary>The reader over the pipe's reading end, as over a plain TCP upstream (no token per read).</summary>
+    private static Http1ConnectionReader ReaderOf(Pipe upstream) => new(upstream.Reader.AsStream(), CancellationToken.None, streamTakesToken: false);
 
     private static string Text(ReadOnlySequence<byte> bytes) => System.Text.Encoding.ASCII.GetString(bytes.ToArray());
 }
