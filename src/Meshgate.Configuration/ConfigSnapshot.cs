@@ -119,6 +119,16 @@ public sealed record ListenerPolicy(string Name, ListenAddress Address, HttpProt
 
     /// <summary>Mesh mTLS with the workload certificate, when the listener has meshTls (then <see cref="Certificate"/> is null).</summary>
     public Model.MeshTlsMode? MeshTls { get; init; }
+
+    /// <summary>frontEnd: whether the direct front end may serve this listener's plain requests.</summary>
+    public Model.FrontEndMode FrontEnd { get; init; }
+
+    /// <summary>
+    /// Whether the direct front end reads this listener's connections: frontEnd auto, plaintext (no TLS, no mesh mTLS),
+    /// HTTP/1.1 offered, and no request limits of its own (the pipeline's step holds a listener to those).
+    /// </summary>
+    public bool UsesDirectFrontEnd => FrontEnd == Model.FrontEndMode.Auto && Certificate is null && MeshTls is null
+        && (Protocols & HttpProtocols.Http1) != 0 && MaxRequestHeadersSize is null && MaxRequestBodySize is null;
 }
 
 public sealed record AdminPolicy(ListenAddress Address, string? Token);

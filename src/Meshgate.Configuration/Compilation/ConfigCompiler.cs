@@ -146,6 +146,7 @@ public static class ConfigCompiler
             ClientCertificates = listener.Tls?.ClientCertificates ?? ClientCertificates.None,
             ClientCas = clientCas,
             MeshTls = listener.MeshTls,
+            FrontEnd = listener.FrontEnd,
         };
     }
 

@@ -4,6 +4,8 @@ namespace Meshgate.Configuration.Model;
 
 public enum ListenerProtocol { Http1, Http2 }
 
+public enum FrontEndMode { Auto, Kestrel }
+
 public sealed record ListenerDefinition
 {
     [Description("Unique name of the listener.")]
@@ -25,6 +27,9 @@ public sealed record ListenerDefinition
 
     [Description("Request and connection limits.")]
     public ListenerLimitsDefinition Limits { get; init; } = new();
+
+    [Description("Who reads HTTP/1.1 requests on a plaintext listener: auto (the default) lets the direct front end serve plain GET and HEAD requests on routes with no policies itself and hands everything else to Kestrel (docs/front-end.md); kestrel gives every request to Kestrel's HTTP layer and the full pipeline.")]
+    public FrontEndMode FrontEnd { get; init; } = FrontEndMode.Auto;
 }
 
 public sealed record ListenerTlsDefinition

@@ -55,14 +55,20 @@ internal sealed partial class GatewayErrorsMiddleware(RequestDelegate next, ILog
 
     private static Task ForwarderErrorAsync(HttpContext context, ForwarderError error, Exception? exception)
     {
-        var (status, title, detail, code) = error switch
+        var (status, title, detail, code) = DescribeForwarderError(error, exception, context.Response.StatusCode);
+        return ProblemResponses.WriteAsync(context, status, title, detail, code);
+    }
+
+    /// <summary>The problem a failed forward is answered with; <paramref name="statusSoFar"/> is the status the forwarder set.</summary>
+    internal static (int Status, string Title, string Detail, string Code) DescribeForwarderError(ForwarderError error, Exception? exception, int statusSoFar) =>
+        error switch
         {
             ForwarderError.RequestTimedOut => (StatusCodes.Status504GatewayTimeout, "Upstream timed out", "The upstream did not answer in time (the route's timeout or per-try timeout, or the cluster's request timeout).", "upstream-timeout"),
             ForwarderError.NoAvailableDestinations => (StatusCodes.Status503ServiceUnavailable, "No healthy upstream", "Every endpoint of the cluster is unhealthy or has weight 0.", "no-healthy-upstream"),
-            ForwarderError.RequestBodyClient or ForwarderError.RequestCanceled when context.Response.StatusCode == StatusCodes.Status413PayloadTooLarge
+            ForwarderError.RequestBodyClient or ForwarderError.RequestCanceled when statusSoFar == StatusCodes.Status413PayloadTooLarge
                 => (StatusCodes.Status413PayloadTooLarge, "Request body too large", "The request body is larger than the listener's maxRequestBodySize.", "body-too-large"),
             ForwarderError.RequestBodyClient or ForwarderError.RequestCanceled => (StatusCodes.Status400BadRequest, "Client request failed", "The request body could not be read from the client.", "client-error"),
-            _ when context.Response.StatusCode == StatusCodes.Status504GatewayTimeout => (StatusCodes.Status504GatewayTimeout, "Upstream timed out", "The upstream did not answer in time.", "upstream-timeout"),
+            _ when statusSoFar == StatusCodes.Status504GatewayTimeout => (StatusCodes.Status504GatewayTimeout, "Upstream timed out", "The upstream did not answer in time.", "upstream-timeout"),
             // E.g. a mesh instance presenting another service's SPIFFE id; the log names what was expected and presented.
             _ when IsTlsRefusal(exception) => (StatusCodes.Status502BadGateway, "Bad gateway", "The upstream's TLS certificate was refused (untrusted, or not the identity expected); the gateway log says why.", "upstream-unavailable"),
             // Both forwarders report a broken or oversized response head as HttpClient does.
@@ -72,8 +78,6 @@ internal sealed partial class GatewayErrorsMiddleware(RequestDelegate next, ILog
                 => (StatusCodes.Status502BadGateway, "Bad gateway", "The upstream's response is not valid HTTP (status line, headers or framing).", "upstream-unavailable"),
             _ => (StatusCodes.Status502BadGateway, "Bad gateway", $"The upstream could not be reached or failed mid-request ({error}).", "upstream-unavailable"),
         };
-        return ProblemResponses.WriteAsync(context, status, title, detail, code);
-    }
 
     private static System.Net.Http.HttpRequestError? HttpError(Exception? exception)
     {

@@ -31,6 +31,10 @@ public static class ProblemResponses
         await JsonSerializer.SerializeAsync(context.Response.Body, problem, ProblemTypeInfo, context.RequestAborted);
     }
 
+    /// <summary>The problem+json body, as bytes, for a response made outside an HttpContext (the direct front end).</summary>
+    internal static byte[] Body(int status, string title, string detail, string errorCode, string path, string requestId) =>
+        JsonSerializer.SerializeToUtf8Bytes(new Problem($"https://meshgate.dev/errors/{errorCode}", title, status, detail, path, requestId), ProblemTypeInfo);
+
     // problem+json is read by programs and people, never embedded in HTML: quotes and apostrophes stay readable.
     private static readonly System.Text.Json.Serialization.Metadata.JsonTypeInfo<Problem> ProblemTypeInfo =
         (System.Text.Json.Serialization.Metadata.JsonTypeInfo<Problem>)new JsonSerializerOptions(ProblemJsonContext.Default.Options)

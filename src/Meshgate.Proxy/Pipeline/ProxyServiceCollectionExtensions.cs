@@ -47,6 +47,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<IForwarderHttpClientFactory, UpstreamHttpClientFactory>();
         // The direct HTTP/1.1 upstream path's keep-alive connections (see Upstream/Http1).
         services.TryAddSingleton<Upstream.Http1.Http1ConnectionPool>();
+        services.TryAddSingleton<FrontEnd.DirectFrontEnd>();
         services.AddMeshgateCors();
         services.AddMeshgateAuthentication();
         services.AddMeshgateAccessLog();

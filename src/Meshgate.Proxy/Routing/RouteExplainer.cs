@@ -154,7 +154,7 @@ public sealed class RouteExplainer(RouteExplainer.PipelineEntry entry, SnapshotA
         return new EndpointView(destination.Model.Config.Address, weight, verdict, destination.ConcurrentRequestCount);
     }
 
-    private async Task<Endpoint?> RouteAsync(ExplainRequest request)
+    internal async Task<Endpoint?> RouteAsync(ExplainRequest request)
     {
         var next = entry.Next ?? throw new InvalidOperationException("the gateway pipeline is not built yet");
         var context = new DefaultHttpContext { RequestServices = services };

@@ -76,6 +76,16 @@ internal static class ForwardedHeadersRule
     public static bool Owns(string name, bool trustedPeer) =>
         IsUntrusted(name) && (!trustedPeer || string.Equals(name, For, StringComparison.OrdinalIgnoreCase));
 
+    /// <summary>As <see cref="IsUntrusted(string)"/>, for a name as the client sent it.</summary>
+    public static bool IsUntrusted(ReadOnlySpan<byte> name)
+    {
+        foreach (var untrusted in Untrusted)
+        {
+            if (System.Text.Ascii.EqualsIgnoreCase(name, untrusted)) return true;
+        }
+        return false;
+    }
+
     public static bool IsUntrusted(string name)
     {
         foreach (var untrusted in Untrusted)

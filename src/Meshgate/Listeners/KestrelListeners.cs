@@ -41,6 +41,7 @@ public sealed class KestrelListeners : Proxy.Routing.IRequestListeners
 
         var time = kestrel.ApplicationServices.GetService<TimeProvider>() ?? TimeProvider.System;
         var meshMetrics = new Lazy<Proxy.Mesh.MeshInboundMetrics>(() => new(kestrel.ApplicationServices.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+        var frontEnd = listeners.Any(l => l.UsesDirectFrontEnd) ? kestrel.ApplicationServices.GetRequiredService<Proxy.FrontEnd.DirectFrontEnd>() : null;
 
         foreach (var listener in listeners)
         {
@@ -59,7 +60,10 @@ public sealed class KestrelListeners : Proxy.Routing.IRequestListeners
                 if ((listener.Protocols & HttpProtocols.Http1) != 0)
                 {
                     var framing = Proxy.RequestHygiene.RequestFramingConnectionFilter.Create(framingLogger, maxHeldHead);
-                    options.Use(plaintextBoth ? next => Http2PriorKnowledge.Detect(http2: next, http1: framing(next)) : framing);
+                    // The direct front end reads first and hands Kestrel, behind the framing filter, what it does not serve.
+                    Func<Microsoft.AspNetCore.Connections.ConnectionDelegate, Microsoft.AspNetCore.Connections.ConnectionDelegate> http1 =
+                        listener.UsesDirectFrontEnd ? next => frontEnd!.For(listener.Name, kestrel.Limits)(framing(next)) : framing;
+                    options.Use(plaintextBoth ? next => Http2PriorKnowledge.Detect(http2: next, http1: http1(next)) : http1);
                 }
                 _bound.Add((listener, options));
             }

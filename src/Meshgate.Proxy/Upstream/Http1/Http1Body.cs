@@ -81,10 +81,9 @@ internal static class Http1Body
 
     /// <summary>Copies the response body to the client; returns whether it was read to its end (the connection may then be reused).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public static async ValueTask<bool> CopyResponseAsync(HttpContext context, Http1Connection connection, ResponseHead head, TimeSpan activityTimeout, CancellationToken cancellationToken)
+    public static async ValueTask<bool> CopyResponseAsync(Stream output, Http1Connection connection, ResponseHead head, TimeSpan activityTimeout, CancellationToken cancellationToken)
     {
         var reader = connection.Reader;
-        var output = context.Response.Body;
         switch (head.Body)
         {
             case ResponseBody.None:

@@ -93,7 +93,7 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
                     if (choice.ChecksRetry && context.Features.Get<RetryAttempt>() is { } retry && retry.OnResponseHeaders(head.Status)) return;
                     stage = Stage.ResponseBody;
                     // The body copy restarts the activity timeout before it waits for bytes (as YARP restarts it once the headers are in).
-                    var complete = await Http1Body.CopyResponseAsync(context, connection, head, activityTimeout, token);
+                    var complete = await Http1Body.CopyResponseAsync(context.Response.Body, connection, head, activityTimeout, token);
                     reusable = complete && head.KeepAlive;
                     return;
                 }
@@ -152,10 +152,10 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
         return null;
     }
 
-    private static bool IsStale(Exception e, Stage stage) =>
+    internal static bool IsStale(Exception e, Stage stage) =>
         e is Http1ConnectionClosedException || (stage == Stage.Send && e is Http1ForwardException { InnerException: IOException });
 
-    private enum Stage
+    internal enum Stage
     {
         Connect,
         Send,
@@ -164,7 +164,7 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
     }
 
     /// <summary>YARP's error value and status for a failure at a stage (see its HttpForwarder).</summary>
-    private static (ForwarderError Error, int Status) Classify(Exception e, Stage stage, RequestBody body, CancellationToken requestAborted)
+    internal static (ForwarderError Error, int Status) Classify(Exception e, Stage stage, RequestBody body, CancellationToken requestAborted)
     {
         var bodyStarted = body != RequestBody.None && stage >= Stage.Send;
         if (requestAborted.IsCancellationRequested)
@@ -221,11 +221,11 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
     }
 
     [LoggerMessage(EventId = Common.EventIds.Http1Forwarder + 1, Level = LogLevel.Warning, Message = "{Error}: {Message}")]
-    private static partial void LogFailed(ILogger logger, ForwarderError error, string message, Exception exception);
+    internal static partial void LogFailed(ILogger logger, ForwarderError error, string message, Exception exception);
 
     [LoggerMessage(EventId = Common.EventIds.Http1Forwarder + 2, Level = LogLevel.Debug, Message = "{Error} (the request was cancelled): {Message}")]
-    private static partial void LogCanceled(ILogger logger, ForwarderError error, string message);
+    internal static partial void LogCanceled(ILogger logger, ForwarderError error, string message);
 
     [LoggerMessage(EventId = Common.EventIds.Http1Forwarder + 3, Level = LogLevel.Debug, Message = "An idle connection to {EndPoint} was closed by the upstream; the request goes again on a new connection")]
-    private static partial void LogStaleConnection(ILogger logger, System.Net.EndPoint endPoint);
+    internal static partial void LogStaleConnection(ILogger logger, System.Net.EndPoint endPoint);
 }

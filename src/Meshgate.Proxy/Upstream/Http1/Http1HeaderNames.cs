@@ -59,6 +59,19 @@ internal static class Http1HeaderNames
 
     public static string Name(int slot) => Known[slot];
 
+    /// <summary>A known name's bytes, spelt as <see cref="Name"/>.</summary>
+    public static ReadOnlySpan<byte> Bytes(int slot) => KnownBytes[slot];
+
     /// <summary>Whether a response header is hop-by-hop; by its slot for known names, by the set for others.</summary>
-    public static bool IsHopByHop(int slot, string name) => slot >= 0 ? KnownHopByHop[slot] : HopByHop.Contains(name);
+    public static bool IsHopByHop(int slot, ReadOnlySpan<byte> name)
+    {
+        if (slot >= 0) return KnownHopByHop[slot];
+        // No hop-by-hop name is this long; names are tokens, so ASCII.
+        if (name.Length > 32) return false;
+        Span<char> chars = stackalloc char[name.Length];
+        System.Text.Ascii.ToUtf16(name, chars, out _);
+        return HopByHopByChars.Contains(chars);
+    }
+
+    private static readonly FrozenSet<string>.AlternateLookup<ReadOnlySpan<char>> HopByHopByChars = HopByHop.GetAlternateLookup<ReadOnlySpan<char>>();
 }

@@ -45,7 +45,13 @@ internal static class Http1ResponseReader
     /// <summary>Reads heads until a final one and copies it to the response.</summary>
     /// <exception cref="Http1ConnectionClosedException">The upstream closed the connection before sending any byte.</exception>
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
-    public static async ValueTask<ResponseHead> ReadHeadAsync(Http1Connection connection, HttpContext context, CancellationToken cancellationToken)
+    public static ValueTask<ResponseHead> ReadHeadAsync(Http1Connection connection, HttpContext context, CancellationToken cancellationToken) =>
+        ReadHeadAsync(connection, new ContextSink(context, connection), HttpMethods.IsHead(context.Request.Method), cancellationToken);
+
+    /// <summary>Reads heads until a final one and gives its status and end-to-end headers to <paramref name="sink"/>.</summary>
+    /// <param name="isHead">The request was HEAD: the answer has no body, whatever its head says.</param>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    public static async ValueTask<ResponseHead> ReadHeadAsync(Http1Connection connection, IResponseHeadSink sink, bool isHead, CancellationToken cancellationToken)
     {
         var reader = connection.Reader;
         var received = false;
@@ -68,7 +74,7 @@ internal static class Http1ResponseReader
             }
             received = true;
             var head = default(ResponseHead);
-            var consumed = TryParse(buffer, connection, context, ref head);
+            var consumed = TryParse(buffer, connection, sink, isHead, ref head);
             if (consumed is { } position)
             {
                 reader.AdvanceTo(position);
@@ -87,7 +93,7 @@ internal static class Http1ResponseReader
     }
 
     /// <summary>Parses a complete head from the buffer; null when it is not complete yet.</summary>
-    private static SequencePosition? TryParse(ReadOnlySequence<byte> buffer, Http1Connection connection, HttpContext context, ref ResponseHead head)
+    private static SequencePosition? TryParse(ReadOnlySequence<byte> buffer, Http1Connection connection, IResponseHeadSink sink, bool isHead, ref ResponseHead head)
     {
         ReadOnlySequence<byte> headBytes;
         SequencePosition afterHead;
@@ -109,7 +115,7 @@ internal static class Http1ResponseReader
         if (headBytes.Length > MaxHeadBytes) throw HeadTooLong();
         if (headBytes.IsSingleSegment)
         {
-            Parse(headBytes.FirstSpan, connection, context, ref head);
+            Parse(headBytes.FirstSpan, connection, sink, isHead, ref head);
         }
         else
         {
@@ -117,7 +123,7 @@ internal static class Http1ResponseReader
             try
             {
                 headBytes.CopyTo(rented);
-                Parse(rented.AsSpan(0, (int)headBytes.Length), connection, context, ref head);
+                Parse(rented.AsSpan(0, (int)headBytes.Length), connection, sink, isHead, ref head);
             }
             finally
             {
@@ -127,7 +133,7 @@ internal static class Http1ResponseReader
         return afterHead;
     }
 
-    private static void Parse(ReadOnlySpan<byte> head, Http1Connection connection, HttpContext context, ref ResponseHead result)
+    private static void Parse(ReadOnlySpan<byte> head, Http1Connection connection, IResponseHeadSink sink, bool isHead, ref ResponseHead result)
     {
         var lineEnd = head.IndexOf("\r\n"u8);
         var statusLine = lineEnd < 0 ? head : head[..lineEnd];
@@ -142,23 +148,7 @@ internal static class Http1ResponseReader
         result.Status = status;
         result.KeepAlive = statusLine[7] == '1';
         var interim = status < 200;
-
-        var response = context.Response;
-        var headers = response.Headers;
-        if (!interim)
-        {
-            response.StatusCode = status;
-            var reason = statusLine.Length > 13 ? statusLine[13..] : default;
-            // As YARP: an HTTP/1.1 client gets the upstream's own reason phrase when it is not the standard one.
-            if (HttpProtocol.IsHttp11(context.Request.Protocol) || HttpProtocol.IsHttp10(context.Request.Protocol))
-            {
-                var standard = ReasonPhrases.GetReasonPhrase(status);
-                if (reason.Length != standard.Length || !System.Text.Ascii.Equals(reason, standard))
-                {
-                    context.Features.Get<IHttpResponseFeature>()!.ReasonPhrase = System.Text.Encoding.Latin1.GetString(reason);
-                }
-            }
-        }
+        if (!interim) sink.Status(status, statusLine.Length > 13 ? statusLine[13..] : default);
 
         long? length = null;
         var chunked = false;
@@ -205,30 +195,20 @@ internal static class Http1ResponseReader
                     }
                     continue;
             }
-            var headerName = slot >= 0 ? Http1HeaderNames.Name(slot) : System.Text.Encoding.Latin1.GetString(name);
-            if (Http1HeaderNames.IsHopByHop(slot, headerName)) continue;
-            var current = headers[headerName];
-            // As YARP (dotnet/yarp#2269): a Strict-Transport-Security the gateway set is not doubled.
-            if (current.Count > 0 && slot == Http1HeaderNames.StrictTransportSecurity) continue;
-            headers[headerName] = StringValues.Concat(current, connection.Value(slot, value));
+            if (Http1HeaderNames.IsHopByHop(slot, name)) continue;
+            sink.Header(slot, name, value);
         }
         if (interim) return;
 
         // Names a Connection header lists are hop-by-hop too (RFC 9110 section 7.6.1), Upgrade aside.
-        if (connectionNames is not null)
-        {
-            foreach (var range in connectionNames.AsSpan().Split(','))
-            {
-                var token = connectionNames.AsSpan()[range].Trim();
-                if (token.Length > 0 && !token.Equals(HeaderNames.Upgrade, StringComparison.OrdinalIgnoreCase)) headers.Remove(token.ToString());
-            }
-        }
+        if (connectionNames is not null) sink.RemoveConnectionListed(connectionNames);
 
-        if (HttpMethods.IsHead(context.Request.Method) || status is StatusCodes.Status204NoContent or StatusCodes.Status304NotModified)
+        if (isHead || status is StatusCodes.Status204NoContent or StatusCodes.Status304NotModified)
         {
             result.Body = ResponseBody.None;
             // A HEAD answer's length describes the GET answer, as YARP passes it on; 204 has none to give.
-            if (length is { } declared && !chunked && status != StatusCodes.Status204NoContent) response.ContentLength = declared;
+            if (length is { } declared && !chunked && status != StatusCodes.Status204NoContent) result.Length = declared;
+            else result.Length = -1;
         }
         else if (chunked)
         {
@@ -241,7 +221,6 @@ internal static class Http1ResponseReader
         }
         else if (length is { } declared)
         {
-            response.ContentLength = declared;
             result.Body = declared == 0 ? ResponseBody.None : ResponseBody.ContentLength;
             result.Length = declared;
         }
@@ -250,6 +229,49 @@ internal static class Http1ResponseReader
             result.Body = ResponseBody.UntilClose;
         }
         if (result.Body == ResponseBody.UntilClose) result.KeepAlive = false;
+        sink.Framed(result);
+    }
+
+    /// <summary>HttpContext.Response as the sink: the headers as YARP's transformer copies them, values added to any the gateway set.</summary>
+    private sealed class ContextSink(HttpContext context, Http1Connection connection) : IResponseHeadSink
+    {
+        public void Status(int status, ReadOnlySpan<byte> reason)
+        {
+            context.Response.StatusCode = status;
+            // As YARP: an HTTP/1.1 client gets the upstream's own reason phrase when it is not the standard one.
+            if (HttpProtocol.IsHttp11(context.Request.Protocol) || HttpProtocol.IsHttp10(context.Request.Protocol))
+            {
+                var standard = ReasonPhrases.GetReasonPhrase(status);
+                if (reason.Length != standard.Length || !System.Text.Ascii.Equals(reason, standard))
+                {
+                    context.Features.Get<IHttpResponseFeature>()!.ReasonPhrase = System.Text.Encoding.Latin1.GetString(reason);
+                }
+            }
+        }
+
+        public void Header(int slot, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+        {
+            var headers = context.Response.Headers;
+            var headerName = slot >= 0 ? Http1HeaderNames.Name(slot) : System.Text.Encoding.Latin1.GetString(name);
+            var current = headers[headerName];
+            // As YARP (dotnet/yarp#2269): a Strict-Transport-Security the gateway set is not doubled.
+            if (current.Count > 0 && slot == Http1HeaderNames.StrictTransportSecurity) return;
+            headers[headerName] = StringValues.Concat(current, connection.Value(slot, value));
+        }
+
+        public void RemoveConnectionListed(string names)
+        {
+            foreach (var range in names.AsSpan().Split(','))
+            {
+                var token = names.AsSpan()[range].Trim();
+                if (token.Length > 0 && !token.Equals(HeaderNames.Upgrade, StringComparison.OrdinalIgnoreCase)) context.Response.Headers.Remove(token.ToString());
+            }
+        }
+
+        public void Framed(ResponseHead head)
+        {
+            if (head.Body == ResponseBody.ContentLength || (head.Body == ResponseBody.None && head.Length >= 0)) context.Response.ContentLength = head.Length;
+        }
     }
 
     private static bool IsDigit(byte b) => b is >= (byte)'0' and <= (byte)'9';
@@ -260,6 +282,22 @@ internal static class Http1ResponseReader
 
     private static HttpRequestException HeadTooLong() =>
         new(HttpRequestError.ConfigurationLimitExceeded, $"The upstream's response headers are longer than {MaxHeadBytes / 1024} KiB.");
+}
+
+/// <summary>Where a response head's final status and end-to-end headers go: the request's HttpResponse, or the direct front end's client.</summary>
+internal interface IResponseHeadSink
+{
+    /// <summary>The final status and the reason phrase as sent (empty when none).</summary>
+    void Status(int status, ReadOnlySpan<byte> reason);
+
+    /// <summary>An end-to-end header (framing, Connection and hop-by-hop names are not given); <paramref name="slot"/> is its <see cref="Http1HeaderNames"/> slot or -1.</summary>
+    void Header(int slot, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value);
+
+    /// <summary>The Connection header listed these names (comma-separated): they are hop-by-hop too, Upgrade aside.</summary>
+    void RemoveConnectionListed(string names);
+
+    /// <summary>After the headers: how the body follows. <see cref="ResponseHead.Length"/> is the length to pass on, or -1 for none.</summary>
+    void Framed(ResponseHead head);
 }
 
 /// <summary>The upstream closed the connection (FIN or reset) before any byte of the response.</summary>

@@ -1,0 +1,74 @@
+using System.Diagnostics.Metrics;
+using Meshgate.Proxy.Observability.Metrics;
+using Meshgate.Proxy.Upstream.Http1;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Meshgate.Proxy.FrontEnd;
+
+/// <summary>
+/// The direct front end (docs/front-end.md): a Kestrel connection middleware on a plaintext HTTP/1.1 listener that
+/// reads requests from the connection itself and serves the plainest ones (GET and HEAD without a body, on a route
+/// with no policies, over the direct upstream path) without Kestrel's HTTP layer, ASP.NET Core's request pipeline or
+/// YARP's. The first request it does not serve, for whatever reason, goes to Kestrel unread, with the rest of the
+/// connection: so every error, limit and feature stays Kestrel's and the pipeline's, and the front end only ever
+/// answers requests it fully understands.
+/// </summary>
+public sealed class DirectFrontEnd
+{
+    private long _served;
+    private long _handOffs;
+
+    public DirectFrontEnd(IServiceProvider services)
+    {
+        Routes = ActivatorUtilities.CreateInstance<FrontEndRoutes>(services);
+        Pool = services.GetRequiredService<Http1ConnectionPool>();
+        Snapshots = services.GetRequiredService<Pipeline.SnapshotAccessor>();
+        Metrics = services.GetRequiredService<GatewayMetrics>();
+        Logger = services.GetRequiredService<ILogger<DirectFrontEnd>>();
+        if (Metrics.Enabled)
+        {
+            var meter = services.GetRequiredService<IMeterFactory>().Create(Common.MeshgateMeter.Name);
+            meter.CreateObservableCounter("meshgate.front_end.requests", () => Served, "{request}", "Requests the direct front end answered itself (docs/front-end.md).");
+            meter.CreateObservableCounter("meshgate.front_end.handoffs", () => HandOffs, "{connection}", "Connections the direct front end handed to Kestrel's HTTP layer, at the first request it does not serve.");
+            // ASP.NET Core's own instrument: the meter factory hands out the meter the hosting layer made, and the meter the
+            // instrument it made with the same name, unit and description, so the front end's requests are counted in the
+            // very series (and by the dashboard's listener) as the pipeline's.
+            var hosting = services.GetRequiredService<IMeterFactory>().Create("Microsoft.AspNetCore.Hosting");
+            RequestDuration = hosting.CreateHistogram<double>("http.server.request.duration", "s", "Duration of HTTP server requests.",
+                advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] });
+        }
+    }
+
+    /// <summary>Requests the front end has answered itself since the gateway started.</summary>
+    public long Served => Interlocked.Read(ref _served);
+
+    /// <summary>Connections the front end has handed to Kestrel since the gateway started.</summary>
+    public long HandOffs => Interlocked.Read(ref _handOffs);
+
+    internal void CountServed() => Interlocked.Increment(ref _served);
+
+    internal void CountHandOff() => Interlocked.Increment(ref _handOffs);
+
+    internal FrontEndRoutes Routes { get; }
+    internal Http1ConnectionPool Pool { get; }
+    internal Pipeline.SnapshotAccessor Snapshots { get; }
+    internal GatewayMetrics Metrics { get; }
+    internal ILogger Logger { get; }
+    internal Histogram<double>? RequestDuration { get; }
+
+    /// <summary>
+    /// The connection middleware for a listener; <c>next</c> is Kestrel's HTTP layer (behind the framing filter). Until
+    /// Kestrel has a connection, the front end holds it to Kestrel's keep-alive and request-headers timeouts.
+    /// </summary>
+    public Func<ConnectionDelegate, ConnectionDelegate> For(string listener, KestrelServerLimits limits)
+    {
+        var timeouts = new FrontEndListener(listener, limits.KeepAliveTimeout, limits.RequestHeadersTimeout);
+        return next => connection => new FrontEndConnection(this, connection, next, timeouts).ServeAsync();
+    }
+}
+
+/// <summary>A listener's name (routes may be kept to listeners) and Kestrel's timeouts for it.</summary>
+internal sealed record FrontEndListener(string Name, TimeSpan KeepAliveTimeout, TimeSpan RequestHeadersTimeout);

@@ -1,0 +1,359 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.Net;
+using System.Text;
+using Meshgate.Proxy.Errors;
+using Meshgate.Proxy.Observability.Metrics;
+using Meshgate.Proxy.Pipeline;
+using Meshgate.Proxy.Upstream.Http1;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.WebUtilities;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Model;
+
+namespace Meshgate.Proxy.FrontEnd;
+
+/// <summary>
+/// One client connection under the direct front end: reads each request head from the transport, serves it when it and
+/// its route qualify (<see cref="RequestHead"/>, <see cref="FrontEndRoute"/>), and otherwise hands the connection, with
+/// that request unread, to Kestrel's HTTP layer for good. Everything a connection needs again per request (the head
+/// parser, the upstream head, the client head, the body writer) is made once here.
+/// </summary>
+internal sealed class FrontEndConnection
+{
+    private static readonly TimeSpan DefaultActivityTimeout = TimeSpan.FromSeconds(100);
+
+    private readonly DirectFrontEnd _frontEnd;
+    private readonly ConnectionContext _connection;
+    private readonly ConnectionDelegate _kestrel;
+    private readonly FrontEndListener _listener;
+    private readonly RequestHead _head = new();
+    private readonly ArrayBufferWriter<byte> _upstreamHead = new(512);
+    private readonly ClientResponse _response;
+    private readonly CancellationToken _closeRequested;
+    private readonly IPAddress? _peer;
+    private readonly byte[] _peerText;
+    private byte[]? _headCopy;
+    private long _requests;
+
+    // The request being served: HEAD or GET, and the path it asked for.
+    private bool _isHead;
+    private byte[]? _pathCopy;
+    private int _pathLength;
+    private string? _path;
+
+    // Environment.TickCount64 at which the wait for a request head began; 0 while a request is being served.
+    private long _waitingSince;
+    private bool _headStarted;
+
+    public FrontEndConnection(DirectFrontEnd frontEnd, ConnectionContext connection, ConnectionDelegate kestrel, FrontEndListener listener)
+    {
+        _frontEnd = frontEnd;
+        _connection = connection;
+        _kestrel = kestrel;
+        _listener = listener;
+        _response = new ClientResponse(connection.Transport.Output);
+        _closeRequested = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
+        var peer = (connection.RemoteEndPoint as IPEndPoint)?.Address;
+        _peer = peer is { IsIPv4MappedToIPv6: true } ? peer.MapToIPv4() : peer;
+        _peerText = _peer is null ? [] : Encoding.ASCII.GetBytes(_peer.ToString());
+    }
+
+    public async Task ServeAsync()
+    {
+        var input = _connection.Transport.Input;
+        // Kestrel's HTTP layer times idle and slow connections out with its heartbeat; until it has the connection, so does this.
+        _connection.Features.Get<IConnectionHeartbeatFeature>()?.OnHeartbeat(static state => ((FrontEndConnection)state).OnHeartbeat(), this);
+        // A server that is stopping asks its connections to close: an idle one at once, a busy one after its answer.
+        using var closing = _closeRequested.UnsafeRegister(static state => ((PipeReader)state!).CancelPendingRead(), input);
+        while (true)
+        {
+            // Per request: the keep-alive timeout until its first byte, then the request-headers timeout (OnHeartbeat).
+            _headStarted = false;
+            Volatile.Write(ref _waitingSince, Environment.TickCount64);
+            ReadResult result;
+            HeadVerdict verdict;
+            while (true)
+            {
+                try
+                {
+                    result = await input.ReadAsync();
+                }
+                catch (Exception)
+                {
+                    // Aborted (a timeout above, or the client's reset): the connection is over.
+                    return;
+                }
+                if (result.IsCanceled) return;
+                if (result.Buffer.IsEmpty && result.IsCompleted) return;
+                if (!_headStarted)
+                {
+                    _headStarted = true;
+                    Volatile.Write(ref _waitingSince, Environment.TickCount64);
+                }
+                verdict = Parse(result.Buffer);
+                if (verdict != HeadVerdict.Incomplete || result.IsCompleted) break;
+                input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+            }
+            var buffer = result.Buffer;
+            var route = verdict == HeadVerdict.Eligible ? await RouteAsync(buffer) : null;
+            Volatile.Write(ref _waitingSince, 0);
+            if (route is null || Destination(route) is not { } destination)
+            {
+                // Kestrel reads this request from its first byte, and every one after it.
+                input.AdvanceTo(buffer.Start);
+                _frontEnd.CountHandOff();
+                await _kestrel(_connection);
+                return;
+            }
+            WriteUpstreamHead(buffer, route, destination);
+            input.AdvanceTo(buffer.GetPosition(_head.Length));
+            if (!await ServeAsync(route, destination)) return;
+        }
+    }
+
+    /// <summary>Parses the head at the start of the buffer, from a copy when it spans segments.</summary>
+    private HeadVerdict Parse(ReadOnlySequence<byte> buffer)
+    {
+        if (buffer.IsSingleSegment) return _head.Parse(buffer.FirstSpan);
+        var length = (int)Math.Min(buffer.Length, RequestHead.MaxHeadBytes);
+        _headCopy ??= new byte[RequestHead.MaxHeadBytes];
+        buffer.Slice(0, length).CopyTo(_headCopy);
+        return _head.Parse(_headCopy.AsSpan(0, length));
+    }
+
+    private ReadOnlySpan<byte> HeadBytes(ReadOnlySequence<byte> buffer) => buffer.IsSingleSegment ? buffer.FirstSpan : _headCopy;
+
+    /// <summary>The route for the parsed request: remembered, or asked of the router once; null for one Kestrel's pipeline serves.</summary>
+    private ValueTask<FrontEndRoute?> RouteAsync(ReadOnlySequence<byte> buffer)
+    {
+        var snapshots = _frontEnd.Snapshots;
+        // From a trusted proxy the forwarded headers are kept and extended: the pipeline's step.
+        if (snapshots.TrustedProxies is { IsEmpty: false } trusted && _peer is not null && trusted.Contains(_peer)) return default;
+        if (_frontEnd.Routes.Current is not { } table) return default;
+        var head = HeadBytes(buffer);
+        var method = head[_head.Method];
+        var host = head[_head.Host];
+        var path = head[_head.Path];
+        var keyLength = method.Length + 1 + host.Length + path.Length;
+        if (keyLength > 1024) return default;
+        Span<char> key = stackalloc char[keyLength];
+        Ascii.ToUtf16(method, key, out _);
+        key[method.Length] = ' ';
+        Ascii.ToUtf16(host, key[(method.Length + 1)..], out _);
+        Ascii.ToUtf16(path, key[(method.Length + 1 + host.Length)..], out _);
+        if (table.TryGet(key, out var route)) return new(route);
+        return _frontEnd.Routes.RouteAsync(table, key.ToString(), Encoding.ASCII.GetString(method), Encoding.ASCII.GetString(host), Encoding.ASCII.GetString(path), _listener.Name);
+    }
+
+    /// <summary>The endpoint the cluster's load balancing picks now; null when none is available (the pipeline answers 503).</summary>
+    private static DestinationState? Destination(FrontEndRoute route)
+    {
+        var available = route.Cluster.DestinationsState.AvailableDestinations;
+        if (available.Count == 0) return null;
+        var destination = route.Balancer is { } balancer ? balancer.PickDestination(NoRequest, route.Cluster, available) : available[0];
+        // https:// takes the direct path's TLS, which routes with a TLS cluster do not come here for.
+        return destination is not null && destination.Model.Config.Address.StartsWith("http://", StringComparison.OrdinalIgnoreCase) ? destination : null;
+    }
+
+    /// <summary>What the load-balancing policies are given for a request: the front end's routes use none that reads it (consistent hashing does not come here).</summary>
+    private static readonly HttpContext NoRequest = new DefaultHttpContext();
+
+    /// <summary>The request as the upstream gets it, written as the direct path writes it (Http1RequestWriter) for a plain GET or HEAD.</summary>
+    private void WriteUpstreamHead(ReadOnlySequence<byte> buffer, FrontEndRoute route, DestinationState destination)
+    {
+        var head = HeadBytes(buffer);
+        var choice = route.Choice;
+        var upstream = _frontEnd.Pool.For(destination.Model.Config.Address);
+        var w = _upstreamHead;
+        w.ResetWrittenCount();
+        w.Write(head[_head.Method]);
+        w.Write(" "u8);
+        w.Write(upstream.BasePath);
+        var path = head[_head.Path];
+        if (choice.StripPrefix.HasValue && StartsWithSegment(path, choice.StripPrefix.Value!)) path = path[choice.StripPrefix.Value!.Length..];
+        if (path.Length > 0) w.Write(path);
+        else if (upstream.BasePath.Length == 0) w.Write("/"u8);
+        w.Write(head[_head.Query]);
+        w.Write(" HTTP/1.1\r\nHost: "u8);
+        var host = head[_head.Host];
+        if (choice.PreserveHost) w.Write(host);
+        else if (destination.Model.Config.Host is { } destinationHost) Latin1(w, destinationHost);
+        else w.Write(upstream.Authority);
+        w.Write("\r\n"u8);
+        for (var i = 0; i < _head.HeaderCount; i++)
+        {
+            var name = head[_head.Name(i)];
+            // Connection may only say keep-alive here (RequestHead); the client's forwarded headers are replaced below.
+            if (Http1HeaderNames.IsHopByHop(-1, name) || Transforms.ForwardedHeadersRule.IsUntrusted(name)) continue;
+            w.Write(name);
+            w.Write(": "u8);
+            w.Write(head[_head.Value(i)]);
+            w.Write("\r\n"u8);
+        }
+        if (_peerText.Length > 0)
+        {
+            w.Write("X-Forwarded-For: "u8);
+            w.Write(_peerText);
+            w.Write("\r\n"u8);
+        }
+        w.Write("X-Forwarded-Proto: http\r\nX-Forwarded-Host: "u8);
+        w.Write(host);
+        w.Write("\r\n\r\n"u8);
+        _isHead = _head.IsHead;
+        // Kept for a problem's instance (the path the client asked for), made into a string only if there is one.
+        var asked = head[_head.Path];
+        _path = null;
+        _pathLength = asked.Length;
+        if (_pathCopy is null || _pathCopy.Length < asked.Length) _pathCopy = new byte[Math.Max(asked.Length, 256)];
+        asked.CopyTo(_pathCopy);
+    }
+
+    /// <summary>As PathString.StartsWithSegments: the prefix, case-insensitive, then the end or a slash.</summary>
+    private static bool StartsWithSegment(ReadOnlySpan<byte> path, string prefix)
+    {
+        if (path.Length < prefix.Length) return false;
+        for (var i = 0; i < prefix.Length; i++)
+        {
+            if (char.ToLowerInvariant((char)path[i]) != char.ToLowerInvariant(prefix[i])) return false;
+        }
+        return path.Length == prefix.Length || path[prefix.Length] == '/';
+    }
+
+    private static void Latin1(IBufferWriter<byte> writer, string value)
+    {
+        var span = writer.GetSpan(value.Length);
+        Encoding.Latin1.GetBytes(value, span);
+        writer.Advance(value.Length);
+    }
+
+    /// <summary>One exchange with the upstream and the answer to the client; returns whether the connection serves another request.</summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> ServeAsync(FrontEndRoute route, DestinationState destination)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var metrics = _frontEnd.Metrics;
+        var method = _isHead ? "HEAD" : "GET";
+        var activeSlot = metrics.Enabled ? metrics.RequestStarted(method, https: false) : -1;
+        _requests++;
+        _frontEnd.CountServed();
+        var pool = _frontEnd.Pool;
+        pool.CountRequest();
+        var upstream = pool.For(destination.Model.Config.Address);
+        var activityTimeout = route.Cluster.Model.Config.HttpRequest?.ActivityTimeout ?? DefaultActivityTimeout;
+        var clientGone = _connection.ConnectionClosed;
+        var stage = Http1Forwarder.Stage.Connect;
+        Http1Connection? connection = null;
+        CancellationTokenRegistration aborted = default;
+        var reusable = false;
+        var keepClient = true;
+        _response.Start(_isHead);
+        YarpCounters.Increment(route.Cluster, destination);
+        try
+        {
+            for (var attempt = 0; ; attempt++)
+            {
+                stage = Http1Forwarder.Stage.Connect;
+                connection = attempt == 0 ? upstream.RentIdle() : null;
+                connection ??= await upstream.ConnectAsync(route.Choice.ConnectTimeout, clientGone);
+                aborted = clientGone.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), connection.Activity);
+                connection.Activity.CancelAfter(activityTimeout);
+                var token = connection.Activity.Token;
+                try
+                {
+                    stage = Http1Forwarder.Stage.Send;
+                    connection.Writer.Write(_upstreamHead.WrittenSpan);
+                    await Http1Body.FlushAsync(connection.Writer, ForwarderError.Request, token);
+                    stage = Http1Forwarder.Stage.ResponseHeaders;
+                    var head = await Http1ResponseReader.ReadHeadAsync(connection, _response, _isHead, token);
+                    stage = Http1Forwarder.Stage.ResponseBody;
+                    // A server that is stopping closes the connection after this answer, and says so in it.
+                    if (_closeRequested.IsCancellationRequested) keepClient = false;
+                    _response.EndHead(keepClient);
+                    var complete = await Http1Body.CopyResponseAsync(_response, connection, head, activityTimeout, token);
+                    await _response.EndAsync();
+                    reusable = complete && head.KeepAlive;
+                    return keepClient;
+                }
+                catch (Exception e) when (attempt == 0 && connection.Reused && !clientGone.IsCancellationRequested && Http1Forwarder.IsStale(e, stage))
+                {
+                    // As the direct path: the upstream closed the idle connection as the request went out; once more on a new one.
+                    Http1Forwarder.LogStaleConnection(_frontEnd.Logger, upstream.EndPoint);
+                    aborted.Dispose();
+                    connection.Dispose();
+                    connection = null;
+                    _response.Start(_isHead);
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            var (error, status) = Http1Forwarder.Classify(e, stage, RequestBody.None, clientGone);
+            if (clientGone.IsCancellationRequested) Http1Forwarder.LogCanceled(_frontEnd.Logger, error, e.Message);
+            else Http1Forwarder.LogFailed(_frontEnd.Logger, error, e.Message, e);
+            if (_response.Flushed || clientGone.IsCancellationRequested)
+            {
+                // The answer has begun: end the connection, so the client cannot take a truncated body for a whole one.
+                _connection.Abort(new ConnectionAbortedException("The upstream failed in the middle of the response."));
+                return false;
+            }
+            var (problemStatus, title, detail, code) = GatewayErrorsMiddleware.DescribeForwarderError(error, e, status);
+            await _response.ProblemAsync(problemStatus, code, _isHead ? [] : ProblemResponses.Body(problemStatus, title, detail, code, Path, RequestId));
+            return true;
+        }
+        finally
+        {
+            aborted.Dispose();
+            if (connection is not null)
+            {
+                if (reusable && connection.ResetActivity()) upstream.Return(connection);
+                else connection.Dispose();
+            }
+            YarpCounters.Decrement(route.Cluster, destination);
+            if (metrics.Enabled) Record(route, method, started, activeSlot);
+        }
+    }
+
+    /// <summary>What the pipeline would have recorded for the request: ASP.NET Core's duration, the body sizes, the upstream attempt.</summary>
+    private void Record(FrontEndRoute route, string method, long started, int activeSlot)
+    {
+        var metrics = _frontEnd.Metrics;
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var status = _response.Status;
+        var tags = new TagList
+        {
+            { "http.request.method", method },
+            { "url.scheme", "http" },
+            { "network.protocol.version", "1.1" },
+            { "http.response.status_code", BoxedStatusCodes.Boxed(status) },
+            { MetricsTags.Route, route.RouteId },
+            { MetricsTags.Cluster, route.ClusterId },
+        };
+        if (route.RoutePattern is { } pattern) tags.Add("http.route", pattern);
+        _frontEnd.RequestDuration?.Record(seconds, tags);
+        metrics.RecordBodySizes(method, route.RouteId, route.ClusterId, 0, _response.BodyBytes);
+        metrics.RecordUpstreamAttempt(route.RouteId, route.ClusterId, status, seconds);
+        metrics.RequestEnded(activeSlot);
+    }
+
+    private string Path => _path ??= Encoding.ASCII.GetString(_pathCopy.AsSpan(0, _pathLength));
+
+    /// <summary>As Kestrel's TraceIdentifier: the connection id and the request's number on it.</summary>
+    private string RequestId => $"{_connection.ConnectionId}:{_requests:X8}";
+
+    /// <summary>Kestrel's heartbeat (once a second): a connection idle past the keep-alive timeout, or slow to send a head, is closed.</summary>
+    private void OnHeartbeat()
+    {
+        var since = Volatile.Read(ref _waitingSince);
+        if (since == 0) return;
+        var limit = _headStarted ? _listener.RequestHeadersTimeout : _listener.KeepAliveTimeout;
+        if (Environment.TickCount64 - since > limit.TotalMilliseconds)
+        {
+            _connection.Abort(new ConnectionAbortedException(_headStarted ? "The request headers did not arrive in time." : "The connection was idle past the keep-alive timeout."));
+        }
+    }
+}

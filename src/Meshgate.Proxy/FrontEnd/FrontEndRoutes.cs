@@ -1,0 +1,121 @@
+using System.Collections.Concurrent;
+using Meshgate.Configuration;
+using Meshgate.Proxy.Pipeline;
+using Meshgate.Proxy.Routing;
+using Meshgate.Proxy.Upstream.Http1;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Yarp.ReverseProxy.LoadBalancing;
+using Yarp.ReverseProxy.Model;
+
+namespace Meshgate.Proxy.FrontEnd;
+
+/// <summary>
+/// A route the direct front end serves itself: a plain route (<see cref="PlainRoute"/> with
+/// <see cref="PlainRoute.SkipsProxySteps"/>) on the direct upstream path, with none of what the front end does not do:
+/// no TLS upstream, retries, header rules, prefix replacement, session affinity, outlier detection, pending-request
+/// limit or consistent hashing.
+/// </summary>
+internal sealed class FrontEndRoute(string routeId, string clusterId, string? routePattern, ClusterState cluster, ForwarderChoice choice, ILoadBalancingPolicy? balancer)
+{
+    public string RouteId { get; } = routeId;
+    public string ClusterId { get; } = clusterId;
+
+    /// <summary>The route's path template, as ASP.NET Core labels <c>http.route</c>.</summary>
+    public string? RoutePattern { get; } = routePattern;
+
+    public ClusterState Cluster { get; } = cluster;
+    public ForwarderChoice Choice { get; } = choice;
+
+    /// <summary>The cluster's load-balancing policy, for more than one available destination.</summary>
+    public ILoadBalancingPolicy? Balancer { get; } = balancer;
+
+    /// <summary>Why a route is left to Kestrel's pipeline; null when the front end serves it.</summary>
+    public static string? Obstacle(Endpoint endpoint, SnapshotAccessor snapshots)
+    {
+        var metadata = endpoint.Metadata;
+        if (metadata.GetMetadata<RouteModel>() is not { Cluster: { } cluster }) return "not a proxied route";
+        if (metadata.GetMetadata<PlainRoute>() is not { SkipsProxySteps: true } plain || !plain.Holds(snapshots)) return "the route has policies (or the config changed under it)";
+        if (metadata.GetMetadata<ForwarderChoice>() is not { Direct: true } choice) return "the route takes YARP's forwarder";
+        if (choice.Tls is not null || choice.ChecksRetry || choice.Traces || choice.ReplacePrefix is not null || !choice.RequestHeaders.IsEmpty || !choice.ResponseHeaders.IsEmpty)
+        {
+            return "the route needs the direct path's own steps (TLS, retries, tracing or header rules)";
+        }
+        var config = cluster.Model.Config;
+        if (config.SessionAffinity?.Enabled == true) return "the cluster has session affinity";
+        if (config.HealthCheck?.Passive?.Enabled == true) return "the cluster has outlier detection";
+        var policy = snapshots.Current.ClusterPolicies.GetValueOrDefault(config.ClusterId);
+        if (policy is null || policy.CircuitBreaker is not null || policy.OutlierDetection is not null || policy.Mesh is not null) return "the cluster has circuit breaking, outlier detection or mesh discovery";
+        if (string.Equals(config.LoadBalancingPolicy, Configuration.Compilation.PolicyNames.ConsistentHash, StringComparison.OrdinalIgnoreCase)) return "the cluster hashes requests to endpoints";
+        return null;
+    }
+}
+
+/// <summary>
+/// Which route takes a request, for the direct front end: the answer of the gateway's own router (a synthetic request
+/// through the routing step, as /admin/explain asks it), remembered per method, host and path for the config it was
+/// made with. Only a config whose routes match on method, host and path alone (no header or query matches) is
+/// remembered this way; with any other, <see cref="For"/> says so and the front end hands every request to Kestrel.
+/// </summary>
+internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor snapshots, IEnumerable<ILoadBalancingPolicy> balancers)
+{
+    /// <summary>Past this many remembered requests per config, requests are routed each time (a path per user id, say).</summary>
+    public const int MaxRemembered = 4096;
+
+    private readonly Dictionary<string, ILoadBalancingPolicy> _balancers = balancers.GroupBy(b => b.Name, StringComparer.OrdinalIgnoreCase).ToDictionary(g => g.Key, g => g.Last(), StringComparer.OrdinalIgnoreCase);
+    private Table? _table;
+
+    /// <summary>The table of the running config, or null when that config has routes the table cannot remember.</summary>
+    public Table? Current
+    {
+        get
+        {
+            var snapshot = snapshots.Current;
+            var table = Volatile.Read(ref _table);
+            if (table is not null && ReferenceEquals(table.Snapshot, snapshot)) return table.Usable ? table : null;
+            table = new Table(snapshot, Usable(snapshot));
+            Volatile.Write(ref _table, table);
+            return table.Usable ? table : null;
+        }
+    }
+
+    /// <summary>Routes that match on headers or query parameters would route one path two ways.</summary>
+    private static bool Usable(ConfigSnapshot snapshot) =>
+        snapshot.AccessLog is null && snapshot.Tracing is null
+        && snapshot.Routes.All(r => r.Match.Headers is not { Count: > 0 } && r.Match.QueryParameters is not { Count: > 0 })
+        && snapshot.RoutePolicies.Values.All(p => p.HeaderRegexes.Count == 0);
+
+    /// <summary>The route for a request, or null for one the front end does not serve; <paramref name="key"/> is method, host and path.</summary>
+    public async ValueTask<FrontEndRoute?> RouteAsync(Table table, string key, string method, string host, string path, string listener)
+    {
+        var endpoint = await explainer.RouteAsync(new RouteExplainer.ExplainRequest(method, path, null, host, [], listener));
+        FrontEndRoute? route = null;
+        if (endpoint is not null && FrontEndRoute.Obstacle(endpoint, snapshots) is null)
+        {
+            var model = endpoint.Metadata.GetMetadata<RouteModel>()!;
+            var cluster = model.Cluster!;
+            var policyName = cluster.Model.Config.LoadBalancingPolicy ?? LoadBalancingPolicies.PowerOfTwoChoices;
+            route = new FrontEndRoute(model.Config.RouteId, cluster.ClusterId, (endpoint as RouteEndpoint)?.RoutePattern.RawText, cluster,
+                endpoint.Metadata.GetMetadata<ForwarderChoice>()!, _balancers.GetValueOrDefault(policyName));
+        }
+        // An endpoint of an older config (YARP rebuilds them just after a swap) is not remembered.
+        if (endpoint?.Metadata.GetMetadata<PlainRoute>() is not { } plain || plain.Holds(snapshots)) table.Remember(key, route);
+        return route;
+    }
+
+    internal sealed class Table(ConfigSnapshot snapshot, bool usable)
+    {
+        private readonly ConcurrentDictionary<string, FrontEndRoute?> _routes = new(StringComparer.Ordinal);
+
+        public ConfigSnapshot Snapshot { get; } = snapshot;
+        public bool Usable { get; } = usable;
+
+        /// <summary>Whether the request was routed before: <paramref name="route"/> is then its route, or null for one the front end leaves to Kestrel.</summary>
+        public bool TryGet(ReadOnlySpan<char> key, out FrontEndRoute? route) => _routes.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(key, out route);
+
+        public void Remember(string key, FrontEndRoute? route)
+        {
+            if (_routes.Count < MaxRemembered) _routes.TryAdd(key, route);
+        }
+    }
+}

@@ -1,0 +1,282 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Meshgate.Proxy.FrontEnd;
+using Meshgate.TestKit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Meshgate.IntegrationTests.FrontEnd;
+
+/// <summary>
+/// The direct front end (docs/front-end.md) against real upstreams, each behaviour a client can see run with
+/// <c>frontEnd: auto</c> and <c>frontEnd: kestrel</c> where it matters, so the front end is held to the pipeline's answer;
+/// and the hand-offs: every request the front end does not serve reaches Kestrel's pipeline whole, with the rest of its connection.
+/// </summary>
+public sealed class DirectFrontEndTests
+{
+    private static string Config(string endpoint, string frontEnd = "auto", string routes = "", string extra = "") => $$"""
+        listeners:
+          - name: web
+            address: 127.0.0.1:0
+            frontEnd: {{frontEnd}}
+        routes:
+        {{routes}}
+          - id: all
+            match: { path: "/{**rest}" }
+            cluster: up
+        clusters:
+          - id: up
+            endpoints: ["{{endpoint}}"]
+        {{extra}}
+        """;
+
+    private static long Served(TestGateway gateway) => gateway.Host.Gateway.Services.GetRequiredService<DirectFrontEnd>().Served;
+
+    private static long HandOffs(TestGateway gateway) => gateway.Host.Gateway.Services.GetRequiredService<DirectFrontEnd>().HandOffs;
+
+    /// <summary>An upstream that answers with what it received: method, target and headers, one per line.</summary>
+    private static Task<TestUpstream> EchoAsync() => TestUpstream.StartAsync(app => app.Run(context =>
+    {
+        var text = new StringBuilder($"{context.Request.Method} {context.Request.Path}{context.Request.QueryString}\n");
+        foreach (var header in context.Request.Headers.OrderBy(h => h.Key, StringComparer.OrdinalIgnoreCase)) text.Append($"{header.Key.ToLowerInvariant()}: {header.Value}\n");
+        context.Response.Headers["X-Upstream"] = "echo";
+        return context.Response.WriteAsync(text.ToString());
+    }));
+
+    [Fact]
+    public async Task PlainGet_ServedByFrontEnd_UpstreamSeesWhatThePipelineSends()
+    {
+        await using var upstream = await EchoAsync();
+        var seen = new Dictionary<string, string>();
+        foreach (var frontEnd in new[] { "auto", "kestrel" })
+        {
+            await using var gateway = await TestGateway.StartAsync(Config(upstream.Endpoint, frontEnd));
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/items/7?sort=asc&q=a%2Fb");
+            request.Headers.Add("X-Custom", "one");
+            request.Headers.Add("X-Forwarded-For", "203.0.113.9");
+            request.Headers.Add("Forwarded", "for=203.0.113.9");
+            request.Headers.Add("Keep-Alive", "timeout=5");
+            using var response = await gateway.Client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("echo", response.Headers.GetValues("X-Upstream").Single());
+            Assert.True(response.Headers.Date is not null, "no Date header");
+            // Each run has its own gateway port, which X-Forwarded-Host names.
+            seen[frontEnd] = (await response.Content.ReadAsStringAsync()).Replace($"{gateway.Url.Host}:{gateway.Url.Port}", "GATEWAY", StringComparison.Ordinal);
+            if (frontEnd == "auto") Assert.Equal(1, Served(gateway));
+            else Assert.Equal(0, Served(gateway));
+        }
+        var lines = seen["auto"].Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("GET /items/7?sort=asc&q=a%2Fb", lines[0]);
+        Assert.Contains("x-custom: one", lines);
+        // The client's forwarded headers are replaced by the gateway's own (the peer is not a trusted proxy).
+        Assert.Contains("x-forwarded-for: 127.0.0.1", lines);
+        Assert.Contains("x-forwarded-proto: http", lines);
+        Assert.DoesNotContain(lines, l => l.StartsWith("forwarded:", StringComparison.Ordinal) || l.StartsWith("keep-alive:", StringComparison.Ordinal));
+        Assert.Contains("x-forwarded-host: GATEWAY", lines);
+        // The same request the pipeline sends, header for header (the Host is the upstream's in both).
+        Assert.Equal(seen["kestrel"].Split('\n').Order(), seen["auto"].Split('\n').Order());
+    }
+
+    [Fact]
+    public async Task ManyRequestsOnOneConnection_AllServed_UpstreamConnectionsReused()
+    {
+        await using var upstream = await TestUpstream.StartAsync(app => app.Run(context => context.Response.WriteAsync(context.Connection.Id + " " + context.Request.Path)));
+        await using var gateway = await TestGateway.StartAsync(Config(upstream.Endpoint));
+        var connections = new HashSet<string>();
+        for (var i = 0; i < 20; i++)
+        {
+            var body = await gateway.Client.GetStringAsync($"/n{i}");
+            Assert.EndsWith($"/n{i}", body);
+            connections.Add(body.Split(' ')[0]);
+        }
+        Assert.Equal(20, Served(gateway));
+        Assert.Equal(0, HandOffs(gateway));
+        Assert.Single(connections);
+    }
+
+    [Fact]
+    public async Task PipelinedRequests_AnsweredInOrder_AndAPostAmongThemGoesToKestrelWithTheRest()
+    {
+        await using var upstream = await EchoAsync();
+        await using var gateway = await TestGateway.StartAsync(Config(upstream.Endpoint));
+        var host = $"{gateway.Url.Host}:{gateway.Url.Port}";
+        var requests =
+            $"GET /first HTTP/1.1\r\nHost: {host}\r\n\r\n" +
+            $"GET /second HTTP/1.1\r\nHost: {host}\r\n\r\n" +
+            $"POST /third HTTP/1.1\r\nHost: {host}\r\nContent-Length: 5\r\n\r\nhello" +
+            $"GET /fourth HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n";
+        var exchange = await RawHttp.ExchangeAsync(gateway.Url, Encoding.ASCII.GetBytes(requests), TimeSpan.FromSeconds(10));
+        var order = new[] { "GET /first", "GET /second", "POST /third", "GET /fourth" }.Select(t => exchange.Raw.IndexOf(t, StringComparison.Ordinal)).ToArray();
+        Assert.All(order, i => Assert.True(i >= 0, exchange.Raw));
+        Assert.Equal(order.Order(), order);
+        Assert.Equal(4, CountOccurrences(exchange.Raw, "HTTP/1.1 200 OK"));
+        Assert.Equal(2, Served(gateway));
+        Assert.Equal(1, HandOffs(gateway));
+    }
+
+    private static int CountOccurrences(string text, string part)
+    {
+        var count = 0;
+        for (var i = text.IndexOf(part, StringComparison.Ordinal); i >= 0; i = text.IndexOf(part, i + part.Length, StringComparison.Ordinal)) count++;
+        return count;
+    }
+
+    [Fact]
+    public async Task RouteWithAPolicy_HandedOff_PolicyEnforced()
+    {
+        await using var upstream = await EchoAsync();
+        var routes = """
+              - id: limited
+                match: { pathPrefix: /limited }
+                cluster: up
+                rateLimit: one
+            """;
+        var extra = """
+            rateLimits:
+              one: { algorithm: fixed-window, limit: 1, window: 1h, key: route }
+            """;
+        await using var gateway = await TestGateway.StartAsync(Config(upstream.Endpoint, routes: routes, extra: extra));
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/limited/a")).StatusCode);
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await gateway.Client.GetAsync("/limited/b")).StatusCode);
+        Assert.Equal(0, Served(gateway));
+        Assert.True(HandOffs(gateway) >= 1);
+    }
+
+    [Fact]
+    public async Task NoRoute_HandedOff_PipelineAnswers404Problem()
+    {
+        await using var upstream = await EchoAsync();
+        await using var gateway = await TestGateway.StartAsync($$"""
+            listeners:
+              - name: web
+                address: 127.0.0.1:0
+            routes:
+              - id: api
+                match: { pathPrefix: /api }
+                cluster: up
+            clusters:
+              - id: up
+                endpoints: ["{{upstream.Endpoint}}"]
+            """);
+        using var response = await gateway.Client.GetAsync("/elsewhere");
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("no-route", response.Headers.GetValues("x-meshgate-error").Single());
+        Assert.Equal(0, Served(gateway));
+        Assert.Equal(1, HandOffs(gateway));
+    }
+
+    [Theory]
+    [InlineData("auto")]
+    [InlineData("kestrel")]
+    public async Task UpstreamDown_502Problem_SameBothWays(string frontEnd)
+    {
+        var port = FreePort();
+        await using var gateway = await TestGateway.StartAsync(Config($"http://127.0.0.1:{port}", frontEnd));
+        using var response = await gateway.Client.GetAsync("/down");
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("upstream-unavailable", response.Headers.GetValues("x-meshgate-error").Single());
+        using var problem = JsonDocument.Parse(body);
+        Assert.Equal("/down", problem.RootElement.GetProperty("instance").GetString());
+        Assert.Contains("could not be reached", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(frontEnd == "auto" ? 1 : 0, Served(gateway));
+        // The connection stays usable after the error.
+        Assert.Equal(HttpStatusCode.BadGateway, (await gateway.Client.GetAsync("/down-again")).StatusCode);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [Theory]
+    [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", false)]
+    [InlineData("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello world", true)]
+    public async Task UnknownLengthBody_ReachesTheClientChunked_ConnectionKept(string answer, bool upstreamCloses)
+    {
+        await using var upstream = RawUpstream.Start(_ => new RawAnswer(answer, close: upstreamCloses));
+        await using var gateway = await TestGateway.StartAsync(Config(upstream.Endpoint));
+        for (var i = 0; i < 2; i++)
+        {
+            using var response = await gateway.Client.GetAsync($"/body{i}");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.True(response.Headers.TransferEncodingChunked, "the answer was not chunked");
+            Assert.Equal("hello world", await response.Content.ReadAsStringAsync());
+        }
+        Assert.Equal(2, Served(gateway));
+    }
+
+    [Fact]
+    public async Task Head_LengthPassedOn_NoBody()
+    {
+        await using var upstream = RawUpstream.Start(_ => new RawAnswer("HTTP/1.1 200 OK\r\nContent-Length: 11\r\nContent-Type: text/plain\r\n\r\n"));
+        await using var gateway = await TestGateway.StartAsync(Config(upstream.Endpoint));
+        var host = $"{gateway.Url.Host}:{gateway.Url.Port}";
+        var exchange = await RawHttp.ExchangeAsync(gateway.Url, Encoding.ASCII.GetBytes($"HEAD /h HTTP/1.1\r\nHost: {host}\r\nConnection: keep-alive\r\n\r\n"), TimeSpan.FromSeconds(2));
+        Assert.NotNull(exchange.Response);
+        Assert.Equal(200, exchange.Response!.Status);
+        Assert.Equal("11", exchange.Response.Values("Content-Length").Single());
+        Assert.Equal("", exchange.Response.Body);
+        Assert.Equal(RawClose.StillOpen, exchange.Closed);
+        Assert.Equal(1, Served(gateway));
+    }
+
+    [Theory]
+    [InlineData("GET /a HTTP/1.1\r\nHost: h\r\nX_Under: 1\r\n\r\n", 400)]
+    [InlineData("GET /a/../b HTTP/1.1\r\nHost: h\r\n\r\n", 200)]
+    [InlineData("GET /a HTTP/1.1\r\nHost: h\r\nX-Folded: a\r\n b\r\n\r\n", 400)]
+    [InlineData("GET /a HTTP/1.1\nHost: h\n\n", 400)]
+    [InlineData("GET /a%2Fb HTTP/1.1\r\nHost: h\r\n\r\n", 400)]
+    public async Task HostileOrUnusualHead_HandedOff_PipelineDecides(string head, int status)
+    {
+        await using var upstream = await EchoAsync();
+        await using var gateway = await TestGateway.StartAsync(Config(upstream.Endpoint));
+        var exchange = await RawHttp.ExchangeAsync(gateway.Url, Encoding.ASCII.GetBytes(head), TimeSpan.FromSeconds(2));
+        Assert.True(exchange.Response?.Status == status, $"expected {status}: {exchange.Raw}");
+        Assert.Equal(0, Served(gateway));
+        Assert.Equal(1, HandOffs(gateway));
+    }
+
+    [Fact]
+    public async Task Metrics_FrontEndRequestsCountedInThePipelinesSeries()
+    {
+        await using var upstream = await EchoAsync();
+        await using var gateway = await TestGateway.StartAsync(Config(upstream.Endpoint));
+        for (var i = 0; i < 3; i++) Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync($"/m{i}")).StatusCode);
+        var scrape = await gateway.Admin.GetStringAsync("/metrics");
+        Assert.Contains("http_server_request_duration_seconds_count{otel_scope_name=\"Microsoft.AspNetCore.Hosting\",http_request_method=\"GET\",http_response_status_code=\"200\",http_route=\"/{**rest}\",meshgate_cluster=\"up\",meshgate_route=\"all\",network_protocol_version=\"1.1\",url_scheme=\"http\"} 3", scrape);
+        Assert.Contains("meshgate_upstream_duration_seconds_count{otel_scope_name=\"Meshgate\",cluster=\"up\",http_response_status_code=\"200\",route=\"all\"} 3", scrape);
+        Assert.Contains("meshgate_front_end_requests_total{otel_scope_name=\"Meshgate\"} 3", scrape);
+        Assert.Equal(3, Served(gateway));
+    }
+
+    [Fact]
+    public async Task FrontEndKestrel_EveryRequestThroughThePipeline()
+    {
+        await using var upstream = await EchoAsync();
+        await using var gateway = await TestGateway.StartAsync(Config(upstream.Endpoint, "kestrel"));
+        for (var i = 0; i < 3; i++) Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync($"/k{i}")).StatusCode);
+        Assert.Equal(0, Served(gateway));
+        Assert.Equal(0, HandOffs(gateway));
+    }
+
+    [Fact]
+    public async Task ConfigChange_NewRouteTakesEffect_OnAnOpenConnection()
+    {
+        await using var one = await TestUpstream.NamedAsync("one");
+        await using var two = await TestUpstream.NamedAsync("two");
+        await using var gateway = await TestGateway.StartAsync(Config(one.Endpoint));
+        Assert.Equal("one", await gateway.UpstreamForAsync("/x"));
+        var generation = await gateway.GenerationAsync();
+        await gateway.RewriteConfigAsync(Config(two.Endpoint));
+        await Eventually.HoldsAsync(async () => await gateway.GenerationAsync() > generation, TimeSpan.FromSeconds(10), "the config was not reloaded");
+        await Eventually.HoldsAsync(async () => await gateway.UpstreamForAsync("/x") == "two", TimeSpan.FromSeconds(10), "the front end kept the old route");
+        Assert.True(Served(gateway) >= 2);
+    }
+}
