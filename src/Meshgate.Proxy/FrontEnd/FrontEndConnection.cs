@@ -104,15 +104,16 @@ internal sealed class FrontEndConnection
             Volatile.Write(ref _waitingSince, 0);
             if (route is null || Destination(route) is not { } destination)
             {
-                // Kestrel reads this request from its first byte, and every one after it.
+                // Kestrel reads this request from its first byte, and every one after it; it asks its connections to close itself.
                 input.AdvanceTo(buffer.Start);
                 _frontEnd.CountHandOff();
+                closing.Dispose();
                 await _kestrel(_connection);
                 return;
             }
-            WriteUpstreamHead(buffer, route, destination);
+            var upstream = WriteUpstreamHead(buffer, route, destination);
             input.AdvanceTo(buffer.GetPosition(_head.Length));
-            if (!await ServeAsync(route, destination)) return;
+            if (!await ServeAsync(route, destination, upstream)) return;
         }
     }
 
@@ -164,7 +165,7 @@ internal sealed class FrontEndConnection
     private static readonly HttpContext NoRequest = new DefaultHttpContext();
 
     /// <summary>The request as the upstream gets it, written as the direct path writes it (Http1RequestWriter) for a plain GET or HEAD.</summary>
-    private void WriteUpstreamHead(ReadOnlySequence<byte> buffer, FrontEndRoute route, DestinationState destination)
+    private Http1Destination WriteUpstreamHead(ReadOnlySequence<byte> buffer, FrontEndRoute route, DestinationState destination)
     {
         var head = HeadBytes(buffer);
         var choice = route.Choice;
@@ -211,6 +212,7 @@ internal sealed class FrontEndConnection
         _pathLength = asked.Length;
         if (_pathCopy is null || _pathCopy.Length < asked.Length) _pathCopy = new byte[Math.Max(asked.Length, 256)];
         asked.CopyTo(_pathCopy);
+        return upstream;
     }
 
     /// <summary>As PathString.StartsWithSegments: the prefix, case-insensitive, then the end or a slash.</summary>
@@ -233,7 +235,7 @@ internal sealed class FrontEndConnection
 
     /// <summary>One exchange with the upstream and the answer to the client; returns whether the connection serves another request.</summary>
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> ServeAsync(FrontEndRoute route, DestinationState destination)
+    private async ValueTask<bool> ServeAsync(FrontEndRoute route, DestinationState destination, Http1Destination upstream)
     {
         var started = Stopwatch.GetTimestamp();
         var metrics = _frontEnd.Metrics;
@@ -241,9 +243,7 @@ internal sealed class FrontEndConnection
         var activeSlot = metrics.Enabled ? metrics.RequestStarted(method, https: false) : -1;
         _requests++;
         _frontEnd.CountServed();
-        var pool = _frontEnd.Pool;
-        pool.CountRequest();
-        var upstream = pool.For(destination.Model.Config.Address);
+        _frontEnd.Pool.CountRequest();
         var activityTimeout = route.Cluster.Model.Config.HttpRequest?.ActivityTimeout ?? DefaultActivityTimeout;
         var clientGone = _connection.ConnectionClosed;
         var stage = Http1Forwarder.Stage.Connect;

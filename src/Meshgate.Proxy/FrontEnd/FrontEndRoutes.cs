@@ -65,7 +65,7 @@ internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor 
     private readonly Dictionary<string, ILoadBalancingPolicy> _balancers = balancers.GroupBy(b => b.Name, StringComparer.OrdinalIgnoreCase).ToDictionary(g => g.Key, g => g.Last(), StringComparer.OrdinalIgnoreCase);
     private Table? _table;
 
-    /// <summary>The table of the running config, or null when that config has routes the table cannot remember.</summary>
+    /// <summary>The table of the running config, or null when the front end serves nothing under that config.</summary>
     public Table? Current
     {
         get
@@ -73,17 +73,38 @@ internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor 
             var snapshot = snapshots.Current;
             var table = Volatile.Read(ref _table);
             if (table is not null && ReferenceEquals(table.Snapshot, snapshot)) return table.Usable ? table : null;
-            table = new Table(snapshot, Usable(snapshot));
+            table = new Table(snapshot, ConfigObstacle(snapshot) is null);
             Volatile.Write(ref _table, table);
             return table.Usable ? table : null;
         }
     }
 
-    /// <summary>Routes that match on headers or query parameters would route one path two ways.</summary>
-    private static bool Usable(ConfigSnapshot snapshot) =>
-        snapshot.AccessLog is null && snapshot.Tracing is null
-        && snapshot.Routes.All(r => r.Match.Headers is not { Count: > 0 } && r.Match.QueryParameters is not { Count: > 0 })
-        && snapshot.RoutePolicies.Values.All(p => p.HeaderRegexes.Count == 0);
+    /// <summary>
+    /// Why a config leaves every request to Kestrel's pipeline; null when the front end may serve. The access log and
+    /// tracing are steps of the pipeline the front end does not take; a route that matches on headers or query parameters
+    /// would route one method, host and path two ways.
+    /// </summary>
+    public static string? ConfigObstacle(ConfigSnapshot snapshot)
+    {
+        if (snapshot.AccessLog is not null) return "the access log is on";
+        if (snapshot.Tracing is not null) return "tracing is on";
+        if (snapshot.Routes.Any(r => r.Match.Headers is { Count: > 0 } || r.Match.QueryParameters is { Count: > 0 })
+            || snapshot.RoutePolicies.Values.Any(p => p.HeaderRegexes.Count > 0))
+        {
+            return "a route matches on headers or query parameters";
+        }
+        return null;
+    }
+
+    /// <summary>For /admin/explain: whether the direct front end would serve a request with this method on this endpoint, and if not why.</summary>
+    public static string Explain(Endpoint endpoint, string method, SnapshotAccessor snapshots)
+    {
+        var why = method is not ("GET" or "HEAD") ? "only GET and HEAD requests without a body take it"
+            : ConfigObstacle(snapshots.Current) ?? FrontEndRoute.Obstacle(endpoint, snapshots);
+        return why is null
+            ? "direct: served by the direct front end on plaintext HTTP/1.1 listeners with frontEnd: auto (a request without a body, headers the front end reads strictly, from a peer that is not a trusted proxy)"
+            : "kestrel: " + why;
+    }
 
     /// <summary>The route for a request, or null for one the front end does not serve; <paramref name="key"/> is method, host and path.</summary>
     public async ValueTask<FrontEndRoute?> RouteAsync(Table table, string key, string method, string host, string path, string listener)

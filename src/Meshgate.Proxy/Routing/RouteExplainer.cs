@@ -123,6 +123,7 @@ public sealed class RouteExplainer(RouteExplainer.PipelineEntry entry, SnapshotA
                 ? "yarp: " + why
                 : forwarder.Reason;
         }
+        if (endpoint is not null) policies["frontEnd"] = FrontEnd.FrontEndRoutes.Explain(endpoint, request.Method.ToUpperInvariant(), snapshots);
         if (cluster is not null)
         {
             var contentType = request.Headers.FirstOrDefault(h => string.Equals(h.Key, "Content-Type", StringComparison.OrdinalIgnoreCase)).Value;

@@ -57,6 +57,7 @@ public sealed class ConfigReaderTests
         { "logging: { level: information }\n", 1, "logging.level", "expected one of trace, debug, info, warning, error, critical, none, found 'information'" },
         { "logging: { format: xml }\n", 1, "logging.format", "expected one of json, text, found 'xml'" },
         { "listeners:\n  - name: a\n    address: 127.0.0.1:1\n    protocols: [http3]\n", 4, "listeners[0].protocols[0]", "expected one of http1, http2, found 'http3'" },
+        { "listeners:\n  - name: a\n    address: 127.0.0.1:1\n    frontEnd: fast\n", 4, "listeners[0].frontEnd", "expected one of auto, kestrel, found 'fast'" },
 
         // Required keys, reported on the line of the mapping that lacks them.
         { "routes:\n  - match: { path: /a }\n    cluster: c\n", 2, "routes[0].id", "required key 'id' is missing" },

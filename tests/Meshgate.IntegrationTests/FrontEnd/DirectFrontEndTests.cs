@@ -6,6 +6,7 @@ using Meshgate.Proxy.FrontEnd;
 using Meshgate.TestKit;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Meshgate.IntegrationTests.FrontEnd;
@@ -278,5 +279,92 @@ public sealed class DirectFrontEndTests
         await Eventually.HoldsAsync(async () => await gateway.GenerationAsync() > generation, TimeSpan.FromSeconds(10), "the config was not reloaded");
         await Eventually.HoldsAsync(async () => await gateway.UpstreamForAsync("/x") == "two", TimeSpan.FromSeconds(10), "the front end kept the old route");
         Assert.True(Served(gateway) >= 2);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("GET /slow HTTP/1.1\r\nHo")]
+    public async Task IdleOrSlowClient_ClosedAfterKestrelsTimeout(string sent)
+    {
+        // The front end on a Kestrel of the test's own, with timeouts short enough to wait for (the gateway's are Kestrel's defaults).
+        await using var upstream = await EchoAsync();
+        await using var gateway = await TestGateway.StartAsync(Config(upstream.Endpoint));
+        var frontEnd = gateway.Host.Gateway.Services.GetRequiredService<DirectFrontEnd>();
+        var limits = new Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerLimits { KeepAliveTimeout = TimeSpan.FromSeconds(1.5), RequestHeadersTimeout = TimeSpan.FromSeconds(1.5) };
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, listen => listen.Use(frontEnd.For("web", limits))));
+        await using var app = builder.Build();
+        app.Run(context => context.Response.WriteAsync("kestrel"));
+        await app.StartAsync();
+        var url = new Uri(app.Urls.First());
+
+        using var client = new TcpClient();
+        await client.ConnectAsync(url.Host, url.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(sent));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            Assert.Equal(0, await stream.ReadAsync(new byte[64], cts.Token));
+        }
+        catch (IOException)
+        {
+            // A reset is a close too.
+        }
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task Shutdown_RequestInFlightFinishesWithConnectionClose_IdleConnectionClosed()
+    {
+        await using var upstream = await HeldUpstream.StartAsync();
+        var gateway = await TestGateway.StartAsync(Config(upstream.Endpoint));
+        await using var _ = gateway;
+        var host = $"{gateway.Url.Host}:{gateway.Url.Port}";
+        using var idle = new TcpClient();
+        await idle.ConnectAsync(gateway.Url.Host, gateway.Url.Port);
+        using var busy = new TcpClient();
+        await busy.ConnectAsync(gateway.Url.Host, gateway.Url.Port);
+        await busy.GetStream().WriteAsync(Encoding.ASCII.GetBytes($"GET /held HTTP/1.1\r\nHost: {host}\r\n\r\n"));
+        await upstream.WaitForArrivalsAsync(1, "the request did not reach the upstream");
+
+        var stopping = gateway.Host.StopAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        // The idle connection is closed without waiting for the drain.
+        Assert.Equal(0, await idle.GetStream().ReadAsync(new byte[64], cts.Token));
+        upstream.Release();
+        using var received = new MemoryStream();
+        await busy.GetStream().CopyToAsync(received, cts.Token);
+        var answer = RawResponse.Parse(Encoding.ASCII.GetString(received.ToArray()));
+        Assert.Equal(200, answer.Status);
+        Assert.Equal("close", answer.Values("Connection").Single());
+        await stopping;
+        Assert.Equal(1, Served(gateway));
+    }
+
+    [Fact]
+    public async Task Explain_SaysWhetherTheFrontEndServesTheRoute_AndWhyNot()
+    {
+        await using var upstream = await EchoAsync();
+        var routes = """
+              - id: limited
+                match: { pathPrefix: /limited }
+                cluster: up
+                rateLimit: one
+            """;
+        var extra = """
+            rateLimits:
+              one: { algorithm: fixed-window, limit: 1, window: 1h, key: route }
+            """;
+        await using var gateway = await TestGateway.StartAsync(Config(upstream.Endpoint, routes: routes, extra: extra));
+        async Task<string> FrontEndAsync(string query)
+        {
+            using var explanation = JsonDocument.Parse(await gateway.Admin.GetStringAsync("/admin/explain?" + query));
+            return explanation.RootElement.GetProperty("policies").GetProperty("frontEnd").GetString()!;
+        }
+        Assert.StartsWith("direct:", await FrontEndAsync("method=GET&path=/plain"));
+        Assert.Equal("kestrel: the route has policies (or the config changed under it)", await FrontEndAsync("method=GET&path=/limited/a"));
+        Assert.Equal("kestrel: only GET and HEAD requests without a body take it", await FrontEndAsync("method=POST&path=/plain"));
     }
 }
