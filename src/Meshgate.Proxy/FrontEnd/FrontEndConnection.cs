@@ -113,7 +113,79 @@ internal sealed class FrontEndConnection
             }
             var upstream = WriteUpstreamHead(buffer, route, destination);
             input.AdvanceTo(buffer.GetPosition(_head.Length));
-            if (!await ServeAsync(route, destination, upstream)) return;
+
+            // The exchange is awaited in this frame, which lives as long as the connection: in a method of its own, every
+            // request that waits for its upstream (all of them) would allocate that method's async state.
+            var started = Start(route, destination, out var activeSlot);
+            var activityTimeout = route.Cluster.Model.Config.HttpRequest?.ActivityTimeout ?? DefaultActivityTimeout;
+            var clientGone = _connection.ConnectionClosed;
+            var stage = Http1Forwarder.Stage.Connect;
+            Http1Connection? connection = null;
+            CancellationTokenRegistration aborted = default;
+            var reusable = false;
+            var keepClient = true;
+            try
+            {
+                for (var attempt = 0; ; attempt++)
+                {
+                    stage = Http1Forwarder.Stage.Connect;
+                    connection = attempt == 0 ? upstream.RentIdle() : null;
+                    connection ??= await upstream.ConnectAsync(route.Choice.ConnectTimeout, clientGone);
+                    aborted = clientGone.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), connection.Activity);
+                    connection.Activity.CancelAfter(activityTimeout);
+                    var token = connection.Activity.Token;
+                    try
+                    {
+                        stage = Http1Forwarder.Stage.Send;
+                        connection.Writer.Write(_upstreamHead.WrittenSpan);
+                        await Http1Body.FlushAsync(connection.Writer, ForwarderError.Request, token);
+                        stage = Http1Forwarder.Stage.ResponseHeaders;
+                        // Http1ResponseReader.ReadHeadAsync, with its reads awaited here.
+                        var head = default(ResponseHead);
+                        var received = false;
+                        while (true)
+                        {
+                            ReadResult read;
+                            try
+                            {
+                                read = await connection.Reader.ReadAsync(token);
+                            }
+                            catch (IOException e) when (!received)
+                            {
+                                throw new Http1ConnectionClosedException(e);
+                            }
+                            if (Http1ResponseReader.TakeHead(connection, read, _response, _isHead, ref received, ref head)) break;
+                        }
+                        stage = Http1Forwarder.Stage.ResponseBody;
+                        // A server that is stopping closes the connection after this answer, and says so in it.
+                        if (_closeRequested.IsCancellationRequested) keepClient = false;
+                        _response.EndHead(keepClient);
+                        var complete = await Http1Body.CopyResponseAsync(_response, connection, head, activityTimeout, token);
+                        await _response.EndAsync();
+                        reusable = complete && head.KeepAlive;
+                        break;
+                    }
+                    catch (Exception e) when (attempt == 0 && connection.Reused && !clientGone.IsCancellationRequested && Http1Forwarder.IsStale(e, stage))
+                    {
+                        // As the direct path: the upstream closed the idle connection as the request went out; once more on a new one.
+                        Http1Forwarder.LogStaleConnection(_frontEnd.Logger, upstream.EndPoint);
+                        aborted.Dispose();
+                        connection.Dispose();
+                        connection = null;
+                        _response.Start(_isHead);
+                    }
+                }
+            }
+            catch (Exception e)
+            {
+                keepClient = await FailAsync(e, stage, clientGone);
+            }
+            finally
+            {
+                aborted.Dispose();
+                End(route, destination, upstream, connection, reusable, started, activeSlot);
+            }
+            if (!keepClient) return;
         }
     }
 
@@ -233,88 +305,55 @@ internal sealed class FrontEndConnection
         writer.Advance(value.Length);
     }
 
-    /// <summary>One exchange with the upstream and the answer to the client; returns whether the connection serves another request.</summary>
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> ServeAsync(FrontEndRoute route, DestinationState destination, Http1Destination upstream)
+    /// <summary>A request begins: counted, in flight for metrics and load balancing; returns its start time.</summary>
+    private long Start(FrontEndRoute route, DestinationState destination, out int activeSlot)
     {
-        var started = Stopwatch.GetTimestamp();
         var metrics = _frontEnd.Metrics;
-        var method = _isHead ? "HEAD" : "GET";
-        var activeSlot = metrics.Enabled ? metrics.RequestStarted(method, https: false) : -1;
+        activeSlot = metrics.Enabled ? metrics.RequestStarted(_isHead ? "HEAD" : "GET", https: false) : -1;
         _requests++;
         _frontEnd.CountServed();
         _frontEnd.Pool.CountRequest();
-        var activityTimeout = route.Cluster.Model.Config.HttpRequest?.ActivityTimeout ?? DefaultActivityTimeout;
-        var clientGone = _connection.ConnectionClosed;
-        var stage = Http1Forwarder.Stage.Connect;
-        Http1Connection? connection = null;
-        CancellationTokenRegistration aborted = default;
-        var reusable = false;
-        var keepClient = true;
         _response.Start(_isHead);
         YarpCounters.Increment(route.Cluster, destination);
+        return Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>A request has ended: the upstream connection back to the pool (or closed), the counts and the metrics.</summary>
+    private void End(FrontEndRoute route, DestinationState destination, Http1Destination upstream, Http1Connection? connection, bool reusable, long started, int activeSlot)
+    {
+        if (connection is not null)
+        {
+            if (reusable && connection.ResetActivity()) upstream.Return(connection);
+            else connection.Dispose();
+        }
+        YarpCounters.Decrement(route.Cluster, destination);
+        if (_frontEnd.Metrics.Enabled) Record(route, _isHead ? "HEAD" : "GET", started, activeSlot);
+    }
+
+    /// <summary>
+    /// A failed exchange, as the direct path and the error step answer it: a problem when nothing of the answer has gone
+    /// out, else the connection ends so a truncated body cannot pass for a whole one. Returns whether the connection goes on.
+    /// </summary>
+    private async ValueTask<bool> FailAsync(Exception e, Http1Forwarder.Stage stage, CancellationToken clientGone)
+    {
+        var (error, status) = Http1Forwarder.Classify(e, stage, RequestBody.None, clientGone);
+        if (clientGone.IsCancellationRequested) Http1Forwarder.LogCanceled(_frontEnd.Logger, error, e.Message);
+        else Http1Forwarder.LogFailed(_frontEnd.Logger, error, e.Message, e);
+        if (_response.Flushed || clientGone.IsCancellationRequested)
+        {
+            _connection.Abort(new ConnectionAbortedException("The upstream failed in the middle of the response."));
+            return false;
+        }
+        var (problemStatus, title, detail, code) = GatewayErrorsMiddleware.DescribeForwarderError(error, e, status);
         try
         {
-            for (var attempt = 0; ; attempt++)
-            {
-                stage = Http1Forwarder.Stage.Connect;
-                connection = attempt == 0 ? upstream.RentIdle() : null;
-                connection ??= await upstream.ConnectAsync(route.Choice.ConnectTimeout, clientGone);
-                aborted = clientGone.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), connection.Activity);
-                connection.Activity.CancelAfter(activityTimeout);
-                var token = connection.Activity.Token;
-                try
-                {
-                    stage = Http1Forwarder.Stage.Send;
-                    connection.Writer.Write(_upstreamHead.WrittenSpan);
-                    await Http1Body.FlushAsync(connection.Writer, ForwarderError.Request, token);
-                    stage = Http1Forwarder.Stage.ResponseHeaders;
-                    var head = await Http1ResponseReader.ReadHeadAsync(connection, _response, _isHead, token);
-                    stage = Http1Forwarder.Stage.ResponseBody;
-                    // A server that is stopping closes the connection after this answer, and says so in it.
-                    if (_closeRequested.IsCancellationRequested) keepClient = false;
-                    _response.EndHead(keepClient);
-                    var complete = await Http1Body.CopyResponseAsync(_response, connection, head, activityTimeout, token);
-                    await _response.EndAsync();
-                    reusable = complete && head.KeepAlive;
-                    return keepClient;
-                }
-                catch (Exception e) when (attempt == 0 && connection.Reused && !clientGone.IsCancellationRequested && Http1Forwarder.IsStale(e, stage))
-                {
-                    // As the direct path: the upstream closed the idle connection as the request went out; once more on a new one.
-                    Http1Forwarder.LogStaleConnection(_frontEnd.Logger, upstream.EndPoint);
-                    aborted.Dispose();
-                    connection.Dispose();
-                    connection = null;
-                    _response.Start(_isHead);
-                }
-            }
-        }
-        catch (Exception e)
-        {
-            var (error, status) = Http1Forwarder.Classify(e, stage, RequestBody.None, clientGone);
-            if (clientGone.IsCancellationRequested) Http1Forwarder.LogCanceled(_frontEnd.Logger, error, e.Message);
-            else Http1Forwarder.LogFailed(_frontEnd.Logger, error, e.Message, e);
-            if (_response.Flushed || clientGone.IsCancellationRequested)
-            {
-                // The answer has begun: end the connection, so the client cannot take a truncated body for a whole one.
-                _connection.Abort(new ConnectionAbortedException("The upstream failed in the middle of the response."));
-                return false;
-            }
-            var (problemStatus, title, detail, code) = GatewayErrorsMiddleware.DescribeForwarderError(error, e, status);
             await _response.ProblemAsync(problemStatus, code, _isHead ? [] : ProblemResponses.Body(problemStatus, title, detail, code, Path, RequestId));
             return true;
         }
-        finally
+        catch (IOException)
         {
-            aborted.Dispose();
-            if (connection is not null)
-            {
-                if (reusable && connection.ResetActivity()) upstream.Return(connection);
-                else connection.Dispose();
-            }
-            YarpCounters.Decrement(route.Cluster, destination);
-            if (metrics.Enabled) Record(route, method, started, activeSlot);
+            // The client went away meanwhile.
+            return false;
         }
     }
 

@@ -39,6 +39,11 @@ internal sealed class Http1Connection : IDisposable
 
     public Http1ConnectionReader Reader { get; }
 
+    /// <summary>The direct path's sink for response heads on this connection (one request at a time).</summary>
+    public Http1ResponseReader.ContextSink ContextSink => _contextSink ??= new(this);
+
+    private Http1ResponseReader.ContextSink? _contextSink;
+
     public Http1ConnectionWriter Writer { get; }
 
     public Http1Destination Destination { get; }

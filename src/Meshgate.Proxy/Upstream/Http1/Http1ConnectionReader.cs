@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
 
 namespace Meshgate.Proxy.Upstream.Http1;
 
@@ -18,7 +19,7 @@ namespace Meshgate.Proxy.Upstream.Http1;
 /// examined, else waits for more; <see cref="AdvanceTo(SequencePosition, SequencePosition)"/> takes positions of the
 /// last buffer returned. Positions of an array-backed sequence are indexes into that array.
 /// </remarks>
-internal sealed class Http1ConnectionReader(Stream stream, CancellationToken activity, bool streamTakesToken) : PipeReader
+internal sealed class Http1ConnectionReader(Stream stream, CancellationToken activity, bool streamTakesToken) : PipeReader, IValueTaskSource<ReadResult>
 {
     // Reads of up to 64 KiB, as YARP's body copy uses: each read's bytes go to the client in one write, and in the gateway's
     // event-loop mode (inline socket work) a write is a send at once, so 4 KiB reads made a 64 KiB body 16 receives and 16
@@ -33,6 +34,12 @@ internal sealed class Http1ConnectionReader(Stream stream, CancellationToken act
     private int _end;
     private bool _examinedAll;
     private bool _ended;
+
+    // A read that waits completes through these, made once per connection: an async method here would allocate its state
+    // machine for every wait of every request with more requests in flight than the pool of such boxes holds.
+    private ManualResetValueTaskSourceCore<ReadResult> _pending;
+    private ConfiguredValueTaskAwaitable<int>.ConfiguredValueTaskAwaiter _read;
+    private Action? _onRead;
 
     public override bool TryRead(out ReadResult result)
     {
@@ -60,23 +67,30 @@ internal sealed class Http1ConnectionReader(Stream stream, CancellationToken act
             throw Http1Connection.Closed(e, activity);
         }
         if (read.IsCompletedSuccessfully) return new ValueTask<ReadResult>(Received(read.Result));
-        return ReadPendingAsync(read);
+        _pending.Reset();
+        _read = read.ConfigureAwait(false).GetAwaiter();
+        _read.UnsafeOnCompleted(_onRead ??= OnRead);
+        return new ValueTask<ReadResult>(this, _pending.Version);
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<ReadResult> ReadPendingAsync(ValueTask<int> read)
+    private void OnRead()
     {
-        int count;
         try
         {
-            count = await read;
+            _pending.SetResult(Received(_read.GetResult()));
         }
-        catch (Exception e) when (activity.IsCancellationRequested)
+        catch (Exception e)
         {
-            throw Http1Connection.Closed(e, activity);
+            _pending.SetException(activity.IsCancellationRequested ? Http1Connection.Closed(e, activity) : e);
         }
-        return Received(count);
     }
+
+    ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _pending.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _pending.GetStatus(token);
+
+    void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _pending.OnCompleted(continuation, state, token, flags);
 
     private ReadResult Received(int count)
     {

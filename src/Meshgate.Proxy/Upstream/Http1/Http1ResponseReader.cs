@@ -44,52 +44,64 @@ internal static class Http1ResponseReader
 
     /// <summary>Reads heads until a final one and copies it to the response.</summary>
     /// <exception cref="Http1ConnectionClosedException">The upstream closed the connection before sending any byte.</exception>
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public static ValueTask<ResponseHead> ReadHeadAsync(Http1Connection connection, HttpContext context, CancellationToken cancellationToken) =>
-        ReadHeadAsync(connection, new ContextSink(context, connection), HttpMethods.IsHead(context.Request.Method), cancellationToken);
+        ReadHeadAsync(connection, connection.ContextSink.For(context), HttpMethods.IsHead(context.Request.Method), cancellationToken);
 
     /// <summary>Reads heads until a final one and gives its status and end-to-end headers to <paramref name="sink"/>.</summary>
     /// <param name="isHead">The request was HEAD: the answer has no body, whatever its head says.</param>
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public static async ValueTask<ResponseHead> ReadHeadAsync(Http1Connection connection, IResponseHeadSink sink, bool isHead, CancellationToken cancellationToken)
     {
-        var reader = connection.Reader;
+        var head = default(ResponseHead);
         var received = false;
         while (true)
         {
             ReadResult result;
             try
             {
-                result = await reader.ReadAsync(cancellationToken);
+                result = await connection.Reader.ReadAsync(cancellationToken);
             }
             catch (IOException e) when (!received)
             {
                 throw new Http1ConnectionClosedException(e);
             }
-            var buffer = result.Buffer;
-            if (buffer.IsEmpty && result.IsCompleted)
-            {
-                if (!received) throw new Http1ConnectionClosedException(null);
-                throw new HttpRequestException(HttpRequestError.ResponseEnded, "The upstream closed the connection in the middle of the response headers.");
-            }
-            received = true;
-            var head = default(ResponseHead);
-            var consumed = TryParse(buffer, connection, sink, isHead, ref head);
-            if (consumed is { } position)
-            {
-                reader.AdvanceTo(position);
-                if (head.Status is >= 100 and < 200)
-                {
-                    if (head.Status == StatusCodes.Status101SwitchingProtocols) throw Invalid("The upstream switched protocols on a request that asked for no upgrade.");
-                    // Interim (100 Continue, 103 Early Hints): the final answer follows.
-                    continue;
-                }
-                return head;
-            }
-            if (buffer.Length > MaxHeadBytes) throw HeadTooLong();
-            if (result.IsCompleted) throw new HttpRequestException(HttpRequestError.ResponseEnded, "The upstream closed the connection in the middle of the response headers.");
-            reader.AdvanceTo(buffer.Start, buffer.End);
+            if (TakeHead(connection, result, sink, isHead, ref received, ref head)) return head;
         }
+    }
+
+    /// <summary>
+    /// One read's worth of <see cref="ReadHeadAsync"/>, for a caller that awaits the reads itself: true when
+    /// <paramref name="head"/> is the final head (consumed from the reader); false when more bytes are needed (an interim
+    /// head consumed, or the rest examined). <paramref name="received"/> starts false and says whether any byte came.
+    /// </summary>
+    /// <exception cref="Http1ConnectionClosedException">The upstream closed the connection before sending any byte.</exception>
+    public static bool TakeHead(Http1Connection connection, ReadResult result, IResponseHeadSink sink, bool isHead, ref bool received, ref ResponseHead head)
+    {
+        var reader = connection.Reader;
+        var buffer = result.Buffer;
+        if (buffer.IsEmpty && result.IsCompleted)
+        {
+            if (!received) throw new Http1ConnectionClosedException(null);
+            throw new HttpRequestException(HttpRequestError.ResponseEnded, "The upstream closed the connection in the middle of the response headers.");
+        }
+        received = true;
+        head = default;
+        var consumed = TryParse(buffer, connection, sink, isHead, ref head);
+        if (consumed is { } position)
+        {
+            reader.AdvanceTo(position);
+            if (head.Status is >= 100 and < 200)
+            {
+                if (head.Status == StatusCodes.Status101SwitchingProtocols) throw Invalid("The upstream switched protocols on a request that asked for no upgrade.");
+                // Interim (100 Continue, 103 Early Hints): the final answer follows.
+                return false;
+            }
+            return true;
+        }
+        if (buffer.Length > MaxHeadBytes) throw HeadTooLong();
+        if (result.IsCompleted) throw new HttpRequestException(HttpRequestError.ResponseEnded, "The upstream closed the connection in the middle of the response headers.");
+        reader.AdvanceTo(buffer.Start, buffer.End);
+        return false;
     }
 
     /// <summary>Parses a complete head from the buffer; null when it is not complete yet.</summary>
@@ -232,26 +244,37 @@ internal static class Http1ResponseReader
         sink.Framed(result);
     }
 
-    /// <summary>HttpContext.Response as the sink: the headers as YARP's transformer copies them, values added to any the gateway set.</summary>
-    private sealed class ContextSink(HttpContext context, Http1Connection connection) : IResponseHeadSink
+    /// <summary>
+    /// HttpContext.Response as the sink: the headers as YARP's transformer copies them, values added to any the gateway set.
+    /// One per connection (<see cref="Http1Connection.ContextSink"/>), given the request it serves now.
+    /// </summary>
+    internal sealed class ContextSink(Http1Connection connection) : IResponseHeadSink
     {
+        private HttpContext _context = null!;
+
+        public ContextSink For(HttpContext request)
+        {
+            _context = request;
+            return this;
+        }
+
         public void Status(int status, ReadOnlySpan<byte> reason)
         {
-            context.Response.StatusCode = status;
+            _context.Response.StatusCode = status;
             // As YARP: an HTTP/1.1 client gets the upstream's own reason phrase when it is not the standard one.
-            if (HttpProtocol.IsHttp11(context.Request.Protocol) || HttpProtocol.IsHttp10(context.Request.Protocol))
+            if (HttpProtocol.IsHttp11(_context.Request.Protocol) || HttpProtocol.IsHttp10(_context.Request.Protocol))
             {
                 var standard = ReasonPhrases.GetReasonPhrase(status);
                 if (reason.Length != standard.Length || !System.Text.Ascii.Equals(reason, standard))
                 {
-                    context.Features.Get<IHttpResponseFeature>()!.ReasonPhrase = System.Text.Encoding.Latin1.GetString(reason);
+                    _context.Features.Get<IHttpResponseFeature>()!.ReasonPhrase = System.Text.Encoding.Latin1.GetString(reason);
                 }
             }
         }
 
         public void Header(int slot, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
         {
-            var headers = context.Response.Headers;
+            var headers = _context.Response.Headers;
             var headerName = slot >= 0 ? Http1HeaderNames.Name(slot) : System.Text.Encoding.Latin1.GetString(name);
             var current = headers[headerName];
             // As YARP (dotnet/yarp#2269): a Strict-Transport-Security the gateway set is not doubled.
@@ -264,13 +287,13 @@ internal static class Http1ResponseReader
             foreach (var range in names.AsSpan().Split(','))
             {
                 var token = names.AsSpan()[range].Trim();
-                if (token.Length > 0 && !token.Equals(HeaderNames.Upgrade, StringComparison.OrdinalIgnoreCase)) context.Response.Headers.Remove(token.ToString());
+                if (token.Length > 0 && !token.Equals(HeaderNames.Upgrade, StringComparison.OrdinalIgnoreCase)) _context.Response.Headers.Remove(token.ToString());
             }
         }
 
         public void Framed(ResponseHead head)
         {
-            if (head.Body == ResponseBody.ContentLength || (head.Body == ResponseBody.None && head.Length >= 0)) context.Response.ContentLength = head.Length;
+            if (head.Body == ResponseBody.ContentLength || (head.Body == ResponseBody.None && head.Length >= 0)) _context.Response.ContentLength = head.Length;
         }
     }
 
