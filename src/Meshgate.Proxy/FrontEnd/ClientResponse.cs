@@ -126,12 +126,13 @@ internal sealed class ClientResponse(PipeWriter output) : Stream, IResponseHeadS
     }
 
     /// <summary>The end of the answer: the head if no body came, the last chunk, all flushed.</summary>
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask EndAsync()
+    public ValueTask EndAsync()
     {
+        // A body flushed its last bytes as it wrote them: a flush of nothing would still wake Kestrel's sender.
+        if (!_headPending && !_chunked) return default;
         WritePendingHead();
         if (_chunked) output.Write("0\r\n\r\n"u8);
-        await FlushAsync();
+        return FlushAsync();
     }
 
     /// <summary>A problem+json answer made by the gateway, in place of the upstream's (nothing of which has gone out).</summary>
