@@ -34,6 +34,17 @@ public sealed class DirectFrontEndTests
         {{extra}}
         """;
 
+    /// <summary>The catch-all and a route under /limited with a rate limit of one request an hour: a route with a policy.</summary>
+    private static string WithLimitedRoute(string endpoint) => Config(endpoint, routes: """
+              - id: limited
+                match: { pathPrefix: /limited }
+                cluster: up
+                rateLimit: one
+            """, extra: """
+            rateLimits:
+              one: { algorithm: fixed-window, limit: 1, window: 1h, key: route }
+            """);
+
     private static long Served(TestGateway gateway) => gateway.Host.Gateway.Services.GetRequiredService<DirectFrontEnd>().Served;
 
     private static long HandOffs(TestGateway gateway) => gateway.Host.Gateway.Services.GetRequiredService<DirectFrontEnd>().HandOffs;
@@ -129,17 +140,7 @@ public sealed class DirectFrontEndTests
     public async Task RouteWithAPolicy_HandedOff_PolicyEnforced()
     {
         await using var upstream = await EchoAsync();
-        var routes = """
-              - id: limited
-                match: { pathPrefix: /limited }
-                cluster: up
-                rateLimit: one
-            """;
-        var extra = """
-            rateLimits:
-              one: { algorithm: fixed-window, limit: 1, window: 1h, key: route }
-            """;
-        await using var gateway = await TestGateway.StartAsync(Config(upstream.Endpoint, routes: routes, extra: extra));
+        await using var gateway = await TestGateway.StartAsync(WithLimitedRoute(upstream.Endpoint));
         Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/limited/a")).StatusCode);
         Assert.Equal(HttpStatusCode.TooManyRequests, (await gateway.Client.GetAsync("/limited/b")).StatusCode);
         Assert.Equal(0, Served(gateway));
@@ -347,17 +348,7 @@ public sealed class DirectFrontEndTests
     public async Task Explain_SaysWhetherTheFrontEndServesTheRoute_AndWhyNot()
     {
         await using var upstream = await EchoAsync();
-        var routes = """
-              - id: limited
-                match: { pathPrefix: /limited }
-                cluster: up
-                rateLimit: one
-            """;
-        var extra = """
-            rateLimits:
-              one: { algorithm: fixed-window, limit: 1, window: 1h, key: route }
-            """;
-        await using var gateway = await TestGateway.StartAsync(Config(upstream.Endpoint, routes: routes, extra: extra));
+        await using var gateway = await TestGateway.StartAsync(WithLimitedRoute(upstream.Endpoint));
         async Task<string> FrontEndAsync(string query)
         {
             using var explanation = JsonDocument.Parse(await gateway.Admin.GetStringAsync("/admin/explain?" + query));
