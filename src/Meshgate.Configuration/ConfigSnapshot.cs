@@ -124,10 +124,11 @@ public sealed record ListenerPolicy(string Name, ListenAddress Address, HttpProt
     public Model.FrontEndMode FrontEnd { get; init; }
 
     /// <summary>
-    /// Whether the direct front end reads this listener's connections: frontEnd auto, plaintext (no TLS, no mesh mTLS),
-    /// HTTP/1.1 offered, and no request limits of its own (the pipeline's step holds a listener to those).
+    /// Whether the direct front end reads this listener's HTTP/1.1 connections: frontEnd auto, no mesh mTLS (the mesh's
+    /// caller-identity step is the pipeline's), HTTP/1.1 offered, and no request limits of its own (the pipeline's step
+    /// holds a listener to those). Over TLS it reads after the handshake.
     /// </summary>
-    public bool UsesDirectFrontEnd => FrontEnd == Model.FrontEndMode.Auto && Certificate is null && MeshTls is null
+    public bool UsesDirectFrontEnd => FrontEnd == Model.FrontEndMode.Auto && MeshTls is null
         && (Protocols & HttpProtocols.Http1) != 0 && MaxRequestHeadersSize is null && MaxRequestBodySize is null;
 }
 

@@ -28,7 +28,7 @@ public sealed record ListenerDefinition
     [Description("Request and connection limits.")]
     public ListenerLimitsDefinition Limits { get; init; } = new();
 
-    [Description("Who reads HTTP/1.1 requests on a plaintext listener: auto (the default) lets the direct front end serve plain GET and HEAD requests on routes with no policies itself and hands everything else to Kestrel (docs/front-end.md); kestrel gives every request to Kestrel's HTTP layer and the full pipeline.")]
+    [Description("Who reads HTTP/1.1 requests: auto (the default) lets the direct front end serve plain GET and HEAD requests on routes with no policies itself, after TLS where there is TLS, and hands everything else to Kestrel (docs/front-end.md); kestrel gives every request to Kestrel's HTTP layer and the full pipeline. Mesh-mTLS listeners always use Kestrel.")]
     public FrontEndMode FrontEnd { get; init; } = FrontEndMode.Auto;
 }
 

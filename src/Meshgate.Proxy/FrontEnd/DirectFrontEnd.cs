@@ -3,13 +3,14 @@ using Meshgate.Proxy.Observability.Metrics;
 using Meshgate.Proxy.Upstream.Http1;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Meshgate.Proxy.FrontEnd;
 
 /// <summary>
-/// The direct front end (docs/front-end.md): a Kestrel connection middleware on a plaintext HTTP/1.1 listener that
+/// The direct front end (docs/front-end.md): a Kestrel connection middleware on an HTTP/1.1 listener (after TLS) that
 /// reads requests from the connection itself and serves the plainest ones (GET and HEAD without a body, on a route
 /// with no policies, over the direct upstream path) without Kestrel's HTTP layer, ASP.NET Core's request pipeline or
 /// YARP's. The first request it does not serve, for whatever reason, goes to Kestrel unread, with the rest of the
@@ -66,7 +67,10 @@ public sealed class DirectFrontEnd
     public Func<ConnectionDelegate, ConnectionDelegate> For(string listener, KestrelServerLimits limits)
     {
         var timeouts = new FrontEndListener(listener, limits.KeepAliveTimeout, limits.RequestHeadersTimeout);
-        return next => connection => new FrontEndConnection(this, connection, next, timeouts).ServeAsync();
+        // HTTP/2 chosen by ALPN frames requests itself: Kestrel's alone.
+        return next => connection => connection.Features.Get<ITlsApplicationProtocolFeature>()?.ApplicationProtocol.Span.SequenceEqual("h2"u8) == true
+            ? next(connection)
+            : new FrontEndConnection(this, connection, next, timeouts).ServeAsync();
     }
 }
 

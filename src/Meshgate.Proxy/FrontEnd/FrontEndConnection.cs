@@ -33,6 +33,7 @@ internal sealed class FrontEndConnection
     private readonly ArrayBufferWriter<byte> _upstreamHead = new(512);
     private readonly ClientResponse _response;
     private readonly CancellationToken _closeRequested;
+    private readonly bool _https;
     private readonly IPAddress? _peer;
     private readonly byte[] _peerText;
     private byte[]? _headCopy;
@@ -56,6 +57,7 @@ internal sealed class FrontEndConnection
         _listener = listener;
         _response = new ClientResponse(connection.Transport.Output);
         _closeRequested = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
+        _https = connection.Features.Get<ITlsHandshakeFeature>() is not null;
         var peer = (connection.RemoteEndPoint as IPEndPoint)?.Address;
         _peer = peer is { IsIPv4MappedToIPv6: true } ? peer.MapToIPv4() : peer;
         _peerText = _peer is null ? [] : Encoding.ASCII.GetBytes(_peer.ToString());
@@ -272,7 +274,7 @@ internal sealed class FrontEndConnection
             w.Write(_peerText);
             w.Write("\r\n"u8);
         }
-        w.Write("X-Forwarded-Proto: http\r\nX-Forwarded-Host: "u8);
+        w.Write(_https ? "X-Forwarded-Proto: https\r\nX-Forwarded-Host: "u8 : "X-Forwarded-Proto: http\r\nX-Forwarded-Host: "u8);
         w.Write(host);
         w.Write("\r\n\r\n"u8);
         _isHead = _head.IsHead;
@@ -307,7 +309,7 @@ internal sealed class FrontEndConnection
     private long Start(FrontEndRoute route, DestinationState destination, out int activeSlot)
     {
         var metrics = _frontEnd.Metrics;
-        activeSlot = metrics.Enabled ? metrics.RequestStarted(_isHead ? "HEAD" : "GET", https: false) : -1;
+        activeSlot = metrics.Enabled ? metrics.RequestStarted(_isHead ? "HEAD" : "GET", _https) : -1;
         _requests++;
         _frontEnd.CountServed();
         _frontEnd.Pool.CountRequest();
@@ -364,7 +366,7 @@ internal sealed class FrontEndConnection
         var tags = new TagList
         {
             { "http.request.method", method },
-            { "url.scheme", "http" },
+            { "url.scheme", _https ? "https" : "http" },
             { "network.protocol.version", "1.1" },
             { "http.response.status_code", BoxedStatusCodes.Boxed(status) },
             { MetricsTags.Route, route.RouteId },

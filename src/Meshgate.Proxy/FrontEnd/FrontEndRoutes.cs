@@ -102,7 +102,7 @@ internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor 
         var why = method is not ("GET" or "HEAD") ? "only GET and HEAD requests without a body take it"
             : ConfigObstacle(snapshots.Current) ?? FrontEndRoute.Obstacle(endpoint, snapshots);
         return why is null
-            ? "direct: served by the direct front end on plaintext HTTP/1.1 listeners with frontEnd: auto (a request without a body, headers the front end reads strictly, from a peer that is not a trusted proxy)"
+            ? "direct: served by the direct front end on HTTP/1.1 listeners with frontEnd: auto, except meshTls ones (a request without a body, headers the front end reads strictly, from a peer that is not a trusted proxy)"
             : "kestrel: " + why;
     }
 

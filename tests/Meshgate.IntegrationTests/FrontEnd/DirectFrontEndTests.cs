@@ -358,4 +358,40 @@ public sealed class DirectFrontEndTests
         Assert.Equal("kestrel: the route has policies (or the config changed under it)", await FrontEndAsync("method=GET&path=/limited/a"));
         Assert.Equal("kestrel: only GET and HEAD requests without a body take it", await FrontEndAsync("method=POST&path=/plain"));
     }
+
+    [Fact]
+    public async Task TlsListener_Http11ServedAfterTheHandshake_Http2ByAlpnGoesToKestrel()
+    {
+        var directory = TempDirectory.Create();
+        using var certificates = new TestCertificates(directory, "Front End CA");
+        var (_, certPath, keyPath) = certificates.Issue("gateway.test");
+        await using var upstream = await EchoAsync();
+        await using var gateway = await TestGateway.StartAsync($$"""
+            listeners:
+              - name: secure
+                address: 127.0.0.1:0
+                tls: { cert: "{{certPath}}", key: "{{keyPath}}" }
+            routes:
+              - id: all
+                match: { path: "/{**rest}" }
+                cluster: up
+            clusters:
+              - id: up
+                endpoints: ["{{upstream.Endpoint}}"]
+            """, directory);
+        using var client = certificates.TrustingClient(gateway.Url);
+
+        using var http11 = await client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/secure") { Version = HttpVersion.Version11 });
+        Assert.Equal(HttpVersion.Version11, http11.Version);
+        var seen = (await http11.Content.ReadAsStringAsync()).Split('\n');
+        Assert.Contains("x-forwarded-proto: https", seen);
+        Assert.Equal(1, Served(gateway));
+
+        using var http2 = await client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/secure") { Version = HttpVersion.Version20 });
+        Assert.Equal(HttpStatusCode.OK, http2.StatusCode);
+        Assert.Equal(HttpVersion.Version20, http2.Version);
+        Assert.Contains("x-forwarded-proto: https", (await http2.Content.ReadAsStringAsync()).Split('\n'));
+        Assert.Equal(1, Served(gateway));
+        Assert.Equal(0, HandOffs(gateway));
+    }
 }
