@@ -40,7 +40,8 @@ free_port() {  # free_port VAR: a loopback port nothing listens on (nor handed o
 render() {  # render TEMPLATE OUT: fill the placeholders between at-signs from the caller's variables
     sed -e "s|@WORKDIR@|$WORK|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
         -e "s|@GATEWAY_PORT@|${GATEWAY_PORT:-}|g" -e "s|@ADMIN_PORT@|${ADMIN_PORT:-}|g" \
-        -e "s|@REDIS_PORT@|${REDIS_PORT:-}|g" -e "s|@GATEWAY_H2C_PORT@|${GATEWAY_H2C_PORT:-0}|g" "$1" >"$2"
+        -e "s|@REDIS_PORT@|${REDIS_PORT:-}|g" -e "s|@GATEWAY_H2C_PORT@|${GATEWAY_H2C_PORT:-0}|g" \
+        -e "s|@GATEWAY_KESTREL_PORT@|${GATEWAY_KESTREL_PORT:-0}|g" "$1" >"$2"
     if grep -q '@[A-Z_]*@' "$2"; then die "unfilled placeholder in $2"; fi
 }
 
