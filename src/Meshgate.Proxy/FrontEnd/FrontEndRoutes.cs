@@ -54,8 +54,8 @@ internal sealed class FrontEndRoute(string routeId, string clusterId, string? ro
 /// <summary>
 /// Which route takes a request, for the direct front end: the answer of the gateway's own router (a synthetic request
 /// through the routing step, as /admin/explain asks it), remembered per method, host and path for the config it was
-/// made with. Only a config whose routes match on method, host and path alone (no header or query matches) is
-/// remembered this way; with any other, <see cref="For"/> says so and the front end hands every request to Kestrel.
+/// made with. Under a config the front end cannot serve (<see cref="ConfigObstacle"/>: the access log or tracing on, or
+/// a route that matches on headers or query parameters), <see cref="Current"/> is null and every request goes to Kestrel.
 /// </summary>
 internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor snapshots, IEnumerable<ILoadBalancingPolicy> balancers)
 {
