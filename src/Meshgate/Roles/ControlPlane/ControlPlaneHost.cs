@@ -17,11 +17,11 @@ public sealed class ControlPlaneHost : IAsyncDisposable
     private readonly LogSetup? _ownLogs;
     private IDisposable? _sighup;
 
-    private ControlPlaneHost(ControlPlaneServer server, string? policiesPath, LogSetup? ownLogs)
+    private ControlPlaneHost(ControlPlaneServer server, string? policiesPath, LogSetup logs, bool ownsLogs)
     {
         Server = server;
         _policiesPath = policiesPath;
-        _ownLogs = ownLogs;
+        if (ownsLogs) _ownLogs = logs;
     }
 
     public ControlPlaneServer Server { get; }
@@ -29,9 +29,8 @@ public sealed class ControlPlaneHost : IAsyncDisposable
     /// <param name="policies">The already validated content of <paramref name="policiesPath"/>, or null without a policies file.</param>
     public static ControlPlaneHost Create(ControlPlaneOptions options, MeshPolicies? policies, string? policiesPath, LogSetup? logs = null)
     {
-        var ownLogs = logs is null ? new LogSetup() : null;
-        var setup = logs ?? ownLogs!;
-        return new ControlPlaneHost(new ControlPlaneServer(options, policies, logging => setup.Apply(logging, LogFormat.Json)), policiesPath, ownLogs);
+        var setup = logs ?? new LogSetup();
+        return new ControlPlaneHost(new ControlPlaneServer(options, policies, logging => setup.Apply(logging, LogFormat.Json)), policiesPath, setup, ownsLogs: logs is null);
     }
 
     public async Task StartAsync()
