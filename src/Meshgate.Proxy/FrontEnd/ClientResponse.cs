@@ -45,15 +45,17 @@ internal sealed class ClientResponse(PipeWriter output) : Stream, IResponseHeadS
         Flushed = false;
     }
 
-    void IResponseHeadSink.Status(int status, ReadOnlySpan<byte> reason)
+    void IResponseHeadSink.Status(int status, ReadOnlySpan<byte> reason) => StatusLine(status, reason);
+
+    private void StatusLine(int status, ReadOnlySpan<byte> reason)
     {
         Status = status;
         _head.Write("HTTP/1.1 "u8);
-        Number(_head, status);
+        Http1RequestWriter.Number(_head, status);
         _head.Write(" "u8);
         // As Kestrel: an empty reason phrase is the standard one.
         if (reason.Length > 0) _head.Write(reason);
-        else Latin1(_head, ReasonPhrases.GetReasonPhrase(status));
+        else Http1RequestWriter.Latin1(_head, ReasonPhrases.GetReasonPhrase(status));
         _head.Write("\r\n"u8);
     }
 
@@ -81,20 +83,10 @@ internal sealed class ClientResponse(PipeWriter output) : Stream, IResponseHeadS
         {
             var line = written.AsSpan(starts[i], (i + 1 < starts.Length ? starts[i + 1] : written.Length) - starts[i]);
             var name = Encoding.Latin1.GetString(line[..line.IndexOf((byte)':')]);
-            if (Listed(names, name)) continue;
+            if (Transforms.ConnectionHeadersTransform.Lists(names, name)) continue;
             _lineStarts.Add(_head.WrittenCount);
             _head.Write(line);
         }
-    }
-
-    private static bool Listed(string names, string name)
-    {
-        foreach (var range in names.AsSpan().Split(','))
-        {
-            var token = names.AsSpan()[range].Trim();
-            if (token.Equals(name, StringComparison.OrdinalIgnoreCase) && !token.Equals("Upgrade", StringComparison.OrdinalIgnoreCase)) return true;
-        }
-        return false;
     }
 
     void IResponseHeadSink.Framed(ResponseHead head)
@@ -104,7 +96,7 @@ internal sealed class ClientResponse(PipeWriter output) : Stream, IResponseHeadS
             case ResponseBody.ContentLength:
             case ResponseBody.None when head.Length >= 0:
                 _head.Write("Content-Length: "u8);
-                Number(_head, head.Length);
+                Http1RequestWriter.Number(_head, head.Length);
                 _head.Write("\r\n"u8);
                 break;
             case ResponseBody.Chunked:
@@ -140,22 +132,18 @@ internal sealed class ClientResponse(PipeWriter output) : Stream, IResponseHeadS
     public async ValueTask ProblemAsync(int status, string errorCode, byte[] body)
     {
         Start(_isHead);
-        Status = status;
-        _head.Write("HTTP/1.1 "u8);
-        Number(_head, status);
-        _head.Write(" "u8);
-        Latin1(_head, ReasonPhrases.GetReasonPhrase(status));
-        _head.Write("\r\nContent-Type: "u8);
-        Latin1(_head, Errors.ProblemResponses.ContentType);
+        StatusLine(status, default);
+        _head.Write("Content-Type: "u8);
+        Http1RequestWriter.Latin1(_head, Errors.ProblemResponses.ContentType);
         _head.Write("\r\n"u8);
-        Latin1(_head, Errors.ProblemResponses.SourceHeader);
+        Http1RequestWriter.Latin1(_head, Errors.ProblemResponses.SourceHeader);
         _head.Write(": "u8);
-        Latin1(_head, errorCode);
+        Http1RequestWriter.Latin1(_head, errorCode);
         _head.Write("\r\n"u8);
         if (!_isHead)
         {
             _head.Write("Content-Length: "u8);
-            Number(_head, body.Length);
+            Http1RequestWriter.Number(_head, body.Length);
             _head.Write("\r\n"u8);
         }
         WriteDate(_head);
@@ -211,20 +199,6 @@ internal sealed class ClientResponse(PipeWriter output) : Stream, IResponseHeadS
         writer.Write("Date: "u8);
         writer.Write(HttpDate.Now());
         writer.Write("\r\n"u8);
-    }
-
-    private static void Number(IBufferWriter<byte> writer, long value)
-    {
-        var span = writer.GetSpan(20);
-        Utf8Formatter.TryFormat(value, span, out var written);
-        writer.Advance(written);
-    }
-
-    private static void Latin1(IBufferWriter<byte> writer, string value)
-    {
-        var span = writer.GetSpan(value.Length);
-        Encoding.Latin1.GetBytes(value, span);
-        writer.Advance(value.Length);
     }
 
     public override bool CanRead => false;

@@ -31,13 +31,14 @@ public sealed class DirectFrontEnd
         Logger = services.GetRequiredService<ILogger<DirectFrontEnd>>();
         if (Metrics.Enabled)
         {
-            var meter = services.GetRequiredService<IMeterFactory>().Create(Common.MeshgateMeter.Name);
+            var meters = services.GetRequiredService<IMeterFactory>();
+            var meter = meters.Create(Common.MeshgateMeter.Name);
             meter.CreateObservableCounter("meshgate.front_end.requests", () => Served, "{request}", "Requests the direct front end answered itself (docs/front-end.md).");
             meter.CreateObservableCounter("meshgate.front_end.handoffs", () => HandOffs, "{connection}", "Connections the direct front end handed to Kestrel's HTTP layer, at the first request it does not serve.");
             // ASP.NET Core's own instrument: the meter factory hands out the meter the hosting layer made, and the meter the
             // instrument it made with the same name, unit and description, so the front end's requests are counted in the
             // very series (and by the dashboard's listener) as the pipeline's.
-            var hosting = services.GetRequiredService<IMeterFactory>().Create("Microsoft.AspNetCore.Hosting");
+            var hosting = meters.Create("Microsoft.AspNetCore.Hosting");
             RequestDuration = hosting.CreateHistogram<double>("http.server.request.duration", "s", "Duration of HTTP server requests.",
                 advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] });
         }

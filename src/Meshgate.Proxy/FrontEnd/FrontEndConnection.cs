@@ -255,7 +255,7 @@ internal sealed class FrontEndConnection
         w.Write(" HTTP/1.1\r\nHost: "u8);
         var host = head[_head.Host];
         if (choice.PreserveHost) w.Write(host);
-        else if (destination.Model.Config.Host is { } destinationHost) Latin1(w, destinationHost);
+        else if (destination.Model.Config.Host is { } destinationHost) Http1RequestWriter.Latin1(w, destinationHost);
         else w.Write(upstream.Authority);
         w.Write("\r\n"u8);
         for (var i = 0; i < _head.HeaderCount; i++)
@@ -296,13 +296,6 @@ internal sealed class FrontEndConnection
             if (char.ToLowerInvariant((char)path[i]) != char.ToLowerInvariant(prefix[i])) return false;
         }
         return path.Length == prefix.Length || path[prefix.Length] == '/';
-    }
-
-    private static void Latin1(IBufferWriter<byte> writer, string value)
-    {
-        var span = writer.GetSpan(value.Length);
-        Encoding.Latin1.GetBytes(value, span);
-        writer.Advance(value.Length);
     }
 
     /// <summary>A request begins: counted, in flight for metrics and load balancing; returns its start time.</summary>

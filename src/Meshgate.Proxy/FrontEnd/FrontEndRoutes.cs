@@ -43,9 +43,10 @@ internal sealed class FrontEndRoute(string routeId, string clusterId, string? ro
         }
         var config = cluster.Model.Config;
         if (config.SessionAffinity?.Enabled == true) return "the cluster has session affinity";
+        // Outlier detection is YARP's passive health (the step reads this); a mesh cluster is not a plain route's.
         if (config.HealthCheck?.Passive?.Enabled == true) return "the cluster has outlier detection";
-        var policy = snapshots.Current.ClusterPolicies.GetValueOrDefault(config.ClusterId);
-        if (policy is null || policy.CircuitBreaker is not null || policy.OutlierDetection is not null || policy.Mesh is not null) return "the cluster has circuit breaking, outlier detection or mesh discovery";
+        // The concurrency limit rules out a plain route already; the pending-requests limit is a step after it.
+        if (snapshots.Current.ClusterPolicies.GetValueOrDefault(config.ClusterId) is not { CircuitBreaker: null }) return "the cluster has circuit breaking";
         if (string.Equals(config.LoadBalancingPolicy, Configuration.Compilation.PolicyNames.ConsistentHash, StringComparison.OrdinalIgnoreCase)) return "the cluster hashes requests to endpoints";
         return null;
     }
@@ -126,17 +127,19 @@ internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor 
 
     internal sealed class Table(ConfigSnapshot snapshot, bool usable)
     {
-        private readonly ConcurrentDictionary<string, FrontEndRoute?> _routes = new(StringComparer.Ordinal);
+        // Looked up by the key's characters, made on the stack from the request's bytes: a string only for a new key.
+        private readonly ConcurrentDictionary<string, FrontEndRoute?>.AlternateLookup<ReadOnlySpan<char>> _routes =
+            new ConcurrentDictionary<string, FrontEndRoute?>(StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
 
         public ConfigSnapshot Snapshot { get; } = snapshot;
         public bool Usable { get; } = usable;
 
         /// <summary>Whether the request was routed before: <paramref name="route"/> is then its route, or null for one the front end leaves to Kestrel.</summary>
-        public bool TryGet(ReadOnlySpan<char> key, out FrontEndRoute? route) => _routes.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(key, out route);
+        public bool TryGet(ReadOnlySpan<char> key, out FrontEndRoute? route) => _routes.TryGetValue(key, out route);
 
         public void Remember(string key, FrontEndRoute? route)
         {
-            if (_routes.Count < MaxRemembered) _routes.TryAdd(key, route);
+            if (_routes.Dictionary.Count < MaxRemembered) _routes.Dictionary.TryAdd(key, route);
         }
     }
 }

@@ -284,7 +284,7 @@ internal static class Http1RequestWriter
         writer.Advance(written);
     }
 
-    public static void Number(PipeWriter writer, long value)
+    public static void Number(IBufferWriter<byte> writer, long value)
     {
         var span = writer.GetSpan(20);
         Utf8Formatter.TryFormat(value, span, out var written);
@@ -296,7 +296,7 @@ internal static class Http1RequestWriter
     private static void Ascii(PipeWriter writer, ReadOnlySpan<char> text) => Latin1(writer, text);
 
     /// <summary>Header values as Latin-1 (what Kestrel decoded them from); a character beyond it becomes '?'.</summary>
-    private static void Latin1(PipeWriter writer, ReadOnlySpan<char> text)
+    internal static void Latin1(IBufferWriter<byte> writer, ReadOnlySpan<char> text)
     {
         while (text.Length > 0)
         {
