@@ -11,10 +11,10 @@ using Yarp.ReverseProxy.Model;
 namespace Meshgate.Proxy.FrontEnd;
 
 /// <summary>
-/// A route the direct front end serves itself: a plain route (<see cref="PlainRoute"/> with
-/// <see cref="PlainRoute.SkipsProxySteps"/>) on the direct upstream path, with none of what the front end does not do:
-/// no TLS upstream, retries, header rules, prefix replacement, session affinity, outlier detection, pending-request
-/// limit or consistent hashing.
+/// A route the direct front end serves itself: one whose steps (<see cref="RouteSteps"/>) are all steps the front end
+/// takes (<see cref="Supported"/>), on the direct upstream path, with none of what the front end does not do: no TLS
+/// upstream, header rules, prefix replacement, session affinity, outlier detection, pending-request limit or consistent
+/// hashing.
 /// </summary>
 internal sealed class FrontEndRoute(string routeId, string clusterId, string? routePattern, ClusterState cluster, ForwarderChoice choice, ILoadBalancingPolicy? balancer)
 {
@@ -30,12 +30,16 @@ internal sealed class FrontEndRoute(string routeId, string clusterId, string? ro
     /// <summary>The cluster's load-balancing policy, for more than one available destination.</summary>
     public ILoadBalancingPolicy? Balancer { get; } = balancer;
 
+    /// <summary>The steps of the request path the front end takes itself.</summary>
+    public const RouteStep Supported = RouteStep.None;
+
     /// <summary>Why a route is left to Kestrel's pipeline; null when the front end serves it.</summary>
     public static string? Obstacle(Endpoint endpoint, SnapshotAccessor snapshots)
     {
         var metadata = endpoint.Metadata;
         if (metadata.GetMetadata<RouteModel>() is not { Cluster: { } cluster }) return "not a proxied route";
-        if (metadata.GetMetadata<PlainRoute>() is not { SkipsProxySteps: true } plain || !plain.Holds(snapshots)) return "the route has policies (or the config changed under it)";
+        if (metadata.GetMetadata<RouteSteps>() is not { } steps || !steps.Holds(snapshots)) return "the config changed under the route";
+        if ((steps.Steps & ~Supported) is var others and not RouteStep.None) return $"the route has steps the front end does not take ({others})";
         if (metadata.GetMetadata<ForwarderChoice>() is not { Direct: true } choice) return "the route takes YARP's forwarder";
         if (choice.Tls is not null || choice.ChecksRetry || choice.Traces || choice.ReplacePrefix is not null || !choice.RequestHeaders.IsEmpty || !choice.ResponseHeaders.IsEmpty)
         {
@@ -43,9 +47,9 @@ internal sealed class FrontEndRoute(string routeId, string clusterId, string? ro
         }
         var config = cluster.Model.Config;
         if (config.SessionAffinity?.Enabled == true) return "the cluster has session affinity";
-        // Outlier detection is YARP's passive health (the step reads this); a mesh cluster is not a plain route's.
+        // Outlier detection is YARP's passive health (the step reads this); a mesh cluster is a step of its own (RouteSteps).
         if (config.HealthCheck?.Passive?.Enabled == true) return "the cluster has outlier detection";
-        // The concurrency limit rules out a plain route already; the pending-requests limit is a step after it.
+        // The concurrency limit is a step of its own (RouteSteps); the pending-requests limit is a step after session affinity.
         if (snapshots.Current.ClusterPolicies.GetValueOrDefault(config.ClusterId) is not { CircuitBreaker: null }) return "the cluster has circuit breaking";
         if (string.Equals(config.LoadBalancingPolicy, Configuration.Compilation.PolicyNames.ConsistentHash, StringComparison.OrdinalIgnoreCase)) return "the cluster hashes requests to endpoints";
         return null;
@@ -121,7 +125,7 @@ internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor 
                 endpoint.Metadata.GetMetadata<ForwarderChoice>()!, _balancers.GetValueOrDefault(policyName));
         }
         // An endpoint of an older config (YARP rebuilds them just after a swap) is not remembered.
-        if (endpoint?.Metadata.GetMetadata<PlainRoute>() is not { } plain || plain.Holds(snapshots)) table.Remember(key, route);
+        if (endpoint?.Metadata.GetMetadata<RouteSteps>() is not { } steps || steps.Holds(snapshots)) table.Remember(key, route);
         return route;
     }
 

@@ -65,7 +65,7 @@ public static class RequestPipeline
 
         // 4. Routing.
         app.UseRouting();
-        // The step after slot 10, for a route none of slots 5a-10 acts on (PlainRoute); set as the pipeline is built.
+        // The step after slot 10, for a route none of slots 5a-10 acts on (RouteSteps); set as the pipeline is built.
         RequestDelegate? afterRouteSteps = null;
         app.Use((context, next) =>
         {
@@ -83,8 +83,8 @@ public static class RequestPipeline
             // is labelled with the route id; the feature is only there while something listens.
             context.Features.Get<IHttpMetricsTagsFeature>()?.Tags.Add(new(MetricsTags.Route, route.Config.RouteId));
             if (tracing) Observability.Tracing.ServerSpan.NameAfterRoute(context, route);
-            // Each of slots 5a-10 would look itself up on the endpoint and pass a plain route on (PlainRoute).
-            return endpoint.Metadata.GetMetadata<PlainRoute>() is { } plain && plain.Holds(snapshots) ? afterRouteSteps!(context) : next(context);
+            // Each of slots 5a-10 would look itself up on the endpoint and pass the request on (RouteSteps).
+            return endpoint.Metadata.GetMetadata<RouteSteps>() is { SkipsRouteSteps: true } steps && steps.Holds(snapshots) ? afterRouteSteps!(context) : next(context);
         });
 
         // 5a. CORS: preflights answered here, per route (edge security).
@@ -119,9 +119,9 @@ public static class RequestPipeline
         if (meshDiscovery) app.Services.GetRequiredService<Mesh.Discovery.MeshDirectory>();
         app.MapReverseProxy(proxy =>
         {
-            // A plain route whose cluster sets no concurrency limit goes straight to session affinity (PlainRoute).
+            // A route none of the steps up to session affinity acts on goes straight there (RouteSteps).
             RequestDelegate? atAffinity = null;
-            proxy.Use((context, next) => context.GetEndpoint()?.Metadata.GetMetadata<PlainRoute>() is { SkipsProxySteps: true } plain && plain.Holds(snapshots)
+            proxy.Use((context, next) => context.GetEndpoint()?.Metadata.GetMetadata<RouteSteps>() is { SkipsProxySteps: true } steps && steps.Holds(snapshots)
                 ? atAffinity!(context)
                 : next(context));
             proxy.UseMiddleware<TrafficSplit.TrafficSplitMiddleware>();
@@ -148,7 +148,7 @@ public static class RequestPipeline
             proxy.UseMiddleware<Observability.AccessLog.UpstreamAttempts>();
         }).ConfigureEndpoints((endpoint, route) =>
         {
-            // One snapshot for every decision about this endpoint (PlainRoute is only good while it is the current one).
+            // One snapshot for every decision about this endpoint (RouteSteps is only good while it is the current one).
             var snapshot = snapshots.Current;
             var policy = snapshot.RoutePolicies.GetValueOrDefault(route.RouteId);
             Cors.CorsEndpoints.Apply(endpoint, route, policy);
@@ -167,10 +167,7 @@ public static class RequestPipeline
                 if (policy.Faults is { } faults) endpoint.WithMetadata(faults);
             }
             // Last: it reads the metadata the steps would find.
-            endpoint.Add(builder =>
-            {
-                if (PlainRoute.For(builder, snapshot, route.RouteId, route.ClusterId, tracing) is { } plain) builder.Metadata.Add(plain);
-            });
+            endpoint.Add(builder => builder.Metadata.Add(RouteSteps.For(builder, snapshot, route.RouteId, route.ClusterId, tracing)));
         });
     }
 }

@@ -355,7 +355,7 @@ public sealed class DirectFrontEndTests
             return explanation.RootElement.GetProperty("policies").GetProperty("frontEnd").GetString()!;
         }
         Assert.StartsWith("direct:", await FrontEndAsync("method=GET&path=/plain"));
-        Assert.Equal("kestrel: the route has policies (or the config changed under it)", await FrontEndAsync("method=GET&path=/limited/a"));
+        Assert.Equal("kestrel: the route has steps the front end does not take (RateLimit)", await FrontEndAsync("method=GET&path=/limited/a"));
         Assert.Equal("kestrel: only GET and HEAD requests without a body take it", await FrontEndAsync("method=POST&path=/plain"));
     }
 

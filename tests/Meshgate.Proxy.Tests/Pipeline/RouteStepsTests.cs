@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Routing.Patterns;
 
 namespace Meshgate.Proxy.Tests.Pipeline;
 
-public sealed class PlainRouteTests
+public sealed class RouteStepsTests
 {
     private const string Hash = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
 
@@ -39,37 +39,51 @@ public sealed class PlainRouteTests
     [Fact]
     public void For_RouteWithNothingOnIt_SkipsEveryStep()
     {
-        var plain = PlainRoute.For(Endpoint(), Snapshot(), "plain", "orders", tracing: false);
+        var steps = RouteSteps.For(Endpoint(), Snapshot(), "plain", "orders", tracing: false);
 
-        Assert.NotNull(plain);
-        Assert.True(plain.SkipsProxySteps);
+        Assert.Equal(RouteStep.None, steps.Steps);
+        Assert.True(steps.SkipsRouteSteps);
+        Assert.True(steps.SkipsProxySteps);
     }
 
     [Fact]
-    public void For_AnyRouteStepOnTheEndpoint_Null()
+    public void For_AnyRouteStepOnTheEndpoint_NamesIt()
     {
         // Each is what one of slots 5a-10 looks up: CORS (YARP's attribute or ours), authorization, faults.
         var snapshot = Snapshot();
-        Assert.Null(PlainRoute.For(Endpoint(new EnableCorsAttribute()), snapshot, "plain", "orders", tracing: false));
-        Assert.Null(PlainRoute.For(Endpoint(snapshot.RoutePolicies["faulty"].Faults!), snapshot, "faulty", "orders", tracing: false));
-        Assert.Null(PlainRoute.For(Endpoint(new Configuration.Compilation.AuthorizationPolicy("p", [], [], false)), snapshot, "plain", "orders", tracing: false));
+        AssertRouteStep(RouteStep.Cors, RouteSteps.For(Endpoint(new EnableCorsAttribute()), snapshot, "plain", "orders", tracing: false));
+        AssertRouteStep(RouteStep.Faults, RouteSteps.For(Endpoint(snapshot.RoutePolicies["faulty"].Faults!), snapshot, "faulty", "orders", tracing: false));
+        AssertRouteStep(RouteStep.Authorization, RouteSteps.For(Endpoint(new Configuration.Compilation.AuthorizationPolicy("p", [], [], false)), snapshot, "plain", "orders", tracing: false));
+    }
+
+    private static void AssertRouteStep(RouteStep step, RouteSteps steps)
+    {
+        Assert.Equal(step, steps.Steps);
+        Assert.False(steps.SkipsRouteSteps);
+        // A route step alone leaves the proxy steps nothing to do.
+        Assert.True(steps.SkipsProxySteps);
     }
 
     [Fact]
-    public void For_RouteWithAuthentication_Null()
+    public void For_RouteWithAuthentication_NamesIt()
     {
         // The authentication step reads the snapshot by route id, not the endpoint.
-        Assert.Null(PlainRoute.For(Endpoint(), Snapshot(), "keyed", "orders", tracing: false));
+        AssertRouteStep(RouteStep.Authentication, RouteSteps.For(Endpoint(), Snapshot(), "keyed", "orders", tracing: false));
     }
 
     [Fact]
     public void For_SplitTracingOrConcurrencyLimit_KeepsTheProxySteps()
     {
         var snapshot = Snapshot();
-        Assert.False(PlainRoute.For(Endpoint(snapshot.RoutePolicies["split"].Split!), snapshot, "split", "orders", tracing: false)!.SkipsProxySteps);
-        Assert.False(PlainRoute.For(Endpoint(), snapshot, "plain", "orders", tracing: true)!.SkipsProxySteps);
-        Assert.False(PlainRoute.For(Endpoint(), Snapshot("{ maxConcurrentRequests: 10 }"), "limited", "limited", tracing: false)!.SkipsProxySteps);
-        Assert.True(PlainRoute.For(Endpoint(), Snapshot("{ maxPendingRequests: 10, maxConnectionsPerEndpoint: 4 }"), "limited", "limited", tracing: false)!.SkipsProxySteps);
+        var split = RouteSteps.For(Endpoint(snapshot.RoutePolicies["split"].Split!), snapshot, "split", "orders", tracing: false);
+        Assert.Equal(RouteStep.TrafficSplit, split.Steps);
+        Assert.False(split.SkipsProxySteps);
+        Assert.True(split.SkipsRouteSteps);
+        Assert.False(RouteSteps.For(Endpoint(), snapshot, "plain", "orders", tracing: true).SkipsProxySteps);
+        Assert.False(RouteSteps.For(Endpoint(), Snapshot("{ maxConcurrentRequests: 10 }"), "limited", "limited", tracing: false).SkipsProxySteps);
+        Assert.True(RouteSteps.For(Endpoint(), Snapshot("{ maxPendingRequests: 10, maxConnectionsPerEndpoint: 4 }"), "limited", "limited", tracing: false).SkipsProxySteps);
+        // A cluster the snapshot does not hold: the steps decide.
+        Assert.False(RouteSteps.For(Endpoint(), snapshot, "plain", "gone", tracing: false).SkipsProxySteps);
     }
 
     [Fact]
@@ -78,10 +92,10 @@ public sealed class PlainRouteTests
         // An endpoint of an older config takes every step until YARP has rebuilt it from the current one.
         var snapshot = Snapshot();
         var snapshots = new SnapshotAccessor(snapshot);
-        var plain = PlainRoute.For(Endpoint(), snapshot, "plain", "orders", tracing: false)!;
+        var steps = RouteSteps.For(Endpoint(), snapshot, "plain", "orders", tracing: false);
 
-        Assert.True(plain.Holds(snapshots));
+        Assert.True(steps.Holds(snapshots));
         snapshots.Publish(Snapshot());
-        Assert.False(plain.Holds(snapshots));
+        Assert.False(steps.Holds(snapshots));
     }
 }
