@@ -11,13 +11,15 @@ namespace Meshgate.Proxy.FrontEnd;
 /// The answer to one request on a front-end connection, written as Kestrel would write the pipeline's: the upstream's
 /// status and end-to-end headers (the sink of <see cref="Http1ResponseReader"/>), a Date when the upstream sent none,
 /// the body by its Content-Length or else chunked. The head is held until the first body bytes or the end, so a failure
-/// before then can still be answered with a problem instead (as the pipeline's response has not started either).
+/// before then can still be answered with a problem instead (as the pipeline's response has not started either). The
+/// gateway's own headers for the request (<see cref="AddGatewayHeader"/>) go on whichever answer it gets.
 /// One per connection, reused per request.
 /// </summary>
 internal sealed class ClientResponse(PipeWriter output) : Stream, IResponseHeadSink
 {
     private readonly ArrayBufferWriter<byte> _head = new(512);
     private readonly List<int> _lineStarts = [];
+    private readonly List<(string Name, string Value)> _gatewayHeaders = [];
     private bool _isHead;
     private bool _sawDate;
     private bool _chunked;
@@ -32,9 +34,23 @@ internal sealed class ClientResponse(PipeWriter output) : Stream, IResponseHeadS
     /// <summary>Whether any of the answer has gone to the client.</summary>
     public bool Flushed { get; private set; }
 
+    /// <summary>A new request: no answer and no gateway headers yet.</summary>
     public void Start(bool isHead)
     {
         _isHead = isHead;
+        _gatewayHeaders.Clear();
+        ResetHead();
+    }
+
+    /// <summary>
+    /// A header of the gateway's own for this request's answer (the rate limit's, a challenge): it replaces any the upstream
+    /// sends by that name, as the pipeline's steps set theirs when the response starts. Added again, a name gets one more line.
+    /// </summary>
+    public void AddGatewayHeader(string name, string value) => _gatewayHeaders.Add((name, value));
+
+    /// <summary>Forgets the answer so far (a failed attempt's), not the gateway's headers.</summary>
+    public void ResetHead()
+    {
         _head.ResetWrittenCount();
         _lineStarts.Clear();
         _sawDate = false;
@@ -62,6 +78,7 @@ internal sealed class ClientResponse(PipeWriter output) : Stream, IResponseHeadS
     void IResponseHeadSink.Header(int slot, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
     {
         if (slot == DateSlot) _sawDate = true;
+        if (_gatewayHeaders.Count > 0 && IsGatewayHeader(slot >= 0 ? Http1HeaderNames.Bytes(slot) : name)) return;
         _lineStarts.Add(_head.WrittenCount);
         // A known name as the framework spells it (Kestrel writes a header set by name so), any other as sent.
         _head.Write(slot >= 0 ? Http1HeaderNames.Bytes(slot) : name);
@@ -111,6 +128,7 @@ internal sealed class ClientResponse(PipeWriter output) : Stream, IResponseHeadS
     /// <summary>After the upstream's head: the gateway's own headers and the blank line; held until the body or the end.</summary>
     public void EndHead(bool keepAlive)
     {
+        WriteGatewayHeaders();
         if (!_sawDate) WriteDate(_head);
         if (!keepAlive) _head.Write("Connection: close\r\n"u8);
         _head.Write("\r\n"u8);
@@ -129,9 +147,9 @@ internal sealed class ClientResponse(PipeWriter output) : Stream, IResponseHeadS
 
     /// <summary>A problem+json answer made by the gateway, in place of the upstream's (nothing of which has gone out).</summary>
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask ProblemAsync(int status, string errorCode, byte[] body)
+    public async ValueTask ProblemAsync(int status, string errorCode, byte[] body, bool keepAlive)
     {
-        Start(_isHead);
+        ResetHead();
         StatusLine(status, default);
         _head.Write("Content-Type: "u8);
         Http1RequestWriter.Latin1(_head, Errors.ProblemResponses.ContentType);
@@ -146,7 +164,9 @@ internal sealed class ClientResponse(PipeWriter output) : Stream, IResponseHeadS
             Http1RequestWriter.Number(_head, body.Length);
             _head.Write("\r\n"u8);
         }
+        WriteGatewayHeaders();
         WriteDate(_head);
+        if (!keepAlive) _head.Write("Connection: close\r\n"u8);
         _head.Write("\r\n"u8);
         output.Write(_head.WrittenSpan);
         output.Write(body);
@@ -174,6 +194,26 @@ internal sealed class ClientResponse(PipeWriter output) : Stream, IResponseHeadS
         }
         BodyBytes += buffer.Length;
         await FlushAsync(cancellationToken);
+    }
+
+    private bool IsGatewayHeader(ReadOnlySpan<byte> name)
+    {
+        foreach (var (gatewayName, _) in _gatewayHeaders)
+        {
+            if (Ascii.EqualsIgnoreCase(name, gatewayName)) return true;
+        }
+        return false;
+    }
+
+    private void WriteGatewayHeaders()
+    {
+        foreach (var (name, value) in _gatewayHeaders)
+        {
+            Http1RequestWriter.Latin1(_head, name);
+            _head.Write(": "u8);
+            Http1RequestWriter.Latin1(_head, value);
+            _head.Write("\r\n"u8);
+        }
     }
 
     private void WritePendingHead()

@@ -28,6 +28,7 @@ public sealed class DirectFrontEnd
         Pool = services.GetRequiredService<Http1ConnectionPool>();
         Snapshots = services.GetRequiredService<Pipeline.SnapshotAccessor>();
         Metrics = services.GetRequiredService<GatewayMetrics>();
+        RateLimits = services.GetRequiredService<RateLimiting.RateLimitGate>();
         Logger = services.GetRequiredService<ILogger<DirectFrontEnd>>();
         if (Metrics.Enabled)
         {
@@ -58,6 +59,7 @@ public sealed class DirectFrontEnd
     internal Http1ConnectionPool Pool { get; }
     internal Pipeline.SnapshotAccessor Snapshots { get; }
     internal GatewayMetrics Metrics { get; }
+    internal RateLimiting.RateLimitGate RateLimits { get; }
     internal ILogger Logger { get; }
     internal Histogram<double>? RequestDuration { get; }
 

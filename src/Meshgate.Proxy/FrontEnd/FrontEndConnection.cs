@@ -6,6 +6,8 @@ using System.Text;
 using Meshgate.Proxy.Errors;
 using Meshgate.Proxy.Observability.Metrics;
 using Meshgate.Proxy.Pipeline;
+using Meshgate.Proxy.RateLimiting;
+using Meshgate.Proxy.RateLimiting.Local;
 using Meshgate.Proxy.Upstream.Http1;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
@@ -37,10 +39,12 @@ internal sealed class FrontEndConnection
     private readonly IPAddress? _peer;
     private readonly byte[] _peerText;
     private byte[]? _headCopy;
+    private string? _ipKey;
     private long _requests;
 
-    // The request being served: HEAD or GET, and the path it asked for.
+    // The request being served: HEAD or GET, whether the client said Connection: close, and the path it asked for.
     private bool _isHead;
+    private bool _close;
     private byte[]? _pathCopy;
     private int _pathLength;
     private string? _path;
@@ -112,11 +116,30 @@ internal sealed class FrontEndConnection
                 return;
             }
             var upstream = WriteUpstreamHead(buffer, route, destination);
+            // The route's own steps, in the pipeline's order: rate limiting (slot 7). Counted only once the request is the
+            // front end's for good (no hand-off after this), from the head still in the buffer.
+            var rateLimit = default(RateLimitVerdict);
+            if (route.RateLimit is { } limit)
+            {
+                var key = RateLimitKeys.For(new KeySource(this, HeadMemory(buffer)), limit.Policy.Key, limit);
+                rateLimit = await _frontEnd.RateLimits.DecideAsync(limit, key);
+            }
             input.AdvanceTo(buffer.GetPosition(_head.Length));
+
+            var started = Start(out var activeSlot);
+            if (rateLimit.Limit is not null && !Admit(rateLimit))
+            {
+                var (status, title, detail, code) = _frontEnd.RateLimits.Refusal(rateLimit);
+                var answered = await ProblemAsync(status, title, detail, code);
+                if (_frontEnd.Metrics.Enabled) Record(route, started, activeSlot, forwarded: false);
+                if (!answered) return;
+                continue;
+            }
 
             // The exchange is awaited in this frame, which lives as long as the connection: in a method of its own, every
             // request that waits for its upstream (all of them) would allocate that method's async state.
-            var started = Start(route, destination, out var activeSlot);
+            YarpCounters.Increment(route.Cluster, destination);
+            _frontEnd.Pool.CountRequest();
             var activityTimeout = route.Cluster.Model.Config.HttpRequest?.ActivityTimeout ?? DefaultActivityTimeout;
             var clientGone = _connection.ConnectionClosed;
             var stage = Http1Forwarder.Stage.Connect;
@@ -157,8 +180,8 @@ internal sealed class FrontEndConnection
                             if (Http1ResponseReader.TakeHead(connection, read, _response, _isHead, ref received, ref head)) break;
                         }
                         stage = Http1Forwarder.Stage.ResponseBody;
-                        // A server that is stopping closes the connection after this answer, and says so in it.
-                        if (_closeRequested.IsCancellationRequested) keepClient = false;
+                        // A client that asked, or a server that is stopping, closes the connection after this answer, and says so in it.
+                        keepClient = KeepsConnection;
                         _response.EndHead(keepClient);
                         var complete = await Http1Body.CopyResponseAsync(_response, connection, head, activityTimeout, token);
                         await _response.EndAsync();
@@ -172,7 +195,7 @@ internal sealed class FrontEndConnection
                         aborted.Dispose();
                         connection.Dispose();
                         connection = null;
-                        _response.Start(_isHead);
+                        _response.ResetHead();
                     }
                 }
             }
@@ -183,6 +206,7 @@ internal sealed class FrontEndConnection
             finally
             {
                 aborted.Dispose();
+                if (rateLimit.Held is { } held) LocalRateLimiter.Release(held);
                 End(route, destination, upstream, connection, reusable, started, activeSlot);
             }
             if (!keepClient) return;
@@ -199,7 +223,9 @@ internal sealed class FrontEndConnection
         return _head.Parse(_headCopy.AsSpan(0, length));
     }
 
-    private ReadOnlySpan<byte> HeadBytes(ReadOnlySequence<byte> buffer) => buffer.IsSingleSegment ? buffer.FirstSpan : _headCopy;
+    private ReadOnlySpan<byte> HeadBytes(ReadOnlySequence<byte> buffer) => HeadMemory(buffer).Span;
+
+    private ReadOnlyMemory<byte> HeadMemory(ReadOnlySequence<byte> buffer) => buffer.IsSingleSegment ? buffer.First : _headCopy;
 
     /// <summary>The route for the parsed request: remembered, or asked of the router once; null for one Kestrel's pipeline serves.</summary>
     private ValueTask<FrontEndRoute?> RouteAsync(ReadOnlySequence<byte> buffer)
@@ -261,7 +287,7 @@ internal sealed class FrontEndConnection
         for (var i = 0; i < _head.HeaderCount; i++)
         {
             var name = head[_head.Name(i)];
-            // Connection may only say keep-alive here (RequestHead); the client's forwarded headers are replaced below.
+            // Connection may only say keep-alive or close here (RequestHead); the client's forwarded headers are replaced below.
             if (Http1HeaderNames.IsHopByHop(-1, name) || Transforms.ForwardedHeadersRule.IsUntrusted(name)) continue;
             w.Write(name);
             w.Write(": "u8);
@@ -278,6 +304,7 @@ internal sealed class FrontEndConnection
         w.Write(host);
         w.Write("\r\n\r\n"u8);
         _isHead = _head.IsHead;
+        _close = _head.Close;
         // Kept for a problem's instance (the path the client asked for), made into a string only if there is one.
         var asked = head[_head.Path];
         _path = null;
@@ -298,20 +325,31 @@ internal sealed class FrontEndConnection
         return path.Length == prefix.Length || path[prefix.Length] == '/';
     }
 
-    /// <summary>A request begins: counted, in flight for metrics and load balancing; returns its start time.</summary>
-    private long Start(FrontEndRoute route, DestinationState destination, out int activeSlot)
+    /// <summary>A request begins: counted, in flight for metrics; returns its start time.</summary>
+    private long Start(out int activeSlot)
     {
         var metrics = _frontEnd.Metrics;
         activeSlot = metrics.Enabled ? metrics.RequestStarted(_isHead ? "HEAD" : "GET", _https) : -1;
         _requests++;
         _frontEnd.CountServed();
-        _frontEnd.Pool.CountRequest();
         _response.Start(_isHead);
-        YarpCounters.Increment(route.Cluster, destination);
         return Stopwatch.GetTimestamp();
     }
 
-    /// <summary>A request has ended: the upstream connection back to the pool (or closed), the counts and the metrics.</summary>
+    /// <summary>
+    /// The rate limit's verdict: whether the request goes on. The headers it gives the answer (the RateLimit headers, and
+    /// Retry-After for a refusal) go on whatever the answer is, as the pipeline's step sets them when the response starts.
+    /// </summary>
+    private bool Admit(in RateLimitVerdict verdict)
+    {
+        var (policy, state, retryAfter) = _frontEnd.RateLimits.Headers(verdict);
+        if (policy is not null) _response.AddGatewayHeader(RateLimitGate.PolicyHeader, policy);
+        if (state is not null) _response.AddGatewayHeader(RateLimitGate.StateHeader, state);
+        if (retryAfter is not null) _response.AddGatewayHeader("Retry-After", retryAfter);
+        return verdict.Allowed;
+    }
+
+    /// <summary>A forwarded request has ended: the upstream connection back to the pool (or closed), the counts and the metrics.</summary>
     private void End(FrontEndRoute route, DestinationState destination, Http1Destination upstream, Http1Connection? connection, bool reusable, long started, int activeSlot)
     {
         if (connection is not null)
@@ -320,7 +358,7 @@ internal sealed class FrontEndConnection
             else connection.Dispose();
         }
         YarpCounters.Decrement(route.Cluster, destination);
-        if (_frontEnd.Metrics.Enabled) Record(route, _isHead ? "HEAD" : "GET", started, activeSlot);
+        if (_frontEnd.Metrics.Enabled) Record(route, started, activeSlot, forwarded: true);
     }
 
     /// <summary>
@@ -338,10 +376,17 @@ internal sealed class FrontEndConnection
             return false;
         }
         var (problemStatus, title, detail, code) = GatewayErrorsMiddleware.DescribeForwarderError(error, e, status);
+        return await ProblemAsync(problemStatus, title, detail, code);
+    }
+
+    /// <summary>A problem+json answer of the gateway's own; returns whether the connection goes on.</summary>
+    private async ValueTask<bool> ProblemAsync(int status, string title, string detail, string code)
+    {
         try
         {
-            await _response.ProblemAsync(problemStatus, code, _isHead ? [] : ProblemResponses.Body(problemStatus, title, detail, code, Path, RequestId));
-            return true;
+            var keep = KeepsConnection;
+            await _response.ProblemAsync(status, code, _isHead ? [] : ProblemResponses.Body(status, title, detail, code, Path, RequestId), keep);
+            return keep;
         }
         catch (IOException)
         {
@@ -350,10 +395,11 @@ internal sealed class FrontEndConnection
         }
     }
 
-    /// <summary>What the pipeline would have recorded for the request: ASP.NET Core's duration, the body sizes, the upstream attempt.</summary>
-    private void Record(FrontEndRoute route, string method, long started, int activeSlot)
+    /// <summary>What the pipeline would have recorded for the request: ASP.NET Core's duration, the body sizes, the upstream attempt if there was one.</summary>
+    private void Record(FrontEndRoute route, long started, int activeSlot, bool forwarded)
     {
         var metrics = _frontEnd.Metrics;
+        var method = _isHead ? "HEAD" : "GET";
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var status = _response.Status;
         var tags = new TagList
@@ -368,14 +414,46 @@ internal sealed class FrontEndConnection
         if (route.RoutePattern is { } pattern) tags.Add("http.route", pattern);
         _frontEnd.RequestDuration?.Record(seconds, tags);
         metrics.RecordBodySizes(method, route.RouteId, route.ClusterId, 0, _response.BodyBytes);
-        metrics.RecordUpstreamAttempt(route.RouteId, route.ClusterId, status, seconds);
+        if (forwarded) metrics.RecordUpstreamAttempt(route.RouteId, route.ClusterId, status, seconds);
         metrics.RequestEnded(activeSlot);
     }
+
+    /// <summary>Whether the connection goes on after this answer: not when the client said close or the server is stopping.</summary>
+    private bool KeepsConnection => !_close && !_closeRequested.IsCancellationRequested;
 
     private string Path => _path ??= Encoding.ASCII.GetString(_pathCopy.AsSpan(0, _pathLength));
 
     /// <summary>As Kestrel's TraceIdentifier: the connection id and the request's number on it.</summary>
     private string RequestId => $"{_connection.ConnectionId}:{_requests:X8}";
+
+    /// <summary>The client's address as a rate-limit key part, made once per connection.</summary>
+    private string IpKey => _ipKey ??= RateLimitKeys.IpKey(_peer);
+
+    /// <summary>A rate-limit key's parts, from the request's head (the client is not a trusted proxy, so its address is the peer's).</summary>
+    private readonly struct KeySource(FrontEndConnection connection, ReadOnlyMemory<byte> head) : IRateLimitKeySource
+    {
+        public string IpKey => connection.IpKey;
+
+        // The front end serves no route with authentication: every request is anonymous.
+        public string? Consumer => null;
+
+        public string? Claim(string name) => null;
+
+        public string Header(string name)
+        {
+            var parsed = connection._head;
+            var bytes = head.Span;
+            string? joined = null;
+            for (var i = 0; i < parsed.HeaderCount; i++)
+            {
+                if (!Ascii.EqualsIgnoreCase(bytes[parsed.Name(i)], name)) continue;
+                // The header's lines comma-joined, as StringValues.ToString gives them to the pipeline's step.
+                var value = Encoding.ASCII.GetString(bytes[parsed.Value(i)]);
+                joined = joined is null ? value : joined + "," + value;
+            }
+            return joined ?? "";
+        }
+    }
 
     /// <summary>Kestrel's heartbeat (once a second): a connection idle past the keep-alive timeout, or slow to send a head, is closed.</summary>
     private void OnHeartbeat()

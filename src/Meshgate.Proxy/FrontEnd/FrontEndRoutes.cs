@@ -16,7 +16,8 @@ namespace Meshgate.Proxy.FrontEnd;
 /// upstream, header rules, prefix replacement, session affinity, outlier detection, pending-request limit or consistent
 /// hashing.
 /// </summary>
-internal sealed class FrontEndRoute(string routeId, string clusterId, string? routePattern, ClusterState cluster, ForwarderChoice choice, ILoadBalancingPolicy? balancer)
+internal sealed class FrontEndRoute(string routeId, string clusterId, string? routePattern, ClusterState cluster, ForwarderChoice choice, ILoadBalancingPolicy? balancer,
+    RateLimiting.RouteRateLimit? rateLimit)
 {
     public string RouteId { get; } = routeId;
     public string ClusterId { get; } = clusterId;
@@ -30,8 +31,11 @@ internal sealed class FrontEndRoute(string routeId, string clusterId, string? ro
     /// <summary>The cluster's load-balancing policy, for more than one available destination.</summary>
     public ILoadBalancingPolicy? Balancer { get; } = balancer;
 
+    /// <summary>The route's rate limit (the pipeline's slot 7); null for none.</summary>
+    public RateLimiting.RouteRateLimit? RateLimit { get; } = rateLimit;
+
     /// <summary>The steps of the request path the front end takes itself.</summary>
-    public const RouteStep Supported = RouteStep.None;
+    public const RouteStep Supported = RouteStep.RateLimit;
 
     /// <summary>Why a route is left to Kestrel's pipeline; null when the front end serves it.</summary>
     public static string? Obstacle(Endpoint endpoint, SnapshotAccessor snapshots)
@@ -122,7 +126,7 @@ internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor 
             var cluster = model.Cluster!;
             var policyName = cluster.Model.Config.LoadBalancingPolicy ?? LoadBalancingPolicies.PowerOfTwoChoices;
             route = new FrontEndRoute(model.Config.RouteId, cluster.ClusterId, (endpoint as RouteEndpoint)?.RoutePattern.RawText, cluster,
-                endpoint.Metadata.GetMetadata<ForwarderChoice>()!, _balancers.GetValueOrDefault(policyName));
+                endpoint.Metadata.GetMetadata<ForwarderChoice>()!, _balancers.GetValueOrDefault(policyName), endpoint.Metadata.GetMetadata<RateLimiting.RouteRateLimit>());
         }
         // An endpoint of an older config (YARP rebuilds them just after a swap) is not remembered.
         if (endpoint?.Metadata.GetMetadata<RouteSteps>() is not { } steps || steps.Holds(snapshots)) table.Remember(key, route);

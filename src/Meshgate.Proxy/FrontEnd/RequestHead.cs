@@ -80,6 +80,9 @@ internal sealed class RequestHead
     /// <summary>True when the method is HEAD; otherwise it is GET.</summary>
     public bool IsHead { get; private set; }
 
+    /// <summary>The client said Connection: close: the connection ends after this answer.</summary>
+    public bool Close { get; private set; }
+
     /// <summary>"GET" or "HEAD" within the buffer.</summary>
     public Range Method { get; private set; }
 
@@ -126,6 +129,7 @@ internal sealed class RequestHead
             // A caller that reads a range after a failed parse must not see the previous request's.
             Length = 0;
             IsHead = false;
+            Close = false;
             Method = default;
             Path = default;
             Query = default;
@@ -195,6 +199,7 @@ internal sealed class RequestHead
         var hostStart = -1;
         var hostEnd = -1;
         var authorizationSeen = false;
+        var close = false;
         while (true)
         {
             verdict = NextLine(window, buffer.Length, position, out lineEnd);
@@ -239,7 +244,7 @@ internal sealed class RequestHead
                 case HeaderKind.Forbidden:
                     return HeadVerdict.HandOff;
                 case HeaderKind.Connection:
-                    if (!IsKeepAliveOnly(value)) return HeadVerdict.HandOff;
+                    if (!IsKeepAliveOrClose(value, ref close)) return HeadVerdict.HandOff;
                     break;
                 case HeaderKind.Authorization:
                     // Two credentials: which one a backend reads is its choice, so neither is ours to pass on.
@@ -259,6 +264,7 @@ internal sealed class RequestHead
 
         Length = lineEnd + 2;
         IsHead = isHead;
+        Close = close;
         Method = new Range(0, targetStart - 1);
         Path = new Range(targetStart, pathEnd);
         Query = query;
@@ -349,14 +355,18 @@ internal sealed class RequestHead
         return rest.Length > 1 && rest[0] == ':' && rest[1..].IndexOfAnyExcept(Digits) < 0;
     }
 
-    /// <summary>Only "keep-alive" tokens: close, upgrade and header names listed as hop-by-hop change what the front end must do.</summary>
-    private static bool IsKeepAliveOnly(ReadOnlySpan<byte> value)
+    /// <summary>
+    /// Only "keep-alive" and "close" tokens (<paramref name="close"/> set by a close): upgrade and header names listed as
+    /// hop-by-hop change what the front end must do.
+    /// </summary>
+    private static bool IsKeepAliveOrClose(ReadOnlySpan<byte> value, ref bool close)
     {
         while (true)
         {
             var comma = value.IndexOf((byte)',');
             var token = (comma < 0 ? value : value[..comma]).Trim(" \t"u8);
-            if (!Ascii.EqualsIgnoreCase(token, "keep-alive"u8)) return false;
+            if (Ascii.EqualsIgnoreCase(token, "close"u8)) close = true;
+            else if (!Ascii.EqualsIgnoreCase(token, "keep-alive"u8)) return false;
             if (comma < 0) return true;
             value = value[(comma + 1)..];
         }

@@ -6,33 +6,60 @@ using Microsoft.AspNetCore.Http;
 
 namespace Meshgate.Proxy.RateLimiting;
 
+/// <summary>What a request's rate-limit key is made of, read from wherever the request is (an HttpContext, the direct front end).</summary>
+internal interface IRateLimitKeySource
+{
+    /// <summary>"ip:" and the client's address: the ClientAddress step's (forwarded headers only from trusted proxies), else the peer's.</summary>
+    string IpKey { get; }
+
+    /// <summary>The authenticated consumer; null for an anonymous request.</summary>
+    string? Consumer { get; }
+
+    /// <summary>The first value of the authenticated principal's claim; null when it has none.</summary>
+    string? Claim(string name);
+
+    /// <summary>The header's values, comma-joined (as <c>StringValues.ToString</c>); empty when absent.</summary>
+    string Header(string name);
+}
+
 /// <summary>Builds a request's rate-limit key from the policy's key parts.</summary>
 internal static class RateLimitKeys
 {
-    public static string For(HttpContext context, IReadOnlyList<RateLimitKeyPart> parts, string routeId)
+    public static string For<TSource>(in TSource source, IReadOnlyList<RateLimitKeyPart> parts, RouteRateLimit limit) where TSource : struct, IRateLimitKeySource
     {
-        if (parts.Count == 1) return Part(context, parts[0], routeId);
+        if (parts.Count == 1) return Part(source, parts[0], limit);
         var values = new string[parts.Count];
-        for (var i = 0; i < parts.Count; i++) values[i] = Part(context, parts[i], routeId);
+        for (var i = 0; i < parts.Count; i++) values[i] = Part(source, parts[i], limit);
         // A separator no header value, claim or address can hold, so ("a b", "c") and ("a", "b c") differ.
         return string.Join('\n', values);
     }
 
-    private static string Part(HttpContext context, RateLimitKeyPart part, string routeId) => part.Kind switch
+    private static string Part<TSource>(in TSource source, RateLimitKeyPart part, RouteRateLimit limit) where TSource : struct, IRateLimitKeySource => part.Kind switch
     {
-        RateLimitKeyKind.ClientIp => "ip:" + ClientIp(context),
+        RateLimitKeyKind.ClientIp => source.IpKey,
         // Anonymous requests are limited per client address, in their own space so an address is never taken for a consumer name.
-        RateLimitKeyKind.Consumer => context.User.FindFirst(MeshgateClaims.Consumer)?.Value is { } consumer ? "consumer:" + consumer : "ip:" + ClientIp(context),
-        RateLimitKeyKind.Claim => "claim:" + context.User.FindFirst(part.Name)?.Value,
-        RateLimitKeyKind.Header => "header:" + context.Request.Headers[part.Name].ToString(),
-        _ => "route:" + routeId,
+        RateLimitKeyKind.Consumer => source.Consumer is { } consumer ? "consumer:" + consumer : source.IpKey,
+        RateLimitKeyKind.Claim => "claim:" + source.Claim(part.Name),
+        RateLimitKeyKind.Header => "header:" + source.Header(part.Name),
+        _ => limit.RouteKey,
     };
 
-    /// <summary>The client address the ClientAddress step established (forwarded headers only from trusted proxies), else the peer.</summary>
-    private static string ClientIp(HttpContext context)
+    /// <summary>"ip:" and the address, an IPv4-mapped IPv6 address as IPv4.</summary>
+    public static string IpKey(IPAddress? address)
     {
-        var address = context.Features.Get<IClientAddressFeature>()?.ClientAddress ?? context.Connection.RemoteIpAddress;
         if (address is { IsIPv4MappedToIPv6: true }) address = address.MapToIPv4();
-        return address?.ToString() ?? "";
+        return "ip:" + address?.ToString();
     }
+}
+
+/// <summary>The key parts of a request in the pipeline.</summary>
+internal readonly struct HttpContextKeySource(HttpContext context) : IRateLimitKeySource
+{
+    public string IpKey => RateLimitKeys.IpKey(context.Features.Get<IClientAddressFeature>()?.ClientAddress ?? context.Connection.RemoteIpAddress);
+
+    public string? Consumer => context.User.FindFirst(MeshgateClaims.Consumer)?.Value;
+
+    public string? Claim(string name) => context.User.FindFirst(name)?.Value;
+
+    public string Header(string name) => context.Request.Headers[name].ToString();
 }

@@ -14,6 +14,7 @@ public static class RateLimitingServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<RateLimiters>();
         services.TryAddSingleton<RateLimitingMetrics>();
+        services.TryAddSingleton<RateLimitGate>();
         services.TryAddSingleton<Proxy.Redis.RedisConnection>();
         services.TryAddSingleton<Redis.RedisRateLimitStore>();
         services.TryAddSingleton<IRateLimitState, RateLimitState>();

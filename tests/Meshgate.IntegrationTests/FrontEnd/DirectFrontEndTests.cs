@@ -34,15 +34,12 @@ public sealed class DirectFrontEndTests
         {{extra}}
         """;
 
-    /// <summary>The catch-all and a route under /limited with a rate limit of one request an hour: a route with a policy.</summary>
-    private static string WithLimitedRoute(string endpoint) => Config(endpoint, routes: """
-              - id: limited
-                match: { pathPrefix: /limited }
+    /// <summary>The catch-all and a route under /faulty that answers 418 by fault injection: a route with a step the front end does not take.</summary>
+    private static string WithFaultyRoute(string endpoint) => Config(endpoint, routes: """
+              - id: faulty
+                match: { pathPrefix: /faulty }
                 cluster: up
-                rateLimit: one
-            """, extra: """
-            rateLimits:
-              one: { algorithm: fixed-window, limit: 1, window: 1h, key: route }
+                faults: { abort: { status: 418, percent: 100 } }
             """);
 
     private static long Served(TestGateway gateway) => gateway.Host.Gateway.Services.GetRequiredService<DirectFrontEnd>().Served;
@@ -129,6 +126,26 @@ public sealed class DirectFrontEndTests
         Assert.Equal(1, HandOffs(gateway));
     }
 
+    [Fact]
+    public async Task ConnectionClose_ServedByTheFrontEnd_AnsweredWithCloseThenClosed()
+    {
+        await using var upstream = await EchoAsync();
+        await using var gateway = await TestGateway.StartAsync(Config(upstream.Endpoint));
+        var host = $"{gateway.Url.Host}:{gateway.Url.Port}";
+        // A request after the one that says close is never read.
+        var exchange = await RawHttp.ExchangeAsync(gateway.Url,
+            Encoding.ASCII.GetBytes($"GET /bye HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\nGET /never HTTP/1.1\r\nHost: {host}\r\n\r\n"), TimeSpan.FromSeconds(10));
+
+        Assert.NotEqual(RawClose.StillOpen, exchange.Closed);
+        Assert.Equal(200, exchange.Response!.Status);
+        Assert.Equal("close", exchange.Response.Values("Connection").Single());
+        // The client's Connection is hop-by-hop: the upstream connection stays pooled.
+        Assert.DoesNotContain("connection: close", exchange.Response.Body);
+        Assert.DoesNotContain("/never", exchange.Raw);
+        Assert.Equal(1, Served(gateway));
+        Assert.Equal(0, HandOffs(gateway));
+    }
+
     private static int CountOccurrences(string text, string part)
     {
         var count = 0;
@@ -137,12 +154,11 @@ public sealed class DirectFrontEndTests
     }
 
     [Fact]
-    public async Task RouteWithAPolicy_HandedOff_PolicyEnforced()
+    public async Task RouteWithAStepTheFrontEndDoesNotTake_HandedOff_StepApplied()
     {
         await using var upstream = await EchoAsync();
-        await using var gateway = await TestGateway.StartAsync(WithLimitedRoute(upstream.Endpoint));
-        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.GetAsync("/limited/a")).StatusCode);
-        Assert.Equal(HttpStatusCode.TooManyRequests, (await gateway.Client.GetAsync("/limited/b")).StatusCode);
+        await using var gateway = await TestGateway.StartAsync(WithFaultyRoute(upstream.Endpoint));
+        Assert.Equal((HttpStatusCode)418, (await gateway.Client.GetAsync("/faulty/a")).StatusCode);
         Assert.Equal(0, Served(gateway));
         Assert.True(HandOffs(gateway) >= 1);
     }
@@ -348,14 +364,14 @@ public sealed class DirectFrontEndTests
     public async Task Explain_SaysWhetherTheFrontEndServesTheRoute_AndWhyNot()
     {
         await using var upstream = await EchoAsync();
-        await using var gateway = await TestGateway.StartAsync(WithLimitedRoute(upstream.Endpoint));
+        await using var gateway = await TestGateway.StartAsync(WithFaultyRoute(upstream.Endpoint));
         async Task<string> FrontEndAsync(string query)
         {
             using var explanation = JsonDocument.Parse(await gateway.Admin.GetStringAsync("/admin/explain?" + query));
             return explanation.RootElement.GetProperty("policies").GetProperty("frontEnd").GetString()!;
         }
         Assert.StartsWith("direct:", await FrontEndAsync("method=GET&path=/plain"));
-        Assert.Equal("kestrel: the route has steps the front end does not take (RateLimit)", await FrontEndAsync("method=GET&path=/limited/a"));
+        Assert.Equal("kestrel: the route has steps the front end does not take (Faults)", await FrontEndAsync("method=GET&path=/faulty/a"));
         Assert.Equal("kestrel: only GET and HEAD requests without a body take it", await FrontEndAsync("method=POST&path=/plain"));
     }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using Meshgate.TestKit;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Meshgate.IntegrationTests.RateLimiting;
 
@@ -52,6 +53,8 @@ public sealed class SharedRateLimitTests : RedisAndUpstreamTestBase
         // window longer, since the full previous window still weighs on the first part of the next one.
         Assert.InRange(retryAfter, 1, algorithm == "sliding-window" ? 3600 + 3600 / 6 : 3600);
         Assert.Equal(6, Upstream.Requests);
+        // Both counted through the direct front end (docs/front-end.md), which takes the route's shared limit itself.
+        foreach (var gateway in new[] { first, second }) Assert.Equal(6, gateway.Host.Gateway.Services.GetRequiredService<Meshgate.Proxy.FrontEnd.DirectFrontEnd>().Served);
     }
 
     [Theory]
@@ -68,6 +71,12 @@ public sealed class SharedRateLimitTests : RedisAndUpstreamTestBase
         var during = await SendAsync(gateway, 6);
 
         Assert.Equal((ok, limited, unavailable), (Count(during, HttpStatusCode.OK), Count(during, HttpStatusCode.TooManyRequests), Count(during, HttpStatusCode.ServiceUnavailable)));
+        // Refused while the store is away: ask again in a second (docs/rate-limiting.md), without RateLimit fields no limiter made.
+        Assert.All(during.Where(r => r.StatusCode == HttpStatusCode.ServiceUnavailable), r =>
+        {
+            Assert.Equal("1", r.Headers.GetValues("Retry-After").Single());
+            Assert.False(r.Headers.Contains("RateLimit"));
+        });
         using (var status = System.Text.Json.JsonDocument.Parse(await gateway.Admin.GetStringAsync("/admin/ratelimits")))
         {
             var store = status.RootElement.GetProperty("store");

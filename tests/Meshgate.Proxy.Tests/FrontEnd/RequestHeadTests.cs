@@ -197,12 +197,10 @@ public sealed class RequestHeadTests
     [InlineData(Get + HostLine + "Proxy-Connection: keep-alive\r\n\r\n")]
     [InlineData(Get + HostLine + "Trailer: X-A\r\n\r\n")]
     // Connection.
-    [InlineData(Get + HostLine + "Connection: close\r\n\r\n")]
     [InlineData(Get + HostLine + "Connection: Upgrade\r\n\r\n")]
     [InlineData(Get + HostLine + "Connection: keep-alive, X-Secret\r\n\r\n")]
     [InlineData(Get + HostLine + "Connection: keep-alive,\r\n\r\n")]
     [InlineData(Get + HostLine + "Connection:\r\n\r\n")]
-    [InlineData(Get + HostLine + "Connection: keep-alive\r\nConnection: close\r\n\r\n")]
     // Authorization.
     [InlineData(Get + HostLine + "Authorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n")]
     [InlineData(Get + HostLine + "Authorization: Bearer a\r\nauthorization: Bearer a\r\n\r\n")]
@@ -254,6 +252,20 @@ public sealed class RequestHeadTests
 
         Assert.Equal(HeadVerdict.Eligible, verdict);
         Assert.Equal([("Connection", value.Trim(' ', '\t'))], Headers(head, buffer));
+        Assert.False(head.Close);
+    }
+
+    [Theory]
+    [InlineData("Connection: close\r\n")]
+    [InlineData("Connection: CLOSE\r\n")]
+    [InlineData("Connection: keep-alive, close\r\n")]
+    [InlineData("Connection: keep-alive\r\nConnection: close\r\n")]
+    public void Parse_ConnectionClose_EligibleAndCloses(string lines)
+    {
+        var (verdict, head, _) = Parse($"{Get}{HostLine}{lines}\r\n");
+
+        Assert.Equal(HeadVerdict.Eligible, verdict);
+        Assert.True(head.Close);
     }
 
     [Fact]

@@ -10,8 +10,8 @@ public sealed class RateLimitingMiddlewareTests
     public void InvokeAsync_RouteWithoutLimit_ReturnsNextsTaskWithoutAllocating()
     {
         var pending = new TaskCompletionSource().Task;
-        var middleware = new RateLimitingMiddleware(_ => pending, new RateLimitingMetrics(TestMeters.Factory),
-            new Meshgate.Proxy.RateLimiting.Redis.RedisRateLimitStore(Microsoft.Extensions.Logging.Abstractions.NullLogger<Meshgate.Proxy.RateLimiting.Redis.RedisRateLimitStore>.Instance, TimeProvider.System, new Meshgate.Proxy.Redis.RedisConnection()), TimeProvider.System);
+        var middleware = new RateLimitingMiddleware(_ => pending, new RateLimitGate(new RateLimitingMetrics(TestMeters.Factory),
+            new Meshgate.Proxy.RateLimiting.Redis.RedisRateLimitStore(Microsoft.Extensions.Logging.Abstractions.NullLogger<Meshgate.Proxy.RateLimiting.Redis.RedisRateLimitStore>.Instance, TimeProvider.System, new Meshgate.Proxy.Redis.RedisConnection()), TimeProvider.System));
         var context = new DefaultHttpContext();
         context.SetEndpoint(new Endpoint(null, new EndpointMetadataCollection(), "no limit"));
         middleware.InvokeAsync(context);
