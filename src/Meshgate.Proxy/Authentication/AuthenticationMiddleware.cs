@@ -45,17 +45,8 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, SnapshotAcc
     {
         context.User = principal;
         var headers = context.Request.Headers;
-        if (provider.IdentityHeaders is { } identity)
-        {
-            SetHeader(headers, identity.Consumer, principal.FindFirst(MeshgateClaims.Consumer)?.Value);
-            SetHeader(headers, identity.Subject, principal.FindFirst(MeshgateClaims.Subject)?.Value);
-            foreach (var (claim, header) in identity.Claims)
-            {
-                var values = principal.FindAll(claim).Select(c => c.Value).ToArray();
-                SetHeader(headers, header, values.Length == 0 ? null : string.Join(',', values));
-            }
-        }
-        if (!provider.ForwardAuthorization) headers.Remove("Authorization");
+        AuthenticationAnswers.IdentityHeaders(provider, principal, headers, static (target, name, value) => target[name] = value);
+        if (AuthenticationAnswers.RemovesAuthorization(provider)) headers.Remove("Authorization");
     }
 
     /// <param name="first">The first provider's answer, already asked for.</param>
@@ -75,37 +66,13 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, SnapshotAcc
             }
             (outcomes ??= new AuthenticationOutcome[policy.Providers.Count])[i] = outcome;
         }
-        outcomes ??= [];
-
-        var rejected = outcomes.Any(o => o.CredentialsPresent);
-        if (!rejected && policy.Anonymous)
+        if (AuthenticationAnswers.Unauthorized(policy, providers, outcomes) is not { } answer)
         {
             await next(context);
             return;
         }
-        var challenges = new List<string>();
-        var details = new List<string>();
-        for (var i = 0; i < policy.Providers.Count; i++)
-        {
-            var runtime = providers.Get(policy.Providers[i]);
-            // With several providers, the one that saw credentials explains; otherwise each says what it accepts.
-            if (rejected && !outcomes[i].CredentialsPresent) continue;
-            var challenge = runtime.Challenge(outcomes[i].CredentialsPresent);
-            if (!challenges.Contains(challenge)) challenges.Add(challenge);
-            var detail = runtime.Detail(outcomes[i].CredentialsPresent);
-            if (!details.Contains(detail)) details.Add(detail);
-        }
-        context.Response.Headers.WWWAuthenticate = new StringValues(challenges.ToArray());
-        var reason = rejected ? AuthenticationMetrics.InvalidCredentials : AuthenticationMetrics.MissingCredentials;
-        metrics.Failed(routeId, reason);
-        await ProblemResponses.WriteAsync(context, StatusCodes.Status401Unauthorized, "Unauthorized", string.Join(" ", details), reason);
-    }
-
-    private static void SetHeader(IHeaderDictionary headers, string? name, string? value)
-    {
-        if (name is null || value is null) return;
-        // A claim value with control characters could split the upstream request; it is left out, not sanitized.
-        if (value.AsSpan().IndexOfAnyInRange('\0', '\u001f') >= 0 || value.Contains('\u007f')) return;
-        headers[name] = value;
+        context.Response.Headers.WWWAuthenticate = new StringValues(answer.Challenges);
+        metrics.Failed(routeId, answer.Reason);
+        await ProblemResponses.WriteAsync(context, StatusCodes.Status401Unauthorized, "Unauthorized", answer.Detail, answer.Reason);
     }
 }

@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
 
 namespace Meshgate.Proxy.Authentication;
 
@@ -17,6 +18,23 @@ internal readonly record struct AuthenticationOutcome(ClaimsPrincipal? Principal
 internal abstract class AuthenticationProvider
 {
     public abstract ValueTask<AuthenticationOutcome> AuthenticateAsync(HttpContext context, string routeId);
+
+    /// <summary>
+    /// The one request header this provider takes its credentials from, or null when it reads anything else
+    /// (a cookie, a query parameter, the client certificate). When set, the values of this header are the
+    /// provider's whole input, so a caller without an <see cref="HttpContext"/> can use
+    /// <see cref="AuthenticateAsync(StringValues, string)"/>.
+    /// </summary>
+    public abstract string? CredentialHeader { get; }
+
+    /// <summary>
+    /// The outcome <see cref="AuthenticateAsync(HttpContext, string)"/> gives a request whose
+    /// <see cref="CredentialHeader"/> has these values (same caching, logging and outcome).
+    /// </summary>
+    /// <param name="credentialHeader">Every value of <see cref="CredentialHeader"/> in the request; empty when it is absent.</param>
+    /// <exception cref="InvalidOperationException"><see cref="CredentialHeader"/> is null: the header alone cannot decide.</exception>
+    public virtual ValueTask<AuthenticationOutcome> AuthenticateAsync(StringValues credentialHeader, string routeId) =>
+        throw new InvalidOperationException($"{GetType().Name} does not take its credentials from a single header.");
 
     /// <summary>The WWW-Authenticate challenge (RFC 9110 section 11.6.1) for a 401.</summary>
     /// <param name="rejected">Credentials for this provider were sent and refused.</param>

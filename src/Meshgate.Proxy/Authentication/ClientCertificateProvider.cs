@@ -14,6 +14,9 @@ namespace Meshgate.Proxy.Authentication;
 /// </summary>
 internal sealed class ClientCertificateProvider(string name, CertificateIdentity consumerFrom) : AuthenticationProvider
 {
+    // The certificate comes from the TLS handshake, not from any header.
+    public override string? CredentialHeader => null;
+
     public override ValueTask<AuthenticationOutcome> AuthenticateAsync(HttpContext context, string routeId)
     {
         if (context.Connection.ClientCertificate is not { } certificate) return ValueTask.FromResult(AuthenticationOutcome.NoCredentials);

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Meshgate.Configuration;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
 
 namespace Meshgate.Proxy.Authentication.ApiKeys;
 
@@ -26,10 +27,22 @@ internal sealed class ApiKeyProvider : AuthenticationProvider
 
     public static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
 
-    public override ValueTask<AuthenticationOutcome> AuthenticateAsync(HttpContext context, string routeId)
+    public override string? CredentialHeader => _policy.Header;
+
+    public override ValueTask<AuthenticationOutcome> AuthenticateAsync(HttpContext context, string routeId) =>
+        _policy.Header is { } header
+            ? AuthenticateAsync(context.Request.Headers[header], routeId)
+            : ValueTask.FromResult(Check(context.Request.Query[_policy.QueryParameter!].ToString()));
+
+    public override ValueTask<AuthenticationOutcome> AuthenticateAsync(StringValues credentialHeader, string routeId)
     {
-        var presented = _policy.Header is { } header ? context.Request.Headers[header].ToString() : context.Request.Query[_policy.QueryParameter!].ToString();
-        if (presented.Length == 0) return ValueTask.FromResult(AuthenticationOutcome.NoCredentials);
+        if (_policy.Header is null) throw new InvalidOperationException($"API key provider reads query parameter {_policy.QueryParameter}, not a header.");
+        return ValueTask.FromResult(Check(credentialHeader.ToString()));
+    }
+
+    private AuthenticationOutcome Check(string presented)
+    {
+        if (presented.Length == 0) return AuthenticationOutcome.NoCredentials;
 
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
         var length = Encoding.UTF8.GetMaxByteCount(presented.Length);
@@ -41,7 +54,7 @@ internal sealed class ApiKeyProvider : AuthenticationProvider
         {
             if (CryptographicOperations.FixedTimeEquals(hash, candidate)) match ??= principal;
         }
-        return ValueTask.FromResult(match is null ? AuthenticationOutcome.Rejected : AuthenticationOutcome.Accepted(match));
+        return match is null ? AuthenticationOutcome.Rejected : AuthenticationOutcome.Accepted(match);
     }
 
     public override string Challenge(bool rejected) =>

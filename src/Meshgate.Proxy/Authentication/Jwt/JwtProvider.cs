@@ -5,6 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 using Meshgate.Configuration;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Primitives;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Protocols.OpenIdConnect;
 using Microsoft.IdentityModel.Tokens;
@@ -30,6 +31,7 @@ internal sealed partial class JwtProvider : AuthenticationProvider
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, (ClaimsPrincipal Principal, DateTimeOffset Expires)> _accepted = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (ClaimsPrincipal Principal, DateTimeOffset Expires)>.AlternateLookup<ReadOnlySpan<char>> _acceptedBySpan;
+    private readonly string? _credentialHeader;
     private int _noKeysLogged;
 
     public JwtProvider(AuthenticationProviderPolicy provider, HttpClient http, TimeProvider time, ILogger logger)
@@ -40,6 +42,7 @@ internal sealed partial class JwtProvider : AuthenticationProvider
         _time = time;
         _logger = logger;
         var definition = _policy.Definition;
+        _credentialHeader = definition.Cookie is null && definition.QueryParameter is null ? "Authorization" : null;
         _parameters = new TokenValidationParameters
         {
             ValidIssuer = definition.Issuer,
@@ -120,22 +123,47 @@ internal sealed partial class JwtProvider : AuthenticationProvider
         }
     }
 
+    public override string? CredentialHeader => _credentialHeader;
+
     public override ValueTask<AuthenticationOutcome> AuthenticateAsync(HttpContext context, string routeId)
+    {
+        var authorization = context.Request.Headers.Authorization;
+        // A Bearer header is the token even when a cookie or query parameter is configured: those are read only without one.
+        if (_credentialHeader is not null || IsBearer(authorization)) return FromAuthorization(authorization, routeId);
+        var request = context.Request;
+        string? token = null;
+        if (_policy.Definition.Cookie is { } cookie && request.Cookies[cookie] is { Length: > 0 } fromCookie) token = fromCookie;
+        else if (_policy.Definition.QueryParameter is { } query && request.Query[query].ToString() is { Length: > 0 } fromQuery) token = fromQuery;
+        return ValidateAsync(token, routeId);
+    }
+
+    public override ValueTask<AuthenticationOutcome> AuthenticateAsync(StringValues credentialHeader, string routeId)
+    {
+        if (_credentialHeader is null) throw new InvalidOperationException($"JWT provider {_provider.Name} also reads a cookie or query parameter; the Authorization header alone cannot decide.");
+        return FromAuthorization(credentialHeader, routeId);
+    }
+
+    /// <summary>The outcome for the token in these Authorization values (none when they are not Bearer).</summary>
+    private ValueTask<AuthenticationOutcome> FromAuthorization(StringValues authorization, string routeId)
     {
         // The common case, a bearer token seen before, is looked up by span: no token string is allocated,
         // and it is answered without entering the (large) state machine of the validating path.
-        var authorization = context.Request.Headers.Authorization;
         if (authorization.Count == 1 && BearerToken(authorization[0]) is { IsEmpty: false } span
             && _acceptedBySpan.TryGetValue(span, out var hit) && hit.Expires > _time.GetUtcNow())
         {
             return ValueTask.FromResult(AuthenticationOutcome.Accepted(hit.Principal));
         }
-        return ValidateAsync(context, routeId);
+        // Several values are read joined (as one comma-separated value), so a second token makes the first malformed, not ignored.
+        var value = authorization.ToString();
+        var token = value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? value["Bearer ".Length..].Trim() : "";
+        return token.Length == 0 ? ValueTask.FromResult(AuthenticationOutcome.NoCredentials) : ValidateAsync(token, routeId);
     }
 
-    private async ValueTask<AuthenticationOutcome> ValidateAsync(HttpContext context, string routeId)
+    private static bool IsBearer(StringValues authorization) => authorization.ToString().StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase);
+
+    /// <param name="token">The token the request carries, or null when it carries none this provider reads.</param>
+    private async ValueTask<AuthenticationOutcome> ValidateAsync(string? token, string routeId)
     {
-        var token = TokenOf(context.Request);
         if (token is null) return AuthenticationOutcome.NoCredentials;
         if (_accepted.TryGetValue(token, out var cached))
         {
@@ -183,19 +211,6 @@ internal sealed partial class JwtProvider : AuthenticationProvider
         authorization is not null && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
             ? authorization.AsSpan("Bearer ".Length).Trim()
             : default;
-
-    private string? TokenOf(HttpRequest request)
-    {
-        var authorization = request.Headers.Authorization.ToString();
-        if (authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-        {
-            var token = authorization["Bearer ".Length..].Trim();
-            return token.Length == 0 ? null : token;
-        }
-        if (_policy.Definition.Cookie is { } cookie && request.Cookies[cookie] is { Length: > 0 } fromCookie) return fromCookie;
-        if (_policy.Definition.QueryParameter is { } query && request.Query[query].ToString() is { Length: > 0 } fromQuery) return fromQuery;
-        return null;
-    }
 
     /// <summary>The token's claims in <see cref="MeshgateClaims"/>' vocabulary: scopes split, roles singular, consumer and provider added.</summary>
     private ClaimsPrincipal PrincipalOf(ClaimsIdentity validated)
