@@ -29,6 +29,8 @@ public sealed class DirectFrontEnd
         Snapshots = services.GetRequiredService<Pipeline.SnapshotAccessor>();
         Metrics = services.GetRequiredService<GatewayMetrics>();
         RateLimits = services.GetRequiredService<RateLimiting.RateLimitGate>();
+        Authentication = services.GetRequiredService<Authentication.AuthenticationProviders>();
+        AuthenticationMetrics = services.GetRequiredService<Authentication.AuthenticationMetrics>();
         Logger = services.GetRequiredService<ILogger<DirectFrontEnd>>();
         if (Metrics.Enabled)
         {
@@ -60,6 +62,8 @@ public sealed class DirectFrontEnd
     internal Pipeline.SnapshotAccessor Snapshots { get; }
     internal GatewayMetrics Metrics { get; }
     internal RateLimiting.RateLimitGate RateLimits { get; }
+    internal Authentication.AuthenticationProviders Authentication { get; }
+    internal Authentication.AuthenticationMetrics AuthenticationMetrics { get; }
     internal ILogger Logger { get; }
     internal Histogram<double>? RequestDuration { get; }
 

@@ -2,7 +2,9 @@ using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
+using System.Security.Claims;
 using System.Text;
+using Meshgate.Proxy.Authentication;
 using Meshgate.Proxy.Errors;
 using Meshgate.Proxy.Observability.Metrics;
 using Meshgate.Proxy.Pipeline;
@@ -12,6 +14,7 @@ using Meshgate.Proxy.Upstream.Http1;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
 
@@ -40,6 +43,10 @@ internal sealed class FrontEndConnection
     private readonly byte[] _peerText;
     private byte[]? _headCopy;
     private string? _ipKey;
+
+    // The identity headers the route's authentication gives the upstream request, and whether it takes Authorization away.
+    private readonly List<KeyValuePair<string, string>> _identityHeaders = [];
+    private bool _dropsAuthorization;
     private long _requests;
 
     // The request being served: HEAD or GET, whether the client said Connection: close, and the path it asked for.
@@ -115,26 +122,58 @@ internal sealed class FrontEndConnection
                 await _kestrel(_connection);
                 return;
             }
-            var upstream = WriteUpstreamHead(buffer, route, destination);
-            // The route's own steps, in the pipeline's order: rate limiting (slot 7). Counted only once the request is the
-            // front end's for good (no hand-off after this), from the head still in the buffer.
-            var rateLimit = default(RateLimitVerdict);
-            if (route.RateLimit is { } limit)
-            {
-                var key = RateLimitKeys.For(new KeySource(this, HeadMemory(buffer)), limit.Policy.Key, limit);
-                rateLimit = await _frontEnd.RateLimits.DecideAsync(limit, key);
-            }
-            input.AdvanceTo(buffer.GetPosition(_head.Length));
-
+            // The request is the front end's for good from here (no hand-off follows): counted and timed from now.
+            BeginRequest(buffer);
             var started = Start(out var activeSlot);
-            if (rateLimit.Limit is not null && !Admit(rateLimit))
+
+            // The route's own steps, in the pipeline's order, from the head still in the buffer: authentication (slot 5b),
+            // then rate limiting (slot 7), keyed by the consumer authentication found.
+            (int Status, string Title, string Detail, string Code)? refusal = null;
+            var user = default(ClaimsPrincipal);
+            if (route.Authentication is { Providers.Count: > 0 } authentication)
             {
-                var (status, title, detail, code) = _frontEnd.RateLimits.Refusal(rateLimit);
+                AuthenticationOutcome[]? outcomes = null;
+                for (var i = 0; i < authentication.Providers.Count && user is null; i++)
+                {
+                    var provider = authentication.Providers[i];
+                    var runtime = _frontEnd.Authentication.Get(provider);
+                    var outcome = await runtime.AuthenticateAsync(HeaderValues(HeadBytes(buffer), runtime.CredentialHeader!), route.RouteId);
+                    if (outcome.Principal is { } principal)
+                    {
+                        user = principal;
+                        AuthenticationAnswers.IdentityHeaders(provider, principal, _identityHeaders);
+                        _dropsAuthorization = AuthenticationAnswers.RemovesAuthorization(provider);
+                    }
+                    else
+                    {
+                        // Kept only on the way to a 401: an accepted request pays for nothing here.
+                        (outcomes ??= new AuthenticationOutcome[authentication.Providers.Count])[i] = outcome;
+                    }
+                }
+                if (user is null && AuthenticationAnswers.Unauthorized(authentication, _frontEnd.Authentication, outcomes ?? []) is { } unauthorized)
+                {
+                    _frontEnd.AuthenticationMetrics.Failed(route.RouteId, unauthorized.Reason);
+                    foreach (var challenge in unauthorized.Challenges) _response.AddGatewayHeader("WWW-Authenticate", challenge);
+                    refusal = (StatusCodes.Status401Unauthorized, "Unauthorized", unauthorized.Detail, unauthorized.Reason);
+                }
+            }
+            var rateLimit = default(RateLimitVerdict);
+            if (refusal is null && route.RateLimit is { } limit)
+            {
+                var key = RateLimitKeys.For(new KeySource(this, HeadMemory(buffer), user), limit.Policy.Key, limit);
+                rateLimit = await _frontEnd.RateLimits.DecideAsync(limit, key);
+                if (!Admit(rateLimit)) refusal = _frontEnd.RateLimits.Refusal(rateLimit);
+            }
+            if (refusal is var (status, title, detail, code))
+            {
+                input.AdvanceTo(buffer.GetPosition(_head.Length));
                 var answered = await ProblemAsync(status, title, detail, code);
                 if (_frontEnd.Metrics.Enabled) Record(route, started, activeSlot, forwarded: false);
                 if (!answered) return;
                 continue;
             }
+            var upstream = WriteUpstreamHead(buffer, route, destination);
+            input.AdvanceTo(buffer.GetPosition(_head.Length));
 
             // The exchange is awaited in this frame, which lives as long as the connection: in a method of its own, every
             // request that waits for its upstream (all of them) would allocate that method's async state.
@@ -287,8 +326,7 @@ internal sealed class FrontEndConnection
         for (var i = 0; i < _head.HeaderCount; i++)
         {
             var name = head[_head.Name(i)];
-            // Connection may only say keep-alive or close here (RequestHead); the client's forwarded headers are replaced below.
-            if (Http1HeaderNames.IsHopByHop(-1, name) || Transforms.ForwardedHeadersRule.IsUntrusted(name)) continue;
+            if (Drops(route, name)) continue;
             w.Write(name);
             w.Write(": "u8);
             w.Write(head[_head.Value(i)]);
@@ -302,16 +340,63 @@ internal sealed class FrontEndConnection
         }
         w.Write(_https ? "X-Forwarded-Proto: https\r\nX-Forwarded-Host: "u8 : "X-Forwarded-Proto: http\r\nX-Forwarded-Host: "u8);
         w.Write(host);
-        w.Write("\r\n\r\n"u8);
+        w.Write("\r\n"u8);
+        foreach (var (name, value) in _identityHeaders)
+        {
+            Http1RequestWriter.Latin1(w, name);
+            w.Write(": "u8);
+            Http1RequestWriter.Latin1(w, value);
+            w.Write("\r\n"u8);
+        }
+        w.Write("\r\n"u8);
+        return upstream;
+    }
+
+    /// <summary>What the front end keeps of a request it serves, for its answer: HEAD or GET, Connection: close, the path.</summary>
+    private void BeginRequest(ReadOnlySequence<byte> buffer)
+    {
         _isHead = _head.IsHead;
         _close = _head.Close;
+        _identityHeaders.Clear();
+        _dropsAuthorization = false;
         // Kept for a problem's instance (the path the client asked for), made into a string only if there is one.
-        var asked = head[_head.Path];
+        var asked = HeadBytes(buffer)[_head.Path];
         _path = null;
         _pathLength = asked.Length;
         if (_pathCopy is null || _pathCopy.Length < asked.Length) _pathCopy = new byte[Math.Max(asked.Length, 256)];
         asked.CopyTo(_pathCopy);
-        return upstream;
+    }
+
+    /// <summary>
+    /// Whether a client's header stays out of the upstream request: hop-by-hop, forwarded (replaced by the gateway's own),
+    /// or an identity header the route's authentication strips, sets or (Authorization) takes away.
+    /// </summary>
+    private bool Drops(FrontEndRoute route, ReadOnlySpan<byte> name)
+    {
+        // Connection may only say keep-alive or close here (RequestHead).
+        if (Http1HeaderNames.IsHopByHop(-1, name) || Transforms.ForwardedHeadersRule.IsUntrusted(name)) return true;
+        if (route.Authentication is not { } authentication) return false;
+        if (_dropsAuthorization && Ascii.EqualsIgnoreCase(name, "Authorization"u8)) return true;
+        foreach (var strip in authentication.StripHeaders)
+        {
+            if (Ascii.EqualsIgnoreCase(name, strip)) return true;
+        }
+        foreach (var (set, _) in _identityHeaders)
+        {
+            if (Ascii.EqualsIgnoreCase(name, set)) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Every value of a header in the head, as the pipeline's request headers hold them.</summary>
+    private StringValues HeaderValues(ReadOnlySpan<byte> head, string name)
+    {
+        StringValues values = default;
+        for (var i = 0; i < _head.HeaderCount; i++)
+        {
+            if (Ascii.EqualsIgnoreCase(head[_head.Name(i)], name)) values = StringValues.Concat(values, Encoding.ASCII.GetString(head[_head.Value(i)]));
+        }
+        return values;
     }
 
     /// <summary>As PathString.StartsWithSegments: the prefix, case-insensitive, then the end or a slash.</summary>
@@ -430,29 +515,16 @@ internal sealed class FrontEndConnection
     private string IpKey => _ipKey ??= RateLimitKeys.IpKey(_peer);
 
     /// <summary>A rate-limit key's parts, from the request's head (the client is not a trusted proxy, so its address is the peer's).</summary>
-    private readonly struct KeySource(FrontEndConnection connection, ReadOnlyMemory<byte> head) : IRateLimitKeySource
+    private readonly struct KeySource(FrontEndConnection connection, ReadOnlyMemory<byte> head, ClaimsPrincipal? user) : IRateLimitKeySource
     {
         public string IpKey => connection.IpKey;
 
-        // The front end serves no route with authentication: every request is anonymous.
-        public string? Consumer => null;
+        public string? Consumer => user?.FindFirst(MeshgateClaims.Consumer)?.Value;
 
-        public string? Claim(string name) => null;
+        public string? Claim(string name) => user?.FindFirst(name)?.Value;
 
-        public string Header(string name)
-        {
-            var parsed = connection._head;
-            var bytes = head.Span;
-            string? joined = null;
-            for (var i = 0; i < parsed.HeaderCount; i++)
-            {
-                if (!Ascii.EqualsIgnoreCase(bytes[parsed.Name(i)], name)) continue;
-                // The header's lines comma-joined, as StringValues.ToString gives them to the pipeline's step.
-                var value = Encoding.ASCII.GetString(bytes[parsed.Value(i)]);
-                joined = joined is null ? value : joined + "," + value;
-            }
-            return joined ?? "";
-        }
+        // The header's lines comma-joined, as StringValues.ToString gives them to the pipeline's step.
+        public string Header(string name) => connection.HeaderValues(head.Span, name).ToString();
     }
 
     /// <summary>Kestrel's heartbeat (once a second): a connection idle past the keep-alive timeout, or slow to send a head, is closed.</summary>

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Meshgate.Configuration;
+using Meshgate.Proxy.Authentication;
 using Meshgate.Proxy.Pipeline;
 using Meshgate.Proxy.Routing;
 using Meshgate.Proxy.Upstream.Http1;
@@ -17,7 +18,7 @@ namespace Meshgate.Proxy.FrontEnd;
 /// hashing.
 /// </summary>
 internal sealed class FrontEndRoute(string routeId, string clusterId, string? routePattern, ClusterState cluster, ForwarderChoice choice, ILoadBalancingPolicy? balancer,
-    RateLimiting.RouteRateLimit? rateLimit)
+    RouteAuthenticationPolicy? authentication, RateLimiting.RouteRateLimit? rateLimit)
 {
     public string RouteId { get; } = routeId;
     public string ClusterId { get; } = clusterId;
@@ -31,19 +32,28 @@ internal sealed class FrontEndRoute(string routeId, string clusterId, string? ro
     /// <summary>The cluster's load-balancing policy, for more than one available destination.</summary>
     public ILoadBalancingPolicy? Balancer { get; } = balancer;
 
+    /// <summary>The route's authentication (the pipeline's slot 5b), every provider of it reading one header; null for none.</summary>
+    public RouteAuthenticationPolicy? Authentication { get; } = authentication;
+
     /// <summary>The route's rate limit (the pipeline's slot 7); null for none.</summary>
     public RateLimiting.RouteRateLimit? RateLimit { get; } = rateLimit;
 
     /// <summary>The steps of the request path the front end takes itself.</summary>
-    public const RouteStep Supported = RouteStep.RateLimit;
+    public const RouteStep Supported = RouteStep.Authentication | RouteStep.RateLimit;
 
     /// <summary>Why a route is left to Kestrel's pipeline; null when the front end serves it.</summary>
-    public static string? Obstacle(Endpoint endpoint, SnapshotAccessor snapshots)
+    public static string? Obstacle(Endpoint endpoint, SnapshotAccessor snapshots, AuthenticationProviders providers)
     {
         var metadata = endpoint.Metadata;
-        if (metadata.GetMetadata<RouteModel>() is not { Cluster: { } cluster }) return "not a proxied route";
+        if (metadata.GetMetadata<RouteModel>() is not { Cluster: { } cluster } route) return "not a proxied route";
         if (metadata.GetMetadata<RouteSteps>() is not { } steps || !steps.Holds(snapshots)) return "the config changed under the route";
         if ((steps.Steps & ~Supported) is var others and not RouteStep.None) return $"the route has steps the front end does not take ({others})";
+        // The front end reads headers only: a provider that reads a cookie, a query parameter or the client certificate is the pipeline's.
+        if (snapshots.Current.RoutePolicies.GetValueOrDefault(route.Config.RouteId)?.Authentication is { } authentication
+            && authentication.Providers.Any(p => providers.Get(p).CredentialHeader is null))
+        {
+            return "an authentication provider of the route reads a client certificate, a cookie or a query parameter";
+        }
         if (metadata.GetMetadata<ForwarderChoice>() is not { Direct: true } choice) return "the route takes YARP's forwarder";
         if (choice.Tls is not null || choice.ChecksRetry || choice.Traces || choice.ReplacePrefix is not null || !choice.RequestHeaders.IsEmpty || !choice.ResponseHeaders.IsEmpty)
         {
@@ -66,7 +76,7 @@ internal sealed class FrontEndRoute(string routeId, string clusterId, string? ro
 /// made with. Under a config the front end cannot serve (<see cref="ConfigObstacle"/>: the access log or tracing on, or
 /// a route that matches on headers or query parameters), <see cref="Current"/> is null and every request goes to Kestrel.
 /// </summary>
-internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor snapshots, IEnumerable<ILoadBalancingPolicy> balancers)
+internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor snapshots, IEnumerable<ILoadBalancingPolicy> balancers, AuthenticationProviders providers)
 {
     /// <summary>Past this many remembered requests per config, requests are routed each time (a path per user id, say).</summary>
     public const int MaxRemembered = 4096;
@@ -106,10 +116,10 @@ internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor 
     }
 
     /// <summary>For /admin/explain: whether the direct front end would serve a request with this method on this endpoint, and if not why.</summary>
-    public static string Explain(Endpoint endpoint, string method, SnapshotAccessor snapshots)
+    public static string Explain(Endpoint endpoint, string method, SnapshotAccessor snapshots, AuthenticationProviders providers)
     {
         var why = method is not ("GET" or "HEAD") ? "only GET and HEAD requests without a body take it"
-            : ConfigObstacle(snapshots.Current) ?? FrontEndRoute.Obstacle(endpoint, snapshots);
+            : ConfigObstacle(snapshots.Current) ?? FrontEndRoute.Obstacle(endpoint, snapshots, providers);
         return why is null
             ? "direct: served by the direct front end on HTTP/1.1 listeners with frontEnd: auto, except meshTls ones (a request without a body, headers the front end reads strictly, from a peer that is not a trusted proxy)"
             : "kestrel: " + why;
@@ -120,13 +130,15 @@ internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor 
     {
         var endpoint = await explainer.RouteAsync(new RouteExplainer.ExplainRequest(method, path, null, host, [], listener));
         FrontEndRoute? route = null;
-        if (endpoint is not null && FrontEndRoute.Obstacle(endpoint, snapshots) is null)
+        if (endpoint is not null && FrontEndRoute.Obstacle(endpoint, snapshots, providers) is null)
         {
             var model = endpoint.Metadata.GetMetadata<RouteModel>()!;
             var cluster = model.Cluster!;
             var policyName = cluster.Model.Config.LoadBalancingPolicy ?? LoadBalancingPolicies.PowerOfTwoChoices;
+            // The policies of the table's snapshot: a reload that revokes a key makes a new table, routed afresh.
             route = new FrontEndRoute(model.Config.RouteId, cluster.ClusterId, (endpoint as RouteEndpoint)?.RoutePattern.RawText, cluster,
-                endpoint.Metadata.GetMetadata<ForwarderChoice>()!, _balancers.GetValueOrDefault(policyName), endpoint.Metadata.GetMetadata<RateLimiting.RouteRateLimit>());
+                endpoint.Metadata.GetMetadata<ForwarderChoice>()!, _balancers.GetValueOrDefault(policyName),
+                table.Snapshot.RoutePolicies.GetValueOrDefault(model.Config.RouteId)?.Authentication, endpoint.Metadata.GetMetadata<RateLimiting.RouteRateLimit>());
         }
         // An endpoint of an older config (YARP rebuilds them just after a swap) is not remembered.
         if (endpoint?.Metadata.GetMetadata<RouteSteps>() is not { } steps || steps.Holds(snapshots)) table.Remember(key, route);

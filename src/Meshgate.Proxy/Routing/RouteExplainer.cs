@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Routing.Template;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Primitives;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Model;
@@ -123,7 +124,8 @@ public sealed class RouteExplainer(RouteExplainer.PipelineEntry entry, SnapshotA
                 ? "yarp: " + why
                 : forwarder.Reason;
         }
-        if (endpoint is not null) policies["frontEnd"] = FrontEnd.FrontEndRoutes.Explain(endpoint, request.Method.ToUpperInvariant(), snapshots);
+        if (endpoint is not null) policies["frontEnd"] = FrontEnd.FrontEndRoutes.Explain(endpoint, request.Method.ToUpperInvariant(), snapshots,
+            services.GetRequiredService<Authentication.AuthenticationProviders>());
         if (cluster is not null)
         {
             var contentType = request.Headers.FirstOrDefault(h => string.Equals(h.Key, "Content-Type", StringComparison.OrdinalIgnoreCase)).Value;
