@@ -31,6 +31,11 @@ public sealed class DirectFrontEnd
         RateLimits = services.GetRequiredService<RateLimiting.RateLimitGate>();
         Authentication = services.GetRequiredService<Authentication.AuthenticationProviders>();
         AuthenticationMetrics = services.GetRequiredService<Authentication.AuthenticationMetrics>();
+        RetryBudgets = services.GetRequiredService<Resilience.Retries.RetryBudgets>();
+        ResilienceMetrics = services.GetRequiredService<Resilience.ResilienceMetrics>();
+        ResilienceLogger = services.GetRequiredService<ILogger<Resilience.ResilienceMiddleware>>();
+        Time = services.GetRequiredService<TimeProvider>();
+        Random = services.GetRequiredService<LoadBalancing.IRandomSource>();
         Logger = services.GetRequiredService<ILogger<DirectFrontEnd>>();
         if (Metrics.Enabled)
         {
@@ -64,6 +69,11 @@ public sealed class DirectFrontEnd
     internal RateLimiting.RateLimitGate RateLimits { get; }
     internal Authentication.AuthenticationProviders Authentication { get; }
     internal Authentication.AuthenticationMetrics AuthenticationMetrics { get; }
+    internal Resilience.Retries.RetryBudgets RetryBudgets { get; }
+    internal Resilience.ResilienceMetrics ResilienceMetrics { get; }
+    internal ILogger ResilienceLogger { get; }
+    internal TimeProvider Time { get; }
+    internal LoadBalancing.IRandomSource Random { get; }
     internal ILogger Logger { get; }
     internal Histogram<double>? RequestDuration { get; }
 

@@ -10,6 +10,10 @@ using Meshgate.Proxy.Observability.Metrics;
 using Meshgate.Proxy.Pipeline;
 using Meshgate.Proxy.RateLimiting;
 using Meshgate.Proxy.RateLimiting.Local;
+using Meshgate.Configuration.Compilation;
+using Meshgate.Proxy.Resilience;
+using Meshgate.Proxy.Resilience.Retries;
+using Meshgate.Proxy.Resilience.Timeouts;
 using Meshgate.Proxy.Upstream.Http1;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
@@ -168,89 +172,199 @@ internal sealed class FrontEndConnection
             {
                 input.AdvanceTo(buffer.GetPosition(_head.Length));
                 var answered = await ProblemAsync(status, title, detail, code);
-                if (_frontEnd.Metrics.Enabled) Record(route, started, activeSlot, forwarded: false);
+                if (_frontEnd.Metrics.Enabled) Record(route, started, activeSlot);
                 if (!answered) return;
                 continue;
             }
+            // The exchange: one attempt, or as many as the route's retry policy allows, each on an endpoint not tried yet
+            // when there is one, all under the route's deadline (the pipeline's slot 8 and its proxy pipeline's retry step).
+            // The head stays in the buffer until the exchange is over: a retry writes it again for its endpoint.
             var upstream = WriteUpstreamHead(buffer, route, destination);
-            input.AdvanceTo(buffer.GetPosition(_head.Length));
-
-            // The exchange is awaited in this frame, which lives as long as the connection: in a method of its own, every
-            // request that waits for its upstream (all of them) would allocate that method's async state.
-            YarpCounters.Increment(route.Cluster, destination);
-            _frontEnd.Pool.CountRequest();
-            var activityTimeout = route.Cluster.Model.Config.HttpRequest?.ActivityTimeout ?? DefaultActivityTimeout;
+            var resilience = route.Resilience;
             var clientGone = _connection.ConnectionClosed;
-            var stage = Http1Forwarder.Stage.Connect;
-            Http1Connection? connection = null;
-            CancellationTokenRegistration aborted = default;
-            var reusable = false;
+            var whole = resilience?.Timeout is { } timeout ? Deadline.Start(clientGone, timeout) : null;
+            var requestToken = whole?.Token ?? clientGone;
+            var budget = resilience?.Retry is { Attempts: > 1 } ? _frontEnd.RetryBudgets.For(route.ClusterId) : null;
+            budget?.RequestStarted();
             var keepClient = true;
+            var number = 1;
             try
             {
-                for (var attempt = 0; ; attempt++)
+                var attempt = await AttemptAsync(route, destination, upstream, requestToken, number, budget);
+                var budgetRefused = attempt.BudgetRefused;
+                List<DestinationState>? tried = null;
+                while (attempt.Retry)
                 {
-                    stage = Http1Forwarder.Stage.Connect;
-                    connection = attempt == 0 ? upstream.RentIdle() : null;
-                    connection ??= await upstream.ConnectAsync(route.Choice.ConnectTimeout, clientGone);
-                    aborted = clientGone.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), connection.Activity);
-                    connection.Activity.CancelAfter(activityTimeout);
-                    var token = connection.Activity.Token;
+                    (tried ??= []).Add(destination);
+                    // As the retry step's Polly loop: the backoff before retry n (from 0), under the whole request's deadline.
+                    var delay = Backoff.Delay(resilience!.Retry!.BackoffBase, resilience.Retry.BackoffMax, number - 1, _frontEnd.Random);
                     try
                     {
-                        stage = Http1Forwarder.Stage.Send;
-                        connection.Writer.Write(_upstreamHead.WrittenSpan);
-                        await Http1Body.FlushAsync(connection.Writer, ForwarderError.Request, token);
-                        stage = Http1Forwarder.Stage.ResponseHeaders;
-                        // Http1ResponseReader.ReadHeadAsync, with its reads awaited here.
-                        var head = default(ResponseHead);
-                        var received = false;
-                        while (true)
-                        {
-                            ReadResult read;
-                            try
-                            {
-                                read = await connection.Reader.ReadAsync(token);
-                            }
-                            catch (IOException e) when (!received)
-                            {
-                                throw new Http1ConnectionClosedException(e);
-                            }
-                            if (Http1ResponseReader.TakeHead(connection, read, _response, _isHead, ref received, ref head)) break;
-                        }
-                        stage = Http1Forwarder.Stage.ResponseBody;
-                        // A client that asked, or a server that is stopping, closes the connection after this answer, and says so in it.
-                        keepClient = KeepsConnection;
-                        _response.EndHead(keepClient);
-                        var complete = await Http1Body.CopyResponseAsync(_response, connection, head, activityTimeout, token);
-                        await _response.EndAsync();
-                        reusable = complete && head.KeepAlive;
+                        if (delay > TimeSpan.Zero) await Task.Delay(delay, _frontEnd.Time, requestToken);
+                    }
+                    catch (OperationCanceledException e)
+                    {
+                        attempt = new AttemptResult(false, e, Http1Forwarder.Stage.Connect, false, false);
                         break;
                     }
-                    catch (Exception e) when (attempt == 0 && connection.Reused && !clientGone.IsCancellationRequested && Http1Forwarder.IsStale(e, stage))
+                    if (Destination(route, tried) is not { } next)
                     {
-                        // As the direct path: the upstream closed the idle connection as the request went out; once more on a new one.
-                        Http1Forwarder.LogStaleConnection(_frontEnd.Logger, upstream.EndPoint);
-                        aborted.Dispose();
-                        connection.Dispose();
-                        connection = null;
-                        _response.ResetHead();
+                        attempt = new AttemptResult(false, new NoDestinationException(), Http1Forwarder.Stage.Connect, false, false);
+                        break;
                     }
+                    destination = next;
+                    upstream = WriteUpstreamHead(buffer, route, destination);
+                    _response.ResetHead();
+                    attempt = await AttemptAsync(route, destination, upstream, requestToken, ++number, budget);
+                    budgetRefused |= attempt.BudgetRefused;
                 }
-            }
-            catch (Exception e)
-            {
-                keepClient = await FailAsync(e, stage, clientGone);
+                input.AdvanceTo(buffer.GetPosition(_head.Length));
+                if (attempt.Error is { } error) keepClient = await FailAsync(error, attempt.Stage, clientGone, attempt.TimedOut || whole?.Expired == true);
+                else keepClient = KeepsConnection;
+                if (number > 1)
+                {
+                    _frontEnd.ResilienceMetrics.Retried(route.RouteId, route.ClusterId, number - 1);
+                    ResilienceMiddleware.LogAttempts(_frontEnd.ResilienceLogger, _isHead ? "HEAD" : "GET", Path, route.ClusterId, number, _response.Status);
+                }
+                if (budgetRefused) ResilienceMiddleware.LogBudgetRefused(_frontEnd.ResilienceLogger, route.ClusterId, budget!.RetriesInFlight, budget.ActiveRequests);
             }
             finally
             {
-                aborted.Dispose();
+                budget?.RequestEnded();
+                whole?.Return();
                 if (rateLimit.Held is { } held) LocalRateLimiter.Release(held);
-                End(route, destination, upstream, connection, reusable, started, activeSlot);
+                if (_frontEnd.Metrics.Enabled) Record(route, started, activeSlot);
             }
             if (!keepClient) return;
         }
     }
+
+    /// <summary>What became of one attempt at the upstream.</summary>
+    /// <param name="Retry">The attempt failed in a way the route's policy retries, and the retry budget let it: another follows.</param>
+    /// <param name="Error">Why the attempt failed, when it failed and is not retried; null when it was answered.</param>
+    /// <param name="TimedOut">The attempt's per-try timeout expired.</param>
+    /// <param name="BudgetRefused">A retry was due and the cluster's retry budget refused it.</param>
+    private readonly record struct AttemptResult(bool Retry, Exception? Error, Http1Forwarder.Stage Stage, bool TimedOut, bool BudgetRefused);
+
+    /// <summary>No endpoint of the cluster is available for a retry (YARP's load balancing would answer 503).</summary>
+    private sealed class NoDestinationException() : Exception("No endpoint of the cluster is available.");
+
+    /// <summary>
+    /// One attempt at the upstream, as the direct path makes it: a pooled connection (a stale one replaced once), the
+    /// head sent, the answer's head read into the client response and its body copied, under the cluster's activity
+    /// timeout and the route's per-try timeout until the head. A status or failure the route's retry policy retries is
+    /// dropped instead (nothing of it reaches the client) when more attempts are allowed and the retry budget lets one start.
+    /// </summary>
+    /// <remarks>Pooled: the attempt's async state is reused by later requests instead of allocated per request.</remarks>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<AttemptResult> AttemptAsync(FrontEndRoute route, DestinationState destination, Http1Destination upstream, CancellationToken requestToken, int number,
+        RetryBudgets.ClusterBudget? budget)
+    {
+        var retry = route.Resilience?.Retry;
+        var moreAttempts = retry is not null && number < retry.Attempts;
+        if (number > 1) budget?.RetryStarted();
+        var perTry = route.Resilience?.PerTryTimeout is { } perTryTimeout ? Deadline.Start(requestToken, perTryTimeout) : null;
+        var token = perTry?.Token ?? requestToken;
+        var attemptStarted = Stopwatch.GetTimestamp();
+        YarpCounters.Increment(route.Cluster, destination);
+        _frontEnd.Pool.CountRequest();
+        var activityTimeout = route.Cluster.Model.Config.HttpRequest?.ActivityTimeout ?? DefaultActivityTimeout;
+        var stage = Http1Forwarder.Stage.Connect;
+        Http1Connection? connection = null;
+        CancellationTokenRegistration aborted = default;
+        var reusable = false;
+        var status = 0;
+        var budgetRefused = false;
+        try
+        {
+            for (var tryNumber = 0; ; tryNumber++)
+            {
+                stage = Http1Forwarder.Stage.Connect;
+                connection = tryNumber == 0 ? upstream.RentIdle() : null;
+                connection ??= await upstream.ConnectAsync(route.Choice.ConnectTimeout, token);
+                aborted = token.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), connection.Activity);
+                connection.Activity.CancelAfter(activityTimeout);
+                var activity = connection.Activity.Token;
+                try
+                {
+                    stage = Http1Forwarder.Stage.Send;
+                    connection.Writer.Write(_upstreamHead.WrittenSpan);
+                    await Http1Body.FlushAsync(connection.Writer, ForwarderError.Request, activity);
+                    stage = Http1Forwarder.Stage.ResponseHeaders;
+                    // Http1ResponseReader.ReadHeadAsync, with its reads awaited here.
+                    var head = default(ResponseHead);
+                    var received = false;
+                    while (true)
+                    {
+                        ReadResult read;
+                        try
+                        {
+                            read = await connection.Reader.ReadAsync(activity);
+                        }
+                        catch (IOException e) when (!received)
+                        {
+                            throw new Http1ConnectionClosedException(e);
+                        }
+                        if (Http1ResponseReader.TakeHead(connection, read, _response, _isHead, ref received, ref head)) break;
+                    }
+                    // The per-try timeout covers the wait for the head; the body streams under the activity timeout.
+                    perTry?.DisableTimeout();
+                    status = head.Status;
+                    if (moreAttempts && retry!.RetriesStatus(status))
+                    {
+                        if (AllowsRetry(route, budget)) return new AttemptResult(true, null, stage, false, false);
+                        budgetRefused = true;
+                    }
+                    stage = Http1Forwarder.Stage.ResponseBody;
+                    // A client that asked, or a server that is stopping, closes the connection after this answer, and says so in it.
+                    _response.EndHead(KeepsConnection);
+                    var complete = await Http1Body.CopyResponseAsync(_response, connection, head, activityTimeout, activity);
+                    await _response.EndAsync();
+                    reusable = complete && head.KeepAlive;
+                    return new AttemptResult(false, null, stage, false, budgetRefused);
+                }
+                catch (Exception e) when (tryNumber == 0 && connection.Reused && !token.IsCancellationRequested && Http1Forwarder.IsStale(e, stage))
+                {
+                    // As the direct path: the upstream closed the idle connection as the request went out; once more on a new one.
+                    Http1Forwarder.LogStaleConnection(_frontEnd.Logger, upstream.EndPoint);
+                    aborted.Dispose();
+                    connection.Dispose();
+                    connection = null;
+                    _response.ResetHead();
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            var timedOut = perTry?.Expired == true;
+            var (error, failed) = Http1Forwarder.Classify(e, stage, RequestBody.None, token);
+            status = timedOut ? StatusCodes.Status504GatewayTimeout : failed;
+            // As the retry step: not once the client has gone, the request's deadline has passed or the answer has begun.
+            if (moreAttempts && !requestToken.IsCancellationRequested && !_response.Flushed && (retry!.On & RetryAttempt.Cause(error, e, timedOut)) != 0)
+            {
+                if (AllowsRetry(route, budget)) return new AttemptResult(true, null, stage, timedOut, false);
+                budgetRefused = true;
+            }
+            return new AttemptResult(false, e, stage, timedOut, budgetRefused);
+        }
+        finally
+        {
+            aborted.Dispose();
+            if (connection is not null)
+            {
+                if (reusable && connection.ResetActivity()) upstream.Return(connection);
+                else connection.Dispose();
+            }
+            YarpCounters.Decrement(route.Cluster, destination);
+            perTry?.Return();
+            if (number > 1) budget?.RetryEnded();
+            if (_frontEnd.Metrics.Enabled) _frontEnd.Metrics.RecordUpstreamAttempt(route.RouteId, route.ClusterId, status, Stopwatch.GetElapsedTime(attemptStarted).TotalSeconds);
+        }
+    }
+
+    /// <summary>Whether the cluster's retry budget lets one more retry start (a route without retries has none to ask).</summary>
+    private bool AllowsRetry(FrontEndRoute route, RetryBudgets.ClusterBudget? budget) =>
+        budget is null || budget.AllowsRetry(_frontEnd.Snapshots.Current.ClusterPolicies.GetValueOrDefault(route.ClusterId)?.RetryBudget ?? RetryBudgetPolicy.Default);
 
     /// <summary>Parses the head at the start of the buffer, from a copy when it spans segments.</summary>
     private HeadVerdict Parse(ReadOnlySequence<byte> buffer)
@@ -288,10 +402,14 @@ internal sealed class FrontEndConnection
         return _frontEnd.Routes.RouteAsync(table, key.ToString(), Encoding.ASCII.GetString(method), Encoding.ASCII.GetString(host), Encoding.ASCII.GetString(path), _listener.Name);
     }
 
-    /// <summary>The endpoint the cluster's load balancing picks now; null when none is available (the pipeline answers 503).</summary>
-    private static DestinationState? Destination(FrontEndRoute route)
+    /// <summary>
+    /// The endpoint the cluster's load balancing picks now, for a retry among those not <paramref name="tried"/> yet when
+    /// any is left; null when none is available (the pipeline answers 503).
+    /// </summary>
+    private static DestinationState? Destination(FrontEndRoute route, List<DestinationState>? tried = null)
     {
         var available = route.Cluster.DestinationsState.AvailableDestinations;
+        if (tried is not null && available.Any(d => !tried.Contains(d))) available = available.Where(d => !tried.Contains(d)).ToList();
         if (available.Count == 0) return null;
         var destination = route.Balancer is { } balancer ? balancer.PickDestination(NoRequest, route.Cluster, available) : available[0];
         // https:// takes the direct path's TLS, which routes with a TLS cluster do not come here for.
@@ -434,25 +552,16 @@ internal sealed class FrontEndConnection
         return verdict.Allowed;
     }
 
-    /// <summary>A forwarded request has ended: the upstream connection back to the pool (or closed), the counts and the metrics.</summary>
-    private void End(FrontEndRoute route, DestinationState destination, Http1Destination upstream, Http1Connection? connection, bool reusable, long started, int activeSlot)
-    {
-        if (connection is not null)
-        {
-            if (reusable && connection.ResetActivity()) upstream.Return(connection);
-            else connection.Dispose();
-        }
-        YarpCounters.Decrement(route.Cluster, destination);
-        if (_frontEnd.Metrics.Enabled) Record(route, started, activeSlot, forwarded: true);
-    }
-
     /// <summary>
     /// A failed exchange, as the direct path and the error step answer it: a problem when nothing of the answer has gone
     /// out, else the connection ends so a truncated body cannot pass for a whole one. Returns whether the connection goes on.
     /// </summary>
-    private async ValueTask<bool> FailAsync(Exception e, Http1Forwarder.Stage stage, CancellationToken clientGone)
+    /// <param name="timedOut">The route's deadline or the attempt's per-try timeout expired: 504, as the timeout steps answer.</param>
+    private async ValueTask<bool> FailAsync(Exception e, Http1Forwarder.Stage stage, CancellationToken clientGone, bool timedOut)
     {
-        var (error, status) = Http1Forwarder.Classify(e, stage, RequestBody.None, clientGone);
+        var (error, status) = e is NoDestinationException ? (ForwarderError.NoAvailableDestinations, StatusCodes.Status503ServiceUnavailable)
+            : timedOut && !clientGone.IsCancellationRequested ? (ForwarderError.RequestTimedOut, StatusCodes.Status504GatewayTimeout)
+            : Http1Forwarder.Classify(e, stage, RequestBody.None, clientGone);
         if (clientGone.IsCancellationRequested) Http1Forwarder.LogCanceled(_frontEnd.Logger, error, e.Message);
         else Http1Forwarder.LogFailed(_frontEnd.Logger, error, e.Message, e);
         if (_response.Flushed || clientGone.IsCancellationRequested)
@@ -480,8 +589,8 @@ internal sealed class FrontEndConnection
         }
     }
 
-    /// <summary>What the pipeline would have recorded for the request: ASP.NET Core's duration, the body sizes, the upstream attempt if there was one.</summary>
-    private void Record(FrontEndRoute route, long started, int activeSlot, bool forwarded)
+    /// <summary>What the pipeline would have recorded for the request: ASP.NET Core's duration and the body sizes (each upstream attempt records its own).</summary>
+    private void Record(FrontEndRoute route, long started, int activeSlot)
     {
         var metrics = _frontEnd.Metrics;
         var method = _isHead ? "HEAD" : "GET";
@@ -499,7 +608,6 @@ internal sealed class FrontEndConnection
         if (route.RoutePattern is { } pattern) tags.Add("http.route", pattern);
         _frontEnd.RequestDuration?.Record(seconds, tags);
         metrics.RecordBodySizes(method, route.RouteId, route.ClusterId, 0, _response.BodyBytes);
-        if (forwarded) metrics.RecordUpstreamAttempt(route.RouteId, route.ClusterId, status, seconds);
         metrics.RequestEnded(activeSlot);
     }
 

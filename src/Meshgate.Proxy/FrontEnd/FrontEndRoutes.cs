@@ -18,7 +18,7 @@ namespace Meshgate.Proxy.FrontEnd;
 /// hashing.
 /// </summary>
 internal sealed class FrontEndRoute(string routeId, string clusterId, string? routePattern, ClusterState cluster, ForwarderChoice choice, ILoadBalancingPolicy? balancer,
-    RouteAuthenticationPolicy? authentication, RateLimiting.RouteRateLimit? rateLimit)
+    RouteAuthenticationPolicy? authentication, RateLimiting.RouteRateLimit? rateLimit, Configuration.Compilation.ResiliencePolicy? resilience)
 {
     public string RouteId { get; } = routeId;
     public string ClusterId { get; } = clusterId;
@@ -38,8 +38,11 @@ internal sealed class FrontEndRoute(string routeId, string clusterId, string? ro
     /// <summary>The route's rate limit (the pipeline's slot 7); null for none.</summary>
     public RateLimiting.RouteRateLimit? RateLimit { get; } = rateLimit;
 
+    /// <summary>The route's resilience policy: its deadline (the pipeline's slot 8), per-try timeout and retries; null for none.</summary>
+    public Configuration.Compilation.ResiliencePolicy? Resilience { get; } = resilience;
+
     /// <summary>The steps of the request path the front end takes itself.</summary>
-    public const RouteStep Supported = RouteStep.Authentication | RouteStep.RateLimit;
+    public const RouteStep Supported = RouteStep.Authentication | RouteStep.RateLimit | RouteStep.Resilience;
 
     /// <summary>Why a route is left to Kestrel's pipeline; null when the front end serves it.</summary>
     public static string? Obstacle(Endpoint endpoint, SnapshotAccessor snapshots, AuthenticationProviders providers)
@@ -55,9 +58,9 @@ internal sealed class FrontEndRoute(string routeId, string clusterId, string? ro
             return "an authentication provider of the route reads a client certificate, a cookie or a query parameter";
         }
         if (metadata.GetMetadata<ForwarderChoice>() is not { Direct: true } choice) return "the route takes YARP's forwarder";
-        if (choice.Tls is not null || choice.ChecksRetry || choice.Traces || choice.ReplacePrefix is not null || !choice.RequestHeaders.IsEmpty || !choice.ResponseHeaders.IsEmpty)
+        if (choice.Tls is not null || choice.Traces || choice.ReplacePrefix is not null || !choice.RequestHeaders.IsEmpty || !choice.ResponseHeaders.IsEmpty)
         {
-            return "the route needs the direct path's own steps (TLS, retries, tracing or header rules)";
+            return "the route needs the direct path's own steps (TLS, tracing or header rules)";
         }
         var config = cluster.Model.Config;
         if (config.SessionAffinity?.Enabled == true) return "the cluster has session affinity";
@@ -138,7 +141,8 @@ internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor 
             // The policies of the table's snapshot: a reload that revokes a key makes a new table, routed afresh.
             route = new FrontEndRoute(model.Config.RouteId, cluster.ClusterId, (endpoint as RouteEndpoint)?.RoutePattern.RawText, cluster,
                 endpoint.Metadata.GetMetadata<ForwarderChoice>()!, _balancers.GetValueOrDefault(policyName),
-                table.Snapshot.RoutePolicies.GetValueOrDefault(model.Config.RouteId)?.Authentication, endpoint.Metadata.GetMetadata<RateLimiting.RouteRateLimit>());
+                table.Snapshot.RoutePolicies.GetValueOrDefault(model.Config.RouteId)?.Authentication, endpoint.Metadata.GetMetadata<RateLimiting.RouteRateLimit>(),
+                endpoint.Metadata.GetMetadata<Resilience.RouteResilience>()?.Policy);
         }
         // An endpoint of an older config (YARP rebuilds them just after a swap) is not remembered.
         if (endpoint?.Metadata.GetMetadata<RouteSteps>() is not { } steps || steps.Holds(snapshots)) table.Remember(key, route);

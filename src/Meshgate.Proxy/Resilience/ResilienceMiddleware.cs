@@ -72,8 +72,8 @@ internal sealed partial class ResilienceMiddleware(RequestDelegate next, RetryBu
     }
 
     [LoggerMessage(EventId = Common.EventIds.Resilience + 1, Level = LogLevel.Debug, Message = "{Method} {Path} to cluster {ClusterId} took {Attempts} attempts; answered {Status}")]
-    private static partial void LogAttempts(ILogger logger, string method, string? path, string clusterId, int attempts, int status);
+    internal static partial void LogAttempts(ILogger logger, string method, string? path, string clusterId, int attempts, int status);
 
     [LoggerMessage(EventId = Common.EventIds.Resilience + 2, Level = LogLevel.Debug, Message = "Retry budget of cluster {ClusterId} exhausted ({Retries} retries in flight, {Active} active requests); the failure is returned")]
-    private static partial void LogBudgetRefused(ILogger logger, string clusterId, int retries, int active);
+    internal static partial void LogBudgetRefused(ILogger logger, string clusterId, int retries, int active);
 }

@@ -118,14 +118,7 @@ internal sealed class RetryAttempt(HttpContext context, RequestDelegate next, Re
             return _retryReserved ? AttemptVerdict.Retry : AttemptVerdict.Done;
         }
         if (!MoreAttemptsAllowed || _clientAborted.IsCancellationRequested) return AttemptVerdict.Done;
-        var cause = error.Error switch
-        {
-            ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled when timedOut => RetryOn.Timeout,
-            ForwarderError.RequestTimedOut => RetryOn.Timeout,
-            ForwarderError.Request or ForwarderError.RequestCreation when IsConnectFailure(error.Exception) => RetryOn.ConnectFailure,
-            ForwarderError.Request or ForwarderError.ResponseHeaders or ForwarderError.ResponseBodyDestination or ForwarderError.RequestBodyDestination => RetryOn.Reset,
-            _ => RetryOn.None,
-        };
+        var cause = Cause(error.Error, error.Exception, timedOut);
         if (cause == RetryOn.None || (policy.Retry!.On & cause) == 0) return AttemptVerdict.Done;
         if (cause is RetryOn.ConnectFailure or RetryOn.Reset && FailsOver())
         {
@@ -167,6 +160,17 @@ internal sealed class RetryAttempt(HttpContext context, RequestDelegate next, Re
         _retryReserved = true;
         return true;
     }
+
+    /// <summary>Which of a retry policy's failures a failed attempt is (None for one no policy retries).</summary>
+    /// <param name="timedOut">The attempt's per-try timeout expired (the forwarder saw a cancellation).</param>
+    internal static RetryOn Cause(ForwarderError error, Exception? exception, bool timedOut) => error switch
+    {
+        ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled when timedOut => RetryOn.Timeout,
+        ForwarderError.RequestTimedOut => RetryOn.Timeout,
+        ForwarderError.Request or ForwarderError.RequestCreation when IsConnectFailure(exception) => RetryOn.ConnectFailure,
+        ForwarderError.Request or ForwarderError.ResponseHeaders or ForwarderError.ResponseBodyDestination or ForwarderError.RequestBodyDestination => RetryOn.Reset,
+        _ => RetryOn.None,
+    };
 
     private static bool IsConnectFailure(Exception? exception)
     {
