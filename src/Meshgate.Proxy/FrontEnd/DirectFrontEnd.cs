@@ -36,6 +36,8 @@ public sealed class DirectFrontEnd
         ResilienceLogger = services.GetRequiredService<ILogger<Resilience.ResilienceMiddleware>>();
         Time = services.GetRequiredService<TimeProvider>();
         Random = services.GetRequiredService<LoadBalancing.IRandomSource>();
+        AccessLogQueue = services.GetRequiredService<Observability.AccessLog.AccessLogQueue>();
+        AccessLogSampler = services.GetRequiredService<Observability.AccessLog.AccessLogSampler>();
         Logger = services.GetRequiredService<ILogger<DirectFrontEnd>>();
         if (Metrics.Enabled)
         {
@@ -74,6 +76,8 @@ public sealed class DirectFrontEnd
     internal ILogger ResilienceLogger { get; }
     internal TimeProvider Time { get; }
     internal LoadBalancing.IRandomSource Random { get; }
+    internal Observability.AccessLog.AccessLogQueue AccessLogQueue { get; }
+    internal Observability.AccessLog.AccessLogSampler AccessLogSampler { get; }
     internal ILogger Logger { get; }
     internal Histogram<double>? RequestDuration { get; }
 

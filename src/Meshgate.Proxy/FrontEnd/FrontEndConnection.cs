@@ -6,7 +6,9 @@ using System.Security.Claims;
 using System.Text;
 using Meshgate.Proxy.Authentication;
 using Meshgate.Proxy.Errors;
+using Meshgate.Proxy.Observability.AccessLog;
 using Meshgate.Proxy.Observability.Metrics;
+using Meshgate.Proxy.Observability.Tracing;
 using Meshgate.Proxy.Pipeline;
 using Meshgate.Proxy.RateLimiting;
 using Meshgate.Proxy.RateLimiting.Local;
@@ -51,6 +53,18 @@ internal sealed class FrontEndConnection
     // The identity headers the route's authentication gives the upstream request, and whether it takes Authorization away.
     private readonly List<KeyValuePair<string, string>> _identityHeaders = [];
     private bool _dropsAuthorization;
+
+    // The access log's record of the request being served: the policy of the config current at its start (null with
+    // the access log off), and what the pipeline's steps would have put on its RequestRecord.
+    private AccessLogPolicy? _accessLog;
+    private DateTimeOffset _startedAt;
+    private string? _query;
+    private TraceId _callerTraceId;
+    private ClaimsPrincipal? _user;
+    private string? _rateLimitOutcome;
+    private int _attempts;
+    private long _upstreamTicks;
+    private string? _endpoint;
     private long _requests;
 
     // The request being served: HEAD or GET, whether the client said Connection: close, and the path it asked for.
@@ -144,7 +158,7 @@ internal sealed class FrontEndConnection
                     var outcome = await runtime.AuthenticateAsync(HeaderValues(HeadBytes(buffer), runtime.CredentialHeader!), route.RouteId);
                     if (outcome.Principal is { } principal)
                     {
-                        user = principal;
+                        user = _user = principal;
                         AuthenticationAnswers.IdentityHeaders(provider, principal, _identityHeaders);
                         _dropsAuthorization = AuthenticationAnswers.RemovesAuthorization(provider);
                     }
@@ -166,13 +180,14 @@ internal sealed class FrontEndConnection
             {
                 var key = RateLimitKeys.For(new KeySource(this, HeadMemory(buffer), user), limit.Policy.Key, limit);
                 rateLimit = await _frontEnd.RateLimits.DecideAsync(limit, key);
+                _rateLimitOutcome = rateLimit.Outcome;
                 if (!Admit(rateLimit)) refusal = _frontEnd.RateLimits.Refusal(rateLimit);
             }
             if (refusal is var (status, title, detail, code))
             {
                 input.AdvanceTo(buffer.GetPosition(_head.Length));
                 var answered = await ProblemAsync(status, title, detail, code);
-                if (_frontEnd.Metrics.Enabled) Record(route, started, activeSlot);
+                Finish(route, started, activeSlot);
                 if (!answered) return;
                 continue;
             }
@@ -233,7 +248,7 @@ internal sealed class FrontEndConnection
                 budget?.RequestEnded();
                 whole?.Return();
                 if (rateLimit.Held is { } held) LocalRateLimiter.Release(held);
-                if (_frontEnd.Metrics.Enabled) Record(route, started, activeSlot);
+                Finish(route, started, activeSlot);
             }
             if (!keepClient) return;
         }
@@ -357,6 +372,9 @@ internal sealed class FrontEndConnection
             }
             YarpCounters.Decrement(route.Cluster, destination);
             perTry?.Return();
+            _attempts = number;
+            _upstreamTicks += Stopwatch.GetTimestamp() - attemptStarted;
+            _endpoint = destination.Model.Config.Address;
             if (number > 1) budget?.RetryEnded();
             if (_frontEnd.Metrics.Enabled) _frontEnd.Metrics.RecordUpstreamAttempt(route.RouteId, route.ClusterId, status, Stopwatch.GetElapsedTime(attemptStarted).TotalSeconds);
         }
@@ -477,6 +495,20 @@ internal sealed class FrontEndConnection
         _close = _head.Close;
         _identityHeaders.Clear();
         _dropsAuthorization = false;
+        _user = null;
+        _rateLimitOutcome = null;
+        _attempts = 0;
+        _upstreamTicks = 0;
+        _endpoint = null;
+        _accessLog = _frontEnd.Snapshots.Current.AccessLog;
+        if (_accessLog is { } accessLog)
+        {
+            _startedAt = _frontEnd.Time.GetUtcNow();
+            var head = HeadBytes(buffer);
+            _query = accessLog.Query && head[_head.Query].Length > 0 ? Encoding.ASCII.GetString(head[_head.Query]) : null;
+            // Without tracing, the caller's traceparent still correlates the line.
+            _callerTraceId = accessLog.Logs(AccessLogField.TraceId) ? AccessLogMiddleware.CallerTraceId(HeaderValues(head, "traceparent")) : default;
+        }
         // Kept for a problem's instance (the path the client asked for), made into a string only if there is one.
         var asked = HeadBytes(buffer)[_head.Path];
         _path = null;
@@ -587,6 +619,47 @@ internal sealed class FrontEndConnection
             // The client went away meanwhile.
             return false;
         }
+    }
+
+    /// <summary>A request has ended: its metrics and its access-log line.</summary>
+    private void Finish(FrontEndRoute route, long started, int activeSlot)
+    {
+        if (_frontEnd.Metrics.Enabled) Record(route, started, activeSlot);
+        if (_accessLog is { } accessLog) LogAccess(accessLog, route, started);
+    }
+
+    /// <summary>The access-log line the pipeline's outermost step would have queued for the request (AccessLogMiddleware).</summary>
+    private void LogAccess(AccessLogPolicy policy, FrontEndRoute route, long started)
+    {
+        // 499 (nginx's "client closed request") when the client went away before any answer, as the pipeline logs it.
+        var status = _response.Status == 0 || (_connection.ConnectionClosed.IsCancellationRequested && !_response.Flushed) ? 499 : _response.Status;
+        var queue = _frontEnd.AccessLogQueue;
+        if (status < 400 && !_frontEnd.AccessLogSampler.Keep(policy.SampleSuccesses))
+        {
+            queue.SampledOut();
+            return;
+        }
+        queue.Enqueue(new AccessLogEntry
+        {
+            Policy = policy,
+            Time = _startedAt,
+            DurationTicks = Stopwatch.GetTimestamp() - started,
+            UpstreamTicks = _upstreamTicks,
+            Route = route.RouteId,
+            Cluster = route.ClusterId,
+            Endpoint = _endpoint,
+            Method = _isHead ? "HEAD" : "GET",
+            Path = Path,
+            Query = _query,
+            Status = status,
+            BytesOut = _response.BodyBytes,
+            ClientIp = _peer,
+            Consumer = policy.Logs(AccessLogField.Consumer) ? _user?.FindFirst(MeshgateClaims.Consumer)?.Value ?? _user?.FindFirst(MeshgateClaims.Subject)?.Value : null,
+            TraceId = _callerTraceId,
+            RequestId = _callerTraceId == default && policy.Logs(AccessLogField.TraceId) ? RequestId : null,
+            RateLimit = _rateLimitOutcome,
+            Attempts = _attempts,
+        });
     }
 
     /// <summary>What the pipeline would have recorded for the request: ASP.NET Core's duration and the body sizes (each upstream attempt records its own).</summary>

@@ -76,8 +76,8 @@ internal sealed class FrontEndRoute(string routeId, string clusterId, string? ro
 /// <summary>
 /// Which route takes a request, for the direct front end: the answer of the gateway's own router (a synthetic request
 /// through the routing step, as /admin/explain asks it), remembered per method, host and path for the config it was
-/// made with. Under a config the front end cannot serve (<see cref="ConfigObstacle"/>: the access log or tracing on, or
-/// a route that matches on headers or query parameters), <see cref="Current"/> is null and every request goes to Kestrel.
+/// made with. Under a config the front end cannot serve (<see cref="ConfigObstacle"/>: tracing on, or a route that
+/// matches on headers or query parameters), <see cref="Current"/> is null and every request goes to Kestrel.
 /// </summary>
 internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor snapshots, IEnumerable<ILoadBalancingPolicy> balancers, AuthenticationProviders providers)
 {
@@ -102,13 +102,12 @@ internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor 
     }
 
     /// <summary>
-    /// Why a config leaves every request to Kestrel's pipeline; null when the front end may serve. The access log and
-    /// tracing are steps of the pipeline the front end does not take; a route that matches on headers or query parameters
-    /// would route one method, host and path two ways.
+    /// Why a config leaves every request to Kestrel's pipeline; null when the front end may serve. Tracing is a step of
+    /// the pipeline the front end does not take; a route that matches on headers or query parameters would route one
+    /// method, host and path two ways.
     /// </summary>
     public static string? ConfigObstacle(ConfigSnapshot snapshot)
     {
-        if (snapshot.AccessLog is not null) return "the access log is on";
         if (snapshot.Tracing is not null) return "tracing is on";
         if (snapshot.Routes.Any(r => r.Match.Headers is { Count: > 0 } || r.Match.QueryParameters is { Count: > 0 })
             || snapshot.RoutePolicies.Values.Any(p => p.HeaderRegexes.Count > 0))
