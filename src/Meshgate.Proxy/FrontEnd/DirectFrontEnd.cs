@@ -28,6 +28,7 @@ public sealed class DirectFrontEnd
         Pool = services.GetRequiredService<Http1ConnectionPool>();
         Snapshots = services.GetRequiredService<Pipeline.SnapshotAccessor>();
         Metrics = services.GetRequiredService<GatewayMetrics>();
+        Traces = Observability.Tracing.TracingServiceCollectionExtensions.IsOn(Snapshots);
         RateLimits = services.GetRequiredService<RateLimiting.RateLimitGate>();
         Authentication = services.GetRequiredService<Authentication.AuthenticationProviders>();
         AuthenticationMetrics = services.GetRequiredService<Authentication.AuthenticationMetrics>();
@@ -68,6 +69,9 @@ public sealed class DirectFrontEnd
     internal Http1ConnectionPool Pool { get; }
     internal Pipeline.SnapshotAccessor Snapshots { get; }
     internal GatewayMetrics Metrics { get; }
+
+    /// <summary>The process started with tracing: the pipeline has its tracing step, and the front end traces as it does.</summary>
+    internal bool Traces { get; }
     internal RateLimiting.RateLimitGate RateLimits { get; }
     internal Authentication.AuthenticationProviders Authentication { get; }
     internal Authentication.AuthenticationMetrics AuthenticationMetrics { get; }

@@ -57,6 +57,10 @@ internal sealed class FrontEndConnection
     // The access log's record of the request being served: the policy of the config current at its start (null with
     // the access log off), and what the pipeline's steps would have put on its RequestRecord.
     private AccessLogPolicy? _accessLog;
+
+    // Tracing's policy for the request being served (null with tracing off) and the connection's trace context.
+    private TracingPolicy? _tracing;
+    private TraceContextFeature? _trace;
     private DateTimeOffset _startedAt;
     private string? _query;
     private TraceId _callerTraceId;
@@ -143,6 +147,7 @@ internal sealed class FrontEndConnection
             // The request is the front end's for good from here (no hand-off follows): counted and timed from now.
             BeginRequest(buffer);
             var started = Start(out var activeSlot);
+            if (_tracing is not null) BeginTrace(buffer, route);
 
             // The route's own steps, in the pipeline's order, from the head still in the buffer: authentication (slot 5b),
             // then rate limiting (slot 7), keyed by the consumer authentication found.
@@ -290,6 +295,9 @@ internal sealed class FrontEndConnection
         var reusable = false;
         var status = 0;
         var budgetRefused = false;
+        // A recorded request's attempt is a client span of its own (a child of the server span, Activity.Current here).
+        using var span = _trace is { ServerSpan: not null } ? UpstreamSpans.Start(_isHead ? "HEAD" : "GET") : null;
+        if (UpstreamSpans.Describes(span)) UpstreamSpans.Describe(span!, _isHead ? "HEAD" : "GET", TargetUrl(destination));
         try
         {
             for (var tryNumber = 0; ; tryNumber++)
@@ -304,6 +312,9 @@ internal sealed class FrontEndConnection
                 {
                     stage = Http1Forwarder.Stage.Send;
                     connection.Writer.Write(_upstreamHead.WrittenSpan);
+                    // With tracing on, every request sends its trace context: the attempt's span as parent when recorded.
+                    if (_tracing is not null) Http1RequestWriter.WriteTraceParent(connection.Writer, _trace!, span);
+                    connection.Writer.Write("\r\n"u8);
                     await Http1Body.FlushAsync(connection.Writer, ForwarderError.Request, activity);
                     stage = Http1Forwarder.Stage.ResponseHeaders;
                     // Http1ResponseReader.ReadHeadAsync, with its reads awaited here.
@@ -325,6 +336,7 @@ internal sealed class FrontEndConnection
                     // The per-try timeout covers the wait for the head; the body streams under the activity timeout.
                     perTry?.DisableTimeout();
                     status = head.Status;
+                    if (UpstreamSpans.Describes(span)) UpstreamSpans.Answered(span!, status, "1.1");
                     if (moreAttempts && retry!.RetriesStatus(status))
                     {
                         if (AllowsRetry(route, budget)) return new AttemptResult(true, null, stage, false, false);
@@ -351,6 +363,7 @@ internal sealed class FrontEndConnection
         }
         catch (Exception e)
         {
+            if (UpstreamSpans.Describes(span)) UpstreamSpans.Failed(span!, e);
             var timedOut = perTry?.Expired == true;
             var (error, failed) = Http1Forwarder.Classify(e, stage, RequestBody.None, token);
             status = timedOut ? StatusCodes.Status504GatewayTimeout : failed;
@@ -437,7 +450,10 @@ internal sealed class FrontEndConnection
     /// <summary>What the load-balancing policies are given for a request: the front end's routes use none that reads it (consistent hashing does not come here).</summary>
     private static readonly HttpContext NoRequest = new DefaultHttpContext();
 
-    /// <summary>The request as the upstream gets it, written as the direct path writes it (Http1RequestWriter) for a plain GET or HEAD.</summary>
+    /// <summary>
+    /// The request as the upstream gets it, written as the direct path writes it (Http1RequestWriter) for a GET or HEAD,
+    /// but for its traceparent and the blank line that ends it, which each attempt adds (<see cref="AttemptAsync"/>).
+    /// </summary>
     private Http1Destination WriteUpstreamHead(ReadOnlySequence<byte> buffer, FrontEndRoute route, DestinationState destination)
     {
         var head = HeadBytes(buffer);
@@ -484,8 +500,57 @@ internal sealed class FrontEndConnection
             Http1RequestWriter.Latin1(w, value);
             w.Write("\r\n"u8);
         }
-        w.Write("\r\n"u8);
+        // The blank line goes out with each attempt, after the attempt's traceparent.
         return upstream;
+    }
+
+    /// <summary>
+    /// The pipeline's tracing step for the request (TracingMiddleware), its context already decided: the server span of a
+    /// sampled request, named after its route, and the trace-id response header. The span is Activity.Current of this
+    /// connection's flow until <see cref="EndTrace"/>.
+    /// </summary>
+    private void BeginTrace(ReadOnlySequence<byte> buffer, FrontEndRoute route)
+    {
+        var trace = _trace!;
+        if (_tracing!.ResponseHeader is { } name) _response.AddGatewayHeader(name, trace.TraceId.ToString());
+        if (!trace.Sampled) return;
+        var head = HeadBytes(buffer);
+        // A new trace's root would adopt whatever Activity.Current is as its parent.
+        if (!trace.Continued && Activity.Current is not null) Activity.Current = null;
+        var host = new HostString(Encoding.ASCII.GetString(head[_head.Host]));
+        var tracestate = HeaderValues(head, TraceParent.StateHeader);
+        var userAgent = HeaderValues(head, "User-Agent");
+        var method = _isHead ? "HEAD" : "GET";
+        var span = ServerSpan.Start(trace, tracestate.Count > 0 ? tracestate.ToString() : null, method, _https ? "https" : "http", Path, host.Host,
+            host.Port ?? (_https ? 443 : 80), "1.1", userAgent.Count > 0 ? userAgent.ToString() : null);
+        if (span is null)
+        {
+            trace.NotRecorded();
+            return;
+        }
+        trace.Recording(span);
+        ServerSpan.NameAfterRoute(span, method, route.Model);
+    }
+
+    /// <summary>The recorded request's server span ends with the answer's status.</summary>
+    private void EndTrace()
+    {
+        if (_trace?.ServerSpan is not { } span) return;
+        ServerSpan.Answered(span, _response.Status);
+        // Stopping it makes its parent (none: the caller's is remote) Activity.Current again, for the connection's next request.
+        span.Dispose();
+        _trace.Ended();
+    }
+
+    /// <summary>The attempt's URL for its client span: the endpoint and the target the upstream head names.</summary>
+    private Uri TargetUrl(DestinationState destination)
+    {
+        var head = _upstreamHead.WrittenSpan;
+        var start = head.IndexOf((byte)' ') + 1;
+        var target = head[start..][..head[start..].IndexOf((byte)' ')];
+        var address = destination.Model.Config.Address;
+        var authority = address.IndexOf('/', address.IndexOf("//", StringComparison.Ordinal) + 2) is var slash and >= 0 ? address[..slash] : address;
+        return new Uri(authority + Encoding.ASCII.GetString(target));
     }
 
     /// <summary>What the front end keeps of a request it serves, for its answer: HEAD or GET, Connection: close, the path.</summary>
@@ -500,14 +565,23 @@ internal sealed class FrontEndConnection
         _attempts = 0;
         _upstreamTicks = 0;
         _endpoint = null;
-        _accessLog = _frontEnd.Snapshots.Current.AccessLog;
+        var snapshot = _frontEnd.Snapshots.Current;
+        // As the pipeline's tracing step: installed only when the process started with tracing, the ratio the current config's.
+        _tracing = _frontEnd.Traces ? snapshot.Tracing : null;
+        if (_tracing is { } tracing)
+        {
+            _trace ??= new TraceContextFeature();
+            _trace.Begin(HeaderValues(HeadBytes(buffer), TraceParent.Header), tracing.Sampling);
+        }
+        _accessLog = snapshot.AccessLog;
         if (_accessLog is { } accessLog)
         {
             _startedAt = _frontEnd.Time.GetUtcNow();
             var head = HeadBytes(buffer);
             _query = accessLog.Query && head[_head.Query].Length > 0 ? Encoding.ASCII.GetString(head[_head.Query]) : null;
-            // Without tracing, the caller's traceparent still correlates the line.
-            _callerTraceId = accessLog.Logs(AccessLogField.TraceId) ? AccessLogMiddleware.CallerTraceId(HeaderValues(head, "traceparent")) : default;
+            // With tracing, the request's trace id (sampled or not); without, the caller's traceparent still correlates the line.
+            _callerTraceId = _tracing is not null ? _trace!.TraceId
+                : accessLog.Logs(AccessLogField.TraceId) ? AccessLogMiddleware.CallerTraceId(HeaderValues(head, TraceParent.Header)) : default;
         }
         // Kept for a problem's instance (the path the client asked for), made into a string only if there is one.
         var asked = HeadBytes(buffer)[_head.Path];
@@ -525,6 +599,7 @@ internal sealed class FrontEndConnection
     {
         // Connection may only say keep-alive or close here (RequestHead).
         if (Http1HeaderNames.IsHopByHop(-1, name) || Transforms.ForwardedHeadersRule.IsUntrusted(name)) return true;
+        if (_tracing is not null && Http1RequestWriter.Replaced(name, _trace!)) return true;
         if (route.Authentication is not { } authentication) return false;
         if (_dropsAuthorization && Ascii.EqualsIgnoreCase(name, "Authorization"u8)) return true;
         foreach (var strip in authentication.StripHeaders)
@@ -624,6 +699,7 @@ internal sealed class FrontEndConnection
     /// <summary>A request has ended: its metrics and its access-log line.</summary>
     private void Finish(FrontEndRoute route, long started, int activeSlot)
     {
+        EndTrace();
         if (_frontEnd.Metrics.Enabled) Record(route, started, activeSlot);
         if (_accessLog is { } accessLog) LogAccess(accessLog, route, started);
     }

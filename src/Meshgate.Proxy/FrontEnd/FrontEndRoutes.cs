@@ -17,10 +17,13 @@ namespace Meshgate.Proxy.FrontEnd;
 /// upstream, header rules, prefix replacement, session affinity, outlier detection, pending-request limit or consistent
 /// hashing.
 /// </summary>
-internal sealed class FrontEndRoute(string routeId, string clusterId, string? routePattern, ClusterState cluster, ForwarderChoice choice, ILoadBalancingPolicy? balancer,
+internal sealed class FrontEndRoute(RouteModel model, string clusterId, string? routePattern, ClusterState cluster, ForwarderChoice choice, ILoadBalancingPolicy? balancer,
     RouteAuthenticationPolicy? authentication, RateLimiting.RouteRateLimit? rateLimit, Configuration.Compilation.ResiliencePolicy? resilience)
 {
-    public string RouteId { get; } = routeId;
+    /// <summary>YARP's model of the route, for the server span's name and tags.</summary>
+    public RouteModel Model { get; } = model;
+
+    public string RouteId { get; } = model.Config.RouteId;
     public string ClusterId { get; } = clusterId;
 
     /// <summary>The route's path template, as ASP.NET Core labels <c>http.route</c>.</summary>
@@ -42,7 +45,7 @@ internal sealed class FrontEndRoute(string routeId, string clusterId, string? ro
     public Configuration.Compilation.ResiliencePolicy? Resilience { get; } = resilience;
 
     /// <summary>The steps of the request path the front end takes itself.</summary>
-    public const RouteStep Supported = RouteStep.Authentication | RouteStep.RateLimit | RouteStep.Resilience;
+    public const RouteStep Supported = RouteStep.Authentication | RouteStep.RateLimit | RouteStep.Resilience | RouteStep.Tracing;
 
     /// <summary>Why a route is left to Kestrel's pipeline; null when the front end serves it.</summary>
     public static string? Obstacle(Endpoint endpoint, SnapshotAccessor snapshots, AuthenticationProviders providers)
@@ -58,9 +61,9 @@ internal sealed class FrontEndRoute(string routeId, string clusterId, string? ro
             return "an authentication provider of the route reads a client certificate, a cookie or a query parameter";
         }
         if (metadata.GetMetadata<ForwarderChoice>() is not { Direct: true } choice) return "the route takes YARP's forwarder";
-        if (choice.Tls is not null || choice.Traces || choice.ReplacePrefix is not null || !choice.RequestHeaders.IsEmpty || !choice.ResponseHeaders.IsEmpty)
+        if (choice.Tls is not null || choice.ReplacePrefix is not null || !choice.RequestHeaders.IsEmpty || !choice.ResponseHeaders.IsEmpty)
         {
-            return "the route needs the direct path's own steps (TLS, tracing or header rules)";
+            return "the route needs the direct path's own steps (TLS or header rules)";
         }
         var config = cluster.Model.Config;
         if (config.SessionAffinity?.Enabled == true) return "the cluster has session affinity";
@@ -76,8 +79,8 @@ internal sealed class FrontEndRoute(string routeId, string clusterId, string? ro
 /// <summary>
 /// Which route takes a request, for the direct front end: the answer of the gateway's own router (a synthetic request
 /// through the routing step, as /admin/explain asks it), remembered per method, host and path for the config it was
-/// made with. Under a config the front end cannot serve (<see cref="ConfigObstacle"/>: tracing on, or a route that
-/// matches on headers or query parameters), <see cref="Current"/> is null and every request goes to Kestrel.
+/// made with. Under a config the front end cannot serve (<see cref="ConfigObstacle"/>: a route that matches on headers
+/// or query parameters), <see cref="Current"/> is null and every request goes to Kestrel.
 /// </summary>
 internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor snapshots, IEnumerable<ILoadBalancingPolicy> balancers, AuthenticationProviders providers)
 {
@@ -102,13 +105,11 @@ internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor 
     }
 
     /// <summary>
-    /// Why a config leaves every request to Kestrel's pipeline; null when the front end may serve. Tracing is a step of
-    /// the pipeline the front end does not take; a route that matches on headers or query parameters would route one
-    /// method, host and path two ways.
+    /// Why a config leaves every request to Kestrel's pipeline; null when the front end may serve. A route that matches on
+    /// headers or query parameters would route one method, host and path two ways.
     /// </summary>
     public static string? ConfigObstacle(ConfigSnapshot snapshot)
     {
-        if (snapshot.Tracing is not null) return "tracing is on";
         if (snapshot.Routes.Any(r => r.Match.Headers is { Count: > 0 } || r.Match.QueryParameters is { Count: > 0 })
             || snapshot.RoutePolicies.Values.Any(p => p.HeaderRegexes.Count > 0))
         {
@@ -138,7 +139,7 @@ internal sealed class FrontEndRoutes(RouteExplainer explainer, SnapshotAccessor 
             var cluster = model.Cluster!;
             var policyName = cluster.Model.Config.LoadBalancingPolicy ?? LoadBalancingPolicies.PowerOfTwoChoices;
             // The policies of the table's snapshot: a reload that revokes a key makes a new table, routed afresh.
-            route = new FrontEndRoute(model.Config.RouteId, cluster.ClusterId, (endpoint as RouteEndpoint)?.RoutePattern.RawText, cluster,
+            route = new FrontEndRoute(model, cluster.ClusterId, (endpoint as RouteEndpoint)?.RoutePattern.RawText, cluster,
                 endpoint.Metadata.GetMetadata<ForwarderChoice>()!, _balancers.GetValueOrDefault(policyName),
                 table.Snapshot.RoutePolicies.GetValueOrDefault(model.Config.RouteId)?.Authentication, endpoint.Metadata.GetMetadata<RateLimiting.RouteRateLimit>(),
                 endpoint.Metadata.GetMetadata<Resilience.RouteResilience>()?.Policy);

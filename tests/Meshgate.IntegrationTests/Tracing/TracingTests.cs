@@ -77,6 +77,8 @@ public sealed class TracingTests
         Assert.Equal(upstream.Endpoint + "/app/orders/42", client.Attributes["url.full"]);
         Assert.Equal("200", client.Attributes["http.response.status_code"]);
         Assert.DoesNotContain(receiver.Spans, s => s.Attributes.TryGetValue("url.path", out var path) && path.StartsWith("/admin", StringComparison.Ordinal));
+        // On the direct path, the direct front end served it (docs/front-end.md): the spans above are its.
+        Assert.Equal(forwarder == "yarp" ? 0 : 1, gateway.Host.Gateway.Services.GetRequiredService<Meshgate.Proxy.FrontEnd.DirectFrontEnd>().Served);
 
         // The upstream was sent exactly one traceparent, naming the client span as parent, sampled.
         var sent = Assert.Single(upstream.Requests);

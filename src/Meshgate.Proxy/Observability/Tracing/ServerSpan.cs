@@ -27,22 +27,30 @@ internal static class ServerSpan
     public static Activity? Start(HttpContext context, TraceContextFeature trace)
     {
         var request = context.Request;
-        var parent = trace.Continued ? trace.CallerContext(TraceStateOf(request)) : trace.NewTraceContext();
+        return Start(trace, TraceStateOf(request), request.Method, request.Scheme, request.Path.Value, request.Host.HasValue ? request.Host.Host : null,
+            request.Host.Port ?? (request.IsHttps ? 443 : 80), ProtocolVersion(request.Protocol), request.Headers.UserAgent is { Count: > 0 } agent ? agent.ToString() : null);
+    }
+
+    /// <summary>As <see cref="Start(HttpContext, TraceContextFeature)"/>, from the request's parts (the direct front end has no HttpContext).</summary>
+    /// <param name="host">The Host header's host, null without one; <paramref name="port"/> its port, or the scheme's.</param>
+    public static Activity? Start(TraceContextFeature trace, string? tracestate, string method, string scheme, string? path, string? host, int port, string protocolVersion, string? userAgent)
+    {
+        var parent = trace.Continued ? trace.CallerContext(tracestate) : trace.NewTraceContext();
         // Named after the method until routing names it after the route (the convention's name without a route).
-        var span = Source.CreateActivity(request.Method, ActivityKind.Server, parent);
+        var span = Source.CreateActivity(method, ActivityKind.Server, parent);
         if (span is null) return null;
         if (span.IsAllDataRequested)
         {
-            span.SetTag("http.request.method", request.Method);
-            span.SetTag("url.scheme", request.Scheme);
-            span.SetTag("url.path", request.Path.Value);
-            if (request.Host.HasValue)
+            span.SetTag("http.request.method", method);
+            span.SetTag("url.scheme", scheme);
+            span.SetTag("url.path", path);
+            if (host is not null)
             {
-                span.SetTag("server.address", request.Host.Host);
-                span.SetTag("server.port", request.Host.Port ?? (request.IsHttps ? 443 : 80));
+                span.SetTag("server.address", host);
+                span.SetTag("server.port", port);
             }
-            span.SetTag("network.protocol.version", ProtocolVersion(request.Protocol));
-            if (request.Headers.UserAgent is { Count: > 0 } agent) span.SetTag("user_agent.original", agent.ToString());
+            span.SetTag("network.protocol.version", protocolVersion);
+            if (userAgent is not null) span.SetTag("user_agent.original", userAgent);
         }
         span.Start();
         return span;
@@ -71,8 +79,14 @@ internal static class ServerSpan
     /// <summary>At routing: "GET orders", with the route id, and the cluster the route names (a traffic split may change it later).</summary>
     public static void NameAfterRoute(HttpContext context, RouteModel route)
     {
-        if (RecordedSpanOf(context) is not { } activity) return;
-        activity.DisplayName = context.Request.Method + " " + route.Config.RouteId;
+        if (RecordedSpanOf(context) is { } activity) NameAfterRoute(activity, context.Request.Method, route);
+    }
+
+    /// <summary>As <see cref="NameAfterRoute(HttpContext, RouteModel)"/>, for a recorded span.</summary>
+    public static void NameAfterRoute(Activity activity, string method, RouteModel route)
+    {
+        if (!activity.IsAllDataRequested) return;
+        activity.DisplayName = method + " " + route.Config.RouteId;
         activity.SetTag(MetricsTags.Route, route.Config.RouteId);
         if (route.Config.Match.Path is { } path) activity.SetTag("http.route", path);
         if (route.Config.ClusterId is { } cluster) activity.SetTag(MetricsTags.Cluster, cluster);

@@ -117,21 +117,25 @@ internal static class Http1RequestWriter
     /// connection's buffer: no Activity, no string (an unsampled request has neither). The parent is the attempt's span
     /// when the request is sampled, else the gateway's span id for the request.
     /// </summary>
-    internal static void WriteTraceParent(PipeWriter writer, TraceContextFeature trace, Activity? attempt)
+    internal static void WriteTraceParent(IBufferWriter<byte> writer, TraceContextFeature trace, Activity? attempt)
     {
         var parent = attempt is null ? trace.SpanId : TraceParent.SpanIdOf(attempt.SpanId);
-        Bytes(writer, "traceparent: "u8);
+        writer.Write("traceparent: "u8);
         Span<byte> value = stackalloc byte[TraceParent.Length + 2];
         TraceParent.Format(value, trace.TraceId, parent, trace.Sampled);
         value[TraceParent.Length] = (byte)'\r';
         value[TraceParent.Length + 1] = (byte)'\n';
-        Bytes(writer, value);
+        writer.Write(value);
     }
 
     /// <summary>The caller's traceparent, and its tracestate when the gateway did not continue its trace: both replaced by the gateway's.</summary>
-    private static bool Replaced(string name, TraceContextFeature trace) =>
-        string.Equals(name, TraceParent.Header, StringComparison.OrdinalIgnoreCase)
-        || (!trace.Continued && string.Equals(name, TraceParent.StateHeader, StringComparison.OrdinalIgnoreCase));
+    internal static bool Replaced(ReadOnlySpan<char> name, TraceContextFeature trace) =>
+        name.Equals(TraceParent.Header, StringComparison.OrdinalIgnoreCase)
+        || (!trace.Continued && name.Equals(TraceParent.StateHeader, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>As <see cref="Replaced(ReadOnlySpan{char}, TraceContextFeature)"/>, for a name as the client sent it.</summary>
+    internal static bool Replaced(ReadOnlySpan<byte> name, TraceContextFeature trace) =>
+        System.Text.Ascii.EqualsIgnoreCase(name, TraceParent.Header) || (!trace.Continued && System.Text.Ascii.EqualsIgnoreCase(name, TraceParent.StateHeader));
 
     /// <summary>
     /// The Host header the request carries upstream: a Host the route sets, else the client's with preserveHost, else the
