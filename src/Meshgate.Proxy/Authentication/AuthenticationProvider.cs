@@ -36,6 +36,17 @@ internal abstract class AuthenticationProvider
     public virtual ValueTask<AuthenticationOutcome> AuthenticateAsync(StringValues credentialHeader, string routeId) =>
         throw new InvalidOperationException($"{GetType().Name} does not take its credentials from a single header.");
 
+    /// <summary>
+    /// The principal for credentials this provider accepted before and still holds (a cached token), from the
+    /// <see cref="CredentialHeader"/>'s single value, without allocating; false when the value needs
+    /// <see cref="AuthenticateAsync(StringValues, string)"/> (never seen, expired, or a provider with no such cache).
+    /// </summary>
+    public virtual bool TryAcceptCached(ReadOnlySpan<char> credentialHeader, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ClaimsPrincipal? principal)
+    {
+        principal = null;
+        return false;
+    }
+
     /// <summary>The WWW-Authenticate challenge (RFC 9110 section 11.6.1) for a 401.</summary>
     /// <param name="rejected">Credentials for this provider were sent and refused.</param>
     public abstract string Challenge(bool rejected);

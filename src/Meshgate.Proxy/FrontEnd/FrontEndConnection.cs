@@ -160,7 +160,8 @@ internal sealed class FrontEndConnection
                 {
                     var provider = authentication.Providers[i];
                     var runtime = _frontEnd.Authentication.Get(provider);
-                    var outcome = await runtime.AuthenticateAsync(HeaderValues(HeadBytes(buffer), runtime.CredentialHeader!), route.RouteId);
+                    var outcome = TryAcceptCached(runtime, buffer, out var cached) ? AuthenticationOutcome.Accepted(cached)
+                        : await runtime.AuthenticateAsync(HeaderValues(HeadBytes(buffer), runtime.CredentialHeader!), route.RouteId);
                     if (outcome.Principal is { } principal)
                     {
                         user = _user = principal;
@@ -188,58 +189,184 @@ internal sealed class FrontEndConnection
                 _rateLimitOutcome = rateLimit.Outcome;
                 if (!Admit(rateLimit)) refusal = _frontEnd.RateLimits.Refusal(rateLimit);
             }
-            if (refusal is var (status, title, detail, code))
+            if (refusal is var (refusedStatus, title, detail, code))
             {
                 input.AdvanceTo(buffer.GetPosition(_head.Length));
-                var answered = await ProblemAsync(status, title, detail, code);
+                var answered = await ProblemAsync(refusedStatus, title, detail, code);
                 Finish(route, started, activeSlot);
                 if (!answered) return;
                 continue;
             }
             // The exchange: one attempt, or as many as the route's retry policy allows, each on an endpoint not tried yet
             // when there is one, all under the route's deadline (the pipeline's slot 8 and its proxy pipeline's retry step).
-            // The head stays in the buffer until the exchange is over: a retry writes it again for its endpoint.
+            // The head stays in the buffer until the exchange is over: a retry writes it again for its endpoint. Each attempt
+            // is awaited in this frame, which lives as long as the connection: in a method of its own, every request would
+            // allocate that method's async state (a pooling builder cannot pool what 64 connections hold at once).
             var upstream = WriteUpstreamHead(buffer, route, destination);
             var resilience = route.Resilience;
+            var retryPolicy = resilience?.Retry;
             var clientGone = _connection.ConnectionClosed;
             var whole = resilience?.Timeout is { } timeout ? Deadline.Start(clientGone, timeout) : null;
             var requestToken = whole?.Token ?? clientGone;
-            var budget = resilience?.Retry is { Attempts: > 1 } ? _frontEnd.RetryBudgets.For(route.ClusterId) : null;
+            var budget = retryPolicy is { Attempts: > 1 } ? _frontEnd.RetryBudgets.For(route.ClusterId) : null;
             budget?.RequestStarted();
+            var activityTimeout = route.Cluster.Model.Config.HttpRequest?.ActivityTimeout ?? DefaultActivityTimeout;
             var keepClient = true;
-            var number = 1;
+            var number = 0;
+            var budgetRefused = false;
+            List<DestinationState>? tried = null;
             try
             {
-                var attempt = await AttemptAsync(route, destination, upstream, requestToken, number, budget);
-                var budgetRefused = attempt.BudgetRefused;
-                List<DestinationState>? tried = null;
-                while (attempt.Retry)
+                AttemptResult attempt;
+                while (true)
                 {
+                    // One attempt, as the direct path makes it: a pooled connection (a stale one replaced once), the head
+                    // sent, the answer's head read into the client response and its body copied, under the cluster's
+                    // activity timeout and the route's per-try timeout until the head. A status or failure the retry policy
+                    // retries is dropped instead (nothing of it reaches the client) when more attempts are allowed and the
+                    // cluster's retry budget lets one start.
+                    number++;
+                    var moreAttempts = retryPolicy is not null && number < retryPolicy.Attempts;
+                    if (number > 1) budget?.RetryStarted();
+                    var perTry = resilience?.PerTryTimeout is { } perTryTimeout ? Deadline.Start(requestToken, perTryTimeout) : null;
+                    var token = perTry?.Token ?? requestToken;
+                    var attemptStarted = Stopwatch.GetTimestamp();
+                    YarpCounters.Increment(route.Cluster, destination);
+                    _frontEnd.Pool.CountRequest();
+                    var stage = Http1Forwarder.Stage.Connect;
+                    Http1Connection? connection = null;
+                    CancellationTokenRegistration aborted = default;
+                    var reusable = false;
+                    var status = 0;
+                    // A recorded request's attempt is a client span of its own (a child of the server span, Activity.Current here).
+                    var span = _trace is { ServerSpan: not null } ? UpstreamSpans.Start(_isHead ? "HEAD" : "GET") : null;
+                    if (UpstreamSpans.Describes(span)) UpstreamSpans.Describe(span!, _isHead ? "HEAD" : "GET", TargetUrl(destination));
+                    try
+                    {
+                        for (var tryNumber = 0; ; tryNumber++)
+                        {
+                            stage = Http1Forwarder.Stage.Connect;
+                            connection = tryNumber == 0 ? upstream.RentIdle() : null;
+                            connection ??= await upstream.ConnectAsync(route.Choice.ConnectTimeout, token);
+                            aborted = token.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), connection.Activity);
+                            connection.Activity.CancelAfter(activityTimeout);
+                            var activity = connection.Activity.Token;
+                            try
+                            {
+                                stage = Http1Forwarder.Stage.Send;
+                                connection.Writer.Write(_upstreamHead.WrittenSpan);
+                                // With tracing on, every request sends its trace context: the attempt's span as parent when recorded.
+                                if (_tracing is not null) Http1RequestWriter.WriteTraceParent(connection.Writer, _trace!, span);
+                                connection.Writer.Write("\r\n"u8);
+                                await Http1Body.FlushAsync(connection.Writer, ForwarderError.Request, activity);
+                                stage = Http1Forwarder.Stage.ResponseHeaders;
+                                // Http1ResponseReader.ReadHeadAsync, with its reads awaited here.
+                                var head = default(ResponseHead);
+                                var received = false;
+                                while (true)
+                                {
+                                    ReadResult read;
+                                    try
+                                    {
+                                        read = await connection.Reader.ReadAsync(activity);
+                                    }
+                                    catch (IOException e) when (!received)
+                                    {
+                                        throw new Http1ConnectionClosedException(e);
+                                    }
+                                    if (Http1ResponseReader.TakeHead(connection, read, _response, _isHead, ref received, ref head)) break;
+                                }
+                                // The per-try timeout covers the wait for the head; the body streams under the activity timeout.
+                                perTry?.DisableTimeout();
+                                status = head.Status;
+                                if (UpstreamSpans.Describes(span)) UpstreamSpans.Answered(span!, status, "1.1");
+                                if (moreAttempts && retryPolicy!.RetriesStatus(status))
+                                {
+                                    if (AllowsRetry(route, budget))
+                                    {
+                                        attempt = new AttemptResult(true, null, stage, false);
+                                        break;
+                                    }
+                                    budgetRefused = true;
+                                }
+                                stage = Http1Forwarder.Stage.ResponseBody;
+                                // A client that asked, or a server that is stopping, closes the connection after this answer, and says so in it.
+                                _response.EndHead(KeepsConnection);
+                                var complete = await Http1Body.CopyResponseAsync(_response, connection, head, activityTimeout, activity);
+                                await _response.EndAsync();
+                                reusable = complete && head.KeepAlive;
+                                attempt = new AttemptResult(false, null, stage, false);
+                                break;
+                            }
+                            catch (Exception e) when (tryNumber == 0 && connection.Reused && !token.IsCancellationRequested && Http1Forwarder.IsStale(e, stage))
+                            {
+                                // As the direct path: the upstream closed the idle connection as the request went out; once more on a new one.
+                                Http1Forwarder.LogStaleConnection(_frontEnd.Logger, upstream.EndPoint);
+                                aborted.Dispose();
+                                connection.Dispose();
+                                connection = null;
+                                _response.ResetHead();
+                            }
+                        }
+                    }
+                    catch (Exception e)
+                    {
+                        if (UpstreamSpans.Describes(span)) UpstreamSpans.Failed(span!, e);
+                        var timedOut = perTry?.Expired == true;
+                        var (error, failed) = Http1Forwarder.Classify(e, stage, RequestBody.None, token);
+                        status = timedOut ? StatusCodes.Status504GatewayTimeout : failed;
+                        // As the retry step: not once the client has gone, the request's deadline has passed or the answer has begun.
+                        var retries = moreAttempts && !requestToken.IsCancellationRequested && !_response.Flushed && (retryPolicy!.On & RetryAttempt.Cause(error, e, timedOut)) != 0;
+                        if (retries && !AllowsRetry(route, budget))
+                        {
+                            budgetRefused = true;
+                            retries = false;
+                        }
+                        attempt = retries ? new AttemptResult(true, null, stage, timedOut) : new AttemptResult(false, e, stage, timedOut);
+                    }
+                    finally
+                    {
+                        aborted.Dispose();
+                        if (connection is not null)
+                        {
+                            if (reusable && connection.ResetActivity()) upstream.Return(connection);
+                            else connection.Dispose();
+                        }
+                        YarpCounters.Decrement(route.Cluster, destination);
+                        perTry?.Return();
+                        span?.Dispose();
+                        if (number > 1) budget?.RetryEnded();
+                        _attempts = number;
+                        _upstreamTicks += Stopwatch.GetTimestamp() - attemptStarted;
+                        _endpoint = destination.Model.Config.Address;
+                        if (_frontEnd.Metrics.Enabled) _frontEnd.Metrics.RecordUpstreamAttempt(route.RouteId, route.ClusterId, status, Stopwatch.GetElapsedTime(attemptStarted).TotalSeconds);
+                    }
+                    if (!attempt.Retry) break;
+
+                    // The next attempt: after the backoff (as the retry step's Polly loop waits before retry n, from 0),
+                    // under the whole request's deadline, on an endpoint not tried yet when one is left.
                     (tried ??= []).Add(destination);
-                    // As the retry step's Polly loop: the backoff before retry n (from 0), under the whole request's deadline.
-                    var delay = Backoff.Delay(resilience!.Retry!.BackoffBase, resilience.Retry.BackoffMax, number - 1, _frontEnd.Random);
+                    var delay = Backoff.Delay(retryPolicy!.BackoffBase, retryPolicy.BackoffMax, number - 1, _frontEnd.Random);
                     try
                     {
                         if (delay > TimeSpan.Zero) await Task.Delay(delay, _frontEnd.Time, requestToken);
                     }
                     catch (OperationCanceledException e)
                     {
-                        attempt = new AttemptResult(false, e, Http1Forwarder.Stage.Connect, false, false);
+                        attempt = new AttemptResult(false, e, Http1Forwarder.Stage.Connect, false);
                         break;
                     }
-                    if (Destination(route, tried) is not { } next)
+                    if (RetryDestination(route, tried) is not { } next)
                     {
-                        attempt = new AttemptResult(false, new NoDestinationException(), Http1Forwarder.Stage.Connect, false, false);
+                        attempt = new AttemptResult(false, new NoDestinationException(), Http1Forwarder.Stage.Connect, false);
                         break;
                     }
                     destination = next;
                     upstream = WriteUpstreamHead(buffer, route, destination);
                     _response.ResetHead();
-                    attempt = await AttemptAsync(route, destination, upstream, requestToken, ++number, budget);
-                    budgetRefused |= attempt.BudgetRefused;
                 }
                 input.AdvanceTo(buffer.GetPosition(_head.Length));
-                if (attempt.Error is { } error) keepClient = await FailAsync(error, attempt.Stage, clientGone, attempt.TimedOut || whole?.Expired == true);
+                if (attempt.Error is { } failure) keepClient = await FailAsync(failure, attempt.Stage, clientGone, attempt.TimedOut || whole?.Expired == true);
                 else keepClient = KeepsConnection;
                 if (number > 1)
                 {
@@ -263,135 +390,10 @@ internal sealed class FrontEndConnection
     /// <param name="Retry">The attempt failed in a way the route's policy retries, and the retry budget let it: another follows.</param>
     /// <param name="Error">Why the attempt failed, when it failed and is not retried; null when it was answered.</param>
     /// <param name="TimedOut">The attempt's per-try timeout expired.</param>
-    /// <param name="BudgetRefused">A retry was due and the cluster's retry budget refused it.</param>
-    private readonly record struct AttemptResult(bool Retry, Exception? Error, Http1Forwarder.Stage Stage, bool TimedOut, bool BudgetRefused);
+    private readonly record struct AttemptResult(bool Retry, Exception? Error, Http1Forwarder.Stage Stage, bool TimedOut);
 
     /// <summary>No endpoint of the cluster is available for a retry (YARP's load balancing would answer 503).</summary>
     private sealed class NoDestinationException() : Exception("No endpoint of the cluster is available.");
-
-    /// <summary>
-    /// One attempt at the upstream, as the direct path makes it: a pooled connection (a stale one replaced once), the
-    /// head sent, the answer's head read into the client response and its body copied, under the cluster's activity
-    /// timeout and the route's per-try timeout until the head. A status or failure the route's retry policy retries is
-    /// dropped instead (nothing of it reaches the client) when more attempts are allowed and the retry budget lets one start.
-    /// </summary>
-    /// <remarks>Pooled: the attempt's async state is reused by later requests instead of allocated per request.</remarks>
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<AttemptResult> AttemptAsync(FrontEndRoute route, DestinationState destination, Http1Destination upstream, CancellationToken requestToken, int number,
-        RetryBudgets.ClusterBudget? budget)
-    {
-        var retry = route.Resilience?.Retry;
-        var moreAttempts = retry is not null && number < retry.Attempts;
-        if (number > 1) budget?.RetryStarted();
-        var perTry = route.Resilience?.PerTryTimeout is { } perTryTimeout ? Deadline.Start(requestToken, perTryTimeout) : null;
-        var token = perTry?.Token ?? requestToken;
-        var attemptStarted = Stopwatch.GetTimestamp();
-        YarpCounters.Increment(route.Cluster, destination);
-        _frontEnd.Pool.CountRequest();
-        var activityTimeout = route.Cluster.Model.Config.HttpRequest?.ActivityTimeout ?? DefaultActivityTimeout;
-        var stage = Http1Forwarder.Stage.Connect;
-        Http1Connection? connection = null;
-        CancellationTokenRegistration aborted = default;
-        var reusable = false;
-        var status = 0;
-        var budgetRefused = false;
-        // A recorded request's attempt is a client span of its own (a child of the server span, Activity.Current here).
-        using var span = _trace is { ServerSpan: not null } ? UpstreamSpans.Start(_isHead ? "HEAD" : "GET") : null;
-        if (UpstreamSpans.Describes(span)) UpstreamSpans.Describe(span!, _isHead ? "HEAD" : "GET", TargetUrl(destination));
-        try
-        {
-            for (var tryNumber = 0; ; tryNumber++)
-            {
-                stage = Http1Forwarder.Stage.Connect;
-                connection = tryNumber == 0 ? upstream.RentIdle() : null;
-                connection ??= await upstream.ConnectAsync(route.Choice.ConnectTimeout, token);
-                aborted = token.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), connection.Activity);
-                connection.Activity.CancelAfter(activityTimeout);
-                var activity = connection.Activity.Token;
-                try
-                {
-                    stage = Http1Forwarder.Stage.Send;
-                    connection.Writer.Write(_upstreamHead.WrittenSpan);
-                    // With tracing on, every request sends its trace context: the attempt's span as parent when recorded.
-                    if (_tracing is not null) Http1RequestWriter.WriteTraceParent(connection.Writer, _trace!, span);
-                    connection.Writer.Write("\r\n"u8);
-                    await Http1Body.FlushAsync(connection.Writer, ForwarderError.Request, activity);
-                    stage = Http1Forwarder.Stage.ResponseHeaders;
-                    // Http1ResponseReader.ReadHeadAsync, with its reads awaited here.
-                    var head = default(ResponseHead);
-                    var received = false;
-                    while (true)
-                    {
-                        ReadResult read;
-                        try
-                        {
-                            read = await connection.Reader.ReadAsync(activity);
-                        }
-                        catch (IOException e) when (!received)
-                        {
-                            throw new Http1ConnectionClosedException(e);
-                        }
-                        if (Http1ResponseReader.TakeHead(connection, read, _response, _isHead, ref received, ref head)) break;
-                    }
-                    // The per-try timeout covers the wait for the head; the body streams under the activity timeout.
-                    perTry?.DisableTimeout();
-                    status = head.Status;
-                    if (UpstreamSpans.Describes(span)) UpstreamSpans.Answered(span!, status, "1.1");
-                    if (moreAttempts && retry!.RetriesStatus(status))
-                    {
-                        if (AllowsRetry(route, budget)) return new AttemptResult(true, null, stage, false, false);
-                        budgetRefused = true;
-                    }
-                    stage = Http1Forwarder.Stage.ResponseBody;
-                    // A client that asked, or a server that is stopping, closes the connection after this answer, and says so in it.
-                    _response.EndHead(KeepsConnection);
-                    var complete = await Http1Body.CopyResponseAsync(_response, connection, head, activityTimeout, activity);
-                    await _response.EndAsync();
-                    reusable = complete && head.KeepAlive;
-                    return new AttemptResult(false, null, stage, false, budgetRefused);
-                }
-                catch (Exception e) when (tryNumber == 0 && connection.Reused && !token.IsCancellationRequested && Http1Forwarder.IsStale(e, stage))
-                {
-                    // As the direct path: the upstream closed the idle connection as the request went out; once more on a new one.
-                    Http1Forwarder.LogStaleConnection(_frontEnd.Logger, upstream.EndPoint);
-                    aborted.Dispose();
-                    connection.Dispose();
-                    connection = null;
-                    _response.ResetHead();
-                }
-            }
-        }
-        catch (Exception e)
-        {
-            if (UpstreamSpans.Describes(span)) UpstreamSpans.Failed(span!, e);
-            var timedOut = perTry?.Expired == true;
-            var (error, failed) = Http1Forwarder.Classify(e, stage, RequestBody.None, token);
-            status = timedOut ? StatusCodes.Status504GatewayTimeout : failed;
-            // As the retry step: not once the client has gone, the request's deadline has passed or the answer has begun.
-            if (moreAttempts && !requestToken.IsCancellationRequested && !_response.Flushed && (retry!.On & RetryAttempt.Cause(error, e, timedOut)) != 0)
-            {
-                if (AllowsRetry(route, budget)) return new AttemptResult(true, null, stage, timedOut, false);
-                budgetRefused = true;
-            }
-            return new AttemptResult(false, e, stage, timedOut, budgetRefused);
-        }
-        finally
-        {
-            aborted.Dispose();
-            if (connection is not null)
-            {
-                if (reusable && connection.ResetActivity()) upstream.Return(connection);
-                else connection.Dispose();
-            }
-            YarpCounters.Decrement(route.Cluster, destination);
-            perTry?.Return();
-            _attempts = number;
-            _upstreamTicks += Stopwatch.GetTimestamp() - attemptStarted;
-            _endpoint = destination.Model.Config.Address;
-            if (number > 1) budget?.RetryEnded();
-            if (_frontEnd.Metrics.Enabled) _frontEnd.Metrics.RecordUpstreamAttempt(route.RouteId, route.ClusterId, status, Stopwatch.GetElapsedTime(attemptStarted).TotalSeconds);
-        }
-    }
 
     /// <summary>Whether the cluster's retry budget lets one more retry start (a route without retries has none to ask).</summary>
     private bool AllowsRetry(FrontEndRoute route, RetryBudgets.ClusterBudget? budget) =>
@@ -433,14 +435,19 @@ internal sealed class FrontEndConnection
         return _frontEnd.Routes.RouteAsync(table, key.ToString(), Encoding.ASCII.GetString(method), Encoding.ASCII.GetString(host), Encoding.ASCII.GetString(path), _listener.Name);
     }
 
-    /// <summary>
-    /// The endpoint the cluster's load balancing picks now, for a retry among those not <paramref name="tried"/> yet when
-    /// any is left; null when none is available (the pipeline answers 503).
-    /// </summary>
-    private static DestinationState? Destination(FrontEndRoute route, List<DestinationState>? tried = null)
+    /// <summary>The endpoint the cluster's load balancing picks now; null when none is available (the pipeline answers 503).</summary>
+    private static DestinationState? Destination(FrontEndRoute route) => Pick(route, route.Cluster.DestinationsState.AvailableDestinations);
+
+    /// <summary>The endpoint for a retry: among those not <paramref name="tried"/> yet when any is left, as the retry step steers YARP's load balancing.</summary>
+    private static DestinationState? RetryDestination(FrontEndRoute route, List<DestinationState> tried)
     {
         var available = route.Cluster.DestinationsState.AvailableDestinations;
-        if (tried is not null && available.Any(d => !tried.Contains(d))) available = available.Where(d => !tried.Contains(d)).ToList();
+        var untried = available.Where(d => !tried.Contains(d)).ToList();
+        return Pick(route, untried.Count > 0 ? untried : available);
+    }
+
+    private static DestinationState? Pick(FrontEndRoute route, IReadOnlyList<DestinationState> available)
+    {
         if (available.Count == 0) return null;
         var destination = route.Balancer is { } balancer ? balancer.PickDestination(NoRequest, route.Cluster, available) : available[0];
         // https:// takes the direct path's TLS, which routes with a TLS cluster do not come here for.
@@ -611,6 +618,27 @@ internal sealed class FrontEndConnection
             if (Ascii.EqualsIgnoreCase(name, set)) return true;
         }
         return false;
+    }
+
+    /// <summary>A provider's cached answer for the request's credential header (a token seen before), from the head's bytes: no string made.</summary>
+    private bool TryAcceptCached(AuthenticationProvider provider, ReadOnlySequence<byte> buffer, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ClaimsPrincipal? principal)
+    {
+        principal = null;
+        var head = HeadBytes(buffer);
+        var value = -1;
+        for (var i = 0; i < _head.HeaderCount; i++)
+        {
+            if (!Ascii.EqualsIgnoreCase(head[_head.Name(i)], provider.CredentialHeader!)) continue;
+            // Several lines are read joined, as the pipeline reads them: the provider's full path decides those.
+            if (value >= 0) return false;
+            value = i;
+        }
+        if (value < 0) return false;
+        var bytes = head[_head.Value(value)];
+        if (bytes.Length > 2048) return false;
+        Span<char> chars = stackalloc char[bytes.Length];
+        Ascii.ToUtf16(bytes, chars, out _);
+        return provider.TryAcceptCached(chars, out principal);
     }
 
     /// <summary>Every value of a header in the head, as the pipeline's request headers hold them.</summary>

@@ -149,6 +149,22 @@ public sealed class HeaderCredentialsTests : IDisposable
     }
 
     [Fact]
+    public async Task TryAcceptCached_OnlyATokenAcceptedBefore()
+    {
+        var provider = Jwt();
+        var token = Token();
+        Assert.False(provider.TryAcceptCached("Bearer " + token, out _));
+        var first = await provider.AuthenticateAsync(new StringValues("Bearer " + token), "r");
+
+        Assert.True(provider.TryAcceptCached(("bearer  " + token + " ").AsSpan(), out var principal));
+        Assert.Same(first.Principal, principal);
+        Assert.False(provider.TryAcceptCached("Bearer " + Token(expires: DateTime.UtcNow.AddMinutes(11)), out _));
+        Assert.False(provider.TryAcceptCached("Basic " + token, out _));
+        // A provider without such a cache never answers from it.
+        Assert.False(ApiKeys("x-api-key", null).TryAcceptCached("anything", out _));
+    }
+
+    [Fact]
     public async Task AuthenticateAsync_JwtWithCookie_Throws() =>
         await Assert.ThrowsAsync<InvalidOperationException>(async () => await Jwt(cookie: "session").AuthenticateAsync(new StringValues("Bearer " + Token()), "r"));
 

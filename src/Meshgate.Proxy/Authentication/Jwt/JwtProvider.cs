@@ -146,13 +146,8 @@ internal sealed partial class JwtProvider : AuthenticationProvider
     /// <summary>The outcome for the token in these Authorization values (none when they are not Bearer).</summary>
     private ValueTask<AuthenticationOutcome> FromAuthorization(StringValues authorization, string routeId)
     {
-        // The common case, a bearer token seen before, is looked up by span: no token string is allocated,
-        // and it is answered without entering the (large) state machine of the validating path.
-        if (authorization.Count == 1 && BearerToken(authorization[0]) is { IsEmpty: false } span
-            && _acceptedBySpan.TryGetValue(span, out var hit) && hit.Expires > _time.GetUtcNow())
-        {
-            return ValueTask.FromResult(AuthenticationOutcome.Accepted(hit.Principal));
-        }
+        // The common case, a bearer token seen before, is answered without entering the (large) state machine of the validating path.
+        if (authorization.Count == 1 && TryAcceptCached(authorization[0], out var principal)) return ValueTask.FromResult(AuthenticationOutcome.Accepted(principal));
         // Several values are read joined (as one comma-separated value), so a second token makes the first malformed, not ignored.
         var value = authorization.ToString();
         var token = value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? value["Bearer ".Length..].Trim() : "";
@@ -207,10 +202,20 @@ internal sealed partial class JwtProvider : AuthenticationProvider
         return AuthenticationOutcome.Accepted(principal);
     }
 
-    private static ReadOnlySpan<char> BearerToken(string? authorization) =>
-        authorization is not null && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
-            ? authorization.AsSpan("Bearer ".Length).Trim()
-            : default;
+    /// <summary>A bearer token seen before is looked up by span: no token string is allocated.</summary>
+    public override bool TryAcceptCached(ReadOnlySpan<char> authorization, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ClaimsPrincipal? principal)
+    {
+        if (BearerToken(authorization) is { IsEmpty: false } span && _acceptedBySpan.TryGetValue(span, out var hit) && hit.Expires > _time.GetUtcNow())
+        {
+            principal = hit.Principal;
+            return true;
+        }
+        principal = null;
+        return false;
+    }
+
+    private static ReadOnlySpan<char> BearerToken(ReadOnlySpan<char> authorization) =>
+        authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization["Bearer ".Length..].Trim() : default;
 
     /// <summary>The token's claims in <see cref="MeshgateClaims"/>' vocabulary: scopes split, roles singular, consumer and provider added.</summary>
     private ClaimsPrincipal PrincipalOf(ClaimsIdentity validated)
