@@ -11,11 +11,11 @@ namespace Meshgate.Proxy.FrontEnd;
 
 /// <summary>
 /// The direct front end (docs/front-end.md): a Kestrel connection middleware on an HTTP/1.1 listener (after TLS) that
-/// reads requests from the connection itself and serves the plainest ones (GET and HEAD without a body, on a route
-/// with no policies, over the direct upstream path) without Kestrel's HTTP layer, ASP.NET Core's request pipeline or
-/// YARP's. The first request it does not serve, for whatever reason, goes to Kestrel unread, with the rest of the
-/// connection: so every error, limit and feature stays Kestrel's and the pipeline's, and the front end only ever
-/// answers requests it fully understands.
+/// reads requests from the connection itself and serves the common ones (GET and HEAD without a body, on a route whose
+/// policies it takes with the pipeline's own code, over the direct upstream path) without Kestrel's HTTP layer, ASP.NET
+/// Core's request pipeline or YARP's. The first request it does not serve, for whatever reason, goes to Kestrel unread,
+/// with the rest of the connection: so every other error, limit and feature stays Kestrel's and the pipeline's, and the
+/// front end only ever answers requests it fully understands.
 /// </summary>
 public sealed class DirectFrontEnd
 {

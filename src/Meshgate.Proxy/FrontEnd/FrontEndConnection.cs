@@ -4,6 +4,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Security.Claims;
 using System.Text;
+using Meshgate.Configuration.Compilation;
 using Meshgate.Proxy.Authentication;
 using Meshgate.Proxy.Errors;
 using Meshgate.Proxy.Observability.AccessLog;
@@ -12,7 +13,6 @@ using Meshgate.Proxy.Observability.Tracing;
 using Meshgate.Proxy.Pipeline;
 using Meshgate.Proxy.RateLimiting;
 using Meshgate.Proxy.RateLimiting.Local;
-using Meshgate.Configuration.Compilation;
 using Meshgate.Proxy.Resilience;
 using Meshgate.Proxy.Resilience.Retries;
 using Meshgate.Proxy.Resilience.Timeouts;
@@ -29,8 +29,10 @@ namespace Meshgate.Proxy.FrontEnd;
 /// <summary>
 /// One client connection under the direct front end: reads each request head from the transport, serves it when it and
 /// its route qualify (<see cref="RequestHead"/>, <see cref="FrontEndRoute"/>), and otherwise hands the connection, with
-/// that request unread, to Kestrel's HTTP layer for good. Everything a connection needs again per request (the head
-/// parser, the upstream head, the client head, the body writer) is made once here.
+/// that request unread, to Kestrel's HTTP layer for good. A request it serves takes the route's steps in the pipeline's
+/// order (tracing, authentication, rate limiting, the deadline and retries, the access log), each with the pipeline's own
+/// code. Everything a connection needs again per request (the head parser, the upstream head, the client head, the body
+/// writer, the trace context) is made once here.
 /// </summary>
 internal sealed class FrontEndConnection
 {
@@ -57,18 +59,19 @@ internal sealed class FrontEndConnection
     // The access log's record of the request being served: the policy of the config current at its start (null with
     // the access log off), and what the pipeline's steps would have put on its RequestRecord.
     private AccessLogPolicy? _accessLog;
-
-    // Tracing's policy for the request being served (null with tracing off) and the connection's trace context.
-    private TracingPolicy? _tracing;
-    private TraceContextFeature? _trace;
     private DateTimeOffset _startedAt;
     private string? _query;
-    private TraceId _callerTraceId;
+    private TraceId _loggedTraceId;
     private ClaimsPrincipal? _user;
     private string? _rateLimitOutcome;
     private int _attempts;
     private long _upstreamTicks;
     private string? _endpoint;
+
+    // Tracing's policy for the request being served (null with tracing off) and the connection's trace context.
+    private TracingPolicy? _tracing;
+    private TraceContextFeature? _trace;
+
     private long _requests;
 
     // The request being served: HEAD or GET, whether the client said Connection: close, and the path it asked for.
@@ -560,7 +563,10 @@ internal sealed class FrontEndConnection
         return new Uri(authority + Encoding.ASCII.GetString(target));
     }
 
-    /// <summary>What the front end keeps of a request it serves, for its answer: HEAD or GET, Connection: close, the path.</summary>
+    /// <summary>
+    /// What the front end keeps of a request it serves once its head is consumed: HEAD or GET, Connection: close and the path
+    /// (for its answer), the trace context it continues or starts, and the access log's start of it.
+    /// </summary>
     private void BeginRequest(ReadOnlySequence<byte> buffer)
     {
         _isHead = _head.IsHead;
@@ -587,7 +593,7 @@ internal sealed class FrontEndConnection
             var head = HeadBytes(buffer);
             _query = accessLog.Query && head[_head.Query].Length > 0 ? Encoding.ASCII.GetString(head[_head.Query]) : null;
             // With tracing, the request's trace id (sampled or not); without, the caller's traceparent still correlates the line.
-            _callerTraceId = _tracing is not null ? _trace!.TraceId
+            _loggedTraceId = _tracing is not null ? _trace!.TraceId
                 : accessLog.Logs(AccessLogField.TraceId) ? AccessLogMiddleware.CallerTraceId(HeaderValues(head, TraceParent.Header)) : default;
         }
         // Kept for a problem's instance (the path the client asked for), made into a string only if there is one.
@@ -759,8 +765,8 @@ internal sealed class FrontEndConnection
             BytesOut = _response.BodyBytes,
             ClientIp = _peer,
             Consumer = policy.Logs(AccessLogField.Consumer) ? _user?.FindFirst(MeshgateClaims.Consumer)?.Value ?? _user?.FindFirst(MeshgateClaims.Subject)?.Value : null,
-            TraceId = _callerTraceId,
-            RequestId = _callerTraceId == default && policy.Logs(AccessLogField.TraceId) ? RequestId : null,
+            TraceId = _loggedTraceId,
+            RequestId = _loggedTraceId == default && policy.Logs(AccessLogField.TraceId) ? RequestId : null,
             RateLimit = _rateLimitOutcome,
             Attempts = _attempts,
         });

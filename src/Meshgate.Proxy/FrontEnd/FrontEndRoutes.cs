@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Meshgate.Configuration;
+using Meshgate.Configuration.Compilation;
 using Meshgate.Proxy.Authentication;
 using Meshgate.Proxy.Pipeline;
 using Meshgate.Proxy.Routing;
@@ -18,7 +19,7 @@ namespace Meshgate.Proxy.FrontEnd;
 /// hashing.
 /// </summary>
 internal sealed class FrontEndRoute(RouteModel model, string clusterId, string? routePattern, ClusterState cluster, ForwarderChoice choice, ILoadBalancingPolicy? balancer,
-    RouteAuthenticationPolicy? authentication, RateLimiting.RouteRateLimit? rateLimit, Configuration.Compilation.ResiliencePolicy? resilience)
+    RouteAuthenticationPolicy? authentication, RateLimiting.RouteRateLimit? rateLimit, ResiliencePolicy? resilience)
 {
     /// <summary>YARP's model of the route, for the server span's name and tags.</summary>
     public RouteModel Model { get; } = model;
@@ -42,7 +43,7 @@ internal sealed class FrontEndRoute(RouteModel model, string clusterId, string? 
     public RateLimiting.RouteRateLimit? RateLimit { get; } = rateLimit;
 
     /// <summary>The route's resilience policy: its deadline (the pipeline's slot 8), per-try timeout and retries; null for none.</summary>
-    public Configuration.Compilation.ResiliencePolicy? Resilience { get; } = resilience;
+    public ResiliencePolicy? Resilience { get; } = resilience;
 
     /// <summary>The steps of the request path the front end takes itself.</summary>
     public const RouteStep Supported = RouteStep.Authentication | RouteStep.RateLimit | RouteStep.Resilience | RouteStep.Tracing;
