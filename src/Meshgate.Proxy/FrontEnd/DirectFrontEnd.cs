@@ -29,6 +29,7 @@ public sealed class DirectFrontEnd
         Snapshots = services.GetRequiredService<Pipeline.SnapshotAccessor>();
         Metrics = services.GetRequiredService<GatewayMetrics>();
         Traces = Observability.Tracing.TracingServiceCollectionExtensions.IsOn(Snapshots);
+        StripsCallerIdentity = Snapshots.Current.Listeners.Any(l => l.MeshTls is not null);
         RateLimits = services.GetRequiredService<RateLimiting.RateLimitGate>();
         Authentication = services.GetRequiredService<Authentication.AuthenticationProviders>();
         AuthenticationMetrics = services.GetRequiredService<Authentication.AuthenticationMetrics>();
@@ -72,6 +73,12 @@ public sealed class DirectFrontEnd
 
     /// <summary>The process started with tracing: the pipeline has its tracing step, and the front end traces as it does.</summary>
     internal bool Traces { get; }
+
+    /// <summary>
+    /// The process has a meshTls listener: as the pipeline's caller-identity step, a client's x-forwarded-client-cert never
+    /// reaches the upstream (the front end serves no meshTls listener, so no request it serves has a verified caller).
+    /// </summary>
+    internal bool StripsCallerIdentity { get; }
     internal RateLimiting.RateLimitGate RateLimits { get; }
     internal Authentication.AuthenticationProviders Authentication { get; }
     internal Authentication.AuthenticationMetrics AuthenticationMetrics { get; }

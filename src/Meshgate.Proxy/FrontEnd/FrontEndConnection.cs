@@ -605,14 +605,16 @@ internal sealed class FrontEndConnection
     }
 
     /// <summary>
-    /// Whether a client's header stays out of the upstream request: hop-by-hop, forwarded (replaced by the gateway's own),
-    /// or an identity header the route's authentication strips, sets or (Authorization) takes away.
+    /// Whether a client's header stays out of the upstream request: hop-by-hop, forwarded (replaced by the gateway's own), a
+    /// trace header the gateway replaces, a forged mesh caller identity, or an identity header the route's authentication
+    /// strips, sets or (Authorization) takes away.
     /// </summary>
     private bool Drops(FrontEndRoute route, ReadOnlySpan<byte> name)
     {
         // Connection may only say keep-alive or close here (RequestHead).
         if (Http1HeaderNames.IsHopByHop(-1, name) || Transforms.ForwardedHeadersRule.IsUntrusted(name)) return true;
         if (_tracing is not null && Http1RequestWriter.Replaced(name, _trace!)) return true;
+        if (_frontEnd.StripsCallerIdentity && Ascii.EqualsIgnoreCase(name, Mesh.CallerIdentityMiddleware.HeaderName)) return true;
         if (route.Authentication is not { } authentication) return false;
         if (_dropsAuthorization && Ascii.EqualsIgnoreCase(name, "Authorization"u8)) return true;
         foreach (var strip in authentication.StripHeaders)

@@ -46,6 +46,32 @@ public sealed class MeshInboundTlsTests : IAsyncLifetime
           - { id: app, endpoints: ["{{_app.Endpoint}}"] }
         """, time: time);
 
+    [Fact]
+    public async Task PlaintextListenerBeside_ForgedXfcc_RemovedByTheFrontEndToo()
+    {
+        // In a process with a meshTls listener, the pipeline's caller-identity step removes a client's header on every
+        // listener; the direct front end, which serves the plaintext one, must as well.
+        await using var gateway = await TestGateway.StartAsync($$"""
+            {{_mesh.MeshYaml("orders")}}
+            listeners:
+              - name: web
+                address: 127.0.0.1:0
+              - name: inbound
+                address: 127.0.0.1:0
+                meshTls: strict
+            routes:
+              - { id: app, match: { pathPrefix: / }, cluster: app }
+            clusters:
+              - { id: app, endpoints: ["{{_app.Endpoint}}"] }
+            """);
+        using var plain = new HttpClient();
+        var (status, body) = await SendAsync(plain, new Uri(gateway.Url, "/orders"), forgedXfcc: $"By=x;URI={_mesh.SpiffeIdOf("payments")}");
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("xfcc=[]", body);
+        Assert.Equal(1, gateway.Host.Gateway.Services.GetRequiredService<Meshgate.Proxy.FrontEnd.DirectFrontEnd>().Served);
+    }
+
     private static async Task<(HttpStatusCode Status, string Body)> SendAsync(HttpClient client, Uri url, HttpMethod? method = null, string? forgedXfcc = null)
     {
         using var request = new HttpRequestMessage(method ?? HttpMethod.Get, url);
