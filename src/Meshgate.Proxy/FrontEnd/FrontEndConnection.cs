@@ -153,42 +153,13 @@ internal sealed class FrontEndConnection
             if (_tracing is not null) BeginTrace(buffer, route);
 
             // The route's own steps, in the pipeline's order, from the head still in the buffer: authentication (slot 5b),
-            // then rate limiting (slot 7), keyed by the consumer authentication found.
-            (int Status, string Title, string Detail, string Code)? refusal = null;
-            var user = default(ClaimsPrincipal);
-            if (route.Authentication is { Providers.Count: > 0 } authentication)
-            {
-                AuthenticationOutcome[]? outcomes = null;
-                for (var i = 0; i < authentication.Providers.Count && user is null; i++)
-                {
-                    var provider = authentication.Providers[i];
-                    var runtime = _frontEnd.Authentication.Get(provider);
-                    var outcome = TryAcceptCached(runtime, buffer, out var cached) ? AuthenticationOutcome.Accepted(cached)
-                        : await runtime.AuthenticateAsync(HeaderValues(HeadBytes(buffer), runtime.CredentialHeader!), route.RouteId);
-                    if (outcome.Principal is { } principal)
-                    {
-                        user = _user = principal;
-                        AuthenticationAnswers.IdentityHeaders(provider, principal, _identityHeaders);
-                        _dropsAuthorization = AuthenticationAnswers.RemovesAuthorization(provider);
-                    }
-                    else
-                    {
-                        // Kept only on the way to a 401: an accepted request pays for nothing here.
-                        (outcomes ??= new AuthenticationOutcome[authentication.Providers.Count])[i] = outcome;
-                    }
-                }
-                if (user is null && AuthenticationAnswers.Unauthorized(authentication, _frontEnd.Authentication, outcomes ?? []) is { } unauthorized)
-                {
-                    _frontEnd.AuthenticationMetrics.Failed(route.RouteId, unauthorized.Reason);
-                    foreach (var challenge in unauthorized.Challenges) _response.AddGatewayHeader("WWW-Authenticate", challenge);
-                    refusal = (StatusCodes.Status401Unauthorized, "Unauthorized", unauthorized.Detail, unauthorized.Reason);
-                }
-            }
+            // then rate limiting (slot 7), keyed by the consumer authentication found. Each completes at once but for a
+            // token seen the first time or a shared limit that asks Redis, so their methods' async state is made only then.
+            var refusal = route.Authentication is { Providers.Count: > 0 } ? await AuthenticateAsync(route, buffer) : null;
             var rateLimit = default(RateLimitVerdict);
             if (refusal is null && route.RateLimit is { } limit)
             {
-                var key = RateLimitKeys.For(new KeySource(this, HeadMemory(buffer), user), limit.Policy.Key, limit);
-                rateLimit = await _frontEnd.RateLimits.DecideAsync(limit, key);
+                rateLimit = await _frontEnd.RateLimits.DecideAsync(limit, RateLimitKeys.For(new KeySource(this, HeadMemory(buffer), _user), limit.Policy.Key, limit));
                 _rateLimitOutcome = rateLimit.Outcome;
                 if (!Admit(rateLimit)) refusal = _frontEnd.RateLimits.Refusal(rateLimit);
             }
@@ -387,6 +358,37 @@ internal sealed class FrontEndConnection
             }
             if (!keepClient) return;
         }
+    }
+
+    /// <summary>
+    /// The pipeline's authentication step for the request: the route's providers in order, each on its header's values; the
+    /// first that accepts gives the upstream request its identity headers. Returns the 401 to answer, or null when the
+    /// request goes on (accepted, or anonymous where the route allows it).
+    /// </summary>
+    private async ValueTask<(int Status, string Title, string Detail, string Code)?> AuthenticateAsync(FrontEndRoute route, ReadOnlySequence<byte> buffer)
+    {
+        var authentication = route.Authentication!;
+        AuthenticationOutcome[]? outcomes = null;
+        for (var i = 0; i < authentication.Providers.Count; i++)
+        {
+            var provider = authentication.Providers[i];
+            var runtime = _frontEnd.Authentication.Get(provider);
+            var outcome = TryAcceptCached(runtime, buffer, out var cached) ? AuthenticationOutcome.Accepted(cached)
+                : await runtime.AuthenticateAsync(HeaderValues(HeadBytes(buffer), runtime.CredentialHeader!), route.RouteId);
+            if (outcome.Principal is { } principal)
+            {
+                _user = principal;
+                AuthenticationAnswers.IdentityHeaders(provider, principal, _identityHeaders);
+                _dropsAuthorization = AuthenticationAnswers.RemovesAuthorization(provider);
+                return null;
+            }
+            // Kept only on the way to a 401: an accepted request pays for nothing here.
+            (outcomes ??= new AuthenticationOutcome[authentication.Providers.Count])[i] = outcome;
+        }
+        if (AuthenticationAnswers.Unauthorized(authentication, _frontEnd.Authentication, outcomes ?? []) is not { } unauthorized) return null;
+        _frontEnd.AuthenticationMetrics.Failed(route.RouteId, unauthorized.Reason);
+        foreach (var challenge in unauthorized.Challenges) _response.AddGatewayHeader("WWW-Authenticate", challenge);
+        return (StatusCodes.Status401Unauthorized, "Unauthorized", unauthorized.Detail, unauthorized.Reason);
     }
 
     /// <summary>What became of one attempt at the upstream.</summary>
