@@ -29,7 +29,7 @@ public sealed class DirectFrontEnd
         Snapshots = services.GetRequiredService<Pipeline.SnapshotAccessor>();
         Metrics = services.GetRequiredService<GatewayMetrics>();
         Traces = Observability.Tracing.TracingServiceCollectionExtensions.IsOn(Snapshots);
-        StripsCallerIdentity = Snapshots.Current.Listeners.Any(l => l.MeshTls is not null);
+        StripsCallerIdentity = Mesh.CallerIdentityMiddleware.IsOn(Snapshots);
         RateLimits = services.GetRequiredService<RateLimiting.RateLimitGate>();
         Authentication = services.GetRequiredService<Authentication.AuthenticationProviders>();
         AuthenticationMetrics = services.GetRequiredService<Authentication.AuthenticationMetrics>();

@@ -64,7 +64,6 @@ internal sealed class FrontEndConnection
     private TraceId _loggedTraceId;
     private ClaimsPrincipal? _user;
     private string? _rateLimitOutcome;
-    private int _attempts;
     private long _upstreamTicks;
     private string? _endpoint;
 
@@ -167,7 +166,7 @@ internal sealed class FrontEndConnection
             {
                 input.AdvanceTo(buffer.GetPosition(_head.Length));
                 var answered = await ProblemAsync(refusedStatus, title, detail, code);
-                Finish(route, started, activeSlot);
+                Finish(route, started, activeSlot, attempts: 0);
                 if (!answered) return;
                 continue;
             }
@@ -213,8 +212,8 @@ internal sealed class FrontEndConnection
                     var reusable = false;
                     var status = 0;
                     // A recorded request's attempt is a client span of its own (a child of the server span, Activity.Current here).
-                    var span = _trace is { ServerSpan: not null } ? UpstreamSpans.Start(_isHead ? "HEAD" : "GET") : null;
-                    if (UpstreamSpans.Describes(span)) UpstreamSpans.Describe(span!, _isHead ? "HEAD" : "GET", TargetUrl(destination));
+                    var span = _trace is { ServerSpan: not null } ? UpstreamSpans.Start(Method) : null;
+                    if (UpstreamSpans.Describes(span)) UpstreamSpans.Describe(span!, Method, TargetUrl(destination));
                     try
                     {
                         for (var tryNumber = 0; ; tryNumber++)
@@ -310,7 +309,6 @@ internal sealed class FrontEndConnection
                         perTry?.Return();
                         span?.Dispose();
                         if (number > 1) budget?.RetryEnded();
-                        _attempts = number;
                         _upstreamTicks += Stopwatch.GetTimestamp() - attemptStarted;
                         _endpoint = destination.Model.Config.Address;
                         if (_frontEnd.Metrics.Enabled) _frontEnd.Metrics.RecordUpstreamAttempt(route.RouteId, route.ClusterId, status, Stopwatch.GetElapsedTime(attemptStarted).TotalSeconds);
@@ -345,7 +343,7 @@ internal sealed class FrontEndConnection
                 if (number > 1)
                 {
                     _frontEnd.ResilienceMetrics.Retried(route.RouteId, route.ClusterId, number - 1);
-                    ResilienceMiddleware.LogAttempts(_frontEnd.ResilienceLogger, _isHead ? "HEAD" : "GET", Path, route.ClusterId, number, _response.Status);
+                    ResilienceMiddleware.LogAttempts(_frontEnd.ResilienceLogger, Method, Path, route.ClusterId, number, _response.Status);
                 }
                 if (budgetRefused) ResilienceMiddleware.LogBudgetRefused(_frontEnd.ResilienceLogger, route.ClusterId, budget!.RetriesInFlight, budget.ActiveRequests);
             }
@@ -354,7 +352,7 @@ internal sealed class FrontEndConnection
                 budget?.RequestEnded();
                 whole?.Return();
                 if (rateLimit.Held is { } held) LocalRateLimiter.Release(held);
-                Finish(route, started, activeSlot);
+                Finish(route, started, activeSlot, attempts: number);
             }
             if (!keepClient) return;
         }
@@ -464,7 +462,7 @@ internal sealed class FrontEndConnection
 
     /// <summary>
     /// The request as the upstream gets it, written as the direct path writes it (Http1RequestWriter) for a GET or HEAD,
-    /// but for its traceparent and the blank line that ends it, which each attempt adds (<see cref="AttemptAsync"/>).
+    /// but for its traceparent and the blank line that ends it, which each attempt adds.
     /// </summary>
     private Http1Destination WriteUpstreamHead(ReadOnlySequence<byte> buffer, FrontEndRoute route, DestinationState destination)
     {
@@ -532,8 +530,7 @@ internal sealed class FrontEndConnection
         var host = new HostString(Encoding.ASCII.GetString(head[_head.Host]));
         var tracestate = HeaderValues(head, TraceParent.StateHeader);
         var userAgent = HeaderValues(head, "User-Agent");
-        var method = _isHead ? "HEAD" : "GET";
-        var span = ServerSpan.Start(trace, tracestate.Count > 0 ? tracestate.ToString() : null, method, _https ? "https" : "http", Path, host.Host,
+        var span = ServerSpan.Start(trace, tracestate.Count > 0 ? tracestate.ToString() : null, Method, _https ? "https" : "http", Path, host.Host,
             host.Port ?? (_https ? 443 : 80), "1.1", userAgent.Count > 0 ? userAgent.ToString() : null);
         if (span is null)
         {
@@ -541,7 +538,7 @@ internal sealed class FrontEndConnection
             return;
         }
         trace.Recording(span);
-        ServerSpan.NameAfterRoute(span, method, route.Model);
+        ServerSpan.NameAfterRoute(span, Method, route.Model);
     }
 
     /// <summary>The recorded request's server span ends with the answer's status.</summary>
@@ -577,7 +574,6 @@ internal sealed class FrontEndConnection
         _dropsAuthorization = false;
         _user = null;
         _rateLimitOutcome = null;
-        _attempts = 0;
         _upstreamTicks = 0;
         _endpoint = null;
         var snapshot = _frontEnd.Snapshots.Current;
@@ -677,7 +673,7 @@ internal sealed class FrontEndConnection
     private long Start(out int activeSlot)
     {
         var metrics = _frontEnd.Metrics;
-        activeSlot = metrics.Enabled ? metrics.RequestStarted(_isHead ? "HEAD" : "GET", _https) : -1;
+        activeSlot = metrics.Enabled ? metrics.RequestStarted(Method, _https) : -1;
         _requests++;
         _frontEnd.CountServed();
         _response.Start(_isHead);
@@ -734,16 +730,16 @@ internal sealed class FrontEndConnection
         }
     }
 
-    /// <summary>A request has ended: its metrics and its access-log line.</summary>
-    private void Finish(FrontEndRoute route, long started, int activeSlot)
+    /// <summary>A request has ended, after <paramref name="attempts"/> upstream attempts: its server span, its metrics and its access-log line.</summary>
+    private void Finish(FrontEndRoute route, long started, int activeSlot, int attempts)
     {
         EndTrace();
         if (_frontEnd.Metrics.Enabled) Record(route, started, activeSlot);
-        if (_accessLog is { } accessLog) LogAccess(accessLog, route, started);
+        if (_accessLog is { } accessLog) LogAccess(accessLog, route, started, attempts);
     }
 
     /// <summary>The access-log line the pipeline's outermost step would have queued for the request (AccessLogMiddleware).</summary>
-    private void LogAccess(AccessLogPolicy policy, FrontEndRoute route, long started)
+    private void LogAccess(AccessLogPolicy policy, FrontEndRoute route, long started, int attempts)
     {
         // 499 (nginx's "client closed request") when the client went away before any answer, as the pipeline logs it.
         var status = _response.Status == 0 || (_connection.ConnectionClosed.IsCancellationRequested && !_response.Flushed) ? 499 : _response.Status;
@@ -762,17 +758,17 @@ internal sealed class FrontEndConnection
             Route = route.RouteId,
             Cluster = route.ClusterId,
             Endpoint = _endpoint,
-            Method = _isHead ? "HEAD" : "GET",
+            Method = Method,
             Path = Path,
             Query = _query,
             Status = status,
             BytesOut = _response.BodyBytes,
             ClientIp = _peer,
-            Consumer = policy.Logs(AccessLogField.Consumer) ? _user?.FindFirst(MeshgateClaims.Consumer)?.Value ?? _user?.FindFirst(MeshgateClaims.Subject)?.Value : null,
+            Consumer = policy.Logs(AccessLogField.Consumer) ? AccessLogMiddleware.ConsumerOf(_user) : null,
             TraceId = _loggedTraceId,
             RequestId = _loggedTraceId == default && policy.Logs(AccessLogField.TraceId) ? RequestId : null,
             RateLimit = _rateLimitOutcome,
-            Attempts = _attempts,
+            Attempts = attempts,
         });
     }
 
@@ -780,12 +776,11 @@ internal sealed class FrontEndConnection
     private void Record(FrontEndRoute route, long started, int activeSlot)
     {
         var metrics = _frontEnd.Metrics;
-        var method = _isHead ? "HEAD" : "GET";
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var status = _response.Status;
         var tags = new TagList
         {
-            { "http.request.method", method },
+            { "http.request.method", Method },
             { "url.scheme", _https ? "https" : "http" },
             { "network.protocol.version", "1.1" },
             { "http.response.status_code", BoxedStatusCodes.Boxed(status) },
@@ -794,12 +789,15 @@ internal sealed class FrontEndConnection
         };
         if (route.RoutePattern is { } pattern) tags.Add("http.route", pattern);
         _frontEnd.RequestDuration?.Record(seconds, tags);
-        metrics.RecordBodySizes(method, route.RouteId, route.ClusterId, 0, _response.BodyBytes);
+        metrics.RecordBodySizes(Method, route.RouteId, route.ClusterId, 0, _response.BodyBytes);
         metrics.RequestEnded(activeSlot);
     }
 
     /// <summary>Whether the connection goes on after this answer: not when the client said close or the server is stopping.</summary>
     private bool KeepsConnection => !_close && !_closeRequested.IsCancellationRequested;
+
+    /// <summary>The request's method: the front end serves GET and HEAD only.</summary>
+    private string Method => _isHead ? "HEAD" : "GET";
 
     private string Path => _path ??= Encoding.ASCII.GetString(_pathCopy.AsSpan(0, _pathLength));
 

@@ -11,6 +11,9 @@ public sealed class CallerIdentityMiddleware(RequestDelegate next, IWorkloadIden
 {
     public const string HeaderName = "x-forwarded-client-cert";
 
+    /// <summary>Whether the process has the step: it has a meshTls listener (the listeners are bound once, at start).</summary>
+    public static bool IsOn(Pipeline.SnapshotAccessor snapshots) => snapshots.Current.Listeners.Any(l => l.MeshTls is not null);
+
     public Task InvokeAsync(HttpContext context)
     {
         context.Request.Headers.Remove(HeaderName);

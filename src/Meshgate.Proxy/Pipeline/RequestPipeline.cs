@@ -47,7 +47,7 @@ public static class RequestPipeline
 
         // 2b. Mesh caller identity: x-forwarded-client-cert from the verified peer certificate, a client's own removed.
         //     Only in a process with a meshTls listener (the listeners are bound once, at start).
-        if (snapshots.Current.Listeners.Any(l => l.MeshTls is not null)) app.UseMiddleware<Mesh.CallerIdentityMiddleware>();
+        if (Mesh.CallerIdentityMiddleware.IsOn(snapshots)) app.UseMiddleware<Mesh.CallerIdentityMiddleware>();
 
         // 3. Who the client is (trusted proxies only).
         app.UseMiddleware<ClientAddressMiddleware>();

@@ -171,12 +171,13 @@ internal sealed class AccessLogMiddleware
     }
 
     /// <summary>The consumer the authentication step named, else the subject; null for anonymous requests.</summary>
-    private static string? ConsumerOf(HttpContext context)
-    {
+    private static string? ConsumerOf(HttpContext context) =>
         // Read through the feature: HttpContext.User would create an empty principal for anonymous requests.
-        if (context.Features.Get<IHttpAuthenticationFeature>()?.User is not { Identity.IsAuthenticated: true } user) return null;
-        return user.FindFirst(MeshgateClaims.Consumer)?.Value ?? user.FindFirst(MeshgateClaims.Subject)?.Value;
-    }
+        ConsumerOf(context.Features.Get<IHttpAuthenticationFeature>()?.User);
+
+    /// <summary>The consumer an authenticated principal names, else its subject; null for an anonymous request (no principal, or none authenticated).</summary>
+    internal static string? ConsumerOf(System.Security.Claims.ClaimsPrincipal? user) =>
+        user is { Identity.IsAuthenticated: true } ? user.FindFirst(MeshgateClaims.Consumer)?.Value ?? user.FindFirst(MeshgateClaims.Subject)?.Value : null;
 
     /// <summary>The trace id of a well-formed <c>traceparent</c>; default otherwise.</summary>
     internal static TraceId CallerTraceId(Microsoft.Extensions.Primitives.StringValues traceparent) =>
