@@ -13,4 +13,20 @@ public static class Eventually
             await Task.Delay(50);
         }
     }
+
+    /// <summary>
+    /// Sends GET <paramref name="path"/> until it is answered 200 and returns how many were sent: for a concurrency permit,
+    /// which the gateway gives back just after its last write, a moment after the client may have read the last byte.
+    /// </summary>
+    public static async Task<int> AnsweredOkAsync(HttpClient client, string path, string because)
+    {
+        var sent = 0;
+        await HoldsAsync(async () =>
+        {
+            sent++;
+            using var response = await client.GetAsync(path);
+            return response.StatusCode == System.Net.HttpStatusCode.OK;
+        }, TimeSpan.FromSeconds(5), because);
+        return sent;
+    }
 }
