@@ -27,7 +27,7 @@ WORK="$BENCH_DIR/.work/alloc"
 TEMPLATES="$BENCH_DIR/templates"
 ROUTE=${ROUTE:-plain}
 STACKS=${STACKS:-15}
-CONNECTIONS=${CONNECTIONS:-32}
+CONNECTIONS=${CONNECTIONS:-64}   # the timed runs' 64: at 32, a buffer pool that keeps 32 per core never missed (docs/performance.md, twelfth session)
 # Seconds of measured load; more load means more allocation ticks, so steadier figures per type.
 LOAD_SECONDS=${LOAD_SECONDS:-6}
 source "$BENCH_DIR/lib.sh"

@@ -28,7 +28,7 @@ ROUTE=${ROUTE:-plain}
 TOP=${TOP:-25}
 SECONDS_SAMPLED=${SECONDS_SAMPLED:-8}
 WARMUP=${WARMUP:-30}
-CONNECTIONS=${CONNECTIONS:-32}
+CONNECTIONS=${CONNECTIONS:-64}   # the timed runs' 64: at 32, a buffer pool that keeps 32 per core never missed (docs/performance.md, twelfth session)
 source "$BENCH_DIR/lib.sh"
 for tool in nginx wrk taskset openssl dotnet perf python3; do command -v "$tool" >/dev/null || die "$tool not found (bench/run.sh installs the tools; perf is Debian's linux-perf)"; done
 

@@ -7,6 +7,9 @@
 #   MESHGATE=/tmp/mg ROUNDS=11 bench/floor.sh       reuse a `scripts/publish /tmp/mg`
 #   TARGETS="nginx floor-async floor-kestrel" bench/floor.sh
 #   SYSCALLS=1 bench/floor.sh                       also count each target's system calls per request (perf)
+#   PROFILE=1 bench/floor.sh                        also sample each target's stacks in the last round (perf) and
+#                                                   print where its CPU goes: user against kernel, and the kernel's
+#                                                   top functions, in µs per request side by side
 #
 # Targets (the first is the baseline of the ratios):
 #   nginx               nginx as a reverse proxy (templates/proxy-nginx.conf), as in run.sh
@@ -128,7 +131,7 @@ log "warming up: ${WARMUP}s per target"
 for t in "${TARGETS[@]}"; do load "$t" "$WARMUP" >/dev/null; done
 
 RAW="$WORK/rounds.tsv"
-: >"$RAW"; : >"$WORK/latency.tsv"; : >"$WORK/syscalls.tsv"
+: >"$RAW"; : >"$WORK/latency.tsv"; : >"$WORK/syscalls.tsv"; : >"$WORK/profile-cpu.tsv"
 for (( r = 1; r <= ROUNDS; r++ )); do
     n=${#TARGETS[@]}
     for (( i = 0; i < n; i++ )); do
@@ -138,11 +141,16 @@ for (( r = 1; r <= ROUNDS; r++ )); do
             perf stat -x, -e "$SYSCALL_EVENTS" -p "$(IFS=,; echo "${pids[*]}")" -o "$WORK/syscalls-$t-$r.csv" 2>/dev/null &
             PERF_PID=$!
             sleep 0.5
+        elif [[ -n ${PROFILE:-} ]] && (( r == ROUNDS )); then
+            # Kernel stacks only need the kernel's symbols; the managed frames stay addresses (no perf map needed).
+            perf record -q -e cpu-clock -F 4999 -g -p "$(IFS=,; echo "${pids[*]}")" -o "$WORK/profile-$t.data" >/dev/null 2>&1 &
+            PERF_PID=$!
+            sleep 0.5
         fi
         before=0; sw=0; for p in "${pids[@]}"; do before=$(( before + $(cpu_ticks "$p") )); sw=$(( sw - $(ctx_switches "$p") )); done
         out=$(load "$t" "$DURATION")
         after=0; for p in "${pids[@]}"; do after=$(( after + $(cpu_ticks "$p") )); sw=$(( sw + $(ctx_switches "$p") )); done
-        if [[ -n ${SYSCALLS:-} ]]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
+        if [[ -n ${SYSCALLS:-} ]] || { [[ -n ${PROFILE:-} ]] && (( r == ROUNDS )); }; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
         if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then grep -E 'Non-2xx|Socket errors' <<<"$out" >&2; die "$t had errors"; fi
         read -r requests rps p50 p99 < <(awk '/ requests in / { n = $1 } /^Requests\/sec:/ { rps = $2 }
             /^Percentiles-us:/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); p[kv[1]] = kv[2] } }
@@ -155,6 +163,7 @@ for (( r = 1; r <= ROUNDS; r++ )); do
         if [[ -n ${SYSCALLS:-} ]]; then
             printf '%s\t%s\t%s\n' "$t" "$r" "$(syscalls_per_request "$WORK/syscalls-$t-$r.csv" "$requests")" >>"$WORK/syscalls.tsv"
         fi
+        if [[ -n ${PROFILE:-} ]] && (( r == ROUNDS )); then printf '%s\t%s\n' "$t" "$cpu" >>"$WORK/profile-cpu.tsv"; fi
     done
 done
 
@@ -173,4 +182,26 @@ if [[ -n ${SYSCALLS:-} ]]; then
         for c in 3 4 5 6 7; do printf ' %.2f |' "$(awk -v t="$t" -v c="$c" '$1 == t { print $c }' "$WORK/syscalls.tsv" | median)"; done
         echo
     done
+fi
+if [[ -n ${PROFILE:-} ]]; then
+    # Each sample's share of its target's samples, times the round's CPU µs/request: µs per request per function.
+    for t in "${TARGETS[@]}"; do
+        perf report -i "$WORK/profile-$t.data" --stdio --no-children -g none --sort sym -q 2>/dev/null \
+            | awk -v t="$t" -v cpu="$(awk -v t="$t" '$1 == t { print $2 }' "$WORK/profile-cpu.tsv")" \
+                '$1 ~ /%$/ { pct = $1 + 0; kernel = ($2 == "[k]"); name = kernel ? $3 : "(user)"; us[name] += pct * cpu / 100; if (kernel) k += pct * cpu / 100 }
+                 END { for (n in us) printf "%s\t%s\t%.2f\n", t, n, us[n]; printf "%s\t(kernel)\t%.2f\n", t, k }'
+    done >"$WORK/profile.tsv"
+    python3 - "$WORK/profile.tsv" "${TARGETS[@]}" <<'PY'
+import sys, collections
+path, targets = sys.argv[1], sys.argv[2:]
+us = collections.defaultdict(dict)
+for line in open(path):
+    t, name, v = line.rstrip("\n").split("\t")
+    us[name][t] = float(v)
+rows = sorted((n for n in us if not n.startswith("(")), key=lambda n: -max(us[n].values()))[:int(__import__("os").environ.get("TOP", "25"))]
+print("\n| µs per request (last round, perf) | " + " | ".join(targets) + " |")
+print("|---|" + "---:|" * len(targets))
+for n in ["(user)", "(kernel)"] + rows:
+    print(f"| {n} | " + " | ".join(f"{us[n].get(t, 0):.2f}" for t in targets) + " |")
+PY
 fi

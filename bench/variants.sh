@@ -38,7 +38,7 @@ ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 # The shipped build JIT-compiles the framework (trimmed, not ReadyToRun): 10 s left the first rounds still tiering up.
 WARMUP=${WARMUP:-40}
-CONNECTIONS=${CONNECTIONS:-32}
+CONNECTIONS=${CONNECTIONS:-64}   # the timed runs' 64: at 32, a buffer pool that keeps 32 per core never missed (docs/performance.md, twelfth session)
 source "$BENCH_DIR/lib.sh"
 for tool in nginx wrk taskset openssl dotnet; do command -v "$tool" >/dev/null || die "$tool not found (bench/run.sh installs the tools)"; done
 

@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
 using Meshgate.Proxy.Upstream.Http1;
 
 namespace Meshgate.Proxy.Tests.Upstream.Http1;
@@ -89,6 +91,46 @@ public sealed class Http1ConnectionReaderWriterTests
     }
 
     [Fact]
+    public async Task Read_OverASocket_WaitsForTheAnswer_ThenReadsAllThatCame()
+    {
+        var (gateway, upstream) = await SocketPairAsync();
+        using (gateway)
+        using (upstream)
+        {
+            var reader = new Http1ConnectionReader(new NetworkStream(gateway, ownsSocket: false), CancellationToken.None, streamTakesToken: false);
+            var read = reader.ReadAsync();
+            await Task.Delay(50);
+            Assert.False(read.IsCompleted);
+
+            await upstream.SendAsync("HTTP/1.1 204 No Content\r\n\r\n"u8.ToArray());
+            var result = await read.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+
+            Assert.Equal("HTTP/1.1 204 No Content\r\n\r\n", Text(result.Buffer));
+            Assert.False(result.IsCompleted);
+        }
+    }
+
+    [Fact]
+    public async Task Read_OverASocket_ClosedWhileWaiting_ReportsTheActivityCancellation()
+    {
+        var (gateway, upstream) = await SocketPairAsync();
+        using var activity = new CancellationTokenSource();
+        // As Http1Connection does: the activity source ends the connection by closing its socket.
+        activity.Token.Register(gateway.Dispose);
+        using (upstream)
+        {
+            var reader = new Http1ConnectionReader(new NetworkStream(gateway, ownsSocket: false), activity.Token, streamTakesToken: false);
+            var read = reader.ReadAsync();
+            Assert.False(read.IsCompleted);
+
+            activity.Cancel();
+
+            var error = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => read.AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal(activity.Token, error.CancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task Write_MoreThanTheFirstArray_SentWholeInOneFlush()
     {
         var upstream = new Pipe();
@@ -105,6 +147,17 @@ public sealed class Http1ConnectionReaderWriterTests
         Assert.Equal(0, writer.UnflushedBytes);
         var received = await upstream.Reader.ReadAtLeastAsync(16 + 10_000);
         Assert.Equal("GET / HTTP/1.1\r\n" + header, Text(received.Buffer));
+    }
+
+    /// <summary>Two ends of a loopback TCP connection: the gateway's, whose bytes the reader reads, and the upstream's.</summary>
+    private static async Task<(Socket Gateway, Socket Upstream)> SocketPairAsync()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var gateway = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await gateway.ConnectAsync(listener.LocalEndPoint!);
+        return (gateway, await listener.AcceptAsync());
     }
 
     /// <summary>The reader over the pipe's reading end, as over a plain TCP upstream (no token per read).</summary>
