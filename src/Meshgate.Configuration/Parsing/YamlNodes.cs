@@ -50,6 +50,12 @@ public static class YamlNodes
         return text.EndsWith("...\n", StringComparison.Ordinal) ? text[..^4] : text;
     }
 
+    /// <summary>
+    /// A string as a double-quoted YAML scalar, for configs written as text (the sidecar's, the mesh demo's): its JSON
+    /// form, which YAML reads back as the same string whatever it holds.
+    /// </summary>
+    public static string Quoted(string value) => $"\"{JsonEncodedText.Encode(value).Value}\"";
+
     /// <summary>Strings the reader would take for YAML's null when written plain.</summary>
     private static bool NeedsQuotes(string value) => value is "" or "~" || value.Equals("null", StringComparison.OrdinalIgnoreCase);
 }

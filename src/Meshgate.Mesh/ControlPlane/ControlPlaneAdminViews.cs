@@ -33,7 +33,7 @@ internal sealed record AdminErrorView(string Error);
 
 /// <summary>
 /// The mesh project's JSON with the web defaults (as the admin app's options and the etcd records had them): the control
-/// plane admin's answers, the instances in etcd, and the sidecar config's quoted strings.
+/// plane admin's answers and the instances in etcd.
 /// </summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(ServicesView))]
@@ -41,5 +41,4 @@ internal sealed record AdminErrorView(string Error);
 [JsonSerializable(typeof(ProxiesView))]
 [JsonSerializable(typeof(AdminErrorView))]
 [JsonSerializable(typeof(Etcd.EtcdMeshStore.StoredInstance))]
-[JsonSerializable(typeof(string))]
 internal sealed partial class MeshJsonContext : JsonSerializerContext;

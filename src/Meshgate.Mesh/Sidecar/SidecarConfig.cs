@@ -1,6 +1,6 @@
 using System.Text;
-using System.Text.Json;
 using Meshgate.Configuration.Model;
+using Meshgate.Configuration.Parsing;
 using Meshgate.Mesh.V1;
 
 namespace Meshgate.Mesh.Sidecar;
@@ -123,5 +123,5 @@ public static class SidecarConfig
     private static string LevelName(LogLevelName level) => level == LogLevelName.Information ? "info" : level.ToString().ToLowerInvariant();
 
     /// <summary>A YAML scalar in double quotes (JSON's quoting is valid YAML).</summary>
-    private static string Q(string value) => JsonSerializer.Serialize(value, ControlPlane.MeshJsonContext.Default.String);
+    private static string Q(string value) => YamlNodes.Quoted(value);
 }

@@ -104,10 +104,9 @@ internal sealed record DemoHealth(string Status, string Instance);
 
 internal sealed record DemoMessage(string Message);
 
-/// <summary>The demos' JSON (services' answers, the mesh demo's hops, YAML quoting), compiled: under Native AOT the executable's anonymous types are trimmed and serialize as {}.</summary>
+/// <summary>The demos' JSON (services' answers, the mesh demo's hops), compiled: under Native AOT the executable's anonymous types are trimmed and serialize as {}.</summary>
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(DemoHealth))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(DemoMessage))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(JsonObject))]
-[System.Text.Json.Serialization.JsonSerializable(typeof(string))]
 internal sealed partial class DemoJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -1,8 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using System.Text.Json;
 using Meshgate.Configuration;
+using Meshgate.Configuration.Parsing;
 using Meshgate.Hosting;
 using Meshgate.Mesh.CertificateAuthority;
 using Meshgate.Mesh.ControlPlane;
@@ -244,7 +244,7 @@ internal sealed class MeshDemo : IAsyncDisposable
             service: frontend
         """;
 
-    private static string Q(string value) => JsonSerializer.Serialize(value, DemoJsonContext.Default.String);
+    private static string Q(string value) => YamlNodes.Quoted(value);
 
     /// <summary>
     /// Until every sidecar has the snapshot with the service it calls and the gateway has frontend's instance, a request

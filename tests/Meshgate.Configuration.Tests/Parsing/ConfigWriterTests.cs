@@ -34,6 +34,22 @@ public sealed class ConfigWriterTests
         Assert.Equal(DefinitionJson.ToStoredJson(original.Definition)!.ToJsonString(), DefinitionJson.ToStoredJson(reread.Definition)!.ToJsonString());
     }
 
+    [Theory]
+    [InlineData("plain")]
+    [InlineData("null")]
+    [InlineData("")]
+    [InlineData("a: b # not a comment, [not a list], {not a map}")]
+    [InlineData("quote \" backslash \\ tab \t newline \n")]
+    [InlineData("/var/lib/meshgate/café-ünïcode-✓")]
+    [InlineData("<script>&'+")]
+    public void Quoted_ReadsBackAsTheSameString(string value)
+    {
+        // The sidecar and the mesh demo write their configs as text with this quoting.
+        var read = ConfigReader.Read($"admin: {{ address: 127.0.0.1:0 }}\nroutes: [{{ id: a, match: {{ path: /a }}, cluster: {YamlNodes.Quoted(value)} }}]\nclusters: [{{ id: {YamlNodes.Quoted(value)}, endpoints: [\"http://127.0.0.1:1\"] }}]\n");
+
+        Assert.Equal(value, Assert.Single(read.Definition?.Routes ?? [], r => r.Id == "a").Cluster);
+    }
+
     [Fact]
     public void Write_KeepsSecretsAndLeavesDefaultsOut()
     {
