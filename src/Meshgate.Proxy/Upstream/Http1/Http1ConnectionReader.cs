@@ -6,7 +6,8 @@ using System.Threading.Tasks.Sources;
 namespace Meshgate.Proxy.Upstream.Http1;
 
 /// <summary>
-/// The upstream connection's reader: one array, rented while unread bytes are in it, that the stream reads into. It
+/// The upstream connection's reader: one array, rented while unread bytes are in it, that the stream reads into (with
+/// nothing unread, a read first waits for bytes without an array, by a zero-byte read). It
 /// replaces the framework's StreamPipeReader, whose segments, memory-pool owners and two cancellation registrations per
 /// read (the pipe's and the socket's) were about 3 % of the gateway's CPU on a plain route. Over plain TCP there is no
 /// cancellation per read: the connection closes its socket when its activity source fires, which ends a pending read, and
@@ -94,22 +95,33 @@ internal sealed class Http1ConnectionReader(Stream stream, CancellationToken act
     /// <summary>The zero-byte read ended: bytes are there (or the upstream closed), so the real read rarely waits.</summary>
     private void OnReady()
     {
+        ValueTask<int> read;
         try
         {
             _read.GetResult();
-            var read = Read(MakeRoom());
-            if (!read.IsCompletedSuccessfully)
-            {
-                _read = read.ConfigureAwait(false).GetAwaiter();
-                _read.UnsafeOnCompleted(_onRead ??= OnRead);
-                return;
-            }
-            _pending.SetResult(Received(read.Result));
         }
         catch (Exception e)
         {
-            _pending.SetException(activity.IsCancellationRequested ? Http1Connection.Closed(e, activity) : e);
+            _pending.SetException(Failure(e));
+            return;
         }
+        try
+        {
+            read = Read(MakeRoom());
+        }
+        catch (Exception e)
+        {
+            // Read reports the activity's cancellation itself.
+            _pending.SetException(e);
+            return;
+        }
+        if (read.IsCompletedSuccessfully)
+        {
+            _pending.SetResult(Received(read.Result));
+            return;
+        }
+        _read = read.ConfigureAwait(false).GetAwaiter();
+        _read.UnsafeOnCompleted(_onRead ??= OnRead);
     }
 
     private void OnRead()
@@ -120,9 +132,12 @@ internal sealed class Http1ConnectionReader(Stream stream, CancellationToken act
         }
         catch (Exception e)
         {
-            _pending.SetException(activity.IsCancellationRequested ? Http1Connection.Closed(e, activity) : e);
+            _pending.SetException(Failure(e));
         }
     }
+
+    /// <summary>A failed read as the caller sees it: the activity's cancellation when the source closed the socket under it.</summary>
+    private Exception Failure(Exception e) => activity.IsCancellationRequested ? Http1Connection.Closed(e, activity) : e;
 
     ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _pending.GetResult(token);
 
