@@ -26,7 +26,7 @@
 #   TARGET-pool         the same with =0: the thread pool, which Meshgate's gateway role uses only when told so (it
 #                       runs inline by default since the seventh session; the other .NET targets use the pool anyway)
 # Overridable by environment: MESHGATE, TARGETS, ROUNDS, DURATION (s), WARMUP (s per target before round 1),
-# CONNECTIONS, THREADS, SERVER_CPU, LOAD_CPU, SYSCALLS, REQUEST_PATH (/ by default: the origin's 20-byte body;
+# CONNECTIONS, THREADS, SERVER_CPU, LOAD_CPU, SYSCALLS, PROFILE, TOP (25: kernel functions PROFILE lists), REQUEST_PATH (/ by default: the origin's 20-byte body;
 # /bodies/1k and /bodies/64k as run.sh's body-size rows). Every server and the origin share the server core; only the
 # one under load works, so each round's CPU µs/request is its own process's utime+stime.
 set -euo pipefail
@@ -137,11 +137,12 @@ for (( r = 1; r <= ROUNDS; r++ )); do
     for (( i = 0; i < n; i++ )); do
         t=${TARGETS[$(( (i + r - 1) % n ))]}   # the order rotates from round to round
         mapfile -t pids < <(proc_tree "${PID[$t]}")   # nginx: its master and worker
+        profiled=0; [[ -n ${PROFILE:-} ]] && (( r == ROUNDS )) && profiled=1
         if [[ -n ${SYSCALLS:-} ]]; then
             perf stat -x, -e "$SYSCALL_EVENTS" -p "$(IFS=,; echo "${pids[*]}")" -o "$WORK/syscalls-$t-$r.csv" 2>/dev/null &
             PERF_PID=$!
             sleep 0.5
-        elif [[ -n ${PROFILE:-} ]] && (( r == ROUNDS )); then
+        elif (( profiled )); then
             # Kernel stacks only need the kernel's symbols; the managed frames stay addresses (no perf map needed).
             perf record -q -e cpu-clock -F 4999 -g -p "$(IFS=,; echo "${pids[*]}")" -o "$WORK/profile-$t.data" >/dev/null 2>&1 &
             PERF_PID=$!
@@ -150,7 +151,7 @@ for (( r = 1; r <= ROUNDS; r++ )); do
         before=0; sw=0; for p in "${pids[@]}"; do before=$(( before + $(cpu_ticks "$p") )); sw=$(( sw - $(ctx_switches "$p") )); done
         out=$(load "$t" "$DURATION")
         after=0; for p in "${pids[@]}"; do after=$(( after + $(cpu_ticks "$p") )); sw=$(( sw + $(ctx_switches "$p") )); done
-        if [[ -n ${SYSCALLS:-} ]] || { [[ -n ${PROFILE:-} ]] && (( r == ROUNDS )); }; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
+        if [[ -n ${SYSCALLS:-} ]] || (( profiled )); then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
         if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then grep -E 'Non-2xx|Socket errors' <<<"$out" >&2; die "$t had errors"; fi
         read -r requests rps p50 p99 < <(awk '/ requests in / { n = $1 } /^Requests\/sec:/ { rps = $2 }
             /^Percentiles-us:/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); p[kv[1]] = kv[2] } }
@@ -163,7 +164,7 @@ for (( r = 1; r <= ROUNDS; r++ )); do
         if [[ -n ${SYSCALLS:-} ]]; then
             printf '%s\t%s\t%s\n' "$t" "$r" "$(syscalls_per_request "$WORK/syscalls-$t-$r.csv" "$requests")" >>"$WORK/syscalls.tsv"
         fi
-        if [[ -n ${PROFILE:-} ]] && (( r == ROUNDS )); then printf '%s\t%s\n' "$t" "$cpu" >>"$WORK/profile-cpu.tsv"; fi
+        if (( profiled )); then printf '%s\t%s\n' "$t" "$cpu" >>"$WORK/profile-cpu.tsv"; fi
     done
 done
 
@@ -191,14 +192,14 @@ if [[ -n ${PROFILE:-} ]]; then
                 '$1 ~ /%$/ { pct = $1 + 0; kernel = ($2 == "[k]"); name = kernel ? $3 : "(user)"; us[name] += pct * cpu / 100; if (kernel) k += pct * cpu / 100 }
                  END { for (n in us) printf "%s\t%s\t%.2f\n", t, n, us[n]; printf "%s\t(kernel)\t%.2f\n", t, k }'
     done >"$WORK/profile.tsv"
-    python3 - "$WORK/profile.tsv" "${TARGETS[@]}" <<'PY'
+    python3 - "$WORK/profile.tsv" "${TOP:-25}" "${TARGETS[@]}" <<'PY'
 import sys, collections
-path, targets = sys.argv[1], sys.argv[2:]
+path, top, targets = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 us = collections.defaultdict(dict)
 for line in open(path):
     t, name, v = line.rstrip("\n").split("\t")
     us[name][t] = float(v)
-rows = sorted((n for n in us if not n.startswith("(")), key=lambda n: -max(us[n].values()))[:int(__import__("os").environ.get("TOP", "25"))]
+rows = sorted((n for n in us if not n.startswith("(")), key=lambda n: -max(us[n].values()))[:top]
 print("\n| µs per request (last round, perf) | " + " | ".join(targets) + " |")
 print("|---|" + "---:|" * len(targets))
 for n in ["(user)", "(kernel)"] + rows:
