@@ -12,6 +12,8 @@
 // (UnsafePreferInlineScheduling), as Kestrel's documentation pairs them and Meshgate does.
 //   kestrel-transport  Kestrel's socket transport and connection pipes without its HTTP layer: a connection handler
 //             relays each connection's requests over its own raw upstream socket, as `async` does
+//   epoll     below the runtime's socket engine: an edge-triggered epoll loop per core over non-blocking sockets, as
+//             nginx's worker runs (EpollForwarder.cs)
 using System.Buffers;
 using System.Buffers.Text;
 using System.IO.Pipelines;
@@ -23,7 +25,7 @@ using System.Text;
 
 if (args.Length != 3 || !int.TryParse(args[1], out var listenPort) || !int.TryParse(args[2], out var upstreamPort))
 {
-    Console.Error.WriteLine("usage: dotnet-floor async|blocking|kestrel LISTEN_PORT UPSTREAM_PORT");
+    Console.Error.WriteLine("usage: dotnet-floor async|blocking|kestrel|kestrel-transport|epoll LISTEN_PORT UPSTREAM_PORT");
     return 2;
 }
 var upstream = new IPEndPoint(IPAddress.Loopback, upstreamPort);
@@ -49,6 +51,9 @@ switch (args[0])
                 _ = RawForwarder.ServeAsync(client, upstream);
             }
         }
+    case "epoll":
+        EpollForwarder.Run(listenPort, upstream);
+        return 0;
     case "kestrel":
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -74,7 +79,7 @@ switch (args[0])
         await transportBuilder.Build().RunAsync();
         return 0;
     default:
-        Console.Error.WriteLine($"unknown mode '{args[0]}': async, blocking, kestrel or kestrel-transport");
+        Console.Error.WriteLine($"unknown mode '{args[0]}': async, blocking, kestrel, kestrel-transport or epoll");
         return 2;
 }
 
