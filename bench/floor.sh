@@ -15,6 +15,8 @@
 #   nginx               nginx as a reverse proxy (templates/proxy-nginx.conf), as in run.sh
 #   meshgate            Meshgate's routing-only row of run.sh: GET / on the template's catch-all route
 #   meshgate-bare       the same with metrics off too (variants.sh's `bare`): only the pipeline's own work
+#   meshgate-runtime    the same on .NET's sockets instead of Meshgate's epoll engine (sockets: runtime; variants.sh's
+#                       `runtime-sockets`)
 #   yarp                bare YARP (bench/yarp-minimal), as in run.sh
 #   floor-async         System.Net.Sockets, async/await both sides, no HTTP framework: the runtime's socket engine alone
 #   floor-async-inline  the same with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 (no hop to the thread pool)
@@ -96,7 +98,7 @@ for t in "${TARGETS[@]}"; do
             sed -e "s|@NGINX_PROXY_PORT@|$port|g" -e "s|@NGINX_H2C_PORT@|$NGINX_H2C_PORT|g" "$TEMPLATES/proxy-nginx.conf" >"$WORK/nginx-proxy/nginx.conf.in"
             render "$WORK/nginx-proxy/nginx.conf.in" "$WORK/nginx-proxy/nginx.conf"
             start_server nginx "$port" "$WORK/nginx-proxy/stdout.log" -- nginx -p "$WORK/nginx-proxy" -e "$WORK/nginx-proxy/error.log" -c "$WORK/nginx-proxy/nginx.conf" ;;
-        meshgate|meshgate-bare)
+        meshgate|meshgate-bare|meshgate-runtime)
             GATEWAY_PORT=$port; free_port ADMIN_PORT
             source "$BENCH_DIR/bench-jwt.sh"
             bench_jwt "$WORK/gateway/jwt.secret"
@@ -106,6 +108,7 @@ for t in "${TARGETS[@]}"; do
             fi
             render "$TEMPLATES/meshgate.yaml" "$WORK/gateway/$t.yaml"
             [[ $t == meshgate-bare* ]] && variant_settings bare "$t" >>"$WORK/gateway/$t.yaml"
+            [[ $t == meshgate-runtime* ]] && variant_settings runtime-sockets "$t" >>"$WORK/gateway/$t.yaml"
             GATEWAY_ENV=(${environment[@]+"${environment[@]}"})
             start_gateway "$WORK/gateway/$t.yaml" "$WORK/gateway/$t.log" "$port"
             PID[$t]=$GATEWAY_PID; PORT[$t]=$port ;;

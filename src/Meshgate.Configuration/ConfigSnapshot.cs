@@ -38,6 +38,9 @@ public sealed class ConfigSnapshot
     public required IReadOnlyList<IPNetwork> TrustedProxies { get; init; }
     public required LogLevel LogLevel { get; init; }
 
+    /// <summary>sockets: the epoll engine serves the listeners and the direct path's upstream connections (auto on Linux, or epoll).</summary>
+    public bool EpollSockets => Definition.Sockets == Model.SocketEngine.Epoll || (Definition.Sockets == Model.SocketEngine.Auto && OperatingSystem.IsLinux());
+
     /// <summary>The access log's settings; null when the config has no accessLog section (off).</summary>
     public Compilation.AccessLogPolicy? AccessLog { get; init; }
 

@@ -27,6 +27,9 @@ public sealed record MeshgateDefinition
     [Description("Shutdown behaviour.")]
     public ShutdownDefinition Shutdown { get; init; } = new();
 
+    [Description("The socket engine under the listeners' connections and the direct path's upstream connections: auto (the default: epoll on Linux, runtime elsewhere), epoll (Meshgate's own edge-triggered epoll loop per core, Linux only: no system call is made for a read that would find nothing) or runtime (.NET's sockets). docs/sockets.md. Needs a restart.")]
+    public SocketEngine Sockets { get; init; } = SocketEngine.Auto;
+
     [Description("Authentication providers by name; routes list them in auth.")]
     public Dictionary<string, AuthenticationProviderDefinition> Authentication { get; init; } = new(StringComparer.OrdinalIgnoreCase);
 
@@ -98,6 +101,9 @@ public sealed record LoggingDefinition
     [Description("json (one JSON object per line, the default) or text (one line per event). Needs a restart.")]
     public LogFormat Format { get; init; } = LogFormat.Json;
 }
+
+/// <summary>Which code makes the gateway's socket reads and writes (docs/sockets.md).</summary>
+public enum SocketEngine { Auto, Epoll, Runtime }
 
 public sealed record ShutdownDefinition
 {

@@ -48,6 +48,10 @@ public static class ConfigValidator
         {
             context.Error("shutdown.drainTimeout", "must not be negative");
         }
+        if (definition.Sockets == SocketEngine.Epoll && !OperatingSystem.IsLinux())
+        {
+            context.Error("sockets", $"epoll is Linux's; on {System.Runtime.InteropServices.RuntimeInformation.OSDescription} use auto (the default) or runtime");
+        }
         return context.Errors;
     }
 

@@ -41,6 +41,7 @@ public sealed class DirectFrontEnd
         AccessLogQueue = services.GetRequiredService<Observability.AccessLog.AccessLogQueue>();
         AccessLogSampler = services.GetRequiredService<Observability.AccessLog.AccessLogSampler>();
         Logger = services.GetRequiredService<ILogger<DirectFrontEnd>>();
+        Stopping = services.GetService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>()?.ApplicationStopping ?? CancellationToken.None;
         if (Metrics.Enabled)
         {
             var meters = services.GetRequiredService<IMeterFactory>();
@@ -65,6 +66,12 @@ public sealed class DirectFrontEnd
     internal void CountServed() => Interlocked.Increment(ref _served);
 
     internal void CountHandOff() => Interlocked.Increment(ref _handOffs);
+
+    /// <summary>
+    /// The gateway is draining: every answer from now on says Connection: close. Kestrel tells each connection in turn,
+    /// and an answer written in between (inline, on a socket loop) must not promise a keep-alive the next moment breaks.
+    /// </summary>
+    internal CancellationToken Stopping { get; }
 
     internal FrontEndRoutes Routes { get; }
     internal Http1ConnectionPool Pool { get; }

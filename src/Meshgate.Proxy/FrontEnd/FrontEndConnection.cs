@@ -794,7 +794,7 @@ internal sealed class FrontEndConnection
     }
 
     /// <summary>Whether the connection goes on after this answer: not when the client said close or the server is stopping.</summary>
-    private bool KeepsConnection => !_close && !_closeRequested.IsCancellationRequested;
+    private bool KeepsConnection => !_close && !_closeRequested.IsCancellationRequested && !_frontEnd.Stopping.IsCancellationRequested;
 
     /// <summary>The request's method: the front end serves GET and HEAD only.</summary>
     private string Method => _isHead ? "HEAD" : "GET";

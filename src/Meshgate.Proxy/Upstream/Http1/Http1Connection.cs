@@ -17,8 +17,9 @@ internal sealed class Http1Connection : IDisposable
     private readonly CancellationTokenRegistration _closeOnActivity;
     private bool _disposed;
 
-    /// <param name="stream">The socket's NetworkStream (owning the socket), or an SslStream over it.</param>
-    public Http1Connection(Socket socket, Stream stream, Http1Destination destination, CancellationTokenSource activity)
+    /// <param name="stream">The socket's NetworkStream or EpollStream (owning the socket), or an SslStream over it.</param>
+    /// <param name="close">What closes the socket under a pending read or write: the socket, or its EpollSocket.</param>
+    public Http1Connection(Socket socket, Stream stream, IDisposable close, Http1Destination destination, CancellationTokenSource activity)
     {
         _socket = socket;
         _stream = stream;
@@ -30,7 +31,7 @@ internal sealed class Http1Connection : IDisposable
         Activity = activity;
         // Once for the connection's life, not per read and write: the source fires only to end the connection (a request's
         // abort or the upstream's silence), and closing the socket ends whatever read or write is pending on it.
-        _closeOnActivity = activity.Token.UnsafeRegister(static s => ((Socket)s!).Dispose(), socket);
+        _closeOnActivity = activity.Token.UnsafeRegister(static s => ((IDisposable)s!).Dispose(), close);
     }
 
     /// <summary>What a read or write reports when the activity source closed the connection under it.</summary>

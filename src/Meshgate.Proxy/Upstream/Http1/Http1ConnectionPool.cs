@@ -49,12 +49,16 @@ internal sealed partial class Http1ConnectionPool : IDisposable
     public Http1ConnectionPool(SnapshotAccessor snapshots, UpstreamTlsPolicies tls, ILogger<Http1ConnectionPool> logger)
     {
         _snapshots = snapshots;
+        Epoll = snapshots.Current.EpollSockets;
         _tls = tls;
         _logger = logger;
         // The change token fires inside the publisher's lock: closing sockets waits for the thread pool.
         _configChanges = ChangeToken.OnChange(() => _snapshots.GetConfig().ChangeToken, () => ThreadPool.UnsafeQueueUserWorkItem(static pool => pool.RetireRemoved(), this, preferLocal: false));
         _scavenger = new Timer(static state => ((Http1ConnectionPool)state!).Scavenge(), this, TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(15));
     }
+
+    /// <summary>The epoll engine is on (read at start, sockets: needs a restart): new connections are made and served by it.</summary>
+    public bool Epoll { get; }
 
     /// <summary>The pool of one destination address (http://host:port[/base]).</summary>
     /// <remarks>
@@ -281,14 +285,25 @@ internal sealed class Http1Destination
     public async ValueTask<Http1Connection> ConnectAsync(TimeSpan timeout, CancellationToken requestAborted)
     {
         var activity = new CancellationTokenSource(timeout);
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Socket? socket = null;
         Stream? stream = null;
+        IDisposable? close = null;
         try
         {
             using (requestAborted.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), activity))
             {
-                await socket.ConnectAsync(EndPoint, activity.Token);
-                stream = new NetworkStream(socket, ownsSocket: true);
+                if (_pool?.Epoll == true)
+                {
+                    var epoll = await Sockets.EpollStream.ConnectAsync(EndPoint, activity.Token);
+                    (socket, stream, close) = (epoll.Socket.Socket, epoll, epoll.Socket);
+                }
+                else
+                {
+                    socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                    close = socket;
+                    await socket.ConnectAsync(EndPoint, activity.Token);
+                    stream = new NetworkStream(socket, ownsSocket: true);
+                }
                 if (_tls is not null)
                 {
                     var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
@@ -301,12 +316,12 @@ internal sealed class Http1Destination
                 throw new OperationCanceledException(activity.Token);
             }
             _pool?.CountOpened();
-            return new Http1Connection(socket, stream, this, activity);
+            return new Http1Connection(socket, stream, close, this, activity);
         }
         catch (Exception e)
         {
             stream?.Dispose();
-            socket.Dispose();
+            close?.Dispose();
             var timedOut = activity.IsCancellationRequested;
             activity.Dispose();
             if (requestAborted.IsCancellationRequested) throw new OperationCanceledException(requestAborted);

@@ -39,6 +39,8 @@ public sealed partial class GatewayHost : IAsyncDisposable
         logs.Apply(builder.Logging, definition.Logging.Format);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = definition.Shutdown.DrainTimeout);
         builder.WebHost.ConfigureKestrel(k => _listeners.Configure(k, snapshot.Listeners));
+        // After Kestrel's own socket transport, so Kestrel takes this one for the listeners' IP endpoints.
+        if (snapshot.EpollSockets) builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory, Proxy.Sockets.EpollTransportFactory>();
         // Before the features' TryAdd of the system clock, so a test's clock is the one they all read.
         if (time is not null) builder.Services.AddSingleton(time);
         // Relative paths of the mesh section (tokenFile, controlPlaneCa) are the config file's.
@@ -180,10 +182,16 @@ public sealed partial class GatewayHost : IAsyncDisposable
         Message = "Socket work runs inline on the runtime's socket-event threads (DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1, the gateway's default; =0 runs it on the thread pool): one event loop per core, no thread-pool hop per read")]
     private static partial void LogInlineScheduling(ILogger logger);
 
+    [LoggerMessage(EventId = Common.EventIds.Host + 11, Level = LogLevel.Information,
+        Message = "Listener and upstream connections run on Meshgate's epoll loops, one per core (sockets: auto or epoll; sockets: runtime uses .NET's sockets instead)")]
+    private static partial void LogEpollSockets(ILogger logger);
+
     private void Started()
     {
         // Said once, at start: an operator reading a stalled process's log should see that it runs as an event loop.
-        if (MeshgateWebApplication.InlineScheduling) LogInlineScheduling(Gateway.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Meshgate.Host"));
+        var hostLogger = Gateway.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Meshgate.Host");
+        if (Snapshots.Current.EpollSockets) LogEpollSockets(hostLogger);
+        if (MeshgateWebApplication.InlineScheduling) LogInlineScheduling(hostLogger);
         Gateway.Lifetime.ApplicationStopping.Register(() => _ready = false);
         _disposables.Add(PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {

@@ -1,0 +1,154 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Meshgate.Proxy.Sockets;
+
+/// <summary>
+/// One edge-triggered epoll loop on a thread of its own, one per core for the process (docs/performance.md, "The epoll
+/// socket engine"). Its sockets' completions run on its thread, inline: the request's code runs from the event that
+/// made it ready to its next wait, as on the runtime's event threads with inline completions, but without the runtime's
+/// habit of trying every receive before it waits (<see cref="EpollSocket"/>).
+/// </summary>
+internal sealed unsafe partial class EpollLoop
+{
+    private const int MaxEvents = 256;
+    private static readonly Lazy<EpollLoop[]> s_loops = new(Start);
+    private static int s_next;
+    private static uint s_ids;
+
+    [ThreadStatic]
+    private static EpollLoop? t_current;
+
+    private readonly int _epoll;
+    private readonly Lock _slotsLock = new();
+    private readonly Stack<int> _free = new();
+    private EpollSocket?[] _slots = new EpollSocket?[256];
+    private int _used;
+
+    private EpollLoop(int epoll) => _epoll = epoll;
+
+    /// <summary>Where a loop reports what a completion threw (it goes on serving its other sockets).</summary>
+    public static ILogger Logger { get; set; } = NullLogger.Instance;
+
+    /// <summary>
+    /// The loop whose thread this is, else the next one in turn: a connection made while serving a request on a loop stays
+    /// on that loop, so its answer comes back to the thread that has the client.
+    /// </summary>
+    public static EpollLoop Pick()
+    {
+        if (t_current is { } current) return current;
+        var loops = s_loops.Value;
+        return loops[(int)((uint)Interlocked.Increment(ref s_next) % (uint)loops.Length)];
+    }
+
+    private static EpollLoop[] Start()
+    {
+        var loops = new EpollLoop[Environment.ProcessorCount];
+        for (var i = 0; i < loops.Length; i++)
+        {
+            var epoll = Libc.epoll_create1(Libc.EPOLL_CLOEXEC);
+            if (epoll < 0) throw Libc.Error(Marshal.GetLastPInvokeError());
+            loops[i] = new EpollLoop(epoll);
+            new Thread(loops[i].Run) { IsBackground = true, Name = $"Meshgate epoll {i}" }.Start();
+        }
+        return loops;
+    }
+
+    /// <summary>A new socket's id, which tells its events from those of an earlier socket in the same slot.</summary>
+    public static uint NextId() => Interlocked.Increment(ref s_ids);
+
+    /// <summary>
+    /// Adds a socket to the loop, edge-triggered for reads, writes and the peer's close; returns its slot. The socket's id
+    /// must be set before: the loop may report its first event before this returns.
+    /// </summary>
+    public int Register(EpollSocket socket, int fd)
+    {
+        var id = socket.Id;
+        int slot;
+        lock (_slotsLock)
+        {
+            if (!_free.TryPop(out slot))
+            {
+                slot = _used++;
+                if (slot == _slots.Length)
+                {
+                    var larger = new EpollSocket?[_slots.Length * 2];
+                    _slots.CopyTo(larger, 0);
+                    Volatile.Write(ref _slots, larger);
+                }
+            }
+            _slots[slot] = socket;
+        }
+        var ev = new Libc.EpollEvent
+        {
+            Events = Libc.EPOLLIN | Libc.EPOLLOUT | Libc.EPOLLRDHUP | Libc.EPOLLET,
+            Data = ((ulong)id << 32) | (uint)slot,
+        };
+        if (Libc.epoll_ctl(_epoll, Libc.EPOLL_CTL_ADD, fd, &ev) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            Release(slot);
+            throw Libc.Error(errno);
+        }
+        return slot;
+    }
+
+    /// <summary>Takes a socket off the loop before its descriptor is closed (an event already fetched for it is dropped by its id).</summary>
+    public void Unregister(int slot, int fd)
+    {
+        var ev = default(Libc.EpollEvent);
+        Libc.epoll_ctl(_epoll, Libc.EPOLL_CTL_DEL, fd, &ev);
+        Release(slot);
+    }
+
+    private void Release(int slot)
+    {
+        lock (_slotsLock)
+        {
+            _slots[slot] = null;
+            _free.Push(slot);
+        }
+    }
+
+    private void Run()
+    {
+        t_current = this;
+        var events = stackalloc Libc.EpollEvent[MaxEvents];
+        while (true)
+        {
+            var count = Libc.epoll_wait(_epoll, events, MaxEvents, -1);
+            if (count < 0)
+            {
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno == Libc.EINTR) continue;
+                LogWaitFailed(Logger, errno);
+                Thread.Sleep(100);
+                continue;
+            }
+            var slots = Volatile.Read(ref _slots);
+            for (var i = 0; i < count; i++)
+            {
+                var data = events[i].Data;
+                var slot = (int)(uint)data;
+                if (slot >= slots.Length) slots = Volatile.Read(ref _slots);
+                var socket = slots[slot];
+                if (socket is null || socket.Id != (uint)(data >> 32)) continue;
+                try
+                {
+                    socket.OnEvents(events[i].Events);
+                }
+                catch (Exception e)
+                {
+                    LogCompletionFailed(Logger, e);
+                }
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = Common.EventIds.Host + 40, Level = LogLevel.Error, Message = "epoll_wait failed (errno {Errno}); the loop retries")]
+    private static partial void LogWaitFailed(ILogger logger, int errno);
+
+    [LoggerMessage(EventId = Common.EventIds.Host + 41, Level = LogLevel.Error, Message = "A socket completion threw on the epoll loop; the loop goes on with its other sockets")]
+    private static partial void LogCompletionFailed(ILogger logger, Exception e);
+}

@@ -1,0 +1,270 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Threading.Tasks.Sources;
+
+namespace Meshgate.Proxy.Sockets;
+
+/// <summary>
+/// A non-blocking socket served by an <see cref="EpollLoop"/>: one receive and one send at a time, each completing at
+/// once when the socket can take it, else on the loop's thread when epoll says so.
+///
+/// The difference from the runtime's engine is when a receive makes its system call. The runtime tries every receive
+/// at once and waits for epoll only after an EAGAIN, so every wait for a client's next request or an upstream's answer
+/// costs a recv that finds nothing. Here, as in nginx, a recv that fills less than it was given is taken to have
+/// drained the socket: the next receive waits for epoll's next edge without trying (edge-triggered epoll reports every
+/// arrival of new bytes, so nothing is missed). A zero-byte receive is the wait alone.
+///
+/// The runtime's <see cref="Socket"/> keeps the descriptor (options, shutdown, close, endpoints); this class makes the
+/// reads and writes, so the socket never enters the runtime's own engine.
+/// </summary>
+internal sealed unsafe class EpollSocket : IDisposable
+{
+    private readonly int _fd;
+    private readonly EpollLoop _loop;
+    private readonly int _slot;
+    private readonly Lock _lock = new();
+    private readonly Operation _receive = new();
+    private readonly Operation _send = new();
+    private bool _readable, _writable, _closed, _peerClosed;
+    private Memory<byte> _receiveBuffer;
+    private ReadOnlyMemory<byte> _sendBuffer;
+    private int _sent;
+
+    /// <param name="socket">Connected, or connecting (<paramref name="connected"/> false: the first send waits until it is).</param>
+    public EpollSocket(Socket socket, EpollLoop loop, bool connected = true)
+    {
+        Socket = socket;
+        socket.Blocking = false;
+        _fd = (int)socket.Handle;
+        _loop = loop;
+        _readable = _writable = connected;
+        Id = EpollLoop.NextId();
+        _slot = loop.Register(this, _fd);
+    }
+
+    /// <summary>
+    /// Failures come as a <see cref="NetworkStream"/>'s do (an IOException around the SocketException), for code that
+    /// tells a reset connection from other errors that way (the direct path's stale-connection retry).
+    /// </summary>
+    public bool FailsAsStream { get; init; }
+
+    /// <summary>Tells this socket's events from a later one's on a reused slot.</summary>
+    public uint Id { get; }
+
+    public Socket Socket { get; }
+
+    /// <summary>
+    /// The bytes read (0: the peer closed), at once when the socket has them, else once epoll says it has. An empty
+    /// buffer waits until the socket is readable and returns 0 without reading.
+    /// </summary>
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer)
+    {
+        lock (_lock)
+        {
+            if (_closed) return ValueTask.FromException<int>(Failure(Closed(), reading: true));
+            if (_readable)
+            {
+                if (buffer.IsEmpty) return new ValueTask<int>(0);
+                var read = Receive(buffer.Span, out var errno);
+                if (read >= 0) return new ValueTask<int>(read);
+                if (errno != Libc.EAGAIN) return ValueTask.FromException<int>(Failure(Libc.Error(errno), reading: true));
+            }
+            _receiveBuffer = buffer;
+            return new ValueTask<int>(_receive, _receive.Start());
+        }
+    }
+
+    /// <summary>
+    /// A receive that never waits: the bytes read, 0 when the peer closed, -1 when the socket has nothing now (then
+    /// <see cref="ReceiveAsync"/> with an empty buffer waits for more).
+    /// </summary>
+    public int TryReceive(Span<byte> buffer)
+    {
+        lock (_lock)
+        {
+            if (_closed) throw Closed();
+            if (!_readable) return -1;
+            var read = Receive(buffer, out var errno);
+            if (read >= 0) return read;
+            return errno == Libc.EAGAIN ? -1 : throw Libc.Error(errno);
+        }
+    }
+
+    /// <summary>Whether the last receive left bytes behind (it filled its buffer), so another would not wait.</summary>
+    public bool Readable
+    {
+        get
+        {
+            lock (_lock) return _readable && !_closed;
+        }
+    }
+
+    /// <summary>Sends all of <paramref name="buffer"/>: at once when the socket takes it, else as epoll makes room. Empty: waits until writable (a connect's end).</summary>
+    public ValueTask SendAsync(ReadOnlyMemory<byte> buffer)
+    {
+        lock (_lock)
+        {
+            if (_closed) return ValueTask.FromException(Failure(Closed(), reading: false));
+            _sendBuffer = buffer;
+            _sent = 0;
+            if (_writable)
+            {
+                var errno = SendSome();
+                if (errno == 0) return ValueTask.CompletedTask;
+                if (errno != Libc.EAGAIN) return ValueTask.FromException(Failure(Libc.Error(errno), reading: false));
+            }
+            return new ValueTask(_send, _send.Start());
+        }
+    }
+
+    /// <summary>Called by the loop's thread with the events epoll reported; completes what they let complete.</summary>
+    public void OnEvents(uint events)
+    {
+        int received = 0;
+        Exception? receiveError = null, sendError = null;
+        bool completeReceive = false, completeSend = false;
+        lock (_lock)
+        {
+            if (_closed) return;
+            if ((events & (Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLHUP | Libc.EPOLLERR)) != 0)
+            {
+                _readable = true;
+                // The peer's FIN is behind whatever bytes are left: no edge will come for it after a short read (nginx's pending_eof).
+                if ((events & (Libc.EPOLLRDHUP | Libc.EPOLLHUP | Libc.EPOLLERR)) != 0) _peerClosed = true;
+                if (_receive.Pending)
+                {
+                    if (_receiveBuffer.IsEmpty) completeReceive = true;
+                    else
+                    {
+                        received = Receive(_receiveBuffer.Span, out var errno);
+                        if (received >= 0) completeReceive = true;
+                        else if (errno != Libc.EAGAIN) (completeReceive, receiveError) = (true, Failure(Libc.Error(errno), reading: true));
+                    }
+                    if (completeReceive)
+                    {
+                        _receive.Pending = false;
+                        _receiveBuffer = default;
+                    }
+                }
+            }
+            if ((events & (Libc.EPOLLOUT | Libc.EPOLLHUP | Libc.EPOLLERR)) != 0)
+            {
+                _writable = true;
+                if (_send.Pending)
+                {
+                    var errno = SendSome();
+                    if (errno == 0) completeSend = true;
+                    else if (errno != Libc.EAGAIN) (completeSend, sendError) = (true, Failure(Libc.Error(errno), reading: false));
+                    if (completeSend)
+                    {
+                        _send.Pending = false;
+                        _sendBuffer = default;
+                    }
+                }
+            }
+        }
+        // Outside the lock: the continuations run here, inline, and start the next receive or send.
+        if (completeReceive) _receive.Complete(received, receiveError);
+        if (completeSend) _send.Complete(0, sendError);
+    }
+
+    /// <summary>Closes the socket; a pending receive or send ends with <see cref="SocketError.OperationAborted"/>.</summary>
+    public void Dispose()
+    {
+        bool receivePending, sendPending;
+        lock (_lock)
+        {
+            if (_closed) return;
+            _closed = true;
+            receivePending = _receive.Pending;
+            sendPending = _send.Pending;
+            _receive.Pending = _send.Pending = false;
+            _receiveBuffer = default;
+            _sendBuffer = default;
+            _loop.Unregister(_slot, _fd);
+            Socket.Dispose();
+        }
+        if (receivePending) _receive.Complete(0, Failure(Closed(), reading: true));
+        if (sendPending) _send.Complete(0, Failure(Closed(), reading: false));
+    }
+
+    private static SocketException Closed() => new((int)SocketError.OperationAborted);
+
+    private Exception Failure(SocketException e, bool reading) => !FailsAsStream ? e
+        : new IOException($"Unable to {(reading ? "read data from" : "write data to")} the transport connection: {e.Message}.", e);
+
+    /// <summary>
+    /// One recv (under the lock): a short read marks the socket drained, unless the peer has closed (then the next recv
+    /// returns its end at once); -1 with errno on failure.
+    /// </summary>
+    private int Receive(Span<byte> buffer, out int errno)
+    {
+        nint read;
+        fixed (byte* bytes = buffer) read = Libc.recv(_fd, bytes, buffer.Length, 0);
+        if (read >= 0)
+        {
+            errno = 0;
+            if (read < buffer.Length && read > 0 && !_peerClosed) _readable = false;
+            return (int)read;
+        }
+        errno = Marshal.GetLastPInvokeError();
+        if (errno == Libc.EAGAIN) _readable = false;
+        return -1;
+    }
+
+    /// <summary>Sends what is left of the send buffer (under the lock): 0 when all is sent, else the errno that stopped it.</summary>
+    private int SendSome()
+    {
+        var span = _sendBuffer.Span;
+        while (_sent < span.Length)
+        {
+            nint sent;
+            fixed (byte* bytes = span) sent = Libc.send(_fd, bytes + _sent, span.Length - _sent, Libc.MSG_NOSIGNAL);
+            if (sent < 0)
+            {
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno == Libc.EAGAIN) _writable = false;
+                return errno;
+            }
+            _sent += (int)sent;
+            if (_sent < span.Length)
+            {
+                // The socket's buffer is full: wait for epoll's edge rather than try again for an EAGAIN.
+                _writable = false;
+                return Libc.EAGAIN;
+            }
+        }
+        return 0;
+    }
+
+    /// <summary>One receive's or send's completion, reused for every one on the socket.</summary>
+    private sealed class Operation : IValueTaskSource<int>, IValueTaskSource
+    {
+        private ManualResetValueTaskSourceCore<int> _core;
+
+        public bool Pending { get; set; }
+
+        /// <summary>Makes the operation pending; the token for its ValueTask.</summary>
+        public short Start()
+        {
+            _core.Reset();
+            Pending = true;
+            return _core.Version;
+        }
+
+        public void Complete(int result, Exception? error)
+        {
+            if (error is null) _core.SetResult(result);
+            else _core.SetException(error);
+        }
+
+        public int GetResult(short token) => _core.GetResult(token);
+
+        void IValueTaskSource.GetResult(short token) => _core.GetResult(token);
+
+        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _core.OnCompleted(continuation, state, token, flags);
+    }
+}

@@ -1,0 +1,309 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+
+namespace Meshgate.Proxy.Sockets;
+
+/// <summary>
+/// Kestrel's transport on the epoll engine (sockets: epoll): binds IP listeners and gives Kestrel each accepted
+/// connection as pipes filled and drained by an <see cref="EpollSocket"/>. Everything above the transport (TLS, the
+/// direct front end, Kestrel's HTTP layer) is unchanged. Accepting stays with the runtime's sockets (a listener's
+/// wakeups are per connection, not per request); each accepted socket goes to the next loop in turn.
+/// </summary>
+public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
+{
+    public EpollTransportFactory(ILoggerFactory logs) => EpollLoop.Logger = logs.CreateLogger("Meshgate.Sockets");
+
+    public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint;
+
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        if (endpoint is not IPEndPoint ip) throw new NotSupportedException($"The epoll transport binds IP endpoints only, not {endpoint}.");
+        var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (ip.Address.Equals(IPAddress.IPv6Any)) socket.DualMode = true;
+            socket.Bind(ip);
+            socket.Listen(512);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            socket.Dispose();
+            throw new AddressInUseException(e.Message, e);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        return new ValueTask<IConnectionListener>(new EpollConnectionListener(socket));
+    }
+}
+
+internal sealed class EpollConnectionListener(Socket listener) : IConnectionListener
+{
+    public EndPoint EndPoint { get; } = listener.LocalEndPoint!;
+
+    public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            Socket accepted;
+            try
+            {
+                accepted = await listener.AcceptAsync(cancellationToken);
+            }
+            catch (ObjectDisposedException)
+            {
+                return null; // unbound
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.OperationAborted)
+            {
+                return null;
+            }
+            catch (SocketException)
+            {
+                continue; // reset before it was accepted, as Kestrel's own transport goes on
+            }
+            try
+            {
+                accepted.NoDelay = true;
+                var connection = new EpollConnection(new EpollSocket(accepted, EpollLoop.Pick()));
+                connection.Start();
+                return connection;
+            }
+            catch (SocketException)
+            {
+                accepted.Dispose();
+            }
+        }
+    }
+
+    public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+    {
+        listener.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        listener.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>
+/// One accepted connection: a receive loop that fills the input pipe with all a readiness edge brought, then flushes
+/// once, and a send loop that drains the output pipe. Both pipes run their continuations inline, so a request is read,
+/// served and answered on the loop's thread within one event, as Kestrel's sockets do with inline scheduling.
+/// </summary>
+internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature,
+    IConnectionLifetimeFeature, IConnectionEndPointFeature, IMemoryPoolFeature
+{
+    // Kestrel's defaults for its request and response buffers (MaxRequestBufferSize 1 MB, MaxResponseBufferSize 64 KB).
+    private static readonly PipeOptions InputOptions = new(MemoryPool<byte>.Shared, PipeScheduler.Inline, PipeScheduler.Inline,
+        pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, minimumSegmentSize: 4096, useSynchronizationContext: false);
+
+    private static readonly PipeOptions OutputOptions = new(MemoryPool<byte>.Shared, PipeScheduler.Inline, PipeScheduler.Inline,
+        pauseWriterThreshold: 64 * 1024, resumeWriterThreshold: 32 * 1024, minimumSegmentSize: 4096, useSynchronizationContext: false);
+
+    private static long s_ids;
+    private readonly EpollSocket _socket;
+    private readonly Pipe _input = new(InputOptions);
+    private readonly Pipe _output = new(OutputOptions);
+    private readonly CancellationTokenSource _closed = new();
+    private readonly Lock _shutdownLock = new();
+    private Exception? _shutdownReason;
+    private bool _shutDown;
+    private Task _receiving = Task.CompletedTask;
+    private Task _sending = Task.CompletedTask;
+    private string? _id;
+    private IDictionary<object, object?>? _items;
+
+    public EpollConnection(EpollSocket socket)
+    {
+        _socket = socket;
+        _idNumber = Interlocked.Increment(ref s_ids);
+        Transport = new DuplexPipe(_input.Reader, _output.Writer);
+        LocalEndPoint = socket.Socket.LocalEndPoint;
+        RemoteEndPoint = socket.Socket.RemoteEndPoint;
+        Features = new FeatureCollection();
+        Features.Set<IConnectionIdFeature>(this);
+        Features.Set<IConnectionTransportFeature>(this);
+        Features.Set<IConnectionItemsFeature>(this);
+        Features.Set<IConnectionLifetimeFeature>(this);
+        Features.Set<IConnectionEndPointFeature>(this);
+        Features.Set<IMemoryPoolFeature>(this);
+    }
+
+    private readonly long _idNumber;
+
+    public override string ConnectionId
+    {
+        get => _id ??= $"E{_idNumber:X}";
+        set => _id = value;
+    }
+
+    public override IFeatureCollection Features { get; }
+
+    public override IDictionary<object, object?> Items
+    {
+        get => _items ??= new ConnectionItems();
+        set => _items = value;
+    }
+
+    public override IDuplexPipe Transport { get; set; }
+
+    public override CancellationToken ConnectionClosed
+    {
+        get => _closed.Token;
+        set => throw new NotSupportedException();
+    }
+
+    public override EndPoint? LocalEndPoint { get; set; }
+
+    public override EndPoint? RemoteEndPoint { get; set; }
+
+    public MemoryPool<byte> MemoryPool => MemoryPool<byte>.Shared;
+
+    public void Start()
+    {
+        _receiving = ReceiveAsync();
+        _sending = SendAsync();
+    }
+
+    public override void Abort(ConnectionAbortedException abortReason)
+    {
+        // As Kestrel's socket transport: stop sending (the send loop then closes the socket, which ends the receive loop).
+        Shutdown(abortReason);
+        _output.Reader.CancelPendingRead();
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        _input.Reader.Complete();
+        _output.Writer.Complete();
+        await _receiving;
+        await _sending;
+        _closed.Dispose();
+    }
+
+    private async Task ReceiveAsync()
+    {
+        Exception? error = null;
+        var writer = _input.Writer;
+        try
+        {
+            while (true)
+            {
+                // The wait alone: no buffer is held while the client thinks, and no recv is made until epoll says so.
+                await _socket.ReceiveAsync(Memory<byte>.Empty);
+                var received = false;
+                while (true)
+                {
+                    var read = _socket.TryReceive(writer.GetMemory().Span);
+                    if (read < 0) break;
+                    if (read == 0)
+                    {
+                        if (received) await writer.FlushAsync();
+                        return; // the client's FIN
+                    }
+                    writer.Advance(read);
+                    received = true;
+                    if (!_socket.Readable) break;
+                }
+                if (!received) continue;
+                var flush = await writer.FlushAsync();
+                if (flush.IsCompleted || flush.IsCanceled) return;
+            }
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
+        {
+            error = new ConnectionResetException(e.Message, e);
+        }
+        catch (Exception e)
+        {
+            error = e;
+        }
+        finally
+        {
+            lock (_shutdownLock) error = _shutdownReason ?? error;
+            writer.Complete(error);
+            // Off the loop's thread, as Kestrel's transport does: what listens to it (the request's abort) may do much.
+            ThreadPool.UnsafeQueueUserWorkItem(static c => c.CancelClosed(), this, preferLocal: false);
+        }
+    }
+
+    private void CancelClosed()
+    {
+        try
+        {
+            _closed.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private async Task SendAsync()
+    {
+        Exception? error = null;
+        var reader = _output.Reader;
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync();
+                if (result.IsCanceled) break;
+                var buffer = result.Buffer;
+                if (buffer.IsSingleSegment) await _socket.SendAsync(buffer.First);
+                else
+                {
+                    foreach (var segment in buffer) await _socket.SendAsync(segment);
+                }
+                reader.AdvanceTo(buffer.End);
+                if (result.IsCompleted) break;
+            }
+        }
+        catch (Exception e)
+        {
+            error = e;
+        }
+        finally
+        {
+            Shutdown(error);
+            reader.Complete(error);
+        }
+    }
+
+    /// <summary>Closes the socket once, for the first reason given (the receive loop then ends with it).</summary>
+    private void Shutdown(Exception? reason)
+    {
+        lock (_shutdownLock)
+        {
+            if (_shutDown) return;
+            _shutDown = true;
+            _shutdownReason = reason ?? new ConnectionAbortedException("The connection was closed by the application.");
+        }
+        try
+        {
+            // Gracefully, as Kestrel's transport does even for aborts: what was sent arrives before the FIN.
+            _socket.Socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+        _socket.Dispose();
+    }
+
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+        public PipeWriter Output { get; } = output;
+    }
+}

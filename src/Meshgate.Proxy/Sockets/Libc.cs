@@ -1,0 +1,51 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace Meshgate.Proxy.Sockets;
+
+/// <summary>The Linux system calls the epoll engine makes itself: the same ones the runtime's socket engine wraps.</summary>
+internal static unsafe partial class Libc
+{
+    public const uint EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000, EPOLLET = 0x80000000;
+    public const int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CLOEXEC = 0x80000;
+    public const int EINTR = 4, EAGAIN = 11;
+    public const int MSG_NOSIGNAL = 0x4000;
+
+    /// <summary>struct epoll_event, packed on x86-64 (12 bytes) as the kernel lays it out there.</summary>
+    [StructLayout(LayoutKind.Sequential, Pack = 4)]
+    public struct EpollEvent
+    {
+        public uint Events;
+        public ulong Data;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int epoll_create1(int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int epoll_ctl(int epfd, int op, int fd, EpollEvent* ev);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int epoll_wait(int epfd, EpollEvent* events, int maxEvents, int timeout);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint recv(int fd, byte* buffer, nint length, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint send(int fd, byte* buffer, nint length, int flags);
+
+    /// <summary>The runtime's name for a failed call's errno, so errors read as the runtime's own sockets report them.</summary>
+    public static SocketException Error(int errno) => new((int)(errno switch
+    {
+        104 => SocketError.ConnectionReset,
+        32 => SocketError.Shutdown, // EPIPE: the runtime reports a send after the peer's reset so
+        103 => SocketError.ConnectionAborted,
+        110 => SocketError.TimedOut,
+        111 => SocketError.ConnectionRefused,
+        113 => SocketError.HostUnreachable,
+        101 => SocketError.NetworkUnreachable,
+        107 => SocketError.NotConnected,
+        9 => SocketError.OperationAborted, // EBADF: closed under the call
+        _ => SocketError.SocketError,
+    }));
+}
