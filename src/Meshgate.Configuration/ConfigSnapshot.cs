@@ -38,8 +38,21 @@ public sealed class ConfigSnapshot
     public required IReadOnlyList<IPNetwork> TrustedProxies { get; init; }
     public required LogLevel LogLevel { get; init; }
 
-    /// <summary>sockets: the epoll engine serves the listeners and the direct path's upstream connections (auto on Linux, or epoll).</summary>
-    public bool EpollSockets => Definition.Sockets == Model.SocketEngine.Epoll || (Definition.Sockets == Model.SocketEngine.Auto && OperatingSystem.IsLinux());
+    /// <summary>
+    /// sockets: the epoll engine serves the listeners and the direct path's upstream connections. auto takes it on Linux
+    /// unless some cluster's answers come through YARP's HttpClient (docs/sockets.md): those come back on .NET's socket
+    /// thread, and every such request would then wake two threads where one did.
+    /// </summary>
+    public bool EpollSockets => Definition.Sockets switch
+    {
+        Model.SocketEngine.Epoll => true,
+        Model.SocketEngine.Runtime => false,
+        _ => OperatingSystem.IsLinux() && !AnswersThroughYarp,
+    };
+
+    /// <summary>A mesh section (sidecars and mesh ingress forward over YARP's HTTP/2), or a cluster the direct path does not take.</summary>
+    public bool AnswersThroughYarp => Definition.Mesh is not null || ClusterPolicies.Values.Any(c =>
+        c.Forwarder == Model.ForwarderMode.Yarp || c.DirectObstacle is not null || (c.Forwarder == Model.ForwarderMode.Auto && c.UsesTls));
 
     /// <summary>The access log's settings; null when the config has no accessLog section (off).</summary>
     public Compilation.AccessLogPolicy? AccessLog { get; init; }

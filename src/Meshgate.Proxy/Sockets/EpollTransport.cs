@@ -17,7 +17,18 @@ namespace Meshgate.Proxy.Sockets;
 /// </summary>
 public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
-    public EpollTransportFactory(ILoggerFactory logs) => EpollLoop.Logger = logs.CreateLogger("Meshgate.Sockets");
+    private readonly MemoryPool<byte> _pool;
+
+    /// <param name="pools">
+    /// Kestrel's pool factory: blocks of 4 KiB, pinned, kept however many connections hold one at once. The shared
+    /// array pool keeps 32 arrays of a size per core, and the front end holds a connection's request block until the
+    /// answer is sent, so at 64 connections half its rents would allocate (as the upstream reader's did, docs/performance.md).
+    /// </param>
+    public EpollTransportFactory(ILoggerFactory logs, IMemoryPoolFactory<byte>? pools = null)
+    {
+        EpollLoop.Logger = logs.CreateLogger("Meshgate.Sockets");
+        _pool = pools?.Create(new MemoryPoolOptions { Owner = "epoll" }) ?? MemoryPool<byte>.Shared;
+    }
 
     public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint;
 
@@ -41,11 +52,11 @@ public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnect
             socket.Dispose();
             throw;
         }
-        return new ValueTask<IConnectionListener>(new EpollConnectionListener(socket));
+        return new ValueTask<IConnectionListener>(new EpollConnectionListener(socket, _pool));
     }
 }
 
-internal sealed class EpollConnectionListener(Socket listener) : IConnectionListener
+internal sealed class EpollConnectionListener(Socket listener, MemoryPool<byte> pool) : IConnectionListener
 {
     public EndPoint EndPoint { get; } = listener.LocalEndPoint!;
 
@@ -73,7 +84,7 @@ internal sealed class EpollConnectionListener(Socket listener) : IConnectionList
             try
             {
                 accepted.NoDelay = true;
-                var connection = new EpollConnection(new EpollSocket(accepted, EpollLoop.Pick()));
+                var connection = new EpollConnection(new EpollSocket(accepted, EpollLoop.Pick()), pool);
                 connection.Start();
                 return connection;
             }
@@ -105,17 +116,11 @@ internal sealed class EpollConnectionListener(Socket listener) : IConnectionList
 internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature,
     IConnectionLifetimeFeature, IConnectionEndPointFeature, IMemoryPoolFeature
 {
-    // Kestrel's defaults for its request and response buffers (MaxRequestBufferSize 1 MB, MaxResponseBufferSize 64 KB).
-    private static readonly PipeOptions InputOptions = new(MemoryPool<byte>.Shared, PipeScheduler.Inline, PipeScheduler.Inline,
-        pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, minimumSegmentSize: 4096, useSynchronizationContext: false);
-
-    private static readonly PipeOptions OutputOptions = new(MemoryPool<byte>.Shared, PipeScheduler.Inline, PipeScheduler.Inline,
-        pauseWriterThreshold: 64 * 1024, resumeWriterThreshold: 32 * 1024, minimumSegmentSize: 4096, useSynchronizationContext: false);
-
+    private const int MaxUnflushed = 64 * 1024;
     private static long s_ids;
     private readonly EpollSocket _socket;
-    private readonly Pipe _input = new(InputOptions);
-    private readonly Pipe _output = new(OutputOptions);
+    private readonly Pipe _input;
+    private readonly Pipe _output;
     private readonly CancellationTokenSource _closed = new();
     private readonly Lock _shutdownLock = new();
     private Exception? _shutdownReason;
@@ -125,9 +130,15 @@ internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature,
     private string? _id;
     private IDictionary<object, object?>? _items;
 
-    public EpollConnection(EpollSocket socket)
+    public EpollConnection(EpollSocket socket, MemoryPool<byte> pool)
     {
         _socket = socket;
+        MemoryPool = pool;
+        // Kestrel's defaults for its request and response buffers (MaxRequestBufferSize 1 MB, MaxResponseBufferSize 64 KB).
+        _input = new Pipe(new PipeOptions(pool, PipeScheduler.Inline, PipeScheduler.Inline,
+            pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, minimumSegmentSize: 4096, useSynchronizationContext: false));
+        _output = new Pipe(new PipeOptions(pool, PipeScheduler.Inline, PipeScheduler.Inline,
+            pauseWriterThreshold: 64 * 1024, resumeWriterThreshold: 32 * 1024, minimumSegmentSize: 4096, useSynchronizationContext: false));
         _idNumber = Interlocked.Increment(ref s_ids);
         Transport = new DuplexPipe(_input.Reader, _output.Writer);
         LocalEndPoint = socket.Socket.LocalEndPoint;
@@ -169,7 +180,7 @@ internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature,
 
     public override EndPoint? RemoteEndPoint { get; set; }
 
-    public MemoryPool<byte> MemoryPool => MemoryPool<byte>.Shared;
+    public MemoryPool<byte> MemoryPool { get; }
 
     public void Start()
     {
@@ -203,21 +214,23 @@ internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature,
             {
                 // The wait alone: no buffer is held while the client thinks, and no recv is made until epoll says so.
                 await _socket.ReceiveAsync(Memory<byte>.Empty);
-                var received = false;
-                while (true)
+                var received = 0;
+                // All the edge brought, but no more than MaxUnflushed before the reader sees it: a client that sends
+                // faster than the gateway forwards is held back by the pipe's limit at the flush, not read into memory.
+                while (received < MaxUnflushed)
                 {
                     var read = _socket.TryReceive(writer.GetMemory().Span);
                     if (read < 0) break;
                     if (read == 0)
                     {
-                        if (received) await writer.FlushAsync();
+                        if (received > 0) await writer.FlushAsync();
                         return; // the client's FIN
                     }
                     writer.Advance(read);
-                    received = true;
+                    received += read;
                     if (!_socket.Readable) break;
                 }
-                if (!received) continue;
+                if (received == 0) continue;
                 var flush = await writer.FlushAsync();
                 if (flush.IsCompleted || flush.IsCanceled) return;
             }
@@ -261,11 +274,7 @@ internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature,
                 var result = await reader.ReadAsync();
                 if (result.IsCanceled) break;
                 var buffer = result.Buffer;
-                if (buffer.IsSingleSegment) await _socket.SendAsync(buffer.First);
-                else
-                {
-                    foreach (var segment in buffer) await _socket.SendAsync(segment);
-                }
+                if (!buffer.IsEmpty) await _socket.SendAsync(buffer);
                 reader.AdvanceTo(buffer.End);
                 if (result.IsCompleted) break;
             }

@@ -19,6 +19,25 @@ internal static unsafe partial class Libc
         public ulong Data;
     }
 
+    /// <summary>struct iovec.</summary>
+    public struct IoVector
+    {
+        public void* Base;
+        public nint Length;
+    }
+
+    /// <summary>struct msghdr (x86-64 and arm64 layout: natural alignment, size_t lengths).</summary>
+    public struct MessageHeader
+    {
+        public void* Name;
+        public int NameLength;
+        public IoVector* Vectors;
+        public nint VectorCount;
+        public void* Control;
+        public nint ControlLength;
+        public int Flags;
+    }
+
     [LibraryImport("libc", SetLastError = true)]
     public static partial int epoll_create1(int flags);
 
@@ -33,6 +52,9 @@ internal static unsafe partial class Libc
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint send(int fd, byte* buffer, nint length, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint sendmsg(int fd, MessageHeader* message, int flags);
 
     /// <summary>The runtime's name for a failed call's errno, so errors read as the runtime's own sockets report them.</summary>
     public static SocketException Error(int errno) => new((int)(errno switch

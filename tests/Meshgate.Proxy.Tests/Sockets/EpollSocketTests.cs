@@ -98,6 +98,40 @@ public sealed class EpollSocketTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Send_ManySegments_GatheredInOrder_EvenPastTheKernelsBuffer()
+    {
+        // 600 blocks of 4 KiB (more than one sendmsg takes, and more than the kernel buffers): sent whole and in order.
+        var blocks = Enumerable.Range(0, 600).Select(i => Enumerable.Range(0, 4096).Select(j => (byte)(i * 7 + j)).ToArray()).ToList();
+        var send = _socket.SendAsync(Sequence(blocks));
+
+        var expected = blocks.SelectMany(b => b).ToArray();
+        var received = new byte[expected.Length];
+        var filled = 0;
+        while (filled < received.Length) filled += await _peer.ReceiveAsync(received.AsMemory(filled));
+        await send.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(expected, received);
+    }
+
+    private static System.Buffers.ReadOnlySequence<byte> Sequence(IReadOnlyList<byte[]> blocks)
+    {
+        var first = new Segment(blocks[0], 0);
+        var last = first;
+        foreach (var block in blocks.Skip(1)) last = last.Append(block);
+        return new System.Buffers.ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
+    }
+
+    private sealed class Segment : System.Buffers.ReadOnlySequenceSegment<byte>
+    {
+        public Segment(byte[] bytes, long runningIndex)
+        {
+            Memory = bytes;
+            RunningIndex = runningIndex;
+        }
+
+        public Segment Append(byte[] bytes) => (Segment)(Next = new Segment(bytes, RunningIndex + Memory.Length));
+    }
+
+    [Fact]
     public async Task Receive_PeerClosed_ReturnsZero()
     {
         var receive = _socket.ReceiveAsync(new byte[10]);
