@@ -40,19 +40,15 @@ public sealed class ConfigSnapshot
 
     /// <summary>
     /// sockets: the epoll engine serves the listeners and the direct path's upstream connections. auto takes it on Linux
-    /// unless some cluster's answers come through YARP's HttpClient (docs/sockets.md): those come back on .NET's socket
-    /// thread, and every such request would then wake two threads where one did.
+    /// unless the process is in a mesh (docs/sockets.md): sidecars and mesh ingress forward over YARP's HTTP/2, whose
+    /// answers come back on .NET's socket thread, so every request would wake two threads where one did.
     /// </summary>
     public bool EpollSockets => Definition.Sockets switch
     {
         Model.SocketEngine.Epoll => true,
         Model.SocketEngine.Runtime => false,
-        _ => OperatingSystem.IsLinux() && !AnswersThroughYarp,
+        _ => OperatingSystem.IsLinux() && Definition.Mesh is null && !ClusterPolicies.Values.Any(c => c.Mesh is not null),
     };
-
-    /// <summary>A mesh section (sidecars and mesh ingress forward over YARP's HTTP/2), or a cluster the direct path does not take.</summary>
-    public bool AnswersThroughYarp => Definition.Mesh is not null || ClusterPolicies.Values.Any(c =>
-        c.Forwarder == Model.ForwarderMode.Yarp || c.DirectObstacle is not null || (c.Forwarder == Model.ForwarderMode.Auto && c.UsesTls));
 
     /// <summary>The access log's settings; null when the config has no accessLog section (off).</summary>
     public Compilation.AccessLogPolicy? AccessLog { get; init; }

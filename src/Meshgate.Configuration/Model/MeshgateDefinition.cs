@@ -27,7 +27,7 @@ public sealed record MeshgateDefinition
     [Description("Shutdown behaviour.")]
     public ShutdownDefinition Shutdown { get; init; } = new();
 
-    [Description("The socket engine under the listeners' connections and the direct path's upstream connections: auto (the default: epoll on Linux unless some cluster's answers come through YARP's HttpClient, else runtime), epoll (Meshgate's own edge-triggered epoll loop per core, Linux only: no system call is made for a read that would find nothing) or runtime (.NET's sockets). docs/sockets.md. Needs a restart.")]
+    [Description("The socket engine under the listeners' connections and the direct path's upstream connections: auto (the default: epoll on Linux outside a mesh, else runtime), epoll (Meshgate's own edge-triggered epoll loop per core, Linux only: no system call is made for a read that would find nothing) or runtime (.NET's sockets). docs/sockets.md. Needs a restart.")]
     public SocketEngine Sockets { get; init; } = SocketEngine.Auto;
 
     [Description("Authentication providers by name; routes list them in auth.")]

@@ -1,11 +1,13 @@
 namespace Meshgate.Configuration.Tests.Sockets;
 
 /// <summary>
-/// Which socket engine a config gets (docs/sockets.md): auto takes epoll on Linux unless some cluster's answers come
-/// through YARP's HttpClient; epoll and runtime are taken as written. (The suite runs on Linux, where auto can take epoll.)
+/// Which socket engine a config gets (docs/sockets.md): auto takes epoll on Linux unless the process is in a mesh (its
+/// hops go over YARP's HTTP/2 on .NET's sockets); epoll and runtime are taken as written. (The suite runs on Linux, where auto can take epoll.)
 /// </summary>
 public sealed class SocketEngineChoiceTests
 {
+    private const string Mesh = "mesh:\n  controlPlane: http://127.0.0.1:15010\n  service: gateway\n  tokenEnv: PATH";
+
     private static string Config(string sockets, string cluster) => $$"""
         {{sockets}}
         listeners:
@@ -19,12 +21,13 @@ public sealed class SocketEngineChoiceTests
     [Theory]
     [InlineData("", "{ id: up, endpoints: [\"http://10.0.0.1:80\"] }", true)]
     [InlineData("sockets: auto", "{ id: up, endpoints: [\"http://10.0.0.1:80\"], forwarder: direct }", true)]
-    [InlineData("sockets: auto", "{ id: up, endpoints: [\"http://10.0.0.1:80\"], forwarder: yarp }", false)]
-    [InlineData("sockets: auto", "{ id: up, endpoints: [\"https://10.0.0.1:443\"] }", false)]
-    [InlineData("sockets: auto", "{ id: up, endpoints: [\"http://10.0.0.1:80\"], httpVersion: \"2\" }", false)]
-    [InlineData("sockets: epoll", "{ id: up, endpoints: [\"http://10.0.0.1:80\"], forwarder: yarp }", true)]
+    [InlineData("sockets: auto", "{ id: up, endpoints: [\"http://10.0.0.1:80\"], forwarder: yarp }", true)]
+    [InlineData("sockets: auto", "{ id: up, endpoints: [\"https://10.0.0.1:443\"] }", true)]
+    [InlineData("sockets: auto\n" + Mesh, "{ id: up, endpoints: [\"http://10.0.0.1:80\"] }", false)]
+    [InlineData(Mesh, "{ id: up, endpoints: [\"http://10.0.0.1:80\"] }", false)]
+    [InlineData("sockets: epoll\n" + Mesh, "{ id: up, endpoints: [\"http://10.0.0.1:80\"] }", true)]
     [InlineData("sockets: runtime", "{ id: up, endpoints: [\"http://10.0.0.1:80\"] }", false)]
-    public void Auto_TakesEpollWhenTheDirectPathCarriesEveryCluster(string sockets, string cluster, bool epoll)
+    public void Auto_TakesEpollOutsideAMesh(string sockets, string cluster, bool epoll)
     {
         Assert.Equal(epoll, ConfigText.Snapshot(Config(sockets, cluster)).EpollSockets);
     }
