@@ -29,10 +29,8 @@ internal sealed unsafe class EpollSocket : IDisposable
     private readonly Operation _send = new();
     private bool _readable, _writable, _closed, _peerClosed;
     private Memory<byte> _receiveBuffer;
-    private ReadOnlyMemory<byte> _sendBuffer;
+    // What the pending send has yet to send: a single buffer is a one-segment sequence, so both sends share one path.
     private ReadOnlySequence<byte> _sendSegments;
-    private bool _gathering;
-    private int _sent;
 
     /// <param name="socket">Connected, or connecting (<paramref name="connected"/> false: the first send waits until it is).</param>
     public EpollSocket(Socket socket, EpollLoop loop, bool connected = true)
@@ -104,27 +102,7 @@ internal sealed unsafe class EpollSocket : IDisposable
     }
 
     /// <summary>Sends all of <paramref name="buffer"/>: at once when the socket takes it, else as epoll makes room. Empty: waits until writable (a connect's end).</summary>
-    public ValueTask SendAsync(ReadOnlyMemory<byte> buffer)
-    {
-        lock (_lock)
-        {
-            if (_closed) return ValueTask.FromException(Failure(Closed(), reading: false));
-            _sendBuffer = buffer;
-            _sent = 0;
-            _gathering = false;
-            if (_writable)
-            {
-                var errno = SendSome();
-                if (errno == 0)
-                {
-                    _sendBuffer = default;
-                    return ValueTask.CompletedTask;
-                }
-                if (errno != Libc.EAGAIN) return ValueTask.FromException(Failure(Libc.Error(errno), reading: false));
-            }
-            return new ValueTask(_send, _send.Start());
-        }
-    }
+    public ValueTask SendAsync(ReadOnlyMemory<byte> buffer) => SendAsync(new ReadOnlySequence<byte>(buffer));
 
     /// <summary>
     /// Sends all of <paramref name="buffers"/>, many segments to one sendmsg (a pipe's 4 KiB blocks: a 64 KiB answer is
@@ -132,19 +110,16 @@ internal sealed unsafe class EpollSocket : IDisposable
     /// </summary>
     public ValueTask SendAsync(ReadOnlySequence<byte> buffers)
     {
-        if (buffers.IsSingleSegment) return SendAsync(buffers.First);
         lock (_lock)
         {
             if (_closed) return ValueTask.FromException(Failure(Closed(), reading: false));
             _sendSegments = buffers;
-            _gathering = true;
             if (_writable)
             {
-                var errno = SendGathered();
+                var errno = SendPending();
                 if (errno == 0)
                 {
                     _sendSegments = default;
-                    _gathering = false;
                     return ValueTask.CompletedTask;
                 }
                 if (errno != Libc.EAGAIN) return ValueTask.FromException(Failure(Libc.Error(errno), reading: false));
@@ -188,15 +163,13 @@ internal sealed unsafe class EpollSocket : IDisposable
                 _writable = true;
                 if (_send.Pending)
                 {
-                    var errno = _gathering ? SendGathered() : SendSome();
+                    var errno = SendPending();
                     if (errno == 0) completeSend = true;
                     else if (errno != Libc.EAGAIN) (completeSend, sendError) = (true, Failure(Libc.Error(errno), reading: false));
                     if (completeSend)
                     {
                         _send.Pending = false;
-                        _sendBuffer = default;
                         _sendSegments = default;
-                        _gathering = false;
                     }
                 }
             }
@@ -218,7 +191,6 @@ internal sealed unsafe class EpollSocket : IDisposable
             sendPending = _send.Pending;
             _receive.Pending = _send.Pending = false;
             _receiveBuffer = default;
-            _sendBuffer = default;
             _sendSegments = default;
             _loop.Unregister(_slot, _fd);
             Socket.Dispose();
@@ -251,22 +223,31 @@ internal sealed unsafe class EpollSocket : IDisposable
         return -1;
     }
 
-    /// <summary>Sends what is left of the send buffer (under the lock): 0 when all is sent, else the errno that stopped it.</summary>
-    private int SendSome()
+    /// <summary>
+    /// Sends what is left of the pending send (under the lock), sliced by what each call takes: 0 when all is sent, else
+    /// the errno that stopped it.
+    /// </summary>
+    private int SendPending()
     {
-        var span = _sendBuffer.Span;
-        while (_sent < span.Length)
+        while (!_sendSegments.IsEmpty)
         {
-            nint sent;
-            fixed (byte* bytes = span) sent = Libc.send(_fd, bytes + _sent, span.Length - _sent, Libc.MSG_NOSIGNAL);
+            nint offered, sent;
+            if (_sendSegments.IsSingleSegment)
+            {
+                // One block (a stream's write, or a sequence's last one): send, with no vectors to build and no handles to take.
+                var span = _sendSegments.FirstSpan;
+                offered = span.Length;
+                fixed (byte* bytes = span) sent = Libc.send(_fd, bytes, span.Length, Libc.MSG_NOSIGNAL);
+            }
+            else sent = SendGathered(out offered);
             if (sent < 0)
             {
                 var errno = Marshal.GetLastPInvokeError();
                 if (errno == Libc.EAGAIN) _writable = false;
                 return errno;
             }
-            _sent += (int)sent;
-            if (_sent < span.Length)
+            _sendSegments = _sendSegments.Slice(sent);
+            if (sent < offered)
             {
                 // The socket's buffer is full: wait for epoll's edge rather than try again for an EAGAIN.
                 _writable = false;
@@ -276,49 +257,32 @@ internal sealed unsafe class EpollSocket : IDisposable
         return 0;
     }
 
-    /// <summary>Sends what is left of the send segments (under the lock), up to 64 per sendmsg: 0 when all is sent, else the errno that stopped it.</summary>
-    private int SendGathered()
+    /// <summary>One sendmsg of the pending send's first 64 non-empty segments (<paramref name="offered"/> bytes): what it took, or -1.</summary>
+    private nint SendGathered(out nint offered)
     {
         var vectors = stackalloc Libc.IoVector[SegmentHandles.Length];
-        while (!_sendSegments.IsEmpty)
+        var handles = default(SegmentHandles);
+        var count = 0;
+        offered = 0;
+        foreach (var segment in _sendSegments)
         {
-            var handles = default(SegmentHandles);
-            var count = 0;
-            nint total = 0;
-            foreach (var segment in _sendSegments)
-            {
-                if (segment.IsEmpty) continue;
-                if (count == SegmentHandles.Length) break;
-                // Pinned for the call only; the pool's blocks are pinned already, and then this takes no GC handle.
-                handles[count] = segment.Pin();
-                vectors[count] = new Libc.IoVector { Base = handles[count].Pointer, Length = segment.Length };
-                total += segment.Length;
-                count++;
-            }
-            nint sent;
-            try
-            {
-                var message = new Libc.MessageHeader { Vectors = vectors, VectorCount = count };
-                sent = Libc.sendmsg(_fd, &message, Libc.MSG_NOSIGNAL);
-            }
-            finally
-            {
-                for (var i = 0; i < count; i++) handles[i].Dispose();
-            }
-            if (sent < 0)
-            {
-                var errno = Marshal.GetLastPInvokeError();
-                if (errno == Libc.EAGAIN) _writable = false;
-                return errno;
-            }
-            _sendSegments = _sendSegments.Slice(sent);
-            if (sent < total)
-            {
-                _writable = false;
-                return Libc.EAGAIN;
-            }
+            if (segment.IsEmpty) continue;
+            if (count == SegmentHandles.Length) break;
+            // Pinned for the call only; the pool's blocks are pinned already, and then this takes no GC handle.
+            handles[count] = segment.Pin();
+            vectors[count] = new Libc.IoVector { Base = handles[count].Pointer, Length = segment.Length };
+            offered += segment.Length;
+            count++;
         }
-        return 0;
+        try
+        {
+            var message = new Libc.MessageHeader { Vectors = vectors, VectorCount = count };
+            return Libc.sendmsg(_fd, &message, Libc.MSG_NOSIGNAL);
+        }
+        finally
+        {
+            for (var i = 0; i < count; i++) handles[i].Dispose();
+        }
     }
 
     [InlineArray(Length)]

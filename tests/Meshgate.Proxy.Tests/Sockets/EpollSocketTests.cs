@@ -112,6 +112,26 @@ public sealed class EpollSocketTests : IAsyncLifetime
         Assert.Equal(expected, received);
     }
 
+    [Fact]
+    public async Task Send_SmallBlockThenOneLargerThanTheKernelTakes_SendsTheLargeOnesRestWhole()
+    {
+        // The first sendmsg takes the small block and part of the large one; what is left is a single segment, sent
+        // from the right offset by plain sends as the peer reads.
+        var blocks = new List<byte[]> { new byte[100], new byte[16 * 1024 * 1024] };
+        Random.Shared.NextBytes(blocks[0]);
+        Random.Shared.NextBytes(blocks[1]);
+        var send = _socket.SendAsync(Sequence(blocks));
+        await Task.Delay(100);
+        Assert.False(send.IsCompleted);
+
+        var expected = blocks.SelectMany(b => b).ToArray();
+        var received = new byte[expected.Length];
+        var filled = 0;
+        while (filled < received.Length) filled += await _peer.ReceiveAsync(received.AsMemory(filled));
+        await send.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(expected, received);
+    }
+
     private static System.Buffers.ReadOnlySequence<byte> Sequence(IReadOnlyList<byte[]> blocks)
     {
         var first = new Segment(blocks[0], 0);
