@@ -40,7 +40,7 @@ if [[ ! -x $TRACE ]]; then
     dotnet tool install dotnet-trace --tool-path "$WORK/tools" >"$WORK/tool.log" 2>&1 || { cat "$WORK/tool.log" >&2; die "dotnet-trace install failed"; }
 fi
 dotnet build "$BENCH_DIR/allocations" -c Release -o "$WORK/allocations" >"$WORK/allocations-build.log" 2>&1 || { tail -20 "$WORK/allocations-build.log" >&2; die "allocations build failed"; }
-publish_meshgate
+MESHGATE_BUILD=${MESHGATE_BUILD:-jit} publish_meshgate   # dotnet-trace needs the JIT build's event pipe
 if (( ${MESH:-0} )); then
     start_mesh_sidecar
 else

@@ -33,7 +33,7 @@ source "$BENCH_DIR/lib.sh"
 for tool in nginx wrk taskset openssl dotnet perf python3; do command -v "$tool" >/dev/null || die "$tool not found (bench/run.sh installs the tools; perf is Debian's linux-perf)"; done
 
 mkdir -p "$WORK/gateway"
-publish_meshgate
+MESHGATE_BUILD=${MESHGATE_BUILD:-jit} publish_meshgate   # its components are told apart by the JIT's method names (perf map)
 # The perf map names JIT-compiled code; without it managed frames are bare addresses.
 # W^X off, or JIT code runs from a memfd double mapping that perf cannot match with the map.
 GATEWAY_ENV=(DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0)

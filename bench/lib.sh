@@ -45,11 +45,11 @@ render() {  # render TEMPLATE OUT: fill the placeholders between at-signs from t
     if grep -q '@[A-Z_]*@' "$2"; then die "unfilled placeholder in $2"; fi
 }
 
-publish_meshgate() {  # MESHGATE: an existing publish dir, or built here into $WORK/meshgate by scripts/publish (MESHGATE_BUILD=il: the IL-only publish; aot: Native AOT)
+publish_meshgate() {  # MESHGATE: an existing publish dir, or built here into $WORK/meshgate by scripts/publish (Native AOT; MESHGATE_BUILD=jit or il for the others)
     export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
     if [[ -z ${MESHGATE:-} ]]; then
         MESHGATE="$WORK/meshgate"
-        log "building Meshgate (${MESHGATE_BUILD:-shipped}) into $MESHGATE"
+        log "building Meshgate (${MESHGATE_BUILD:-aot}) into $MESHGATE"
         rm -rf "$MESHGATE"   # a self-contained publish and an IL-only one must not mix
         "$REPO_DIR/scripts/publish" "$MESHGATE" >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log" >&2; die "build failed"; }
     fi

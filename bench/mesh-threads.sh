@@ -36,7 +36,7 @@ for tool in nginx wrk taskset openssl curl sha256sum gcc; do command -v "$tool" 
 (( $# > 0 )) || set -- -
 
 mkdir -p "$WORK"
-publish_meshgate
+MESHGATE_BUILD=${MESHGATE_BUILD:-jit} publish_meshgate   # it starts meshgate.dll
 DEFAULT_MESHGATE=$MESHGATE
 gcc -O2 -Wall -o "$WORK/openloop" "$BENCH_DIR/openloop/openloop.c" || die "building bench/openloop/openloop.c failed"
 free_port UPSTREAM_PORT

@@ -168,8 +168,8 @@ if (( ! SKIP_BUILD )); then
     dotnet publish "$BENCH_DIR/yarp-minimal" -c Release -o "$WORK/yarp" \
         >"$WORK/yarp-build.log" 2>&1 || { tail -30 "$WORK/yarp-build.log" >&2; die "bare YARP build failed"; }
 
-    # As it ships (scripts/publish: self-contained, the framework trimmed); MESHGATE_BUILD=il for the IL-only publish.
-    log "building Meshgate (src/Meshgate, ${MESHGATE_BUILD:-shipped})"
+    # As it ships (scripts/publish: Native AOT); MESHGATE_BUILD=jit for the JIT build, il for the IL-only publish.
+    log "building Meshgate (src/Meshgate, ${MESHGATE_BUILD:-aot})"
     rm -rf "$WORK/meshgate"
     if ! "$REPO_DIR/scripts/publish" "$WORK/meshgate" >"$WORK/meshgate-build.log" 2>&1; then
         tail -30 "$WORK/meshgate-build.log" >&2
@@ -180,8 +180,8 @@ fi
 # The open-loop generator and idle-connection holder: small, so always rebuilt.
 gcc -O2 -Wall -o "$WORK/openloop" "$BENCH_DIR/openloop/openloop.c" || die "building bench/openloop/openloop.c failed"
 [[ -f $WORK/yarp/yarp-minimal.dll ]] || die "missing $WORK/yarp/yarp-minimal.dll (SKIP_BUILD=1 without a previous build?)"
-if (( MESHGATE_OK )) && [[ ! -f $WORK/meshgate/meshgate.dll ]]; then
-    warn "missing $WORK/meshgate/meshgate.dll; Meshgate is skipped"
+if (( MESHGATE_OK )) && [[ ! -f $WORK/meshgate/meshgate.dll && ! -x $WORK/meshgate/meshgate ]]; then
+    warn "missing $WORK/meshgate/meshgate.dll or meshgate; Meshgate is skipped"
     MESHGATE_OK=0
 fi
 
@@ -302,8 +302,8 @@ start yarp "$WORK/yarp.log" \
 start redis "$WORK/redis/stdout.log" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no
 wait_port redis "$REDIS_PORT" 10 || { cat "$WORK/redis/stdout.log" >&2; die "redis-server did not start: $WHY"; }
 if (( MESHGATE_OK )); then
-    # A self-contained publish runs as its own executable, an IL-only one with dotnet.
-    if grep -q '"includedFrameworks"' "$WORK/meshgate/meshgate.runtimeconfig.json"; then MESHGATE_CMD=("$WORK/meshgate/meshgate"); else MESHGATE_CMD=(dotnet "$WORK/meshgate/meshgate.dll"); fi
+    # A Native AOT or self-contained publish runs as its own executable, an IL-only one with dotnet.
+    if [[ ! -f $WORK/meshgate/meshgate.dll ]] || grep -q '"includedFrameworks"' "$WORK/meshgate/meshgate.runtimeconfig.json"; then MESHGATE_CMD=("$WORK/meshgate/meshgate"); else MESHGATE_CMD=(dotnet "$WORK/meshgate/meshgate.dll"); fi
     start meshgate "$WORK/gateway/meshgate.log" \
         "${MESHGATE_CMD[@]}" gateway -c "$WORK/gateway/meshgate.yaml"
     start meshgate-bare "$WORK/gateway/meshgate-bare.log" \

@@ -1,7 +1,7 @@
 namespace Meshgate.Commands;
 
 /// <summary>
-/// Under Native AOT (MESHGATE_BUILD=aot scripts/publish), start-up leaves megabytes of garbage on the heap that no
+/// Under Native AOT (the shipped build, scripts/publish), start-up leaves megabytes of garbage on the heap that no
 /// collection returns while the process idles (the bench's gateway template: about 9 MiB, 7 MiB live of 18 MiB of
 /// regions); one compacting collection once the host has started does. Under the JIT the same returns 0.3 MiB, not worth
 /// a pause. Every long-running role (gateway, sidecar, control plane) calls it (docs/performance.md#memory).
