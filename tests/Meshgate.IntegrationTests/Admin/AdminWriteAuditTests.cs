@@ -6,6 +6,7 @@ using Meshgate.TestKit;
 namespace Meshgate.IntegrationTests.Admin;
 
 /// <summary>The audit lines of admin writes, read from the real process's log output.</summary>
+[Trait("Runs", "meshgate")]
 public sealed class AdminWriteAuditTests
 {
     private const string Token = "audit-admin-token-0123456789";

@@ -6,6 +6,7 @@ using Meshgate.TestKit;
 namespace Meshgate.IntegrationTests.Demo;
 
 /// <summary>`meshgate demo`, the README's first command, as a newcomer runs it.</summary>
+[Trait("Runs", "meshgate")]
 public sealed class DemoTests
 {
     [Fact]

@@ -11,6 +11,7 @@ namespace Meshgate.IntegrationTests.Demo;
 /// `meshgate demo --mesh` as the real executable, as a newcomer runs it: a control plane, frontend → orders → payments
 /// with their sidecars and the gateway in front, all on free ports, found from what the demo prints.
 /// </summary>
+[Trait("Runs", "meshgate")]
 public sealed partial class MeshDemoTests
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);

@@ -10,6 +10,7 @@ namespace Meshgate.IntegrationTests.EtcdConfig;
 /// candidate is promoted everywhere, a bad one (its route answers 500) rolled back everywhere, and a canary whose
 /// command is killed, or whose deadline passes, ends with every node back on the config in etcd.
 /// </summary>
+[Trait("Runs", "meshgate")]
 public sealed class ConfigCanaryTests : IAsyncLifetime
 {
     private EtcdServer _etcd = null!;

@@ -8,6 +8,7 @@ namespace Meshgate.IntegrationTests.Lifecycle;
 /// loaded and run at start costs idle RSS; a bound on RSS itself would be fragile, so these tests check the causes.
 /// Against a Native AOT publish there are no assemblies to load: the test checks that none is, and OpenSSL.
 /// </summary>
+[Trait("Runs", "meshgate")]
 public sealed class IdleMemoryTests
 {
     [Fact]

@@ -11,6 +11,7 @@ namespace Meshgate.IntegrationTests.Lifecycle;
 /// its upstream holds no thread: everything else keeps being served, bodies whole. <c>=0</c> in the environment keeps
 /// the thread pool, and the same must hold.
 /// </summary>
+[Trait("Runs", "meshgate")]
 public sealed class InlineSchedulingTests
 {
     [Theory]

@@ -11,6 +11,7 @@ namespace Meshgate.IntegrationTests.Lifecycle;
 /// come before the proxy's listeners' although it starts after them (a script, or this test kit, that takes the first
 /// address got the admin port; the Native AOT build did so about every other start).
 /// </summary>
+[Trait("Runs", "meshgate")]
 public sealed class LogOrderTests
 {
     private const string Routes = """

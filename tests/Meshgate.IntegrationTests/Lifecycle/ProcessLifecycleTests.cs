@@ -6,6 +6,7 @@ using Meshgate.TestKit;
 namespace Meshgate.IntegrationTests.Lifecycle;
 
 /// <summary>The executable itself: signals, drain and exit codes.</summary>
+[Trait("Runs", "meshgate")]
 public sealed class ProcessLifecycleTests
 {
     private static string Config(string endpoint, string drain = "10s") => $$"""

@@ -9,6 +9,7 @@ namespace Meshgate.IntegrationTests.Mesh;
 /// Two `meshgate control-plane --store etcd://` processes on one real etcd: the replicas a user runs. One is killed
 /// (SIGKILL, no goodbye); the other keeps the mesh, including what was registered through the dead one.
 /// </summary>
+[Trait("Runs", "meshgate")]
 public sealed class ControlPlaneReplicasTests : IAsyncLifetime
 {
     private EtcdServer _etcd = null!;

@@ -13,6 +13,7 @@ namespace Meshgate.IntegrationTests.Mesh;
 /// proxy, as an app with HTTP_PROXY would) and three instances of orders, each beside its own app. One orders
 /// instance's sidecar is SIGKILLed (no deregistration, connections dropped by the kernel) and its app stopped mid-load.
 /// </summary>
+[Trait("Runs", "meshgate")]
 public sealed class SidecarInstanceKilledTests : IAsyncLifetime
 {
     private const int Instances = 3;

@@ -4,6 +4,7 @@ using Meshgate.TestKit;
 namespace Meshgate.IntegrationTests.RateLimiting;
 
 /// <summary>Three real gateway processes share one limit through one Redis: together they allow the limit, within 2%.</summary>
+[Trait("Runs", "meshgate")]
 public sealed class SharedAccuracyTests
 {
     private const int Limit = 300;

@@ -9,6 +9,7 @@ namespace Meshgate.IntegrationTests.ScaleOut;
 /// deploy/kubernetes/ without a cluster: every manifest parses, the ConfigMap's config passes `meshgate validate`, the
 /// probes call the admin listener's health endpoints, and the Service reaches the gateway listener and never the admin one.
 /// </summary>
+[Trait("Runs", "meshgate")]
 public sealed class KubernetesManifestTests
 {
     private const string Token = "a-test-admin-token-0123456789";

@@ -10,6 +10,7 @@ namespace Meshgate.IntegrationTests.ScaleOut;
 /// connections reach every node, and a node killed outright is taken out by the health check, after which no request
 /// fails.
 /// </summary>
+[Trait("Runs", "meshgate")]
 public sealed class LayerFourBalancerTests : IAsyncLifetime
 {
     // What HAProxy may take to notice a dead node: `inter 1s fall 3` is about 3 s; the rest is a loaded test machine.

@@ -9,6 +9,7 @@ namespace Meshgate.IntegrationTests.ScaleOut;
 /// the shared rate limit allows exactly its limit in total however the requests are spread, and a response cached
 /// through one node is a hit on the others.
 /// </summary>
+[Trait("Runs", "meshgate")]
 public sealed class SharedStateAcrossProcessesTests : IAsyncLifetime
 {
     // The nodes see the Host the clients sent (a layer-4 balancer passes it through), so they build the same cache keys.
