@@ -18,7 +18,7 @@ namespace Meshgate.IntegrationTests.Sockets;
 /// </summary>
 public sealed class SocketEngineTests
 {
-    private static string Config(string engine, string endpoint, string listenerExtra = "") => $$"""
+    private static string Config(string engine, string endpoint, string listenerExtra = "", string forwarder = "auto") => $$"""
         sockets: {{engine}}
         listeners:
           - name: web
@@ -30,6 +30,7 @@ public sealed class SocketEngineTests
             cluster: up
         clusters:
           - id: up
+            forwarder: {{forwarder}}
             endpoints: ["{{endpoint}}"]
         """;
 
@@ -86,6 +87,34 @@ public sealed class SocketEngineTests
         await Task.WhenAll(clients);
         // Each connection's first GET is the front end's; its first POST hands the connection to Kestrel for good.
         Assert.True(gateway.Host.Gateway.Services.GetRequiredService<DirectFrontEnd>().Served >= 8);
+    }
+
+    /// <summary>YARP's HttpClient makes its upstream connections on the engine's loops (a ConnectCallback) when it runs.</summary>
+    [Theory]
+    [InlineData("epoll")]
+    [InlineData("runtime")]
+    public async Task YarpForwarder_KeepAliveUploadsAndLargeAnswers_EveryAnswerRight(string engine)
+    {
+        await using var upstream = await UpstreamAsync();
+        await using var gateway = await TestGateway.StartAsync(Config(engine, upstream.Endpoint, forwarder: "yarp"));
+        var upload = Pattern(300_000);
+        var expectedUpload = $"{upload.Length} {Convert.ToHexString(SHA256.HashData(upload))}";
+
+        var clients = Enumerable.Range(0, 4).Select(c => Task.Run(async () =>
+        {
+            using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1 }) { BaseAddress = gateway.Url };
+            for (var i = 0; i < 20; i++)
+            {
+                Assert.Equal($"hello /c{c}/{i}", await client.GetStringAsync($"/c{c}/{i}"));
+                if (i % 5 == 0)
+                {
+                    using var response = await client.PostAsync("/upload", new ByteArrayContent(upload));
+                    Assert.Equal(expectedUpload, await response.Content.ReadAsStringAsync());
+                }
+            }
+            Assert.Equal(Pattern(3 * 1024 * 1024), await client.GetByteArrayAsync("/big/" + 3 * 1024 * 1024));
+        }));
+        await Task.WhenAll(clients);
     }
 
     [Theory]
