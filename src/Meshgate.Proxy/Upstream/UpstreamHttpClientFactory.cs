@@ -21,11 +21,6 @@ internal sealed class UpstreamHttpClientFactory(SnapshotAccessor snapshots, Time
     {
         base.ConfigureHandler(context, handler);
         if (Observability.Tracing.TracingServiceCollectionExtensions.IsOn(snapshots)) Observability.Tracing.UpstreamSpanHandler.DisablePropagation(handler);
-        // On the epoll engine YARP's connections are made and read on the requesting thread's loop too: the answer is
-        // then read and sent to the client by one thread, where .NET's sockets would read it on their own thread and
-        // wake the loop's (docs/sockets.md).
-        if (snapshots.Current.EpollSockets) handler.ConnectCallback = static async (connection, cancellationToken) =>
-            await Sockets.EpollStream.ConnectAsync(connection.DnsEndPoint, cancellationToken);
         if (!snapshots.Current.ClusterPolicies.TryGetValue(context.ClusterId, out var policy)) return;
 
         handler.ConnectTimeout = policy.ConnectTimeout;

@@ -89,7 +89,7 @@ public sealed class SocketEngineTests
         Assert.True(gateway.Host.Gateway.Services.GetRequiredService<DirectFrontEnd>().Served >= 8);
     }
 
-    /// <summary>YARP's HttpClient makes its upstream connections on the engine's loops (a ConnectCallback) when it runs.</summary>
+    /// <summary>Routes YARP forwards (its HttpClient on .NET's sockets) behind client connections on either engine.</summary>
     [Theory]
     [InlineData("epoll")]
     [InlineData("runtime")]
