@@ -56,10 +56,8 @@ publish_meshgate() {  # MESHGATE: an existing publish dir, or built here into $W
     [[ -f $MESHGATE/meshgate.dll || -x $MESHGATE/meshgate ]] || die "no meshgate.dll or meshgate executable in $MESHGATE"
 }
 
-meshgate_command() {  # meshgate_command DIR: how to start the publish in DIR (a self-contained one has no shared runtime to run it with)
-    # A Native AOT publish (MESHGATE_BUILD=aot) is the executable alone: no meshgate.dll, no runtimeconfig.
-    if [[ ! -f $1/meshgate.dll ]] || grep -q '"includedFrameworks"' "$1/meshgate.runtimeconfig.json"; then echo "$1/meshgate"; else echo "dotnet $1/meshgate.dll"; fi
-}
+# meshgate_command DIR: MESHGATE_CMD, the words that start the publish in DIR (shared with run.sh and mesh-up.sh).
+source "$BENCH_DIR/meshgate-command.sh"
 
 start_origin() {  # the nginx origin of templates/upstream-nginx.conf, on the server core
     mkdir -p "$WORK/upstream/tmp"
@@ -137,7 +135,8 @@ start_template_gateway() {  # the gateway of templates/meshgate.yaml (+ VARIANT'
 
 start_gateway() {  # start_gateway CONFIG LOG PORT -> GATEWAY_PID, once it accepts on PORT; GATEWAY_ENV: NAME=VALUE words to add
     # GATEWAY_START_SECONDS (60): a busy machine can take 40 s to start a gateway pinned to one core.
-    (cd "$REPO_DIR" && exec env ${GATEWAY_ENV[@]+"${GATEWAY_ENV[@]}"} taskset -c "$SERVER_CPU" $(meshgate_command "$MESHGATE") gateway -c "$1") >"$2" 2>&1 &
+    meshgate_command "$MESHGATE"
+    (cd "$REPO_DIR" && exec env ${GATEWAY_ENV[@]+"${GATEWAY_ENV[@]}"} taskset -c "$SERVER_CPU" "${MESHGATE_CMD[@]}" gateway -c "$1") >"$2" 2>&1 &
     GATEWAY_PID=$!
     STARTED+=("$GATEWAY_PID")
     for _ in $(seq $(( ${GATEWAY_START_SECONDS:-60} * 5 ))); do

@@ -22,9 +22,8 @@ set -euo pipefail
 
 (( $# == 6 )) || { echo "usage: $0 MESHGATE_DLL DIR APP_PORT SERVICE_PORT CP_PORT CP_ADMIN_PORT" >&2; exit 2; }
 DLL=$1 DIR=$2 APP_PORT=$3 SERVICE_PORT=$4 CP_PORT=$5 CP_ADMIN_PORT=$6
-# A self-contained publish (scripts/publish) runs as its own executable next to the DLL, an IL-only one with dotnet;
-# a Native AOT publish (MESHGATE_BUILD=aot) has no DLL, only the executable.
-if [[ ! -f "$DLL" ]] || grep -q '"includedFrameworks"' "$(dirname "$DLL")/meshgate.runtimeconfig.json"; then MESHGATE_CMD=("$(dirname "$DLL")/meshgate"); else MESHGATE_CMD=(dotnet "$DLL"); fi
+source "$(dirname "${BASH_SOURCE[0]}")/meshgate-command.sh"
+meshgate_command "$(dirname "$DLL")"
 
 rm -rf "$DIR"
 mkdir -p "$DIR"

@@ -18,6 +18,7 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(dirname "$BENCH_DIR")
 WORK="$BENCH_DIR/.work"
 RESULTS_DIR="$BENCH_DIR/results"
+source "$BENCH_DIR/meshgate-command.sh"
 TEMPLATES="$BENCH_DIR/templates"
 
 QUICK=0
@@ -302,8 +303,7 @@ start yarp "$WORK/yarp.log" \
 start redis "$WORK/redis/stdout.log" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no
 wait_port redis "$REDIS_PORT" 10 || { cat "$WORK/redis/stdout.log" >&2; die "redis-server did not start: $WHY"; }
 if (( MESHGATE_OK )); then
-    # A Native AOT or self-contained publish runs as its own executable, an IL-only one with dotnet.
-    if [[ ! -f $WORK/meshgate/meshgate.dll ]] || grep -q '"includedFrameworks"' "$WORK/meshgate/meshgate.runtimeconfig.json"; then MESHGATE_CMD=("$WORK/meshgate/meshgate"); else MESHGATE_CMD=(dotnet "$WORK/meshgate/meshgate.dll"); fi
+    meshgate_command "$WORK/meshgate"
     start meshgate "$WORK/gateway/meshgate.log" \
         "${MESHGATE_CMD[@]}" gateway -c "$WORK/gateway/meshgate.yaml"
     start meshgate-bare "$WORK/gateway/meshgate-bare.log" \
