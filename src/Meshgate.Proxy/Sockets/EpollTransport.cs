@@ -119,6 +119,7 @@ internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature,
     private const int MaxUnflushed = 64 * 1024;
     private static long s_ids;
     private readonly EpollSocket _socket;
+    private readonly long _idNumber;
     private readonly Pipe _input;
     private readonly Pipe _output;
     private readonly CancellationTokenSource _closed = new();
@@ -151,8 +152,6 @@ internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature,
         Features.Set<IConnectionEndPointFeature>(this);
         Features.Set<IMemoryPoolFeature>(this);
     }
-
-    private readonly long _idNumber;
 
     public override string ConnectionId
     {
