@@ -49,6 +49,8 @@ internal sealed class FrontEndConnection
     private readonly bool _https;
     private readonly IPAddress? _peer;
     private readonly byte[] _peerText;
+    // The epoll loop that serves the client (-1: not on the engine): its requests' upstream connections are that loop's too.
+    private readonly int _loop;
     private byte[]? _headCopy;
     private string? _ipKey;
 
@@ -96,6 +98,7 @@ internal sealed class FrontEndConnection
         var peer = (connection.RemoteEndPoint as IPEndPoint)?.Address;
         _peer = peer is { IsIPv4MappedToIPv6: true } ? peer.MapToIPv4() : peer;
         _peerText = _peer is null ? [] : Encoding.ASCII.GetBytes(_peer.ToString());
+        _loop = Sockets.EpollLoop.IndexOf(connection.Features);
     }
 
     public async Task ServeAsync()
@@ -219,8 +222,8 @@ internal sealed class FrontEndConnection
                         for (var tryNumber = 0; ; tryNumber++)
                         {
                             stage = Http1Forwarder.Stage.Connect;
-                            connection = tryNumber == 0 ? upstream.RentIdle() : null;
-                            connection ??= await upstream.ConnectAsync(route.Choice.ConnectTimeout, token);
+                            connection = tryNumber == 0 ? upstream.RentIdle(_loop) : null;
+                            connection ??= await upstream.ConnectAsync(route.Choice.ConnectTimeout, token, _loop);
                             aborted = token.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), connection.Activity);
                             connection.Activity.CancelAfter(activityTimeout);
                             var activity = connection.Activity.Token;

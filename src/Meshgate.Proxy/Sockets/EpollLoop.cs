@@ -1,4 +1,6 @@
 using System.Runtime.InteropServices;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -26,7 +28,13 @@ internal sealed unsafe partial class EpollLoop
     private EpollSocket?[] _slots = new EpollSocket?[256];
     private int _used;
 
-    private EpollLoop(int epoll) => _epoll = epoll;
+    private EpollLoop(int epoll, int index) => (_epoll, Index) = (epoll, index);
+
+    /// <summary>The loop's place among the process's loops, from 0.</summary>
+    public int Index { get; }
+
+    /// <summary>How many loops the process runs (one per core), whether or not they have started.</summary>
+    public static int Count => Environment.ProcessorCount;
 
     /// <summary>Where a loop reports what a completion threw (it goes on serving its other sockets).</summary>
     public static ILogger Logger { get; set; } = NullLogger.Instance;
@@ -44,16 +52,23 @@ internal sealed unsafe partial class EpollLoop
 
     private static EpollLoop[] Start()
     {
-        var loops = new EpollLoop[Environment.ProcessorCount];
+        var loops = new EpollLoop[Count];
         for (var i = 0; i < loops.Length; i++)
         {
             var epoll = Libc.epoll_create1(Libc.EPOLL_CLOEXEC);
             if (epoll < 0) throw Libc.Error(Marshal.GetLastPInvokeError());
-            loops[i] = new EpollLoop(epoll);
+            loops[i] = new EpollLoop(epoll, i);
             new Thread(loops[i].Run) { IsBackground = true, Name = $"Meshgate epoll {i}" }.Start();
         }
         return loops;
     }
+
+    /// <summary>The loop with <paramref name="index"/>; for -1, <see cref="Pick"/>'s.</summary>
+    public static EpollLoop For(int index) => index >= 0 ? s_loops.Value[index] : Pick();
+
+    /// <summary>The index of the loop that serves a client connection (from its features), or -1 when it is not on the engine.</summary>
+    public static int IndexOf(IFeatureCollection connectionFeatures) =>
+        connectionFeatures.Get<IConnectionTransportFeature>() is EpollConnection connection ? connection.Loop.Index : -1;
 
     /// <summary>A new socket's id, which tells its events from those of an earlier socket in the same slot.</summary>
     public static uint NextId() => Interlocked.Increment(ref s_ids);

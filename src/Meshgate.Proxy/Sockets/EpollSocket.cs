@@ -55,6 +55,9 @@ internal sealed unsafe class EpollSocket : IDisposable
 
     public Socket Socket { get; }
 
+    /// <summary>The loop that serves the socket's events (its completions run on that loop's thread).</summary>
+    public EpollLoop Loop => _loop;
+
     /// <summary>
     /// The bytes read (0: the peer closed), at once when the socket has them, else once epoll says it has. An empty
     /// buffer waits until the socket is readable and returns 0 without reading.

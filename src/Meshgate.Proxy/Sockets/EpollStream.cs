@@ -13,12 +13,14 @@ internal sealed class EpollStream(EpollSocket socket) : Stream
     public EpollSocket Socket => socket;
 
     /// <summary>
-    /// A connection to <paramref name="endPoint"/> on the calling thread's loop (or the next one), made without the
-    /// runtime's engine ever seeing the socket: a non-blocking connect, then a wait for writability.
+    /// A connection to <paramref name="endPoint"/> on <paramref name="loop"/> (by default the calling thread's loop, or the
+    /// next one), made without the runtime's engine ever seeing the socket: a non-blocking connect, then a wait for writability.
     /// </summary>
-    public static async ValueTask<EpollStream> ConnectAsync(EndPoint endPoint, CancellationToken cancellationToken)
+    public static async ValueTask<EpollStream> ConnectAsync(EndPoint endPoint, CancellationToken cancellationToken, EpollLoop? loop = null)
     {
-        if (endPoint is not DnsEndPoint dns) return await ConnectAsync((IPEndPoint)endPoint, cancellationToken);
+        // Picked here, before any wait: a name's lookup continues on another thread.
+        loop ??= EpollLoop.Pick();
+        if (endPoint is not DnsEndPoint dns) return await ConnectAsync((IPEndPoint)endPoint, loop, cancellationToken);
         // As the runtime's Socket.ConnectAsync does for a name: each of its addresses in turn, until one takes.
         var addresses = await Dns.GetHostAddressesAsync(dns.Host, cancellationToken);
         SocketException? last = null;
@@ -26,7 +28,7 @@ internal sealed class EpollStream(EpollSocket socket) : Stream
         {
             try
             {
-                return await ConnectAsync(new IPEndPoint(address, dns.Port), cancellationToken);
+                return await ConnectAsync(new IPEndPoint(address, dns.Port), loop, cancellationToken);
             }
             catch (SocketException e)
             {
@@ -36,7 +38,7 @@ internal sealed class EpollStream(EpollSocket socket) : Stream
         throw last ?? new SocketException((int)SocketError.HostNotFound);
     }
 
-    private static async ValueTask<EpollStream> ConnectAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
+    private static async ValueTask<EpollStream> ConnectAsync(IPEndPoint endPoint, EpollLoop loop, CancellationToken cancellationToken)
     {
         var tcp = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, Blocking = false };
         EpollSocket? socket = null;
@@ -51,7 +53,7 @@ internal sealed class EpollStream(EpollSocket socket) : Stream
             {
                 connected = false;
             }
-            socket = new EpollSocket(tcp, EpollLoop.Pick(), connected) { FailsAsStream = true };
+            socket = new EpollSocket(tcp, loop, connected) { FailsAsStream = true };
             if (!connected)
             {
                 try

@@ -181,6 +181,9 @@ internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature,
 
     public MemoryPool<byte> MemoryPool { get; }
 
+    /// <summary>The loop that serves the connection: the direct path's upstream connections for its requests are made on it.</summary>
+    public EpollLoop Loop => _socket.Loop;
+
     public void Start()
     {
         _receiving = ReceiveAsync();

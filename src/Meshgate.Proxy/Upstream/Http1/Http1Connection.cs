@@ -55,6 +55,9 @@ internal sealed class Http1Connection : IDisposable
     /// </summary>
     public CancellationTokenSource Activity { get; private set; }
 
+    /// <summary>The index of the epoll loop that serves the connection's socket; -1 on .NET's sockets.</summary>
+    public int Loop { get; init; } = -1;
+
     /// <summary>When the connection went back to the pool (Stopwatch ticks).</summary>
     public long IdleSince { get; set; }
 

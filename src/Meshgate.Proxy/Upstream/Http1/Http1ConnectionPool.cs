@@ -15,7 +15,9 @@ namespace Meshgate.Proxy.Upstream.Http1;
 /// Keep-alive connections of the direct path, per destination address. Idle connections wait on a stack
 /// (the most recently used first, so a quiet period lets the others time out), at most
 /// <see cref="MaxIdlePerDestination"/> of them, each for at most <see cref="IdleTimeout"/>; a timer closes the
-/// expired ones. Keyed by address (its scheme and host compared case-insensitively) and, for TLS, by what makes a
+/// expired ones. On the epoll engine each loop has its own stack, as each nginx worker and each Envoy worker thread has
+/// its own pool: a request takes, or makes, a connection that its client's loop serves, so the answer comes back on the
+/// thread that has the client, and a connection goes back to the stack of the loop that serves it. Keyed by address (its scheme and host compared case-insensitively) and, for TLS, by what makes a
 /// connection's identity: the cluster's TLS policy (trust, client certificate; a reload that changes them gets new
 /// connections, as YARP builds a new client) and the name the handshake is for (SNI and the certificate's name, as
 /// SocketsHttpHandler keys its pools by it). So a config reload that keeps an endpoint keeps its connections. A mesh
@@ -204,9 +206,8 @@ internal sealed class AddressComparer : IEqualityComparer<string>
 /// <summary>One destination address: where to connect, what goes in its requests' Host header, and its idle connections.</summary>
 internal sealed class Http1Destination
 {
-    private readonly Stack<Http1Connection> _idle = new();
-    // A Lock rather than the stack's monitor: taken twice per request, and its uncontended path never leaves managed code.
-    private readonly Lock _idleLock = new();
+    // One stack per epoll loop (by the loop's index), or one for all on .NET's sockets.
+    private readonly IdleConnections[] _idle;
     private readonly Http1ConnectionPool? _pool;
     private bool _retired;
 
@@ -220,6 +221,8 @@ internal sealed class Http1Destination
     public Http1Destination(string address, UpstreamTlsPolicy? tls = null, string? tlsName = null, Http1ConnectionPool? pool = null)
     {
         _pool = pool;
+        _idle = new IdleConnections[pool?.Epoll == true ? Sockets.EpollLoop.Count : 1];
+        for (var i = 0; i < _idle.Length; i++) _idle[i] = new IdleConnections();
         var uri = new Uri(address);
         if (uri.Scheme == Uri.UriSchemeHttps)
         {
@@ -242,39 +245,28 @@ internal sealed class Http1Destination
     /// <summary>The endpoint URL's path without a trailing slash; empty for none.</summary>
     public byte[] BasePath { get; }
 
-    /// <summary>The most recently used idle connection that has not timed out, or null.</summary>
-    public Http1Connection? RentIdle()
+    /// <summary>
+    /// The most recently used idle connection that has not timed out, or null: one that the loop of the request's client
+    /// serves (another loop's idle connections are left to it), or with that loop not known, any.
+    /// </summary>
+    /// <param name="loop">The index of the epoll loop that serves the request's client (-1: not known, or not on the engine).</param>
+    public Http1Connection? RentIdle(int loop = -1)
     {
         var cutoff = Http1ConnectionPool.IdleCutoff();
-        while (true)
+        var index = _idle.Length == 1 ? 0 : loop;
+        if (index >= 0) return _idle[index].Rent(cutoff);
+        foreach (var idle in _idle)
         {
-            Http1Connection? connection;
-            lock (_idleLock)
-            {
-                if (!_idle.TryPop(out connection)) return null;
-            }
-            if (connection.IdleSince >= cutoff)
-            {
-                connection.Reused = true;
-                return connection;
-            }
-            connection.Dispose();
+            if (idle.Rent(cutoff) is { } connection) return connection;
         }
+        return null;
     }
 
     /// <summary>Back to the pool after a response read to its end on a connection that stays open; closed instead once the destination is retired.</summary>
     public void Return(Http1Connection connection)
     {
         connection.IdleSince = Stopwatch.GetTimestamp();
-        lock (_idleLock)
-        {
-            if (!_retired && _idle.Count < Http1ConnectionPool.MaxIdlePerDestination)
-            {
-                _idle.Push(connection);
-                return;
-            }
-        }
-        connection.Dispose();
+        if (!_idle[_idle.Length == 1 ? 0 : connection.Loop].TryPush(connection, this)) connection.Dispose();
     }
 
     /// <summary>
@@ -282,20 +274,22 @@ internal sealed class Http1Destination
     /// HttpClient reports them (HttpRequestException: ConnectionError, or SecureConnectionError for a handshake that
     /// failed or a certificate refused), so retries and the error page treat both paths alike.
     /// </summary>
-    public async ValueTask<Http1Connection> ConnectAsync(TimeSpan timeout, CancellationToken requestAborted)
+    /// <param name="loop">The index of the epoll loop that serves the request's client (-1: not known, or not on the engine).</param>
+    public async ValueTask<Http1Connection> ConnectAsync(TimeSpan timeout, CancellationToken requestAborted, int loop = -1)
     {
         var activity = new CancellationTokenSource(timeout);
         Socket? socket = null;
         Stream? stream = null;
         IDisposable? close = null;
+        var index = -1;
         try
         {
             using (requestAborted.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), activity))
             {
                 if (_pool?.Epoll == true)
                 {
-                    var epoll = await Sockets.EpollStream.ConnectAsync(EndPoint, activity.Token);
-                    (socket, stream, close) = (epoll.Socket.Socket, epoll, epoll.Socket);
+                    var epoll = await Sockets.EpollStream.ConnectAsync(EndPoint, activity.Token, Sockets.EpollLoop.For(loop));
+                    (socket, stream, close, index) = (epoll.Socket.Socket, epoll, epoll.Socket, epoll.Socket.Loop.Index);
                 }
                 else
                 {
@@ -316,7 +310,7 @@ internal sealed class Http1Destination
                 throw new OperationCanceledException(activity.Token);
             }
             _pool?.CountOpened();
-            return new Http1Connection(socket, stream, close, this, activity);
+            return new Http1Connection(socket, stream, close, this, activity) { Loop = index };
         }
         catch (Exception e)
         {
@@ -344,29 +338,71 @@ internal sealed class Http1Destination
     /// </summary>
     public int Retire()
     {
-        Http1Connection[] idle;
-        lock (_idleLock)
-        {
-            _retired = true;
-            idle = [.. _idle];
-            _idle.Clear();
-        }
-        foreach (var connection in idle) connection.Dispose();
-        return idle.Length;
+        Volatile.Write(ref _retired, true);
+        var closed = 0;
+        foreach (var idle in _idle) closed += idle.CloseBefore(long.MaxValue);
+        return closed;
     }
 
     public void CloseIdleBefore(long cutoff)
     {
-        List<Http1Connection>? expired = null;
-        lock (_idleLock)
+        foreach (var idle in _idle) idle.CloseBefore(cutoff);
+    }
+
+    /// <summary>One stack of idle connections, the most recently used on top.</summary>
+    private sealed class IdleConnections
+    {
+        private readonly Stack<Http1Connection> _stack = new();
+        // A Lock rather than the stack's monitor: taken twice per request, and its uncontended path never leaves managed code.
+        private readonly Lock _lock = new();
+
+        public Http1Connection? Rent(long cutoff)
         {
-            if (_idle.Count == 0) return;
-            var kept = _idle.Where(c => c.IdleSince >= cutoff).Reverse().ToList();
-            if (kept.Count == _idle.Count) return;
-            expired = _idle.Where(c => c.IdleSince < cutoff).ToList();
-            _idle.Clear();
-            foreach (var connection in kept) _idle.Push(connection);
+            while (true)
+            {
+                Http1Connection? connection;
+                lock (_lock)
+                {
+                    if (!_stack.TryPop(out connection)) return null;
+                }
+                if (connection.IdleSince >= cutoff)
+                {
+                    connection.Reused = true;
+                    return connection;
+                }
+                connection.Dispose();
+            }
         }
-        foreach (var connection in expired) connection.Dispose();
+
+        /// <summary>
+        /// Whether the connection was kept: not past the limit, nor once the destination is retired (read under the lock
+        /// that Retire empties the stack under, after it set the flag, so no connection is left behind).
+        /// </summary>
+        public bool TryPush(Http1Connection connection, Http1Destination destination)
+        {
+            lock (_lock)
+            {
+                if (destination.Retired || _stack.Count >= Http1ConnectionPool.MaxIdlePerDestination) return false;
+                _stack.Push(connection);
+                return true;
+            }
+        }
+
+        /// <summary>Closes the connections idle since before <paramref name="cutoff"/> (all of them for long.MaxValue); returns how many.</summary>
+        public int CloseBefore(long cutoff)
+        {
+            List<Http1Connection> expired;
+            lock (_lock)
+            {
+                if (_stack.Count == 0) return 0;
+                var kept = _stack.Where(c => c.IdleSince >= cutoff).Reverse().ToList();
+                if (kept.Count == _stack.Count) return 0;
+                expired = _stack.Where(c => c.IdleSince < cutoff).ToList();
+                _stack.Clear();
+                foreach (var connection in kept) _stack.Push(connection);
+            }
+            foreach (var connection in expired) connection.Dispose();
+            return expired.Count;
+        }
     }
 }

@@ -67,13 +67,15 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
         using var span = trace is { ServerSpan: not null } ? UpstreamSpans.Start(context.Request.Method) : null;
         if (UpstreamSpans.Describes(span)) UpstreamSpans.Describe(span!, context.Request.Method, Http1RequestWriter.TargetUrl(context.Request, destination.Model.Config.Address, choice));
         YarpCounters.Increment(clusterState, destination);
+        // The epoll loop that serves the client (-1: not on the engine): the upstream connection is to be that loop's too.
+        var loop = Sockets.EpollLoop.IndexOf(context.Features);
         try
         {
             for (var attempt = 0; ; attempt++)
             {
                 stage = Stage.Connect;
-                connection = attempt == 0 ? RentIdle(upstream, context) : null;
-                connection ??= await upstream.ConnectAsync(connectTimeout, requestAborted);
+                connection = attempt == 0 ? RentIdle(upstream, context, loop) : null;
+                connection ??= await upstream.ConnectAsync(connectTimeout, requestAborted, loop);
                 aborted = requestAborted.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), connection.Activity);
                 connection.Activity.CancelAfter(activityTimeout);
                 var token = connection.Activity.Token;
@@ -141,9 +143,9 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
     }
 
     /// <summary>An idle connection; one that looks closed is dropped first when the request has a body, which could not be sent twice.</summary>
-    private static Http1Connection? RentIdle(Http1Destination upstream, HttpContext context)
+    private static Http1Connection? RentIdle(Http1Destination upstream, HttpContext context, int loop)
     {
-        while (upstream.RentIdle() is { } connection)
+        while (upstream.RentIdle(loop) is { } connection)
         {
             if (context.Request.ContentLength is null or 0 && !context.Request.Headers.ContainsKey(Microsoft.Net.Http.Headers.HeaderNames.TransferEncoding)) return connection;
             if (!connection.LooksClosed()) return connection;

@@ -1,12 +1,15 @@
+using System.Net;
+using System.Net.Sockets;
 using Meshgate.Configuration;
 using Meshgate.Proxy.Pipeline;
+using Meshgate.Proxy.Sockets;
 using Meshgate.Proxy.Upstream;
 using Meshgate.Proxy.Upstream.Http1;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Meshgate.Proxy.Tests.Upstream.Http1;
 
-/// <summary>The pool's destination lookup; connections and reloads end to end are in DirectPoolReloadTests.</summary>
+/// <summary>The pool's destination lookup and its idle connections per loop; connections and reloads end to end are in DirectPoolReloadTests.</summary>
 public sealed class Http1ConnectionPoolTests
 {
     private const string Head = "listeners: [{ name: public, address: 127.0.0.1:8080 }]\nroutes: [{ id: r, match: { path: /r }, cluster: a }]\n";
@@ -53,5 +56,37 @@ public sealed class Http1ConnectionPoolTests
         Assert.NotSame(before, after);
         Assert.False(after.Retired);
         Assert.Same(after, pool.For(address));
+    }
+
+    [Fact]
+    public async Task IdleConnections_KeptPerLoop_ARequestTakesOnlyItsClientsLoops()
+    {
+        using var upstream = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        upstream.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        upstream.Listen();
+        var address = $"http://127.0.0.1:{((IPEndPoint)upstream.LocalEndPoint!).Port}";
+        var snapshots = new SnapshotAccessor(Snapshot(address));
+        using var pool = Pool(snapshots);
+        Assert.True(pool.Epoll);
+        var destination = pool.For(address);
+        var last = EpollLoop.Count - 1;
+
+        // Made for a client of the last loop, the connection is that loop's; back in the pool, it waits on that loop's stack.
+        var connection = await destination.ConnectAsync(TimeSpan.FromSeconds(5), CancellationToken.None, loop: last);
+        Assert.Equal(last, connection.Loop);
+        destination.Return(connection);
+
+        if (last > 0)
+        {
+            // A request of another loop's client does not take it: the answer would come back on the last loop's thread.
+            Assert.Null(destination.RentIdle(loop: 0));
+        }
+        Assert.Same(connection, destination.RentIdle(loop: last));
+
+        // With the client's loop not known, any loop's idle connection serves.
+        destination.Return(connection);
+        Assert.Same(connection, destination.RentIdle());
+        Assert.Null(destination.RentIdle());
+        connection.Dispose();
     }
 }
