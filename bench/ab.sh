@@ -73,7 +73,8 @@ echo "$GATEWAY_PID" >"$WORK/gateway.pid"
 log "gateway pid $GATEWAY_PID on 127.0.0.1:$GATEWAY_PORT, origin on :$UPSTREAM_PORT"
 
 url() { echo "http://127.0.0.1:$GATEWAY_PORT/$1/"; }
-# The bench's bearer token goes with every request (only /jwt checks it); BEARER=0 leaves it off (not for /jwt).
+# The bench's bearer token goes with every request (only /jwt checks it); BEARER=0 leaves it off (not for /jwt; needed
+# for /cache, which answers no request with Authorization from the cache, as run.sh's cache row sends none).
 LOAD_HEADERS=(-H "Authorization: Bearer $JWT_TOKEN")
 (( ${BEARER:-1} )) || LOAD_HEADERS=()
 load() {  # load ROUTE SECONDS: wrk output on stdout
