@@ -17,12 +17,13 @@ namespace Meshgate.Proxy.Upstream.Http1;
 /// <see cref="MaxIdlePerDestination"/> of them, each for at most <see cref="IdleTimeout"/>; a timer closes the
 /// expired ones. On the epoll engine each loop has its own stack, as each nginx worker and each Envoy worker thread has
 /// its own pool: a request takes, or makes, a connection that its client's loop serves, so the answer comes back on the
-/// thread that has the client, and a connection goes back to the stack of the loop that serves it. Keyed by address (its scheme and host compared case-insensitively) and, for TLS, by what makes a
-/// connection's identity: the cluster's TLS policy (trust, client certificate; a reload that changes them gets new
-/// connections, as YARP builds a new client) and the name the handshake is for (SNI and the certificate's name, as
-/// SocketsHttpHandler keys its pools by it). So a config reload that keeps an endpoint keeps its connections. A mesh
-/// identity's renewed certificate goes out on new connections only; pooled ones keep the one they were made with until
-/// they close (as with SocketsHttpHandler).
+/// thread that has the client, and a connection goes back to the stack of the loop that serves it.
+/// Keyed by address (its scheme and host compared case-insensitively) and, for TLS, by what makes a connection's
+/// identity: the cluster's TLS policy (trust, client certificate; a reload that changes them gets new connections, as
+/// YARP builds a new client) and the name the handshake is for (SNI and the certificate's name, as SocketsHttpHandler
+/// keys its pools by it). So a config reload that keeps an endpoint keeps its connections. A mesh identity's renewed
+/// certificate goes out on new connections only; pooled ones keep the one they were made with until they close (as with
+/// SocketsHttpHandler).
 /// </summary>
 /// <remarks>
 /// After every config swap (a reload, a mesh snapshot: both publish the clusters' destinations through the config
