@@ -153,9 +153,11 @@ internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature,
         Features.Set<IMemoryPoolFeature>(this);
     }
 
+    // Fixed width (13 characters, as Kestrel's own ids): the request ids made from it, and the problem answers that carry
+    // them, have one length however many connections came before.
     public override string ConnectionId
     {
-        get => _id ??= $"E{_idNumber:X}";
+        get => _id ??= $"E{_idNumber:X12}";
         set => _id = value;
     }
 

@@ -201,6 +201,8 @@ public sealed class DirectFrontEndTests
         using var problem = JsonDocument.Parse(body);
         Assert.Equal("/down", problem.RootElement.GetProperty("instance").GetString());
         Assert.Contains("could not be reached", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        // The connection's id has one width, as Kestrel's: the answer's length does not depend on how many connections came before.
+        Assert.Matches("^E[0-9A-F]{12}:[0-9A-F]{8}$", problem.RootElement.GetProperty("requestId").GetString());
         Assert.Equal(frontEnd == "auto" ? 1 : 0, Served(gateway));
         // The connection stays usable after the error.
         Assert.Equal(HttpStatusCode.BadGateway, (await gateway.Client.GetAsync("/down-again")).StatusCode);
