@@ -67,8 +67,9 @@ internal sealed partial class Http1Forwarder(RequestDelegate next, Http1Connecti
         using var span = trace is { ServerSpan: not null } ? UpstreamSpans.Start(context.Request.Method) : null;
         if (UpstreamSpans.Describes(span)) UpstreamSpans.Describe(span!, context.Request.Method, Http1RequestWriter.TargetUrl(context.Request, destination.Model.Config.Address, choice));
         YarpCounters.Increment(clusterState, destination);
-        // The epoll loop that serves the client (-1: not on the engine): the upstream connection is to be that loop's too.
-        var loop = Sockets.EpollLoop.IndexOf(context.Features);
+        // The epoll loop that serves the client, where the upstream connection is to be too. Off the engine (a sidecar's
+        // pipeline) there is none, and the feature lookup per request is skipped.
+        var loop = pool.Epoll ? Sockets.EpollLoop.IndexOf(context.Features) : -1;
         try
         {
             for (var attempt = 0; ; attempt++)
