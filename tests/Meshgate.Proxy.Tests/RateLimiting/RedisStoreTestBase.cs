@@ -23,6 +23,20 @@ public abstract class RedisStoreTestBase : IAsyncLifetime
     {
         Redis = await RedisServer.StartAsync();
         Store = new RedisRateLimitStore(NullLogger<RedisRateLimitStore>.Instance, Clock, _connection);
+        await ConnectedAsync();
+    }
+
+    // The store falls back while its connection is not up. Its first connect gives up after a second and retries in the
+    // background, which a loaded CI machine can miss; these tests are about Redis's answers, so they start once connected.
+    private async Task ConnectedAsync()
+    {
+        var multiplexer = await _connection.For(Redis.Connection);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (!multiplexer.IsConnected)
+        {
+            if (DateTime.UtcNow > deadline) throw new InvalidOperationException($"the store's connection to {Redis.Connection} did not come up in 15 s");
+            await Task.Delay(20);
+        }
     }
 
     public async Task DisposeAsync()
