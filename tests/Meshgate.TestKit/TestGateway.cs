@@ -49,7 +49,25 @@ public sealed class TestGateway : IAsyncDisposable
         }
         var host = GatewayHost.Create(snapshot, () => ConfigLoader.LoadFile(path), path, time: time, identity: identity, store: new Configuration.Sources.FileConfigStore(path));
         await host.StartAsync();
+        if (snapshot.Definition.Stores.Redis?.Connection is { } redis) await RedisConnectedAsync(host, redis);
         return new TestGateway(host, directory, path);
+    }
+
+    // The gateway's first connect to Redis gives up after a second and retries in the background, falling back meanwhile
+    // (docs/rate-limiting.md). A loaded machine can miss that second, and a test's first requests would then count
+    // locally. So a reachable Redis is waited for; a test's dead one is not.
+    private static async Task RedisConnectedAsync(GatewayHost host, string connection)
+    {
+        if (host.Gateway.Services.GetService(typeof(Proxy.Redis.RedisConnection)) is not Proxy.Redis.RedisConnection redis) return;
+        var endpoint = StackExchange.Redis.ConfigurationOptions.Parse(connection).EndPoints.Single();
+        using (var probe = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp))
+        {
+            try { await probe.ConnectAsync(endpoint).WaitAsync(TimeSpan.FromSeconds(1)); }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or TimeoutException) { return; }
+        }
+        var multiplexer = await redis.For(connection);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (!multiplexer.IsConnected && DateTime.UtcNow < deadline) await Task.Delay(20);
     }
 
     public static string WithDefaults(string yaml)
