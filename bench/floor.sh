@@ -136,7 +136,9 @@ log "warming up: ${WARMUP}s per target"
 for t in "${TARGETS[@]}"; do load "$t" "$WARMUP" >/dev/null; done
 
 RAW="$WORK/rounds.tsv"
-: >"$RAW"; : >"$WORK/latency.tsv"; : >"$WORK/syscalls.tsv"; : >"$WORK/profile-cpu.tsv"
+# The origin shares the server core: what a target makes it spend per request is taken from the target's requests/s too.
+mapfile -t origin_pids < <(proc_tree "$ORIGIN_PID")
+: >"$RAW"; : >"$WORK/latency.tsv"; : >"$WORK/origin.tsv"; : >"$WORK/syscalls.tsv"; : >"$WORK/profile-cpu.tsv"
 for (( r = 1; r <= ROUNDS; r++ )); do
     n=${#TARGETS[@]}
     for (( i = 0; i < n; i++ )); do
@@ -154,8 +156,10 @@ for (( r = 1; r <= ROUNDS; r++ )); do
             sleep 0.5
         fi
         before=0; sw=0; for p in "${pids[@]}"; do before=$(( before + $(cpu_ticks "$p") )); sw=$(( sw - $(ctx_switches "$p") )); done
+        origin_before=0; for p in "${origin_pids[@]}"; do origin_before=$(( origin_before + $(cpu_ticks "$p") )); done
         out=$(load "$t" "$DURATION")
         after=0; for p in "${pids[@]}"; do after=$(( after + $(cpu_ticks "$p") )); sw=$(( sw + $(ctx_switches "$p") )); done
+        origin_after=0; for p in "${origin_pids[@]}"; do origin_after=$(( origin_after + $(cpu_ticks "$p") )); done
         if [[ -n ${SYSCALLS:-} ]] || (( profiled )); then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
         if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then grep -E 'Non-2xx|Socket errors' <<<"$out" >&2; die "$t had errors"; fi
         read -r requests rps p50 p99 < <(awk '/ requests in / { n = $1 } /^Requests\/sec:/ { rps = $2 }
@@ -165,6 +169,7 @@ for (( r = 1; r <= ROUNDS; r++ )); do
         per=$(awk -v d="$sw" -v n="$requests" 'BEGIN { printf "%.2f", d / n }')
         printf '%s\t%s\t%s\t%s\t%s\n' "$t" "$r" "$rps" "$cpu" "$per" >>"$RAW"
         printf '%s\t%s\t%s\t%s\n' "$t" "$r" "$p50" "$p99" >>"$WORK/latency.tsv"
+        printf '%s\t%s\n' "$t" "$(awk -v d=$(( origin_after - origin_before )) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }')" >>"$WORK/origin.tsv"
         printf '  round %d  %-20s %9.0f req/s  %6s us/req CPU  p99 %6d us  %5s context switches/req\n' "$r" "$t" "$rps" "$cpu" "$p99" "$per" >&2
         if [[ -n ${SYSCALLS:-} ]]; then
             printf '%s\t%s\t%s\n' "$t" "$r" "$(syscalls_per_request "$WORK/syscalls-$t-$r.csv" "$requests")" >>"$WORK/syscalls.tsv"
@@ -181,6 +186,8 @@ for t in "${TARGETS[@]}"; do
         -v p99="$(awk -v t="$t" '$1 == t { print $4 }' "$WORK/latency.tsv" | median)" -v b="$base99" \
         'BEGIN { printf "| %s | %.2f ms | %.2f ms | %.2fx |\n", l, p50 / 1000, p99 / 1000, p99 / b }'
 done
+printf '\n| target | origin CPU µs/req |\n|---|---:|\n'
+for t in "${TARGETS[@]}"; do printf '| %s | %.1f |\n' "$t" "$(awk -v t="$t" '$1 == t { print $2 }' "$WORK/origin.tsv" | median)"; done
 if [[ -n ${SYSCALLS:-} ]]; then
     printf '\n| target | system calls/req | reads | writes | epoll | futex |\n|---|---:|---:|---:|---:|---:|\n'
     for t in "${TARGETS[@]}"; do

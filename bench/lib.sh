@@ -59,11 +59,12 @@ publish_meshgate() {  # MESHGATE: an existing publish dir, or built here into $W
 # meshgate_command DIR: MESHGATE_CMD, the words that start the publish in DIR (shared with run.sh and mesh-up.sh).
 source "$BENCH_DIR/meshgate-command.sh"
 
-start_origin() {  # the nginx origin of templates/upstream-nginx.conf, on the server core
+start_origin() {  # the nginx origin of templates/upstream-nginx.conf, on the server core; ORIGIN_PID: its master
     mkdir -p "$WORK/upstream/tmp"
     render "$TEMPLATES/upstream-nginx.conf" "$WORK/upstream/nginx.conf"
     (exec taskset -c "$SERVER_CPU" nginx -p "$WORK/upstream" -e "$WORK/upstream/error.log" -c "$WORK/upstream/nginx.conf") >"$WORK/upstream/stdout.log" 2>&1 &
     STARTED+=($!)
+    ORIGIN_PID=$!
     # On a busy machine nginx can take a moment: the first requests would be refused and counted as errors.
     for _ in $(seq 100); do
         (exec 3<>"/dev/tcp/127.0.0.1/$UPSTREAM_PORT") 2>/dev/null && return 0
