@@ -1,4 +1,3 @@
-using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Microsoft.Extensions.Logging;
@@ -27,7 +26,7 @@ public static partial class RequestFramingConnectionFilter
     {
         var transport = connection.Transport;
         var input = new RequestFramingPipeReader(transport.Input, new RequestFramingScanner(maxHeldHead), violation => LogRefused(logger, violation, connection.RemoteEndPoint?.ToString()));
-        connection.Transport = new FilteredTransport(input, transport.Output);
+        connection.Transport = new Sockets.DuplexPipe(input, transport.Output);
         try
         {
             await next(connection);
@@ -36,13 +35,6 @@ public static partial class RequestFramingConnectionFilter
         {
             connection.Transport = transport;
         }
-    }
-
-    private sealed class FilteredTransport(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
     }
 
     // 1341: request framing, in the request-hygiene ids (1340-1349) of the proxy range.

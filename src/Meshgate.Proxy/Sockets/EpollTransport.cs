@@ -313,10 +313,4 @@ internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature,
         }
         _socket.Dispose();
     }
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-        public PipeWriter Output { get; } = output;
-    }
 }
