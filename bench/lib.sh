@@ -8,6 +8,7 @@ CLK_TCK=$(getconf CLK_TCK)
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 if (( $(nproc) < 2 )); then SERVER_CPU=0; LOAD_CPU=0; fi
+source "$(dirname "${BASH_SOURCE[0]}")/cpus.sh"
 
 # Only the processes started here are stopped, by PID, also on Ctrl-C or failure.
 STARTED=()
@@ -41,7 +42,7 @@ render() {  # render TEMPLATE OUT: fill the placeholders between at-signs from t
     sed -e "s|@WORKDIR@|$WORK|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
         -e "s|@GATEWAY_PORT@|${GATEWAY_PORT:-}|g" -e "s|@ADMIN_PORT@|${ADMIN_PORT:-}|g" \
         -e "s|@REDIS_PORT@|${REDIS_PORT:-}|g" -e "s|@GATEWAY_H2C_PORT@|${GATEWAY_H2C_PORT:-0}|g" \
-        -e "s|@GATEWAY_KESTREL_PORT@|${GATEWAY_KESTREL_PORT:-0}|g" "$1" >"$2"
+        -e "s|@GATEWAY_KESTREL_PORT@|${GATEWAY_KESTREL_PORT:-0}|g" -e "s|@NGINX_WORKERS@|$(cpu_count "$SERVER_CPU")|g" "$1" >"$2"
     if grep -q '@[A-Z_]*@' "$2"; then die "unfilled placeholder in $2"; fi
 }
 

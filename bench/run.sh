@@ -19,6 +19,7 @@ REPO_DIR=$(dirname "$BENCH_DIR")
 WORK="$BENCH_DIR/.work"
 RESULTS_DIR="$BENCH_DIR/results"
 source "$BENCH_DIR/meshgate-command.sh"
+source "$BENCH_DIR/cpus.sh"
 TEMPLATES="$BENCH_DIR/templates"
 
 QUICK=0
@@ -228,6 +229,7 @@ render() {  # render TEMPLATE OUT: fill the placeholders between at-signs
         -e "s|@HAPROXY_H2C_PORT@|$HAPROXY_H2C_PORT|g" \
         -e "s|@GATEWAY_H2C_PORT@|$GATEWAY_H2C_PORT|g" \
         -e "s|@GATEWAY_KESTREL_PORT@|$GATEWAY_KESTREL_PORT|g" \
+        -e "s|@NGINX_WORKERS@|$(cpu_count "$SERVER_CPU")|g" \
         "$TEMPLATES/$1" >"$2"
     if grep -q '@[A-Z_]*@' "$2"; then die "unfilled placeholder in $2"; fi
 }
