@@ -31,12 +31,7 @@ public abstract class RedisStoreTestBase : IAsyncLifetime
     private async Task ConnectedAsync()
     {
         var multiplexer = await _connection.For(Redis.Connection);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-        while (!multiplexer.IsConnected)
-        {
-            if (DateTime.UtcNow > deadline) throw new InvalidOperationException($"the store's connection to {Redis.Connection} did not come up in 15 s");
-            await Task.Delay(20);
-        }
+        await Eventually.HoldsAsync(() => Task.FromResult(multiplexer.IsConnected), TimeSpan.FromSeconds(15), $"the store's connection to {Redis.Connection} is up");
     }
 
     public async Task DisposeAsync()
