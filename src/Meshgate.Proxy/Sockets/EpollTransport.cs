@@ -17,17 +17,20 @@ namespace Meshgate.Proxy.Sockets;
 /// </summary>
 public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
-    private readonly MemoryPool<byte> _pool;
+    private readonly MemoryPool<byte>[] _pools;
 
     /// <param name="pools">
     /// Kestrel's pool factory: blocks of 4 KiB, pinned, kept however many connections hold one at once. The shared
     /// array pool keeps 32 arrays of a size per core, and the front end holds a connection's request block until the
     /// answer is sent, so at 64 connections half its rents would allocate (as the upstream reader's did, docs/performance.md).
+    /// One pool per loop, as Kestrel's socket transport has one per I/O queue: a loop's connections rent and return their
+    /// blocks on its own thread, so the pool's queue is not passed between cores for every request.
     /// </param>
     public EpollTransportFactory(ILoggerFactory logs, IMemoryPoolFactory<byte>? pools = null)
     {
         EpollLoop.Logger = logs.CreateLogger("Meshgate.Sockets");
-        _pool = pools?.Create(new MemoryPoolOptions { Owner = "epoll" }) ?? MemoryPool<byte>.Shared;
+        _pools = new MemoryPool<byte>[EpollLoop.Count];
+        for (var i = 0; i < _pools.Length; i++) _pools[i] = pools?.Create(new MemoryPoolOptions { Owner = "epoll" }) ?? MemoryPool<byte>.Shared;
     }
 
     public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint;
@@ -52,11 +55,11 @@ public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnect
             socket.Dispose();
             throw;
         }
-        return new ValueTask<IConnectionListener>(new EpollConnectionListener(socket, _pool));
+        return new ValueTask<IConnectionListener>(new EpollConnectionListener(socket, _pools));
     }
 }
 
-internal sealed class EpollConnectionListener(Socket listener, MemoryPool<byte> pool) : IConnectionListener
+internal sealed class EpollConnectionListener(Socket listener, MemoryPool<byte>[] pools) : IConnectionListener
 {
     public EndPoint EndPoint { get; } = listener.LocalEndPoint!;
 
@@ -84,7 +87,8 @@ internal sealed class EpollConnectionListener(Socket listener, MemoryPool<byte> 
             try
             {
                 accepted.NoDelay = true;
-                var connection = new EpollConnection(new EpollSocket(accepted, EpollLoop.Pick()), pool);
+                var loop = EpollLoop.Pick();
+                var connection = new EpollConnection(new EpollSocket(accepted, loop), pools[loop.Index]);
                 connection.Start();
                 return connection;
             }
