@@ -63,8 +63,8 @@ internal sealed unsafe partial class EpollLoop
         return loops;
     }
 
-    /// <summary>The loop with <paramref name="index"/>; for -1, <see cref="Pick"/>'s.</summary>
-    public static EpollLoop For(int index) => index >= 0 ? s_loops.Value[index] : Pick();
+    /// <summary>The loop with <paramref name="index"/>; none for -1 (a connect then takes <see cref="Pick"/>'s).</summary>
+    public static EpollLoop? For(int index) => index >= 0 ? s_loops.Value[index] : null;
 
     /// <summary>The index of the loop that serves a client connection (from its features), or -1 when it is not on the engine.</summary>
     public static int IndexOf(IFeatureCollection connectionFeatures) =>
