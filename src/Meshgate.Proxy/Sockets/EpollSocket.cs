@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Threading.Tasks.Sources;
 
 namespace Meshgate.Proxy.Sockets;
@@ -221,7 +220,7 @@ internal sealed unsafe class EpollSocket : IDisposable
             if (read < buffer.Length && read > 0 && !_peerClosed) _readable = false;
             return (int)read;
         }
-        errno = Marshal.GetLastPInvokeError();
+        errno = Libc.Errno();
         if (errno == Libc.EAGAIN) _readable = false;
         return -1;
     }
@@ -241,11 +240,12 @@ internal sealed unsafe class EpollSocket : IDisposable
                 var span = _sendSegments.FirstSpan;
                 offered = span.Length;
                 fixed (byte* bytes = span) sent = Libc.send(_fd, bytes, span.Length, Libc.MSG_NOSIGNAL);
+                if (sent < 0) sent = -Libc.Errno();
             }
             else sent = SendGathered(out offered);
             if (sent < 0)
             {
-                var errno = Marshal.GetLastPInvokeError();
+                var errno = (int)-sent;
                 if (errno == Libc.EAGAIN) _writable = false;
                 return errno;
             }
@@ -260,7 +260,10 @@ internal sealed unsafe class EpollSocket : IDisposable
         return 0;
     }
 
-    /// <summary>One sendmsg of the pending send's first 64 non-empty segments (<paramref name="offered"/> bytes): what it took, or -1.</summary>
+    /// <summary>
+    /// One sendmsg of the pending send's first 64 non-empty segments (<paramref name="offered"/> bytes): what it took, or
+    /// the negated errno (read before the handles are released, which could run code that sets errno).
+    /// </summary>
     private nint SendGathered(out nint offered)
     {
         var vectors = stackalloc Libc.IoVector[SegmentHandles.Length];
@@ -280,7 +283,8 @@ internal sealed unsafe class EpollSocket : IDisposable
         try
         {
             var message = new Libc.MessageHeader { Vectors = vectors, VectorCount = count };
-            return Libc.sendmsg(_fd, &message, Libc.MSG_NOSIGNAL);
+            var sent = Libc.sendmsg(_fd, &message, Libc.MSG_NOSIGNAL);
+            return sent >= 0 ? sent : -Libc.Errno();
         }
         finally
         {

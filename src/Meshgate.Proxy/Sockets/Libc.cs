@@ -47,14 +47,25 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", SetLastError = true)]
     public static partial int epoll_wait(int epfd, EpollEvent* events, int maxEvents, int timeout);
 
-    [LibraryImport("libc", SetLastError = true)]
+    // The three calls every request makes, on non-blocking sockets only: none of them waits, so each runs without the
+    // runtime's transition to and from native code (SuppressGCTransition: a garbage collection that starts meanwhile
+    // waits the few microseconds the call takes). Without the transition nothing runs between the call and the caller's
+    // Errno() on failure, so errno is still the call's own and the stub need not save it on every success too.
+
+    [LibraryImport("libc")]
+    [SuppressGCTransition]
     public static partial nint recv(int fd, byte* buffer, nint length, int flags);
 
-    [LibraryImport("libc", SetLastError = true)]
+    [LibraryImport("libc")]
+    [SuppressGCTransition]
     public static partial nint send(int fd, byte* buffer, nint length, int flags);
 
-    [LibraryImport("libc", SetLastError = true)]
+    [LibraryImport("libc")]
+    [SuppressGCTransition]
     public static partial nint sendmsg(int fd, MessageHeader* message, int flags);
+
+    /// <summary>errno of the last of <see cref="recv"/>, <see cref="send"/> or <see cref="sendmsg"/> to fail on this thread: read right after it.</summary>
+    public static int Errno() => Marshal.GetLastSystemError();
 
     /// <summary>The runtime's name for a failed call's errno, so errors read as the runtime's own sockets report them.</summary>
     public static SocketException Error(int errno) => new((int)(errno switch

@@ -184,6 +184,32 @@ public sealed class EpollSocketTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Send_AfterThePeersReset_FailsWithTheReset()
+    {
+        // The error is the call's own errno (read straight after the call, which runs without the runtime's transition).
+        await ResetPeerAsync();
+        var error = await Assert.ThrowsAsync<IOException>(() => _socket.SendAsync(new byte[100]).AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(SocketError.ConnectionReset, Assert.IsType<SocketException>(error.InnerException).SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task Send_ManySegmentsAfterThePeersReset_FailsWithTheReset()
+    {
+        // Arrays, not the pool's pinned blocks: sendmsg's errno must be read before their pins are released.
+        await ResetPeerAsync();
+        var blocks = Enumerable.Range(0, 3).Select(_ => new byte[1000]).ToList();
+        var error = await Assert.ThrowsAsync<IOException>(() => _socket.SendAsync(Sequence(blocks)).AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(SocketError.ConnectionReset, Assert.IsType<SocketException>(error.InnerException).SocketErrorCode);
+    }
+
+    private async Task ResetPeerAsync()
+    {
+        _peer.LingerState = new LingerOption(true, 0);
+        _peer.Close();
+        await Task.Delay(100); // the RST reaches this socket
+    }
+
+    [Fact]
     public async Task Dispose_UnderAPendingReceive_EndsIt()
     {
         var receive = _socket.ReceiveAsync(new byte[10]);
