@@ -13,11 +13,14 @@ namespace Meshgate.Proxy.FrontEnd;
 /// the body by its Content-Length or else chunked. The head is held until the first body bytes or the end, so a failure
 /// before then can still be answered with a problem instead (as the pipeline's response has not started either). The
 /// gateway's own headers for the request (<see cref="AddGatewayHeader"/>) go on whichever answer it gets.
-/// One per connection, reused per request.
+/// One per connection, reused per request. Each write is the head still held, if any, and the bytes given, in one
+/// <see cref="ClientOutput.Write"/>: for a short answer one system call.
 /// </summary>
-internal sealed class ClientResponse(PipeWriter output) : Stream, IResponseHeadSink
+internal sealed class ClientResponse(ClientOutput output) : Stream, IResponseHeadSink
 {
     private readonly ArrayBufferWriter<byte> _head = new(512);
+    // A chunk's size line, data and CRLF, written as one.
+    private readonly ArrayBufferWriter<byte> _chunk = new(512);
     private readonly List<int> _lineStarts = [];
     private readonly List<(string Name, string Value)> _gatewayHeaders = [];
     private bool _isHead;
@@ -140,8 +143,7 @@ internal sealed class ClientResponse(PipeWriter output) : Stream, IResponseHeadS
     {
         // A body flushed its last bytes as it wrote them: a flush of nothing would still wake Kestrel's sender.
         if (!_headPending && !_chunked) return default;
-        WritePendingHead();
-        if (_chunked) output.Write("0\r\n\r\n"u8);
+        output.Write(TakePendingHead(), _chunked ? "0\r\n\r\n"u8 : default);
         return FlushAsync();
     }
 
@@ -168,32 +170,32 @@ internal sealed class ClientResponse(PipeWriter output) : Stream, IResponseHeadS
         WriteDate(_head);
         if (!keepAlive) _head.Write("Connection: close\r\n"u8);
         _head.Write("\r\n"u8);
-        output.Write(_head.WrittenSpan);
-        output.Write(body);
+        output.Write(_head.WrittenSpan, body);
         BodyBytes = body.Length;
         await FlushAsync();
     }
 
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
-    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        WritePendingHead();
+        var head = TakePendingHead();
         if (_chunked)
         {
-            var span = output.GetSpan(20);
+            _chunk.ResetWrittenCount();
+            var span = _chunk.GetSpan(20);
             Utf8Formatter.TryFormat(buffer.Length, span, out var written, new StandardFormat('X'));
             span[written] = (byte)'\r';
             span[written + 1] = (byte)'\n';
-            output.Advance(written + 2);
-            output.Write(buffer.Span);
-            output.Write("\r\n"u8);
+            _chunk.Advance(written + 2);
+            _chunk.Write(buffer.Span);
+            _chunk.Write("\r\n"u8);
+            output.Write(head, _chunk.WrittenSpan);
         }
         else
         {
-            output.Write(buffer.Span);
+            output.Write(head, buffer.Span);
         }
         BodyBytes += buffer.Length;
-        await FlushAsync(cancellationToken);
+        return FlushAsync(cancellationToken);
     }
 
     private bool IsGatewayHeader(ReadOnlySpan<byte> name)
@@ -216,20 +218,32 @@ internal sealed class ClientResponse(PipeWriter output) : Stream, IResponseHeadS
         }
     }
 
-    private void WritePendingHead()
+    /// <summary>The head held until now (empty when it went out already).</summary>
+    private ReadOnlySpan<byte> TakePendingHead()
     {
-        if (!_headPending) return;
+        if (!_headPending) return default;
         _headPending = false;
-        output.Write(_head.WrittenSpan);
+        return _head.WrittenSpan;
+    }
+
+    /// <summary>Sends what the writes left in the pipe; at once, with no async state, when they all went to the socket.</summary>
+    private new ValueTask FlushAsync(CancellationToken cancellationToken = default)
+    {
+        Flushed = true;
+        var flush = output.FlushAsync(cancellationToken);
+        if (!flush.IsCompletedSuccessfully) return AwaitFlushAsync(flush);
+        var result = flush.Result;
+        return result.IsCompleted || result.IsCanceled ? ValueTask.FromException(ClientClosed()) : default;
     }
 
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
-    private new async ValueTask FlushAsync(CancellationToken cancellationToken = default)
+    private static async ValueTask AwaitFlushAsync(ValueTask<FlushResult> flush)
     {
-        Flushed = true;
-        var result = await output.FlushAsync(cancellationToken);
-        if (result.IsCompleted || result.IsCanceled) throw new IOException("The client closed the connection.");
+        var result = await flush;
+        if (result.IsCompleted || result.IsCanceled) throw ClientClosed();
     }
+
+    private static IOException ClientClosed() => new("The client closed the connection.");
 
     // The slot of Date in Http1HeaderNames' known names.
     private static readonly int DateSlot = Http1HeaderNames.Find("Date"u8);

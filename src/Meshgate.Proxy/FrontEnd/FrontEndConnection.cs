@@ -92,7 +92,7 @@ internal sealed class FrontEndConnection
         _connection = connection;
         _kestrel = kestrel;
         _listener = listener;
-        _response = new ClientResponse(connection.Transport.Output);
+        _response = new ClientResponse(new ClientOutput(connection));
         _closeRequested = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
         _https = connection.Features.Get<ITlsHandshakeFeature>() is not null;
         var peer = (connection.RemoteEndPoint as IPEndPoint)?.Address;

@@ -130,6 +130,41 @@ internal sealed unsafe class EpollSocket : IDisposable
         }
     }
 
+    /// <summary>
+    /// Sends what the socket takes now of <paramref name="first"/> and then <paramref name="second"/> (one send, or one
+    /// sendmsg for both), never waiting: the bytes it took. 0 when it takes none now, while a send is pending, or when the
+    /// call fails: a send of the rest through <see cref="SendAsync(ReadOnlySequence{byte})"/> then waits or fails as usual.
+    /// </summary>
+    public int TrySend(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second)
+    {
+        lock (_lock)
+        {
+            if (_closed || !_writable || _send.Pending) return 0;
+            nint sent;
+            fixed (byte* a = first)
+            fixed (byte* b = second)
+            {
+                if (second.IsEmpty) sent = Libc.send(_fd, a, first.Length, Libc.MSG_NOSIGNAL);
+                else
+                {
+                    var vectors = stackalloc Libc.IoVector[2];
+                    vectors[0] = new Libc.IoVector { Base = a, Length = first.Length };
+                    vectors[1] = new Libc.IoVector { Base = b, Length = second.Length };
+                    var message = new Libc.MessageHeader { Vectors = vectors, VectorCount = 2 };
+                    sent = Libc.sendmsg(_fd, &message, Libc.MSG_NOSIGNAL);
+                }
+            }
+            if (sent < 0)
+            {
+                if (Libc.Errno() == Libc.EAGAIN) _writable = false;
+                return 0;
+            }
+            // The socket's buffer is full: the next send waits for epoll's edge rather than try again for an EAGAIN.
+            if (sent < first.Length + second.Length) _writable = false;
+            return (int)sent;
+        }
+    }
+
     /// <summary>Called by the loop's thread with the events epoll reported; completes what they let complete.</summary>
     public void OnEvents(uint events)
     {

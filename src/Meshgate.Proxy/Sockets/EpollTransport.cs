@@ -134,6 +134,8 @@ internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature,
     private Task _sending = Task.CompletedTask;
     private string? _id;
     private IDictionary<object, object?>? _items;
+    // Written by the send loop only; read by a writer that sends straight to the socket (TrySend).
+    private long _pipeBytesSent;
 
     public EpollConnection(EpollSocket socket, MemoryPool<byte> pool)
     {
@@ -189,6 +191,20 @@ internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature,
 
     /// <summary>The loop that serves the connection: the direct path's upstream connections for its requests are made on it.</summary>
     public EpollLoop Loop => _socket.Loop;
+
+    /// <summary>The output pipe's writer as the transport made it: a layer that replaced the transport (TLS) writes elsewhere.</summary>
+    public PipeWriter SocketOutput => _output.Writer;
+
+    /// <summary>Bytes the send loop has passed from the output pipe to the socket so far.</summary>
+    public long PipeBytesSent => Volatile.Read(ref _pipeBytesSent);
+
+    /// <summary>
+    /// Sends straight to the socket what it takes now of <paramref name="first"/> and then <paramref name="second"/>,
+    /// never waiting: the bytes it took. 0 when it takes none now or has failed: the caller then writes the rest to the
+    /// output pipe, whose send loop waits for room or meets the error as for any other bytes. Only for a writer whose
+    /// earlier bytes in the pipe are all sent (<see cref="PipeBytesSent"/>), so these cannot overtake them.
+    /// </summary>
+    public int TrySend(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second) => _socket.TrySend(first, second);
 
     public void Start()
     {
@@ -282,7 +298,11 @@ internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature,
                 var result = await reader.ReadAsync();
                 if (result.IsCanceled) break;
                 var buffer = result.Buffer;
-                if (!buffer.IsEmpty) await _socket.SendAsync(buffer);
+                if (!buffer.IsEmpty)
+                {
+                    await _socket.SendAsync(buffer);
+                    Volatile.Write(ref _pipeBytesSent, _pipeBytesSent + buffer.Length);
+                }
                 reader.AdvanceTo(buffer.End);
                 if (result.IsCompleted) break;
             }

@@ -146,6 +146,81 @@ public sealed class DirectFrontEndTests
         Assert.Equal(0, HandOffs(gateway));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task LargeAnswers_ToAClientThatReadsLate_ArriveWholeAndInOrder(bool chunked)
+    {
+        // Answers the socket cannot take at once: the front end sends what it takes, the rest waits in the transport's
+        // pipe, and no later answer overtakes it (docs/front-end.md). 3 MiB each, with a length or chunked.
+        const int size = 3 * 1024 * 1024;
+        static byte[] Body(string path) => Enumerable.Range(0, size).Select(i => (byte)(i * 31 + path.Length * 7 + path[^1])).ToArray();
+        await using var upstream = await TestUpstream.StartAsync(app => app.Run(async context =>
+        {
+            var body = context.Request.Path == "/small" ? "small"u8.ToArray() : Body(context.Request.Path);
+            if (!chunked) context.Response.ContentLength = body.Length;
+            for (var offset = 0; offset < body.Length; offset += 64 * 1024)
+            {
+                await context.Response.Body.WriteAsync(body.AsMemory(offset, Math.Min(64 * 1024, body.Length - offset)));
+                await context.Response.Body.FlushAsync();
+            }
+        }));
+        await using var gateway = await TestGateway.StartAsync(Config(upstream.Endpoint));
+        var host = $"{gateway.Url.Host}:{gateway.Url.Port}";
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        client.ReceiveBufferSize = 64 * 1024;
+        await client.ConnectAsync(IPAddress.Loopback, gateway.Url.Port);
+        await client.SendAsync(Encoding.ASCII.GetBytes(
+            $"GET /big/1 HTTP/1.1\r\nHost: {host}\r\n\r\nGET /big/22 HTTP/1.1\r\nHost: {host}\r\n\r\nGET /small HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
+        await Task.Delay(500); // not reading: the gateway's sends fill the socket and the rest queues
+        using var stream = new NetworkStream(client);
+        var received = new MemoryStream();
+        await stream.CopyToAsync(received).WaitAsync(TimeSpan.FromSeconds(30));
+
+        var bodies = AnswerBodies(received.ToArray());
+        Assert.Equal(3, bodies.Count);
+        Assert.Equal(Body("/big/1"), bodies[0]);
+        Assert.Equal(Body("/big/22"), bodies[1]);
+        Assert.Equal("small"u8.ToArray(), bodies[2]);
+        Assert.Equal(3, Served(gateway));
+    }
+
+    /// <summary>The bodies of the HTTP/1.1 answers one after another in <paramref name="raw"/>, each by its Content-Length or its chunks.</summary>
+    private static List<byte[]> AnswerBodies(byte[] raw)
+    {
+        var bodies = new List<byte[]>();
+        var at = 0;
+        while (at < raw.Length)
+        {
+            var headEnd = raw.AsSpan(at).IndexOf("\r\n\r\n"u8);
+            Assert.True(headEnd > 0, "an answer's head is cut off");
+            var head = Encoding.ASCII.GetString(raw, at, headEnd).Split("\r\n");
+            Assert.StartsWith("HTTP/1.1 200", head[0]);
+            at += headEnd + 4;
+            var length = head.FirstOrDefault(l => l.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase));
+            if (length is not null)
+            {
+                var count = int.Parse(length["Content-Length:".Length..].Trim());
+                bodies.Add(raw[at..(at + count)]);
+                at += count;
+                continue;
+            }
+            Assert.Contains(head, l => l.Equals("Transfer-Encoding: chunked", StringComparison.OrdinalIgnoreCase));
+            var body = new MemoryStream();
+            while (true)
+            {
+                var lineEnd = raw.AsSpan(at).IndexOf("\r\n"u8);
+                var chunk = Convert.ToInt32(Encoding.ASCII.GetString(raw, at, lineEnd), 16);
+                at += lineEnd + 2;
+                body.Write(raw, at, chunk);
+                at += chunk + 2;
+                if (chunk == 0) break;
+            }
+            bodies.Add(body.ToArray());
+        }
+        return bodies;
+    }
+
     private static int CountOccurrences(string text, string part)
     {
         var count = 0;
