@@ -792,7 +792,7 @@ internal sealed class FrontEndConnection
         };
         if (route.RoutePattern is { } pattern) tags.Add("http.route", pattern);
         _frontEnd.RequestDuration?.Record(seconds, tags);
-        metrics.RecordBodySizes(Method, route.RouteId, route.ClusterId, 0, _response.BodyBytes);
+        metrics.RecordBodySizes(Method, route.RouteId, route.ClusterId, requestBytes: null, _response.BodyBytes); // GET and HEAD without a body
         metrics.RequestEnded(activeSlot);
     }
 

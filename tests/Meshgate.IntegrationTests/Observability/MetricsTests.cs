@@ -92,6 +92,9 @@ public sealed class MetricsTests
         Assert.Equal(3000, scrape.Single(RequestSize + "_sum", ("meshgate_route", "a"), ("http_request_method", "POST")));
         Assert.Equal(0, scrape.Single(RequestSize + "_bucket", ("meshgate_route", "a"), ("http_request_method", "POST"), ("le", "1024")));
         Assert.Equal(1, scrape.Single(RequestSize + "_bucket", ("meshgate_route", "a"), ("http_request_method", "POST"), ("le", "4096")));
+        Assert.Equal(1, scrape.Single(RequestSize + "_count", ("meshgate_route", "a"), ("http_request_method", "POST")));
+        // The GETs sent no body: they have response sizes (above) and no request size.
+        Assert.Empty(scrape.Find(RequestSize + "_count", ("meshgate_route", "a"), ("http_request_method", "GET")));
 
         // Connections and requests in flight come from Kestrel and ASP.NET Core, for the gateway's listener only.
         Assert.NotEmpty(scrape.Find("kestrel_active_connections", ("server_port", gateway.Url.Port.ToString())));

@@ -167,7 +167,8 @@ internal sealed class AccessLogMiddleware
         {
             tags.Tags.Add(new(MetricsTags.Cluster, clusterId));
         }
-        _metrics.RecordBodySizes(context.Request.Method, routeId, clusterId, requestBody?.BytesRead ?? 0, responseBody.BytesWritten);
+        // The counting body is there only for a request that can have one (see above): null for the rest.
+        _metrics.RecordBodySizes(context.Request.Method, routeId, clusterId, requestBody?.BytesRead, responseBody.BytesWritten);
     }
 
     /// <summary>The consumer the authentication step named, else the subject; null for anonymous requests.</summary>

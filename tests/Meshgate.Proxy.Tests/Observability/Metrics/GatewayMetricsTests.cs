@@ -32,14 +32,19 @@ public sealed class GatewayMetricsTests
         listener.Start();
 
         metrics.RecordBodySizes("BREW", route: null, cluster: null, requestBytes: 12, responseBytes: 345);
-        metrics.RecordBodySizes("GET", route: "orders", cluster: "orders-v2", requestBytes: 0, responseBytes: 7);
+        metrics.RecordBodySizes("POST", route: "orders", cluster: "orders-v2", requestBytes: 0, responseBytes: 7);
+        metrics.RecordBodySizes("GET", route: "orders", cluster: "orders-v2", requestBytes: null, responseBytes: 9);
 
-        Assert.Equal(4, recorded.Count);
+        Assert.Equal(5, recorded.Count);
         var unrouted = recorded.Single(r => r.Instrument == "http.server.response.body.size" && r.Value == 345);
         Assert.Equal(new Dictionary<string, object?> { ["http.request.method"] = "_OTHER" }, unrouted.Tags);
+        // An empty body is a size (0); a request without one has none: only its response is recorded.
         var routed = recorded.Single(r => r.Instrument == "http.server.request.body.size" && r.Value == 0);
         Assert.Equal("orders", routed.Tags["meshgate.route"]);
         Assert.Equal("orders-v2", routed.Tags["meshgate.cluster"]);
+        Assert.Equal("POST", routed.Tags["http.request.method"]);
+        Assert.DoesNotContain(recorded, r => r.Instrument == "http.server.request.body.size" && (string?)r.Tags["http.request.method"] == "GET");
+        Assert.Single(recorded, r => r.Instrument == "http.server.response.body.size" && r.Value == 9);
     }
 
     [Fact]
