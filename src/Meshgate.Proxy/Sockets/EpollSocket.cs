@@ -28,6 +28,8 @@ internal sealed unsafe class EpollSocket : IDisposable
     private readonly Operation _send = new();
     private bool _readable, _writable, _closed, _peerClosed;
     private Memory<byte> _receiveBuffer;
+    // A reader waiting for the socket to become readable (WaitReadable), instead of a pending receive.
+    private IReadableWaiter? _readableWaiter;
     // What the pending send has yet to send: a single buffer is a one-segment sequence, so both sends share one path.
     private ReadOnlySequence<byte> _sendSegments;
 
@@ -91,6 +93,22 @@ internal sealed unsafe class EpollSocket : IDisposable
             var read = Receive(buffer, out var errno);
             if (read >= 0) return read;
             return errno == Libc.EAGAIN ? -1 : throw Failure(Libc.Error(errno), reading: true);
+        }
+    }
+
+    /// <summary>
+    /// True when a receive would not wait now; otherwise false, and <paramref name="waiter"/> is called once, on the loop's
+    /// thread, when the socket becomes readable (or is closed: its next receive then fails). The wait of
+    /// <see cref="ReceiveAsync"/> with an empty buffer, for a reader that is not an async method: no state machine is
+    /// resumed and no ValueTask completed per read.
+    /// </summary>
+    public bool WaitReadable(IReadableWaiter waiter)
+    {
+        lock (_lock)
+        {
+            if (_readable || _closed) return true;
+            _readableWaiter = waiter;
+            return false;
         }
     }
 
@@ -171,6 +189,7 @@ internal sealed unsafe class EpollSocket : IDisposable
         int received = 0;
         Exception? receiveError = null, sendError = null;
         bool completeReceive = false, completeSend = false;
+        IReadableWaiter? readable = null;
         lock (_lock)
         {
             if (_closed) return;
@@ -179,6 +198,8 @@ internal sealed unsafe class EpollSocket : IDisposable
                 _readable = true;
                 // The peer's FIN is behind whatever bytes are left: no edge will come for it after a short read (nginx's pending_eof).
                 if ((events & (Libc.EPOLLRDHUP | Libc.EPOLLHUP | Libc.EPOLLERR)) != 0) _peerClosed = true;
+                readable = _readableWaiter;
+                _readableWaiter = null;
                 if (_receive.Pending)
                 {
                     if (_receiveBuffer.IsEmpty) completeReceive = true;
@@ -212,6 +233,7 @@ internal sealed unsafe class EpollSocket : IDisposable
             }
         }
         // Outside the lock: the continuations run here, inline, and start the next receive or send.
+        readable?.OnReadable();
         if (completeReceive) _receive.Complete(received, receiveError);
         if (completeSend) _send.Complete(0, sendError);
     }
@@ -220,12 +242,15 @@ internal sealed unsafe class EpollSocket : IDisposable
     public void Dispose()
     {
         bool receivePending, sendPending;
+        IReadableWaiter? readable;
         lock (_lock)
         {
             if (_closed) return;
             _closed = true;
             receivePending = _receive.Pending;
             sendPending = _send.Pending;
+            readable = _readableWaiter;
+            _readableWaiter = null;
             _receive.Pending = _send.Pending = false;
             _receiveBuffer = default;
             _sendSegments = default;
@@ -233,6 +258,7 @@ internal sealed unsafe class EpollSocket : IDisposable
             Socket.Dispose();
         }
         if (receivePending) _receive.Complete(0, Failure(Closed(), reading: true));
+        readable?.OnReadable();
         if (sendPending) _send.Complete(0, Failure(Closed(), reading: false));
     }
 
@@ -364,4 +390,11 @@ internal sealed unsafe class EpollSocket : IDisposable
         public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
             _core.OnCompleted(continuation, state, token, flags);
     }
+}
+
+/// <summary>What waits for an <see cref="EpollSocket"/> to become readable (<see cref="EpollSocket.WaitReadable"/>).</summary>
+internal interface IReadableWaiter
+{
+    /// <summary>The socket is readable, or closed; called once per wait, on the loop's thread (or the closing one).</summary>
+    void OnReadable();
 }

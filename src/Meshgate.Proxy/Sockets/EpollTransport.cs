@@ -118,7 +118,7 @@ internal sealed class EpollConnectionListener(Socket listener, MemoryPool<byte>[
 /// served and answered on the loop's thread within one event, as Kestrel's sockets do with inline scheduling.
 /// </summary>
 internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature,
-    IConnectionLifetimeFeature, IConnectionEndPointFeature, IMemoryPoolFeature
+    IConnectionLifetimeFeature, IConnectionEndPointFeature, IMemoryPoolFeature, IReadableWaiter
 {
     private const int MaxUnflushed = 64 * 1024;
     private static long s_ids;
@@ -130,7 +130,11 @@ internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature,
     private readonly Lock _shutdownLock = new();
     private Exception? _shutdownReason;
     private bool _shutDown;
-    private Task _receiving = Task.CompletedTask;
+    // The receive side ends once: then the input pipe is complete and this task too.
+    private readonly TaskCompletionSource _received = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // The input pipe's flush the receive side waits for (the reader is behind), and what resumes it after.
+    private ValueTask<FlushResult> _flush;
+    private readonly Action _afterFlush;
     private Task _sending = Task.CompletedTask;
     private string? _id;
     private IDictionary<object, object?>? _items;
@@ -146,6 +150,7 @@ internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature,
             pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, minimumSegmentSize: 4096, useSynchronizationContext: false));
         _output = new Pipe(new PipeOptions(pool, PipeScheduler.Inline, PipeScheduler.Inline,
             pauseWriterThreshold: 64 * 1024, resumeWriterThreshold: 32 * 1024, minimumSegmentSize: 4096, useSynchronizationContext: false));
+        _afterFlush = AfterFlush;
         _idNumber = Interlocked.Increment(ref s_ids);
         Transport = new DuplexPipe(_input.Reader, _output.Writer);
         LocalEndPoint = socket.Socket.LocalEndPoint;
@@ -208,7 +213,7 @@ internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature,
 
     public void Start()
     {
-        _receiving = ReceiveAsync();
+        Receive();
         _sending = SendAsync();
     }
 
@@ -223,21 +228,26 @@ internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature,
     {
         _input.Reader.Complete();
         _output.Writer.Complete();
-        await _receiving;
+        await _received.Task;
         await _sending;
         _closed.Dispose();
     }
 
-    private async Task ReceiveAsync()
+    /// <summary>
+    /// Reads what the socket has into the input pipe and flushes it, until the socket has no more; then waits for epoll's
+    /// next edge (<see cref="OnReadable"/>), or for the reader when the pipe is full (<see cref="AfterFlush"/>). Not an
+    /// async method: a read resumes no state machine of its own, only the pipe's reader. One runs at a time: each of the
+    /// two waits resumes it once, and nothing here runs after a wait is registered.
+    /// </summary>
+    private void Receive()
     {
-        Exception? error = null;
         var writer = _input.Writer;
         try
         {
             while (true)
             {
                 // The wait alone: no buffer is held while the client thinks, and no recv is made until epoll says so.
-                await _socket.ReceiveAsync(Memory<byte>.Empty);
+                if (!_socket.WaitReadable(this)) return;
                 var received = 0;
                 // All the edge brought, but no more than MaxUnflushed before the reader sees it: a client that sends
                 // faster than the gateway forwards is held back by the pipe's limit at the flush, not read into memory.
@@ -247,33 +257,71 @@ internal sealed class EpollConnection : ConnectionContext, IConnectionIdFeature,
                     if (read < 0) break;
                     if (read == 0)
                     {
-                        if (received > 0) await writer.FlushAsync();
-                        return; // the client's FIN
+                        // The client's FIN, after what came before it.
+                        if (received > 0) _ = writer.FlushAsync();
+                        EndReceiving(null);
+                        return;
                     }
                     writer.Advance(read);
                     received += read;
                     if (!_socket.Readable) break;
                 }
                 if (received == 0) continue;
-                var flush = await writer.FlushAsync();
-                if (flush.IsCompleted || flush.IsCanceled) return;
+                var flush = writer.FlushAsync();
+                if (!flush.IsCompleted)
+                {
+                    _flush = flush;
+                    flush.GetAwaiter().UnsafeOnCompleted(_afterFlush);
+                    return;
+                }
+                if (Ended(flush.GetAwaiter().GetResult())) return;
             }
-        }
-        catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
-        {
-            error = new ConnectionResetException(e.Message, e);
         }
         catch (Exception e)
         {
-            error = e;
+            EndReceiving(e);
         }
-        finally
+    }
+
+    void IReadableWaiter.OnReadable() => Receive();
+
+    /// <summary>The reader has taken enough of a full pipe: reading goes on, unless it has stopped reading altogether.</summary>
+    private void AfterFlush()
+    {
+        try
         {
-            lock (_shutdownLock) error = _shutdownReason ?? error;
-            writer.Complete(error);
-            // Off the loop's thread, as Kestrel's transport does: what listens to it (the request's abort) may do much.
-            ThreadPool.UnsafeQueueUserWorkItem(static c => c.CancelClosed(), this, preferLocal: false);
+            var flush = _flush;
+            _flush = default;
+            if (Ended(flush.GetAwaiter().GetResult())) return;
         }
+        catch (Exception e)
+        {
+            EndReceiving(e);
+            return;
+        }
+        Receive();
+    }
+
+    /// <summary>Whether a flush says the reader is gone (completed or cancelled): the receive side then ends.</summary>
+    private bool Ended(FlushResult flush)
+    {
+        if (!flush.IsCompleted && !flush.IsCanceled) return false;
+        EndReceiving(null);
+        return true;
+    }
+
+    /// <summary>The receive side's end: the input pipe completes with the reason (the shutdown's, if any), and ConnectionClosed fires.</summary>
+    private void EndReceiving(Exception? error)
+    {
+        if (error is SocketException { SocketErrorCode: SocketError.ConnectionReset or SocketError.ConnectionAborted } reset)
+        {
+            error = new ConnectionResetException(reset.Message, reset);
+        }
+        lock (_shutdownLock) error = _shutdownReason ?? error;
+        _input.Writer.Complete(error);
+        // Off the loop's thread, as Kestrel's transport does: what listens to it (the request's abort) may do much.
+        ThreadPool.UnsafeQueueUserWorkItem(static c => c.CancelClosed(), this, preferLocal: false);
+        _received.TrySetResult();
     }
 
     private void CancelClosed()
