@@ -158,29 +158,34 @@ internal sealed unsafe class EpollSocket : IDisposable
         lock (_lock)
         {
             if (_closed || !_writable || _send.Pending) return 0;
-            nint sent;
-            fixed (byte* a = first)
-            fixed (byte* b = second)
-            {
-                if (second.IsEmpty) sent = Libc.send(_fd, a, first.Length, Libc.MSG_NOSIGNAL);
-                else
-                {
-                    var vectors = stackalloc Libc.IoVector[2];
-                    vectors[0] = new Libc.IoVector { Base = a, Length = first.Length };
-                    vectors[1] = new Libc.IoVector { Base = b, Length = second.Length };
-                    var message = new Libc.MessageHeader { Vectors = vectors, VectorCount = 2 };
-                    sent = Libc.sendmsg(_fd, &message, Libc.MSG_NOSIGNAL);
-                }
-            }
-            if (sent < 0)
-            {
-                if (Libc.Errno() == Libc.EAGAIN) _writable = false;
-                return 0;
-            }
+            var sent = SendOnce(first, second);
             // The socket's buffer is full: the next send waits for epoll's edge rather than try again for an EAGAIN.
-            if (sent < first.Length + second.Length) _writable = false;
-            return (int)sent;
+            if (sent == -Libc.EAGAIN || (sent >= 0 && sent < first.Length + second.Length)) _writable = false;
+            return sent < 0 ? 0 : (int)sent;
         }
+    }
+
+    /// <summary>
+    /// One send of <paramref name="first"/>, or one sendmsg of it and <paramref name="second"/> (under the lock): what it
+    /// took, or the negated errno.
+    /// </summary>
+    private nint SendOnce(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second)
+    {
+        nint sent;
+        fixed (byte* a = first)
+        fixed (byte* b = second)
+        {
+            if (second.IsEmpty) sent = Libc.send(_fd, a, first.Length, Libc.MSG_NOSIGNAL);
+            else
+            {
+                var vectors = stackalloc Libc.IoVector[2];
+                vectors[0] = new Libc.IoVector { Base = a, Length = first.Length };
+                vectors[1] = new Libc.IoVector { Base = b, Length = second.Length };
+                var message = new Libc.MessageHeader { Vectors = vectors, VectorCount = 2 };
+                sent = Libc.sendmsg(_fd, &message, Libc.MSG_NOSIGNAL);
+            }
+        }
+        return sent >= 0 ? sent : -Libc.Errno();
     }
 
     /// <summary>Called by the loop's thread with the events epoll reported; completes what they let complete.</summary>
@@ -300,8 +305,7 @@ internal sealed unsafe class EpollSocket : IDisposable
                 // One block (a stream's write, or a sequence's last one): send, with no vectors to build and no handles to take.
                 var span = _sendSegments.FirstSpan;
                 offered = span.Length;
-                fixed (byte* bytes = span) sent = Libc.send(_fd, bytes, span.Length, Libc.MSG_NOSIGNAL);
-                if (sent < 0) sent = -Libc.Errno();
+                sent = SendOnce(span, default);
             }
             else sent = SendGathered(out offered);
             if (sent < 0)
