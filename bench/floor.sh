@@ -25,6 +25,8 @@
 #   floor-kestrel-transport  Kestrel's socket transport and pipes, no HTTP layer: a connection handler relays as floor-async
 #   floor-epoll         below the runtime's socket engine: its own edge-triggered epoll loop per core, as nginx's worker
 #                       (no speculative read before each wait)
+#   floor-uring         the same forwarder with its receives and sends batched through io_uring: one io_uring_enter per
+#                       turn of the loop instead of a system call per receive and per send
 #   TARGET-inline       any .NET target above (meshgate, yarp, floor-*) with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1
 #                       (Meshgate and the floor's Kestrel modes then also schedule Kestrel's work inline)
 #   TARGET-pool         the same with =0: the thread pool, which Meshgate's gateway role uses only when told so (it
@@ -115,7 +117,7 @@ for t in "${TARGETS[@]}"; do
         yarp)
             start_server "$t" "$port" "$WORK/$t.log" ${environment[@]+"${environment[@]}"} -- \
                 dotnet "$WORK/yarp/yarp-minimal.dll" "http://127.0.0.1:$port" "http://127.0.0.1:$UPSTREAM_PORT" ;;
-        floor-async|floor-blocking|floor-kestrel|floor-kestrel-transport|floor-epoll)
+        floor-async|floor-blocking|floor-kestrel|floor-kestrel-transport|floor-epoll|floor-uring)
             mode=${base#floor-}
             start_server "$t" "$port" "$WORK/$t.log" ${environment[@]+"${environment[@]}"} -- \
                 dotnet "$WORK/floor/dotnet-floor.dll" "${mode%-pool}" "$port" "$UPSTREAM_PORT" ;;
