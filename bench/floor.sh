@@ -15,6 +15,8 @@
 #   nginx               nginx as a reverse proxy (templates/proxy-nginx.conf), as in run.sh
 #   meshgate            Meshgate's routing-only row of run.sh: GET / on the template's catch-all route
 #   meshgate-bare       the same with metrics off too (variants.sh's `bare`): only the pipeline's own work
+#   meshgate-epoll      the same with a system call per send instead of its sends through io_uring (sockets: epoll;
+#                       variants.sh's `epoll-sockets`)
 #   meshgate-runtime    the same on .NET's sockets instead of Meshgate's epoll engine (sockets: runtime; variants.sh's
 #                       `runtime-sockets`)
 #   yarp                bare YARP (bench/yarp-minimal), as in run.sh
@@ -25,6 +27,8 @@
 #   floor-kestrel-transport  Kestrel's socket transport and pipes, no HTTP layer: a connection handler relays as floor-async
 #   floor-epoll         below the runtime's socket engine: its own edge-triggered epoll loop per core, as nginx's worker
 #                       (no speculative read before each wait)
+#   floor-epoll-batched-sends  floor-epoll with its sends queued in an io_uring ring and submitted once per turn of
+#                       the loop (receives stay recv calls after epoll's edge)
 #   floor-uring         the same forwarder with its receives and sends batched through io_uring: one io_uring_enter per
 #                       turn of the loop instead of a system call per receive and per send
 #   TARGET-inline       any .NET target above (meshgate, yarp, floor-*) with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1
@@ -100,7 +104,7 @@ for t in "${TARGETS[@]}"; do
             sed -e "s|@NGINX_PROXY_PORT@|$port|g" -e "s|@NGINX_H2C_PORT@|$NGINX_H2C_PORT|g" "$TEMPLATES/proxy-nginx.conf" >"$WORK/nginx-proxy/nginx.conf.in"
             render "$WORK/nginx-proxy/nginx.conf.in" "$WORK/nginx-proxy/nginx.conf"
             start_server nginx "$port" "$WORK/nginx-proxy/stdout.log" -- nginx -p "$WORK/nginx-proxy" -e "$WORK/nginx-proxy/error.log" -c "$WORK/nginx-proxy/nginx.conf" ;;
-        meshgate|meshgate-bare|meshgate-runtime)
+        meshgate|meshgate-bare|meshgate-runtime|meshgate-epoll)
             GATEWAY_PORT=$port; free_port ADMIN_PORT
             source "$BENCH_DIR/bench-jwt.sh"
             bench_jwt "$WORK/gateway/jwt.secret"
@@ -111,13 +115,14 @@ for t in "${TARGETS[@]}"; do
             render "$TEMPLATES/meshgate.yaml" "$WORK/gateway/$t.yaml"
             [[ $t == meshgate-bare* ]] && variant_settings bare "$t" >>"$WORK/gateway/$t.yaml"
             [[ $t == meshgate-runtime* ]] && variant_settings runtime-sockets "$t" >>"$WORK/gateway/$t.yaml"
+            [[ $t == meshgate-epoll* ]] && variant_settings epoll-sockets "$t" >>"$WORK/gateway/$t.yaml"
             GATEWAY_ENV=(${environment[@]+"${environment[@]}"})
             start_gateway "$WORK/gateway/$t.yaml" "$WORK/gateway/$t.log" "$port"
             PID[$t]=$GATEWAY_PID; PORT[$t]=$port ;;
         yarp)
             start_server "$t" "$port" "$WORK/$t.log" ${environment[@]+"${environment[@]}"} -- \
                 dotnet "$WORK/yarp/yarp-minimal.dll" "http://127.0.0.1:$port" "http://127.0.0.1:$UPSTREAM_PORT" ;;
-        floor-async|floor-blocking|floor-kestrel|floor-kestrel-transport|floor-epoll|floor-uring)
+        floor-async|floor-blocking|floor-kestrel|floor-kestrel-transport|floor-epoll|floor-epoll-batched-sends|floor-uring)
             mode=${base#floor-}
             start_server "$t" "$port" "$WORK/$t.log" ${environment[@]+"${environment[@]}"} -- \
                 dotnet "$WORK/floor/dotnet-floor.dll" "${mode%-pool}" "$port" "$UPSTREAM_PORT" ;;

@@ -230,7 +230,7 @@ paired_ratios() {  # paired_ratios RAW BASE NAME...
 
 # The variants of variants.sh and memory.sh: each is templates/meshgate.yaml with a few lines added and, for the
 # runtime settings, environment variables (the config as shipped, metrics on: compare them with `metrics`).
-VARIANT_NAMES="bare metrics tracing accesslog observed gen0-64m no-pgo no-spin wks-gc no-datas pool-sockets runtime-sockets"
+VARIANT_NAMES="bare metrics tracing accesslog observed gen0-64m no-pgo no-spin wks-gc no-datas pool-sockets runtime-sockets epoll-sockets"
 variant_settings() {  # variant_settings VARIANT [FILE]: the YAML appended to the template for it (FILE names its access log; VARIANT by default)
     local off="metrics: { enabled: false }"
     local tracing="tracing: { protocol: http/protobuf, endpoint: \"http://127.0.0.1:$UPSTREAM_PORT/v1/traces\", sampling: 0.01 }"
@@ -243,6 +243,7 @@ variant_settings() {  # variant_settings VARIANT [FILE]: the YAML appended to th
         observed) printf '%s\n%s\n%s\n' "metrics: { enabled: true }" "$tracing" "$accesslog" ;;
         gen0-64m|no-pgo|no-spin|wks-gc|no-datas|pool-sockets) echo "metrics: { enabled: true }" ;;
         runtime-sockets) printf '%s\n%s\n' "metrics: { enabled: true }" "sockets: runtime" ;;
+        epoll-sockets) printf '%s\n%s\n' "metrics: { enabled: true }" "sockets: epoll" ;;
         *) die "unknown variant '$1' (${VARIANT_NAMES// /, })" ;;
     esac
 }

@@ -21,6 +21,8 @@
 #   no-datas   DOTNET_GCDynamicAdaptationMode=0: Server GC with a heap per core from the start instead of DATAS
 #   pool-sockets  DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0: socket completions and Kestrel's connection work
 #              go through the thread pool, as before the gateway role ran inline by default (seventh session)
+#   epoll-sockets  sockets: epoll: the epoll engine with a system call per send, not its sends through io_uring (the
+#              default where the kernel allows io_uring since the eighteenth session, docs/sockets.md)
 #   runtime-sockets  sockets: runtime: .NET's sockets under the listeners and upstreams instead of Meshgate's epoll
 #              engine, the default on Linux since the thirteenth session (docs/sockets.md)
 # (the variants are defined in lib.sh, shared with memory.sh)

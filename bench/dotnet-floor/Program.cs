@@ -14,6 +14,8 @@
 //             relays each connection's requests over its own raw upstream socket, as `async` does
 //   epoll     below the runtime's socket engine: an edge-triggered epoll loop per core over non-blocking sockets, as
 //             nginx's worker runs (EpollForwarder.cs)
+//   epoll-batched-sends  the epoll mode with its sends queued in an io_uring ring and submitted once per turn of the
+//             loop; receives stay recv calls after epoll's edge (EpollForwarder.cs)
 //   uring     the epoll mode's forwarder with its receives and sends batched through io_uring: one io_uring_enter per
 //             turn of the loop instead of a system call per receive and per send (UringForwarder.cs)
 using System.Buffers;
@@ -27,7 +29,7 @@ using System.Text;
 
 if (args.Length != 3 || !int.TryParse(args[1], out var listenPort) || !int.TryParse(args[2], out var upstreamPort))
 {
-    Console.Error.WriteLine("usage: dotnet-floor async|blocking|kestrel|kestrel-transport|epoll|uring LISTEN_PORT UPSTREAM_PORT");
+    Console.Error.WriteLine("usage: dotnet-floor async|blocking|kestrel|kestrel-transport|epoll|epoll-batched-sends|uring LISTEN_PORT UPSTREAM_PORT");
     return 2;
 }
 var upstream = new IPEndPoint(IPAddress.Loopback, upstreamPort);
@@ -55,6 +57,9 @@ switch (args[0])
         }
     case "epoll":
         EpollForwarder.Run(listenPort, upstream);
+        return 0;
+    case "epoll-batched-sends":
+        EpollForwarder.Run(listenPort, upstream, batchSends: true);
         return 0;
     case "uring":
         UringForwarder.Run(listenPort, upstream);

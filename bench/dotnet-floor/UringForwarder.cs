@@ -86,7 +86,7 @@ static unsafe class UringForwarder
     }
 
     // A submission and a completion queue shared with the kernel (io_uring_setup's rings, mapped into this process).
-    sealed class Ring
+    internal sealed class Ring
     {
         readonly int _fd;
         readonly uint* _sqTail, _sqMask, _sqArray, _cqHead, _cqTail, _cqMask;
@@ -94,12 +94,13 @@ static unsafe class UringForwarder
         readonly Cqe* _cqes;
         uint _queued; // submissions written since the last io_uring_enter
 
-        public Ring(uint entries)
+        // deferTaskRun: task work (a socket's readiness turned into a completion) runs only when the loop asks for
+        // completions, not by interrupting it; for a loop that waits in io_uring_enter. One that waits in epoll_wait
+        // (the epoll mode's batched sends) needs completions posted while it sleeps there.
+        public Ring(uint entries, bool deferTaskRun = true)
         {
             var p = default(Params);
-            // Task work (a socket's readiness turned into a completion) runs only when the loop asks for completions,
-            // not by interrupting it: the loop is the only submitter.
-            p.Flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL;
+            p.Flags = deferTaskRun ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL : IORING_SETUP_SUBMIT_ALL;
             var fd = syscall(SYS_io_uring_setup, entries, (long)&p, 0, 0, 0, 0);
             if (fd < 0 && Marshal.GetLastPInvokeError() == EINVAL)
             {
@@ -136,6 +137,26 @@ static unsafe class UringForwarder
             var address = mmap(null, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, _fd, offset);
             if ((nint)address == -1) throw new InvalidOperationException($"mmap of the ring: errno {Marshal.GetLastPInvokeError()}");
             return (byte*)address;
+        }
+
+        public int Fd => _fd;
+
+        public uint Queued => _queued;
+
+        // Submits what was queued without waiting (the completions of what the socket took at once are there when it returns).
+        public void Submit()
+        {
+            while (_queued > 0)
+            {
+                var result = syscall(SYS_io_uring_enter, _fd, _queued, 0, IORING_ENTER_GETEVENTS, 0, 0);
+                if (result >= 0)
+                {
+                    _queued -= (uint)result;
+                    continue;
+                }
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno != EINTR) throw new InvalidOperationException($"io_uring_enter: errno {errno}");
+            }
         }
 
         public void Queue(byte opcode, int fd, byte* buffer, int length, uint opFlags, ulong userData)

@@ -45,10 +45,16 @@ public sealed class ConfigSnapshot
     /// </summary>
     public bool EpollSockets => Definition.Sockets switch
     {
-        Model.SocketEngine.Epoll => true,
+        Model.SocketEngine.Epoll or Model.SocketEngine.Uring => true,
         Model.SocketEngine.Runtime => false,
         _ => OperatingSystem.IsLinux() && Definition.Mesh is null && !ClusterPolicies.Values.Any(c => c.Mesh is not null),
     };
+
+    /// <summary>
+    /// The epoll engine's sends go through an io_uring ring, a turn's with one system call (docs/sockets.md): sockets: uring,
+    /// and auto wherever it takes the epoll engine. Where the kernel refuses io_uring, auto sends with system calls.
+    /// </summary>
+    public bool SendsThroughRing => Definition.Sockets == Model.SocketEngine.Uring || (Definition.Sockets == Model.SocketEngine.Auto && EpollSockets);
 
     /// <summary>The access log's settings; null when the config has no accessLog section (off).</summary>
     public Compilation.AccessLogPolicy? AccessLog { get; init; }

@@ -27,7 +27,7 @@ public sealed record MeshgateDefinition
     [Description("Shutdown behaviour.")]
     public ShutdownDefinition Shutdown { get; init; } = new();
 
-    [Description("The socket engine under the listeners' connections and the direct path's upstream connections: auto (the default: epoll on Linux outside a mesh, else runtime), epoll (Meshgate's own edge-triggered epoll loop per core, Linux only: no system call is made for a read that would find nothing) or runtime (.NET's sockets). docs/sockets.md. Needs a restart.")]
+    [Description("The socket engine under the listeners' connections and the direct path's upstream connections: auto (the default: uring on Linux outside a mesh where the kernel allows io_uring, else epoll there, else runtime), uring (the epoll engine with its sends batched through io_uring, a turn's with one system call; Linux only, and an error at start where io_uring is refused), epoll (Meshgate's own edge-triggered epoll loop per core, Linux only: no system call is made for a read that would find nothing; each send a system call) or runtime (.NET's sockets). docs/sockets.md. Needs a restart.")]
     public SocketEngine Sockets { get; init; } = SocketEngine.Auto;
 
     [Description("Authentication providers by name; routes list them in auth.")]
@@ -103,7 +103,7 @@ public sealed record LoggingDefinition
 }
 
 /// <summary>Which code makes the gateway's socket reads and writes (docs/sockets.md).</summary>
-public enum SocketEngine { Auto, Epoll, Runtime }
+public enum SocketEngine { Auto, Epoll, Uring, Runtime }
 
 public sealed record ShutdownDefinition
 {

@@ -48,9 +48,10 @@ public static class ConfigValidator
         {
             context.Error("shutdown.drainTimeout", "must not be negative");
         }
-        if (definition.Sockets == SocketEngine.Epoll && !OperatingSystem.IsLinux())
+        if (definition.Sockets is SocketEngine.Epoll or SocketEngine.Uring && !OperatingSystem.IsLinux())
         {
-            context.Error("sockets", $"epoll is Linux's; on {System.Runtime.InteropServices.RuntimeInformation.OSDescription} use auto (the default) or runtime");
+            var engine = definition.Sockets == SocketEngine.Epoll ? "epoll" : "uring";
+            context.Error("sockets", $"{engine} is Linux's; on {System.Runtime.InteropServices.RuntimeInformation.OSDescription} use auto (the default) or runtime");
         }
         return context.Errors;
     }

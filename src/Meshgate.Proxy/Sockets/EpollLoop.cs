@@ -27,6 +27,13 @@ internal sealed unsafe partial class EpollLoop
     private readonly Stack<int> _free = new();
     private EpollSocket?[] _slots = new EpollSocket?[256];
     private int _used;
+    // Made by the loop's thread for the first socket that sends through it; null until then, or when io_uring is refused.
+    private SendRing? _ring;
+    private bool _ringTried;
+    private Action<ulong, int>? _ringCompleted;
+
+    // The event data that stands for the send ring's descriptor (a socket's is its id and slot; no socket has id 0).
+    private const ulong RingEvent = uint.MaxValue;
 
     private EpollLoop(int epoll, int index) => (_epoll, Index) = (epoll, index);
 
@@ -71,7 +78,42 @@ internal sealed unsafe partial class EpollLoop
         connectionFeatures.Get<IConnectionTransportFeature>() is EpollConnection connection ? connection.Loop.Index : -1;
 
     /// <summary>A new socket's id, which tells its events from those of an earlier socket in the same slot.</summary>
-    public static uint NextId() => Interlocked.Increment(ref s_ids);
+    public static uint NextId()
+    {
+        var id = Interlocked.Increment(ref s_ids);
+        return id != 0 ? id : Interlocked.Increment(ref s_ids);
+    }
+
+    /// <summary>Whether this is the loop's own thread.</summary>
+    public bool IsCurrent => ReferenceEquals(t_current, this);
+
+    /// <summary>
+    /// The loop's send ring, made on first use; null when io_uring is refused (logged once per loop: its sockets then send
+    /// with system calls of their own). On the loop's thread only.
+    /// </summary>
+    public SendRing? Ring
+    {
+        get
+        {
+            if (_ringTried) return _ring;
+            _ringTried = true;
+            var ring = SendRing.TryCreate(out var errno);
+            if (ring is null)
+            {
+                LogRingRefused(Logger, errno);
+                return null;
+            }
+            var ev = new Libc.EpollEvent { Events = Libc.EPOLLIN | Libc.EPOLLET, Data = RingEvent };
+            if (Libc.epoll_ctl(_epoll, Libc.EPOLL_CTL_ADD, ring.Fd, &ev) != 0)
+            {
+                LogRingRefused(Logger, Marshal.GetLastPInvokeError());
+                ring.Dispose();
+                return null;
+            }
+            _ringCompleted = OnRingCompletion;
+            return _ring = ring;
+        }
+    }
 
     /// <summary>
     /// Adds a socket to the loop, edge-triggered for reads, writes and the peer's close; returns its slot. The socket's id
@@ -98,7 +140,7 @@ internal sealed unsafe partial class EpollLoop
         var ev = new Libc.EpollEvent
         {
             Events = Libc.EPOLLIN | Libc.EPOLLOUT | Libc.EPOLLRDHUP | Libc.EPOLLET,
-            Data = ((ulong)id << 32) | (uint)slot,
+            Data = EventData(id, slot),
         };
         if (Libc.epoll_ctl(_epoll, Libc.EPOLL_CTL_ADD, fd, &ev) != 0)
         {
@@ -112,12 +154,21 @@ internal sealed unsafe partial class EpollLoop
     /// <summary>Takes a socket off the loop before its descriptor is closed (an event already fetched for it is dropped by its id).</summary>
     public void Unregister(int slot, int fd)
     {
-        var ev = default(Libc.EpollEvent);
-        Libc.epoll_ctl(_epoll, Libc.EPOLL_CTL_DEL, fd, &ev);
+        StopEvents(fd);
         Release(slot);
     }
 
-    private void Release(int slot)
+    /// <summary>
+    /// Takes a socket's descriptor out of the epoll set but keeps its slot: a send of it is still in the ring, and its
+    /// completion finds the socket by the slot (<see cref="Release"/> then frees it).
+    /// </summary>
+    public void StopEvents(int fd)
+    {
+        var ev = default(Libc.EpollEvent);
+        Libc.epoll_ctl(_epoll, Libc.EPOLL_CTL_DEL, fd, &ev);
+    }
+
+    public void Release(int slot)
     {
         lock (_slotsLock)
         {
@@ -145,6 +196,12 @@ internal sealed unsafe partial class EpollLoop
             for (var i = 0; i < count; i++)
             {
                 var data = events[i].Data;
+                if (data == RingEvent)
+                {
+                    // Sends that waited for room have completed.
+                    _ring!.Drain(_ringCompleted!);
+                    continue;
+                }
                 var slot = (int)(uint)data;
                 if (slot >= slots.Length) slots = Volatile.Read(ref _slots);
                 var socket = slots[slot];
@@ -158,11 +215,45 @@ internal sealed unsafe partial class EpollLoop
                     LogCompletionFailed(Logger, e);
                 }
             }
+            // The turn's sends, with one system call; what their completions start goes out with the next.
+            while (_ring is { HasQueued: true })
+            {
+                try
+                {
+                    _ring.Submit(_ringCompleted!);
+                }
+                catch (Exception e)
+                {
+                    LogCompletionFailed(Logger, e);
+                }
+            }
         }
     }
 
+    /// <summary>A send's completion: to the socket in the slot it names, unless a later socket has the slot (by its id).</summary>
+    private void OnRingCompletion(ulong data, int result)
+    {
+        var slots = Volatile.Read(ref _slots);
+        var slot = (int)(uint)data;
+        if (slot >= slots.Length || slots[slot] is not { } socket || socket.Id != (uint)(data >> 32)) return;
+        try
+        {
+            socket.OnRingSent(result);
+        }
+        catch (Exception e)
+        {
+            LogCompletionFailed(Logger, e);
+        }
+    }
+
+    /// <summary>The event data that names a socket: its id and its slot.</summary>
+    public static ulong EventData(uint id, int slot) => ((ulong)id << 32) | (uint)slot;
+
     [LoggerMessage(EventId = Common.EventIds.Host + 40, Level = LogLevel.Error, Message = "epoll_wait failed (errno {Errno}); the loop retries")]
     private static partial void LogWaitFailed(ILogger logger, int errno);
+
+    [LoggerMessage(EventId = Common.EventIds.Host + 42, Level = LogLevel.Warning, Message = "io_uring is refused (errno {Errno}): this loop's sockets send with system calls of their own (docs/sockets.md)")]
+    private static partial void LogRingRefused(ILogger logger, int errno);
 
     [LoggerMessage(EventId = Common.EventIds.Host + 41, Level = LogLevel.Error, Message = "A socket completion threw on the epoll loop; the loop goes on with its other sockets")]
     private static partial void LogCompletionFailed(ILogger logger, Exception e);

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Threading.Tasks.Sources;
 
 namespace Meshgate.Proxy.Sockets;
@@ -32,6 +33,12 @@ internal sealed unsafe class EpollSocket : IDisposable
     private IReadableWaiter? _readableWaiter;
     // What the pending send has yet to send: a single buffer is a one-segment sequence, so both sends share one path.
     private ReadOnlySequence<byte> _sendSegments;
+    // A send in the loop's ring (SendsThroughRing): its segments stay pinned, and its message and vectors in place, until
+    // its completion; a close meanwhile waits for that completion before the descriptor goes.
+    private bool _sendInRing;
+    private SegmentHandles _ringHandles;
+    private int _ringHandleCount;
+    private RingMessage* _ringMessage;
 
     /// <param name="socket">Connected, or connecting (<paramref name="connected"/> false: the first send waits until it is).</param>
     public EpollSocket(Socket socket, EpollLoop loop, bool connected = true)
@@ -50,6 +57,14 @@ internal sealed unsafe class EpollSocket : IDisposable
     /// tells a reset connection from other errors that way (the direct path's stale-connection retry).
     /// </summary>
     public bool FailsAsStream { get; init; }
+
+    /// <summary>
+    /// Sends made on the loop's thread go through the loop's io_uring ring, all of a turn's with one system call at its end,
+    /// instead of a <c>send</c> each (docs/sockets.md, "Sends through io_uring"). Such a send completes at the turn's end,
+    /// never at once, and <see cref="TrySend"/> takes nothing (the caller writes to its pipe). Where the ring is refused,
+    /// or on another thread, sends are system calls as before.
+    /// </summary>
+    public bool SendsThroughRing { get; init; }
 
     /// <summary>Tells this socket's events from a later one's on a reused slot.</summary>
     public uint Id { get; }
@@ -134,6 +149,10 @@ internal sealed unsafe class EpollSocket : IDisposable
         {
             if (_closed) return ValueTask.FromException(Failure(Closed(), reading: false));
             _sendSegments = buffers;
+            if (SendsThroughRing && !buffers.IsEmpty && _loop.IsCurrent && _loop.Ring is { } ring && QueueRingSend(ring))
+            {
+                return new ValueTask(_send, _send.Start());
+            }
             if (_writable)
             {
                 var errno = SendPending();
@@ -155,6 +174,7 @@ internal sealed unsafe class EpollSocket : IDisposable
     /// </summary>
     public int TrySend(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second)
     {
+        if (SendsThroughRing) return 0;
         lock (_lock)
         {
             if (_closed || !_writable || _send.Pending) return 0;
@@ -224,7 +244,8 @@ internal sealed unsafe class EpollSocket : IDisposable
             if ((events & (Libc.EPOLLOUT | Libc.EPOLLHUP | Libc.EPOLLERR)) != 0)
             {
                 _writable = true;
-                if (_send.Pending)
+                // A send in the ring is the ring's to finish.
+                if (_send.Pending && !_sendInRing)
                 {
                     var errno = SendPending();
                     if (errno == 0) completeSend = true;
@@ -243,7 +264,11 @@ internal sealed unsafe class EpollSocket : IDisposable
         if (completeSend) _send.Complete(0, sendError);
     }
 
-    /// <summary>Closes the socket; a pending receive or send ends with <see cref="SocketError.OperationAborted"/>.</summary>
+    /// <summary>
+    /// Closes the socket; a pending receive or send ends with <see cref="SocketError.OperationAborted"/>. A send in the ring
+    /// ends when its completion comes (the socket is shut down, so it comes at once): only then is the descriptor closed
+    /// and the send's memory let go, so the kernel never sends from memory handed back.
+    /// </summary>
     public void Dispose()
     {
         bool receivePending, sendPending;
@@ -253,18 +278,131 @@ internal sealed unsafe class EpollSocket : IDisposable
             if (_closed) return;
             _closed = true;
             receivePending = _receive.Pending;
-            sendPending = _send.Pending;
             readable = _readableWaiter;
             _readableWaiter = null;
-            _receive.Pending = _send.Pending = false;
+            _receive.Pending = false;
             _receiveBuffer = default;
-            _sendSegments = default;
-            _loop.Unregister(_slot, _fd);
-            Socket.Dispose();
+            if (_sendInRing)
+            {
+                sendPending = false;
+                _loop.StopEvents(_fd);
+                try
+                {
+                    Socket.Shutdown(SocketShutdown.Both);
+                }
+                catch (SocketException)
+                {
+                }
+            }
+            else
+            {
+                sendPending = _send.Pending;
+                _send.Pending = false;
+                _sendSegments = default;
+                _loop.Unregister(_slot, _fd);
+                Socket.Dispose();
+                FreeRingMessage();
+            }
         }
         if (receivePending) _receive.Complete(0, Failure(Closed(), reading: true));
         readable?.OnReadable();
         if (sendPending) _send.Complete(0, Failure(Closed(), reading: false));
+    }
+
+    /// <summary>
+    /// Queues what is left of the pending send in the ring (under the lock, on the loop's thread): one send for one
+    /// segment, else one sendmsg of up to 64. False when the ring is full: the send is then made the usual way.
+    /// </summary>
+    private bool QueueRingSend(SendRing ring)
+    {
+        var userData = EpollLoop.EventData(Id, _slot);
+        if (_sendSegments.IsSingleSegment)
+        {
+            var memory = _sendSegments.First;
+            _ringHandles[0] = memory.Pin();
+            _ringHandleCount = 1;
+            if (ring.TryQueueSend(_fd, (byte*)_ringHandles[0].Pointer, memory.Length, userData)) return _sendInRing = true;
+        }
+        else
+        {
+            if (_ringMessage is null) _ringMessage = (RingMessage*)NativeMemory.AllocZeroed((nuint)sizeof(RingMessage));
+            var vectors = (Libc.IoVector*)&_ringMessage->Vectors;
+            var count = 0;
+            foreach (var segment in _sendSegments)
+            {
+                if (segment.IsEmpty) continue;
+                if (count == SegmentHandles.Length) break;
+                _ringHandles[count] = segment.Pin();
+                vectors[count] = new Libc.IoVector { Base = _ringHandles[count].Pointer, Length = segment.Length };
+                count++;
+            }
+            _ringHandleCount = count;
+            _ringMessage->Header = new Libc.MessageHeader { Vectors = vectors, VectorCount = count };
+            if (ring.TryQueueSendMessage(_fd, &_ringMessage->Header, userData)) return _sendInRing = true;
+        }
+        ReleaseRingHandles();
+        return false;
+    }
+
+    /// <summary>
+    /// The completion of the send in the ring (on the loop's thread): the bytes it took, or the negated errno. The rest of
+    /// the send goes in again; a socket closed meanwhile is closed now and its send ends as aborted.
+    /// </summary>
+    public void OnRingSent(int result)
+    {
+        Exception? error = null;
+        bool complete;
+        lock (_lock)
+        {
+            _sendInRing = false;
+            ReleaseRingHandles();
+            if (_closed)
+            {
+                _send.Pending = false;
+                _sendSegments = default;
+                _loop.Release(_slot);
+                Socket.Dispose();
+                FreeRingMessage();
+                error = Failure(Closed(), reading: false);
+                complete = true;
+            }
+            else if (result < 0)
+            {
+                error = Failure(Libc.Error(-result), reading: false);
+                complete = true;
+            }
+            else
+            {
+                _sendSegments = _sendSegments.Slice(result);
+                complete = _sendSegments.IsEmpty;
+                if (!complete && !(_loop.Ring is { } ring && QueueRingSend(ring)))
+                {
+                    // The ring is full: the rest goes the usual way, now or when epoll says there is room.
+                    var errno = _writable ? SendPending() : Libc.EAGAIN;
+                    if (errno == 0) complete = true;
+                    else if (errno != Libc.EAGAIN) (complete, error) = (true, Failure(Libc.Error(errno), reading: false));
+                }
+            }
+            if (complete)
+            {
+                _send.Pending = false;
+                _sendSegments = default;
+            }
+        }
+        if (complete) _send.Complete(0, error);
+    }
+
+    private void ReleaseRingHandles()
+    {
+        for (var i = 0; i < _ringHandleCount; i++) _ringHandles[i].Dispose();
+        _ringHandleCount = 0;
+    }
+
+    private void FreeRingMessage()
+    {
+        if (_ringMessage is null) return;
+        NativeMemory.Free(_ringMessage);
+        _ringMessage = null;
     }
 
     private static SocketException Closed() => new((int)SocketError.OperationAborted);
@@ -362,6 +500,19 @@ internal sealed unsafe class EpollSocket : IDisposable
     {
         public const int Length = 64;
         private MemoryHandle _first;
+    }
+
+    /// <summary>A ring sendmsg's message and vectors: native memory, since the kernel reads them after the call that queued them.</summary>
+    private struct RingMessage
+    {
+        public Libc.MessageHeader Header;
+        public IoVectors Vectors;
+    }
+
+    [InlineArray(SegmentHandles.Length)]
+    private struct IoVectors
+    {
+        private Libc.IoVector _first;
     }
 
     /// <summary>One receive's or send's completion, reused for every one on the socket.</summary>

@@ -16,11 +16,12 @@ internal sealed class EpollStream(EpollSocket socket) : Stream
     /// A connection to <paramref name="endPoint"/> on <paramref name="loop"/> (by default the calling thread's loop, or the
     /// next one), made without the runtime's engine ever seeing the socket: a non-blocking connect, then a wait for writability.
     /// </summary>
-    public static async ValueTask<EpollStream> ConnectAsync(EndPoint endPoint, CancellationToken cancellationToken, EpollLoop? loop = null)
+    /// <param name="sendsThroughRing">The connection sends through its loop's io_uring ring (<see cref="EpollSocket.SendsThroughRing"/>).</param>
+    public static async ValueTask<EpollStream> ConnectAsync(EndPoint endPoint, CancellationToken cancellationToken, EpollLoop? loop = null, bool sendsThroughRing = false)
     {
         // Picked here, before any wait: a name's lookup continues on another thread.
         loop ??= EpollLoop.Pick();
-        if (endPoint is not DnsEndPoint dns) return await ConnectAsync((IPEndPoint)endPoint, loop, cancellationToken);
+        if (endPoint is not DnsEndPoint dns) return await ConnectAsync((IPEndPoint)endPoint, loop, sendsThroughRing, cancellationToken);
         // As the runtime's Socket.ConnectAsync does for a name: each of its addresses in turn, until one takes.
         var addresses = await Dns.GetHostAddressesAsync(dns.Host, cancellationToken);
         SocketException? last = null;
@@ -28,7 +29,7 @@ internal sealed class EpollStream(EpollSocket socket) : Stream
         {
             try
             {
-                return await ConnectAsync(new IPEndPoint(address, dns.Port), loop, cancellationToken);
+                return await ConnectAsync(new IPEndPoint(address, dns.Port), loop, sendsThroughRing, cancellationToken);
             }
             catch (SocketException e)
             {
@@ -38,7 +39,7 @@ internal sealed class EpollStream(EpollSocket socket) : Stream
         throw last ?? new SocketException((int)SocketError.HostNotFound);
     }
 
-    private static async ValueTask<EpollStream> ConnectAsync(IPEndPoint endPoint, EpollLoop loop, CancellationToken cancellationToken)
+    private static async ValueTask<EpollStream> ConnectAsync(IPEndPoint endPoint, EpollLoop loop, bool sendsThroughRing, CancellationToken cancellationToken)
     {
         var tcp = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, Blocking = false };
         EpollSocket? socket = null;
@@ -53,7 +54,7 @@ internal sealed class EpollStream(EpollSocket socket) : Stream
             {
                 connected = false;
             }
-            socket = new EpollSocket(tcp, loop, connected) { FailsAsStream = true };
+            socket = new EpollSocket(tcp, loop, connected) { FailsAsStream = true, SendsThroughRing = sendsThroughRing };
             if (!connected)
             {
                 try

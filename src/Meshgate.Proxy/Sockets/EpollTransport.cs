@@ -18,6 +18,7 @@ namespace Meshgate.Proxy.Sockets;
 public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
     private readonly MemoryPool<byte>[] _pools;
+    private readonly bool _sendsThroughRing;
 
     /// <param name="pools">
     /// Kestrel's pool factory: blocks of 4 KiB, pinned, kept however many connections hold one at once. The shared
@@ -26,8 +27,10 @@ public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnect
     /// One pool per loop, as Kestrel's socket transport has one per I/O queue: a loop's connections rent and return their
     /// blocks on its own thread, so the pool's queue is not passed between cores for every request.
     /// </param>
-    public EpollTransportFactory(ILoggerFactory logs, IMemoryPoolFactory<byte>? pools = null)
+    /// <param name="sendsThroughRing">The accepted connections send through their loop's io_uring ring (<see cref="EpollSocket.SendsThroughRing"/>).</param>
+    public EpollTransportFactory(ILoggerFactory logs, IMemoryPoolFactory<byte>? pools = null, bool sendsThroughRing = false)
     {
+        _sendsThroughRing = sendsThroughRing;
         EpollLoop.Logger = logs.CreateLogger("Meshgate.Sockets");
         _pools = new MemoryPool<byte>[EpollLoop.Count];
         for (var i = 0; i < _pools.Length; i++) _pools[i] = pools?.Create(new MemoryPoolOptions { Owner = "epoll" }) ?? MemoryPool<byte>.Shared;
@@ -55,11 +58,11 @@ public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnect
             socket.Dispose();
             throw;
         }
-        return new ValueTask<IConnectionListener>(new EpollConnectionListener(socket, _pools));
+        return new ValueTask<IConnectionListener>(new EpollConnectionListener(socket, _pools, _sendsThroughRing));
     }
 }
 
-internal sealed class EpollConnectionListener(Socket listener, MemoryPool<byte>[] pools) : IConnectionListener
+internal sealed class EpollConnectionListener(Socket listener, MemoryPool<byte>[] pools, bool sendsThroughRing) : IConnectionListener
 {
     public EndPoint EndPoint { get; } = listener.LocalEndPoint!;
 
@@ -88,7 +91,7 @@ internal sealed class EpollConnectionListener(Socket listener, MemoryPool<byte>[
             {
                 accepted.NoDelay = true;
                 var loop = EpollLoop.Pick();
-                var connection = new EpollConnection(new EpollSocket(accepted, loop), pools[loop.Index]);
+                var connection = new EpollConnection(new EpollSocket(accepted, loop) { SendsThroughRing = sendsThroughRing }, pools[loop.Index]);
                 connection.Start();
                 return connection;
             }

@@ -10,6 +10,8 @@ internal static unsafe partial class Libc
     public const int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CLOEXEC = 0x80000;
     public const int EINTR = 4, EAGAIN = 11;
     public const int MSG_NOSIGNAL = 0x4000;
+    public const long SYS_io_uring_setup = 425, SYS_io_uring_enter = 426; // x86-64's numbers (arm64 has the same)
+    public const int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_POPULATE = 0x8000;
 
     /// <summary>struct epoll_event, packed on x86-64 (12 bytes) as the kernel lays it out there.</summary>
     [StructLayout(LayoutKind.Sequential, Pack = 4)]
@@ -63,6 +65,19 @@ internal static unsafe partial class Libc
     [LibraryImport("libc")]
     [SuppressGCTransition]
     public static partial nint sendmsg(int fd, MessageHeader* message, int flags);
+
+    /// <summary>The kernel's io_uring calls, which libc does not wrap (SendRing).</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial long syscall(long number, nint a1, nint a2, nint a3, nint a4, nint a5, nint a6);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial void* mmap(void* address, nuint length, int protection, int flags, int fd, long offset);
+
+    [LibraryImport("libc")]
+    public static partial int munmap(void* address, nuint length);
+
+    [LibraryImport("libc")]
+    public static partial int close(int fd);
 
     /// <summary>errno of the last of <see cref="recv"/>, <see cref="send"/> or <see cref="sendmsg"/> to fail on this thread: read right after it.</summary>
     public static int Errno() => Marshal.GetLastSystemError();

@@ -56,7 +56,7 @@ public sealed class ConfigReaderTests
         { "clusters:\n  - id: a\n    endpoints: [http://a]\n    forwarder: httpclient\n", 4, "clusters[0].forwarder", "expected one of auto, yarp, direct, found 'httpclient'" },
         { "logging: { level: information }\n", 1, "logging.level", "expected one of trace, debug, info, warning, error, critical, none, found 'information'" },
         { "logging: { format: xml }\n", 1, "logging.format", "expected one of json, text, found 'xml'" },
-        { "sockets: io_uring\n", 1, "sockets", "expected one of auto, epoll, runtime, found 'io_uring'" },
+        { "sockets: io_uring\n", 1, "sockets", "expected one of auto, epoll, uring, runtime, found 'io_uring'" },
         { "listeners:\n  - name: a\n    address: 127.0.0.1:1\n    protocols: [http3]\n", 4, "listeners[0].protocols[0]", "expected one of http1, http2, found 'http3'" },
         { "listeners:\n  - name: a\n    address: 127.0.0.1:1\n    frontEnd: fast\n", 4, "listeners[0].frontEnd", "expected one of auto, kestrel, found 'fast'" },
 

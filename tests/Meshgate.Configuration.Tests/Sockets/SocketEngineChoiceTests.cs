@@ -2,7 +2,8 @@ namespace Meshgate.Configuration.Tests.Sockets;
 
 /// <summary>
 /// Which socket engine a config gets (docs/sockets.md): auto takes epoll on Linux unless the process is in a mesh (its
-/// hops go over YARP's HTTP/2 on .NET's sockets); epoll and runtime are taken as written. (The suite runs on Linux, where auto can take epoll.)
+/// hops go over YARP's HTTP/2 on .NET's sockets), with its sends through io_uring; uring, epoll and runtime are taken as
+/// written. (The suite runs on Linux, where auto can take epoll.)
 /// </summary>
 public sealed class SocketEngineChoiceTests
 {
@@ -30,5 +31,20 @@ public sealed class SocketEngineChoiceTests
     public void Auto_TakesEpollOutsideAMesh(string sockets, string cluster, bool epoll)
     {
         Assert.Equal(epoll, ConfigText.Snapshot(Config(sockets, cluster)).EpollSockets);
+    }
+
+    [Theory]
+    [InlineData("", true, true)]
+    [InlineData("sockets: auto", true, true)]
+    [InlineData("sockets: uring", true, true)]
+    [InlineData("sockets: epoll", true, false)]
+    [InlineData("sockets: runtime", false, false)]
+    [InlineData("sockets: auto\n" + Mesh, false, false)]
+    [InlineData("sockets: uring\n" + Mesh, true, true)]
+    public void SendsThroughRing_WithUringAndWithAutoWhereItTakesEpoll(string sockets, bool epoll, bool ring)
+    {
+        var snapshot = ConfigText.Snapshot(Config(sockets, "{ id: up, endpoints: [\"http://10.0.0.1:80\"] }"));
+        Assert.Equal(epoll, snapshot.EpollSockets);
+        Assert.Equal(ring, snapshot.SendsThroughRing);
     }
 }

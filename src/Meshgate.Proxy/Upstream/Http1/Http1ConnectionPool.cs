@@ -53,6 +53,7 @@ internal sealed partial class Http1ConnectionPool : IDisposable
     {
         _snapshots = snapshots;
         Epoll = snapshots.Current.EpollSockets;
+        SendsThroughRing = Epoll && snapshots.Current.SendsThroughRing && Sockets.IoUring.Allowed;
         _tls = tls;
         _logger = logger;
         // The change token fires inside the publisher's lock: closing sockets waits for the thread pool.
@@ -62,6 +63,9 @@ internal sealed partial class Http1ConnectionPool : IDisposable
 
     /// <summary>The epoll engine is on (read at start, sockets: needs a restart): new connections are made and served by it.</summary>
     public bool Epoll { get; }
+
+    /// <summary>New connections send through their loop's io_uring ring (sockets: uring, or auto where the kernel allows it).</summary>
+    public bool SendsThroughRing { get; }
 
     /// <summary>The pool of one destination address (http://host:port[/base]).</summary>
     /// <remarks>
@@ -289,7 +293,7 @@ internal sealed class Http1Destination
             {
                 if (_pool?.Epoll == true)
                 {
-                    var epoll = await Sockets.EpollStream.ConnectAsync(EndPoint, activity.Token, Sockets.EpollLoop.For(loop));
+                    var epoll = await Sockets.EpollStream.ConnectAsync(EndPoint, activity.Token, Sockets.EpollLoop.For(loop), _pool.SendsThroughRing);
                     (socket, stream, close, index) = (epoll.Socket.Socket, epoll, epoll.Socket, epoll.Socket.Loop.Index);
                 }
                 else

@@ -40,7 +40,17 @@ public sealed partial class GatewayHost : IAsyncDisposable
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = definition.Shutdown.DrainTimeout);
         builder.WebHost.ConfigureKestrel(k => _listeners.Configure(k, snapshot.Listeners));
         // After Kestrel's own socket transport, so Kestrel takes this one for the listeners' IP endpoints.
-        if (snapshot.EpollSockets) builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory, Proxy.Sockets.EpollTransportFactory>();
+        if (snapshot.EpollSockets)
+        {
+            if (definition.Sockets == Configuration.Model.SocketEngine.Uring && !Proxy.Sockets.IoUring.Allowed)
+            {
+                throw new InvalidOperationException($"sockets: uring needs io_uring, and this kernel refuses it (errno {Proxy.Sockets.IoUring.RefusedErrno}: " +
+                    "a seccomp profile such as Docker's default, kernel.io_uring_disabled, or a kernel without it). Use sockets: auto, which sends with system calls then, or allow io_uring.");
+            }
+            var ringSends = snapshot.SendsThroughRing && Proxy.Sockets.IoUring.Allowed;
+            builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(services => new Proxy.Sockets.EpollTransportFactory(
+                services.GetRequiredService<ILoggerFactory>(), services.GetService<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>>(), ringSends));
+        }
         // Before the features' TryAdd of the system clock, so a test's clock is the one they all read.
         if (time is not null) builder.Services.AddSingleton(time);
         // Relative paths of the mesh section (tokenFile, controlPlaneCa) are the config file's.

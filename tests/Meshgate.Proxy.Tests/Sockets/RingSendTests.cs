@@ -1,0 +1,181 @@
+using System.Net;
+using System.Net.Sockets;
+using Meshgate.Proxy.Sockets;
+
+namespace Meshgate.Proxy.Tests.Sockets;
+
+/// <summary>
+/// Sends through the loop's io_uring ring (EpollSocket.SendsThroughRing), on real loopback connections: a send made on the
+/// loop's thread completes at the end of the loop's turn, sends larger than the kernel's buffer complete as the peer
+/// reads, gathered blocks arrive in order, a reset fails the send, and a close under a send in the ring ends it without
+/// the descriptor going first. Each test reaches the loop's thread the way the gateway's code does: resumed there by a
+/// receive that epoll completes.
+/// </summary>
+public sealed class RingSendTests : IAsyncLifetime
+{
+    private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+    private Socket _peer = null!;
+    private EpollSocket _socket = null!;
+
+    public async Task InitializeAsync()
+    {
+        // The machines this project runs on allow io_uring; one that does not should say so here rather than pass.
+        Assert.True(IoUring.Allowed, $"this kernel refuses io_uring (errno {IoUring.RefusedErrno})");
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _listener.Listen();
+        var accepting = _listener.AcceptAsync();
+        var stream = await EpollStream.ConnectAsync(_listener.LocalEndPoint!, CancellationToken.None, sendsThroughRing: true);
+        _socket = stream.Socket;
+        _peer = await accepting;
+    }
+
+    public Task DisposeAsync()
+    {
+        _socket?.Dispose();
+        _peer?.Dispose();
+        _listener.Dispose();
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Send_OnTheLoopsThread_CompletesAtTheTurnsEndAndArrives()
+    {
+        var completedAtOnce = true;
+        var send = await OnLoopThreadAsync(() =>
+        {
+            var sending = _socket.SendAsync("through the ring"u8.ToArray());
+            completedAtOnce = sending.IsCompleted;
+            return sending;
+        });
+        Assert.False(completedAtOnce); // queued in the ring until the turn's end: a send system call completes it at once
+        await send.AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+
+        Assert.Equal("through the ring", await ReceiveTextAsync(16));
+    }
+
+    [Fact]
+    public async Task TrySend_TakesNothing_SoTheCallerWritesToItsPipe()
+    {
+        Assert.Equal(0, _socket.TrySend("head"u8, "body"u8));
+        _peer.ReceiveTimeout = 200;
+        Assert.Throws<SocketException>(() => _peer.Receive(new byte[10]));
+    }
+
+    [Fact]
+    public async Task Send_LargerThanTheKernelTakes_CompletesAsThePeerReads()
+    {
+        var sent = new byte[16 * 1024 * 1024];
+        Random.Shared.NextBytes(sent);
+        var send = await OnLoopThreadAsync(() => _socket.SendAsync(sent));
+        await Task.Delay(100);
+        Assert.False(send.IsCompleted); // the peer has read nothing: the rest waits in the ring for room
+
+        var received = new byte[sent.Length];
+        var filled = 0;
+        while (filled < received.Length) filled += await _peer.ReceiveAsync(received.AsMemory(filled));
+        await send.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(sent, received);
+    }
+
+    [Fact]
+    public async Task Send_ManySegments_GatheredInOrder_EvenPastTheKernelsBuffer()
+    {
+        // 600 blocks of 4 KiB: more than one sendmsg's 64 vectors, and more than the kernel buffers.
+        var blocks = Enumerable.Range(0, 600).Select(i => Enumerable.Range(0, 4096).Select(j => (byte)(i * 7 + j)).ToArray()).ToList();
+        var send = await OnLoopThreadAsync(() => _socket.SendAsync(Sequence(blocks)));
+
+        var expected = blocks.SelectMany(b => b).ToArray();
+        var received = new byte[expected.Length];
+        var filled = 0;
+        while (filled < received.Length) filled += await _peer.ReceiveAsync(received.AsMemory(filled));
+        await send.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(expected, received);
+    }
+
+    [Fact]
+    public async Task Send_AfterThePeersReset_FailsAsAResetConnectionDoes()
+    {
+        var wake = _socket.ReceiveAsync(new byte[100]);
+        Assert.False(wake.IsCompleted);
+        // The reset fails the pending receive on the loop's thread, and the send is made there.
+        var sending = AfterAsync(wake, () => _socket.SendAsync(new byte[100]));
+        _peer.LingerState = new LingerOption(true, 0);
+        _peer.Close();
+        var send = await sending;
+        var error = await Assert.ThrowsAsync<IOException>(() => send.AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+        // The receive took the reset's own error (ECONNRESET); a send after it is told the connection is gone (EPIPE).
+        Assert.Contains(Assert.IsType<SocketException>(error.InnerException).SocketErrorCode, new[] { SocketError.ConnectionReset, SocketError.Shutdown });
+    }
+
+    [Fact]
+    public async Task Dispose_UnderASendInTheRing_EndsItAndThePeerSeesTheEnd()
+    {
+        var send = await OnLoopThreadAsync(() => _socket.SendAsync(new byte[16 * 1024 * 1024]));
+        await Task.Delay(100);
+        Assert.False(send.IsCompleted);
+
+        _socket.Dispose();
+
+        var error = await Assert.ThrowsAsync<IOException>(() => send.AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(SocketError.OperationAborted, Assert.IsType<SocketException>(error.InnerException).SocketErrorCode);
+        // The descriptor was closed once the ring gave the send back: the peer reads what was sent, then the end.
+        var buffer = new byte[1024 * 1024];
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        int read;
+        do read = await _peer.ReceiveAsync(buffer).WaitAsync(TimeSpan.FromSeconds(5));
+        while (read > 0 && DateTime.UtcNow < deadline);
+        Assert.Equal(0, read);
+    }
+
+    /// <summary>Runs <paramref name="start"/> on the loop's thread (resumed there by a receive the peer completes), as the gateway's sends run.</summary>
+    private async Task<ValueTask> OnLoopThreadAsync(Func<ValueTask> start)
+    {
+        var wake = _socket.ReceiveAsync(new byte[1]);
+        Assert.False(wake.IsCompleted);
+        var started = AfterAsync(wake, start); // waiting before the peer sends, so the receive's completion resumes it
+        _peer.Send("x"u8);
+        return await started;
+    }
+
+    /// <summary><paramref name="start"/>'s result, run where <paramref name="wake"/> completes (or fails): the loop's thread.</summary>
+    private async Task<ValueTask> AfterAsync(ValueTask<int> wake, Func<ValueTask> start)
+    {
+        try
+        {
+            await wake.ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            // A reset fails the receive, on the loop's thread too.
+        }
+        Assert.True(_socket.Loop.IsCurrent);
+        return start();
+    }
+
+    private async Task<string> ReceiveTextAsync(int length)
+    {
+        var buffer = new byte[length];
+        var filled = 0;
+        while (filled < length) filled += await _peer.ReceiveAsync(buffer.AsMemory(filled));
+        return System.Text.Encoding.ASCII.GetString(buffer);
+    }
+
+    private static System.Buffers.ReadOnlySequence<byte> Sequence(IReadOnlyList<byte[]> blocks)
+    {
+        var first = new Segment(blocks[0], 0);
+        var last = first;
+        foreach (var block in blocks.Skip(1)) last = last.Append(block);
+        return new System.Buffers.ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
+    }
+
+    private sealed class Segment : System.Buffers.ReadOnlySequenceSegment<byte>
+    {
+        public Segment(byte[] bytes, long runningIndex)
+        {
+            Memory = bytes;
+            RunningIndex = runningIndex;
+        }
+
+        public Segment Append(byte[] bytes) => (Segment)(Next = new Segment(bytes, RunningIndex + Memory.Length));
+    }
+}
