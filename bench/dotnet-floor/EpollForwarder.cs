@@ -32,21 +32,26 @@ static unsafe class EpollForwarder
     [DllImport("libc", SetLastError = true)] static extern int setsockopt(int fd, int level, int name, int* value, int length);
     [DllImport("libc")] static extern int close(int fd);
 
-    public static void Run(int listenPort, IPEndPoint upstream, bool batchSends = false)
-    {
-        var loops = Environment.ProcessorCount;
-        var threads = new Thread[loops];
-        for (var i = 0; i < loops; i++)
+    public static void Run(int listenPort, IPEndPoint upstream, bool batchSends = false) =>
+        RunLoops(listenPort, "epoll loop", listener =>
         {
-            // One listener per loop (SO_REUSEPORT): the kernel spreads the connections, as nginx's reuseport does.
+            listener.Blocking = false;
+            return new Loop(listener, upstream, batchSends).Run;
+        });
+
+    // A thread per core, each running the loop made for its own listener: one per loop (SO_REUSEPORT), so the kernel
+    // spreads the connections, as nginx's reuseport does.
+    internal static void RunLoops(int listenPort, string name, Func<Socket, ThreadStart> loop)
+    {
+        var threads = new Thread[Environment.ProcessorCount];
+        for (var i = 0; i < threads.Length; i++)
+        {
             var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             listener.SetRawSocketOption(1, 15, BitConverter.GetBytes(1)); // SOL_SOCKET, SO_REUSEPORT
             listener.Bind(new IPEndPoint(IPAddress.Loopback, listenPort));
             listener.Listen(1024);
-            listener.Blocking = false;
-            var loop = new Loop(listener, upstream, batchSends);
-            threads[i] = new Thread(loop.Run) { Name = $"epoll loop {i}" };
+            threads[i] = new Thread(loop(listener)) { Name = $"{name} {i}" };
             threads[i].Start();
         }
         foreach (var thread in threads)

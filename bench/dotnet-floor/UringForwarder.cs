@@ -63,27 +63,9 @@ static unsafe class UringForwarder
     [DllImport("libc", SetLastError = true)] static extern int setsockopt(int fd, int level, int name, int* value, int length);
     [DllImport("libc")] static extern int close(int fd);
 
-    public static void Run(int listenPort, IPEndPoint upstream)
-    {
-        var loops = Environment.ProcessorCount;
-        var threads = new Thread[loops];
-        for (var i = 0; i < loops; i++)
-        {
-            // One listener per loop (SO_REUSEPORT), as the epoll mode and nginx's reuseport.
-            var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            listener.SetRawSocketOption(1, 15, BitConverter.GetBytes(1)); // SOL_SOCKET, SO_REUSEPORT
-            listener.Bind(new IPEndPoint(IPAddress.Loopback, listenPort));
-            listener.Listen(1024);
-            var loop = new Loop(listener, upstream);
-            threads[i] = new Thread(loop.Run) { Name = $"uring loop {i}" };
-            threads[i].Start();
-        }
-        foreach (var thread in threads)
-        {
-            thread.Join();
-        }
-    }
+    // One loop per core, each with its own listener, as the epoll mode runs.
+    public static void Run(int listenPort, IPEndPoint upstream) =>
+        EpollForwarder.RunLoops(listenPort, "uring loop", listener => new Loop(listener, upstream).Run);
 
     // A submission and a completion queue shared with the kernel (io_uring_setup's rings, mapped into this process).
     internal sealed class Ring

@@ -102,7 +102,7 @@ public sealed class EpollSocketTests : IAsyncLifetime
     {
         // 600 blocks of 4 KiB (more than one sendmsg takes, and more than the kernel buffers): sent whole and in order.
         var blocks = Enumerable.Range(0, 600).Select(i => Enumerable.Range(0, 4096).Select(j => (byte)(i * 7 + j)).ToArray()).ToList();
-        var send = _socket.SendAsync(Sequence(blocks));
+        var send = _socket.SendAsync(Blocks.Sequence(blocks));
 
         var expected = blocks.SelectMany(b => b).ToArray();
         var received = new byte[expected.Length];
@@ -120,7 +120,7 @@ public sealed class EpollSocketTests : IAsyncLifetime
         var blocks = new List<byte[]> { new byte[100], new byte[16 * 1024 * 1024] };
         Random.Shared.NextBytes(blocks[0]);
         Random.Shared.NextBytes(blocks[1]);
-        var send = _socket.SendAsync(Sequence(blocks));
+        var send = _socket.SendAsync(Blocks.Sequence(blocks));
         await Task.Delay(100);
         Assert.False(send.IsCompleted);
 
@@ -130,25 +130,6 @@ public sealed class EpollSocketTests : IAsyncLifetime
         while (filled < received.Length) filled += await _peer.ReceiveAsync(received.AsMemory(filled));
         await send.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(expected, received);
-    }
-
-    private static System.Buffers.ReadOnlySequence<byte> Sequence(IReadOnlyList<byte[]> blocks)
-    {
-        var first = new Segment(blocks[0], 0);
-        var last = first;
-        foreach (var block in blocks.Skip(1)) last = last.Append(block);
-        return new System.Buffers.ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
-    }
-
-    private sealed class Segment : System.Buffers.ReadOnlySequenceSegment<byte>
-    {
-        public Segment(byte[] bytes, long runningIndex)
-        {
-            Memory = bytes;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(byte[] bytes) => (Segment)(Next = new Segment(bytes, RunningIndex + Memory.Length));
     }
 
     [Fact]
@@ -198,7 +179,7 @@ public sealed class EpollSocketTests : IAsyncLifetime
         // Arrays, not the pool's pinned blocks: sendmsg's errno must be read before their pins are released.
         await ResetPeerAsync();
         var blocks = Enumerable.Range(0, 3).Select(_ => new byte[1000]).ToList();
-        var error = await Assert.ThrowsAsync<IOException>(() => _socket.SendAsync(Sequence(blocks)).AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+        var error = await Assert.ThrowsAsync<IOException>(() => _socket.SendAsync(Blocks.Sequence(blocks)).AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
         Assert.Equal(SocketError.ConnectionReset, Assert.IsType<SocketException>(error.InnerException).SocketErrorCode);
     }
 

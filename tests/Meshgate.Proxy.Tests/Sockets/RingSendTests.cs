@@ -82,7 +82,7 @@ public sealed class RingSendTests : IAsyncLifetime
     {
         // 600 blocks of 4 KiB: more than one sendmsg's 64 vectors, and more than the kernel buffers.
         var blocks = Enumerable.Range(0, 600).Select(i => Enumerable.Range(0, 4096).Select(j => (byte)(i * 7 + j)).ToArray()).ToList();
-        var send = await OnLoopThreadAsync(() => _socket.SendAsync(Sequence(blocks)));
+        var send = await OnLoopThreadAsync(() => _socket.SendAsync(Blocks.Sequence(blocks)));
 
         var expected = blocks.SelectMany(b => b).ToArray();
         var received = new byte[expected.Length];
@@ -158,24 +158,5 @@ public sealed class RingSendTests : IAsyncLifetime
         var filled = 0;
         while (filled < length) filled += await _peer.ReceiveAsync(buffer.AsMemory(filled));
         return System.Text.Encoding.ASCII.GetString(buffer);
-    }
-
-    private static System.Buffers.ReadOnlySequence<byte> Sequence(IReadOnlyList<byte[]> blocks)
-    {
-        var first = new Segment(blocks[0], 0);
-        var last = first;
-        foreach (var block in blocks.Skip(1)) last = last.Append(block);
-        return new System.Buffers.ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
-    }
-
-    private sealed class Segment : System.Buffers.ReadOnlySequenceSegment<byte>
-    {
-        public Segment(byte[] bytes, long runningIndex)
-        {
-            Memory = bytes;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(byte[] bytes) => (Segment)(Next = new Segment(bytes, RunningIndex + Memory.Length));
     }
 }
