@@ -54,7 +54,7 @@ public sealed class RingSendTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task TrySend_TakesNothing_SoTheCallerWritesToItsPipe()
+    public async Task TrySend_OfASmallAnswer_TakesNothing_SoTheCallerWritesToItsPipe()
     {
         Assert.Equal(0, _socket.TrySend("head"u8, "body"u8));
         _peer.ReceiveTimeout = 200;
@@ -62,8 +62,31 @@ public sealed class RingSendTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Send_LargerThanTheRingsLimit_IsMadeAtOnce()
+    {
+        // 32 KiB: its copy is most of its cost, so it goes to the socket at once rather than wait for the turn's end.
+        var sent = new byte[32 * 1024];
+        Random.Shared.NextBytes(sent);
+        var completedAtOnce = false;
+        var send = await OnLoopThreadAsync(() =>
+        {
+            var sending = _socket.SendAsync(sent);
+            completedAtOnce = sending.IsCompleted;
+            return sending;
+        });
+        Assert.True(completedAtOnce);
+        await send;
+        var received = new byte[sent.Length];
+        var filled = 0;
+        while (filled < received.Length) filled += await _peer.ReceiveAsync(received.AsMemory(filled));
+        Assert.Equal(sent, received);
+        Assert.Equal(32 * 1024, _socket.TrySend(new byte[16 * 1024], new byte[16 * 1024])); // and straight from a writer too
+    }
+
+    [Fact]
     public async Task Send_LargerThanTheKernelTakes_CompletesAsThePeerReads()
     {
+        _socket.RingSendLimit = int.MaxValue; // through the ring, however large: the rest is queued again as room comes
         var sent = new byte[16 * 1024 * 1024];
         Random.Shared.NextBytes(sent);
         var send = await OnLoopThreadAsync(() => _socket.SendAsync(sent));
@@ -81,6 +104,7 @@ public sealed class RingSendTests : IAsyncLifetime
     public async Task Send_ManySegments_GatheredInOrder_EvenPastTheKernelsBuffer()
     {
         // 600 blocks of 4 KiB: more than one sendmsg's 64 vectors, and more than the kernel buffers.
+        _socket.RingSendLimit = int.MaxValue;
         var blocks = Enumerable.Range(0, 600).Select(i => Enumerable.Range(0, 4096).Select(j => (byte)(i * 7 + j)).ToArray()).ToList();
         var send = await OnLoopThreadAsync(() => _socket.SendAsync(Blocks.Sequence(blocks)));
 
@@ -110,6 +134,7 @@ public sealed class RingSendTests : IAsyncLifetime
     [Fact]
     public async Task Dispose_UnderASendInTheRing_EndsItAndThePeerSeesTheEnd()
     {
+        _socket.RingSendLimit = int.MaxValue;
         var send = await OnLoopThreadAsync(() => _socket.SendAsync(new byte[16 * 1024 * 1024]));
         await Task.Delay(100);
         Assert.False(send.IsCompleted);
