@@ -30,12 +30,16 @@ internal sealed unsafe partial class EpollLoop
     // Made by the loop's thread for the first socket that sends through it; null until then, or when io_uring is refused.
     private SendRing? _ring;
     private bool _ringTried;
-    private Action<ulong, int>? _ringCompleted;
+    private readonly Action<ulong, int> _ringCompleted;
 
     // The event data that stands for the send ring's descriptor (a socket's is its id and slot; no socket has id 0).
     private const ulong RingEvent = uint.MaxValue;
 
-    private EpollLoop(int epoll, int index) => (_epoll, Index) = (epoll, index);
+    private EpollLoop(int epoll, int index)
+    {
+        (_epoll, Index) = (epoll, index);
+        _ringCompleted = OnRingCompletion;
+    }
 
     /// <summary>The loop's place among the process's loops, from 0.</summary>
     public int Index { get; }
@@ -110,7 +114,6 @@ internal sealed unsafe partial class EpollLoop
                 ring.Dispose();
                 return null;
             }
-            _ringCompleted = OnRingCompletion;
             return _ring = ring;
         }
     }
@@ -151,16 +154,9 @@ internal sealed unsafe partial class EpollLoop
         return slot;
     }
 
-    /// <summary>Takes a socket off the loop before its descriptor is closed (an event already fetched for it is dropped by its id).</summary>
-    public void Unregister(int slot, int fd)
-    {
-        StopEvents(fd);
-        Release(slot);
-    }
-
     /// <summary>
-    /// Takes a socket's descriptor out of the epoll set but keeps its slot: a send of it is still in the ring, and its
-    /// completion finds the socket by the slot (<see cref="Release"/> then frees it).
+    /// Takes a closing socket's descriptor out of the epoll set (an event already fetched for it is dropped by its id). Its
+    /// slot stays until <see cref="Release"/>: a send of it still in the ring finds the socket by the slot.
     /// </summary>
     public void StopEvents(int fd)
     {
@@ -199,7 +195,7 @@ internal sealed unsafe partial class EpollLoop
                 if (data == RingEvent)
                 {
                     // Sends that waited for room have completed.
-                    _ring!.Drain(_ringCompleted!);
+                    _ring!.Drain(_ringCompleted);
                     continue;
                 }
                 var slot = (int)(uint)data;
@@ -220,7 +216,7 @@ internal sealed unsafe partial class EpollLoop
             {
                 try
                 {
-                    _ring.Submit(_ringCompleted!);
+                    _ring.Submit(_ringCompleted);
                 }
                 catch (Exception e)
                 {

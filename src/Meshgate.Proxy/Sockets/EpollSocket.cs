@@ -290,10 +290,10 @@ internal sealed unsafe class EpollSocket : IDisposable
             _readableWaiter = null;
             _receive.Pending = false;
             _receiveBuffer = default;
+            _loop.StopEvents(_fd);
             if (_sendInRing)
             {
                 sendPending = false;
-                _loop.StopEvents(_fd);
                 try
                 {
                     Socket.Shutdown(SocketShutdown.Both);
@@ -307,9 +307,7 @@ internal sealed unsafe class EpollSocket : IDisposable
                 sendPending = _send.Pending;
                 _send.Pending = false;
                 _sendSegments = default;
-                _loop.Unregister(_slot, _fd);
-                Socket.Dispose();
-                FreeRingMessage();
+                CloseDescriptor();
             }
         }
         if (receivePending) _receive.Complete(0, Failure(Closed(), reading: true));
@@ -335,15 +333,7 @@ internal sealed unsafe class EpollSocket : IDisposable
         {
             if (_ringMessage is null) _ringMessage = (RingMessage*)NativeMemory.AllocZeroed((nuint)sizeof(RingMessage));
             var vectors = (Libc.IoVector*)&_ringMessage->Vectors;
-            var count = 0;
-            foreach (var segment in _sendSegments)
-            {
-                if (segment.IsEmpty) continue;
-                if (count == SegmentHandles.Length) break;
-                _ringHandles[count] = segment.Pin();
-                vectors[count] = new Libc.IoVector { Base = _ringHandles[count].Pointer, Length = segment.Length };
-                count++;
-            }
+            var count = Gather(ref _ringHandles, vectors, out _);
             _ringHandleCount = count;
             _ringMessage->Header = new Libc.MessageHeader { Vectors = vectors, VectorCount = count };
             if (ring.TryQueueSendMessage(_fd, &_ringMessage->Header, userData)) return _sendInRing = true;
@@ -366,11 +356,7 @@ internal sealed unsafe class EpollSocket : IDisposable
             ReleaseRingHandles();
             if (_closed)
             {
-                _send.Pending = false;
-                _sendSegments = default;
-                _loop.Release(_slot);
-                Socket.Dispose();
-                FreeRingMessage();
+                CloseDescriptor();
                 error = Failure(Closed(), reading: false);
                 complete = true;
             }
@@ -406,8 +392,14 @@ internal sealed unsafe class EpollSocket : IDisposable
         _ringHandleCount = 0;
     }
 
-    private void FreeRingMessage()
+    /// <summary>
+    /// The end of a close (under the lock, its events already stopped): the slot freed for another socket, the descriptor
+    /// closed, the ring's message memory freed. Once no send is in the ring: at once, or at the send's completion.
+    /// </summary>
+    private void CloseDescriptor()
     {
+        _loop.Release(_slot);
+        Socket.Dispose();
         if (_ringMessage is null) return;
         NativeMemory.Free(_ringMessage);
         _ringMessage = null;
@@ -479,18 +471,8 @@ internal sealed unsafe class EpollSocket : IDisposable
     {
         var vectors = stackalloc Libc.IoVector[SegmentHandles.Length];
         var handles = default(SegmentHandles);
-        var count = 0;
-        offered = 0;
-        foreach (var segment in _sendSegments)
-        {
-            if (segment.IsEmpty) continue;
-            if (count == SegmentHandles.Length) break;
-            // Pinned for the call only; the pool's blocks are pinned already, and then this takes no GC handle.
-            handles[count] = segment.Pin();
-            vectors[count] = new Libc.IoVector { Base = handles[count].Pointer, Length = segment.Length };
-            offered += segment.Length;
-            count++;
-        }
+        // Pinned for the call only.
+        var count = Gather(ref handles, vectors, out offered);
         try
         {
             var message = new Libc.MessageHeader { Vectors = vectors, VectorCount = count };
@@ -501,6 +483,27 @@ internal sealed unsafe class EpollSocket : IDisposable
         {
             for (var i = 0; i < count; i++) handles[i].Dispose();
         }
+    }
+
+    /// <summary>
+    /// Pins the pending send's first 64 non-empty segments into <paramref name="handles"/> and describes them in
+    /// <paramref name="vectors"/>: how many, and their bytes in <paramref name="offered"/>. The pool's blocks are pinned
+    /// already, and then this takes no GC handle.
+    /// </summary>
+    private int Gather(ref SegmentHandles handles, Libc.IoVector* vectors, out nint offered)
+    {
+        var count = 0;
+        offered = 0;
+        foreach (var segment in _sendSegments)
+        {
+            if (segment.IsEmpty) continue;
+            if (count == SegmentHandles.Length) break;
+            handles[count] = segment.Pin();
+            vectors[count] = new Libc.IoVector { Base = handles[count].Pointer, Length = segment.Length };
+            offered += segment.Length;
+            count++;
+        }
+        return count;
     }
 
     [InlineArray(Length)]

@@ -1,10 +1,21 @@
 using System.Buffers;
+using System.Net.Sockets;
 
 namespace Meshgate.Proxy.Tests.Sockets;
 
-/// <summary>Byte arrays as one sequence of segments, as a pipe hands its blocks to a send.</summary>
+/// <summary>What the socket tests send and receive: byte arrays as one sequence, and a peer's read of a whole message.</summary>
 internal static class Blocks
 {
+    /// <summary>Reads from <paramref name="peer"/> until <paramref name="length"/> bytes have come.</summary>
+    public static async Task<byte[]> ReceiveAsync(Socket peer, int length)
+    {
+        var received = new byte[length];
+        var filled = 0;
+        while (filled < length) filled += await peer.ReceiveAsync(received.AsMemory(filled));
+        return received;
+    }
+
+    /// <summary>Byte arrays as one sequence of segments, as a pipe hands its blocks to a send.</summary>
     public static ReadOnlySequence<byte> Sequence(IReadOnlyList<byte[]> blocks)
     {
         var first = new Segment(blocks[0], 0);

@@ -90,9 +90,7 @@ public sealed class EpollSocketTests : IAsyncLifetime
         await Task.Delay(100);
         Assert.False(send.IsCompleted); // the peer has read nothing: the kernel's buffers hold far less than 16 MiB
 
-        var received = new byte[sent.Length];
-        var filled = 0;
-        while (filled < received.Length) filled += await _peer.ReceiveAsync(received.AsMemory(filled));
+        var received = await Blocks.ReceiveAsync(_peer, sent.Length);
         await send.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(sent, received);
     }
@@ -105,9 +103,7 @@ public sealed class EpollSocketTests : IAsyncLifetime
         var send = _socket.SendAsync(Blocks.Sequence(blocks));
 
         var expected = blocks.SelectMany(b => b).ToArray();
-        var received = new byte[expected.Length];
-        var filled = 0;
-        while (filled < received.Length) filled += await _peer.ReceiveAsync(received.AsMemory(filled));
+        var received = await Blocks.ReceiveAsync(_peer, expected.Length);
         await send.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(expected, received);
     }
@@ -125,9 +121,7 @@ public sealed class EpollSocketTests : IAsyncLifetime
         Assert.False(send.IsCompleted);
 
         var expected = blocks.SelectMany(b => b).ToArray();
-        var received = new byte[expected.Length];
-        var filled = 0;
-        while (filled < received.Length) filled += await _peer.ReceiveAsync(received.AsMemory(filled));
+        var received = await Blocks.ReceiveAsync(_peer, expected.Length);
         await send.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(expected, received);
     }

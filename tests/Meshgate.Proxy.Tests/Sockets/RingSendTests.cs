@@ -50,7 +50,7 @@ public sealed class RingSendTests : IAsyncLifetime
         Assert.False(completedAtOnce); // queued in the ring until the turn's end: a send system call completes it at once
         await send.AsTask().WaitAsync(TimeSpan.FromSeconds(5));
 
-        Assert.Equal("through the ring", await ReceiveTextAsync(16));
+        Assert.Equal("through the ring", System.Text.Encoding.ASCII.GetString(await Blocks.ReceiveAsync(_peer, 16)));
     }
 
     [Fact]
@@ -76,9 +76,7 @@ public sealed class RingSendTests : IAsyncLifetime
         });
         Assert.True(completedAtOnce);
         await send;
-        var received = new byte[sent.Length];
-        var filled = 0;
-        while (filled < received.Length) filled += await _peer.ReceiveAsync(received.AsMemory(filled));
+        var received = await Blocks.ReceiveAsync(_peer, sent.Length);
         Assert.Equal(sent, received);
         Assert.Equal(32 * 1024, _socket.TrySend(new byte[16 * 1024], new byte[16 * 1024])); // and straight from a writer too
     }
@@ -93,9 +91,7 @@ public sealed class RingSendTests : IAsyncLifetime
         await Task.Delay(100);
         Assert.False(send.IsCompleted); // the peer has read nothing: the rest waits in the ring for room
 
-        var received = new byte[sent.Length];
-        var filled = 0;
-        while (filled < received.Length) filled += await _peer.ReceiveAsync(received.AsMemory(filled));
+        var received = await Blocks.ReceiveAsync(_peer, sent.Length);
         await send.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(sent, received);
     }
@@ -109,9 +105,7 @@ public sealed class RingSendTests : IAsyncLifetime
         var send = await OnLoopThreadAsync(() => _socket.SendAsync(Blocks.Sequence(blocks)));
 
         var expected = blocks.SelectMany(b => b).ToArray();
-        var received = new byte[expected.Length];
-        var filled = 0;
-        while (filled < received.Length) filled += await _peer.ReceiveAsync(received.AsMemory(filled));
+        var received = await Blocks.ReceiveAsync(_peer, expected.Length);
         await send.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(expected, received);
     }
@@ -175,13 +169,5 @@ public sealed class RingSendTests : IAsyncLifetime
         }
         Assert.True(_socket.Loop.IsCurrent);
         return start();
-    }
-
-    private async Task<string> ReceiveTextAsync(int length)
-    {
-        var buffer = new byte[length];
-        var filled = 0;
-        while (filled < length) filled += await _peer.ReceiveAsync(buffer.AsMemory(filled));
-        return System.Text.Encoding.ASCII.GetString(buffer);
     }
 }
